@@ -1,0 +1,1 @@
+//! Discovery: LookupRequest/LookupResponse origination, answering and forwarding state.

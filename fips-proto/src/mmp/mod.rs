@@ -1,0 +1,1 @@
+//! Metrics measurement protocol: receiver reports, RTT, loss and link cost.

@@ -1,0 +1,1 @@
+//! The node state machine: links, tree, bloom and sessions driven by inputs and time.

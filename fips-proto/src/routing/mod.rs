@@ -1,0 +1,1 @@
+//! Routing: next-hop selection and the coordinate cache.

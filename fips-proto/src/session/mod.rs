@@ -1,0 +1,1 @@
+//! End-to-end FSP sessions: XK handshake state, encryption, rekey, warmup.

@@ -1,0 +1,1 @@
+//! Spanning tree: declarations, coordinates, root election and parent selection.

@@ -1,0 +1,1 @@
+//! Wire formats: checked views and values for every FMP and FSP packet.

@@ -1,0 +1,1 @@
+//! Configuration: the YAML file and the sidecar's environment variables.

@@ -1,0 +1,1 @@
+//! The embedded .fips DNS server, built on hickory-server.

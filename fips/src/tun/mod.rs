@@ -1,0 +1,1 @@
+//! The fips0 TUN device and its rtnetlink configuration.
