@@ -57,7 +57,7 @@ pub fn clamp_ipv6_packet(packet: &mut [u8], max_mss: u16) -> bool {
 /// The checksum sums 16-bit words aligned to the segment start; an MSS value
 /// at an odd offset straddles two words, so it is updated byte-wise.
 fn fixup(sum: u16, old: u16, new: u16, at: usize) -> u16 {
-    if at % 2 == 0 {
+    if at & 1 == 0 {
         return checksum::update_word(sum, old, new);
     }
     let [oh, ol] = old.to_be_bytes();

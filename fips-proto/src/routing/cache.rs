@@ -127,7 +127,15 @@ impl CoordCache {
 pub struct IdentityCache {
     capacity: usize,
     tick: u64,
-    map: HashMap<[u8; 15], (PeerIdentity, u64)>,
+    map: HashMap<[u8; 15], IdEntry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IdEntry {
+    id: PeerIdentity,
+    // Kept so the per-packet lookup never hashes a public key.
+    addr: NodeAddr,
+    tick: u64,
 }
 
 impl IdentityCache {
@@ -140,26 +148,31 @@ impl IdentityCache {
     }
 
     pub fn insert(&mut self, id: PeerIdentity) {
-        let key = prefix_of(&id.node_addr());
+        let addr = id.node_addr();
+        let key = prefix_of(&addr);
         self.tick += 1;
         if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
-            evict_oldest(&mut self.map, |(_, t)| *t);
+            evict_oldest(&mut self.map, |e| e.tick);
         }
-        self.map.insert(key, (id, self.tick));
+        let tick = self.tick;
+        self.map.insert(key, IdEntry { id, addr, tick });
     }
 
     /// Looks up by the 15 address bytes after `fd` and marks the entry used.
-    pub fn lookup(&mut self, prefix: &[u8; 15]) -> Option<PeerIdentity> {
+    pub fn lookup(&mut self, prefix: &[u8; 15]) -> Option<(NodeAddr, PeerIdentity)> {
         self.tick += 1;
         let tick = self.tick;
-        self.map.get_mut(prefix).map(|(id, t)| {
-            *t = tick;
-            *id
+        self.map.get_mut(prefix).map(|e| {
+            e.tick = tick;
+            (e.addr, e.id)
         })
     }
 
+    /// The identity whose NodeAddr is `addr` (all 16 bytes must match).
     pub fn get(&mut self, addr: &NodeAddr) -> Option<PeerIdentity> {
         self.lookup(&prefix_of(addr))
+            .filter(|(a, _)| a == addr)
+            .map(|(_, id)| id)
     }
 
     pub fn len(&self) -> usize {
@@ -233,6 +246,33 @@ mod tests {
         }
         assert!(c.peek(t0 + Duration::from_secs(1), &addr(500)).is_some());
         assert!(c.peek(t0 + Duration::from_secs(1), &addr(1)).is_none());
+    }
+
+    #[test]
+    fn identity_cache_maps_an_fd_prefix_to_the_key_and_evicts_least_recent() {
+        let ids: Vec<PeerIdentity> = (1..=4u8)
+            .map(|i| {
+                *crate::identity::Identity::from_secret_bytes([i; 32])
+                    .expect("key")
+                    .public()
+            })
+            .collect();
+        let mut c = IdentityCache::new(3);
+        for id in &ids[..3] {
+            c.insert(*id);
+        }
+        let a0 = ids[0].node_addr();
+        assert_eq!(c.lookup(&prefix_of(&a0)), Some((a0, ids[0])));
+        c.insert(ids[3]);
+        assert_eq!(c.len(), 3);
+        assert!(
+            c.get(&ids[1].node_addr()).is_none(),
+            "least recently used went first"
+        );
+        assert!(c.get(&a0).is_some());
+        let mut wrong_last_byte = a0;
+        wrong_last_byte.0[15] ^= 1;
+        assert!(c.get(&wrong_last_byte).is_none());
     }
 
     #[test]

@@ -138,7 +138,3 @@ pub fn kat_hex(path: &[&str]) -> Vec<u8> {
     }
     hex::decode(v.as_str().expect("hex string in kat")).expect("hex")
 }
-
-pub fn kat32(path: &[&str]) -> [u8; 32] {
-    kat_hex(path).try_into().expect("32 bytes")
-}
