@@ -107,3 +107,99 @@ fn greedy_tree_hop<M: MeshView>(
         .min()
         .map(|(_, a)| a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::routing::testmesh::{TestMesh, TestPeer};
+
+    fn a(b: u8) -> NodeAddr {
+        NodeAddr([b; 16])
+    }
+
+    /// Us at depth 1 under root R(0x01); children C1 (0x30) and a lateral
+    /// non-tree peer L (0x40) sitting under R too.
+    fn mesh() -> (TestMesh, NodeAddr) {
+        let me = Identity::from_secret_bytes([9; 32]).expect("key");
+        let my = me.node_addr();
+        let root = TestPeer::new(a(1), vec![a(1)]);
+        let child = TestPeer::new(a(0x30), vec![a(0x30), my, a(1)]);
+        let mut lateral = TestPeer::new(a(0x40), vec![a(0x40), a(1)]);
+        lateral.tree = false;
+        (
+            TestMesh::new(me, vec![my, a(1)], vec![root, child, lateral]),
+            my,
+        )
+    }
+
+    #[test]
+    fn tree_distance_counts_hops_through_the_common_ancestor() {
+        let (r, x, y, z) = (a(1), a(2), a(3), a(4));
+        assert_eq!(tree_distance(&[x, r], &[y, r]), 2);
+        assert_eq!(tree_distance(&[z, x, r], &[x, r]), 1);
+        assert_eq!(tree_distance(&[x, r], &[x, r]), 0);
+        assert_eq!(
+            tree_distance(&[x, r], &[y, z]),
+            usize::MAX,
+            "different roots"
+        );
+        assert_eq!(tree_distance(&[], &[y, r]), usize::MAX);
+    }
+
+    #[test]
+    fn a_direct_peer_wins_without_coordinates() {
+        let (m, _) = mesh();
+        assert_eq!(find_next_hop(&m, &a(0x40), None), Route::Peer(a(0x40)));
+        assert_eq!(find_next_hop(&m, &a(0x77), None), Route::NoCoords);
+    }
+
+    #[test]
+    fn bloom_candidates_must_be_strictly_closer_and_rank_by_cost_then_distance() {
+        let (mut m, my) = mesh();
+        let dest = a(0x50);
+        let dest_coords = [dest, a(0x40), a(1)]; // below L
+        m.peers[1].reaches.push(dest); // the child claims it, but is farther
+        let greedy = find_next_hop(&m, &dest, Some(&dest_coords));
+        assert_eq!(
+            greedy,
+            Route::Peer(a(0x40)),
+            "no closer bloom hit: greedy picks the closest"
+        );
+        m.peers[0].reaches.push(dest);
+        m.peers[0].cost = 0.5; // root: distance 2 < our 3, and cheaper than L
+        m.peers[2].reaches.push(dest);
+        assert_eq!(
+            find_next_hop(&m, &dest, Some(&dest_coords)),
+            Route::Peer(a(1)),
+            "cost first"
+        );
+        m.peers[0].cost = 1.0;
+        assert_eq!(
+            find_next_hop(&m, &dest, Some(&dest_coords)),
+            Route::Peer(a(0x40)),
+            "then distance"
+        );
+        let below_me = [a(0x60), a(0x30), my, a(1)];
+        m.peers[1].reaches.push(a(0x60));
+        assert_eq!(
+            find_next_hop(&m, &a(0x60), Some(&below_me)),
+            Route::Peer(a(0x30))
+        );
+    }
+
+    #[test]
+    fn no_progress_when_no_peer_is_closer_or_the_root_differs() {
+        let (m, my) = mesh();
+        let other_tree = [a(0x70), a(0x02)];
+        assert_eq!(
+            find_next_hop(&m, &a(0x70), Some(&other_tree)),
+            Route::NoProgress
+        );
+        let behind_me = [a(0x71), my, a(1)]; // a child of ours we have no link to
+        assert_eq!(
+            find_next_hop(&m, &a(0x71), Some(&behind_me)),
+            Route::NoProgress
+        );
+    }
+}

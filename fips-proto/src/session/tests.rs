@@ -433,3 +433,88 @@ fn transit_decrements_ttl_mins_path_mtu_and_reports_missing_coordinates() {
     dp.handle_session_datagram(t0, q, &mut msg, &mut mesh);
     assert_eq!(dp.counters().ttl_exhausted, 1);
 }
+
+/// A SessionDatagram from `reporter` to `to` carrying an FSP error signal.
+fn error_datagram(
+    reporter: NodeAddr,
+    to: NodeAddr,
+    err: &crate::wire::fsp_error::FspError,
+) -> Vec<u8> {
+    let mut m = vec![0x00, 64, 0xff, 0xff];
+    m.extend_from_slice(reporter.as_bytes());
+    m.extend_from_slice(to.as_bytes());
+    err.emit(&mut m);
+    m
+}
+
+#[test]
+fn coords_required_triggers_one_warmup_per_two_seconds_and_a_new_lookup() {
+    use crate::wire::fsp_error::FspError;
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    let err = FspError::CoordsRequired {
+        dest: y.addr(),
+        reporter: y.addr(),
+    };
+    let (xa, ya) = (x.addr(), y.addr());
+    x.dp.handle_session_datagram(t0, ya, &mut error_datagram(ya, xa, &err), &mut x.mesh);
+    let sent = x.mesh.take_sent();
+    let warm: Vec<_> = sent.iter().filter(|(_, m)| m[0] == 0x00).collect();
+    assert_eq!(warm.len(), 1);
+    assert_eq!(
+        warm[0].1[37] & 0x05,
+        0x01,
+        "encrypted (U clear) with CP set"
+    );
+    assert!(
+        sent.iter().any(|(_, m)| m[0] == 0x30),
+        "a fresh lookup went out"
+    );
+    x.dp.handle_session_datagram(
+        t0 + ms(1500),
+        ya,
+        &mut error_datagram(ya, xa, &err),
+        &mut x.mesh,
+    );
+    assert!(
+        x.mesh.take_sent().iter().all(|(_, m)| m[0] != 0x00),
+        "rate limited"
+    );
+    deliver(
+        t0,
+        xa,
+        warm.into_iter().cloned().collect(),
+        &mut y.dp,
+        &mut y.mesh,
+    );
+    assert_eq!(
+        y.dp.counters().decrypt_failed,
+        0,
+        "the warmup decrypts at the peer"
+    );
+}
+
+#[test]
+fn mtu_exceeded_lowers_the_path_mtu_so_big_packets_get_packet_too_big() {
+    use crate::wire::fsp_error::FspError;
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    let err = FspError::MtuExceeded {
+        dest: y.addr(),
+        reporter: NodeAddr([0xee; 16]),
+        mtu: 1000,
+    };
+    let (xa, ya) = (x.addr(), y.addr());
+    x.dp.handle_session_datagram(t0, ya, &mut error_datagram(ya, xa, &err), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 1, 1000 - 40), &mut x.mesh);
+    let out = drain_tun(&mut x.dp);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][40], icmp::TYPE_PACKET_TOO_BIG);
+    assert_eq!(&out[0][44..48], &923u32.to_be_bytes());
+    x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 2, 923 - 40), &mut x.mesh);
+    assert_eq!(x.mesh.take_sent().len(), 1, "packets that fit still go");
+}
