@@ -16,6 +16,9 @@ NPUB_A=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
 NPUB_D=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
 FD_A=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b
 FD_SIDECAR=fd94:8ae8:4a76:b804:9b55:b0eb:6e0:c97
+declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
+    [c]=fdac:a221:4069:5044:c41:d550:280e:d15a [d]=fdb6:8411:a191:6d48:efc6:b8bd:63bb:1cd7
+    [e]=fded:7dee:d386:a546:2a43:5103:16d8:4f3c)
 PASSED=0
 FAILED=0
 
@@ -99,6 +102,13 @@ main() {
     check "docker compose --profile mesh up -d" env -u COMPOSE_FILE docker compose --profile mesh up -d
     check "static mesh: node a has its 2 links up" wait_for 60 links_up fips-node-a 2
     check "static mesh: node c has its 3 links up" wait_for 60 links_up fips-node-c 3
+
+    local x y
+    for x in a b c d e; do for y in a b c d e; do
+        [ "$x" = "$y" ] && continue
+        check "static mesh: node $x pings node $y" docker run --rm --network "container:fips-node-$x" \
+            fips-app:latest ping6 -c1 -W5 "${FD[$y]}"
+    done; done
 
     cd "$HERE" || exit 1
     say "\$ FIPS_NETWORK=static_fips-net ... docker compose up -d"
