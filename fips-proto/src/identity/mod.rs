@@ -177,6 +177,11 @@ impl PeerIdentity {
         self.parity.is_some()
     }
 
+    /// The point for ECDH. Parity does not matter there (FIPS hashes only x).
+    pub(crate) fn public_key(&self) -> PublicKey {
+        self.xonly.public_key(self.parity.unwrap_or(Parity::Even))
+    }
+
     pub fn npub(&self) -> String {
         encoding::encode_bech32(encoding::NPUB, &self.xonly())
     }
