@@ -519,3 +519,24 @@ fn declaration_bytes_match_kat_vector_of_b_child_of_a() {
     assert_eq!(t.root(), a);
     assert_eq!(t.parent(), Some(b));
 }
+
+#[test]
+fn partition_elects_local_root_and_merge_restores_global_root() {
+    let (a, b, c) = (addr(1), addr(2), addr(3));
+    let t0 = Instant::now();
+    let mut mesh = Mesh::new(&[a, b, c], &[(a, b), (b, c)]);
+    mesh.run(t0, 10);
+    assert_eq!(mesh.get(&c).root(), a);
+    let cut = t0 + Duration::from_secs(10);
+    mesh.nodes.get_mut(&a).unwrap().remove_peer(cut, &b);
+    mesh.nodes.get_mut(&b).unwrap().remove_peer(cut, &a);
+    mesh.run(cut, 10);
+    assert!(mesh.get(&b).is_root());
+    assert_eq!(mesh.get(&c).root(), b);
+    assert_eq!(mesh.get(&c).my_coords(), vec![c, b]);
+    let heal = t0 + Duration::from_secs(20);
+    mesh.nodes.get_mut(&a).unwrap().add_peer(b);
+    mesh.nodes.get_mut(&b).unwrap().add_peer(a);
+    mesh.run(heal, 10);
+    assert_eq!(mesh.get(&c).my_coords(), vec![c, b, a]);
+}
