@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::addr::NodeAddr;
 use crate::routing::{IdentityCache, MeshView, Throttle};
 use crate::wire::lookup::{LookupRequest, LookupResponse};
-use crate::wire::{Coords, WireError};
+use crate::wire::Coords;
 
 #[derive(Debug, Clone)]
 pub struct DiscoveryConfig {
@@ -48,11 +48,6 @@ const MAX_PENDING: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("malformed lookup message")]
-    Malformed {
-        #[source]
-        source: WireError,
-    },
     #[error("duplicate LookupRequest {request_id:#x}")]
     Duplicate { request_id: u64 },
     #[error("request table full")]
@@ -187,16 +182,14 @@ impl Discovery {
             .count()
     }
 
-    /// Handles a LookupRequest (whole link message, msg_type first).
+    /// Handles a LookupRequest received from peer `from`.
     pub fn handle_request<M: MeshView>(
         &mut self,
         now: Instant,
         from: NodeAddr,
-        msg: &[u8],
+        mut req: LookupRequest,
         mesh: &mut M,
     ) -> Result<RequestOutcome, DiscoveryError> {
-        let mut req =
-            LookupRequest::parse(msg).map_err(|source| DiscoveryError::Malformed { source })?;
         self.purge_recent(now);
         if self.recent.contains_key(&req.request_id) {
             return Err(DiscoveryError::Duplicate {
@@ -255,16 +248,14 @@ impl Discovery {
         let _ = mesh.send_link(&to, &self.buf);
     }
 
-    /// Handles a LookupResponse (whole link message, msg_type first).
+    /// Handles a LookupResponse.
     pub fn handle_response<M: MeshView>(
         &mut self,
         now: Instant,
-        msg: &[u8],
+        mut resp: LookupResponse,
         mesh: &mut M,
         identities: &mut IdentityCache,
     ) -> Result<ResponseOutcome, DiscoveryError> {
-        let mut resp =
-            LookupResponse::parse(msg).map_err(|source| DiscoveryError::Malformed { source })?;
         self.purge_recent(now);
         if let Some(recent) = self.recent.get_mut(&resp.request_id) {
             if recent.answered {

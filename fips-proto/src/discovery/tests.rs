@@ -14,8 +14,7 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-fn request(id: u64, target: NodeAddr, origin: NodeAddr, ttl: u8) -> Vec<u8> {
-    let mut out = Vec::new();
+fn request(id: u64, target: NodeAddr, origin: NodeAddr, ttl: u8) -> LookupRequest {
     LookupRequest {
         request_id: id,
         target,
@@ -24,8 +23,14 @@ fn request(id: u64, target: NodeAddr, origin: NodeAddr, ttl: u8) -> Vec<u8> {
         min_mtu: 0,
         origin_coords: Coords(vec![origin]),
     }
-    .emit(&mut out);
-    out
+}
+
+fn req_of(bytes: &[u8]) -> LookupRequest {
+    LookupRequest::parse(bytes).expect("request parses")
+}
+
+fn resp_of(bytes: &[u8]) -> LookupResponse {
+    LookupResponse::parse(bytes).expect("response parses")
 }
 
 fn relay_mesh() -> TestMesh {
@@ -60,7 +65,7 @@ fn answers_a_request_for_us_with_the_kat_proof() {
         .expect("id");
     let req = request(id, c.node_addr(), a, 63);
     let out = d
-        .handle_request(Instant::now(), b, &req, &mut mesh)
+        .handle_request(Instant::now(), b, req.clone(), &mut mesh)
         .expect("answered");
     assert_eq!(out, RequestOutcome::Answered);
     let sent = mesh.take_sent();
@@ -103,13 +108,13 @@ fn originator_verifies_the_proof_from_its_identity_cache() {
         vec![TestPeer::new(ba, vec![ba, aa])],
     );
     let mut dc = Discovery::new(DiscoveryConfig::default());
-    dc.handle_request(t0, ba, &req, &mut mesh_c)
+    dc.handle_request(t0, ba, req_of(&req), &mut mesh_c)
         .expect("answered");
     let (_, resp) = mesh_c.take_sent().pop().expect("response");
 
     let mut ids = IdentityCache::new(16);
     assert!(matches!(
-        d.handle_response(t0, &resp, &mut mesh_a, &mut ids),
+        d.handle_response(t0, resp_of(&resp), &mut mesh_a, &mut ids),
         Err(DiscoveryError::UnknownIdentity { .. })
     ));
     let mut forged = resp.clone();
@@ -117,11 +122,11 @@ fn originator_verifies_the_proof_from_its_identity_cache() {
     forged[n - 1] ^= 1;
     ids.insert(*c.public());
     assert!(matches!(
-        d.handle_response(t0, &forged, &mut mesh_a, &mut ids),
+        d.handle_response(t0, resp_of(&forged), &mut mesh_a, &mut ids),
         Err(DiscoveryError::BadProof { .. })
     ));
     let out = d
-        .handle_response(t0, &resp, &mut mesh_a, &mut ids)
+        .handle_response(t0, resp_of(&resp), &mut mesh_a, &mut ids)
         .expect("verified");
     assert_eq!(
         out,
@@ -193,28 +198,28 @@ fn transit_forwards_to_matching_tree_peers_once_and_decrements_ttl() {
     let mut d = Discovery::new(DiscoveryConfig::default());
     let req = request(7, addr(0x99), addr(0x10), 10);
     let out = d
-        .handle_request(t0, addr(0x10), &req, &mut mesh)
+        .handle_request(t0, addr(0x10), req.clone(), &mut mesh)
         .expect("forwarded");
     assert_eq!(out, RequestOutcome::Forwarded { peers: 1 });
     let (to, fwd) = mesh.take_sent().pop().expect("sent");
     assert_eq!(to, addr(0x60), "tree peer preferred over the non-tree one");
     assert_eq!(LookupRequest::parse(&fwd).expect("req").ttl, 9);
     assert!(matches!(
-        d.handle_request(t0, addr(0x60), &req, &mut mesh),
+        d.handle_request(t0, addr(0x60), req.clone(), &mut mesh),
         Err(DiscoveryError::Duplicate { request_id: 7 })
     ));
     let again = request(8, addr(0x99), addr(0x10), 10);
     assert!(matches!(
-        d.handle_request(t0 + secs(1), addr(0x10), &again, &mut mesh),
+        d.handle_request(t0 + secs(1), addr(0x10), again.clone(), &mut mesh),
         Err(DiscoveryError::RateLimited)
     ));
     let later = request(9, addr(0x99), addr(0x10), 10);
     assert!(d
-        .handle_request(t0 + secs(2), addr(0x10), &later, &mut mesh)
+        .handle_request(t0 + secs(2), addr(0x10), later.clone(), &mut mesh)
         .is_ok());
     let dead = request(10, addr(0x98), addr(0x10), 0);
     assert!(matches!(
-        d.handle_request(t0, addr(0x10), &dead, &mut mesh),
+        d.handle_request(t0, addr(0x10), dead.clone(), &mut mesh),
         Err(DiscoveryError::TtlExhausted)
     ));
 }
@@ -225,12 +230,12 @@ fn transit_falls_back_to_non_tree_peers_and_never_back_to_the_sender() {
     let mut mesh = relay_mesh();
     let mut d = Discovery::new(DiscoveryConfig::default());
     let req = request(11, addr(0x98), addr(0x10), 10);
-    d.handle_request(t0, addr(0x10), &req, &mut mesh)
+    d.handle_request(t0, addr(0x10), req.clone(), &mut mesh)
         .expect("forwarded");
     assert_eq!(mesh.take_sent()[0].0, addr(0x70));
     let from_side = request(12, addr(0x98), addr(0x70), 10);
     assert!(matches!(
-        d.handle_request(t0 + secs(3), addr(0x70), &from_side, &mut mesh),
+        d.handle_request(t0 + secs(3), addr(0x70), from_side.clone(), &mut mesh),
         Err(DiscoveryError::NoCandidate)
     ));
 }
@@ -242,7 +247,7 @@ fn responses_return_along_the_reverse_path_once_with_path_mtu_min() {
     mesh.peers[0].mtu = 1200;
     let mut d = Discovery::new(DiscoveryConfig::default());
     let req = request(21, addr(0x99), addr(0x10), 10);
-    d.handle_request(t0, addr(0x10), &req, &mut mesh)
+    d.handle_request(t0, addr(0x10), req.clone(), &mut mesh)
         .expect("forwarded");
     mesh.take_sent();
     let resp = LookupResponse {
@@ -256,14 +261,14 @@ fn responses_return_along_the_reverse_path_once_with_path_mtu_min() {
     resp.emit(&mut bytes);
     let mut ids = IdentityCache::new(4);
     let out = d
-        .handle_response(t0, &bytes, &mut mesh, &mut ids)
+        .handle_response(t0, resp_of(&bytes), &mut mesh, &mut ids)
         .expect("forwarded");
     assert_eq!(out, ResponseOutcome::Forwarded);
     let (to, fwd) = mesh.take_sent().pop().expect("sent");
     assert_eq!(to, addr(0x10));
     assert_eq!(LookupResponse::parse(&fwd).expect("resp").path_mtu, 1200);
     assert!(matches!(
-        d.handle_response(t0, &bytes, &mut mesh, &mut ids),
+        d.handle_response(t0, resp_of(&bytes), &mut mesh, &mut ids),
         Err(DiscoveryError::AlreadyAnswered { request_id: 21 })
     ));
 }

@@ -22,6 +22,7 @@ use crate::routing::cache::{COORD_CAPACITY, COORD_TTL, IDENTITY_CAPACITY};
 use crate::routing::{
     find_next_hop, CoordCache, IdentityCache, MeshView, Route, RouteCache, Throttle,
 };
+use crate::wire::lookup::{LookupRequest, LookupResponse};
 use crate::wire::Coords;
 
 /// TUN packets waiting for `poll_tun`; beyond this the caller is not
@@ -255,16 +256,16 @@ impl Dataplane {
         }
     }
 
-    /// A LookupRequest link message from `from`.
+    /// A LookupRequest from peer `from`.
     pub fn handle_lookup_request<M: MeshView>(
         &mut self,
         now: Instant,
         from: NodeAddr,
-        msg: &[u8],
+        req: LookupRequest,
         mesh: &mut M,
     ) {
         // Outcomes other than success are ordinary (duplicates, rate limits).
-        let _ = self.discovery.handle_request(now, from, msg, mesh);
+        let _ = self.discovery.handle_request(now, from, req, mesh);
     }
 
     /// A LookupResponse link message.
@@ -272,7 +273,7 @@ impl Dataplane {
         &mut self,
         now: Instant,
         _from: NodeAddr,
-        msg: &[u8],
+        resp: LookupResponse,
         mesh: &mut M,
     ) {
         let Ok(ResponseOutcome::Resolved {
@@ -281,7 +282,7 @@ impl Dataplane {
             path_mtu,
         }) = self
             .discovery
-            .handle_response(now, msg, mesh, &mut self.ids)
+            .handle_response(now, resp, mesh, &mut self.ids)
         else {
             return;
         };

@@ -5,6 +5,7 @@ use crate::addr::NodeAddr;
 use crate::identity::Identity;
 use crate::ipv6::icmp;
 use crate::routing::testmesh::{kat_hex, kat_identity, TestMesh, TestPeer};
+use crate::wire::lookup::{LookupRequest, LookupResponse};
 use crate::wire::Coords;
 
 fn ms(n: u64) -> Duration {
@@ -58,8 +59,12 @@ fn deliver(
     for (_, mut m) in sent {
         match m[0] {
             0x00 => dp.handle_session_datagram(now, from, &mut m, mesh),
-            0x30 => dp.handle_lookup_request(now, from, &m, mesh),
-            0x31 => dp.handle_lookup_response(now, from, &m, mesh),
+            0x30 => {
+                dp.handle_lookup_request(now, from, LookupRequest::parse(&m).expect("req"), mesh)
+            }
+            0x31 => {
+                dp.handle_lookup_response(now, from, LookupResponse::parse(&m).expect("resp"), mesh)
+            }
             t => panic!("unexpected link message {t:#x}"),
         }
     }
