@@ -44,7 +44,7 @@ pub fn find_next_hop<M: MeshView>(mesh: &M, dest: &NodeAddr, coords: Option<&[No
     let Some(dest_coords) = coords else {
         return Route::NoCoords;
     };
-    let my_distance = tree_distance(mesh.my_coords(), dest_coords);
+    let my_distance = own_distance(mesh.my_coords(), dest_coords);
     if let Some(p) = best_bloom_candidate(mesh, dest, dest_coords, my_distance) {
         return Route::Peer(p);
     }
@@ -54,7 +54,27 @@ pub fn find_next_hop<M: MeshView>(mesh: &M, dest: &NodeAddr, coords: Option<&[No
     }
 }
 
+/// Our distance to the destination. When we are on the destination's path
+/// our position there is exact even if our own coordinates moved since
+/// (measuring from new coordinates against old ones would make a peer
+/// look closer than us and bounce packets between us).
+fn own_distance(mine: &[NodeAddr], dest_coords: &[NodeAddr]) -> usize {
+    if let Some(i) = mine
+        .first()
+        .and_then(|me| dest_coords.iter().position(|a| a == me))
+    {
+        return i;
+    }
+    tree_distance(mine, dest_coords)
+}
+
+/// Tree distance from a peer to the destination. A peer on the
+/// destination's own path is placed by its position there, which holds even
+/// when the peer's announce to us was lost or is stale.
 fn peer_distance(p: &PeerInfo<'_>, dest_coords: &[NodeAddr]) -> usize {
+    if let Some(i) = dest_coords.iter().position(|a| *a == p.addr) {
+        return i;
+    }
     p.coords
         .map(|c| tree_distance(c, dest_coords))
         .unwrap_or(usize::MAX)
@@ -97,11 +117,10 @@ fn greedy_tree_hop<M: MeshView>(
     dest_coords: &[NodeAddr],
     my_distance: usize,
 ) -> Option<NodeAddr> {
-    if mesh.my_coords().last() != dest_coords.last() {
-        return None;
+    if my_distance == usize::MAX {
+        return None; // another tree: greedy routing needs the same root
     }
     mesh.peers_for(dest)
-        .filter(|p| p.coords.is_some())
         .map(|p| (peer_distance(&p, dest_coords), p.addr))
         .filter(|(d, _)| *d < my_distance)
         .min()
@@ -186,6 +205,22 @@ mod tests {
             find_next_hop(&m, &a(0x60), Some(&below_me)),
             Route::Peer(a(0x30))
         );
+    }
+
+    #[test]
+    fn our_position_on_the_destination_path_beats_our_moved_coordinates() {
+        let (mut m, my) = mesh();
+        // The destination's coordinates still show it below us via the
+        // child, but we have since moved under L: measured from our new
+        // coordinates the root would look closer than us.
+        m.coords = vec![my, a(0x40), a(1)];
+        let dest = [a(0x61), a(0x30), my, a(1)];
+        assert_eq!(
+            find_next_hop(&m, &a(0x61), Some(&dest)),
+            Route::Peer(a(0x30))
+        );
+        m.peers.remove(1);
+        assert_eq!(find_next_hop(&m, &a(0x61), Some(&dest)), Route::NoProgress);
     }
 
     #[test]

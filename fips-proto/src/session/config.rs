@@ -22,6 +22,9 @@ pub struct DataplaneConfig {
     pub pending_dests: usize,
     pub handshake_resend: Duration,
     pub handshake_resends: u8,
+    /// First resend of our msg3 while the peer has not proven it got it;
+    /// short because the data we send meanwhile is lost if it did not.
+    pub msg3_resend: Duration,
     pub handshake_timeout: Duration,
     pub max_handshakes: usize,
     pub rekey_after: Duration,
@@ -48,6 +51,7 @@ impl Default for DataplaneConfig {
             pending_dests: 256,
             handshake_resend: Duration::from_secs(1),
             handshake_resends: 5,
+            msg3_resend: Duration::from_millis(250),
             handshake_timeout: Duration::from_secs(30),
             max_handshakes: 1024,
             rekey_after: Duration::from_secs(120),

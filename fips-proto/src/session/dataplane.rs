@@ -54,6 +54,10 @@ pub struct DataplaneCounters {
     pub rekeys: u64,
     pub discovery_failed: u64,
     pub tun_out_dropped: u64,
+    pub setups_sent: u64,
+    pub acks_sent: u64,
+    pub msg3_sent: u64,
+    pub looped: u64,
 }
 
 /// A session as shown by the control socket.

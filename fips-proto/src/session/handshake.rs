@@ -143,6 +143,7 @@ impl Dataplane {
             msg1: setup.noise,
             ack,
             deadline,
+            early: Vec::new(),
         };
         self.sessions.insert(src, SessionEntry { state });
         self.schedule(deadline);
@@ -170,7 +171,7 @@ impl Dataplane {
                         e.msg3 = Some(Resend {
                             payload: bytes.clone(),
                             count: 0,
-                            next: now + self.cfg.handshake_resend,
+                            next: now + self.cfg.msg3_resend,
                         });
                         self.send_plain(now, mesh, src, &bytes);
                         self.schedule(at);
@@ -211,7 +212,7 @@ impl Dataplane {
         e.msg3 = Some(Resend {
             payload: bytes,
             count: 0,
-            next: now + self.cfg.handshake_resend,
+            next: now + self.cfg.msg3_resend,
         });
         self.established(now, mesh, src, e);
     }
@@ -238,7 +239,9 @@ impl Dataplane {
             _ => return,
         }
         let Some(SessionEntry {
-            state: SessionState::AwaitingMsg3 { hs, msg1, .. },
+            state: SessionState::AwaitingMsg3 {
+                hs, msg1, early, ..
+            },
         }) = self.sessions.remove(&src)
         else {
             return;
@@ -254,6 +257,9 @@ impl Dataplane {
         let mut e = self.new_established(now, mesh, peer, Keys::new(t));
         e.initial_msg1 = Some(msg1);
         self.established(now, mesh, src, e);
+        for mut p in early {
+            self.on_encrypted(now, src, &mut p);
+        }
     }
 
     fn new_established<M: MeshView>(

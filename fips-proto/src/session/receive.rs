@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::codec::{self, Envelope, DG_HEADER, INNER_HEADER, PORT_HEADER};
 use super::dataplane::Dataplane;
-use super::state::{SessionState, Slot};
+use super::state::{SessionState, Slot, EARLY_LIMIT};
 use crate::addr::NodeAddr;
 use crate::routing::{fits_link, MeshView, Route};
 use crate::wire::fsp::{
@@ -23,7 +23,7 @@ impl Dataplane {
     pub fn handle_session_datagram<M: MeshView>(
         &mut self,
         now: Instant,
-        _from: NodeAddr,
+        from: NodeAddr,
         msg: &mut [u8],
         mesh: &mut M,
     ) {
@@ -38,8 +38,13 @@ impl Dataplane {
         self.warm_coords(now, &env, &msg[DG_HEADER..]);
         if env.dst == self.me {
             self.deliver(now, mesh, &env, &mut msg[DG_HEADER..]);
+        } else if env.src == self.me {
+            // Our own datagram came back: nodes disagree about the
+            // destination's coordinates. Look it up again.
+            self.counters.looped += 1;
+            self.discovery.start(now, env.dst, mesh);
         } else {
-            self.forward(now, mesh, &env, msg);
+            self.forward(now, mesh, from, &env, msg);
         }
     }
 
@@ -77,8 +82,22 @@ impl Dataplane {
         }
     }
 
-    fn forward<M: MeshView>(&mut self, now: Instant, mesh: &mut M, env: &Envelope, msg: &mut [u8]) {
+    fn forward<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        from: NodeAddr,
+        env: &Envelope,
+        msg: &mut [u8],
+    ) {
         let hop = match self.route_decision(now, mesh, &env.dst) {
+            // Never straight back: the sender routed by other coordinates
+            // than ours, and bouncing would loop until the TTL runs out.
+            // PathBroken makes the source look the destination up again.
+            Route::Peer(h) if h == from => {
+                self.counters.looped += 1;
+                return self.routing_error(now, mesh, env, msg, true);
+            }
             Route::Peer(h) => h,
             Route::NoCoords => return self.routing_error(now, mesh, env, msg, false),
             Route::NoProgress => return self.routing_error(now, mesh, env, msg, true),
@@ -177,15 +196,21 @@ impl Dataplane {
 
     /// An encrypted message from `src`: decrypt, track the rekey slot, and
     /// act on Data (to the TUN) and PathMtuNotification.
-    fn on_encrypted(&mut self, now: Instant, src: NodeAddr, p: &mut [u8]) {
+    pub(crate) fn on_encrypted(&mut self, now: Instant, src: NodeAddr, p: &mut [u8]) {
         let Some(view) = codec::parse_encrypted(p) else {
             self.counters.malformed += 1;
             return;
         };
-        let Some(SessionState::Established(e)) = self.sessions.get_mut(&src).map(|s| &mut s.state)
-        else {
-            self.counters.unknown_session += 1;
-            return;
+        let e = match self.sessions.get_mut(&src).map(|s| &mut s.state) {
+            Some(SessionState::Established(e)) => e,
+            Some(SessionState::AwaitingMsg3 { early, .. }) if early.len() < EARLY_LIMIT => {
+                early.push(p.to_vec());
+                return;
+            }
+            _ => {
+                self.counters.unknown_session += 1;
+                return;
+            }
         };
         let mut ad = [0u8; codec::FSP_HEADER];
         ad.copy_from_slice(&p[..codec::FSP_HEADER]);
@@ -239,10 +264,11 @@ impl Dataplane {
             }
             return;
         }
-        if matches!(err, FspError::PathBroken { .. }) {
-            self.coords.remove(&dest);
-            self.routes.forget(&dest);
-        }
+        // The reference drops the coordinates on PathBroken. We keep them
+        // until a lookup replaces them: a failure at one transit node is
+        // often transient, and with no coordinates (and a stale filter) we
+        // could not route at all.
+        self.routes.forget(&dest);
         let interval = self.cfg.coords_response_interval;
         let mut warm = false;
         if let Some(SessionState::Established(e)) =

@@ -11,7 +11,7 @@ use crate::addr::NodeAddr;
 use crate::ipv6::mss;
 use crate::ipv6::packet::NEXT_HEADER_TCP;
 use crate::routing::{fits_link, MeshView};
-use crate::wire::fsp::{FLAG_CP, FLAG_K};
+use crate::wire::fsp::{FLAG_CP, FLAG_K, PHASE_ACK, PHASE_MSG3, PHASE_SETUP};
 use crate::wire::fsp_inner::{COORDS_WARMUP, DATA, PORT_IPV6_SHIM};
 use crate::wire::TAG_LEN;
 
@@ -189,6 +189,12 @@ impl Dataplane {
         }
         .write(&mut self.msg);
         self.msg.extend_from_slice(fsp);
+        match fsp.first() {
+            Some(&PHASE_SETUP) => self.counters.setups_sent += 1,
+            Some(&PHASE_ACK) => self.counters.acks_sent += 1,
+            Some(&PHASE_MSG3) => self.counters.msg3_sent += 1,
+            _ => {}
+        }
         mesh.send_link(&hop, &self.msg).is_ok()
     }
 }

@@ -212,6 +212,9 @@ impl Established {
     }
 }
 
+/// Encrypted messages kept per session while msg3 is missing.
+pub(crate) const EARLY_LIMIT: usize = 16;
+
 pub(crate) enum SessionState {
     /// We sent SessionSetup and wait for the Ack.
     Initiating {
@@ -227,6 +230,9 @@ pub(crate) enum SessionState {
         msg1: [u8; XK_MSG1_LEN],
         ack: Vec<u8>,
         deadline: Instant,
+        /// Encrypted messages that overtook a lost msg3 (the initiator
+        /// flushes its queue as soon as it sends msg3); replayed after it.
+        early: Vec<Vec<u8>>,
     },
     Established(Box<Established>),
 }

@@ -86,7 +86,7 @@ impl Dataplane {
                                 e.msg3 = None;
                             } else {
                                 r.count += 1;
-                                r.next = now + cfg.handshake_resend * (1 << r.count);
+                                r.next = now + cfg.msg3_resend * (1 << r.count);
                                 actions.push(Action::Resend(addr, r.payload.clone()));
                             }
                         }
