@@ -89,6 +89,16 @@ impl NetNs {
         run_ok(Command::new("ip").args(["netns", "add", &name]));
         let ns = NetNs { name };
         run_ok(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]));
+        // getaddrinfo (AI_ADDRCONFIG) asks for a family only when a
+        // non-loopback address of it exists, as fips0's does in the sidecar.
+        let ip = |args: &[&str]| run_ok(Command::new("ip").args(["-n", &ns.name]).args(args));
+        ip(&[
+            "link", "add", "fdns0", "type", "veth", "peer", "name", "fdns1",
+        ]);
+        ip(&["addr", "add", "fd00::1/128", "dev", "fdns0", "nodad"]);
+        ip(&["addr", "add", "192.0.2.1/32", "dev", "fdns0"]);
+        ip(&["link", "set", "fdns0", "up"]);
+        ip(&["link", "set", "fdns1", "up"]);
         let etc = PathBuf::from("/etc/netns").join(&ns.name);
         fs::create_dir_all(&etc).expect("/etc/netns dir");
         fs::write(
