@@ -16,7 +16,6 @@ mod forward;
 mod handler;
 mod hosts;
 mod names;
-mod peer_shim;
 
 use std::future::Future;
 use std::io;
@@ -31,8 +30,8 @@ use tokio::sync::{mpsc, Semaphore};
 use tracing::info;
 
 pub use answer::TTL;
+pub use fips_proto::identity::PeerIdentity;
 pub use names::NameBook;
-pub use peer_shim::PeerIdentity;
 
 use forward::Upstream;
 use handler::FipsHandler;
