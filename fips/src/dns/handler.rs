@@ -90,7 +90,7 @@ impl FipsHandler {
     /// the time the application sends its first packet. Never blocks: a
     /// full channel means the node is busy, and the next answer retries.
     fn tell_node(&self, id: PeerIdentity) {
-        if self.book.remember(id, Instant::now()) {
+        if self.book.remember(id, id.ipv6(), Instant::now()) {
             if let Err(e) = self.on_identity.try_send(id) {
                 debug!(error = %e, "identity channel full or closed; the node was not told");
             }

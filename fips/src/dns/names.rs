@@ -21,10 +21,13 @@ const LEARNED_CAP: usize = 10_000;
 /// own cache dropped it; more often would only flood the channel.
 const RENOTIFY_AFTER: Duration = Duration::from_secs(60);
 
+/// Identities answered before. Also a cache of decoded npubs: decoding
+/// checks the key is on the curve, the costliest step of an answer.
 #[derive(Default)]
 struct Learned {
     by_addr: HashMap<Ipv6Addr, (PeerIdentity, Instant)>,
-    order: VecDeque<Ipv6Addr>,
+    by_npub: HashMap<String, (PeerIdentity, Ipv6Addr)>,
+    order: VecDeque<(Ipv6Addr, String)>,
 }
 
 pub struct NameBook {
@@ -67,10 +70,15 @@ impl NameBook {
         if let Some(id) = self.aliases.get(label) {
             return Some(*id);
         }
-        if label.starts_with("npub1") {
-            return PeerIdentity::from_npub(label).ok();
+        if !label.starts_with("npub1") {
+            return None;
         }
-        None
+        let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((id, _)) = learned.by_npub.get(label) {
+            return Some(*id);
+        }
+        drop(learned);
+        PeerIdentity::from_npub(label).ok()
     }
 
     /// The label (without `.fips`) for an address: hosts name, alias, or the
@@ -86,10 +94,9 @@ impl NameBook {
         learned.by_addr.get(addr).map(|(id, _)| id.npub())
     }
 
-    /// Records an answered identity; true when the node should be told
-    /// (first time, or not for `RENOTIFY_AFTER`).
-    pub fn remember(&self, id: PeerIdentity, now: Instant) -> bool {
-        let addr = id.ipv6();
+    /// Records an answered identity, whose address is `addr`; true when
+    /// the node should be told (first time, or not for `RENOTIFY_AFTER`).
+    pub fn remember(&self, id: PeerIdentity, addr: Ipv6Addr, now: Instant) -> bool {
         let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, told)) = learned.by_addr.get_mut(&addr) {
             if now.saturating_duration_since(*told) < RENOTIFY_AFTER {
@@ -99,11 +106,14 @@ impl NameBook {
             return true;
         }
         if learned.order.len() >= LEARNED_CAP {
-            if let Some(old) = learned.order.pop_front() {
+            if let Some((old, npub)) = learned.order.pop_front() {
                 learned.by_addr.remove(&old);
+                learned.by_npub.remove(&npub);
             }
         }
-        learned.order.push_back(addr);
+        let npub = id.npub();
+        learned.order.push_back((addr, npub.clone()));
+        learned.by_npub.insert(npub, (id, addr));
         learned.by_addr.insert(addr, (id, now));
         true
     }
@@ -150,7 +160,7 @@ mod tests {
         assert_eq!(book.reverse(&id(B).ipv6()).as_deref(), Some("mine"));
         let c = id("npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6");
         assert_eq!(book.reverse(&c.ipv6()), None);
-        assert!(book.remember(c, Instant::now()));
+        assert!(book.remember(c, c.ipv6(), Instant::now()));
         assert_eq!(book.reverse(&c.ipv6()), Some(c.npub()));
         let _ = std::fs::remove_file(path);
     }
@@ -159,9 +169,10 @@ mod tests {
     fn remember_tells_the_node_once_per_interval() {
         let (book, path) = book_with_hosts("", &[]);
         let t0 = Instant::now();
-        assert!(book.remember(id(A), t0));
-        assert!(!book.remember(id(A), t0 + Duration::from_secs(1)));
-        assert!(book.remember(id(A), t0 + RENOTIFY_AFTER));
+        let a = id(A).ipv6();
+        assert!(book.remember(id(A), a, t0));
+        assert!(!book.remember(id(A), a, t0 + Duration::from_secs(1)));
+        assert!(book.remember(id(A), a, t0 + RENOTIFY_AFTER));
         let _ = std::fs::remove_file(path);
     }
 }
