@@ -319,3 +319,41 @@ fn edns_is_echoed_and_unknown_edns_versions_get_badvers() {
     assert!(!out.contains("OPT PSEUDOSECTION"), "{out}");
     assert_eq!(status(&out), "NOERROR");
 }
+
+#[test]
+fn zone_transfers_are_refused() {
+    let (srv, _hosts) = server();
+    let out = dig(srv.addr, &["fips.", "AXFR"]);
+    assert!(
+        out.contains("Transfer failed") || out.contains("REFUSED"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bind_reports_a_busy_port_and_shutdown_frees_it() {
+    let (srv, hosts) = server();
+    let addr = srv.addr;
+    let busy = DnsConfig {
+        bind: addr,
+        ..config(&hosts)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let err = rt
+        .block_on(fips::dns::DnsServer::bind(busy.clone(), tx.clone()))
+        .err()
+        .expect("the port is taken");
+    assert!(
+        err.to_string().contains("cannot bind the DNS UDP socket"),
+        "{err}"
+    );
+    drop(srv); // stops the server and joins its thread
+    let again = rt
+        .block_on(fips::dns::DnsServer::bind(busy, tx))
+        .expect("port free after shutdown");
+    assert_eq!(again.local_addr(), addr);
+}
