@@ -357,3 +357,17 @@ fn bind_reports_a_busy_port_and_shutdown_frees_it() {
         .expect("port free after shutdown");
     assert_eq!(again.local_addr(), addr);
 }
+
+#[test]
+fn listens_on_ipv6_loopback_like_the_reference_default() {
+    let hosts = TempHosts::new("");
+    let cfg = DnsConfig {
+        bind: "[::1]:0".parse().expect("literal"),
+        ..config(&hosts)
+    };
+    let srv = start_server(cfg, None);
+    for transport in ["+notcp", "+tcp"] {
+        let out = dig(srv.addr, &[transport, &format!("{NPUB_A}.fips"), "AAAA"]);
+        assert_eq!(aaaa_of(&out), vec![IPV6_A.to_owned()], "{out}");
+    }
+}
