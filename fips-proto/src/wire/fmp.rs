@@ -107,6 +107,20 @@ impl Prefix {
     pub fn encoded_len(&self) -> usize {
         Self::LEN
     }
+
+    /// Length of the whole FMP packet this prefix starts, for splitting
+    /// coalesced datagrams (UDP GRO) or a byte stream. `None` for an
+    /// unknown phase.
+    pub fn frame_len(&self) -> Option<usize> {
+        match self.phase {
+            PHASE_ESTABLISHED => {
+                Some(EstablishedHeader::LEN + usize::from(self.payload_len) + TAG_LEN)
+            }
+            PHASE_MSG1 => Some(Msg1::LEN),
+            PHASE_MSG2 => Some(Msg2::LEN),
+            _ => None,
+        }
+    }
 }
 
 /// Noise IK message 1 with the initiator's index (phase 1, 114 bytes).

@@ -20,6 +20,7 @@ use super::reader::{put_len_u16, Reader};
 use super::{Coords, WireError, TAG_LEN};
 
 pub use super::fsp_error::FspError;
+pub use super::fsp_inner::{Data, FspInner, SessionMessage};
 
 pub const PHASE_ESTABLISHED: u8 = 0x0;
 pub const PHASE_SETUP: u8 = 0x1;
