@@ -200,6 +200,7 @@ impl Msg2 {
 }
 
 /// The reference drops handshake packets of any other size or with flags set.
+/// We also require the payload length to match the fixed size.
 fn check_handshake(buf: &[u8], phase: u8, len: usize, what: &'static str) -> Result<(), WireError> {
     let prefix = Prefix::parse(buf)?;
     if prefix.phase != phase {
@@ -219,6 +220,15 @@ fn check_handshake(buf: &[u8], phase: u8, len: usize, what: &'static str) -> Res
         return Err(WireError::NonZeroFlags {
             what,
             flags: prefix.flags,
+        });
+    }
+    // The reference does not check this field on handshakes but always
+    // writes it correctly; rejecting a wrong one keeps parse/emit exact.
+    if usize::from(prefix.payload_len) != len - Prefix::LEN {
+        return Err(WireError::BadLength {
+            what,
+            expected: len - Prefix::LEN,
+            got: usize::from(prefix.payload_len),
         });
     }
     Ok(())

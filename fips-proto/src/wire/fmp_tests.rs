@@ -204,3 +204,17 @@ fn frame_len_splits_back_to_back_frames() {
     assert_eq!(second, Some(114));
     assert_eq!(Prefix::parse(&[0x05, 0, 0, 0]).unwrap().frame_len(), None);
 }
+
+#[test]
+fn rejects_msg1_whose_payload_len_disagrees_with_its_size() {
+    let mut wire = kat("fmp_ik", "msg1_wire");
+    wire[3] = 0xcf;
+    assert_eq!(
+        classify(&wire),
+        Err(WireError::BadLength {
+            what: "IK msg1",
+            expected: 110,
+            got: 0xcf6e
+        })
+    );
+}
