@@ -389,7 +389,7 @@ impl Dataplane {
         let mut buf = self.take_buffer();
         let src_ip = src.ipv6();
         let dst_ip = Ipv6Addr::from(self.my_ip);
-        if crate::wire::shim::decompress(shim, &src_ip, &dst_ip, &mut buf).is_err() {
+        if crate::wire::shim::decompress(shim, src_ip, dst_ip, &mut buf).is_err() {
             self.counters.malformed += 1;
             self.recycle(buf);
             return;
