@@ -231,7 +231,7 @@ impl Discovery {
 
     /// Signs and sends the response to a request that targets us.
     fn answer<M: MeshView>(&mut self, req: &LookupRequest, to: NodeAddr, mesh: &mut M) {
-        let mtu = mesh.peer(&to, &to).map_or(u16::MAX, |p| p.link_mtu);
+        let mtu = mesh.link_mtu(&to).unwrap_or(u16::MAX);
         let mut resp = LookupResponse {
             request_id: req.request_id,
             target: req.target,
@@ -265,8 +265,8 @@ impl Discovery {
             }
             recent.answered = true;
             let back = recent.from;
-            if let Some(p) = mesh.peer(&back, &resp.target) {
-                resp.path_mtu = resp.path_mtu.min(p.link_mtu);
+            if let Some(mtu) = mesh.link_mtu(&back) {
+                resp.path_mtu = resp.path_mtu.min(mtu);
             }
             self.buf.clear();
             resp.emit(&mut self.buf);

@@ -45,6 +45,10 @@ pub trait MeshView {
     /// One peer, with `may_reach` answered for `target`.
     fn peer(&self, addr: &NodeAddr, target: &NodeAddr) -> Option<PeerInfo<'_>>;
 
+    /// The link MTU toward a connected peer, `None` when it is not
+    /// connected. Called per packet, so it must not touch bloom filters.
+    fn link_mtu(&self, peer: &NodeAddr) -> Option<u16>;
+
     /// Changes whenever peers, the tree or bloom filters change, so routing
     /// decisions cached under one value stay valid until it moves.
     fn topology_version(&self) -> u64;

@@ -38,7 +38,7 @@ pub fn tree_distance(a: &[NodeAddr], b: &[NodeAddr]) -> usize {
 
 /// Chooses the next hop for `dest` given its cached coordinates (if any).
 pub fn find_next_hop<M: MeshView>(mesh: &M, dest: &NodeAddr, coords: Option<&[NodeAddr]>) -> Route {
-    if mesh.peer(dest, dest).is_some() {
+    if mesh.link_mtu(dest).is_some() {
         return Route::Peer(*dest);
     }
     let Some(dest_coords) = coords else {

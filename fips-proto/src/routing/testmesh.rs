@@ -92,6 +92,10 @@ impl MeshView for TestMesh {
             .map(|p| self.info(p, target))
     }
 
+    fn link_mtu(&self, peer: &NodeAddr) -> Option<u16> {
+        self.peers.iter().find(|p| p.addr == *peer).map(|p| p.mtu)
+    }
+
     fn topology_version(&self) -> u64 {
         self.version
     }

@@ -102,7 +102,7 @@ impl Dataplane {
             Route::NoCoords => return self.routing_error(now, mesh, env, msg, false),
             Route::NoProgress => return self.routing_error(now, mesh, env, msg, true),
         };
-        let link_mtu = mesh.peer(&hop, &env.dst).map_or(0, |p| p.link_mtu);
+        let link_mtu = mesh.link_mtu(&hop).unwrap_or(0);
         if !fits_link(msg.len(), link_mtu) {
             self.counters.mtu_exceeded += 1;
             let err = FspError::MtuExceeded {

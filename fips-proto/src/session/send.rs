@@ -70,7 +70,7 @@ impl Dataplane {
         hop: NodeAddr,
         warm: bool,
     ) {
-        let link_mtu = mesh.peer(&hop, &dest).map_or(0, |p| p.link_mtu);
+        let link_mtu = mesh.link_mtu(&hop).unwrap_or(0);
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
         else {
             return;
