@@ -25,6 +25,16 @@ pub struct CoordEntry {
     last_used: Instant,
 }
 
+impl CoordEntry {
+    pub fn expires(&self) -> Instant {
+        self.expires
+    }
+
+    pub fn last_used(&self) -> Instant {
+        self.last_used
+    }
+}
+
 /// NodeAddr → coordinates, filled by SessionSetup/Ack, CP-flagged frames and
 /// LookupResponses.
 #[derive(Debug)]
@@ -67,6 +77,10 @@ impl CoordCache {
             last_used: now,
         };
         self.map.insert(addr, entry);
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&NodeAddr, &CoordEntry)> {
+        self.map.iter()
     }
 
     pub fn set_path_mtu(&mut self, addr: &NodeAddr, mtu: u16) {
@@ -181,6 +195,10 @@ impl IdentityCache {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = PeerIdentity> + '_ {
+        self.map.values().map(|e| e.id)
     }
 }
 

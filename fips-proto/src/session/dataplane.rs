@@ -60,11 +60,43 @@ pub struct DataplaneCounters {
     pub looped: u64,
 }
 
-/// A session as shown by the control socket.
+/// A session as shown by the control socket (`show_sessions`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     pub remote: NodeAddr,
+    /// Known once established (the responder learns it from msg3).
+    pub peer: Option<PeerIdentity>,
+    /// "initiating", "awaiting_msg3" or "established".
     pub state: &'static str,
+    pub is_initiator: bool,
+    pub current_k_bit: bool,
+    /// Old keys are still accepted after a rekey.
+    pub is_draining: bool,
+    pub coords_warmup_remaining: u8,
+    pub session_start: Option<Instant>,
+    pub last_activity: Option<Instant>,
+    /// Lowered by MtuExceeded / PathMtuNotification; `None` if never.
+    pub path_mtu: Option<u16>,
+    pub stats: SessionStats,
+}
+
+/// Per-session traffic counters (encrypted messages, FSP payload bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub packets_recv: u64,
+    pub bytes_recv: u64,
+}
+
+/// A coordinate cache entry as shown by `show_cache`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordInfo {
+    pub node: NodeAddr,
+    pub coords: Vec<NodeAddr>,
+    pub path_mtu: Option<u16>,
+    pub last_used: Instant,
+    pub expires: Instant,
 }
 
 pub(crate) struct SessionEntry {
@@ -154,10 +186,27 @@ impl Dataplane {
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = SessionInfo> + '_ {
-        self.sessions.iter().map(|(a, s)| SessionInfo {
-            remote: *a,
-            state: s.state.name(),
+        self.sessions.iter().map(|(a, s)| s.state.info(*a))
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The coordinate cache, for `show_cache`.
+    pub fn coord_cache(&self) -> impl Iterator<Item = CoordInfo> + '_ {
+        self.coords.entries().map(|(node, e)| CoordInfo {
+            node: *node,
+            coords: e.coords.0.clone(),
+            path_mtu: e.path_mtu,
+            last_used: e.last_used(),
+            expires: e.expires(),
         })
+    }
+
+    /// The identity cache, for `show_identity_cache`.
+    pub fn identities(&self) -> impl Iterator<Item = PeerIdentity> + '_ {
+        self.ids.iter()
     }
 
     pub fn is_established(&self, dest: &NodeAddr) -> bool {

@@ -209,6 +209,7 @@ impl Dataplane {
         let bytes = msg3_bytes(msg3);
         self.send_plain(now, mesh, src, &bytes);
         let mut e = self.new_established(now, mesh, peer, Keys::new(t));
+        e.initiator = true;
         e.msg3 = Some(Resend {
             payload: bytes,
             count: 0,

@@ -19,4 +19,4 @@ mod tests;
 mod timers;
 
 pub use config::DataplaneConfig;
-pub use dataplane::{Dataplane, DataplaneCounters, SessionInfo};
+pub use dataplane::{CoordInfo, Dataplane, DataplaneCounters, SessionInfo, SessionStats};

@@ -229,6 +229,8 @@ impl Dataplane {
             Slot::Current => {}
             Slot::Previous => e.previous_until = now + self.cfg.drain_window,
         }
+        e.stats.packets_recv += 1;
+        e.stats.bytes_recv += n as u64;
         let pt = &ct[..n];
         if pt.len() < INNER_HEADER {
             return;

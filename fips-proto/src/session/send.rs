@@ -219,6 +219,8 @@ fn build(
     }
     let header = codec::fsp_header(flags, pt.len(), counter);
     e.current.seal(counter, &header, pt);
+    e.stats.packets_sent += 1;
+    e.stats.bytes_sent += pt.len() as u64;
     out.clear();
     Envelope {
         ttl,

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use super::dataplane::{SessionInfo, SessionStats};
+use crate::addr::NodeAddr;
 use crate::identity::PeerIdentity;
 use crate::noise::{RecvKey, ReplayWindow, SendKey, Transport, XkInitiator, XkResponder};
 use crate::noise::{TAG_LEN, XK_MSG1_LEN};
@@ -80,6 +82,8 @@ pub(crate) enum Slot {
 pub(crate) struct Established {
     /// Known from the start by the initiator, from msg3 by the responder.
     pub peer: PeerIdentity,
+    pub initiator: bool,
+    pub stats: SessionStats,
     pub current: Keys,
     /// Our K flag: toggles at every cutover.
     pub k_bit: bool,
@@ -116,6 +120,8 @@ impl Established {
     ) -> Self {
         Established {
             peer,
+            initiator: false,
+            stats: SessionStats::default(),
             current: keys,
             k_bit: false,
             pending: None,
@@ -238,6 +244,34 @@ pub(crate) enum SessionState {
 }
 
 impl SessionState {
+    pub fn info(&self, remote: NodeAddr) -> SessionInfo {
+        let mut info = SessionInfo {
+            remote,
+            peer: None,
+            state: self.name(),
+            is_initiator: matches!(self, SessionState::Initiating { .. }),
+            current_k_bit: false,
+            is_draining: false,
+            coords_warmup_remaining: 0,
+            session_start: None,
+            last_activity: None,
+            path_mtu: None,
+            stats: SessionStats::default(),
+        };
+        if let SessionState::Established(e) = self {
+            info.peer = Some(e.peer);
+            info.is_initiator = e.initiator;
+            info.current_k_bit = e.k_bit;
+            info.is_draining = e.previous.is_some();
+            info.coords_warmup_remaining = e.warmup_remaining;
+            info.session_start = Some(e.start);
+            info.last_activity = Some(e.last_data);
+            info.path_mtu = (e.path_mtu != u16::MAX).then_some(e.path_mtu);
+            info.stats = e.stats;
+        }
+        info
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             SessionState::Initiating { .. } => "initiating",

@@ -523,3 +523,29 @@ fn mtu_exceeded_lowers_the_path_mtu_so_big_packets_get_packet_too_big() {
     x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 2, 923 - 40), &mut x.mesh);
     assert_eq!(x.mesh.take_sent().len(), 1, "packets that fit still go");
 }
+
+#[test]
+fn session_info_reports_roles_counters_and_warmup() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    let xi = x.dp.sessions().next().expect("one session");
+    let yi = y.dp.sessions().next().expect("one session");
+    assert_eq!(
+        (xi.state, xi.is_initiator, yi.is_initiator),
+        ("established", true, false)
+    );
+    assert_eq!(
+        yi.peer,
+        Some(*x.mesh.identity.public()),
+        "learned from msg3"
+    );
+    assert_eq!((xi.stats.packets_sent, yi.stats.packets_recv), (1, 1));
+    assert_eq!(xi.coords_warmup_remaining, 4);
+    assert!(
+        x.dp.coord_cache().any(|c| c.node == y.addr()),
+        "cached from the SessionAck"
+    );
+    assert!(y.dp.identities().any(|id| id.node_addr() == x.addr()));
+}
