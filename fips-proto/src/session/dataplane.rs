@@ -58,6 +58,9 @@ pub struct DataplaneCounters {
     pub acks_sent: u64,
     pub msg3_sent: u64,
     pub looped: u64,
+    /// Sessions dropped because nothing authenticated for the idle time
+    /// while we kept sending (the peer restarted).
+    pub dead_sessions: u64,
 }
 
 /// A session as shown by the control socket (`show_sessions`).

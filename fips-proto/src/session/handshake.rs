@@ -259,7 +259,7 @@ impl Dataplane {
         e.initial_msg1 = Some(msg1);
         self.established(now, mesh, src, e);
         for mut p in early {
-            self.on_encrypted(now, src, &mut p);
+            self.on_encrypted(now, mesh, src, u16::MAX, &mut p);
         }
     }
 

@@ -181,7 +181,7 @@ impl Dataplane {
                 FspError::parse(p).map(|e| self.on_error(now, mesh, e))
             }
             PHASE_ESTABLISHED => {
-                self.on_encrypted(now, env.src, p);
+                self.on_encrypted(now, mesh, env.src, env.path_mtu, p);
                 Ok(())
             }
             _ => {
@@ -196,7 +196,14 @@ impl Dataplane {
 
     /// An encrypted message from `src`: decrypt, track the rekey slot, and
     /// act on Data (to the TUN) and PathMtuNotification.
-    pub(crate) fn on_encrypted(&mut self, now: Instant, src: NodeAddr, p: &mut [u8]) {
+    pub(crate) fn on_encrypted<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        src: NodeAddr,
+        path_mtu: u16,
+        p: &mut [u8],
+    ) {
         let Some(view) = codec::parse_encrypted(p) else {
             self.counters.malformed += 1;
             return;
@@ -229,6 +236,7 @@ impl Dataplane {
             Slot::Current => {}
             Slot::Previous => e.previous_until = now + self.cfg.drain_window,
         }
+        e.last_recv = now;
         e.stats.packets_recv += 1;
         e.stats.bytes_recv += n as u64;
         let pt = &ct[..n];
@@ -236,8 +244,12 @@ impl Dataplane {
             return;
         }
         let body = &pt[INNER_HEADER..];
+        let mut notify = None;
         match pt[4] {
-            DATA => e.last_data = now,
+            DATA => {
+                e.last_data = now;
+                notify = e.path_mtu_to_report(now, path_mtu.min(self.cfg.link_mtu));
+            }
             PATH_MTU_NOTIFICATION if body.len() >= 2 => {
                 let mtu = u16::from_le_bytes([body[0], body[1]]);
                 e.path_mtu = e.path_mtu.min(mtu);
@@ -250,6 +262,9 @@ impl Dataplane {
             if dst_port == PORT_IPV6_SHIM {
                 self.deliver_shim(&src, &body[PORT_HEADER..]);
             }
+        }
+        if let Some(mtu) = notify {
+            self.send_path_mtu(now, mesh, src, mtu);
         }
     }
 

@@ -12,7 +12,7 @@ use crate::ipv6::mss;
 use crate::ipv6::packet::NEXT_HEADER_TCP;
 use crate::routing::{fits_link, MeshView};
 use crate::wire::fsp::{FLAG_CP, FLAG_K, PHASE_ACK, PHASE_MSG3, PHASE_SETUP};
-use crate::wire::fsp_inner::{COORDS_WARMUP, DATA, PORT_IPV6_SHIM};
+use crate::wire::fsp_inner::{COORDS_WARMUP, DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM};
 use crate::wire::TAG_LEN;
 
 /// Offset of the shim's next-header byte and of the upper-layer payload
@@ -129,6 +129,27 @@ impl Dataplane {
         if mesh.send_link(&hop, &self.msg).is_err() {
             self.counters.no_route += 1;
         }
+    }
+
+    /// Sends PathMtuNotification (0x13) to the sender of our Data.
+    pub(crate) fn send_path_mtu<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        dest: NodeAddr,
+        mtu: u16,
+    ) {
+        let Some(hop) = self.route(now, mesh, &dest) else {
+            return;
+        };
+        let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
+            return;
+        };
+        self.pt.clear();
+        self.pt.extend_from_slice(&e.timestamp(now).to_le_bytes());
+        self.pt.extend_from_slice(&[PATH_MTU_NOTIFICATION, 0]);
+        self.pt.extend_from_slice(&mtu.to_le_bytes());
+        self.seal_and_send(now, mesh, dest, hop, false);
     }
 
     /// Sends a standalone CoordsWarmup to `dest` (after a routing error).

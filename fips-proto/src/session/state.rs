@@ -95,6 +95,10 @@ pub(crate) struct Established {
     pub rekey: Rekey,
     pub start: Instant,
     pub last_data: Instant,
+    /// Last frame that authenticated, whatever its type.
+    pub last_recv: Instant,
+    /// Last PathMtuNotification we sent: when, and the value.
+    pub mtu_reported: Option<(Instant, u16)>,
     pub warmup_remaining: u8,
     /// Largest datagram the path takes, learned from MtuExceeded.
     pub path_mtu: u16,
@@ -131,6 +135,8 @@ impl Established {
             rekey: Rekey::Idle,
             start: now,
             last_data: now,
+            last_recv: now,
+            mtu_reported: None,
             warmup_remaining: warmup,
             path_mtu: u16::MAX,
             msg3: None,
@@ -141,6 +147,22 @@ impl Established {
             rekey_started: now,
             initial_msg1: None,
         }
+    }
+
+    /// Whether to tell the sender the path MTU its Data arrived with: first
+    /// time, on a decrease, and every 10 s (as the reference does). This
+    /// also keeps one-way flows from looking dead to the sender.
+    pub fn path_mtu_to_report(&mut self, now: Instant, observed: u16) -> Option<u16> {
+        let due = match self.mtu_reported {
+            None => true,
+            Some((at, v)) => {
+                observed < v || now.saturating_duration_since(at) >= MTU_REPORT_INTERVAL
+            }
+        };
+        if due {
+            self.mtu_reported = Some((now, observed));
+        }
+        due.then_some(observed)
     }
 
     /// Session-relative milliseconds for the inner header.
@@ -217,6 +239,8 @@ impl Established {
         }
     }
 }
+
+const MTU_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Encrypted messages kept per session while msg3 is missing.
 pub(crate) const EARLY_LIMIT: usize = 16;

@@ -549,3 +549,31 @@ fn session_info_reports_roles_counters_and_warmup() {
     );
     assert!(y.dp.identities().any(|id| id.node_addr() == x.addr()));
 }
+
+#[test]
+fn a_session_the_peer_lost_is_restarted_after_90_silent_seconds() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    for n in [&mut x, &mut y] {
+        n.dp.cfg.rekey_after = Duration::from_secs(3600);
+    }
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    // y restarts: a fresh dataplane with no session.
+    let py = *x.mesh.identity.public();
+    y.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), y.addr());
+    y.dp.learn_identity(py);
+    let mut t = t0;
+    for i in 1..=10u16 {
+        t += Duration::from_secs(10);
+        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh);
+        x.dp.handle_timeout(t, &mut x.mesh);
+        settle(t, &mut x, &mut y);
+    }
+    assert_eq!(x.dp.counters().dead_sessions, 1);
+    assert!(
+        y.dp.is_established(&x.addr()),
+        "the next packet opened a new session"
+    );
+    assert!(!drain_tun(&mut y.dp).is_empty());
+}

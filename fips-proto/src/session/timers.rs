@@ -14,6 +14,7 @@ enum Action {
     Resend(NodeAddr, Vec<u8>),
     HandshakeFailed(NodeAddr),
     Remove(NodeAddr),
+    Dead(NodeAddr),
     Rekey(NodeAddr),
 }
 
@@ -40,6 +41,10 @@ impl Dataplane {
                 }
                 Action::Remove(dest) => {
                     self.counters.idle_timeouts += 1;
+                    self.sessions.remove(&dest);
+                }
+                Action::Dead(dest) => {
+                    self.counters.dead_sessions += 1;
                     self.sessions.remove(&dest);
                 }
                 Action::Rekey(dest) => self.rekey_initiate(now, mesh, dest),
@@ -78,6 +83,13 @@ impl Dataplane {
                 SessionState::Established(e) => {
                     if now.saturating_duration_since(e.last_data) >= cfg.idle_timeout {
                         actions.push(Action::Remove(addr));
+                        continue;
+                    }
+                    // We keep sending but nothing has authenticated for as
+                    // long: the peer lost the session (restart). Start over;
+                    // a peer that still has it treats our Setup as a rekey.
+                    if now.saturating_duration_since(e.last_recv) >= cfg.idle_timeout {
+                        actions.push(Action::Dead(addr));
                         continue;
                     }
                     if let Some(r) = &mut e.msg3 {
@@ -135,7 +147,8 @@ impl Dataplane {
                 }
                 SessionState::AwaitingMsg3 { deadline, .. } => *deadline,
                 SessionState::Established(e) => {
-                    let mut t = (e.last_data + cfg.idle_timeout).min(e.next_rekey);
+                    let idle = e.last_data.min(e.last_recv) + cfg.idle_timeout;
+                    let mut t = idle.min(e.next_rekey);
                     if let Some(r) = &e.msg3 {
                         t = t.min(r.next);
                     }
