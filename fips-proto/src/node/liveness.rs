@@ -1,0 +1,71 @@
+//! Per-link timers that keep a link alive and measured: Heartbeat every 10 s,
+//! the dead-peer check (30 s of silence, skipped while a rekey msg1 is
+//! outstanding), MMP ReceiverReports about once a second, and RTT from the
+//! peer's reports.
+
+use std::time::Instant;
+
+use crate::wire::link::{LinkMessage, ReceiverReport};
+use crate::NodeAddr;
+
+use super::timers::LinkTimer;
+use super::{DownReason, Node};
+
+impl Node {
+    pub(super) fn on_link_timer(&mut self, now: Instant, paddr: NodeAddr, t: LinkTimer) {
+        match t {
+            LinkTimer::Heartbeat => self.heartbeat(now, paddr),
+            LinkTimer::Dead => self.check_dead(now, paddr),
+            LinkTimer::Report => self.send_report(now, paddr),
+            LinkTimer::Rekey => self.start_rekey(now, paddr),
+            LinkTimer::RekeyResend => self.rekey_resend(now, paddr),
+            LinkTimer::Cutover => self.cutover(now, paddr),
+            LinkTimer::Drain => self.finish_drain(paddr),
+            LinkTimer::Filter => self.send_filter(now, paddr),
+            LinkTimer::Announce => self.send_tree_announce(now, paddr),
+        }
+    }
+
+    fn heartbeat(&mut self, now: Instant, paddr: NodeAddr) {
+        self.send_link_message(now, &paddr, &LinkMessage::Heartbeat);
+        let every = self.timers.heartbeat;
+        if let Some(p) = self.peers.get_mut(&paddr) {
+            p.timers.set(LinkTimer::Heartbeat, now + every);
+        }
+    }
+
+    fn check_dead(&mut self, now: Instant, paddr: NodeAddr) {
+        let dead = self.timers.link_dead;
+        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let silent_until = p.last_recv + dead;
+        if now < silent_until {
+            p.timers.set(LinkTimer::Dead, silent_until);
+        } else if p.rekey.is_some() {
+            // The reference skips the check while its rekey msg1 is being resent.
+            p.timers.set(LinkTimer::Dead, now + self.timers.handshake_resend);
+        } else {
+            self.counters.dead_peers += 1;
+            self.remove_peer(now, paddr, DownReason::Dead);
+        }
+    }
+
+    fn send_report(&mut self, now: Instant, paddr: NodeAddr) {
+        let every = self.timers.mmp_report;
+        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        p.timers.set(LinkTimer::Report, now + every);
+        if p.current.highest_recv.is_none() {
+            return;
+        }
+        let rr = p.mmp_rx.build_report(now);
+        self.send_link_message(now, &paddr, &LinkMessage::ReceiverReport(rr));
+    }
+
+    /// RTT = our link clock now − (echoed timestamp + peer dwell); feeds the tree's link cost.
+    pub(super) fn on_receiver_report(&mut self, now: Instant, from: NodeAddr, rr: &ReceiverReport) {
+        let Some(p) = self.peers.get_mut(&from) else { return };
+        let ts = p.link_ts(now);
+        p.mmp.on_receiver_report(rr, ts);
+        let (srtt, etx) = (p.mmp.srtt_ms(), p.mmp.etx());
+        self.tree.set_peer_cost(from, srtt, etx);
+    }
+}
