@@ -23,7 +23,7 @@ pub(crate) fn classify(data: &[u8]) -> Result<Packet, WireError> {
     Ok(match fmp::classify(data)? {
         FmpPacket::Msg1(m) => Packet::Msg1(m),
         FmpPacket::Msg2(m) => Packet::Msg2(m),
-        FmpPacket::Established(h, _) => Packet::Frame(h),
+        FmpPacket::Established { header, .. } => Packet::Frame(header),
     })
 }
 
@@ -35,7 +35,11 @@ pub(crate) fn msg1(sender_idx: u32, noise: [u8; 106]) -> Vec<u8> {
 }
 
 pub(crate) fn msg2(sender_idx: u32, receiver_idx: u32, noise: [u8; 57]) -> Vec<u8> {
-    let m = Msg2 { sender_idx, receiver_idx, noise };
+    let m = Msg2 {
+        sender_idx,
+        receiver_idx,
+        noise,
+    };
     let mut out = Vec::with_capacity(m.encoded_len());
     m.emit(&mut out);
     out
@@ -50,7 +54,10 @@ pub(crate) fn seal_frame(
     timestamp_ms: u32,
     msg: &LinkMessage<'_>,
 ) -> Vec<u8> {
-    let inner = LinkInner { timestamp_ms, msg: msg.clone() };
+    let inner = LinkInner {
+        timestamp_ms,
+        msg: msg.clone(),
+    };
     let mut body = Vec::with_capacity(inner.encoded_len() + TAG_LEN);
     inner.emit(&mut body);
     let header = EstablishedHeader {

@@ -100,7 +100,9 @@ impl Node {
         msg: &LinkMessage<'_>,
     ) -> bool {
         let rekey_after = self.timers.rekey_after_messages;
-        let Some(p) = self.peers.get_mut(to) else { return false };
+        let Some(p) = self.peers.get_mut(to) else {
+            return false;
+        };
         let ts = p.link_ts(now);
         let s = &mut p.current;
         let counter = s.send_counter;

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::mmp_lite::{MmpMetrics, MmpReceiver};
 use crate::identity::PeerIdentity;
-use crate::mmp::{MmpMetrics, MmpReceiver};
 use crate::noise::{self, IkInitiator, IkResponder};
 use crate::wire::fmp::{Msg1, Msg2};
 use crate::NodeAddr;
@@ -26,7 +26,12 @@ pub(crate) struct PeerSlot {
 
 impl PeerSlot {
     pub(crate) fn new(cfg: PeerConfig, base: Duration) -> Self {
-        PeerSlot { cfg, next_attempt: None, backoff: base, addr_cursor: 0 }
+        PeerSlot {
+            cfg,
+            next_attempt: None,
+            backoff: base,
+            addr_cursor: 0,
+        }
     }
 }
 
@@ -48,7 +53,9 @@ impl Node {
         if self.peers.contains_key(&target) || self.dials.contains_key(&target) {
             return;
         }
-        let Some(slot) = self.slots.get_mut(&target) else { return };
+        let Some(slot) = self.slots.get_mut(&target) else {
+            return;
+        };
         slot.next_attempt = None;
         if slot.cfg.addrs.is_empty() {
             return;
@@ -96,7 +103,9 @@ impl Node {
             .map(|(a, _)| *a)
             .collect();
         for target in due {
-            let Some(d) = self.dials.get_mut(&target) else { continue };
+            let Some(d) = self.dials.get_mut(&target) else {
+                continue;
+            };
             if d.deadline <= now {
                 self.cancel_dial(&target);
                 self.counters.handshake_timeouts += 1;
@@ -128,7 +137,9 @@ impl Node {
     /// link, with exponential backoff (5 s ×2, cap 300 s) after a failed dial.
     pub(super) fn schedule_reconnect(&mut self, now: Instant, target: NodeAddr, failed: bool) {
         let cap = self.timers.reconnect_cap;
-        let Some(slot) = self.slots.get_mut(&target) else { return };
+        let Some(slot) = self.slots.get_mut(&target) else {
+            return;
+        };
         if !slot.cfg.auto_connect || self.shut_down {
             return;
         }
@@ -148,7 +159,10 @@ impl Node {
             return;
         }
         // A retransmitted msg1 we already answered: same msg2, no new crypto.
-        let stored = self.peers.values().find_map(|p| p.stored_msg2_for(&m.noise));
+        let stored = self
+            .peers
+            .values()
+            .find_map(|p| p.stored_msg2_for(&m.noise));
         if let Some(msg2) = stored.map(<[u8]>::to_vec) {
             self.counters.msg1_duplicate += 1;
             self.queue(from, msg2);
@@ -218,7 +232,9 @@ impl Node {
     }
 
     fn finish_dial(&mut self, now: Instant, from: SocketAddr, target: NodeAddr, m: Msg2) {
-        let Some(mut dial) = self.dials.remove(&target) else { return };
+        let Some(mut dial) = self.dials.remove(&target) else {
+            return;
+        };
         let Some(hs) = dial.hs.take() else { return };
         let (keys, epoch) = match hs.read_msg2(&m.noise) {
             Ok(x) => x,
@@ -234,7 +250,14 @@ impl Node {
         if let Some(slot) = self.slots.get_mut(&target) {
             slot.backoff = self.timers.reconnect_base;
         }
-        self.install_session(now, dial.identity, session, Direction::Outbound, from, epoch);
+        self.install_session(
+            now,
+            dial.identity,
+            session,
+            Direction::Outbound,
+            from,
+            epoch,
+        );
     }
 
     /// Makes `session` the peer's current session, creating the peer if new.
@@ -251,6 +274,9 @@ impl Node {
     ) {
         let paddr = identity.node_addr();
         let preferred = self.my_addr.min(paddr);
+        // A dial index now belongs to the peer.
+        self.indices
+            .insert((super::UDP, session.our_index), Owner::Peer(paddr));
         if let Some(p) = self.peers.get(&paddr) {
             let same_epoch = p.remote_epoch == epoch;
             if same_epoch && p.current.initiator == preferred && session.initiator != preferred {
@@ -273,8 +299,14 @@ impl Node {
         remote: SocketAddr,
         epoch: [u8; 8],
     ) {
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
-        let stale: Vec<u32> = p.indices().into_iter().filter(|i| *i != session.our_index).collect();
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
+        let stale: Vec<u32> = p
+            .indices()
+            .into_iter()
+            .filter(|i| *i != session.our_index)
+            .collect();
         p.current = session;
         p.pending = None;
         p.previous = None;
@@ -287,12 +319,11 @@ impl Node {
         p.last_recv = now;
         p.mmp_rx = MmpReceiver::new();
         p.decrypt_failures = 0;
-        p.last_announce_sent = None;
         for i in stale {
             self.free_index(i);
         }
         self.arm_link_timers(now, paddr);
-        self.greet_peer(now, paddr);
+        self.greet_again(now, paddr);
     }
 
     fn promote(
@@ -329,17 +360,16 @@ impl Node {
             mmp: MmpMetrics::new(),
             stats: LinkStats::default(),
             decrypt_failures: 0,
-            last_announce_sent: None,
-            last_filter_sent: None,
-            sent_filter: None,
             timers: TimerTable::default(),
         };
         self.identities.insert(paddr, identity);
         self.peers.insert(paddr, peer);
         self.arm_link_timers(now, paddr);
-        self.events.push_back(NodeEvent::PeerUp { addr: paddr, npub: identity.npub() });
+        self.events.push_back(NodeEvent::PeerUp {
+            addr: paddr,
+            npub: identity.npub(),
+        });
         self.tree_peer_added(now, paddr);
-        self.greet_peer(now, paddr);
     }
 
     /// Heartbeat, liveness, reports and the first rekey deadline of a fresh session.
@@ -347,7 +377,9 @@ impl Node {
         let rekey_in = self.jittered(self.timers.rekey_after, self.timers.rekey_jitter);
         let t = &self.timers;
         let (hb, dead, rep) = (t.heartbeat, t.link_dead, t.mmp_report);
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         p.timers = TimerTable::default();
         p.timers.set(LinkTimer::Heartbeat, now + hb);
         p.timers.set(LinkTimer::Dead, now + dead);
@@ -357,11 +389,16 @@ impl Node {
 
     /// Removes an active peer and everything it owns; redials auto-connect peers.
     pub(super) fn remove_peer(&mut self, now: Instant, paddr: NodeAddr, reason: DownReason) {
-        let Some(p) = self.peers.remove(&paddr) else { return };
+        let Some(p) = self.peers.remove(&paddr) else {
+            return;
+        };
         for i in p.indices() {
             self.free_index(i);
         }
-        self.events.push_back(NodeEvent::PeerDown { addr: paddr, reason });
+        self.events.push_back(NodeEvent::PeerDown {
+            addr: paddr,
+            reason,
+        });
         self.tree_peer_removed(now, paddr);
         if reason != DownReason::Local {
             self.schedule_reconnect(now, paddr, false);

@@ -5,9 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::bloom::BloomFilter;
+use super::mmp_lite::{MmpMetrics, MmpReceiver};
 use crate::identity::PeerIdentity;
-use crate::mmp::{MmpMetrics, MmpReceiver};
 use crate::noise::{IkInitiator, RecvKey, ReplayWindow, SendKey, Transport};
 use crate::NodeAddr;
 
@@ -104,9 +103,6 @@ pub(crate) struct Peer {
     pub mmp: MmpMetrics,
     pub stats: LinkStats,
     pub decrypt_failures: u32,
-    pub last_announce_sent: Option<Instant>,
-    pub last_filter_sent: Option<Instant>,
-    pub sent_filter: Option<BloomFilter>,
     pub timers: TimerTable,
 }
 
@@ -122,9 +118,17 @@ impl Peer {
     pub(crate) fn slot_for(&self, our_index: u32) -> Option<Slot> {
         if self.current.our_index == our_index {
             Some(Slot::Current)
-        } else if self.pending.as_ref().is_some_and(|s| s.our_index == our_index) {
+        } else if self
+            .pending
+            .as_ref()
+            .is_some_and(|s| s.our_index == our_index)
+        {
             Some(Slot::Pending)
-        } else if self.previous.as_ref().is_some_and(|s| s.our_index == our_index) {
+        } else if self
+            .previous
+            .as_ref()
+            .is_some_and(|s| s.our_index == our_index)
+        {
             Some(Slot::Previous)
         } else {
             None
@@ -150,17 +154,22 @@ impl Peer {
 
     /// Link timestamp: ms since the current session started (wraps like the wire u32).
     pub(crate) fn link_ts(&self, now: Instant) -> u32 {
-        now.saturating_duration_since(self.session_start).as_millis() as u32
+        now.saturating_duration_since(self.session_start)
+            .as_millis() as u32
     }
 
     /// The msg2 we sent in answer to exactly this msg1, if any session holds it.
     pub(crate) fn stored_msg2_for(&self, noise1: &[u8; 106]) -> Option<&[u8]> {
-        [Some(&self.current), self.pending.as_ref(), self.previous.as_ref()]
-            .into_iter()
-            .flatten()
-            .find_map(|s| match &s.answered {
-                Some((m1, m2)) if m1 == noise1 => Some(m2.as_slice()),
-                _ => None,
-            })
+        [
+            Some(&self.current),
+            self.pending.as_ref(),
+            self.previous.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|s| match &s.answered {
+            Some((m1, m2)) if m1 == noise1 => Some(m2.as_slice()),
+            _ => None,
+        })
     }
 }

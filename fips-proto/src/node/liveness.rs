@@ -21,8 +21,6 @@ impl Node {
             LinkTimer::RekeyResend => self.rekey_resend(now, paddr),
             LinkTimer::Cutover => self.cutover(now, paddr),
             LinkTimer::Drain => self.finish_drain(paddr),
-            LinkTimer::Filter => self.send_filter(now, paddr),
-            LinkTimer::Announce => self.send_tree_announce(now, paddr),
         }
     }
 
@@ -36,13 +34,16 @@ impl Node {
 
     fn check_dead(&mut self, now: Instant, paddr: NodeAddr) {
         let dead = self.timers.link_dead;
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         let silent_until = p.last_recv + dead;
         if now < silent_until {
             p.timers.set(LinkTimer::Dead, silent_until);
         } else if p.rekey.is_some() {
             // The reference skips the check while its rekey msg1 is being resent.
-            p.timers.set(LinkTimer::Dead, now + self.timers.handshake_resend);
+            p.timers
+                .set(LinkTimer::Dead, now + self.timers.handshake_resend);
         } else {
             self.counters.dead_peers += 1;
             self.remove_peer(now, paddr, DownReason::Dead);
@@ -51,7 +52,9 @@ impl Node {
 
     fn send_report(&mut self, now: Instant, paddr: NodeAddr) {
         let every = self.timers.mmp_report;
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         p.timers.set(LinkTimer::Report, now + every);
         if p.current.highest_recv.is_none() {
             return;
@@ -62,10 +65,13 @@ impl Node {
 
     /// RTT = our link clock now − (echoed timestamp + peer dwell); feeds the tree's link cost.
     pub(super) fn on_receiver_report(&mut self, now: Instant, from: NodeAddr, rr: &ReceiverReport) {
-        let Some(p) = self.peers.get_mut(&from) else { return };
+        let Some(p) = self.peers.get_mut(&from) else {
+            return;
+        };
         let ts = p.link_ts(now);
         p.mmp.on_receiver_report(rr, ts);
         let (srtt, etx) = (p.mmp.srtt_ms(), p.mmp.etx());
         self.tree.set_peer_cost(from, srtt, etx);
+        self.tree_reevaluate(now);
     }
 }

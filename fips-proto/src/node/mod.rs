@@ -17,6 +17,8 @@ mod frames;
 mod handshake;
 mod link;
 mod liveness;
+mod mesh_stub;
+mod mmp_lite;
 mod rekey;
 pub mod snapshot;
 mod timers;
@@ -34,10 +36,10 @@ use std::time::{Duration, Instant};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::bloom::BloomState;
 use crate::identity::{Identity, PeerIdentity};
-use crate::tree::TreeState;
 use crate::NodeAddr;
+use mesh_stub::bloom::BloomState;
+use mesh_stub::tree::TreeState;
 
 pub use config::{NodeConfig, PeerConfig, Timers};
 pub use counters::Counters;
@@ -117,7 +119,7 @@ pub struct Node {
     link_mtu: u16,
     tun_mtu: u16,
     timers: Timers,
-    rng: ChaCha20Rng,
+    rng: Box<dyn RngCore + Send>,
     /// Random per process start; peers use it to detect our restarts.
     epoch: [u8; 8],
     start: Instant,
@@ -143,7 +145,22 @@ impl Node {
     /// Builds the node and starts dialling every auto-connect peer.
     /// `unix_ms` is the wall clock at `now` (for TreeAnnounce timestamps).
     pub fn new(config: NodeConfig, rng_seed: [u8; 32], now: Instant, unix_ms: u64) -> Node {
-        let mut rng = ChaCha20Rng::from_seed(rng_seed);
+        Self::with_rng(
+            config,
+            Box::new(ChaCha20Rng::from_seed(rng_seed)),
+            now,
+            unix_ms,
+        )
+    }
+
+    /// Like `new` with any randomness source (tests script ephemerals and
+    /// indices with it to reproduce known-answer handshakes).
+    pub(crate) fn with_rng(
+        config: NodeConfig,
+        mut rng: Box<dyn RngCore + Send>,
+        now: Instant,
+        unix_ms: u64,
+    ) -> Node {
         let mut epoch = [0u8; 8];
         rng.fill_bytes(&mut epoch);
         let my_addr = config.identity.node_addr();
@@ -168,7 +185,10 @@ impl Node {
             events: VecDeque::new(),
             counters: Counters::default(),
             next_link_id: 1,
-            msg1_bucket: TokenBucket { tokens: TokenBucket::BURST, last: now },
+            msg1_bucket: TokenBucket {
+                tokens: TokenBucket::BURST,
+                last: now,
+            },
             shut_down: false,
             timers: config.timers,
             identity: config.identity,
@@ -181,6 +201,11 @@ impl Node {
 
     pub fn node_addr(&self) -> NodeAddr {
         self.my_addr
+    }
+
+    /// The UDP link MTU this node was configured with.
+    pub fn link_mtu(&self) -> u16 {
+        self.link_mtu
     }
 
     pub fn identity(&self) -> &PeerIdentity {
@@ -227,7 +252,12 @@ impl Node {
                 }
             }
         }
-        if now >= self.next_tree_eval || self.tree.poll_timeout().is_some_and(|t| t <= now) {
+        if now >= self.next_tree_eval {
+            self.next_tree_eval = now + self.timers.tree_reeval;
+            self.tree_tick(now);
+        }
+        let mesh_due = [self.tree.poll_timeout(), self.bloom.poll_timeout()];
+        if mesh_due.into_iter().flatten().any(|t| t <= now) {
             self.tree_tick(now);
         }
     }
@@ -240,7 +270,11 @@ impl Node {
         let links = self.peers.values().filter_map(|p| p.timers.next());
         let dials = self.dials.values().map(|d| d.next_resend.min(d.deadline));
         let slots = self.slots.values().filter_map(|s| s.next_attempt);
-        let tree = self.tree.poll_timeout().into_iter();
+        let tree = self
+            .tree
+            .poll_timeout()
+            .into_iter()
+            .chain(self.bloom.poll_timeout());
         links
             .chain(dials)
             .chain(slots)
@@ -288,7 +322,8 @@ impl Node {
             return;
         }
         self.learn_identity(peer.identity);
-        self.slots.insert(addr, PeerSlot::new(peer, self.timers.reconnect_base));
+        self.slots
+            .insert(addr, PeerSlot::new(peer, self.timers.reconnect_base));
         self.start_dial(now, addr);
     }
 

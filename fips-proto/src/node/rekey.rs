@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::mmp::MmpReceiver;
+use super::mmp_lite::MmpReceiver;
 use crate::noise::{self, IkResponder};
 use crate::wire::fmp::{Msg1, Msg2};
 use crate::NodeAddr;
@@ -21,7 +21,9 @@ impl Node {
     /// peer rekeyed us recently (dampening).
     pub(super) fn start_rekey(&mut self, now: Instant, paddr: NodeAddr) {
         let damp = self.timers.rekey_dampening;
-        let Some(p) = self.peers.get(&paddr) else { return };
+        let Some(p) = self.peers.get(&paddr) else {
+            return;
+        };
         if p.rekey.is_some() || p.pending.is_some() {
             return;
         }
@@ -44,7 +46,12 @@ impl Node {
         self.queue(remote, msg1.clone());
         let first_resend = now + self.timers.resend_after(0);
         if let Some(p) = self.peers.get_mut(&paddr) {
-            p.rekey = Some(RekeyInit { hs: Some(hs), our_index, msg1, resends: 0 });
+            p.rekey = Some(RekeyInit {
+                hs: Some(hs),
+                our_index,
+                msg1,
+                resends: 0,
+            });
             p.timers.set(LinkTimer::RekeyResend, first_resend);
         }
     }
@@ -53,12 +60,15 @@ impl Node {
     /// starts a new one on the next tick, as the reference does.
     pub(super) fn rekey_resend(&mut self, now: Instant, paddr: NodeAddr) {
         let max = self.timers.handshake_max_resends;
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         let Some(rk) = p.rekey.as_mut() else { return };
         if rk.resends >= max {
             let idx = rk.our_index;
             p.rekey = None;
-            p.timers.set(LinkTimer::Rekey, now + self.timers.handshake_resend);
+            p.timers
+                .set(LinkTimer::Rekey, now + self.timers.handshake_resend);
             self.free_index(idx);
             return;
         }
@@ -79,7 +89,9 @@ impl Node {
     ) {
         let paddr = resp.remote().node_addr();
         let cutover_in = self.timers.rekey_cutover;
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         if p.pending.is_some() {
             self.counters.rekey_msg1_dropped += 1;
             return;
@@ -116,7 +128,9 @@ impl Node {
     pub(super) fn finish_rekey(&mut self, now: Instant, paddr: NodeAddr, m: Msg2) {
         let cutover_in = self.timers.rekey_cutover;
         let retry = self.timers.handshake_resend;
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         let Some(rk) = p.rekey.as_mut().filter(|rk| rk.our_index == m.receiver_idx) else {
             // A duplicate msg2 for a session we already hold, or a stray one.
             self.counters.unknown_index += 1;
@@ -144,14 +158,18 @@ impl Node {
     pub(super) fn cutover(&mut self, now: Instant, paddr: NodeAddr) {
         let drain = self.timers.drain;
         let rekey_in = self.jittered(self.timers.rekey_after, self.timers.rekey_jitter);
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         let Some(new) = p.pending.take() else { return };
         let old = std::mem::replace(&mut p.current, new);
         if let Some(prev) = p.previous.replace(old) {
             // A drain still running when the next cutover comes: drop it now.
             self.indices.remove(&(super::UDP, prev.our_index));
         }
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         p.k_bit = !p.k_bit;
         p.session_start = now;
         p.mmp_rx = MmpReceiver::new();
@@ -162,7 +180,9 @@ impl Node {
     }
 
     pub(super) fn finish_drain(&mut self, paddr: NodeAddr) {
-        let Some(p) = self.peers.get_mut(&paddr) else { return };
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         if let Some(prev) = p.previous.take() {
             self.free_index(prev.our_index);
         }

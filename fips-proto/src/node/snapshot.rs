@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::NodeAddr;
 
 use super::link::Peer;
+use super::mesh_stub::tree::distance;
 use super::Node;
 
 #[derive(Clone, Debug, Serialize)]
@@ -151,8 +152,12 @@ impl Node {
     pub fn snapshot(&self, now: Instant) -> Snapshot {
         Snapshot {
             status: self.status_view(now),
-            peers: Peers { peers: self.peers.values().map(|p| self.peer_view(p)).collect() },
-            links: Links { links: self.peers.values().map(|p| self.link_view(p)).collect() },
+            peers: Peers {
+                peers: self.peers.values().map(|p| self.peer_view(p)).collect(),
+            },
+            links: Links {
+                links: self.peers.values().map(|p| self.link_view(p)).collect(),
+            },
             tree: self.tree_view(),
         }
     }
@@ -181,7 +186,7 @@ impl Node {
     }
 
     fn peer_coords(&self, addr: &NodeAddr) -> Vec<NodeAddr> {
-        self.tree.peer_coords(addr).map(|c| c.0.clone()).unwrap_or_default()
+        self.tree.peer_coords(addr).unwrap_or_default()
     }
 
     fn peer_view(&self, p: &Peer) -> PeerView {
@@ -196,7 +201,7 @@ impl Node {
             direction: p.direction.as_str(),
             transport_addr: p.remote.to_string(),
             transport_type: "udp",
-            is_parent: self.tree.parent() == p.addr && !self.tree.is_root(),
+            is_parent: self.tree.parent() == Some(p.addr),
             is_child: coords.get(1) == Some(&self.my_addr),
             tree_depth: coords.len().checked_sub(1),
             has_tree_position: !coords.is_empty(),
@@ -251,10 +256,10 @@ impl Node {
                 Some(TreePeerView {
                     node_addr: a.to_hex(),
                     display_name: self.display_name(a),
-                    coords: hexes(&c.0),
-                    depth: c.0.len().saturating_sub(1),
-                    root: c.0.last().copied().unwrap_or(*a).to_hex(),
-                    distance_to_us: crate::tree::distance(&mine, c),
+                    coords: hexes(&c),
+                    depth: c.len().saturating_sub(1),
+                    root: c.last().copied().unwrap_or(*a).to_hex(),
+                    distance_to_us: distance(&mine, &c),
                 })
             })
             .collect();
@@ -262,9 +267,9 @@ impl Node {
             my_node_addr: self.my_addr.to_hex(),
             root: self.tree.root().to_hex(),
             is_root: self.tree.is_root(),
-            depth: mine.0.len().saturating_sub(1),
-            parent: self.tree.parent().to_hex(),
-            my_coords: hexes(&mine.0),
+            depth: mine.len().saturating_sub(1),
+            parent: self.tree.parent().unwrap_or(self.my_addr).to_hex(),
+            my_coords: hexes(&mine),
             declaration_signed: true,
             peer_tree_count: peers.len(),
             peers,

@@ -21,14 +21,10 @@ pub(crate) enum LinkTimer {
     Cutover,
     /// Forget the previous session after the drain window.
     Drain,
-    /// Send a FilterAnnounce if ours changed (debounced).
-    Filter,
-    /// Send a TreeAnnounce that the per-peer rate limit held back.
-    Announce,
 }
 
 impl LinkTimer {
-    pub(crate) const ALL: [LinkTimer; 9] = [
+    pub(crate) const ALL: [LinkTimer; 7] = [
         LinkTimer::Heartbeat,
         LinkTimer::Dead,
         LinkTimer::Report,
@@ -36,8 +32,6 @@ impl LinkTimer {
         LinkTimer::RekeyResend,
         LinkTimer::Cutover,
         LinkTimer::Drain,
-        LinkTimer::Filter,
-        LinkTimer::Announce,
     ];
 }
 
@@ -63,6 +57,7 @@ impl TimerTable {
         self.at[t as usize] = None;
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, t: LinkTimer) -> Option<Instant> {
         self.at[t as usize]
     }
@@ -96,7 +91,10 @@ mod tests {
         tt.set(LinkTimer::Heartbeat, t0 + Duration::from_secs(10));
         tt.set(LinkTimer::Report, t0 + Duration::from_secs(1));
         assert_eq!(tt.next(), Some(t0 + Duration::from_secs(1)));
-        assert_eq!(tt.expired(t0 + Duration::from_secs(2)), vec![LinkTimer::Report]);
+        assert_eq!(
+            tt.expired(t0 + Duration::from_secs(2)),
+            vec![LinkTimer::Report]
+        );
         assert_eq!(tt.next(), Some(t0 + Duration::from_secs(10)));
         assert!(tt.expired(t0 + Duration::from_secs(2)).is_empty());
     }
@@ -105,10 +103,10 @@ mod tests {
     fn set_earliest_keeps_the_sooner_deadline() {
         let t0 = Instant::now();
         let mut tt = TimerTable::default();
-        tt.set_earliest(LinkTimer::Filter, t0 + Duration::from_secs(5));
-        tt.set_earliest(LinkTimer::Filter, t0 + Duration::from_secs(9));
-        assert_eq!(tt.get(LinkTimer::Filter), Some(t0 + Duration::from_secs(5)));
-        tt.stop(LinkTimer::Filter);
+        tt.set_earliest(LinkTimer::Drain, t0 + Duration::from_secs(5));
+        tt.set_earliest(LinkTimer::Drain, t0 + Duration::from_secs(9));
+        assert_eq!(tt.get(LinkTimer::Drain), Some(t0 + Duration::from_secs(5)));
+        tt.stop(LinkTimer::Drain);
         assert_eq!(tt.next(), None);
     }
 }

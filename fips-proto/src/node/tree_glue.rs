@@ -1,138 +1,149 @@
-//! Glue between links and the spanning tree / bloom modules: signing and
-//! sending our TreeAnnounce (to new peers, on every declaration change, every
-//! 60 s, at most one per 500 ms per peer), verifying and feeding received
-//! ones, and the FilterAnnounce sent to each peer when its computed filter
-//! changes (debounced 500 ms).
+//! Glue between links and the spanning tree / bloom modules. The tree and
+//! bloom states decide *what* is owed to whom (announce rate limits, filter
+//! debounce); this file verifies and converts wire messages, signs our
+//! TreeAnnounce, and drains what they want sent.
 
 use std::time::Instant;
 
-use crate::bloom::BloomFilter;
-use crate::wire::link::{FilterAnnounce, LinkMessage, TreeAnnounce};
+use super::mesh_stub::tree::{Announce, CoordEntry, TreeChange};
+use crate::wire::link::{AncestryEntry, FilterAnnounce, LinkMessage, TreeAnnounce};
 use crate::NodeAddr;
 
-use super::timers::LinkTimer;
 use super::Node;
 
+fn from_wire(ta: &TreeAnnounce) -> Announce {
+    Announce {
+        seq: ta.seq,
+        ts: ta.timestamp,
+        parent: ta.parent,
+        ancestry: ta
+            .ancestry
+            .iter()
+            .map(|e| CoordEntry {
+                node: e.node_addr,
+                seq: e.seq,
+                ts: e.timestamp,
+            })
+            .collect(),
+    }
+}
+
+fn to_wire(a: &Announce) -> TreeAnnounce {
+    TreeAnnounce {
+        seq: a.seq,
+        timestamp: a.ts,
+        parent: a.parent,
+        ancestry: a
+            .ancestry
+            .iter()
+            .map(|e| AncestryEntry {
+                node_addr: e.node,
+                seq: e.seq,
+                timestamp: e.ts,
+            })
+            .collect(),
+        signature: [0; 64],
+    }
+}
+
 impl Node {
-    pub(super) fn tree_peer_added(&mut self, now: Instant, _paddr: NodeAddr) {
-        self.after_tree_input(now);
+    pub(super) fn tree_peer_added(&mut self, now: Instant, paddr: NodeAddr) {
+        self.tree.add_peer(paddr);
+        self.bloom.add_peer(paddr);
+        self.flush_mesh(now);
     }
 
     pub(super) fn tree_peer_removed(&mut self, now: Instant, paddr: NodeAddr) {
-        self.tree.remove_peer(paddr);
-        self.bloom.remove_peer(&paddr);
-        self.after_tree_input(now);
+        let change = self.tree.remove_peer(now, &paddr);
+        let had_filter = self.bloom.remove_peer(&paddr);
+        self.after_tree_change(now, &change, had_filter);
     }
 
-    /// What a fresh (or re-established) link gets at once: our TreeAnnounce,
-    /// then a FilterAnnounce on the next tick.
-    pub(super) fn greet_peer(&mut self, now: Instant, paddr: NodeAddr) {
-        self.send_tree_announce(now, paddr);
-        if let Some(p) = self.peers.get_mut(&paddr) {
-            p.sent_filter = None;
-            p.timers.set_earliest(LinkTimer::Filter, now);
-        }
+    /// A fresh session replaced an existing one (cross-connection, re-accept):
+    /// the peer may have dropped what we sent on the losing session, so it
+    /// gets our announce and filter again.
+    pub(super) fn greet_again(&mut self, now: Instant, paddr: NodeAddr) {
+        self.bloom.remove_peer(&paddr);
+        self.bloom.add_peer(paddr);
+        self.tree.add_peer(paddr);
+        self.bloom.refresh(&self.tree.tree_peers());
+        self.flush_mesh(now);
     }
 
     pub(super) fn on_tree_announce(&mut self, now: Instant, from: NodeAddr, ta: &TreeAnnounce) {
-        let Some(p) = self.peers.get(&from) else { return };
-        if !p.identity.verify(&ta.declaration_bytes(), &ta.signature) {
+        let Some(p) = self.peers.get(&from) else {
+            return;
+        };
+        if ta.node_addr() != from || !p.identity.verify(&ta.declaration_bytes(), &ta.signature) {
             self.counters.tree_sig_failed += 1;
             return;
         }
-        if self.tree.handle_announce(now, from, ta).is_err() {
-            self.counters.tree_rejected += 1;
-            return;
+        match self.tree.handle_announce(now, from, &from_wire(ta)) {
+            Ok(change) => self.after_tree_change(now, &change, false),
+            Err(_) => self.counters.tree_rejected += 1,
         }
-        self.after_tree_input(now);
     }
 
-    /// Re-evaluates the tree; any change of our coordinates is announced to
-    /// every peer, and every peer's filter is recomputed.
-    fn after_tree_input(&mut self, now: Instant) {
-        let before = (self.tree.my_coords(), self.tree.parent());
-        let _ = self.tree.evaluate(now);
-        if (self.tree.my_coords(), self.tree.parent()) != before {
-            self.broadcast_tree_announce(now);
+    /// Costs changed (a ReceiverReport): parent selection may change.
+    pub(super) fn tree_reevaluate(&mut self, now: Instant) {
+        if self.tree.evaluate(now).is_some() {
+            self.bloom.refresh(&self.tree.tree_peers());
         }
-        self.refresh_filters(now);
+        self.flush_mesh(now);
     }
 
-    /// Periodic re-evaluation and re-broadcast (every 60 s, or when the tree asks).
     pub(super) fn tree_tick(&mut self, now: Instant) {
-        let periodic = now >= self.next_tree_eval;
-        let before = (self.tree.my_coords(), self.tree.parent());
-        let _ = self.tree.evaluate(now);
-        let changed = (self.tree.my_coords(), self.tree.parent()) != before;
-        if periodic {
-            self.next_tree_eval = now + self.timers.tree_reeval;
-        }
-        if periodic || changed {
-            self.broadcast_tree_announce(now);
-            self.refresh_filters(now);
-        }
+        let change = self.tree.handle_timeout(now);
+        self.after_tree_change(now, &change, false);
     }
 
-    fn broadcast_tree_announce(&mut self, now: Instant) {
-        for a in self.peers.keys().copied().collect::<Vec<_>>() {
-            self.send_tree_announce(now, a);
+    fn after_tree_change(&mut self, now: Instant, change: &TreeChange, force_refresh: bool) {
+        if change.tree_peers_changed || change.parent_change.is_some() || force_refresh {
+            self.bloom.refresh(&self.tree.tree_peers());
         }
-    }
-
-    /// Signs and sends our current declaration, or defers it to respect the
-    /// 500 ms per-peer rate limit.
-    pub(super) fn send_tree_announce(&mut self, now: Instant, to: NodeAddr) {
-        let gap = self.timers.tree_announce_min_gap;
-        let Some(p) = self.peers.get_mut(&to) else { return };
-        if let Some(last) = p.last_announce_sent.filter(|l| now < *l + gap) {
-            p.timers.set_earliest(LinkTimer::Announce, last + gap);
-            return;
-        }
-        p.last_announce_sent = Some(now);
-        p.timers.stop(LinkTimer::Announce);
-        let ta = self.signed_announce(now);
-        self.send_link_message(now, &to, &LinkMessage::TreeAnnounce(ta));
-    }
-
-    fn signed_announce(&mut self, now: Instant) -> TreeAnnounce {
-        let mut ta = self.tree.my_announce(self.unix_ms(now) / 1000);
-        let aux = self.random_bytes32();
-        ta.signature = self.identity.sign(&ta.declaration_bytes(), aux);
-        ta
+        self.flush_mesh(now);
     }
 
     pub(super) fn on_filter_announce(&mut self, now: Instant, from: NodeAddr, fa: &FilterAnnounce) {
-        match self.bloom.handle_announce(from, fa) {
-            Ok(_) => self.refresh_filters(now),
+        let r = self.bloom.handle_announce(
+            from,
+            fa.seq,
+            fa.hash_count,
+            crate::wire::filter::SIZE_CLASS_V1,
+            &fa.filter[..],
+        );
+        match r {
+            Ok(()) => {
+                self.bloom.refresh(&self.tree.tree_peers());
+                self.flush_mesh(now);
+            }
             Err(_) => self.counters.filter_rejected += 1,
         }
     }
 
-    /// Arms each peer's Filter timer (debounced); the timer sends only if the
-    /// filter computed for that peer differs from the last one sent.
-    fn refresh_filters(&mut self, now: Instant) {
-        let gap = self.timers.bloom_debounce;
-        for p in self.peers.values_mut() {
-            let at = p.last_filter_sent.map_or(now, |l| (l + gap).max(now));
-            p.timers.set_earliest(LinkTimer::Filter, at);
+    /// Sends every TreeAnnounce and FilterAnnounce the tree and bloom states owe.
+    pub(super) fn flush_mesh(&mut self, now: Instant) {
+        while let Some(to) = self.tree.poll_announce(now) {
+            if self.peers.contains_key(&to) {
+                let ta = self.signed_announce(now);
+                self.send_link_message(now, &to, &LinkMessage::TreeAnnounce(ta));
+            }
+        }
+        let tree_peers = self.tree.tree_peers();
+        while let Some(out) = self.bloom.poll_send(now, &tree_peers) {
+            let fa = FilterAnnounce {
+                seq: out.seq,
+                hash_count: super::mesh_stub::bloom::HASH_COUNT,
+                filter: Box::new(*out.filter.as_bytes()),
+            };
+            self.send_link_message(now, &out.peer, &LinkMessage::FilterAnnounce(fa));
         }
     }
 
-    fn outgoing_filter(&self, to: NodeAddr) -> BloomFilter {
-        let tree_peers: Vec<NodeAddr> =
-            self.peers.keys().copied().filter(|a| self.tree.is_tree_peer(a)).collect();
-        self.bloom.outgoing_for(&to, &tree_peers)
-    }
-
-    pub(super) fn send_filter(&mut self, now: Instant, to: NodeAddr) {
-        let filter = self.outgoing_filter(to);
-        let Some(p) = self.peers.get_mut(&to) else { return };
-        if p.sent_filter.as_ref() == Some(&filter) {
-            return;
-        }
-        p.sent_filter = Some(filter.clone());
-        p.last_filter_sent = Some(now);
-        let fa = FilterAnnounce::new(self.bloom.next_seq(), filter);
-        self.send_link_message(now, &to, &LinkMessage::FilterAnnounce(fa));
+    fn signed_announce(&mut self, now: Instant) -> TreeAnnounce {
+        let mut ta = to_wire(&self.tree.my_announce(self.unix_ms(now) / 1000));
+        let aux = self.random_bytes32();
+        ta.signature = self.identity.sign(&ta.declaration_bytes(), aux);
+        ta
     }
 }
