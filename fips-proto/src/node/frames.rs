@@ -71,6 +71,9 @@ impl Node {
             // Frames of the draining session belong to another counter space.
             if slot != Slot::Previous {
                 p.mmp_rx.on_frame(h.counter, len, inner.timestamp_ms, now);
+                if let Some(at) = p.mmp_rx.next_report_at() {
+                    p.timers.set_earliest(LinkTimer::Report, at);
+                }
             }
         }
         self.on_link_message(now, paddr, inner.msg);

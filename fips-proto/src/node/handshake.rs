@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::mmp_lite::{MmpMetrics, MmpReceiver};
 use crate::identity::PeerIdentity;
+use crate::mmp::{MmpMetrics, MmpReceiver};
 use crate::noise::{self, IkInitiator, IkResponder};
 use crate::wire::fmp::{Msg1, Msg2};
 use crate::NodeAddr;

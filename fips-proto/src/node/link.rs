@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::mmp_lite::{MmpMetrics, MmpReceiver};
 use crate::identity::PeerIdentity;
+use crate::mmp::{MmpMetrics, MmpReceiver};
 use crate::noise::{IkInitiator, RecvKey, ReplayWindow, SendKey, Transport};
 use crate::NodeAddr;
 

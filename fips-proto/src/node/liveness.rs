@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crate::mmp::ReportFields;
 use crate::wire::link::{LinkMessage, ReceiverReport};
 use crate::NodeAddr;
 
@@ -55,23 +56,76 @@ impl Node {
         let Some(p) = self.peers.get_mut(&paddr) else {
             return;
         };
-        p.timers.set(LinkTimer::Report, now + every);
-        if p.current.highest_recv.is_none() {
+        if !p.mmp_rx.report_due(now) {
+            let at = p.mmp_rx.next_report_at().unwrap_or(now + every);
+            p.timers.set(LinkTimer::Report, at.max(now));
             return;
         }
-        let rr = p.mmp_rx.build_report(now);
-        self.send_link_message(now, &paddr, &LinkMessage::ReceiverReport(rr));
+        p.mmp
+            .update_reverse(p.mmp_rx.cumulative_packets(), p.mmp_rx.highest_counter());
+        let Some(f) = p.mmp_rx.build_report(now) else {
+            return;
+        };
+        p.timers.set(
+            LinkTimer::Report,
+            now + p.mmp_rx.report_interval().max(every / 8),
+        );
+        self.send_link_message(now, &paddr, &LinkMessage::ReceiverReport(to_wire(&f)));
     }
 
-    /// RTT = our link clock now − (echoed timestamp + peer dwell); feeds the tree's link cost.
+    /// RTT = our link clock now − (echoed timestamp + peer dwell); feeds the
+    /// report interval and the tree's link cost.
     pub(super) fn on_receiver_report(&mut self, now: Instant, from: NodeAddr, rr: &ReceiverReport) {
         let Some(p) = self.peers.get_mut(&from) else {
             return;
         };
         let ts = p.link_ts(now);
-        p.mmp.on_receiver_report(rr, ts);
+        if p.mmp.on_receiver_report(&from_wire(rr), ts).is_err() {
+            return;
+        }
         let (srtt, etx) = (p.mmp.srtt_ms(), p.mmp.etx());
+        if let Some(s) = srtt {
+            p.mmp_rx.on_srtt_sample(s);
+        }
         self.tree.set_peer_cost(from, srtt, etx);
         self.tree_reevaluate(now);
+    }
+}
+
+fn to_wire(f: &ReportFields) -> ReceiverReport {
+    ReceiverReport {
+        highest_counter: f.highest_counter,
+        cumulative_packets_recv: f.cumulative_packets,
+        cumulative_bytes_recv: f.cumulative_bytes,
+        timestamp_echo: f.timestamp_echo,
+        dwell_time: f.dwell_ms,
+        max_burst_loss: f.max_burst,
+        mean_burst_loss: f.mean_burst,
+        jitter: f.jitter_us,
+        ecn_ce_count: f.ecn_ce,
+        owd_trend: f.owd_trend,
+        burst_loss_count: f.burst_count,
+        cumulative_reorder_count: f.reorder,
+        interval_packets_recv: f.interval_packets,
+        interval_bytes_recv: f.interval_bytes,
+    }
+}
+
+fn from_wire(r: &ReceiverReport) -> ReportFields {
+    ReportFields {
+        highest_counter: r.highest_counter,
+        cumulative_packets: r.cumulative_packets_recv,
+        cumulative_bytes: r.cumulative_bytes_recv,
+        timestamp_echo: r.timestamp_echo,
+        dwell_ms: r.dwell_time,
+        max_burst: r.max_burst_loss,
+        mean_burst: r.mean_burst_loss,
+        jitter_us: r.jitter,
+        ecn_ce: r.ecn_ce_count,
+        owd_trend: r.owd_trend,
+        burst_count: r.burst_loss_count,
+        reorder: r.cumulative_reorder_count,
+        interval_packets: r.interval_packets_recv,
+        interval_bytes: r.interval_bytes_recv,
     }
 }

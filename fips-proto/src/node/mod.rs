@@ -17,8 +17,6 @@ mod frames;
 mod handshake;
 mod link;
 mod liveness;
-mod mesh_stub;
-mod mmp_lite;
 mod rekey;
 pub mod snapshot;
 mod timers;
@@ -36,10 +34,10 @@ use std::time::{Duration, Instant};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use crate::bloom::BloomState;
 use crate::identity::{Identity, PeerIdentity};
+use crate::tree::TreeState;
 use crate::NodeAddr;
-use mesh_stub::bloom::BloomState;
-use mesh_stub::tree::TreeState;
 
 pub use config::{NodeConfig, PeerConfig, Timers};
 pub use counters::Counters;

@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::mmp_lite::MmpReceiver;
 use crate::noise::{self, IkResponder};
 use crate::wire::fmp::{Msg1, Msg2};
 use crate::NodeAddr;
@@ -172,7 +171,8 @@ impl Node {
         };
         p.k_bit = !p.k_bit;
         p.session_start = now;
-        p.mmp_rx = MmpReceiver::new();
+        p.mmp_rx.reset_for_rekey();
+        p.mmp.reset_for_rekey();
         p.timers.stop(LinkTimer::Cutover);
         p.timers.set(LinkTimer::Drain, now + drain);
         p.timers.set(LinkTimer::Rekey, now + rekey_in);

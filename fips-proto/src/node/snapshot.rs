@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::NodeAddr;
 
 use super::link::Peer;
-use super::mesh_stub::tree::distance;
 use super::Node;
+use crate::tree::distance;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Snapshot {

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::mesh_stub::tree::{Announce, CoordEntry, TreeChange};
+use crate::tree::{Announce, CoordEntry, TreeChange};
 use crate::wire::link::{AncestryEntry, FilterAnnounce, LinkMessage, TreeAnnounce};
 use crate::NodeAddr;
 
@@ -133,7 +133,7 @@ impl Node {
         while let Some(out) = self.bloom.poll_send(now, &tree_peers) {
             let fa = FilterAnnounce {
                 seq: out.seq,
-                hash_count: super::mesh_stub::bloom::HASH_COUNT,
+                hash_count: crate::bloom::HASH_COUNT,
                 filter: Box::new(*out.filter.as_bytes()),
             };
             self.send_link_message(now, &out.peer, &LinkMessage::FilterAnnounce(fa));
