@@ -33,8 +33,10 @@ pub struct Counters {
     pub dead_peers: u64,
     /// TreeAnnounce rejected: bad signature.
     pub tree_sig_failed: u64,
-    /// TreeAnnounce rejected by the tree (stale, invalid ancestry).
+    /// TreeAnnounce rejected by the tree (invalid ancestry, root not minimum).
     pub tree_rejected: u64,
+    /// TreeAnnounce not newer than the stored one (periodic re-broadcasts).
+    pub tree_stale: u64,
     /// FilterAnnounce rejected (stale seq, antipoison, bad size).
     pub filter_rejected: u64,
     /// Link messages for the dataplane (SessionDatagram, Lookup*) not yet handled.

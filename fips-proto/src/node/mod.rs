@@ -23,6 +23,8 @@ mod timers;
 mod tree_glue;
 
 #[cfg(test)]
+mod kat_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;

@@ -48,6 +48,7 @@ pub(crate) struct SimNode {
 /// One datagram seen on the simulated wire.
 #[derive(Clone, Debug)]
 pub(crate) struct Captured {
+    pub at: Instant,
     pub from: usize,
     pub to: usize,
     pub bytes: Vec<u8>,
@@ -64,6 +65,8 @@ pub(crate) struct Sim {
     rng: ChaCha8Rng,
     seq: u64,
     pub capture: Vec<Captured>,
+    /// Timers for nodes booted from now on.
+    pub timers: Timers,
 }
 
 impl Sim {
@@ -78,6 +81,7 @@ impl Sim {
             rng: ChaCha8Rng::seed_from_u64(seed),
             seq: 0,
             capture: Vec::new(),
+            timers: Timers::default(),
         }
     }
 
@@ -108,7 +112,7 @@ impl Sim {
             peers,
             link_mtu: 1280,
             tun_mtu: 1203,
-            timers: Timers::default(),
+            timers: self.timers.clone(),
         };
         let unix = UNIX_START_MS + self.elapsed().as_millis() as u64;
         Node::new(cfg, seed, self.now, unix)
@@ -193,6 +197,7 @@ impl Sim {
                     continue;
                 };
                 self.capture.push(Captured {
+                    at: self.now,
                     from,
                     to,
                     bytes: buf.clone(),

@@ -289,3 +289,136 @@ fn tree_heals_when_the_root_dies() {
         assert_eq!(sim.node(i).tree.root(), addr(1), "node {i}");
     }
 }
+
+#[test]
+fn shutdown_sends_disconnect_and_the_peer_drops_the_link_at_once() {
+    let mut sim = chain(12, LinkParams::default());
+    sim.run_for(secs(5));
+    let now = sim.now;
+    sim.node_mut(0).shutdown(now);
+    sim.run_for(Duration::from_millis(100));
+    assert!(!sim.linked(1, 0));
+    assert!(sim.linked(1, 2));
+    assert_eq!(sim.node(1).counters().dead_peers, 0);
+    assert!(
+        sim.node(0).poll_timeout().is_none(),
+        "a stopped node has no timers"
+    );
+}
+
+#[test]
+fn disconnect_removes_the_peer_on_both_sides_and_stops_redialling() {
+    let mut sim = chain(13, LinkParams::default());
+    sim.run_for(secs(5));
+    let (now, b) = (sim.now, sim.nodes[1].identity.node_addr());
+    sim.node_mut(0).disconnect(now, &b);
+    sim.run_for(secs(120));
+    assert!(!sim.linked(0, 1) && !sim.linked(1, 0));
+    assert!(sim.linked(2, 1));
+}
+
+#[test]
+fn unanswered_dial_resends_msg1_then_backs_off() {
+    let mut sim = chain(14, LinkParams::default());
+    sim.crash(1);
+    sim.run_for(secs(80));
+    let start = sim.start;
+    let sent: Vec<u64> = sim
+        .capture
+        .iter()
+        .filter(|c| c.from == 0 && c.bytes.first() == Some(&0x01))
+        .map(|c| c.at.duration_since(start).as_secs())
+        .collect();
+    // 1 s ×2 resends within the 30 s timeout, then 5 s, 10 s, ... between dials.
+    assert_eq!(sent, vec![0, 1, 3, 7, 15, 35, 36, 38, 42, 50, 75, 76, 78]);
+    assert_eq!(sim.node(0).counters().handshake_timeouts, 2);
+    sim.restart(1);
+    sim.run_for(secs(120));
+    assert!(sim.linked(0, 1), "the dial succeeds once b is back");
+}
+
+#[test]
+fn simultaneous_rekeys_resolve_by_the_smaller_address() {
+    let mut sim = Sim::new(15);
+    for (name, id) in mesh_identities().into_iter().take(2) {
+        sim.add_node(&name, id);
+    }
+    let p = LinkParams {
+        latency: Duration::from_millis(40),
+        ..LinkParams::default()
+    };
+    sim.dial(0, 1, p);
+    sim.run_for(secs(40));
+    let (a, b) = (
+        sim.nodes[0].identity.node_addr(),
+        sim.nodes[1].identity.node_addr(),
+    );
+    assert!(a < b);
+    let now = sim.now;
+    sim.node_mut(0).start_rekey(now, b);
+    sim.node_mut(1).start_rekey(now, a);
+    sim.run_for(secs(5));
+    let (ca, cb) = (sim.node(0).counters(), sim.node(1).counters());
+    assert_eq!(
+        ca.rekey_msg1_dropped, 1,
+        "a (smaller) drops b's msg1: {ca:?}"
+    );
+    assert_eq!(
+        cb.rekey_msg1_dropped, 0,
+        "b abandons its own and answers a: {cb:?}"
+    );
+    assert_eq!((ca.rekeys, cb.rekeys), (1, 1));
+    // Both ends now run the session a initiated.
+    let (pa, pb) = (&sim.node(0).peers[&b], &sim.node(1).peers[&a]);
+    assert_eq!(pa.current.initiator, a);
+    assert_eq!(pa.current.their_index, pb.current.our_index);
+    assert!(pb.rekey.is_none());
+    sim.run_for(secs(60));
+    let (ca, cb) = (sim.node(0).counters(), sim.node(1).counters());
+    assert_eq!(
+        ca.decrypt_failed + cb.decrypt_failed + ca.dead_peers + cb.dead_peers,
+        0
+    );
+    assert!(sim.linked(0, 1) && sim.linked(1, 0));
+}
+
+#[test]
+fn rekeys_survive_a_lossy_link() {
+    let lossy = LinkParams {
+        latency: Duration::from_millis(15),
+        loss: 0.1,
+        duplicate: 0.05,
+    };
+    let mut sim = chain(16, lossy);
+    sim.run_for(secs(5));
+    let id = sim.node(0).snapshot(sim.now).peers.peers[0].link_id;
+    sim.run_for(secs(900));
+    assert!(sim.linked(0, 1) && sim.linked(1, 0));
+    assert_eq!(sim.node(0).snapshot(sim.now).peers.peers[0].link_id, id);
+    let c = sim.node(0).counters();
+    assert!(c.rekeys >= 5, "{c:?}");
+    assert_eq!(c.dead_peers + c.decrypt_failed, 0, "{c:?}");
+}
+
+#[test]
+fn a_responder_cuts_over_when_a_frame_authenticates_under_pending() {
+    let mut sim = chain(17, LinkParams::default());
+    sim.run_for(secs(40));
+    let b = sim.nodes[1].identity.node_addr();
+    let now = sim.now;
+    // a starts a rekey by hand; b answers and holds the session as pending.
+    sim.node_mut(0).start_rekey(now, b);
+    sim.run_for(Duration::from_millis(20));
+    let a_addr = sim.nodes[0].identity.node_addr();
+    assert!(sim.node(1).peers[&a_addr].pending.is_some());
+    // a's cutover comes first; its next frame promotes pending on b.
+    let now = sim.now;
+    sim.node_mut(0).cutover(now, b);
+    sim.node_mut(0)
+        .send_link_message(now, &b, &crate::wire::link::LinkMessage::Heartbeat);
+    sim.run_for(Duration::from_millis(20));
+    let pb = &sim.node(1).peers[&a_addr];
+    assert!(pb.pending.is_none() && pb.previous.is_some());
+    assert!(pb.k_bit);
+    assert_eq!(sim.node(1).counters().rekeys, 1);
+}

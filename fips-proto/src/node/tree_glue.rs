@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::tree::{Announce, CoordEntry, TreeChange};
+use crate::tree::{Announce, CoordEntry, TreeChange, TreeError};
 use crate::wire::link::{AncestryEntry, FilterAnnounce, LinkMessage, TreeAnnounce};
 use crate::NodeAddr;
 
@@ -80,6 +80,7 @@ impl Node {
         }
         match self.tree.handle_announce(now, from, &from_wire(ta)) {
             Ok(change) => self.after_tree_change(now, &change, false),
+            Err(TreeError::Stale { .. }) => self.counters.tree_stale += 1,
             Err(_) => self.counters.tree_rejected += 1,
         }
     }
