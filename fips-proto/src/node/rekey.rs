@@ -66,13 +66,24 @@ impl Node {
         if rk.resends >= max {
             let idx = rk.our_index;
             p.rekey = None;
+            let silent = now.saturating_duration_since(p.last_recv) >= self.timers.link_dead;
             p.timers
                 .set(LinkTimer::Rekey, now + self.timers.handshake_resend);
             self.free_index(idx);
+            if silent {
+                // The dead check waited for this cycle; a silent peer ends here.
+                self.counters.dead_peers += 1;
+                self.remove_peer(now, paddr, super::DownReason::Dead);
+            }
             return;
         }
         rk.resends += 1;
-        let next = now + self.timers.resend_after(rk.resends);
+        // After the last resend the cycle is abandoned on the next tick.
+        let next = if rk.resends >= max {
+            now + self.timers.handshake_resend
+        } else {
+            now + self.timers.resend_after(rk.resends)
+        };
         let (remote, bytes) = (p.remote, rk.msg1.clone());
         p.timers.set(LinkTimer::RekeyResend, next);
         self.queue(remote, bytes);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::identity::{Identity, PeerIdentity};
+use crate::identity::Identity;
 
 use super::{Node, NodeConfig, PeerConfig, Timers};
 
@@ -142,10 +142,6 @@ impl Sim {
         self.links.insert((b, a), params);
     }
 
-    pub(crate) fn set_link(&mut self, a: usize, b: usize, params: LinkParams) {
-        self.connect_wire(a, b, params);
-    }
-
     pub(crate) fn elapsed(&self) -> Duration {
         self.now - self.start
     }
@@ -274,10 +270,6 @@ impl Sim {
     pub(crate) fn linked(&self, a: usize, b: usize) -> bool {
         let addr = self.nodes[b].identity.node_addr();
         self.nodes[a].node.peer_addrs().contains(&addr)
-    }
-
-    pub(crate) fn peer_identity(&self, i: usize) -> PeerIdentity {
-        *self.nodes[i].identity.public()
     }
 }
 

@@ -100,7 +100,7 @@ fn links_survive_rekeys_for_ten_minutes() {
         .map(|i| sim.node(i).snapshot(sim.now).peers.peers[0].link_id)
         .collect();
     sim.run_for(secs(600));
-    for i in 0..3 {
+    for (i, id) in ids.iter().enumerate() {
         let c = sim.node(i).counters();
         assert!(c.rekeys >= 4, "node {i}: {c:?}");
         assert_eq!(
@@ -109,7 +109,7 @@ fn links_survive_rekeys_for_ten_minutes() {
             "node {i}: {c:?}"
         );
         // Same link the whole time: never re-established.
-        assert_eq!(sim.node(i).snapshot(sim.now).peers.peers[0].link_id, ids[i]);
+        assert_eq!(sim.node(i).snapshot(sim.now).peers.peers[0].link_id, *id);
     }
     assert!(sim.linked(0, 1) && sim.linked(2, 1));
 }
@@ -421,4 +421,101 @@ fn a_responder_cuts_over_when_a_frame_authenticates_under_pending() {
     assert!(pb.pending.is_none() && pb.previous.is_some());
     assert!(pb.k_bit);
     assert_eq!(sim.node(1).counters().rekeys, 1);
+}
+
+/// Every key we emit exists at the same place in the reference's JSON.
+fn assert_keys_subset(ours: &serde_json::Value, theirs: &serde_json::Value, path: &str) {
+    use serde_json::Value;
+    match (ours, theirs) {
+        (Value::Object(o), Value::Object(t)) => {
+            for (k, v) in o {
+                let tv = t
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{path}.{k} is not a reference field"));
+                assert_keys_subset(v, tv, &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(o), Value::Array(t)) => {
+            if let (Some(o0), Some(t0)) = (o.first(), t.first()) {
+                assert_keys_subset(o0, t0, &format!("{path}[0]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn snapshot_field_names_follow_the_reference_control_json() {
+    let mut sim = chain(18, LinkParams::default());
+    sim.run_for(secs(20));
+    let snap = serde_json::to_value(sim.node(1).snapshot(sim.now)).expect("serializes");
+    let reference = |s: &str| serde_json::from_str::<serde_json::Value>(s).expect("json");
+    let cases = [
+        ("status", include_str!("testdata/a-show-status.json")),
+        ("peers", include_str!("testdata/b-show-peers.json")),
+        ("links", include_str!("testdata/b-show-links.json")),
+        ("tree", include_str!("testdata/b-show-tree.json")),
+    ];
+    for (name, json) in cases {
+        assert_keys_subset(&snap[name], &reference(json), name);
+    }
+    assert_eq!(snap["status"]["peer_count"], 2);
+    assert_eq!(snap["peers"]["peers"][0]["connectivity"], "connected");
+    assert_eq!(
+        snap["tree"]["root"],
+        sim.nodes[0].identity.node_addr().to_hex()
+    );
+}
+
+#[test]
+fn a_peer_that_dies_during_a_rekey_is_dropped_when_the_cycle_is_abandoned() {
+    let mut sim = chain(19, LinkParams::default());
+    sim.run_for(secs(40));
+    let b = sim.nodes[1].identity.node_addr();
+    sim.crash(1);
+    let now = sim.now;
+    sim.node_mut(0).start_rekey(now, b);
+    // Dead check deferred while msg1 is resent (~31 s), then dropped.
+    sim.run_for(secs(30));
+    assert!(sim.linked(0, 1));
+    sim.run_for(secs(5));
+    assert!(!sim.linked(0, 1));
+    assert_eq!(sim.node(0).counters().dead_peers, 1);
+}
+
+#[test]
+fn random_and_mutated_datagrams_never_panic_and_are_counted() {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    let mut sim = chain(20, LinkParams::default());
+    sim.run_for(secs(45));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let samples: Vec<Vec<u8>> = sim
+        .capture
+        .iter()
+        .rev()
+        .take(50)
+        .map(|c| c.bytes.clone())
+        .collect();
+    for round in 0..3000 {
+        let d = if round % 2 == 0 {
+            let mut v = vec![0u8; (rng.next_u32() % 1500) as usize];
+            rng.fill_bytes(&mut v);
+            if let Some(b) = v.first_mut() {
+                *b &= 0x03; // a valid-looking phase
+            }
+            v
+        } else {
+            let mut v = samples[round % samples.len()].clone();
+            let i = rng.next_u32() as usize % v.len();
+            v[i] ^= 1 << (rng.next_u32() % 8);
+            v
+        };
+        sim.inject(1, 0, &d);
+    }
+    let c = sim.node(0).counters();
+    let dropped =
+        c.malformed + c.unknown_index + c.decrypt_failed + c.replayed + c.handshake_failed;
+    assert!(dropped >= 2900, "{c:?}");
+    sim.run_for(secs(30));
+    assert!(sim.linked(0, 1) && sim.linked(2, 1));
 }
