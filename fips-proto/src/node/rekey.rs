@@ -19,18 +19,21 @@ impl Node {
     /// Rekey timer fired: send msg1 unless a rekey is already under way or the
     /// peer rekeyed us recently (dampening).
     pub(super) fn start_rekey(&mut self, now: Instant, paddr: NodeAddr) {
-        let damp = self.timers.rekey_dampening;
-        let Some(p) = self.peers.get(&paddr) else {
+        let (damp, min_age) = (self.timers.rekey_dampening, self.timers.rekey_min_age);
+        let Some(p) = self.peers.get_mut(&paddr) else {
             return;
         };
         if p.rekey.is_some() || p.pending.is_some() {
             return;
         }
-        if let Some(at) = p.peer_rekey_at.filter(|at| now < *at + damp) {
-            let when = at + damp;
-            if let Some(p) = self.peers.get_mut(&paddr) {
-                p.timers.set(LinkTimer::Rekey, when);
-            }
+        // Not before the peer would count our msg1 as a rekey (session age
+        // 30 s), nor within 30 s of the peer rekeying us (dampening).
+        let not_before = [
+            Some(p.session_start + min_age),
+            p.peer_rekey_at.map(|at| at + damp),
+        ];
+        if let Some(when) = not_before.into_iter().flatten().filter(|t| now < *t).max() {
+            p.timers.set(LinkTimer::Rekey, when);
             return;
         }
         let (identity, remote) = (p.identity, p.remote);

@@ -165,6 +165,16 @@ fn cross_connection_resolves_to_one_link() {
     for i in 0..2 {
         let c = sim.node(i).counters();
         assert_eq!(c.decrypt_failed + c.dead_peers, 0, "{c:?}");
+        // What went out on the losing session was sent again on the winner.
+        let other = sim.nodes[1 - i].identity.node_addr();
+        assert!(
+            sim.node(i).bloom.inbound(&other).is_some(),
+            "node {i} lacks the filter"
+        );
+        assert!(
+            sim.node(i).tree.peer_coords(&other).is_some(),
+            "node {i} lacks the announce"
+        );
     }
 }
 
@@ -518,4 +528,26 @@ fn random_and_mutated_datagrams_never_panic_and_are_counted() {
     assert!(dropped >= 2900, "{c:?}");
     sim.run_for(secs(30));
     assert!(sim.linked(0, 1) && sim.linked(2, 1));
+}
+
+#[test]
+fn busy_links_rekey_by_message_count_but_never_before_30s() {
+    let mut sim = Sim::new(24);
+    sim.timers.rekey_after_messages = 20;
+    for (name, id) in mesh_identities().into_iter().take(2) {
+        sim.add_node(&name, id);
+    }
+    sim.dial(0, 1, LinkParams::default());
+    sim.run_for(secs(29));
+    assert_eq!(
+        sim.node(0).counters().rekeys + sim.node(1).counters().rekeys,
+        0
+    );
+    sim.run_for(secs(100));
+    let (a, b) = (sim.node(0).counters(), sim.node(1).counters());
+    assert!(a.rekeys >= 3 && b.rekeys >= 3, "{a:?} {b:?}");
+    assert_eq!(
+        a.decrypt_failed + b.decrypt_failed + a.dead_peers + b.dead_peers,
+        0
+    );
 }

@@ -63,10 +63,8 @@ impl Node {
     /// the peer may have dropped what we sent on the losing session, so it
     /// gets our announce and filter again.
     pub(super) fn greet_again(&mut self, now: Instant, paddr: NodeAddr) {
-        self.bloom.remove_peer(&paddr);
-        self.bloom.add_peer(paddr);
+        self.bloom.resend(paddr);
         self.tree.add_peer(paddr);
-        self.bloom.refresh(&self.tree.tree_peers());
         self.flush_mesh(now);
     }
 
