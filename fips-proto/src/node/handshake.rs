@@ -50,13 +50,16 @@ pub(crate) struct Dial {
 impl Node {
     /// Sends msg1 to a configured peer unless it is already up or being dialled.
     pub(super) fn start_dial(&mut self, now: Instant, target: NodeAddr) {
+        let Some(slot) = self.slots.get_mut(&target) else {
+            return;
+        };
+        slot.next_attempt = None;
         if self.peers.contains_key(&target) || self.dials.contains_key(&target) {
             return;
         }
         let Some(slot) = self.slots.get_mut(&target) else {
             return;
         };
-        slot.next_attempt = None;
         if slot.cfg.addrs.is_empty() {
             return;
         }
@@ -364,6 +367,11 @@ impl Node {
         };
         self.identities.insert(paddr, identity);
         self.peers.insert(paddr, peer);
+        if let Some(slot) = self.slots.get_mut(&paddr) {
+            // Up, whoever dialled: no redial pending, backoff starts over.
+            slot.next_attempt = None;
+            slot.backoff = self.timers.reconnect_base;
+        }
         self.arm_link_timers(now, paddr);
         self.events.push_back(NodeEvent::PeerUp {
             addr: paddr,

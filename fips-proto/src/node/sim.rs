@@ -226,12 +226,19 @@ impl Sim {
     /// Runs the world for `d` of virtual time.
     pub(crate) fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
+        let mut same_instant = 0u32;
         loop {
             self.collect_outputs();
             let Some(t) = self.next_event().filter(|t| *t <= end) else {
                 self.now = end;
                 return;
             };
+            // A timer that never moves forward would spin here forever.
+            same_instant = if t <= self.now { same_instant + 1 } else { 0 };
+            assert!(
+                same_instant < 10_000,
+                "a node's poll_timeout is stuck at {t:?}"
+            );
             self.now = self.now.max(t);
             self.deliver_due();
             let now = self.now;

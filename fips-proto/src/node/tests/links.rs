@@ -229,3 +229,36 @@ fn snapshot_field_names_follow_the_reference_control_json() {
         sim.nodes[0].identity.node_addr().to_hex()
     );
 }
+
+#[test]
+fn mutual_auto_connect_peers_relink_after_a_restart() {
+    let mut sim = Sim::new(25);
+    for (name, id) in mesh_identities().into_iter().take(2) {
+        sim.add_node(&name, id);
+    }
+    let p = LinkParams::default();
+    sim.dial(0, 1, p);
+    sim.dial(1, 0, p);
+    sim.run_for(secs(40));
+    for victim in [0, 1] {
+        sim.crash(victim);
+        sim.run_for(secs(3));
+        sim.restart(victim);
+        sim.run_for(secs(5));
+        assert!(
+            sim.linked(0, 1) && sim.linked(1, 0),
+            "after restarting {victim}"
+        );
+        let survivor = 1 - victim;
+        assert!(
+            sim.node(survivor).poll_timeout() > Some(sim.now),
+            "no timer stuck in the past"
+        );
+    }
+    sim.run_for(secs(60));
+    let (a, b) = (sim.node(0).counters(), sim.node(1).counters());
+    assert_eq!(
+        a.decrypt_failed + b.decrypt_failed + a.dead_peers + b.dead_peers,
+        0
+    );
+}
