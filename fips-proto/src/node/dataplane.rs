@@ -47,3 +47,20 @@ impl Node {
         self.counters.tun_unhandled += 1;
     }
 }
+
+/// Timers and link/tree notifications for the dataplane.
+impl Node {
+    /// The dataplane's earliest deadline (session idle, lookup retries, ...).
+    pub(super) fn dataplane_poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Called from `handle_timeout` on every wake-up.
+    pub(super) fn dataplane_timeout(&mut self, _now: Instant) {}
+
+    /// A peer link went down (routes through it are gone).
+    pub(super) fn dataplane_peer_down(&mut self, _now: Instant, _peer: NodeAddr) {}
+
+    /// Our tree coordinates changed (coordinate caches may be stale).
+    pub(super) fn dataplane_coords_changed(&mut self, _now: Instant) {}
+}

@@ -408,6 +408,7 @@ impl Node {
             reason,
         });
         self.tree_peer_removed(now, paddr);
+        self.dataplane_peer_down(now, paddr);
         if reason != DownReason::Local {
             self.schedule_reconnect(now, paddr, false);
         }

@@ -260,6 +260,7 @@ impl Node {
         if mesh_due.into_iter().flatten().any(|t| t <= now) {
             self.tree_tick(now);
         }
+        self.dataplane_timeout(now);
     }
 
     /// The earliest instant at which `handle_timeout` has work.
@@ -274,7 +275,8 @@ impl Node {
             .tree
             .poll_timeout()
             .into_iter()
-            .chain(self.bloom.poll_timeout());
+            .chain(self.bloom.poll_timeout())
+            .chain(self.dataplane_poll_timeout());
         links
             .chain(dials)
             .chain(slots)

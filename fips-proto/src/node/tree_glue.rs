@@ -85,10 +85,16 @@ impl Node {
 
     /// Costs changed (a ReceiverReport): parent selection may change.
     pub(super) fn tree_reevaluate(&mut self, now: Instant) {
-        if self.tree.evaluate(now).is_some() {
-            self.bloom.refresh(&self.tree.tree_peers());
-        }
-        self.flush_mesh(now);
+        // A parent switch changes our coordinates and our tree peers.
+        let change = match self.tree.evaluate(now) {
+            Some(pc) => TreeChange {
+                parent_change: Some(pc),
+                coords_changed: true,
+                tree_peers_changed: true,
+            },
+            None => TreeChange::default(),
+        };
+        self.after_tree_change(now, &change, false);
     }
 
     pub(super) fn tree_tick(&mut self, now: Instant) {
@@ -97,6 +103,9 @@ impl Node {
     }
 
     fn after_tree_change(&mut self, now: Instant, change: &TreeChange, force_refresh: bool) {
+        if change.coords_changed {
+            self.dataplane_coords_changed(now);
+        }
         if change.tree_peers_changed || change.parent_change.is_some() || force_refresh {
             self.bloom.refresh(&self.tree.tree_peers());
         }
