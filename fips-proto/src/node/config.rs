@@ -24,7 +24,7 @@ pub struct PeerConfig {
     pub auto_connect: bool,
 }
 
-/// Protocol timers. Defaults are the reference v0.4.1 values (INTEROP.md §9).
+/// Protocol timers and limits. Defaults are the reference v0.4.1 values (INTEROP.md §9).
 #[derive(Clone, Debug)]
 pub struct Timers {
     pub heartbeat: Duration,
@@ -46,6 +46,8 @@ pub struct Timers {
     pub tree_announce_min_gap: Duration,
     pub bloom_debounce: Duration,
     pub max_decrypt_failures: u32,
+    /// Inbound handshakes from new identities are refused beyond this many peers.
+    pub max_peers: usize,
 }
 
 impl Default for Timers {
@@ -71,6 +73,7 @@ impl Default for Timers {
             tree_announce_min_gap: Duration::from_millis(500),
             bloom_debounce: Duration::from_millis(500),
             max_decrypt_failures: 20,
+            max_peers: 128,
         }
     }
 }

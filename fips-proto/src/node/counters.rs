@@ -17,6 +17,8 @@ pub struct Counters {
     pub malformed_inner: u64,
     /// msg1 that failed Noise processing (wrong responder key, garbage).
     pub handshake_failed: u64,
+    /// msg1 from a new identity refused because `max_peers` are up.
+    pub peer_limit: u64,
     /// msg1 dropped by the rate limiter.
     pub msg1_rate_limited: u64,
     /// msg1 from an active peer answered by resending the stored msg2.

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::wire::fmp::EstablishedHeader;
+use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
 use crate::wire::link::LinkMessage;
 use crate::NodeAddr;
 
@@ -71,6 +71,9 @@ impl Node {
             // Frames of the draining session belong to another counter space.
             if slot != Slot::Previous {
                 p.mmp_rx.on_frame(h.counter, len, inner.timestamp_ms, now);
+                if h.flags & FLAG_CE != 0 {
+                    p.mmp_rx.on_congestion_mark();
+                }
                 if let Some(at) = p.mmp_rx.next_report_at() {
                     p.timers.set_earliest(LinkTimer::Report, at);
                 }

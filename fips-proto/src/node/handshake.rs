@@ -184,6 +184,10 @@ impl Node {
             self.counters.handshake_failed += 1;
             return;
         }
+        if !self.peers.contains_key(&paddr) && self.peers.len() >= self.timers.max_peers {
+            self.counters.peer_limit += 1;
+            return;
+        }
         if let Some(p) = self.peers.get(&paddr) {
             if p.remote_epoch != resp.remote_epoch() {
                 self.counters.peer_restarts += 1;

@@ -33,6 +33,7 @@ pub struct Status {
     pub connection_count: usize,
     pub session_count: usize,
     pub effective_ipv6_mtu: u16,
+    pub estimated_mesh_size: Option<u64>,
     pub uptime_secs: u64,
 }
 
@@ -56,6 +57,8 @@ pub struct PeerView {
     pub is_child: bool,
     pub tree_depth: Option<usize>,
     pub has_tree_position: bool,
+    pub has_bloom_filter: bool,
+    pub filter_sequence: u64,
     pub current_k_bit: bool,
     pub our_session_index: String,
     pub consecutive_decrypt_failures: u32,
@@ -120,6 +123,7 @@ pub struct Tree {
     pub depth: usize,
     pub parent: String,
     pub my_coords: Vec<String>,
+    pub declaration_sequence: u64,
     pub declaration_signed: bool,
     pub peer_tree_count: usize,
     pub peers: Vec<TreePeerView>,
@@ -175,6 +179,7 @@ impl Node {
             connection_count: self.dials.len(),
             session_count: 0,
             effective_ipv6_mtu: self.tun_mtu,
+            estimated_mesh_size: self.bloom.estimated_mesh_size().map(|n| n.round() as u64),
             uptime_secs: now.saturating_duration_since(self.start).as_secs(),
         }
     }
@@ -205,6 +210,8 @@ impl Node {
             is_child: coords.get(1) == Some(&self.my_addr),
             tree_depth: coords.len().checked_sub(1),
             has_tree_position: !coords.is_empty(),
+            has_bloom_filter: self.bloom.inbound(&p.addr).is_some(),
+            filter_sequence: self.bloom.inbound_seq(&p.addr).unwrap_or(0),
             current_k_bit: p.k_bit,
             our_session_index: format!("{:08x}", p.current.our_index),
             consecutive_decrypt_failures: p.decrypt_failures,
@@ -270,6 +277,7 @@ impl Node {
             depth: mine.len().saturating_sub(1),
             parent: self.tree.parent().unwrap_or(self.my_addr).to_hex(),
             my_coords: hexes(&mine),
+            declaration_sequence: self.tree.seq(),
             declaration_signed: true,
             peer_tree_count: peers.len(),
             peers,

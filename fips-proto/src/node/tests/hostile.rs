@@ -77,3 +77,18 @@ fn random_and_mutated_datagrams_never_panic_and_are_counted() {
     sim.run_for(secs(30));
     assert!(sim.linked(0, 1) && sim.linked(2, 1));
 }
+
+#[test]
+fn new_identities_beyond_max_peers_are_refused() {
+    let mut sim = super::Sim::new(26);
+    sim.timers.max_peers = 1;
+    for (name, id) in super::mesh_identities().into_iter().take(3) {
+        sim.add_node(&name, id);
+    }
+    sim.dial(0, 1, LinkParams::default());
+    sim.run_for(secs(2));
+    sim.dial(2, 1, LinkParams::default());
+    sim.run_for(secs(5));
+    assert!(sim.linked(1, 0) && !sim.linked(1, 2));
+    assert!(sim.node(1).counters().peer_limit >= 1);
+}
