@@ -70,7 +70,7 @@ impl Node {
             LinkTimer::Report,
             now + p.mmp_rx.report_interval().max(every / 8),
         );
-        self.send_link_message(now, &paddr, &LinkMessage::ReceiverReport(to_wire(&f)));
+        self.send_link_message(now, &paddr, &LinkMessage::ReceiverReport(f.into()));
     }
 
     /// RTT = our link clock now − (echoed timestamp + peer dwell); feeds the
@@ -80,7 +80,10 @@ impl Node {
             return;
         };
         let ts = p.link_ts(now);
-        if p.mmp.on_receiver_report(&from_wire(rr), ts).is_err() {
+        if p.mmp
+            .on_receiver_report(&ReportFields::from(*rr), ts)
+            .is_err()
+        {
             return;
         }
         let (srtt, etx) = (p.mmp.srtt_ms(), p.mmp.etx());
@@ -89,43 +92,5 @@ impl Node {
         }
         self.tree.set_peer_cost(from, srtt, etx);
         self.tree_reevaluate(now);
-    }
-}
-
-fn to_wire(f: &ReportFields) -> ReceiverReport {
-    ReceiverReport {
-        highest_counter: f.highest_counter,
-        cumulative_packets_recv: f.cumulative_packets,
-        cumulative_bytes_recv: f.cumulative_bytes,
-        timestamp_echo: f.timestamp_echo,
-        dwell_time: f.dwell_ms,
-        max_burst_loss: f.max_burst,
-        mean_burst_loss: f.mean_burst,
-        jitter: f.jitter_us,
-        ecn_ce_count: f.ecn_ce,
-        owd_trend: f.owd_trend,
-        burst_loss_count: f.burst_count,
-        cumulative_reorder_count: f.reorder,
-        interval_packets_recv: f.interval_packets,
-        interval_bytes_recv: f.interval_bytes,
-    }
-}
-
-fn from_wire(r: &ReceiverReport) -> ReportFields {
-    ReportFields {
-        highest_counter: r.highest_counter,
-        cumulative_packets: r.cumulative_packets_recv,
-        cumulative_bytes: r.cumulative_bytes_recv,
-        timestamp_echo: r.timestamp_echo,
-        dwell_ms: r.dwell_time,
-        max_burst: r.max_burst_loss,
-        mean_burst: r.mean_burst_loss,
-        jitter_us: r.jitter,
-        ecn_ce: r.ecn_ce_count,
-        owd_trend: r.owd_trend,
-        burst_count: r.burst_loss_count,
-        reorder: r.cumulative_reorder_count,
-        interval_packets: r.interval_packets_recv,
-        interval_bytes: r.interval_bytes_recv,
     }
 }

@@ -5,46 +5,11 @@
 
 use std::time::Instant;
 
-use crate::tree::{Announce, CoordEntry, TreeChange, TreeError};
-use crate::wire::link::{AncestryEntry, FilterAnnounce, LinkMessage, TreeAnnounce};
+use crate::tree::{TreeChange, TreeError};
+use crate::wire::link::{FilterAnnounce, LinkMessage, TreeAnnounce};
 use crate::NodeAddr;
 
 use super::Node;
-
-fn from_wire(ta: &TreeAnnounce) -> Announce {
-    Announce {
-        seq: ta.seq,
-        ts: ta.timestamp,
-        parent: ta.parent,
-        ancestry: ta
-            .ancestry
-            .iter()
-            .map(|e| CoordEntry {
-                node: e.node_addr,
-                seq: e.seq,
-                ts: e.timestamp,
-            })
-            .collect(),
-    }
-}
-
-fn to_wire(a: &Announce) -> TreeAnnounce {
-    TreeAnnounce {
-        seq: a.seq,
-        timestamp: a.ts,
-        parent: a.parent,
-        ancestry: a
-            .ancestry
-            .iter()
-            .map(|e| AncestryEntry {
-                node_addr: e.node,
-                seq: e.seq,
-                timestamp: e.ts,
-            })
-            .collect(),
-        signature: [0; 64],
-    }
-}
 
 impl Node {
     pub(super) fn tree_peer_added(&mut self, now: Instant, paddr: NodeAddr) {
@@ -76,7 +41,7 @@ impl Node {
             self.counters.tree_sig_failed += 1;
             return;
         }
-        match self.tree.handle_announce(now, from, &from_wire(ta)) {
+        match self.tree.handle_announce(now, from, &ta.to_announce()) {
             Ok(change) => self.after_tree_change(now, &change, false),
             Err(TreeError::Stale { .. }) => self.counters.tree_stale += 1,
             Err(_) => self.counters.tree_rejected += 1,
@@ -149,7 +114,8 @@ impl Node {
     }
 
     fn signed_announce(&mut self, now: Instant) -> TreeAnnounce {
-        let mut ta = to_wire(&self.tree.my_announce(self.unix_ms(now) / 1000));
+        let mut ta =
+            TreeAnnounce::from_announce(&self.tree.my_announce(self.unix_ms(now) / 1000), [0; 64]);
         let aux = self.random_bytes32();
         ta.signature = self.identity.sign(&ta.declaration_bytes(), aux);
         ta
