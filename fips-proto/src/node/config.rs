@@ -65,7 +65,7 @@ impl Default for Timers {
             rekey_after_messages: 65_536,
             rekey_min_age: Duration::from_secs(30),
             rekey_dampening: Duration::from_secs(30),
-            // The reference cuts over on its next 1 s tick after holding a pending session.
+            // The initiator cuts over on its next 1 s tick after msg2, as the reference does.
             rekey_cutover: Duration::from_secs(1),
             drain: Duration::from_secs(10),
             mmp_report: Duration::from_secs(1),

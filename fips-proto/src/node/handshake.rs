@@ -12,7 +12,7 @@ use crate::noise::{self, IkInitiator, IkResponder};
 use crate::wire::fmp::{Msg1, Msg2};
 use crate::NodeAddr;
 
-use super::link::{Direction, LinkSession, LinkStats, Peer};
+use super::link::{Direction, LinkSession, LinkStats, Peer, SrMark};
 use super::timers::{LinkTimer, TimerTable};
 use super::{codec, DownReason, Node, NodeEvent, Owner, PeerConfig};
 
@@ -366,6 +366,7 @@ impl Node {
             mmp_rx: MmpReceiver::new(),
             mmp: MmpMetrics::new(),
             stats: LinkStats::default(),
+            sr_mark: SrMark::default(),
             decrypt_failures: 0,
             timers: TimerTable::default(),
         };
@@ -396,6 +397,7 @@ impl Node {
         p.timers.set(LinkTimer::Heartbeat, now + hb);
         p.timers.set(LinkTimer::Dead, now + dead);
         p.timers.set(LinkTimer::Report, now + rep);
+        p.timers.set(LinkTimer::SenderReport, now + rep);
         p.timers.set(LinkTimer::Rekey, now + rekey_in);
     }
 

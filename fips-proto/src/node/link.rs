@@ -73,6 +73,14 @@ pub(crate) struct RekeyInit {
     pub resends: u32,
 }
 
+/// Where the last SenderReport's interval ended.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SrMark {
+    pub counter: u64,
+    pub timestamp: u32,
+    pub bytes: u64,
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct LinkStats {
     pub packets_sent: u64,
@@ -102,6 +110,7 @@ pub(crate) struct Peer {
     pub mmp_rx: MmpReceiver,
     pub mmp: MmpMetrics,
     pub stats: LinkStats,
+    pub sr_mark: SrMark,
     pub decrypt_failures: u32,
     pub timers: TimerTable,
 }

@@ -6,9 +6,10 @@
 use std::time::Instant;
 
 use crate::mmp::ReportFields;
-use crate::wire::link::{LinkMessage, ReceiverReport};
+use crate::wire::link::{LinkMessage, ReceiverReport, SenderReport};
 use crate::NodeAddr;
 
+use super::link::SrMark;
 use super::timers::LinkTimer;
 use super::{DownReason, Node};
 
@@ -18,6 +19,7 @@ impl Node {
             LinkTimer::Heartbeat => self.heartbeat(now, paddr),
             LinkTimer::Dead => self.check_dead(now, paddr),
             LinkTimer::Report => self.send_report(now, paddr),
+            LinkTimer::SenderReport => self.send_sender_report(now, paddr),
             LinkTimer::Rekey => self.start_rekey(now, paddr),
             LinkTimer::RekeyResend => self.rekey_resend(now, paddr),
             LinkTimer::Cutover => self.cutover(now, paddr),
@@ -71,6 +73,41 @@ impl Node {
             now + p.mmp_rx.report_interval().max(every / 8),
         );
         self.send_link_message(now, &paddr, &LinkMessage::ReceiverReport(f.into()));
+    }
+
+    /// Once a second, what we sent since the last SenderReport. The reference
+    /// sends these too (it only logs received ones); they keep frames flowing
+    /// between heartbeats, so a lossy link is not declared dead.
+    fn send_sender_report(&mut self, now: Instant, paddr: NodeAddr) {
+        let every = self.timers.mmp_report;
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
+        p.timers.set(LinkTimer::SenderReport, now + every);
+        let mark = p.sr_mark;
+        let end_counter = p.current.send_counter.saturating_sub(1);
+        // Counters restart at a rekey cutover.
+        let start_counter = if mark.counter <= end_counter {
+            mark.counter
+        } else {
+            0
+        };
+        let ts = p.link_ts(now);
+        let sr = SenderReport {
+            interval_start_counter: start_counter,
+            interval_end_counter: end_counter,
+            interval_start_timestamp: mark.timestamp.min(ts),
+            interval_end_timestamp: ts,
+            interval_bytes_sent: (p.stats.bytes_sent - mark.bytes).min(u64::from(u32::MAX)) as u32,
+            cumulative_packets_sent: p.stats.packets_sent,
+            cumulative_bytes_sent: p.stats.bytes_sent,
+        };
+        p.sr_mark = SrMark {
+            counter: end_counter + 1,
+            timestamp: ts,
+            bytes: p.stats.bytes_sent,
+        };
+        self.send_link_message(now, &paddr, &LinkMessage::SenderReport(sr));
     }
 
     /// RTT = our link clock now − (echoed timestamp + peer dwell); feeds the

@@ -1,8 +1,9 @@
 //! FMP link rekey (INTEROP.md §8), both roles: a fresh IK handshake in
 //! plaintext msg1/msg2 on the live 5-tuple with new indices; the new session
-//! waits as *pending* until cutover (our next tick, or the first peer frame
-//! that authenticates under it); the old session drains for 10 s; the K bit
-//! toggles on every cutover. Dual initiation: the smaller NodeAddr wins.
+//! waits as *pending* until cutover (the initiator's next tick after msg2, or
+//! on either side the first peer frame that authenticates under it); the old
+//! session drains for 10 s; the K bit toggles on every cutover. Dual
+//! initiation: the smaller NodeAddr wins.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -101,14 +102,26 @@ impl Node {
         resp: IkResponder,
     ) {
         let paddr = resp.remote().node_addr();
-        let cutover_in = self.timers.rekey_cutover;
         let Some(p) = self.peers.get_mut(&paddr) else {
             return;
         };
-        if p.pending.is_some() {
-            self.counters.rekey_msg1_dropped += 1;
-            return;
+        match &p.pending {
+            // Our own completed rekey is about to cut over: keep it.
+            Some(s) if s.initiator == self.my_addr => {
+                self.counters.rekey_msg1_dropped += 1;
+                return;
+            }
+            // An answer the peer never confirmed; its new cycle supersedes it.
+            Some(s) => {
+                let stale = s.our_index;
+                p.pending = None;
+                self.free_index(stale);
+            }
+            None => {}
         }
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
         if let Some(rk) = &p.rekey {
             if self.my_addr < paddr {
                 // Dual initiation and we win: our msg1 gets answered instead.
@@ -129,10 +142,14 @@ impl Node {
         let wire2 = codec::msg2(our_index, m.sender_idx, noise2);
         let mut session = LinkSession::new(keys, our_index, m.sender_idx, paddr);
         session.answered = Some((m.noise, wire2.clone()));
+        // No cutover timer on this side: the pending session becomes current
+        // when a peer frame authenticates under it, which proves the peer got
+        // our msg2. (The reference responder flips on its next tick; if that
+        // msg2 was lost, the peer resends msg1 while the flipped side drains
+        // the old session away and the link dies under loss.)
         if let Some(p) = self.peers.get_mut(&paddr) {
             p.pending = Some(session);
             p.peer_rekey_at = Some(now);
-            p.timers.set(LinkTimer::Cutover, now + cutover_in);
         }
         self.queue(from, wire2);
     }

@@ -13,6 +13,8 @@ pub(crate) enum LinkTimer {
     Dead,
     /// Send an MMP ReceiverReport.
     Report,
+    /// Send an MMP SenderReport.
+    SenderReport,
     /// Start a rekey (120 s ± jitter after the session started).
     Rekey,
     /// Resend the outstanding rekey msg1, or abandon the cycle.
@@ -24,10 +26,11 @@ pub(crate) enum LinkTimer {
 }
 
 impl LinkTimer {
-    pub(crate) const ALL: [LinkTimer; 7] = [
+    pub(crate) const ALL: [LinkTimer; 8] = [
         LinkTimer::Heartbeat,
         LinkTimer::Dead,
         LinkTimer::Report,
+        LinkTimer::SenderReport,
         LinkTimer::Rekey,
         LinkTimer::RekeyResend,
         LinkTimer::Cutover,
