@@ -21,65 +21,94 @@ impl Node {
         h: EstablishedHeader,
         data: &mut [u8],
     ) {
-        let Some(Owner::Peer(paddr)) = self.indices.get(&(UDP, h.receiver_idx)).copied() else {
-            self.counters.unknown_index += 1;
+        let len = data.len();
+        let Some((paddr, slot, plain)) = self.authenticate(now, from, &h, data) else {
             return;
+        };
+        if slot == Slot::Pending {
+            // The peer switched to the new keys: so do we.
+            self.cutover(now, paddr);
+        }
+        let Ok(inner) = codec::parse_inner(plain) else {
+            self.counters.malformed_inner += 1;
+            return;
+        };
+        // Frames of the draining session belong to another counter space.
+        if slot != Slot::Previous {
+            self.measure_frame(now, paddr, &h, len, inner.timestamp_ms);
+        }
+        self.on_link_message(now, paddr, inner.msg);
+    }
+
+    /// Index lookup, replay window, AEAD. On success the frame counts as
+    /// proof of life and its source becomes the peer's address (roaming).
+    fn authenticate<'d>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        h: &EstablishedHeader,
+        data: &'d mut [u8],
+    ) -> Option<(NodeAddr, Slot, &'d mut [u8])> {
+        let owner = self.indices.get(&(UDP, h.receiver_idx)).copied();
+        let found = match owner {
+            Some(Owner::Peer(paddr)) => self
+                .peers
+                .get(&paddr)
+                .and_then(|p| p.slot_for(h.receiver_idx))
+                .map(|slot| (paddr, slot)),
+            _ => None,
+        };
+        let Some((paddr, slot)) = found else {
+            self.counters.unknown_index += 1;
+            return None;
         };
         let max_failures = self.timers.max_decrypt_failures;
-        let Some(p) = self.peers.get_mut(&paddr) else {
-            self.counters.unknown_index += 1;
-            return;
-        };
-        let Some(slot) = p.slot_for(h.receiver_idx) else {
-            self.counters.unknown_index += 1;
-            return;
-        };
-        let Some(s) = p.session_mut(slot) else { return };
+        let unix = self.unix_ms(now);
+        let p = self.peers.get_mut(&paddr)?;
+        let s = p.session_mut(slot)?;
         if !s.replay.check(h.counter) {
             self.counters.replayed += 1;
-            return;
+            return None;
         }
-        let len = data.len();
+        let len = data.len() as u64;
         let Some(plain) = codec::open_frame(&s.recv, h.counter, data) else {
             self.counters.decrypt_failed += 1;
             p.decrypt_failures += 1;
             if p.decrypt_failures >= max_failures {
                 self.remove_peer(now, paddr, DownReason::DecryptFailures);
             }
-            return;
+            return None;
         };
         s.replay.update(h.counter);
         s.highest_recv = Some(s.highest_recv.map_or(h.counter, |c| c.max(h.counter)));
         p.decrypt_failures = 0;
         p.last_recv = now;
+        p.last_recv_unix_ms = unix;
         p.remote = from;
         p.stats.packets_recv += 1;
-        p.stats.bytes_recv += len as u64;
-        if slot == Slot::Pending {
-            self.cutover(now, paddr);
-        }
-        let inner = match codec::parse_inner(plain) {
-            Ok(i) => i,
-            Err(_) => {
-                self.counters.malformed_inner += 1;
-                return;
-            }
+        p.stats.bytes_recv += len;
+        Some((paddr, slot, plain))
+    }
+
+    /// Feeds MMP and schedules the next ReceiverReport.
+    fn measure_frame(
+        &mut self,
+        now: Instant,
+        paddr: NodeAddr,
+        h: &EstablishedHeader,
+        len: usize,
+        ts: u32,
+    ) {
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
         };
-        let unix = self.unix_ms(now);
-        if let Some(p) = self.peers.get_mut(&paddr) {
-            p.last_recv_unix_ms = unix;
-            // Frames of the draining session belong to another counter space.
-            if slot != Slot::Previous {
-                p.mmp_rx.on_frame(h.counter, len, inner.timestamp_ms, now);
-                if h.flags & FLAG_CE != 0 {
-                    p.mmp_rx.on_congestion_mark();
-                }
-                if let Some(at) = p.mmp_rx.next_report_at() {
-                    p.timers.set_earliest(LinkTimer::Report, at);
-                }
-            }
+        p.mmp_rx.on_frame(h.counter, len, ts, now);
+        if h.flags & FLAG_CE != 0 {
+            p.mmp_rx.on_congestion_mark();
         }
-        self.on_link_message(now, paddr, inner.msg);
+        if let Some(at) = p.mmp_rx.next_report_at() {
+            p.timers.set_earliest(LinkTimer::Report, at);
+        }
     }
 
     fn on_link_message(&mut self, now: Instant, from: NodeAddr, msg: LinkMessage<'_>) {
