@@ -1,11 +1,13 @@
-//! Our dataplane in the probe's place in a real capture: reference C
-//! (v0.4.1) looks probe D up through reference B, opens an XK session to it
-//! and pings it (testdata/captures/probe-passive-responder-decryptable.pcap,
-//! keys in probe-result-passive.json). Fed the same link messages, with the
-//! probe's ephemeral key and epoch, our Dataplane must answer the lookup
-//! with the same fields and a valid proof, send byte for byte the SessionAck
-//! the reference accepted, complete the handshake from the reference's
-//! msg3 and deliver every echo request C sent to the TUN.
+//! Our dataplane in the Python probe's place in real captures with
+//! reference v0.4.1 nodes B (the probe's only link) and C (two hops away).
+//! Fed the link messages the probe received, with the probe's ephemeral
+//! key and epoch, our Dataplane must send byte for byte the handshake
+//! messages the reference accepted, and deliver what C sent to the TUN.
+//!
+//! - passive (probe-passive-responder-decryptable.pcap): C looks D up, opens
+//!   an XK session to it and pings it; D is the responder.
+//! - active (probe-D-B-decryptable.pcap): D looks C up, opens the session
+//!   and pings; C answers, and later starts an FSP rekey.
 
 mod support;
 
@@ -13,7 +15,7 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use fips_proto::identity::Identity;
+use fips_proto::identity::{Identity, PeerIdentity};
 use fips_proto::noise::RecvKey;
 use fips_proto::routing::{LinkSendError, MeshView, PeerInfo};
 use fips_proto::session::{Dataplane, DataplaneConfig};
@@ -25,8 +27,10 @@ use support::{hex_arr, testdata};
 
 const D_SECRET: &str = "d102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fd0";
 const C_SECRET: &str = "c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0";
+const A_SECRET: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
 const B_SECRET: &str = "b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0";
-const PROBE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 200, 0, 1), 2121);
+const PASSIVE_PROBE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 200, 0, 1), 2121);
+const ACTIVE_PROBE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 200, 0, 1), 2122);
 
 /// D with B as its only peer and parent; B's filter holds the whole mesh.
 struct ProbeSeat {
@@ -77,18 +81,17 @@ impl MeshView for ProbeSeat {
     }
 }
 
-/// The link messages of the capture, decrypted: (from B, message bytes).
-fn link_messages(keys: &Value) -> Vec<(bool, Vec<u8>)> {
+/// The link messages of a capture, decrypted: (from B, message bytes).
+fn link_messages(file: &str, probe: SocketAddrV4, keys: &Value) -> Vec<(bool, Vec<u8>)> {
     let k_in = RecvKey::from_bytes(&hex_arr(keys["k_recv_B_to_D"].as_str().expect("key")));
     let k_out = RecvKey::from_bytes(&hex_arr(keys["k_send_D_to_B"].as_str().expect("key")));
     let mut out = Vec::new();
-    let capture = testdata("captures/probe-passive-responder-decryptable.pcap");
-    for d in read_udp(&capture).expect("capture reads") {
+    for d in read_udp(&testdata(file)).expect("capture reads") {
         for frame in split_fmp_frames(&d.payload).expect("frames split") {
             if frame[0] != 0 {
                 continue; // handshakes (and ignored rekey msg1s)
             }
-            let from_b = d.dst == PROBE;
+            let from_b = d.dst == probe;
             let key = if from_b { &k_in } else { &k_out };
             let counter = u64::from_le_bytes(frame[8..16].try_into().expect("8 bytes"));
             let mut body = frame[16..].to_vec();
@@ -127,7 +130,11 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
         ..DataplaneConfig::default()
     };
     let mut dp = Dataplane::new(cfg, da);
-    let messages = link_messages(&keys["fmp"]);
+    let messages = link_messages(
+        "captures/probe-passive-responder-decryptable.pcap",
+        PASSIVE_PROBE,
+        &keys["fmp"],
+    );
     let probe_sent: Vec<&Vec<u8>> = messages
         .iter()
         .filter(|(from_b, _)| !from_b)
@@ -212,4 +219,115 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
         (0, 0),
         "{counters:?}"
     );
+}
+
+#[test]
+fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata("captures/probe-result.json")).expect("json"),
+    )
+    .expect("parses");
+    let keys = &json["keys_and_samples"];
+    let [d, c, b, a] = [D_SECRET, C_SECRET, B_SECRET, A_SECRET]
+        .map(|s| Identity::from_secret_str(s).expect("key"));
+    let (da, ca, ba, aa) = (d.node_addr(), c.node_addr(), b.node_addr(), a.node_addr());
+    let eph = hex_arr(keys["fsp"]["D_ephemeral_secret"].as_str().expect("eph"));
+    let mut seat = ProbeSeat {
+        id: d,
+        coords: vec![da, ba, aa],
+        b: ba,
+        b_coords: vec![ba, aa],
+        sent: Vec::new(),
+        random: VecDeque::from([[0; 32], eph]),
+    };
+    let cfg = DataplaneConfig {
+        epoch: hex_arr(keys["fmp"]["D_epoch"].as_str().expect("epoch")),
+        ..DataplaneConfig::default()
+    };
+    let mut dp = Dataplane::new(cfg, da);
+    // What DNS would give: C's key from its npub (parity unknown).
+    dp.learn_identity(PeerIdentity::from_npub(&c.public().npub()).expect("npub"));
+    let messages = link_messages(
+        "captures/probe-D-B-decryptable.pcap",
+        ACTIVE_PROBE,
+        &keys["fmp"],
+    );
+    let probe_sent: Vec<&Vec<u8>> = messages
+        .iter()
+        .filter(|(from_b, _)| !from_b)
+        .map(|(_, m)| m)
+        .collect();
+    let probe_fsp = |phase: u8| {
+        probe_sent
+            .iter()
+            .find(|m| m[0] == 0x00 && m[36] == phase)
+            .map(|m| m.to_vec())
+            .expect("probe sent it")
+    };
+
+    let mut now = Instant::now();
+    dp.handle_tun_packet(now, &echo_request(da, ca), &mut seat);
+    assert_eq!(
+        seat.sent.pop().map(|m| m[0]),
+        Some(0x30),
+        "a lookup for C went to B"
+    );
+    let mut replies = 0;
+    let mut buf = Vec::new();
+    for (_, msg) in messages.iter().filter(|(from_b, _)| *from_b) {
+        now += Duration::from_millis(10);
+        let before = seat.sent.len();
+        match msg[0] {
+            0x31 => {
+                let resp = LookupResponse::parse(msg).expect("response");
+                dp.handle_lookup_response(now, ba, resp, &mut seat);
+                assert_eq!(
+                    seat.sent.get(before),
+                    Some(&probe_fsp(0x01)),
+                    "our SessionSetup is the probe's"
+                );
+            }
+            0x00 => {
+                let mut m = msg.clone();
+                dp.handle_session_datagram(now, ba, &mut m, &mut seat);
+                if msg[36] == 0x02 {
+                    assert_eq!(
+                        seat.sent.get(before),
+                        Some(&probe_fsp(0x03)),
+                        "our msg3 is the probe's"
+                    );
+                }
+            }
+            _ => {}
+        }
+        while dp.poll_tun(&mut buf) {
+            assert_eq!(
+                (buf[40], &buf[8..24]),
+                (129, &ca.ipv6().octets()[..]),
+                "echo reply from C"
+            );
+            replies += 1;
+        }
+    }
+    assert!(dp.is_established(&ca));
+    assert!(
+        replies >= 90,
+        "C's replies to the probe's pings all decrypt: {replies}"
+    );
+    let counters = dp.counters();
+    assert_eq!(
+        (counters.decrypt_failed, counters.malformed),
+        (0, 0),
+        "{counters:?}"
+    );
+    assert_eq!(counters.acks_sent, 1, "C's rekey Setup was answered");
+}
+
+fn echo_request(src: NodeAddr, dst: NodeAddr) -> Vec<u8> {
+    let (s, d) = (src.ipv6().octets(), dst.ipv6().octets());
+    let mut p = vec![0x60, 0, 0, 0, 0, 8, 58, 64];
+    p.extend_from_slice(&s);
+    p.extend_from_slice(&d);
+    p.extend_from_slice(&[128, 0, 0, 0, 0x42, 0x42, 0, 1]);
+    p
 }
