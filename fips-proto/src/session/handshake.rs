@@ -353,22 +353,25 @@ impl Dataplane {
         mesh: &mut M,
         dest: NodeAddr,
     ) {
-        let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
+        let next = now + self.rekey_interval(mesh);
+        let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
+        else {
             return;
         };
+        // Rescheduled first, so a failed attempt waits a full interval.
+        e.next_rekey = next;
+        e.sent_since_rekey = 0;
         let peer = e.peer;
         let eph = Self::ephemeral(mesh);
         let Ok((hs, msg1)) = xk_initiate(mesh.identity(), &peer, eph) else {
             return;
         };
         let setup = self.setup_bytes(now, mesh, &dest, msg1);
-        let next = now + self.rekey_interval(mesh);
         if let Some(SessionState::Established(e)) =
             self.sessions.get_mut(&dest).map(|s| &mut s.state)
         {
             e.rekey = Rekey::Initiating { hs };
             e.rekey_started = now;
-            e.next_rekey = next;
         }
         self.send_plain(now, mesh, dest, &setup);
         self.schedule(now + self.cfg.handshake_timeout);

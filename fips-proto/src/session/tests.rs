@@ -577,3 +577,38 @@ fn a_session_the_peer_lost_is_restarted_after_90_silent_seconds() {
     );
     assert!(!drain_tun(&mut y.dp).is_empty());
 }
+
+#[test]
+fn poll_timeout_moves_past_now_even_while_a_due_rekey_is_dampened() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    // x rekeys at 120 s; y is due at 125 s but has just answered x's
+    // rekey, so it stays dampened until 150 s.
+    for n in [&mut x, &mut y] {
+        n.dp.cfg.rekey_jitter = Duration::ZERO;
+    }
+    y.dp.cfg.rekey_after = Duration::from_secs(125);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    let mut t = t0;
+    while t < t0 + Duration::from_secs(200) {
+        t += Duration::from_millis(500);
+        for n in [&mut x, &mut y] {
+            if n.dp.poll_timeout().is_some_and(|w| w <= t) {
+                n.dp.handle_timeout(t, &mut n.mesh);
+                let next = n.dp.poll_timeout();
+                assert!(
+                    next.is_none_or(|w| w > t),
+                    "wake-up at {next:?} is not after {t:?}"
+                );
+            }
+        }
+        settle(t, &mut x, &mut y);
+        if t.duration_since(t0).as_secs() % 10 == 0 {
+            x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh);
+            y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 128, 1, 8), &mut y.mesh);
+            settle(t, &mut x, &mut y);
+        }
+    }
+    assert!(x.dp.counters().rekeys + y.dp.counters().rekeys >= 2);
+}

@@ -4,8 +4,9 @@
 
 use std::time::Instant;
 
+use super::config::DataplaneConfig;
 use super::dataplane::Dataplane;
-use super::state::{Rekey, SessionState};
+use super::state::{Established, Rekey, SessionState};
 use crate::addr::NodeAddr;
 use crate::routing::MeshView;
 
@@ -16,6 +17,20 @@ enum Action {
     Remove(NodeAddr),
     Dead(NodeAddr),
     Rekey(NodeAddr),
+}
+
+/// When the sweep next has rekey work for `e`: the end of a stuck
+/// handshake, or the rekey time once peer dampening allows it. Never a
+/// time the sweep would not act on, or the node would spin.
+fn rekey_due_at(e: &Established, cfg: &DataplaneConfig) -> Option<Instant> {
+    if !matches!(e.rekey, Rekey::Idle) {
+        return Some(e.rekey_started + cfg.handshake_timeout);
+    }
+    if e.pending.is_some() {
+        return None; // waiting for the peer's first frame, or our cutover
+    }
+    let undampened = e.last_peer_rekey.map(|t| t + cfg.peer_rekey_dampening);
+    Some(undampened.map_or(e.next_rekey, |u| u.max(e.next_rekey)))
 }
 
 impl Dataplane {
@@ -148,7 +163,10 @@ impl Dataplane {
                 SessionState::AwaitingMsg3 { deadline, .. } => *deadline,
                 SessionState::Established(e) => {
                     let idle = e.last_data.min(e.last_recv) + cfg.idle_timeout;
-                    let mut t = idle.min(e.next_rekey);
+                    let mut t = idle;
+                    if let Some(r) = rekey_due_at(e, cfg) {
+                        t = t.min(r);
+                    }
                     if let Some(r) = &e.msg3 {
                         t = t.min(r.next);
                     }
@@ -157,9 +175,6 @@ impl Dataplane {
                     }
                     if e.previous.is_some() {
                         t = t.min(e.previous_until);
-                    }
-                    if !matches!(e.rekey, Rekey::Idle) {
-                        t = t.min(e.rekey_started + cfg.handshake_timeout);
                     }
                     t
                 }

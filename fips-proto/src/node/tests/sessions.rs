@@ -215,3 +215,27 @@ fn unreachable_destination_gets_icmp_after_discovery_gives_up() {
         .collect();
     assert_eq!(errors.len(), 1);
 }
+
+#[test]
+fn pings_keep_flowing_for_five_minutes_across_link_and_session_rekeys() {
+    let mut sim = chain5(36, LinkParams::default());
+    sim.run_for(secs(10));
+    let peer = *sim.nodes[4].identity.public();
+    sim.node_mut(0).learn_identity(peer);
+    let (src, dst) = (addr(&sim, 0), addr(&sim, 4));
+    let mut answered = 0;
+    for seq in 1..=60u16 {
+        let now = sim.now;
+        sim.node_mut(0)
+            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
+        answered += run_answering(&mut sim, secs(5))
+            .iter()
+            .filter(|(i, p)| *i == 0 && p[40] == TYPE_ECHO_REPLY)
+            .count();
+    }
+    let a = sim.node(0).dataplane().expect("dp").counters().clone();
+    let e = sim.node(4).dataplane().expect("dp").counters().clone();
+    assert!(a.rekeys + e.rekeys >= 2, "the session rekeyed: {a:?} {e:?}");
+    assert_eq!(answered, 60, "no echo lost across rekeys: {a:?} {e:?}");
+    assert_eq!(a.sessions_established, 1, "the session survived");
+}
