@@ -27,6 +27,8 @@ pub struct DataplaneConfig {
     pub msg3_resend: Duration,
     pub handshake_timeout: Duration,
     pub max_handshakes: usize,
+    /// Sessions of any state; a new peer beyond this is refused.
+    pub max_sessions: usize,
     pub rekey_after: Duration,
     pub rekey_jitter: Duration,
     pub rekey_after_packets: u64,
@@ -54,6 +56,7 @@ impl Default for DataplaneConfig {
             msg3_resend: Duration::from_millis(250),
             handshake_timeout: Duration::from_secs(30),
             max_handshakes: 1024,
+            max_sessions: 16_384,
             rekey_after: Duration::from_secs(120),
             rekey_jitter: Duration::from_secs(15),
             rekey_after_packets: 65_536,

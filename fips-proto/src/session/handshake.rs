@@ -19,6 +19,11 @@ use crate::wire::fsp::{SessionAck, SessionMsg3, SessionSetup};
 use crate::wire::Coords;
 
 impl Dataplane {
+    /// Whether a new session (either role) would exceed our bounds.
+    fn full(&self) -> bool {
+        self.sessions.len() >= self.cfg.max_sessions || self.handshakes() >= self.cfg.max_handshakes
+    }
+
     fn handshakes(&self) -> usize {
         self.sessions
             .values()
@@ -71,7 +76,7 @@ impl Dataplane {
         dest: NodeAddr,
         peer: PeerIdentity,
     ) {
-        if self.handshakes() >= self.cfg.max_handshakes {
+        if self.full() {
             return;
         }
         let eph = Self::ephemeral(mesh);
@@ -131,7 +136,7 @@ impl Dataplane {
             Some(SessionState::Established(_)) => return self.rekey_respond(now, mesh, src, setup),
             _ => {}
         }
-        if !self.sessions.contains_key(&src) && self.handshakes() >= self.cfg.max_handshakes {
+        if !self.sessions.contains_key(&src) && self.full() {
             return;
         }
         let Some((hs, ack)) = self.respond(now, mesh, src, &setup) else {

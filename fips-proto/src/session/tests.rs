@@ -612,3 +612,20 @@ fn poll_timeout_moves_past_now_even_while_a_due_rekey_is_dampened() {
     }
     assert!(x.dp.counters().rekeys + y.dp.counters().rekeys >= 2);
 }
+
+#[test]
+fn setups_beyond_the_handshake_bound_are_refused() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    y.dp.cfg.max_handshakes = 1;
+    let peer = *y.mesh.identity.public();
+    x.dp.open_session(t0, &mut x.mesh, y.addr(), peer);
+    let (_, setup) = x.mesh.take_sent().pop().expect("setup");
+    // A second initiator (same key, other address) competes for the slot.
+    let mut forged = setup.clone();
+    forged[4] ^= 1;
+    y.dp.handle_session_datagram(t0, x.addr(), &mut setup.clone(), &mut y.mesh);
+    y.dp.handle_session_datagram(t0, x.addr(), &mut forged, &mut y.mesh);
+    assert_eq!(y.dp.counters().acks_sent, 1);
+    assert_eq!(y.dp.session_count(), 1);
+}
