@@ -293,9 +293,12 @@ fn env_mode_reads_the_peer_and_options() {
     assert!(c.notices.is_empty(), "{:?}", c.notices);
 }
 
+/// Environment variables, and the words the error must contain.
+type EnvCase<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn env_mode_errors_name_the_variable() {
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[EnvCase<'_>] = &[
         (&[("FIPS_TUN_MTU", "9x")], &["FIPS_TUN_MTU", "\"9x\""]),
         (&[("FIPS_TUN_MTU", "576")], &["FIPS_TUN_MTU", "1280", "576"]),
         (&[("FIPS_UDP_BIND", "4000")], &["FIPS_UDP_BIND", "IP:port"]),
