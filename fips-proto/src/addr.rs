@@ -69,7 +69,9 @@ mod tests {
         ]);
         assert_eq!(
             a.ipv6(),
-            "fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b".parse::<Ipv6Addr>().unwrap()
+            "fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b"
+                .parse::<Ipv6Addr>()
+                .unwrap()
         );
         assert!(a.matches_ipv6(&a.ipv6()));
         assert_eq!(a.short(), "69e08d65");

@@ -1,3 +1,33 @@
+//! Developer tasks: `cargo xtask <task>`. Each task says what it installs.
+
+mod install;
+mod mesh;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "FIPS sidecar developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the tests need (apt packages, nightly rust-src, bpf-linker).
+    Install,
+    /// Run every test: installs what is missing, builds the eBPF program,
+    /// checks fmt and clippy, runs the workspace tests as root.
+    Test(test::TestArgs),
+    /// The main job: a local 5-node FIPS mesh in network namespaces (no Docker).
+    Mesh(mesh::MeshArgs),
+}
+
 fn main() -> anyhow::Result<()> {
-    anyhow::bail!("xtask: no task yet")
+    match Cli::parse().task {
+        Task::Install => install::all(),
+        Task::Test(args) => test::run(args),
+        Task::Mesh(args) => mesh::run(args),
+    }
 }

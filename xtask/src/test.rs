@@ -1,0 +1,53 @@
+//! `cargo xtask test`: everything CI runs, in the order a new machine needs.
+
+use crate::install::{self, sh};
+use anyhow::Result;
+use std::process::Command;
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// Skip `cargo fmt --check` and clippy (quicker local iterations).
+    #[arg(long)]
+    no_lint: bool,
+    /// Extra arguments passed to `cargo test` (e.g. a test name filter).
+    #[arg(trailing_var_arg = true)]
+    cargo_args: Vec<String>,
+}
+
+fn run_tests(args: &TestArgs) -> Result<()> {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["test", "--workspace", "--all-targets"]);
+    if !args.cargo_args.is_empty() {
+        cmd.args(&args.cargo_args);
+    }
+    sh(&mut cmd)
+}
+
+pub fn run(args: TestArgs) -> Result<()> {
+    require_root()?;
+    install::all()?;
+    if !args.no_lint {
+        println!("xtask: cargo fmt --check");
+        sh(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+        println!("xtask: cargo clippy -D warnings");
+        sh(Command::new("cargo").args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    run_tests(&args)
+}
+
+fn require_root() -> Result<()> {
+    let out = Command::new("id").arg("-u").output()?;
+    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
+        anyhow::bail!(
+            "the tests create network namespaces, TUN devices and eBPF programs: run as root (sudo -E cargo xtask test)"
+        );
+    }
+    Ok(())
+}
