@@ -145,7 +145,7 @@ fn identity(nsec: Option<String>, file: Option<String>) -> Result<IdentitySource
         }),
         (Some(text), None) => {
             let key = SecretKey::new(text.trim().to_string());
-            key.check(ENV_NSEC)?;
+            key.identity(ENV_NSEC)?;
             Ok(IdentitySource::Inline {
                 key,
                 origin: ENV_NSEC,
@@ -183,16 +183,10 @@ fn peer(
         }
         (Some(n), Some(a)) => (n.trim().to_string(), a),
     };
-    if !npub.starts_with("npub1") {
-        return Err(ConfigError::Invalid {
-            key: "FIPS_PEER_NPUB".into(),
-            expected: "the peer's npub1... public key",
-            got: describe(&npub),
-        });
-    }
+    let identity = value::parse_npub("FIPS_PEER_NPUB", &npub)?;
     let addr = value::resolve_host_port("FIPS_PEER_ADDR", addr.trim())?;
     Ok(vec![PeerEntry {
-        npub,
+        identity,
         alias: Some(
             alias
                 .map(|a| a.trim().to_string())

@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use fips_proto::identity::IdentityError;
+
 /// Why the configuration could not be used. Messages name the key or the
 /// variable, what was expected and what was given (never a secret).
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +57,19 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("key file {path} is not valid: expected one line with an nsec1... or 64 hex characters, got {got}")]
-    KeyFileContent { path: PathBuf, got: String },
+    #[error("key file {path} holds no valid key ({got}): {source}")]
+    KeyFileContent {
+        path: PathBuf,
+        got: String,
+        #[source]
+        source: IdentityError,
+    },
+    #[error("{key} is not a valid key: {source}")]
+    Key {
+        key: String,
+        #[source]
+        source: IdentityError,
+    },
 }
 
 /// Describes a value for an error message, shortened so a pasted blob

@@ -97,7 +97,7 @@ fn identity(
     }
     if let Some(text) = nsec.str()? {
         let key = SecretKey::new(text.to_string());
-        key.check(nsec.path)?;
+        key.identity(nsec.path)?;
         return Ok(IdentitySource::Inline {
             key,
             origin: "node.identity.nsec",
@@ -238,7 +238,7 @@ fn peer(i: usize, item: &Value, notices: &mut Vec<String>) -> Result<PeerEntry, 
         }
     }
     Ok(PeerEntry {
-        npub: npub.to_string(),
+        identity: value::parse_npub(&npub_key, npub)?,
         alias,
         addrs,
         auto_connect,

@@ -8,6 +8,9 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use fips_proto::identity::Identity;
+use rand::rngs::OsRng;
+
 use super::error::{describe_secret, ConfigError};
 use super::IdentitySource;
 
@@ -25,19 +28,12 @@ impl SecretKey {
         &self.0
     }
 
-    /// Cheap shape check, so a typo is reported with the key's name before
-    /// the identity layer runs: nsec1 + 58 bech32 chars, or 64 hex digits.
-    pub(crate) fn check(&self, key: &str) -> Result<(), ConfigError> {
-        let s = self.expose();
-        let hex = s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        let nsec = s.len() == 63 && s.starts_with("nsec1");
-        if hex || nsec {
-            return Ok(());
-        }
-        Err(ConfigError::Invalid {
-            key: key.into(),
-            expected: "an nsec1... key (63 characters) or 64 hex characters",
-            got: describe_secret(s),
+    /// Parses the key into the node identity; errors name `key` (the
+    /// config key or variable) and never show the value.
+    pub fn identity(&self, key: &str) -> Result<Identity, ConfigError> {
+        Identity::from_secret_str(self.expose()).map_err(|source| ConfigError::Key {
+            key: key.to_string(),
+            source,
         })
     }
 }
@@ -57,20 +53,20 @@ pub enum KeyOrigin {
 }
 
 impl IdentitySource {
-    /// Returns the secret key, reading the key file or generating a new key
-    /// into it (`generate` makes the key text) when it does not exist yet.
-    pub fn load_or_create(
-        &self,
-        generate: impl FnOnce() -> SecretKey,
-    ) -> Result<(SecretKey, KeyOrigin), ConfigError> {
+    /// Returns the node identity: the inline key, the key file's, or a new
+    /// one generated into the key file (with `fips.pub` beside it).
+    pub fn load_or_create(&self) -> Result<(Identity, KeyOrigin), ConfigError> {
         match self {
-            IdentitySource::Inline { key, .. } => Ok((key.clone(), KeyOrigin::Inline)),
+            IdentitySource::Inline { key, origin } => {
+                Ok((key.identity(origin)?, KeyOrigin::Inline))
+            }
             IdentitySource::KeyFile { path, .. } => match read_key_file(path)? {
-                Some(key) => Ok((key, KeyOrigin::LoadedFromFile)),
+                Some(id) => Ok((id, KeyOrigin::LoadedFromFile)),
                 None => {
-                    let key = generate();
-                    write_key_file(path, &key)?;
-                    Ok((key, KeyOrigin::Generated))
+                    let id = Identity::generate(&mut OsRng);
+                    write_key_file(path, &SecretKey::new(id.nsec()))?;
+                    write_pub_file(path, &id.public().npub())?;
+                    Ok((id, KeyOrigin::Generated))
                 }
             },
         }
@@ -86,7 +82,7 @@ impl IdentitySource {
     }
 }
 
-fn read_key_file(path: &Path) -> Result<Option<SecretKey>, ConfigError> {
+fn read_key_file(path: &Path) -> Result<Option<Identity>, ConfigError> {
     let io_err = |action, source| ConfigError::KeyFile {
         path: path.into(),
         action,
@@ -105,13 +101,13 @@ fn read_key_file(path: &Path) -> Result<Option<SecretKey>, ConfigError> {
         tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777),
             "key file is readable by group or others; chmod 600 it");
     }
-    let key = SecretKey::new(text.trim().to_string());
-    key.check("key file")
-        .map_err(|_| ConfigError::KeyFileContent {
+    Identity::from_secret_str(&text)
+        .map(Some)
+        .map_err(|source| ConfigError::KeyFileContent {
             path: path.into(),
-            got: describe_secret(key.expose()),
-        })?;
-    Ok(Some(key))
+            got: describe_secret(text.trim()),
+            source,
+        })
 }
 
 fn write_key_file(path: &Path, key: &SecretKey) -> Result<(), ConfigError> {

@@ -20,6 +20,8 @@ mod tests;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use fips_proto::identity::PeerIdentity;
+
 pub use env::{
     EnvLookup, ProcessEnv, DEFAULT_ENV_KEY_FILE, ENV_CONTROL_SOCKET, ENV_KEY_FILE, ENV_NSEC,
 };
@@ -92,10 +94,9 @@ pub struct UdpConfig {
     pub send_buf: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PeerEntry {
-    /// Bech32 npub as configured; checked by the identity layer.
-    pub npub: String,
+    pub identity: PeerIdentity,
     pub alias: Option<String>,
     pub addrs: Vec<SocketAddr>,
     pub auto_connect: bool,

@@ -62,7 +62,7 @@ fn reads_the_reference_chain_config() {
     assert_eq!(c.dns.bind, "[::1]:5354".parse().expect("addr"));
     assert_eq!(c.udp.bind, "0.0.0.0:2121".parse().expect("addr"));
     assert_eq!(c.peers.len(), 1);
-    assert_eq!(c.peers[0].npub, NPUB_B);
+    assert_eq!(c.peers[0].identity.npub(), NPUB_B);
     assert_eq!(c.peers[0].alias.as_deref(), Some("ref-b"));
     assert_eq!(
         c.peers[0].addrs,
@@ -84,7 +84,7 @@ transports:
   udp: { bind_addr: "0.0.0.0:2121", mtu: 1472, outbound_only: false }
   tcp: { bind_addr: "0.0.0.0:8443" }
 peers:
-  - npub: "npub1x"
+  - npub: "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m"
     addresses: [{ transport: tcp, addr: "10.0.0.1:8443", priority: 1 }]
     auto_reconnect: true
 gateway: { enabled: false }
@@ -130,7 +130,7 @@ fn rejects_unknown_keys_naming_each_one() {
 
 #[test]
 fn rejects_unknown_keys_inside_peer_entries() {
-    let err = parse_str("peers:\n  - npub: npub1x\n    adress: 1.2.3.4:5\n").expect_err("unknown");
+    let err = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    adress: 1.2.3.4:5\n").expect_err("unknown");
     assert!(err.to_string().contains("peers[0].adress"), "{err}");
 }
 
@@ -178,7 +178,7 @@ fn never_shows_a_bad_secret_in_the_error() {
     let err = parse_str(&format!("node:\n  identity:\n    nsec: \"{secret}\"\n")).expect_err("bad");
     let msg = err.to_string();
     assert!(
-        msg.contains("node.identity.nsec") && msg.contains("not shown"),
+        msg.contains("node.identity.nsec is not a valid key"),
         "{msg}"
     );
     assert!(!msg.contains("thisisnot"), "{msg}");
@@ -193,11 +193,11 @@ fn secret_key_debug_is_redacted() {
 
 #[test]
 fn resolves_peer_host_names_and_rejects_bad_policy() {
-    let c = parse_str("peers:\n  - npub: npub1x\n    addresses:\n      - transport: udp\n        addr: \"localhost:2121\"\n")
+    let c = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    addresses:\n      - transport: udp\n        addr: \"localhost:2121\"\n")
         .expect("valid");
     assert_eq!(c.peers[0].addrs[0].port(), 2121);
     assert!(c.peers[0].addrs[0].ip().is_loopback());
-    let msg = parse_str("peers:\n  - npub: npub1x\n    connect_policy: sometimes\n")
+    let msg = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    connect_policy: sometimes\n")
         .expect_err("policy")
         .to_string();
     assert!(
@@ -369,17 +369,15 @@ fn generated_key_is_kept_in_a_private_file_and_reused() {
         path: path.clone(),
         origin: "test",
     };
-    let (first, how) = source
-        .load_or_create(|| SecretKey::new(NSEC_A.into()))
-        .expect("create");
+    let (first, how) = source.load_or_create().expect("create");
     assert_eq!(how, KeyOrigin::Generated);
     let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let (second, how) = source
-        .load_or_create(|| panic!("must not generate again"))
-        .expect("load");
+    let pub_text = std::fs::read_to_string(dir.path().join("sub/fips.pub")).expect("pub file");
+    assert_eq!(pub_text.trim(), first.public().npub());
+    let (second, how) = source.load_or_create().expect("load");
     assert_eq!(how, KeyOrigin::LoadedFromFile);
-    assert_eq!(first.expose(), second.expose());
+    assert_eq!(first.public(), second.public());
 }
 
 #[test]
@@ -391,14 +389,19 @@ fn rejects_a_key_file_with_garbage_without_showing_it() {
         path,
         origin: "test",
     };
-    let msg = source
-        .load_or_create(|| SecretKey::new(NSEC_A.into()))
-        .expect_err("garbage")
-        .to_string();
+    let msg = source.load_or_create().expect_err("garbage").to_string();
     assert!(
         msg.contains("fips.key") && !msg.contains("supersecret"),
         "{msg}"
     );
+}
+
+#[test]
+fn rejects_a_bad_peer_npub_naming_the_key() {
+    let msg = parse_str("peers:\n  - npub: npub1short\n")
+        .expect_err("npub")
+        .to_string();
+    assert!(msg.starts_with("peers[0].npub is not a valid key"), "{msg}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
+use fips_proto::identity::PeerIdentity;
 use serde_yaml::Value;
 
 use super::error::{describe, ConfigError};
@@ -161,4 +162,12 @@ pub(crate) fn check_ifname(key: &str, name: &str) -> Result<String, ConfigError>
         });
     }
     Ok(name.to_string())
+}
+
+/// Parses a peer's npub.
+pub(crate) fn parse_npub(key: &str, text: &str) -> Result<PeerIdentity, ConfigError> {
+    PeerIdentity::from_npub(text.trim()).map_err(|source| ConfigError::Key {
+        key: key.into(),
+        source,
+    })
 }
