@@ -64,10 +64,23 @@ fn run(args: Args) -> Result<()> {
         Cmd::Keygen => return keygen(args.json),
         Cmd::Show { what } => Command::Show(Query::from_cli_name(&what).with_context(|| {
             let known: Vec<&str> = Query::ALL.iter().map(|q| q.cli_name()).collect();
-            format!("unknown: show {what} (expected one of: {})", known.join(", "))
+            format!(
+                "unknown: show {what} (expected one of: {})",
+                known.join(", ")
+            )
         })?),
-        Cmd::Firewall { action: FirewallCmd::Remove } => Command::FirewallRemove,
-        Cmd::Connect { npub, address, transport } => Command::Connect { npub, address, transport },
+        Cmd::Firewall {
+            action: FirewallCmd::Remove,
+        } => Command::FirewallRemove,
+        Cmd::Connect {
+            npub,
+            address,
+            transport,
+        } => Command::Connect {
+            npub,
+            address,
+            transport,
+        },
         Cmd::Disconnect { npub } => Command::Disconnect { npub },
     };
     let data = match control::request(&args.socket, &command)? {
