@@ -15,6 +15,22 @@ set -u
 if [ "$#" -eq 0 ]; then
     set -- /usr/local/bin/fips
 fi
+# A peer given by host name is resolved now, with the resolver the container
+# started with: once the filter is up, only the mesh is reachable.
+if [ -n "${FIPS_PEER_ADDR:-}" ]; then
+    host="${FIPS_PEER_ADDR%:*}"
+    port="${FIPS_PEER_ADDR##*:}"
+    case "$host" in
+        *[!0-9.]*)
+            ip="$(getent ahostsv4 "$host" | awk 'NR==1 {print $1}')"
+            if [ -z "$ip" ]; then
+                echo "fips-entrypoint: FIPS_PEER_ADDR: cannot resolve host name '$host'; give an IPv4 address or a resolvable name" >&2
+                exit 2
+            fi
+            export FIPS_PEER_ADDR="$ip:$port"
+            ;;
+    esac
+fi
 # The app shares this network namespace: names resolve through the daemon's
 # DNS server on 127.0.0.1:53, not Docker's resolver.
 if [ -w /etc/resolv.conf ]; then

@@ -11,27 +11,28 @@ pub(super) const NSEC: &str = "nsec";
 /// Decodes exactly 64 hex characters (either case).
 pub(super) fn decode_hex_secret(s: &str) -> Result<Zeroizing<[u8; 32]>, IdentityError> {
     let chars = s.chars().count();
-    if chars != 64 || s.len() != 64 {
+    if chars != 64 {
         return Err(IdentityError::SecretLength { got: chars });
     }
-    let mut out = Zeroizing::new([0u8; 32]);
+    if let Some(position) = s.chars().position(|c| !c.is_ascii_hexdigit()) {
+        return Err(IdentityError::SecretHex { position });
+    }
+    // All 64 characters are ASCII hex digits now, so bytes and chars agree.
     let digits = s.as_bytes();
+    let mut out = Zeroizing::new([0u8; 32]);
     for (i, byte) in out.iter_mut().enumerate() {
-        let hi = hex_value(digits[2 * i]).ok_or(IdentityError::SecretHex { position: 2 * i })?;
-        let lo = hex_value(digits[2 * i + 1]).ok_or(IdentityError::SecretHex {
-            position: 2 * i + 1,
-        })?;
-        *byte = hi << 4 | lo;
+        *byte = hex_value(digits[2 * i]) << 4 | hex_value(digits[2 * i + 1]);
     }
     Ok(out)
 }
 
-fn hex_value(c: u8) -> Option<u8> {
+/// Value of a hex digit; the caller has checked that `c` is one.
+fn hex_value(c: u8) -> u8 {
     match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
     }
 }
 

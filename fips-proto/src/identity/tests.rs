@@ -154,6 +154,24 @@ fn secret_string_with_non_hex_character_names_its_position() {
 }
 
 #[test]
+fn secret_string_with_a_multibyte_character_is_judged_by_characters() {
+    let mut text = "11".repeat(32);
+    text.replace_range(3..4, "é");
+    let err = Identity::from_secret_str(&text).expect_err("é is not hex");
+    assert!(
+        matches!(err, IdentityError::SecretHex { position: 3 }),
+        "{err}"
+    );
+    let upper = "AB".repeat(32);
+    assert_eq!(
+        Identity::from_secret_str(&upper)
+            .expect("upper case")
+            .secret_bytes(),
+        &[0xab; 32]
+    );
+}
+
+#[test]
 fn secret_string_with_surrounding_whitespace_is_accepted() {
     let text = format!("  {}\n", "11".repeat(32));
     let id = Identity::from_secret_str(&text).expect("trimmed");

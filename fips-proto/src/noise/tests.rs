@@ -345,3 +345,28 @@ fn debug_of_handshake_states_and_keys_shows_no_key_material() {
         "Transport { send: SendKey(..), recv: RecvKey(..) }"
     );
 }
+
+#[test]
+fn random_handshake_messages_are_rejected_without_panicking() {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed([3; 32]);
+    let (a, b) = (identity("A"), identity("B"));
+    for round in 0..200u8 {
+        let mut msg1 = [0u8; IK_MSG1_LEN];
+        rng.fill_bytes(&mut msg1);
+        msg1[0] = 0x02 | (round & 1); // a plausible point half of the time
+        assert!(ik_respond(&b, &msg1).is_err());
+
+        let (init, _) = ik_initiate(&a, b.public(), [5; 32], [1; 8]).expect("msg1");
+        let mut msg2 = [0u8; IK_MSG2_LEN];
+        rng.fill_bytes(&mut msg2);
+        msg2[0] = 0x02 | (round & 1);
+        assert!(init.read_msg2(&msg2).is_err());
+
+        let (_, x1) = xk_initiate(&a, b.public(), [7; 32]).expect("xk msg1");
+        let (resp, _) = xk_respond(&b, &x1, [8; 32], [0; 8]).expect("xk msg2");
+        let mut msg3 = [0u8; XK_MSG3_LEN];
+        rng.fill_bytes(&mut msg3);
+        assert!(resp.read_msg3(&msg3).is_err());
+    }
+}
