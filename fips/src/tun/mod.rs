@@ -8,6 +8,7 @@
 
 mod device;
 mod netlink;
+pub mod offload;
 
 pub use device::Tun;
 pub use netlink::{configure, TunSetup};
