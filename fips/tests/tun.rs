@@ -48,11 +48,10 @@ fn kernel_sees_the_configuration_and_packets_flow_both_ways() {
                 // skip to the echo reply.
                 let mut buf = [0u8; 2048];
                 let reply = loop {
-                    let n =
+                    let r =
                         tokio::time::timeout(std::time::Duration::from_secs(5), tun.recv(&mut buf))
-                            .await
-                            .expect("reply within 5 s")
-                            .expect("recv");
+                            .await;
+                    let n = r.expect("reply within 5 s").expect("recv");
                     if n > 40 && buf[6] == 58 && buf[40] == 129 {
                         break buf[..n].to_vec();
                     }

@@ -81,7 +81,30 @@ async fn apply(handle: &Handle, name: &str, index: u32, setup: TunSetup) -> Resu
         .await
         .map_err(nl("add fd00::/8 route"))?;
     add_rule(handle, name).await;
+    wait_usable(handle, name, setup.addr).await;
     Ok(())
+}
+
+/// Waits (briefly) until the kernel accepts packets for our address: a
+/// route lookup for it says "local". A TUN device skips duplicate address
+/// detection, but the kernel still finishes adding the address from a work
+/// queue a moment later; packets arriving before that are dropped.
+async fn wait_usable(handle: &Handle, name: &str, addr: Ipv6Addr) {
+    use futures::TryStreamExt;
+    use rtnetlink::packet_route::route::RouteType;
+    for _ in 0..200 {
+        let query = RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(addr, 128)
+            .build();
+        let mut replies = handle.route().get(query).execute();
+        if let Ok(Some(route)) = replies.try_next().await {
+            if route.header.kind == RouteType::Local {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tracing::warn!(device = name, %addr, "address not usable after 2 s");
 }
 
 /// The rule only matters when other rules would steer fd00::/8 elsewhere;
