@@ -127,6 +127,19 @@ start_sidecar() {
 }
 
 peer_count() { ctl "$1" --json show status 2>/dev/null | sed -n 's/.*"peer_count": *\([0-9]*\).*/\1/p'; }
+root_of() { ctl "$1" --json show status 2>/dev/null | sed -n 's/.*"root": *"\([0-9a-f]*\)".*/\1/p'; }
+
+# The tree settles a moment after the links: wait until all agree on a.
+wait_tree() {
+  local n i ok
+  for ((i = 0; i < 20; i++)); do
+    ok=1
+    for n in "${NODES[@]}"; do [[ "$(root_of "$n")" == 69e08d65cc3a6b9c2c2ac4bd405e4b0e ]] || ok=0; done
+    [[ $ok == 1 ]] && return 0
+    sleep 0.5
+  done
+  return 1
+}
 
 wait_links() {
   local n want i
@@ -148,10 +161,18 @@ up() {
   net_up
   for n in "${NODES[@]}"; do start_node "$n"; done
   [[ "$SIDECAR" == 1 ]] && start_sidecar
-  if wait_links; then echo "mesh.sh: all configured links are up"; else echo "mesh.sh: links not all up after ${WAIT}s" >&2; fi
+  local rc=0
+  if wait_links; then echo "mesh.sh: all configured links are up"; else echo "mesh.sh: links not all up after ${WAIT}s" >&2; rc=1; fi
+  if wait_tree; then echo "mesh.sh: spanning tree rooted at node a"; else echo "mesh.sh: tree not settled" >&2; fi
+  for f in "$RUNDIR"/*/fips.pid; do
+    kill -0 "$(cat "$f")" 2>/dev/null && continue
+    echo "mesh.sh: $(basename "$(dirname "$f")") DIED; last lines of its log:" >&2
+    tail -5 "$(dirname "$f")/fips.log" >&2; rc=1
+  done
   status
   echo "logs: $RUNDIR/<node>/fips.log   control: fipsctl -s $RUNDIR/<node>/control.sock show peers"
   echo "ping: ip netns exec $(ns a) ping -6 -c3 fdac:a221:4069:5044:c41:d550:280e:d15a   (a -> c)"
+  return $rc
 }
 
 status() {
