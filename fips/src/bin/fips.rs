@@ -43,12 +43,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// RUST_LOG wins; else `node.log_level`; else info.
+/// RUST_LOG wins; else `node.log_level`; else info. hickory logs every DNS
+/// request at INFO, so its target is held at warn unless RUST_LOG names it.
 fn init_tracing(level: Option<&str>) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let base = env
+        .clone()
+        .unwrap_or_else(|| level.unwrap_or("info").to_string());
+    let directives = if base.contains("hickory") {
+        base
+    } else {
+        format!("{base},hickory_server=warn")
+    };
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("fips: ignoring log filter {directives:?}: {e}");
+        EnvFilter::new("info,hickory_server=warn")
+    });
     let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
