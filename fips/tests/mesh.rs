@@ -234,3 +234,40 @@ fn dns_answers_peer_aliases_and_npubs_inside_the_namespace() {
         "fdac:a221:4069:5044:c41:d550:280e:d15a"
     );
 }
+
+#[test]
+fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
+    let lan = Lan::new("pg", &["a", "b", "c"]);
+    let b = lan.start("b", &[]);
+    let a = lan.start_with_dns("a", &["b"]);
+    let c = lan.start("c", &["b"]);
+    assert!(
+        wait_until(LINK_UP, || linked(&a, &b) && linked(&b, &c)),
+        "{}",
+        a.log()
+    );
+    // The mesh routes only to identities it knows: resolving the npub
+    // tells a's node who fdac:... is (as the reference does).
+    let c_ip = "fdac:a221:4069:5044:c41:d550:280e:d15a";
+    let name = format!("{}.fips", key("c").npub);
+    let dig = lan
+        .ns("a")
+        .command("dig")
+        .args(["+short", "AAAA", &name, "@127.0.0.1"])
+        .output()
+        .expect("dig");
+    assert_eq!(String::from_utf8_lossy(&dig.stdout).trim(), c_ip);
+    let ping = || {
+        lan.ns("a")
+            .command("ping")
+            .args(["-6", "-c", "3", "-i", "0.2", "-W", "2", c_ip])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), ping),
+        "a cannot ping c: {}\n{}",
+        a.log(),
+        c.log()
+    );
+}

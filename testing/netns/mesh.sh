@@ -101,6 +101,9 @@ net_up() {
   local all=("${NODES[@]}"); [[ "$SIDECAR" == 1 ]] && all+=(sidecar)
   for n in "${all[@]}"; do
     ip netns add "$(ns "$n")"; echo "$(ns "$n")" >> "$RUNDIR/netns.list"
+    # `ip netns exec` bind-mounts this over /etc/resolv.conf: names resolve
+    # through the node's own DNS server, as in the sidecar.
+    mkdir -p "/etc/netns/$(ns "$n")"; echo "nameserver 127.0.0.1" > "/etc/netns/$(ns "$n")/resolv.conf"
     ip -n "$(ns "$n")" link set lo up
     ip netns exec "$(ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
     ip -n "$hub" link add "fdv-$n" type veth peer name eth0 netns "$(ns "$n")"
@@ -171,7 +174,12 @@ up() {
   done
   status
   echo "logs: $RUNDIR/<node>/fips.log   control: fipsctl -s $RUNDIR/<node>/control.sock show peers"
-  echo "ping: ip netns exec $(ns a) ping -6 -c3 fdac:a221:4069:5044:c41:d550:280e:d15a   (a -> c)"
+  if ip netns exec "$(ns a)" ping -6 -c 2 -W 2 -q "${NPUB[b]}.fips" >/dev/null 2>&1; then
+    echo "mesh.sh: a pings b by name across the mesh (a - d|e - c - b)"
+  else
+    echo "mesh.sh: a cannot ping ${NPUB[b]}.fips" >&2; rc=1
+  fi
+  echo "try:  ip netns exec $(ns a) ping -6 -c3 ${NPUB[b]}.fips    (names resolve via each node's DNS)"
   return $rc
 }
 
@@ -198,7 +206,10 @@ down() {
     pid=$(cat "$f"); kill -KILL "$pid" 2>/dev/null || true; rm -f "$f"
   done
   if [[ -f "$RUNDIR/netns.list" ]]; then
-    while read -r n; do [[ -n "$n" ]] && ip netns del "$n" 2>/dev/null || true; done < "$RUNDIR/netns.list"
+    while read -r n; do
+      [[ -n "$n" ]] || continue
+      ip netns del "$n" 2>/dev/null || true; rm -rf "/etc/netns/$n"
+    done < "$RUNDIR/netns.list"
     rm -f "$RUNDIR/netns.list"
   fi
   echo "mesh.sh: down"

@@ -118,9 +118,11 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
             name: "fips0".into(),
             mtu: tun_mtu,
         },
+        // The sidecar's resolv.conf names 127.0.0.1 (docker/entrypoint.sh).
         dns: DnsConfig {
+            enabled: true,
+            bind: std::net::SocketAddr::from(([127, 0, 0, 1], 53)),
             upstream,
-            ..DnsConfig::default()
         },
         udp: UdpConfig {
             bind: udp_bind,

@@ -261,6 +261,7 @@ fn env_mode_defaults_match_the_sidecar() {
             interface: "eth0".into()
         }
     );
+    assert_eq!(c.dns.bind, "127.0.0.1:53".parse().expect("addr"));
     assert!(c.peers.is_empty());
 }
 
