@@ -1,1 +1,160 @@
-//! eBPF enforcement: load, attach, replace and remove the eth0 classifier; read its counters.
+//! eBPF enforcement: the sidecar's eth0 talks only FIPS.
+//!
+//! Owns loading the embedded classifier (`fips-ebpf`), filling its policy
+//! maps, attaching it to eth0 ingress and egress with TCX, pinning it so it
+//! survives the daemon, replacing it atomically on restart, removing it on
+//! request, and reading its counters. It must not decide policy beyond what
+//! the daemon passes in [`Policy`].
+//!
+//! Lifecycle: [`Enforcer::attach`] before the daemon reports ready. The
+//! filter stays when the daemon exits or is killed (the bpffs pins hold it)
+//! and keeps dropping; a restarted daemon calls `attach` again, which swaps
+//! program and policy inside the pinned links in one step. Only [`remove`]
+//! takes it away.
+
+mod error;
+mod loader;
+mod pin;
+mod snapshot;
+mod sys;
+
+pub use error::EnforceError;
+pub use fips_common::{Direction, Reason, VERDICT_DROP, VERDICT_PASS};
+pub use loader::Classifier;
+pub use pin::{pin_dir, BPFFS};
+pub use snapshot::{CounterEntry, FirewallSnapshot};
+pub use sys::socket_cookie;
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+/// What may pass eth0, besides IPv4 ARP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The transport's UDP port (ingress destination, egress source).
+    pub udp_port: u16,
+    /// `SO_COOKIE` of each transport socket: only their egress passes.
+    pub socket_cookies: Vec<u64>,
+    /// The transport uses IPv6 too: IPv6 UDP on the port and neighbour
+    /// discovery pass.
+    pub allow_ipv6: bool,
+}
+
+impl Policy {
+    /// The policy for one bound transport socket.
+    pub fn for_socket(socket: &std::net::UdpSocket) -> std::io::Result<Policy> {
+        let local = socket.local_addr()?;
+        Ok(Policy {
+            udp_port: local.port(),
+            socket_cookies: vec![socket_cookie(socket.as_fd())?],
+            allow_ipv6: local.is_ipv6(),
+        })
+    }
+}
+
+/// The attached filter of one interface. Dropping it leaves the filter in
+/// place (see the module docs).
+pub struct Enforcer {
+    iface: String,
+    dir: PathBuf,
+    classifier: Classifier,
+}
+
+impl Enforcer {
+    /// Loads the classifier with `policy` and attaches it to `iface`, or
+    /// replaces the one a previous daemon pinned there.
+    pub fn attach(iface: &str, policy: &Policy) -> Result<Enforcer, EnforceError> {
+        if !interface_exists(iface) {
+            return Err(EnforceError::NoInterface {
+                iface: iface.to_owned(),
+            });
+        }
+        let dir = pin_dir(iface)?;
+        pin::prepare_dir(&dir)?;
+        let mut classifier = Classifier::load(policy)?;
+        if let Some(earlier) = pinned_counters(&dir) {
+            classifier.add_counters(&earlier)?;
+        }
+        pin::attach_or_replace(&mut classifier, iface, &dir)?;
+        pin::pin_maps(&classifier, &dir)?;
+        Ok(Enforcer {
+            iface: iface.to_owned(),
+            dir,
+            classifier,
+        })
+    }
+
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    pub fn pin_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    pub fn snapshot(&self) -> Result<FirewallSnapshot, EnforceError> {
+        let c = &self.classifier;
+        snapshot::build(
+            &self.iface,
+            &self.dir.to_string_lossy(),
+            links_pinned(&self.dir),
+            snapshot::SnapshotMaps {
+                policy: c.map(fips_common::MAP_POLICY)?,
+                sockets: c.map(fips_common::MAP_SOCKETS)?,
+                counters: c.map(fips_common::MAP_COUNTERS)?,
+            },
+        )
+    }
+}
+
+/// The snapshot of the filter pinned for `iface` in this network namespace,
+/// whether or not a daemon runs.
+pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
+    let dir = pin_dir(iface)?;
+    if !dir.exists() {
+        return Err(EnforceError::NotAttached {
+            iface: iface.to_owned(),
+            dir,
+        });
+    }
+    let [policy, sockets, counters] = pin::MAPS.map(|name| snapshot::open_pinned(&dir, name));
+    snapshot::build(
+        iface,
+        &dir.to_string_lossy(),
+        links_pinned(&dir),
+        snapshot::SnapshotMaps {
+            policy: &policy?,
+            sockets: &sockets?,
+            counters: &counters?,
+        },
+    )
+}
+
+/// Detaches the filter of `iface` (for `fipsctl firewall remove`); from
+/// then on eth0 is unfiltered until the daemon attaches again.
+pub fn remove(iface: &str) -> Result<(), EnforceError> {
+    let dir = pin_dir(iface)?;
+    pin::remove(iface, &dir)
+}
+
+fn links_pinned(dir: &std::path::Path) -> bool {
+    Direction::ALL
+        .iter()
+        .all(|d| dir.join(pin::link_name(*d)).exists())
+}
+
+/// Counters of the filter being replaced, if one is pinned and readable.
+/// Unreadable old counters are not worth failing the attach over: the new
+/// filter simply starts from zero.
+fn pinned_counters(dir: &std::path::Path) -> Option<Vec<snapshot::CounterRow>> {
+    let map = snapshot::open_pinned(dir, fips_common::MAP_COUNTERS).ok()?;
+    loader::read_counters(&map).ok()
+}
+
+fn interface_exists(iface: &str) -> bool {
+    let Ok(name) = std::ffi::CString::new(iface) else {
+        return false;
+    };
+    // SAFETY: `name` is NUL-terminated.
+    unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
+}

@@ -1,0 +1,140 @@
+//! Where the filter lives on bpffs and how it is attached, replaced and
+//! removed. The pins, not the daemon, keep the filter alive: a crashed
+//! daemon leaves it blocking, and only `remove` takes it away.
+//!
+//! Layout: `/sys/fs/bpf/fips/<netns inode>/<iface>/{ingress,egress}` (the
+//! TCX links) and one pin per map (`FIPS_POLICY`, ...). The netns inode
+//! keeps sidecars that share the host's bpffs apart.
+
+use super::error::{attach_err, bpf_err, io_err, EnforceError};
+use super::loader::Classifier;
+use super::sys;
+use aya::programs::links::{FdLink, LinkOrder, PinnedLink};
+use aya::programs::tc::{SchedClassifierLink, TcAttachOptions};
+use aya::programs::TcAttachType;
+use fips_common::{Direction, MAP_COUNTERS, MAP_POLICY, MAP_SOCKETS};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+pub const BPFFS: &str = "/sys/fs/bpf";
+pub(crate) const MAPS: [&str; 3] = [MAP_POLICY, MAP_SOCKETS, MAP_COUNTERS];
+
+pub(crate) fn link_name(dir: Direction) -> &'static str {
+    dir.name()
+}
+
+/// The pin directory of `iface` in the calling thread's network namespace.
+pub fn pin_dir(iface: &str) -> Result<PathBuf, EnforceError> {
+    // thread-self, not self: a thread that entered another namespace with
+    // setns(2) must find that namespace's filter.
+    let ns = "/proc/thread-self/ns/net";
+    let ino = std::fs::metadata(ns)
+        .map_err(io_err("reading the network namespace of", ns))?
+        .ino();
+    Ok(Path::new(BPFFS)
+        .join("fips")
+        .join(ino.to_string())
+        .join(iface))
+}
+
+/// Makes sure bpffs is mounted and `dir` exists on it.
+pub(crate) fn prepare_dir(dir: &Path) -> Result<(), EnforceError> {
+    let root = Path::new(BPFFS);
+    let mounted = sys::is_bpffs(root).map_err(|source| EnforceError::NoBpffs {
+        path: root.into(),
+        source,
+    })?;
+    if !mounted {
+        sys::mount_bpffs(root).map_err(|source| EnforceError::NoBpffs {
+            path: root.into(),
+            source,
+        })?;
+    }
+    std::fs::create_dir_all(dir).map_err(io_err("creating the pin directory", dir))
+}
+
+/// Attaches each program first in its TCX chain, or, when a link is
+/// already pinned (a previous daemon), swaps the program inside that link
+/// with one `BPF_LINK_UPDATE`: the old filter drops until the instant the
+/// new one takes over, so nothing passes in between.
+pub(crate) fn attach_or_replace(
+    classifier: &mut Classifier,
+    iface: &str,
+    dir: &Path,
+) -> Result<(), EnforceError> {
+    for direction in Direction::ALL {
+        let path = dir.join(link_name(direction));
+        let program = classifier.program_mut(direction)?;
+        if path.exists() {
+            let pinned = PinnedLink::from_pin(&path).map_err(bpf_err("opening the pinned link"))?;
+            let link = SchedClassifierLink::try_from(FdLink::from(pinned))
+                .map_err(bpf_err("the pinned link is not a TCX link"))?;
+            let id = program
+                .attach_to_link(link)
+                .map_err(bpf_err("replacing the program in the pinned link"))?;
+            // The pin keeps the link; dropping our handle must not detach it.
+            drop(
+                program
+                    .take_link(id)
+                    .map_err(bpf_err("taking the replaced link"))?,
+            );
+            continue;
+        }
+        let attach_type = match direction {
+            Direction::Ingress => TcAttachType::Ingress,
+            Direction::Egress => TcAttachType::Egress,
+        };
+        let id = program
+            .attach_with_options(
+                iface,
+                attach_type,
+                TcAttachOptions::TcxOrder(LinkOrder::first()),
+            )
+            .map_err(attach_err("attaching the classifier with TCX"))?;
+        let link = program
+            .take_link(id)
+            .map_err(bpf_err("taking the new link"))?;
+        let link = FdLink::try_from(link).map_err(bpf_err("the new link is not a TCX link"))?;
+        link.pin(&path).map_err(bpf_err("pinning the link"))?;
+    }
+    Ok(())
+}
+
+/// Pins the classifier's maps, replacing earlier pins with a rename so a
+/// reader always finds a complete set.
+pub(crate) fn pin_maps(classifier: &Classifier, dir: &Path) -> Result<(), EnforceError> {
+    for name in MAPS {
+        let tmp = dir.join(format!("{name}.new"));
+        if tmp.exists() {
+            std::fs::remove_file(&tmp).map_err(io_err("removing a stale pin", &tmp))?;
+        }
+        classifier
+            .map(name)?
+            .pin(&tmp)
+            .map_err(bpf_err("pinning a map"))?;
+        let path = dir.join(name);
+        std::fs::rename(&tmp, &path).map_err(io_err("renaming a map pin to", &path))?;
+    }
+    Ok(())
+}
+
+/// Detaches both links (even if a running daemon still holds them) and
+/// removes the pin directory.
+pub(crate) fn remove(iface: &str, dir: &Path) -> Result<(), EnforceError> {
+    if !dir.exists() {
+        return Err(EnforceError::NotAttached {
+            iface: iface.to_owned(),
+            dir: dir.into(),
+        });
+    }
+    for direction in Direction::ALL {
+        let path = dir.join(link_name(direction));
+        if !path.exists() {
+            continue;
+        }
+        let link = sys::obj_get(&path).map_err(bpf_err("opening the pinned link"))?;
+        sys::link_detach(link.as_fd()).map_err(bpf_err("BPF_LINK_DETACH"))?;
+    }
+    std::fs::remove_dir_all(dir).map_err(io_err("removing the pin directory", dir))
+}
