@@ -17,6 +17,7 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("curl", "/usr/bin/curl"),
     ("python3", "/usr/bin/python3"),
     ("procps", "/usr/bin/pgrep"),
+    ("bc", "/usr/bin/bc"),
 ];
 
 pub fn all() -> Result<()> {

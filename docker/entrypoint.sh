@@ -1,0 +1,57 @@
+#!/bin/sh
+# Sidecar entrypoint (PID 1 of the fips container).
+#
+# With arguments, runs them in place of the default daemon (e.g. `fips -c FILE`).
+# Without, the daemon configures itself from the FIPS_* environment variables
+# and validates them itself: a bad value exits here with a message naming the
+# variable, and the container stops.
+#
+# The daemon runs as a child so that, if it is killed, the container and its
+# network namespace survive: the eBPF filter the daemon pinned on eth0 keeps
+# blocking (fail-closed) and the daemon is started again, replacing its
+# filter without a gap. A clean exit or a configuration error ends the
+# container; SIGTERM/SIGINT are passed on for a clean shutdown.
+set -u
+if [ "$#" -eq 0 ]; then
+    set -- /usr/local/bin/fips
+fi
+# A peer given by host name is resolved now, with the resolver the container
+# started with: once the filter is up, only the mesh is reachable.
+if [ -n "${FIPS_PEER_ADDR:-}" ]; then
+    host="${FIPS_PEER_ADDR%:*}"
+    port="${FIPS_PEER_ADDR##*:}"
+    case "$host" in
+        *[!0-9.]*)
+            ip="$(getent ahostsv4 "$host" | awk 'NR==1 {print $1}')"
+            if [ -z "$ip" ]; then
+                echo "fips-entrypoint: FIPS_PEER_ADDR: cannot resolve host name '$host'; give an IPv4 address or a resolvable name" >&2
+                exit 2
+            fi
+            export FIPS_PEER_ADDR="$ip:$port"
+            ;;
+    esac
+fi
+# The app shares this network namespace: names resolve through the daemon's
+# DNS server on 127.0.0.1:53, not Docker's resolver.
+if [ -w /etc/resolv.conf ]; then
+    echo "nameserver 127.0.0.1" > /etc/resolv.conf
+fi
+
+child=0
+stopping=0
+forward() { stopping=1; [ "$child" -ne 0 ] && kill -TERM "$child" 2>/dev/null; }
+trap forward TERM INT
+
+while :; do
+    "$@" &
+    child=$!
+    wait "$child"
+    code=$?
+    # `wait` returns early when a trapped signal arrives: wait for the real exit.
+    while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
+    if [ "$stopping" -eq 1 ] || [ "$code" -le 128 ]; then
+        exit "$code"
+    fi
+    echo "fips-entrypoint: daemon died from signal $((code - 128)); filter stays attached; restarting in 1 s" >&2
+    sleep 1
+done

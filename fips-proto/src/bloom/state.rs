@@ -1,0 +1,224 @@
+//! `BloomState`: inbound filters per peer and what we owe each peer.
+//!
+//! Call order: `add_peer` when a link comes up, `handle_announce` for each
+//! inbound FilterAnnounce, `refresh(tree_peers)` whenever an inbound filter
+//! or the set of tree peers changed, then drain `poll_send(now, tree_peers)`
+//! and sleep until `poll_timeout()`. `tree_peers` is our parent and the
+//! peers that named us as parent (`TreeState::tree_peers`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::{BloomError, BloomFilter, HASH_COUNT, SIZE_CLASS};
+use crate::NodeAddr;
+
+/// Tunables, defaults from INTEROP §9.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BloomConfig {
+    /// Minimum gap between two filters sent to the same peer.
+    pub debounce: Duration,
+    /// Inbound filters with a higher false positive rate are dropped.
+    pub max_inbound_fpr: f64,
+}
+
+impl Default for BloomConfig {
+    fn default() -> Self {
+        BloomConfig {
+            debounce: Duration::from_millis(500),
+            max_inbound_fpr: 0.20,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inbound {
+    seq: u64,
+    filter: BloomFilter,
+}
+
+#[derive(Debug, Default)]
+struct Outbound {
+    last_sent: Option<BloomFilter>,
+    last_sent_at: Option<Instant>,
+    pending: bool,
+}
+
+/// A filter to send: emit it as FilterAnnounce { seq, hash_count 5,
+/// size_class 1, filter.as_bytes() }.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub peer: NodeAddr,
+    pub seq: u64,
+    pub filter: BloomFilter,
+}
+
+#[derive(Debug)]
+pub struct BloomState {
+    me: NodeAddr,
+    config: BloomConfig,
+    inbound: BTreeMap<NodeAddr, Inbound>,
+    outbound: BTreeMap<NodeAddr, Outbound>,
+    /// One counter for every filter we send, to any peer.
+    send_seq: u64,
+}
+
+impl BloomState {
+    pub fn new(me: NodeAddr) -> Self {
+        Self::with_config(me, BloomConfig::default())
+    }
+
+    pub fn with_config(me: NodeAddr, config: BloomConfig) -> Self {
+        BloomState {
+            me,
+            config,
+            inbound: BTreeMap::new(),
+            outbound: BTreeMap::new(),
+            send_seq: 0,
+        }
+    }
+
+    /// The seq of the last filter we sent (0 before the first).
+    pub fn send_seq(&self) -> u64 {
+        self.send_seq
+    }
+
+    /// A link came up: the peer gets a filter as soon as allowed.
+    pub fn add_peer(&mut self, peer: NodeAddr) {
+        self.outbound.entry(peer).or_default().pending = true;
+    }
+
+    /// The link is gone: forget both directions (a new link starts its seq
+    /// afresh). Returns whether an inbound filter was dropped, in which case
+    /// the caller should `refresh`.
+    pub fn remove_peer(&mut self, peer: &NodeAddr) -> bool {
+        self.outbound.remove(peer);
+        self.inbound.remove(peer).is_some()
+    }
+
+    /// Accept a FilterAnnounce from `peer` if well-formed, newer than the
+    /// last one and not saturated. The caller then calls `refresh`.
+    pub fn handle_announce(
+        &mut self,
+        peer: NodeAddr,
+        seq: u64,
+        hash_count: u8,
+        size_class: u8,
+        bits: &[u8],
+    ) -> Result<(), BloomError> {
+        if size_class != SIZE_CLASS {
+            return Err(BloomError::SizeClass { size_class });
+        }
+        if hash_count != HASH_COUNT {
+            return Err(BloomError::HashCount { hash_count });
+        }
+        let filter = BloomFilter::from_slice(bits)?;
+        if let Some(last) = self.inbound.get(&peer).map(|i| i.seq) {
+            if seq <= last {
+                return Err(BloomError::Stale { peer, seq, last });
+            }
+        }
+        let fpr = filter.false_positive_rate();
+        let cap = self.config.max_inbound_fpr;
+        if fpr > cap {
+            return Err(BloomError::Poisoned { peer, fpr, cap });
+        }
+        self.inbound.insert(peer, Inbound { seq, filter });
+        Ok(())
+    }
+
+    pub fn inbound(&self, peer: &NodeAddr) -> Option<&BloomFilter> {
+        self.inbound.get(peer).map(|i| &i.filter)
+    }
+
+    pub fn inbound_seq(&self, peer: &NodeAddr) -> Option<u64> {
+        self.inbound.get(peer).map(|i| i.seq)
+    }
+
+    /// Whether `peer` may reach `dest` (its filter has it, or it is `dest`).
+    pub fn may_reach(&self, peer: &NodeAddr, dest: &NodeAddr) -> bool {
+        peer == dest || self.inbound(peer).is_some_and(|f| f.contains(dest))
+    }
+
+    /// Every peer whose filter may contain `dest`, ascending.
+    pub fn candidates(&self, dest: &NodeAddr) -> Vec<NodeAddr> {
+        self.inbound
+            .iter()
+            .filter(|(p, i)| *p == dest || i.filter.contains(dest))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// What we tell `peer`: ourselves plus the inbound filters of the other
+    /// tree peers. Never `peer`'s own (split horizon), never a non-tree
+    /// peer's (keeps mesh shortcuts from saturating filters).
+    pub fn outgoing_for(&self, peer: &NodeAddr, tree_peers: &[NodeAddr]) -> BloomFilter {
+        let mut out = BloomFilter::new();
+        out.insert(&self.me);
+        for tp in tree_peers.iter().filter(|tp| *tp != peer) {
+            if let Some(i) = self.inbound.get(tp) {
+                out.merge(&i.filter);
+            }
+        }
+        out
+    }
+
+    /// Mark every peer whose outgoing filter differs from what it last got.
+    pub fn refresh(&mut self, tree_peers: &[NodeAddr]) {
+        let peers: Vec<NodeAddr> = self.outbound.keys().copied().collect();
+        for peer in peers {
+            let filter = self.outgoing_for(&peer, tree_peers);
+            if let Some(o) = self.outbound.get_mut(&peer) {
+                if o.last_sent.as_ref() != Some(&filter) {
+                    o.pending = true;
+                }
+            }
+        }
+    }
+
+    /// The next filter due to a peer out of its debounce. Records the send
+    /// and consumes one global seq.
+    #[must_use]
+    pub fn poll_send(&mut self, now: Instant, tree_peers: &[NodeAddr]) -> Option<Outgoing> {
+        loop {
+            let gap = self.config.debounce;
+            let peer = *self
+                .outbound
+                .iter()
+                .find(|(_, o)| o.pending && o.last_sent_at.is_none_or(|t| now >= t + gap))?
+                .0;
+            let filter = self.outgoing_for(&peer, tree_peers);
+            let o = self.outbound.get_mut(&peer)?;
+            o.pending = false;
+            // Changes that cancelled out while debouncing need no send.
+            if o.last_sent.as_ref() == Some(&filter) {
+                continue;
+            }
+            o.last_sent = Some(filter.clone());
+            o.last_sent_at = Some(now);
+            self.send_seq += 1;
+            let seq = self.send_seq;
+            return Some(Outgoing { peer, seq, filter });
+        }
+    }
+
+    /// When a debounced filter becomes sendable. Never-sent filters are
+    /// sendable at once, so after draining `poll_send` none remain.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.outbound
+            .values()
+            .filter(|o| o.pending)
+            .filter_map(|o| o.last_sent_at.map(|t| t + self.config.debounce))
+            .min()
+    }
+
+    /// Estimated number of nodes reachable: cardinality of the union of all
+    /// inbound filters plus ourselves.
+    pub fn estimated_mesh_size(&self) -> Option<f64> {
+        let mut union = BloomFilter::new();
+        union.insert(&self.me);
+        for i in self.inbound.values() {
+            union.merge(&i.filter);
+        }
+        union.estimated_count()
+    }
+}

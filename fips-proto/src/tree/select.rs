@@ -1,0 +1,186 @@
+//! Parent selection: root election, cost, SRTT gate, hold-down, hysteresis
+//! and flap dampening (INTEROP §4), then recomputing our coordinates.
+
+use std::time::Instant;
+
+use super::coords::addrs;
+use super::state::{Peer, TreeState};
+use super::{link_cost, CoordEntry, ParentChange, TreeChange};
+use crate::NodeAddr;
+
+impl TreeState {
+    /// Re-run selection and bring our coordinates in line with the parent's
+    /// current ancestry. Bumps seq once if anything we declare changed.
+    pub(super) fn reconcile(&mut self, now: Instant) -> TreeChange {
+        // Periodic re-evaluation counts from the first input we see.
+        self.last_reeval.get_or_insert(now);
+        let old_parent = self.parent;
+        let old_root = self.root();
+        let old_coords = addrs(&self.coords);
+        let mut dampening_engaged = false;
+        if let Some(new_parent) = self.select(now) {
+            dampening_engaged = self.switch_to(now, new_parent);
+        }
+        self.rebuild_coords();
+        let coords_changed = addrs(&self.coords) != old_coords;
+        let parent_changed = self.parent != old_parent;
+        if coords_changed || parent_changed {
+            self.bump_declaration();
+        }
+        let parent_change = parent_changed.then(|| ParentChange {
+            old_parent,
+            new_parent: self.parent,
+            old_root,
+            new_root: self.root(),
+            dampening_engaged,
+        });
+        TreeChange {
+            parent_change,
+            coords_changed,
+            tree_peers_changed: parent_changed,
+        }
+    }
+
+    /// The parent we should have now, if it differs from the current one.
+    /// `Some(None)` means "become root".
+    fn select(&self, now: Instant) -> Option<Option<NodeAddr>> {
+        let Some(smallest) = self.peers.values().filter_map(Peer::root).min() else {
+            return self.parent.map(|_| None);
+        };
+        if self.me <= smallest {
+            return self.parent.map(|_| None);
+        }
+        let usable = self.parent.is_some_and(|p| self.usable(&p, smallest));
+        let Some((best, best_eff)) = self.best_candidate(smallest) else {
+            // Nobody eligible (e.g. the SRTT gate): keep a usable parent,
+            // otherwise fall back to root until a candidate is measured.
+            return (self.parent.is_some() && !usable).then_some(None);
+        };
+        if self.parent == Some(best) {
+            return None;
+        }
+        let mandatory = self.parent.is_none() || !usable || smallest < self.root();
+        if mandatory {
+            return Some(Some(best));
+        }
+        if self.held_down(now) || self.dampened(now) {
+            return None;
+        }
+        let current = self
+            .parent
+            .map_or(f64::INFINITY, |p| self.effective_depth(&p));
+        (best_eff < current * (1.0 - self.config.hysteresis)).then_some(Some(best))
+    }
+
+    /// Our parent is still a valid path to the smallest root.
+    fn usable(&self, parent: &NodeAddr, smallest: NodeAddr) -> bool {
+        self.peers
+            .get(parent)
+            .is_some_and(|p| p.root() == Some(smallest) && !p.contains(&self.me))
+    }
+
+    /// Lowest `depth + link_cost` on the smallest root, ties to the smaller
+    /// NodeAddr (ascending iteration keeps the first of equals).
+    fn best_candidate(&self, smallest: NodeAddr) -> Option<(NodeAddr, f64)> {
+        let mut best: Option<(NodeAddr, f64)> = None;
+        for (addr, peer) in &self.peers {
+            if peer.root() != Some(smallest) || peer.contains(&self.me) {
+                continue;
+            }
+            let Some(cost) = self.cost(peer) else {
+                continue;
+            };
+            let eff = depth(peer) + cost;
+            if best.is_none_or(|(_, b)| eff < b) {
+                best = Some((*addr, eff));
+            }
+        }
+        best
+    }
+
+    /// Link cost with the SRTT gate: while no peer is measured everyone
+    /// costs 1.0; once one is, unmeasured peers have no cost (ineligible).
+    fn cost(&self, peer: &Peer) -> Option<f64> {
+        match peer.srtt_ms {
+            Some(srtt) => Some(link_cost(srtt, peer.etx)),
+            None if self.peers.values().any(|p| p.srtt_ms.is_some()) => None,
+            None => Some(1.0),
+        }
+    }
+
+    /// The current parent's effective depth; an ineligible one counts as
+    /// infinitely far so any eligible candidate beats it.
+    fn effective_depth(&self, parent: &NodeAddr) -> f64 {
+        self.peers
+            .get(parent)
+            .and_then(|p| Some(depth(p) + self.cost(p)?))
+            .unwrap_or(f64::INFINITY)
+    }
+
+    fn held_down(&self, now: Instant) -> bool {
+        self.last_switch
+            .is_some_and(|t| now.duration_since(t) < self.config.hold_down)
+    }
+
+    fn dampened(&self, now: Instant) -> bool {
+        self.dampened_until.is_some_and(|t| now < t)
+    }
+
+    /// Apply a switch. Returns whether flap dampening engaged.
+    fn switch_to(&mut self, now: Instant, new_parent: Option<NodeAddr>) -> bool {
+        self.parent = new_parent;
+        if new_parent.is_none() {
+            return false;
+        }
+        self.last_switch = Some(now);
+        self.record_flap(now)
+    }
+
+    fn record_flap(&mut self, now: Instant) -> bool {
+        let in_window = self
+            .flap_window_start
+            .is_some_and(|t| now.duration_since(t) < self.config.flap_window);
+        if in_window {
+            self.flap_count += 1;
+        } else {
+            self.flap_window_start = Some(now);
+            self.flap_count = 1;
+        }
+        if self.flap_count >= self.config.flap_threshold && !self.dampened(now) {
+            self.dampened_until = Some(now + self.config.flap_dampening);
+            return true;
+        }
+        false
+    }
+
+    /// Coordinates = self followed by the parent's ancestry. A parent whose
+    /// path would make us the minimum, or would contain us, is dropped.
+    fn rebuild_coords(&mut self) {
+        let me = CoordEntry {
+            node: self.me,
+            seq: self.seq,
+            ts: self.coords.first().map_or(0, |e| e.ts),
+        };
+        let parent_path = self
+            .parent
+            .and_then(|p| self.peers.get(&p))
+            .filter(|p| !p.contains(&self.me) && p.root().is_some_and(|r| r < self.me))
+            .and_then(|p| p.announce.as_ref())
+            .map(|a| a.ancestry.clone());
+        match parent_path {
+            Some(path) => {
+                self.coords = std::iter::once(me).chain(path).collect();
+            }
+            None => {
+                self.parent = None;
+                self.coords = vec![me];
+            }
+        }
+    }
+}
+
+fn depth(peer: &Peer) -> f64 {
+    peer.announce
+        .as_ref()
+        .map_or(0.0, |a| a.ancestry.len().saturating_sub(1) as f64)
+}

