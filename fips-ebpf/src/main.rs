@@ -103,8 +103,10 @@ fn arp(ctx: &TcContext) -> Reason {
     let Ok(h) = ctx.load::<[u8; 8]>(ETH_HLEN) else {
         return Reason::Malformed;
     };
-    let ipv4_over_ethernet =
-        u16::from_be_bytes([h[0], h[1]]) == 1 && u16::from_be_bytes([h[2], h[3]]) == ETH_P_IP && h[4] == 6 && h[5] == 4;
+    let ipv4_over_ethernet = u16::from_be_bytes([h[0], h[1]]) == 1
+        && u16::from_be_bytes([h[2], h[3]]) == ETH_P_IP
+        && h[4] == 6
+        && h[5] == 4;
     if ipv4_over_ethernet {
         Reason::ArpPassed
     } else {

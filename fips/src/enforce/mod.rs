@@ -64,13 +64,10 @@ impl Enforcer {
     /// Loads the classifier with `policy` and attaches it to `iface`, or
     /// replaces the one a previous daemon pinned there.
     pub fn attach(iface: &str, policy: &Policy) -> Result<Enforcer, EnforceError> {
-        if !interface_exists(iface) {
-            return Err(EnforceError::NoInterface {
-                iface: iface.to_owned(),
-            });
-        }
+        let ifindex = interface_index(iface)?;
         let dir = pin_dir(iface)?;
         pin::prepare_dir(&dir)?;
+        pin::clear_stale(&dir, ifindex)?;
         let mut classifier = Classifier::load(policy)?;
         if let Some(earlier) = pinned_counters(&dir) {
             classifier.add_counters(&earlier)?;
@@ -151,10 +148,15 @@ fn pinned_counters(dir: &std::path::Path) -> Option<Vec<snapshot::CounterRow>> {
     loader::read_counters(&map).ok()
 }
 
-fn interface_exists(iface: &str) -> bool {
-    let Ok(name) = std::ffi::CString::new(iface) else {
-        return false;
+/// The index of `iface` in the calling thread's network namespace.
+pub(crate) fn interface_index(iface: &str) -> Result<u32, EnforceError> {
+    let missing = || EnforceError::NoInterface {
+        iface: iface.to_owned(),
     };
+    let name = std::ffi::CString::new(iface).map_err(|_| missing())?;
     // SAFETY: `name` is NUL-terminated.
-    unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(missing()),
+        index => Ok(index),
+    }
 }

@@ -101,11 +101,36 @@ pub(crate) fn attach_or_replace(
     Ok(())
 }
 
+/// Empties `dir` if a link pinned there no longer filters `ifindex`: its
+/// device was deleted (the link is then detached, ifindex 0), or a
+/// recycled network namespace inode led us to a dead namespace's
+/// leftovers. Replacing the program in such a link would leave eth0
+/// unfiltered, and its counters belong to another interface.
+pub(crate) fn clear_stale(dir: &Path, ifindex: u32) -> Result<(), EnforceError> {
+    let mut stale = false;
+    for direction in Direction::ALL {
+        let path = dir.join(link_name(direction));
+        if !path.exists() {
+            continue;
+        }
+        let link = sys::obj_get(&path).map_err(bpf_err("opening the pinned link"))?;
+        let linked =
+            sys::tcx_link_ifindex(link.as_fd()).map_err(bpf_err("reading the pinned link"))?;
+        stale |= linked != ifindex;
+    }
+    if stale {
+        std::fs::remove_dir_all(dir).map_err(io_err("removing stale pins", dir))?;
+        std::fs::create_dir_all(dir).map_err(io_err("creating the pin directory", dir))?;
+    }
+    Ok(())
+}
+
 /// Pins the classifier's maps, replacing earlier pins with a rename so a
 /// reader always finds a complete set.
 pub(crate) fn pin_maps(classifier: &Classifier, dir: &Path) -> Result<(), EnforceError> {
     for name in MAPS {
-        let tmp = dir.join(format!("{name}.new"));
+        // bpffs refuses names with dots (EPERM): they are reserved.
+        let tmp = dir.join(format!("new_{name}"));
         if tmp.exists() {
             std::fs::remove_file(&tmp).map_err(io_err("removing a stale pin", &tmp))?;
         }

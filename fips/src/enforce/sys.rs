@@ -9,6 +9,7 @@ use std::path::Path;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_DETACH: libc::c_long = 34;
 const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 /// `statfs(2)` magic of a BPF file system.
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
@@ -83,6 +84,19 @@ pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
     let fd = bpf(BPF_OBJ_GET, &mut attr)?;
     // SAFETY: the kernel returned a new descriptor that we now own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// The interface a TCX link is attached to; 0 once its device is gone.
+pub fn tcx_link_ifindex(link: BorrowedFd<'_>) -> io::Result<u32> {
+    // struct bpf_link_info: type, id, prog_id, then (8-aligned) the union
+    // whose tcx member starts with ifindex. 64 bytes cover it.
+    let mut info = [0u32; 16];
+    let mut attr: [u64; 2] = [
+        u64::from(link.as_raw_fd() as u32) | ((std::mem::size_of_val(&info) as u64) << 32),
+        info.as_mut_ptr() as u64,
+    ];
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info[4])
 }
 
 /// The socket's cookie (`SO_COOKIE`), what `bpf_get_socket_cookie` returns
