@@ -22,7 +22,7 @@ pub use error::EnforceError;
 pub use fips_common::{Direction, Reason, VERDICT_DROP, VERDICT_PASS};
 pub use loader::Classifier;
 pub use pin::{pin_dir, BPFFS};
-pub use snapshot::{CounterEntry, FirewallSnapshot};
+pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry};
 pub use sys::socket_cookie;
 
 use std::os::fd::AsFd;
@@ -67,6 +67,12 @@ impl Enforcer {
         let ifindex = interface_index(iface)?;
         let dir = pin_dir(iface)?;
         pin::prepare_dir(&dir)?;
+        // Housekeeping only: leftovers of dead namespaces never block us.
+        match pin::collect_dead() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed the pins of {n} filter(s) whose interface is gone"),
+            Err(e) => tracing::warn!("could not clean up dead filter pins: {e}"),
+        }
         pin::clear_stale(&dir, ifindex)?;
         let mut classifier = Classifier::load(policy)?;
         if let Some(earlier) = pinned_counters(&dir) {
@@ -93,8 +99,7 @@ impl Enforcer {
         let c = &self.classifier;
         snapshot::build(
             &self.iface,
-            &self.dir.to_string_lossy(),
-            links_pinned(&self.dir),
+            &self.dir,
             snapshot::SnapshotMaps {
                 policy: c.map(fips_common::MAP_POLICY)?,
                 sockets: c.map(fips_common::MAP_SOCKETS)?,
@@ -117,8 +122,7 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
     let [policy, sockets, counters] = pin::MAPS.map(|name| snapshot::open_pinned(&dir, name));
     snapshot::build(
         iface,
-        &dir.to_string_lossy(),
-        links_pinned(&dir),
+        &dir,
         snapshot::SnapshotMaps {
             policy: &policy?,
             sockets: &sockets?,
@@ -132,12 +136,6 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
 pub fn remove(iface: &str) -> Result<(), EnforceError> {
     let dir = pin_dir(iface)?;
     pin::remove(iface, &dir)
-}
-
-fn links_pinned(dir: &std::path::Path) -> bool {
-    Direction::ALL
-        .iter()
-        .all(|d| dir.join(pin::link_name(*d)).exists())
 }
 
 /// Counters of the filter being replaced, if one is pinned and readable.

@@ -114,9 +114,8 @@ pub(crate) fn clear_stale(dir: &Path, ifindex: u32) -> Result<(), EnforceError> 
             continue;
         }
         let link = sys::obj_get(&path).map_err(bpf_err("opening the pinned link"))?;
-        let linked =
-            sys::tcx_link_ifindex(link.as_fd()).map_err(bpf_err("reading the pinned link"))?;
-        stale |= linked != ifindex;
+        let info = sys::tcx_link_info(link.as_fd()).map_err(bpf_err("reading the pinned link"))?;
+        stale |= info.ifindex != ifindex;
     }
     if stale {
         std::fs::remove_dir_all(dir).map_err(io_err("removing stale pins", dir))?;
@@ -161,5 +160,58 @@ pub(crate) fn remove(iface: &str, dir: &Path) -> Result<(), EnforceError> {
         let link = sys::obj_get(&path).map_err(bpf_err("opening the pinned link"))?;
         sys::link_detach(link.as_fd()).map_err(bpf_err("BPF_LINK_DETACH"))?;
     }
-    std::fs::remove_dir_all(dir).map_err(io_err("removing the pin directory", dir))
+    std::fs::remove_dir_all(dir).map_err(io_err("removing the pin directory", dir))?;
+    remove_if_empty(dir.parent())
+}
+
+/// The links pinned in `dir` that can be read, in direction order.
+pub(crate) fn pinned_links(dir: &Path) -> Vec<(Direction, sys::LinkInfo)> {
+    Direction::ALL
+        .iter()
+        .filter_map(|d| {
+            let link = sys::obj_get(&dir.join(link_name(*d))).ok()?;
+            Some((*d, sys::tcx_link_info(link.as_fd()).ok()?))
+        })
+        .collect()
+}
+
+/// Removes the pins of filters whose interface is gone (a deleted
+/// namespace takes its veth, and the TCX links end detached, but their
+/// pins and maps stay on the host's bpffs until someone removes them).
+/// Directories without links are left alone: another daemon may be
+/// between creating its directory and pinning.
+pub(crate) fn collect_dead() -> Result<usize, EnforceError> {
+    let root = Path::new(BPFFS).join("fips");
+    let mut removed = 0;
+    for ns in read_dir(&root)? {
+        for dir in read_dir(&ns)? {
+            let links = pinned_links(&dir);
+            if !links.is_empty() && links.iter().all(|(_, info)| info.ifindex == 0) {
+                std::fs::remove_dir_all(&dir).map_err(io_err("removing dead pins", &dir))?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            remove_if_empty(Some(&ns))?;
+        }
+    }
+    Ok(removed)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, EnforceError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.filter_map(|e| e.ok().map(|e| e.path())).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err("listing", dir)(e)),
+    }
+}
+
+fn remove_if_empty(dir: Option<&Path>) -> Result<(), EnforceError> {
+    let Some(dir) = dir else { return Ok(()) };
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::DirectoryNotEmpty => {
+            Err(io_err("removing the pin directory", dir)(e))
+        }
+        _ => Ok(()),
+    }
 }

@@ -6,7 +6,6 @@ use super::loader::read_counters;
 use aya::maps::{Array, HashMap, Map, MapData};
 use fips_common::{Direction, Reason, POLICY_ALLOW_IPV6};
 use serde::{Deserialize, Serialize};
-use std::fmt::Write as _;
 
 /// One counter slot summed over CPUs, typed (internal form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +27,22 @@ pub struct CounterEntry {
     pub bytes: u64,
 }
 
+/// A pinned TCX link: the link stays across restarts, the program changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkEntry {
+    pub direction: String,
+    pub link_id: u32,
+    pub program_id: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallSnapshot {
     pub interface: String,
     /// Where the program, links and maps are pinned on bpffs.
     pub pin_dir: String,
-    /// Both the ingress and the egress link are pinned.
+    /// Both the ingress and the egress link are pinned and attached.
     pub attached: bool,
+    pub links: Vec<LinkEntry>,
     pub udp_port: u16,
     pub allow_ipv6: bool,
     pub socket_cookies: Vec<u64>,
@@ -54,41 +62,43 @@ impl FirewallSnapshot {
 
     /// A human table: the policy line, then every non-zero counter.
     pub fn render_table(&self) -> String {
-        let mut out = String::new();
         let state = if self.attached {
             "attached"
         } else {
             "NOT attached"
         };
-        let _ =
-            writeln!(
-            out,
-            "firewall on {} ({state}, pinned at {}): udp port {}, {} transport socket(s), ipv6 {}",
+        let ipv6 = if self.allow_ipv6 {
+            "allowed"
+        } else {
+            "dropped"
+        };
+        let mut out = format!(
+            "firewall on {} ({state}, pinned at {}): udp port {}, {} transport socket(s), ipv6 {ipv6}\n",
             self.interface,
             self.pin_dir,
             self.udp_port,
             self.socket_cookies.len(),
-            if self.allow_ipv6 { "allowed" } else { "dropped" },
         );
-        let _ = writeln!(
-            out,
-            "passed {} packets, dropped {} packets",
+        out += &format!(
+            "passed {} packets, dropped {} packets\n",
             self.passed_packets, self.dropped_packets
         );
-        let _ = writeln!(
-            out,
-            "{:<9} {:<16} {:<7} {:>12} {:>14}",
-            "DIRECTION", "REASON", "VERDICT", "PACKETS", "BYTES"
-        );
+        out += &row("DIRECTION", "REASON", "VERDICT", "PACKETS", "BYTES");
         for c in self.counters.iter().filter(|c| c.packets > 0) {
-            let _ = writeln!(
-                out,
-                "{:<9} {:<16} {:<7} {:>12} {:>14}",
-                c.direction, c.reason, c.verdict, c.packets, c.bytes
+            out += &row(
+                &c.direction,
+                &c.reason,
+                &c.verdict,
+                &c.packets.to_string(),
+                &c.bytes.to_string(),
             );
         }
         out
     }
+}
+
+fn row(dir: &str, reason: &str, verdict: &str, packets: &str, bytes: &str) -> String {
+    format!("{dir:<9} {reason:<16} {verdict:<7} {packets:>12} {bytes:>14}\n")
 }
 
 /// The maps a snapshot reads, whether owned by a live `Enforcer` or
@@ -101,10 +111,11 @@ pub(crate) struct SnapshotMaps<'a> {
 
 pub(crate) fn build(
     interface: &str,
-    pin_dir: &str,
-    attached: bool,
+    pin_dir: &std::path::Path,
     maps: SnapshotMaps<'_>,
 ) -> Result<FirewallSnapshot, EnforceError> {
+    let links = super::pin::pinned_links(pin_dir);
+    let attached = links.len() == 2 && links.iter().all(|(_, l)| l.ifindex != 0);
     let policy: Array<&MapData, fips_common::Policy> =
         Array::try_from(maps.policy).map_err(bpf_err("opening the policy map"))?;
     let policy = policy
@@ -126,8 +137,16 @@ pub(crate) fn build(
     };
     Ok(FirewallSnapshot {
         interface: interface.to_owned(),
-        pin_dir: pin_dir.to_owned(),
+        pin_dir: pin_dir.to_string_lossy().into_owned(),
         attached,
+        links: links
+            .iter()
+            .map(|(dir, l)| LinkEntry {
+                direction: dir.name().to_owned(),
+                link_id: l.link_id,
+                program_id: l.program_id,
+            })
+            .collect(),
         udp_port: policy.udp_port,
         allow_ipv6: policy.flags & POLICY_ALLOW_IPV6 != 0,
         socket_cookies,

@@ -86,8 +86,16 @@ pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// The interface a TCX link is attached to; 0 once its device is gone.
-pub fn tcx_link_ifindex(link: BorrowedFd<'_>) -> io::Result<u32> {
+/// What `BPF_OBJ_GET_INFO_BY_FD` tells about a TCX link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub link_id: u32,
+    pub program_id: u32,
+    /// The interface it filters; 0 once its device is gone.
+    pub ifindex: u32,
+}
+
+pub fn tcx_link_info(link: BorrowedFd<'_>) -> io::Result<LinkInfo> {
     // struct bpf_link_info: type, id, prog_id, then (8-aligned) the union
     // whose tcx member starts with ifindex. 64 bytes cover it.
     let mut info = [0u32; 16];
@@ -96,7 +104,11 @@ pub fn tcx_link_ifindex(link: BorrowedFd<'_>) -> io::Result<u32> {
         info.as_mut_ptr() as u64,
     ];
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    Ok(info[4])
+    Ok(LinkInfo {
+        link_id: info[1],
+        program_id: info[2],
+        ifindex: info[4],
+    })
 }
 
 /// The socket's cookie (`SO_COOKIE`), what `bpf_get_socket_cookie` returns

@@ -6,6 +6,7 @@
 //!   10.<net>.0.1                                                10.<net>.0.2
 //! ```
 
+// Shared by several test binaries, each using a part.
 #![allow(dead_code)]
 
 use std::net::Ipv4Addr;

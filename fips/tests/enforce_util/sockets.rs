@@ -1,6 +1,7 @@
 //! Sockets the veth tests probe the filter with, made with libc where std
 //! has no knob (SO_REUSEPORT, raw IP, AF_PACKET).
 
+// Shared by several test binaries, each using a part.
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
