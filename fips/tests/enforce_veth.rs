@@ -98,8 +98,17 @@ impl Sidecar {
     }
 
     /// Runs `probe` (which returns whether it got through) without the
-    /// filter, then with it, and checks the counter of (dir, reason).
+    /// filter, then with it, checks the counter of (dir, reason), then that
+    /// the transport still passes.
     fn blocked(&mut self, probe: impl Fn(&Sidecar) -> bool, dir: Direction, reason: Reason) {
+        self.probe_blocked(probe, dir, reason);
+        self.assert_transport_passes();
+        let after = self.snapshot();
+        assert!(after.packets(Direction::Egress, Reason::Passed) >= 1);
+        assert!(after.packets(Direction::Ingress, Reason::Passed) >= 1);
+    }
+
+    fn probe_blocked(&mut self, probe: impl Fn(&Sidecar) -> bool, dir: Direction, reason: Reason) {
         assert!(
             probe(self),
             "{reason:?} probe fails even without the filter"
