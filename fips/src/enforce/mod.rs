@@ -65,6 +65,8 @@ impl Enforcer {
     /// replaces the one a previous daemon pinned there.
     pub fn attach(iface: &str, policy: &Policy) -> Result<Enforcer, EnforceError> {
         let ifindex = interface_index(iface)?;
+        // Load first: a missing capability is reported before bpffs is touched.
+        let mut classifier = Classifier::load(policy)?;
         let dir = pin_dir(iface)?;
         pin::prepare_dir(&dir)?;
         // Housekeeping only: leftovers of dead namespaces never block us.
@@ -73,13 +75,10 @@ impl Enforcer {
             Ok(n) => tracing::info!("removed the pins of {n} filter(s) whose interface is gone"),
             Err(e) => tracing::warn!("could not clean up dead filter pins: {e}"),
         }
-        pin::clear_stale(&dir, ifindex)?;
-        let mut classifier = Classifier::load(policy)?;
-        if let Some(earlier) = pinned_counters(&dir) {
-            classifier.add_counters(&earlier)?;
+        if let Err(e) = install(&mut classifier, iface, ifindex, &dir) {
+            pin::discard_if_unused(&dir);
+            return Err(e);
         }
-        pin::attach_or_replace(&mut classifier, iface, &dir)?;
-        pin::pin_maps(&classifier, &dir)?;
         Ok(Enforcer {
             iface: iface.to_owned(),
             dir,
@@ -136,6 +135,21 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
 pub fn remove(iface: &str) -> Result<(), EnforceError> {
     let dir = pin_dir(iface)?;
     pin::remove(iface, &dir)
+}
+
+/// Attaches (or replaces) and pins; see [`Enforcer::attach`].
+fn install(
+    classifier: &mut Classifier,
+    iface: &str,
+    ifindex: u32,
+    dir: &std::path::Path,
+) -> Result<(), EnforceError> {
+    pin::clear_stale(dir, ifindex)?;
+    if let Some(earlier) = pinned_counters(dir) {
+        classifier.add_counters(&earlier)?;
+    }
+    pin::attach_or_replace(classifier, iface, dir)?;
+    pin::pin_maps(classifier, dir)
 }
 
 /// Counters of the filter being replaced, if one is pinned and readable.

@@ -164,6 +164,22 @@ pub(crate) fn remove(iface: &str, dir: &Path) -> Result<(), EnforceError> {
     remove_if_empty(dir.parent())
 }
 
+/// After a failed attach: removes `dir` if no link got pinned there, so
+/// failures leave no empty directories behind. A pinned link stays: it
+/// blocks, which is the safe side.
+pub(crate) fn discard_if_unused(dir: &Path) {
+    if !pinned_links(dir).is_empty() {
+        return;
+    }
+    if let Err(e) = std::fs::remove_dir_all(dir).map_err(io_err("removing", dir)) {
+        tracing::warn!("after a failed attach: {e}");
+        return;
+    }
+    if let Err(e) = remove_if_empty(dir.parent()) {
+        tracing::warn!("after a failed attach: {e}");
+    }
+}
+
 /// The links pinned in `dir` that can be read, in direction order.
 pub(crate) fn pinned_links(dir: &Path) -> Vec<(Direction, sys::LinkInfo)> {
     Direction::ALL
