@@ -11,7 +11,7 @@ use fips_common::{
     counter_slot, Counter, Direction, Reason, MAP_COUNTERS, MAP_POLICY, MAP_SOCKETS,
     POLICY_ALLOW_IPV6, PROG_EGRESS, PROG_INGRESS,
 };
-use std::io;
+use std::os::fd::AsFd as _;
 
 /// The object `cargo xtask build-ebpf` wrote; empty when it was missing at
 /// build time (see `fips/build.rs`), which [`Classifier::load`] reports.
@@ -134,12 +134,23 @@ impl Classifier {
     /// Runs the program of `dir` once on `frame` with `BPF_PROG_TEST_RUN`
     /// and returns its verdict (`fips_common::VERDICT_*`).
     pub fn test_run(&mut self, dir: Direction, frame: &[u8]) -> Result<i32, EnforceError> {
+        self.test_run_repeat(dir, frame, 1)
+            .map(|(verdict, _)| verdict)
+    }
+
+    /// Runs the program `repeat` times in the kernel (for benchmarks):
+    /// the verdict and the kernel's mean nanoseconds per run.
+    pub fn test_run_repeat(
+        &mut self,
+        dir: Direction,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(i32, u32), EnforceError> {
         let program = self.program_mut(dir)?;
         let fd = program
             .fd()
             .map_err(bpf_err("the classifier is not loaded"))?;
-        sys::test_run(std::os::fd::AsFd::as_fd(fd), frame)
-            .map_err(|e: io::Error| bpf_err("BPF_PROG_TEST_RUN")(e))
+        sys::test_run_repeat(fd.as_fd(), frame, repeat).map_err(bpf_err("BPF_PROG_TEST_RUN"))
     }
 }
 

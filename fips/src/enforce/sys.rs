@@ -53,9 +53,10 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     }
 }
 
-/// Runs a loaded program once on `frame` (an Ethernet frame) and returns
-/// the program's return value, as `BPF_PROG_TEST_RUN` reports it.
-pub fn test_run(prog: BorrowedFd<'_>, frame: &[u8]) -> io::Result<i32> {
+/// Runs a loaded program `repeat` times on `frame` (an Ethernet frame)
+/// with `BPF_PROG_TEST_RUN`; returns the program's return value and the
+/// kernel's mean duration of one run in nanoseconds.
+pub fn test_run_repeat(prog: BorrowedFd<'_>, frame: &[u8], repeat: u32) -> io::Result<(i32, u32)> {
     let mut out = vec![0u8; frame.len() + 256];
     let mut attr = TestRunAttr {
         prog_fd: prog.as_raw_fd() as u32,
@@ -63,11 +64,11 @@ pub fn test_run(prog: BorrowedFd<'_>, frame: &[u8]) -> io::Result<i32> {
         data_size_out: out.len() as u32,
         data_in: frame.as_ptr() as u64,
         data_out: out.as_mut_ptr() as u64,
-        repeat: 1,
+        repeat,
         ..TestRunAttr::default()
     };
     bpf(BPF_PROG_TEST_RUN, &mut attr)?;
-    Ok(attr.retval as i32)
+    Ok((attr.retval as i32, attr.duration))
 }
 
 /// Forcibly detaches a link, whoever else holds it open or pinned.
