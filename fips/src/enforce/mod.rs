@@ -17,6 +17,8 @@ mod loader;
 mod pin;
 mod snapshot;
 mod sys;
+#[cfg(test)]
+mod tests;
 
 pub use error::EnforceError;
 pub use fips_common::{Direction, Reason, VERDICT_DROP, VERDICT_PASS};
