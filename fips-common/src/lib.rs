@@ -11,6 +11,8 @@
 pub const MAP_POLICY: &str = "FIPS_POLICY";
 pub const MAP_SOCKETS: &str = "FIPS_SOCKETS";
 pub const MAP_COUNTERS: &str = "FIPS_COUNTERS";
+pub const MAP_EVENTS: &str = "FIPS_EVENTS";
+pub const MAP_EVENT_BUDGET: &str = "FIPS_EV_BUDGET";
 /// Program (function) names in the ELF object.
 pub const PROG_INGRESS: &str = "fips_ingress";
 pub const PROG_EGRESS: &str = "fips_egress";
@@ -128,6 +130,10 @@ impl Reason {
         }
     }
 
+    pub fn from_index(index: u32) -> Option<Reason> {
+        Reason::ALL.get(index as usize).copied()
+    }
+
     pub const fn passes(self) -> bool {
         matches!(self, Reason::Passed | Reason::ArpPassed | Reason::NdPassed)
     }
@@ -136,6 +142,46 @@ impl Reason {
 /// The counter slot of a (direction, reason) pair.
 pub const fn counter_slot(dir: Direction, reason: Reason) -> u32 {
     dir as u32 * REASON_COUNT + reason as u32
+}
+
+/// Drop events each CPU may emit per second; the rest are only counted
+/// (`EventBudget::suppressed`), so a flood cannot flood the daemon too.
+pub const EVENTS_PER_SECOND: u32 = 32;
+/// Bytes of the `FIPS_EVENTS` ring buffer (a power of two, page multiple).
+pub const EVENTS_RING_BYTES: u32 = 64 * 1024;
+
+/// What the classifier reports about a dropped packet (best effort: fields
+/// it could not read stay zero). Addresses are the packet's bytes in
+/// memory order (IPv4 in the first word); u32 words keep the struct
+/// 4-aligned so the classifier fills it with word stores, not a byte loop
+/// the verifier refuses without CAP_PERFMON.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropEvent {
+    pub len: u32,
+    /// `Direction as u8`.
+    pub direction: u8,
+    /// `Reason as u8`.
+    pub reason: u8,
+    /// 4, 6, or 0 when not IP.
+    pub ip_version: u8,
+    pub protocol: u8,
+    pub ethertype: u16,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub _pad: u16,
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
+}
+
+/// Per-CPU rate limit state of the drop events (index 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventBudget {
+    pub window_start_ns: u64,
+    pub sent: u32,
+    /// Events not emitted: over the budget, or the ring buffer was full.
+    pub suppressed: u32,
 }
 
 /// One per-CPU counter slot.
@@ -152,6 +198,8 @@ mod pod {
     // kernel could leave uninitialised (Policy's padding is an explicit field).
     unsafe impl aya::Pod for super::Policy {}
     unsafe impl aya::Pod for super::Counter {}
+    unsafe impl aya::Pod for super::DropEvent {}
+    unsafe impl aya::Pod for super::EventBudget {}
 }
 
 #[cfg(test)]
@@ -180,8 +228,28 @@ mod tests {
     }
 
     #[test]
+    fn drop_event_has_no_implicit_padding() {
+        assert_eq!(core::mem::size_of::<DropEvent>(), 48);
+        assert_eq!(core::mem::size_of::<EventBudget>(), 16);
+    }
+
+    #[test]
+    fn reasons_convert_back_from_their_index() {
+        for reason in Reason::ALL {
+            assert_eq!(Reason::from_index(reason as u32), Some(reason));
+        }
+        assert_eq!(Reason::from_index(REASON_COUNT), None);
+    }
+
+    #[test]
     fn map_names_fit_the_kernel_object_name_limit() {
-        for name in [MAP_POLICY, MAP_SOCKETS, MAP_COUNTERS] {
+        for name in [
+            MAP_POLICY,
+            MAP_SOCKETS,
+            MAP_COUNTERS,
+            MAP_EVENTS,
+            MAP_EVENT_BUDGET,
+        ] {
             assert!(name.len() <= 15, "{name}");
         }
     }

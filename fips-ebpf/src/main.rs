@@ -9,14 +9,15 @@
 #![no_main]
 
 use aya_ebpf::{
-    helpers::bpf_get_socket_cookie,
+    helpers::{bpf_get_socket_cookie, bpf_ktime_get_ns},
     macros::{classifier, map},
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::TcContext,
 };
 use fips_common::{
-    counter_slot, Counter, Direction, Policy, Reason, COUNTER_SLOTS, MAX_SOCKETS,
-    POLICY_ALLOW_IPV6, VERDICT_DROP, VERDICT_PASS,
+    counter_slot, Counter, Direction, DropEvent, EventBudget, Policy, Reason, COUNTER_SLOTS,
+    EVENTS_PER_SECOND, EVENTS_RING_BYTES, MAX_SOCKETS, POLICY_ALLOW_IPV6, VERDICT_DROP,
+    VERDICT_PASS,
 };
 
 /// Index 0: the transport's port and flags.
@@ -31,7 +32,15 @@ static FIPS_SOCKETS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_SOCKETS, 0
 #[map]
 static FIPS_COUNTERS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
+/// Rate-limited descriptions of dropped packets, for the daemon's log.
+#[map]
+static FIPS_EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
+
+#[map]
+static FIPS_EV_BUDGET: PerCpuArray<EventBudget> = PerCpuArray::with_max_entries(1, 0);
+
 const ETH_HLEN: usize = 14;
+const IPPROTO_TCP: u8 = 6;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_ARP: u16 = 0x0806;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -58,9 +67,80 @@ fn verdict(ctx: &TcContext, dir: Direction) -> i32 {
     let reason = classify(ctx, dir);
     count(ctx, dir, reason);
     if reason.passes() {
-        VERDICT_PASS
+        return VERDICT_PASS;
+    }
+    report_drop(ctx, dir, reason);
+    VERDICT_DROP
+}
+
+/// Emits a drop event if this CPU's budget for the current second allows.
+#[inline(always)]
+fn report_drop(ctx: &TcContext, dir: Direction, reason: Reason) {
+    let Some(budget) = FIPS_EV_BUDGET.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: this CPU's slot of a per-CPU array, valid for this run.
+    let budget = unsafe { &mut *budget };
+    if now.wrapping_sub(budget.window_start_ns) >= 1_000_000_000 {
+        budget.window_start_ns = now;
+        budget.sent = 0;
+    }
+    if budget.sent >= EVENTS_PER_SECOND {
+        budget.suppressed += 1;
+        return;
+    }
+    budget.sent += 1;
+    if FIPS_EVENTS.output(&describe(ctx, dir, reason), 0).is_err() {
+        budget.suppressed += 1;
+    }
+}
+
+/// Best-effort header fields of a dropped packet; what cannot be read
+/// (truncated, not IP) stays zero. Every field is assigned once from a
+/// scalar: no zero-filled struct, hence no memset loop for the verifier.
+#[inline(always)]
+fn describe(ctx: &TcContext, dir: Direction, reason: Reason) -> DropEvent {
+    let ethertype = ctx.load::<[u8; 2]>(12).map_or(0, u16::from_be_bytes);
+    let (ip_version, protocol, src, dst, l4) = match ethertype {
+        ETH_P_IP => match ctx.load::<[u8; 20]>(ETH_HLEN) {
+            Ok(h) => (
+                4,
+                h[9],
+                [u32::from_ne_bytes([h[12], h[13], h[14], h[15]]), 0, 0, 0],
+                [u32::from_ne_bytes([h[16], h[17], h[18], h[19]]), 0, 0, 0],
+                ETH_HLEN + usize::from(h[0] & 0x0f) * 4,
+            ),
+            Err(_) => (0, 0, [0; 4], [0; 4], 0),
+        },
+        ETH_P_IPV6 => match (
+            ctx.load::<[u8; 8]>(ETH_HLEN),
+            ctx.load::<[u32; 4]>(ETH_HLEN + 8),
+            ctx.load::<[u32; 4]>(ETH_HLEN + 24),
+        ) {
+            (Ok(h), Ok(src), Ok(dst)) => (6, h[6], src, dst, ETH_HLEN + IPV6_HLEN),
+            _ => (0, 0, [0; 4], [0; 4], 0),
+        },
+        _ => (0, 0, [0; 4], [0; 4], 0),
+    };
+    let ports = if l4 != 0 && (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP) {
+        ctx.load::<[u8; 4]>(l4).unwrap_or([0; 4])
     } else {
-        VERDICT_DROP
+        [0; 4]
+    };
+    DropEvent {
+        len: ctx.len(),
+        direction: dir as u8,
+        reason: reason as u8,
+        ip_version,
+        protocol,
+        ethertype,
+        src_port: u16::from_be_bytes([ports[0], ports[1]]),
+        dst_port: u16::from_be_bytes([ports[2], ports[3]]),
+        _pad: 0,
+        src,
+        dst,
     }
 }
 

@@ -78,6 +78,12 @@ fn helper(spec: &str) -> ! {
     let transport = UdpSocket::bind(local).expect("bind transport");
     let policy = Policy::for_socket(&transport).expect("policy");
     if let Err(e) = Enforcer::attach("eth0", &policy) {
+        // The whole cause chain (e.g. a verifier log) for the test's stderr.
+        let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            eprintln!("caused by: {c}");
+            cause = c.source();
+        }
         println!("error: {e}");
         std::process::exit(3);
     }

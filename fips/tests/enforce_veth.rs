@@ -157,6 +157,21 @@ fn transport_socket_traffic_passes_both_ways_and_is_counted() {
 }
 
 #[test]
+fn leaves_loopback_untouched() {
+    let mut s = Sidecar::new("v11", 70, false);
+    s.attach();
+    let ok = s.in_sidecar(|| {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("listen on lo");
+        let addr = listener.local_addr().expect("addr");
+        TcpStream::connect_timeout(&addr, WAIT).is_ok()
+    });
+    assert!(
+        ok,
+        "TCP over lo in the sidecar failed with the filter on eth0"
+    );
+}
+
+#[test]
 fn blocks_tcp_connect_from_the_sidecar() {
     let mut s = Sidecar::new("v2", 72, false);
     let peer_ip = s.topo.peer_ip;
@@ -277,4 +292,50 @@ fn blocks_truncated_and_vlan_tagged_frames_in_both_directions() {
             after.render_table()
         );
     }
+}
+
+#[test]
+fn reports_drops_as_rate_limited_events() {
+    let mut s = Sidecar::new("v10", 80, false);
+    s.attach();
+    let mut events = s
+        .enforcer
+        .as_mut()
+        .expect("attached")
+        .drop_events()
+        .expect("drop events");
+    let (ip, peer_ip) = (s.topo.sidecar_ip, s.topo.peer_ip);
+    let refused =
+        s.in_sidecar(|| TcpStream::connect_timeout(&v4(peer_ip, 33080).into(), WAIT).is_err());
+    assert!(refused);
+    let syn = std::iter::from_fn(|| events.next()).find(|e| {
+        e.direction == Direction::Egress && e.reason == Reason::NotUdp && e.protocol == 6
+    });
+    let syn = syn.expect("no drop event for the TCP SYN");
+    assert_eq!(syn.src, Some(ip.into()));
+    assert_eq!(syn.dst, Some(peer_ip.into()));
+    assert_eq!(syn.dst_port, 33080);
+    assert!(
+        syn.to_string().contains(&format!("{peer_ip}:33080")),
+        "{syn}"
+    );
+
+    // A flood yields at most EVENTS_PER_SECOND events per CPU per second
+    // (twice that if it straddles a second boundary); the rest is counted.
+    let other = s.in_sidecar(|| UdpSocket::bind((ip, 0)).expect("bind"));
+    for _ in 0..2000 {
+        other
+            .send_to(b"flood", v4(peer_ip, s.peer_port))
+            .expect("send");
+    }
+    let flood = std::iter::from_fn(|| events.next())
+        .filter(|e| e.reason == Reason::WrongPort)
+        .count();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(flood >= 1, "no event for the flood");
+    assert!(
+        flood <= 2 * enforce::EVENTS_PER_SECOND as usize * cpus,
+        "{flood} events for one flood"
+    );
+    assert!(s.snapshot().drop_events_suppressed > 0);
 }

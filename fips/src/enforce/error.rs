@@ -45,6 +45,17 @@ pub enum EnforceError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    #[error(
+        "{what}: the kernel's verifier rejected the classifier (without CAP_PERFMON it applies \
+         stricter rules; this build of fips-ebpf must load with CAP_BPF alone). Verifier log tail:\n{log_tail}"
+    )]
+    Verifier {
+        what: &'static str,
+        log_tail: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     #[error("{what}")]
     Bpf {
         what: &'static str,
@@ -78,13 +89,51 @@ pub(crate) fn errno_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<
     None
 }
 
-/// Wraps an aya error, recognising EPERM/EACCES as a capability or seccomp
-/// problem.
+/// The verifier's log, when a program load failed in the verifier (an
+/// empty log means the syscall itself was refused, e.g. no CAP_BPF).
+fn verifier_log_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(aya::programs::ProgramError::LoadError { verifier_log, .. }) =
+            e.downcast_ref::<aya::programs::ProgramError>()
+        {
+            let log = verifier_log.to_string();
+            return (!log.trim().is_empty()).then_some(log);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// The last lines of a verifier log: where it gave up and why.
+fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Wraps an aya error, recognising a verifier rejection, and EPERM/EACCES
+/// as a capability or seccomp problem.
 pub(crate) fn bpf_err<E>(what: &'static str) -> impl FnOnce(E) -> EnforceError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    move |source| match errno_in_chain(&source) {
+    move |source| {
+        if let Some(log) = verifier_log_in_chain(&source) {
+            return EnforceError::Verifier {
+                what,
+                log_tail: tail(&log, 8),
+                source: Box::new(source),
+            };
+        }
+        classify_errno(what, source)
+    }
+}
+
+fn classify_errno<E>(what: &'static str, source: E) -> EnforceError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match errno_in_chain(&source) {
         Some(libc::EPERM) | Some(libc::EACCES) => EnforceError::Permission {
             what,
             source: Box::new(source),

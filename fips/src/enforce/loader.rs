@@ -71,6 +71,13 @@ impl Classifier {
         })
     }
 
+    pub(crate) fn take_map(&mut self, name: &'static str) -> Result<Map, EnforceError> {
+        self.ebpf.take_map(name).ok_or(EnforceError::Bpf {
+            what: "the eBPF map is missing or already taken",
+            source: name.into(),
+        })
+    }
+
     fn map_mut(&mut self, name: &'static str) -> Result<&mut Map, EnforceError> {
         self.ebpf.map_mut(name).ok_or(EnforceError::Bpf {
             what: "the eBPF object lacks a map",

@@ -13,6 +13,7 @@
 //! takes it away.
 
 mod error;
+mod events;
 mod loader;
 mod pin;
 mod snapshot;
@@ -21,7 +22,8 @@ mod sys;
 mod tests;
 
 pub use error::EnforceError;
-pub use fips_common::{Direction, Reason, VERDICT_DROP, VERDICT_PASS};
+pub use events::{DropEvent, DropEvents};
+pub use fips_common::{Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS};
 pub use loader::Classifier;
 pub use pin::{pin_dir, BPFFS};
 pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry};
@@ -96,6 +98,11 @@ impl Enforcer {
         &self.dir
     }
 
+    /// Takes the drop event reader (once; later calls fail).
+    pub fn drop_events(&mut self) -> Result<DropEvents, EnforceError> {
+        DropEvents::new(self.classifier.take_map(fips_common::MAP_EVENTS)?)
+    }
+
     pub fn snapshot(&self) -> Result<FirewallSnapshot, EnforceError> {
         let c = &self.classifier;
         snapshot::build(
@@ -105,6 +112,7 @@ impl Enforcer {
                 policy: c.map(fips_common::MAP_POLICY)?,
                 sockets: c.map(fips_common::MAP_SOCKETS)?,
                 counters: c.map(fips_common::MAP_COUNTERS)?,
+                budget: c.map(fips_common::MAP_EVENT_BUDGET)?,
             },
         )
     }
@@ -120,7 +128,8 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
             dir,
         });
     }
-    let [policy, sockets, counters] = pin::MAPS.map(|name| snapshot::open_pinned(&dir, name));
+    let [policy, sockets, counters, budget] =
+        pin::MAPS.map(|name| snapshot::open_pinned(&dir, name));
     snapshot::build(
         iface,
         &dir,
@@ -128,6 +137,7 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
             policy: &policy?,
             sockets: &sockets?,
             counters: &counters?,
+            budget: &budget?,
         },
     )
 }

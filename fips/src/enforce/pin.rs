@@ -12,13 +12,15 @@ use super::sys;
 use aya::programs::links::{FdLink, LinkOrder, PinnedLink};
 use aya::programs::tc::{SchedClassifierLink, TcAttachOptions};
 use aya::programs::TcAttachType;
-use fips_common::{Direction, MAP_COUNTERS, MAP_POLICY, MAP_SOCKETS};
+use fips_common::{Direction, MAP_COUNTERS, MAP_EVENT_BUDGET, MAP_POLICY, MAP_SOCKETS};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 pub const BPFFS: &str = "/sys/fs/bpf";
-pub(crate) const MAPS: [&str; 3] = [MAP_POLICY, MAP_SOCKETS, MAP_COUNTERS];
+/// The maps pinned for inspection (`fipsctl show firewall` while the
+/// daemon is down) and for carrying counters over a restart.
+pub(crate) const MAPS: [&str; 4] = [MAP_POLICY, MAP_SOCKETS, MAP_COUNTERS, MAP_EVENT_BUDGET];
 
 pub(crate) fn link_name(dir: Direction) -> &'static str {
     dir.name()

@@ -3,8 +3,8 @@
 
 use super::error::{bpf_err, EnforceError};
 use super::loader::read_counters;
-use aya::maps::{Array, HashMap, Map, MapData};
-use fips_common::{Direction, Reason, POLICY_ALLOW_IPV6};
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
+use fips_common::{Direction, EventBudget, Reason, POLICY_ALLOW_IPV6};
 use serde::{Deserialize, Serialize};
 
 /// One counter slot summed over CPUs, typed (internal form).
@@ -48,6 +48,8 @@ pub struct FirewallSnapshot {
     pub socket_cookies: Vec<u64>,
     pub passed_packets: u64,
     pub dropped_packets: u64,
+    /// Drops not reported as events (over the per-CPU rate or ring full).
+    pub drop_events_suppressed: u64,
     pub counters: Vec<CounterEntry>,
 }
 
@@ -107,6 +109,7 @@ pub(crate) struct SnapshotMaps<'a> {
     pub policy: &'a Map,
     pub sockets: &'a Map,
     pub counters: &'a Map,
+    pub budget: &'a Map,
 }
 
 pub(crate) fn build(
@@ -129,6 +132,14 @@ pub(crate) fn build(
     }
     socket_cookies.sort_unstable();
     let rows = read_counters(maps.counters)?;
+    let budget: PerCpuArray<&MapData, EventBudget> =
+        PerCpuArray::try_from(maps.budget).map_err(bpf_err("opening the event budget map"))?;
+    let drop_events_suppressed = budget
+        .get(&0, 0)
+        .map_err(bpf_err("reading the event budget map"))?
+        .iter()
+        .map(|b| u64::from(b.suppressed))
+        .sum();
     let sum = |pass: bool| -> u64 {
         rows.iter()
             .filter(|r| r.reason.passes() == pass)
@@ -152,6 +163,7 @@ pub(crate) fn build(
         socket_cookies,
         passed_packets: sum(true),
         dropped_packets: sum(false),
+        drop_events_suppressed,
         counters: rows.iter().map(entry).collect(),
     })
 }

@@ -20,6 +20,7 @@ fn sample() -> FirewallSnapshot {
         socket_cookies: vec![4097],
         passed_packets: 10,
         dropped_packets: 3,
+        drop_events_suppressed: 0,
         counters: vec![
             CounterEntry {
                 direction: "egress".into(),
@@ -118,4 +119,29 @@ fn missing_interface_is_reported_by_name() {
         err.to_string(),
         "interface \"fe-none0\" does not exist in this network namespace"
     );
+}
+
+#[test]
+fn a_verifier_rejection_is_not_reported_as_missing_capabilities() {
+    let log = "0: (bf) r6 = r1\nR5 tried to add from different maps, pointer arithmetic prohibited for !root\n";
+    let err = bpf_err("loading the classifier program")(aya::programs::ProgramError::LoadError {
+        io_error: io::Error::from_raw_os_error(libc::EACCES),
+        verifier_log: aya_obj::VerifierLog::new(log.into()),
+    });
+    assert!(matches!(err, EnforceError::Verifier { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("prohibited for !root") && text.contains("CAP_PERFMON"),
+        "{text}"
+    );
+    assert!(!text.contains("cap_add"), "{text}");
+}
+
+#[test]
+fn an_empty_verifier_log_with_eperm_means_missing_capabilities() {
+    let err = bpf_err("loading the classifier program")(aya::programs::ProgramError::LoadError {
+        io_error: io::Error::from_raw_os_error(libc::EPERM),
+        verifier_log: aya_obj::VerifierLog::new(String::new()),
+    });
+    assert!(matches!(err, EnforceError::Permission { .. }), "{err:?}");
 }
