@@ -45,9 +45,15 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy for one bound transport socket.
+    /// The policy for one bound std transport socket.
     pub fn for_socket(socket: &std::net::UdpSocket) -> std::io::Result<Policy> {
-        let local = socket.local_addr()?;
+        Policy::for_bound(socket, socket.local_addr()?)
+    }
+
+    /// The policy for any bound socket (e.g. a tokio `UdpSocket`) and the
+    /// address it is bound to. An IPv6 address (also `[::]`, dual stack)
+    /// lets IPv6 UDP and neighbour discovery pass too.
+    pub fn for_bound(socket: &impl AsFd, local: std::net::SocketAddr) -> std::io::Result<Policy> {
         Ok(Policy {
             udp_port: local.port(),
             socket_cookies: vec![socket_cookie(socket.as_fd())?],
