@@ -31,7 +31,7 @@ fn main() {
     if let Ok(spec) = std::env::var(HELPER) {
         helper(&spec);
     }
-    let tests: [(&str, fn()); 3] = [
+    let tests: [(&str, fn()); 4] = [
         (
             "filter_survives_sigkill_and_restart_replaces_it_without_a_passing_window",
             survives_kill_and_restart,
@@ -44,6 +44,7 @@ fn main() {
             "names_cap_bpf_when_it_is_missing",
             names_cap_bpf_when_missing,
         ),
+        ("explains_a_missing_bpffs", explains_a_missing_bpffs),
     ];
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut failed = 0;
@@ -409,4 +410,32 @@ fn names_cap_bpf_when_missing() {
         err.contains("cap_add"),
         "the error does not say how to fix it: {err}"
     );
+}
+
+/// /sys/fs/bpf hidden under a tmpfs in a private mount namespace, and no
+/// CAP_SYS_ADMIN to mount a bpffs: the error says what to do.
+fn explains_a_missing_bpffs() {
+    let topo = Topology::new("nobpffs", 84);
+    let local = SocketAddr::from((topo.sidecar_ip, 31084));
+    let peer_addr = SocketAddr::from((topo.peer_ip, 32084));
+    let caps = "+bpf,+net_admin";
+    let script = format!(
+        "mount -t tmpfs fe-nobpffs /sys/fs/bpf && exec setpriv --inh-caps=-all,{caps} \
+         --ambient-caps=-all,{caps} --bounding-set=-all,{caps} -- \"$0\""
+    );
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ];
+    let result = Helper::start(&topo.sidecar, &wrapper, local, peer_addr);
+    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveOnDrop(&topo));
+    let err = result.err().expect("attached without a bpffs");
+    println!("without bpffs: {err}");
+    assert!(err.contains("no BPF file system at /sys/fs/bpf"), "{err}");
+    assert!(err.contains("mount -t bpf bpf /sys/fs/bpf"), "{err}");
 }
