@@ -339,3 +339,58 @@ fn reports_drops_as_rate_limited_events() {
     );
     assert!(s.snapshot().drop_events_suppressed > 0);
 }
+
+#[test]
+fn an_ipv6_transport_passes_its_udp_and_neighbour_discovery_but_not_ping() {
+    let topo = Topology::new("v12", 69);
+    let (port, peer_port) = (31069, 32069);
+    let transport = in_ns(&topo.sidecar, || {
+        UdpSocket::bind(("::", port)).expect("bind [::]")
+    });
+    let peer = in_ns(&topo.peer, || {
+        UdpSocket::bind(("::", peer_port)).expect("bind [::]")
+    });
+    let policy = Policy::for_socket(&transport).expect("policy");
+    assert!(policy.allow_ipv6);
+    let enforcer = in_ns(&topo.sidecar, || Enforcer::attach("eth0", &policy)).expect("attach");
+    struct Remove<'a>(&'a Topology);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            if let Err(e) = in_ns(&self.0.sidecar, || enforce::remove("eth0")) {
+                eprintln!("removing the test filter: {e}");
+            }
+        }
+    }
+    let _remove = Remove(&topo);
+    let scope = in_ns(&topo.sidecar, || netns_ifindex("eth0"));
+    let peer_ll: std::net::Ipv6Addr = topo.link_local(&topo.peer).parse().expect("ll");
+    let to = std::net::SocketAddrV6::new(peer_ll, peer_port, 0, scope);
+    // Neighbour discovery has to pass for the first datagram to leave.
+    let out = (0..5).any(|_| {
+        transport.send_to(b"fips6", to).expect("send");
+        receives(&peer, WAIT)
+    });
+    assert!(out, "IPv6 transport datagram did not reach the peer");
+    let target = format!("{peer_ll}%eth0");
+    assert!(!topo.exec_ok(&topo.sidecar, &["ping", "-6", "-c1", "-W1", &target]));
+    let snap = enforcer.snapshot().expect("snapshot");
+    assert!(snap.allow_ipv6);
+    for (dir, reason) in [
+        (Direction::Egress, Reason::Passed),
+        (Direction::Egress, Reason::NdPassed),
+        (Direction::Ingress, Reason::NdPassed),
+        (Direction::Egress, Reason::NotUdp),
+    ] {
+        assert!(
+            snap.packets(dir, reason) >= 1,
+            "no {dir:?}/{reason:?}:\n{}",
+            snap.render_table()
+        );
+    }
+}
+
+fn netns_ifindex(name: &str) -> u32 {
+    let c = std::ffi::CString::new(name).expect("name");
+    // SAFETY: NUL-terminated name.
+    unsafe { libc::if_nametoindex(c.as_ptr()) }
+}
