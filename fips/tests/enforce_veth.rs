@@ -338,6 +338,31 @@ fn reports_drops_as_rate_limited_events() {
         "{flood} events for one flood"
     );
     assert!(s.snapshot().drop_events_suppressed > 0);
+
+    // The same ring, awaited from a tokio runtime.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    std::thread::sleep(Duration::from_millis(1100)); // a fresh budget second
+    let event = rt.block_on(async {
+        let mut events = enforce::AsyncDropEvents::new(events).expect("register");
+        other
+            .send_to(b"late", v4(peer_ip, s.peer_port))
+            .expect("send");
+        // The kernel's own IPv6/IGMP chatter is dropped too: skip it.
+        let wrong_port = async {
+            loop {
+                let event = events.next().await.expect("read event");
+                if event.reason == Reason::WrongPort {
+                    return event;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), wrong_port).await
+    });
+    let event = event.expect("no wrong-port event within 2 s");
+    assert_eq!(event.dst_port, s.peer_port);
 }
 
 #[test]

@@ -126,6 +126,36 @@ impl AsRawFd for DropEvents {
     }
 }
 
+/// [`DropEvents`] for a tokio runtime: `next().await` waits for the ring
+/// to become readable. E.g. in the daemon:
+/// `while let Ok(ev) = events.next().await { tracing::info!("dropped {ev}") }`.
+pub struct AsyncDropEvents {
+    fd: tokio::io::unix::AsyncFd<DropEvents>,
+}
+
+impl AsyncDropEvents {
+    /// Registers the ring with the current tokio runtime.
+    pub fn new(events: DropEvents) -> std::io::Result<AsyncDropEvents> {
+        // SAFETY: the fd is the ring buffer map's, owned by `events`, which
+        // the AsyncFd owns from here on: it stays open and the same.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(events, tokio::io::Interest::READABLE)
+        }?;
+        Ok(AsyncDropEvents { fd })
+    }
+
+    pub async fn next(&mut self) -> std::io::Result<DropEvent> {
+        loop {
+            let mut guard = self.fd.readable_mut().await?;
+            if let Some(event) = guard.get_inner_mut().next() {
+                return Ok(event);
+            }
+            // Drained: wait for the kernel's next wakeup.
+            guard.clear_ready();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ mod sys;
 mod tests;
 
 pub use error::EnforceError;
-pub use events::{DropEvent, DropEvents};
+pub use events::{AsyncDropEvents, DropEvent, DropEvents};
 pub use fips_common::{Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS};
 pub use loader::Classifier;
 pub use pin::{pin_dir, BPFFS};
