@@ -65,14 +65,20 @@ fn main() {
     };
     let test_run = test_run_ns();
     let topo = Topology::new("bench", 90);
+    let dur = Duration::from_secs(secs);
+    // Throughput without bpf_stats (it adds two clock reads per run, to
+    // the eBPF setup only); then separate eBPF rounds with it, for ns/packet.
+    let results = measure(&topo, rounds, dur, &ALL_SETUPS);
     let stats_before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
         .expect("read bpf_stats_enabled");
     std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").expect("enable bpf stats");
-    let results = measure(&topo, rounds, Duration::from_secs(secs));
+    let stats = measure(&topo, rounds.min(3), dur, &[Setup::Ebpf]);
     std::fs::write("/proc/sys/kernel/bpf_stats_enabled", stats_before.trim())
         .expect("restore bpf_stats_enabled");
-    report(&results, test_run, rounds, secs);
+    report(&results, &stats, test_run, rounds, secs);
 }
+
+const ALL_SETUPS: [Setup; 3] = [Setup::None, Setup::Ebpf, Setup::Iptables];
 
 /// Mean ns per run over 1e6 in-kernel runs, for a passed and a dropped frame.
 fn test_run_ns() -> (u32, u32) {
@@ -106,7 +112,9 @@ struct Round {
     egress_ns: Option<(f64, u64)>,
 }
 
-fn measure(topo: &Topology, rounds: usize, dur: Duration) -> Vec<Round> {
+/// `rounds` rounds of every setup in `setups`, the order rotating from
+/// round to round so no setup always runs first.
+fn measure(topo: &Topology, rounds: usize, dur: Duration, setups: &[Setup]) -> Vec<Round> {
     let ip = topo.sidecar_ip;
     let transport = in_ns(&topo.sidecar, || UdpSocket::bind((ip, PORT)).expect("bind"));
     let peer_ip = topo.peer_ip;
@@ -117,8 +125,9 @@ fn measure(topo: &Topology, rounds: usize, dur: Duration) -> Vec<Round> {
         .expect("timeout");
     let sink = Arc::new(sink);
     let mut out = Vec::new();
-    for _ in 0..rounds {
-        for setup in [Setup::None, Setup::Ebpf, Setup::Iptables] {
+    for round in 0..rounds {
+        for k in 0..setups.len() {
+            let setup = setups[(round + k) % setups.len()];
             let enforcer = apply(topo, setup, &transport);
             let (mbit, kpps) = blast(&transport, &sink, (peer_ip, PEER_PORT), dur);
             let egress_ns = enforcer.as_ref().map(egress_stats);
@@ -251,10 +260,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn report(results: &[Round], test_run: (u32, u32), rounds: usize, secs: u64) {
+fn report(results: &[Round], stats: &[Round], test_run: (u32, u32), rounds: usize, secs: u64) {
     println!("{rounds} rounds x {secs} s per setup, interleaved; {PAYLOAD}-byte UDP datagrams, one sender thread, sidecar eth0 (veth) -> bridge -> peer\n");
-    println!("| setup | median Mbit/s | median kpps | vs no filter |");
-    println!("|---|---|---|---|");
+    println!("| setup | median Mbit/s | median kpps | vs no filter | Mbit/s per round |");
+    println!("|---|---|---|---|---|");
     let base = median(
         results
             .iter()
@@ -262,24 +271,47 @@ fn report(results: &[Round], test_run: (u32, u32), rounds: usize, secs: u64) {
             .map(|r| r.mbit)
             .collect(),
     );
-    for setup in [Setup::None, Setup::Ebpf, Setup::Iptables] {
+    for setup in ALL_SETUPS {
         let of = |f: fn(&Round) -> f64| {
             median(results.iter().filter(|r| r.setup == setup).map(f).collect())
         };
         let mbit = of(|r| r.mbit);
+        let samples: Vec<String> = results
+            .iter()
+            .filter(|r| r.setup == setup)
+            .map(|r| format!("{:.0}", r.mbit))
+            .collect();
         println!(
-            "| {} | {:.0} | {:.1} | {:.2} |",
+            "| {} | {:.0} | {:.1} | {:.2} | {} |",
             setup.name(),
             mbit,
             of(|r| r.kpps),
-            mbit / base
+            mbit / base,
+            samples.join(" ")
         );
     }
-    let ns: Vec<f64> = results
+    // Each round runs the three setups back to back: the ratio within a
+    // round cancels the slow drift of a shared machine.
+    for setup in [Setup::Ebpf, Setup::Iptables] {
+        let ratios: Vec<f64> = results
+            .chunks(3)
+            .filter_map(|round| {
+                let base = round.iter().find(|r| r.setup == Setup::None)?;
+                let this = round.iter().find(|r| r.setup == setup)?;
+                Some(this.mbit / base.mbit)
+            })
+            .collect();
+        println!(
+            "\n{}: median of per-round ratios to no filter {:.2}",
+            setup.name(),
+            median(ratios)
+        );
+    }
+    let ns: Vec<f64> = stats
         .iter()
         .filter_map(|r| r.egress_ns.map(|(ns, _)| ns))
         .collect();
-    let runs: u64 = results
+    let runs: u64 = stats
         .iter()
         .filter_map(|r| r.egress_ns.map(|(_, c)| c))
         .sum();

@@ -11,7 +11,7 @@ use super::loader::Classifier;
 use super::sys;
 use aya::programs::links::{FdLink, LinkOrder, PinnedLink};
 use aya::programs::tc::{SchedClassifierLink, TcAttachOptions};
-use aya::programs::TcAttachType;
+use aya::programs::{SchedClassifier, TcAttachType};
 use fips_common::{Direction, MAP_COUNTERS, MAP_EVENT_BUDGET, MAP_POLICY, MAP_SOCKETS};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt as _;
@@ -69,37 +69,54 @@ pub(crate) fn attach_or_replace(
         let path = dir.join(link_name(direction));
         let program = classifier.program_mut(direction)?;
         if path.exists() {
-            let pinned = PinnedLink::from_pin(&path).map_err(bpf_err("opening the pinned link"))?;
-            let link = SchedClassifierLink::try_from(FdLink::from(pinned))
-                .map_err(bpf_err("the pinned link is not a TCX link"))?;
-            let id = program
-                .attach_to_link(link)
-                .map_err(bpf_err("replacing the program in the pinned link"))?;
-            // The pin keeps the link; dropping our handle must not detach it.
-            drop(
-                program
-                    .take_link(id)
-                    .map_err(bpf_err("taking the replaced link"))?,
-            );
-            continue;
+            replace_in_link(program, &path)?;
+        } else {
+            attach_and_pin(program, iface, direction, &path)?;
         }
-        let attach_type = match direction {
-            Direction::Ingress => TcAttachType::Ingress,
-            Direction::Egress => TcAttachType::Egress,
-        };
-        let id = program
-            .attach_with_options(
-                iface,
-                attach_type,
-                TcAttachOptions::TcxOrder(LinkOrder::first()),
-            )
-            .map_err(attach_err("attaching the classifier with TCX"))?;
-        let link = program
-            .take_link(id)
-            .map_err(bpf_err("taking the new link"))?;
-        let link = FdLink::try_from(link).map_err(bpf_err("the new link is not a TCX link"))?;
-        link.pin(&path).map_err(bpf_err("pinning the link"))?;
     }
+    Ok(())
+}
+
+fn replace_in_link(program: &mut SchedClassifier, path: &Path) -> Result<(), EnforceError> {
+    let pinned = PinnedLink::from_pin(path).map_err(bpf_err("opening the pinned link"))?;
+    let link = SchedClassifierLink::try_from(FdLink::from(pinned))
+        .map_err(bpf_err("the pinned link is not a TCX link"))?;
+    let id = program
+        .attach_to_link(link)
+        .map_err(bpf_err("replacing the program in the pinned link"))?;
+    // The pin keeps the link; our handle must not outlive this call in
+    // the program's link table (dropping it only closes an fd).
+    let handle = program
+        .take_link(id)
+        .map_err(bpf_err("taking the replaced link"))?;
+    drop(handle);
+    Ok(())
+}
+
+/// First in the TCX chain, so a program attached later cannot pass a
+/// packet before ours has seen it.
+fn attach_and_pin(
+    program: &mut SchedClassifier,
+    iface: &str,
+    direction: Direction,
+    path: &Path,
+) -> Result<(), EnforceError> {
+    let attach_type = match direction {
+        Direction::Ingress => TcAttachType::Ingress,
+        Direction::Egress => TcAttachType::Egress,
+    };
+    let id = program
+        .attach_with_options(
+            iface,
+            attach_type,
+            TcAttachOptions::TcxOrder(LinkOrder::first()),
+        )
+        .map_err(attach_err("attaching the classifier with TCX"))?;
+    let link = program
+        .take_link(id)
+        .map_err(bpf_err("taking the new link"))?;
+    let link = FdLink::try_from(link).map_err(bpf_err("the new link is not a TCX link"))?;
+    link.pin(path).map_err(bpf_err("pinning the link"))?;
     Ok(())
 }
 

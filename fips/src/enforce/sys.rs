@@ -100,10 +100,17 @@ pub fn tcx_link_info(link: BorrowedFd<'_>) -> io::Result<LinkInfo> {
     // struct bpf_link_info: type, id, prog_id, then (8-aligned) the union
     // whose tcx member starts with ifindex. 64 bytes cover it.
     let mut info = [0u32; 16];
-    let mut attr: [u64; 2] = [
-        u64::from(link.as_raw_fd() as u32) | ((std::mem::size_of_val(&info) as u64) << 32),
-        info.as_mut_ptr() as u64,
-    ];
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let mut attr = InfoAttr {
+        bpf_fd: link.as_raw_fd() as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: info.as_mut_ptr() as u64,
+    };
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     Ok(LinkInfo {
         link_id: info[1],
