@@ -102,9 +102,9 @@ fn report_drop(ctx: &TcContext, dir: Direction, reason: Reason) {
 /// scalar: no zero-filled struct, hence no memset loop for the verifier.
 #[inline(always)]
 fn describe(ctx: &TcContext, dir: Direction, reason: Reason) -> DropEvent {
-    let ethertype = ctx.load::<[u8; 2]>(12).map_or(0, u16::from_be_bytes);
+    let ethertype = load::<[u8; 2]>(ctx, 12).map_or(0, u16::from_be_bytes);
     let (ip_version, protocol, src, dst, l4) = match ethertype {
-        ETH_P_IP => match ctx.load::<[u8; 20]>(ETH_HLEN) {
+        ETH_P_IP => match load::<[u8; 20]>(ctx, ETH_HLEN) {
             Ok(h) => (
                 4,
                 h[9],
@@ -115,9 +115,9 @@ fn describe(ctx: &TcContext, dir: Direction, reason: Reason) -> DropEvent {
             Err(_) => (0, 0, [0; 4], [0; 4], 0),
         },
         ETH_P_IPV6 => match (
-            ctx.load::<[u8; 8]>(ETH_HLEN),
-            ctx.load::<[u32; 4]>(ETH_HLEN + 8),
-            ctx.load::<[u32; 4]>(ETH_HLEN + 24),
+            load::<[u8; 8]>(ctx, ETH_HLEN),
+            load::<[u32; 4]>(ctx, ETH_HLEN + 8),
+            load::<[u32; 4]>(ctx, ETH_HLEN + 24),
         ) {
             (Ok(h), Ok(src), Ok(dst)) => (6, h[6], src, dst, ETH_HLEN + IPV6_HLEN),
             _ => (0, 0, [0; 4], [0; 4], 0),
@@ -144,6 +144,21 @@ fn describe(ctx: &TcContext, dir: Direction, reason: Reason) -> DropEvent {
     }
 }
 
+/// Reads a `T` at a constant `offset`: straight from the packet when the
+/// bytes are in the linear part (the usual case), else through
+/// `bpf_skb_load_bytes`, which also reaches paged data. Errs when the
+/// packet is shorter.
+#[inline(always)]
+fn load<T: Copy>(ctx: &TcContext, offset: usize) -> Result<T, i64> {
+    let start = ctx.data();
+    if start + offset + core::mem::size_of::<T>() <= ctx.data_end() {
+        // SAFETY: the bytes lie between data and data_end, checked above;
+        // read_unaligned because headers have no alignment promise.
+        return Ok(unsafe { core::ptr::read_unaligned((start + offset) as *const T) });
+    }
+    ctx.load::<T>(offset)
+}
+
 #[inline(always)]
 fn count(ctx: &TcContext, dir: Direction, reason: Reason) {
     if let Some(counter) = FIPS_COUNTERS.get_ptr_mut(counter_slot(dir, reason)) {
@@ -164,7 +179,7 @@ fn classify(ctx: &TcContext, dir: Direction) -> Reason {
         return Reason::Vlan;
     }
     let policy = FIPS_POLICY.get(0).copied().unwrap_or_default();
-    let Ok(ethertype) = ctx.load::<[u8; 2]>(12).map(u16::from_be_bytes) else {
+    let Ok(ethertype) = load::<[u8; 2]>(ctx, 12).map(u16::from_be_bytes) else {
         return Reason::Malformed;
     };
     match ethertype {
@@ -180,7 +195,7 @@ fn classify(ctx: &TcContext, dir: Direction) -> Reason {
 /// Only ARP for IPv4 over Ethernet passes.
 #[inline(always)]
 fn arp(ctx: &TcContext) -> Reason {
-    let Ok(h) = ctx.load::<[u8; 8]>(ETH_HLEN) else {
+    let Ok(h) = load::<[u8; 8]>(ctx, ETH_HLEN) else {
         return Reason::Malformed;
     };
     let ipv4_over_ethernet = u16::from_be_bytes([h[0], h[1]]) == 1
@@ -196,7 +211,7 @@ fn arp(ctx: &TcContext) -> Reason {
 
 #[inline(always)]
 fn ipv4(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
-    let Ok(h) = ctx.load::<[u8; 20]>(ETH_HLEN) else {
+    let Ok(h) = load::<[u8; 20]>(ctx, ETH_HLEN) else {
         return Reason::Malformed;
     };
     let header_len = usize::from(h[0] & 0x0f) * 4;
@@ -216,7 +231,7 @@ fn ipv4(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
 /// packet carrying one is dropped under its own reason.
 #[inline(always)]
 fn ipv6(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
-    let Ok(h) = ctx.load::<[u8; 8]>(ETH_HLEN) else {
+    let Ok(h) = load::<[u8; 8]>(ctx, ETH_HLEN) else {
         return Reason::Malformed;
     };
     if h[0] >> 4 != 6 || (ctx.len() as usize) < ETH_HLEN + IPV6_HLEN {
@@ -235,7 +250,7 @@ fn ipv6(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
 /// Router/neighbour solicitation and advertisement, redirect (133..=137).
 #[inline(always)]
 fn neighbour_discovery(ctx: &TcContext) -> Reason {
-    match ctx.load::<u8>(ETH_HLEN + IPV6_HLEN) {
+    match load::<u8>(ctx, ETH_HLEN + IPV6_HLEN) {
         Ok(133..=137) => Reason::NdPassed,
         Ok(_) => Reason::NotUdp,
         Err(_) => Reason::Malformed,
@@ -247,6 +262,8 @@ fn neighbour_discovery(ctx: &TcContext) -> Reason {
 /// SO_REUSEPORT socket on the same port does not pass).
 #[inline(always)]
 fn udp(ctx: &TcContext, dir: Direction, offset: usize, policy: &Policy) -> Reason {
+    // A variable offset (IPv4 options): through the helper, because the
+    // verifier refuses the compiled `offset + data` without CAP_PERFMON.
     let Ok(h) = ctx.load::<[u8; 8]>(offset) else {
         return Reason::Malformed;
     };
