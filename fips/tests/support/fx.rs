@@ -307,3 +307,55 @@ pub fn received(ping_output: &str) -> u32 {
 pub fn secs(t0: Instant) -> f64 {
     t0.elapsed().as_secs_f64()
 }
+
+/// Runs `f` on a new thread inside the namespace `ns` (by name), without
+/// waiting for it.
+pub fn spawn_in<T: Send + 'static>(
+    ns: &NetNs,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: file is an open netns descriptor; setns changes only this
+        // thread's namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+/// SHA-256 of `data`, hex, by coreutils' `sha256sum`.
+pub fn sha256_hex(data: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> String {
+    use std::process::Stdio;
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn sha256sum");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let fed = data(&mut stdin);
+    drop(stdin);
+    let out = child.wait_with_output().expect("sha256sum");
+    fed.expect("feeding sha256sum");
+    assert!(out.status.success(), "sha256sum failed");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Bytes `d` has sent to its peer `to` over their link (0 if not a peer).
+pub fn bytes_sent_to(d: &Daemon, to: Key) -> u64 {
+    d.show(Query::Peers)
+        .and_then(|v| {
+            v["peers"]
+                .as_array()?
+                .iter()
+                .find(|p| p["npub"] == to.npub)
+                .and_then(|p| p["stats"]["bytes_sent"].as_u64())
+        })
+        .unwrap_or(0)
+}

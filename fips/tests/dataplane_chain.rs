@@ -1,0 +1,134 @@
+//! Chains of real daemons (each node links only to its neighbours): pings
+//! over four hops both ways, and a 50 MB TCP stream over three hops that
+//! arrives intact.
+
+mod support;
+#[path = "support/fx.rs"]
+mod fx;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use fx::{bytes_sent_to, ipv6_of, sha256_hex, spawn_in, Net};
+use support::daemon::key;
+
+/// A chain over `names` in order: each node dials the one before it.
+fn chain(tag: &str, names: &[&str], port: u16) -> Net {
+    let mut net = Net::new(tag, names, port);
+    net.start(names[0], &[]);
+    for pair in names.windows(2) {
+        net.start(pair[1], &[pair[0]]);
+    }
+    let links: Vec<(&str, &str)> = names.windows(2).map(|p| (p[0], p[1])).collect();
+    net.wait_links(&links, Duration::from_secs(30));
+    net.wait_root("a", Duration::from_secs(20));
+    for (x, y) in [("a", "c"), ("b", "d")] {
+        if names.contains(&x) && names.contains(&y) {
+            assert!(!net.daemon(x).has_peer(key(y)), "{x} and {y} are not peers");
+        }
+    }
+    net
+}
+
+#[test]
+fn five_node_chain_carries_pings_over_four_hops_both_ways() {
+    let net = chain("ch", &["a", "b", "c", "d", "e"], 4201);
+    for (from, to) in [("a", "e"), ("e", "a")] {
+        // The far end is known to nobody yet: name it through the node's
+        // DNS first, as a user would.
+        let addr = net.resolve(from, to);
+        let t0 = Instant::now();
+        let (got, text) = net.ping(from, &addr.to_string(), 3, 10);
+        eprintln!("{from} -> {to}: {got}/3 in {:.2} s", fx::secs(t0));
+        assert_eq!(got, 3, "{from} -> {to}:\n{text}\n{}", net.logs());
+        assert!(text.contains("icmp_seq=1 "), "first echo lost:\n{text}");
+    }
+    // Every middle node relayed in both directions.
+    for (x, y) in [("b", "c"), ("c", "d"), ("d", "e"), ("d", "c"), ("c", "b"), ("b", "a")] {
+        assert!(
+            bytes_sent_to(net.daemon(x), key(y)) > 0,
+            "{x} sent nothing to {y}"
+        );
+    }
+}
+
+const TRANSFER: usize = 50 * 1024 * 1024;
+
+/// Deterministic incompressible bytes (xorshift64*), so a corrupted,
+/// reordered or truncated stream cannot hash the same.
+fn payload() -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut v = Vec::with_capacity(TRANSFER);
+    while v.len() < TRANSFER {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        v.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    v.truncate(TRANSFER);
+    v
+}
+
+#[test]
+fn fifty_megabytes_of_tcp_cross_three_hops_with_the_same_sha256() {
+    let net = chain("tx", &["a", "b", "c", "d"], 4202);
+    let (a_ip, d_ip) = (ipv6_of(key("a")), ipv6_of(key("d")));
+    assert_eq!(net.resolve("a", "d"), d_ip);
+    let data = payload();
+    let want = sha256_hex(|w| w.write_all(&data));
+
+    // Receiver on d's fips0 address: counts and hashes what arrives and
+    // notes who sent it.
+    let listen = SocketAddr::new(d_ip.into(), 5201);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let receiver = spawn_in(net.ns("d"), move || {
+        let l = TcpListener::bind(listen).expect("bind d's fd address");
+        ready_tx.send(()).expect("ready");
+        let (mut s, peer) = l.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let mut n = 0usize;
+        let hash = sha256_hex(|w| {
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let k = s.read(&mut buf)?;
+                if k == 0 {
+                    return Ok(());
+                }
+                n += k;
+                w.write_all(&buf[..k])?;
+            }
+        });
+        (peer, n, hash)
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("receiver listening");
+
+    let t0 = Instant::now();
+    let sender = spawn_in(net.ns("a"), move || -> std::io::Result<()> {
+        let mut s = TcpStream::connect_timeout(&listen, Duration::from_secs(20))?;
+        s.set_write_timeout(Some(Duration::from_secs(30)))?;
+        s.write_all(&data)?;
+        s.shutdown(std::net::Shutdown::Write)
+    });
+    let sent = sender.join().expect("sender thread");
+    let (peer, n, got) = receiver.join().expect("receiver thread");
+    let secs = fx::secs(t0);
+    eprintln!(
+        "50 MB a -> d over three hops: {secs:.1} s, {:.1} Mbit/s",
+        TRANSFER as f64 * 8.0 / secs / 1e6
+    );
+    sent.unwrap_or_else(|e| panic!("sender: {e}\n{}", net.logs()));
+    assert_eq!(peer.ip(), std::net::IpAddr::from(a_ip), "source is a's fd address");
+    assert_eq!(n, TRANSFER, "bytes received");
+    assert_eq!(got, want, "SHA-256 at d");
+    // It went the only way there is: through b and c.
+    for (x, y) in [("b", "c"), ("c", "d")] {
+        let relayed = bytes_sent_to(net.daemon(x), key(y));
+        assert!(
+            relayed >= TRANSFER as u64,
+            "{x} relayed only {relayed} bytes to {y}"
+        );
+    }
+}
