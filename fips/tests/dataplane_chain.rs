@@ -2,9 +2,9 @@
 //! over four hops both ways, and a 50 MB TCP stream over three hops that
 //! arrives intact.
 
-mod support;
 #[path = "support/fx.rs"]
 mod fx;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -31,24 +31,37 @@ fn chain(tag: &str, names: &[&str], port: u16) -> Net {
     net
 }
 
+/// Bytes each node sent to the next one along `path`.
+fn sent_along(net: &Net, path: &[&str]) -> Vec<u64> {
+    path.windows(2)
+        .map(|p| bytes_sent_to(net.daemon(p[0]), key(p[1])))
+        .collect()
+}
+
 #[test]
 fn five_node_chain_carries_pings_over_four_hops_both_ways() {
     let net = chain("ch", &["a", "b", "c", "d", "e"], 4201);
-    for (from, to) in [("a", "e"), ("e", "a")] {
+    for path in [["a", "b", "c", "d", "e"], ["e", "d", "c", "b", "a"]] {
+        let (from, to) = (path[0], path[4]);
         // The far end is known to nobody yet: name it through the node's
         // DNS first, as a user would.
         let addr = net.resolve(from, to);
+        let before = sent_along(&net, &path);
         let t0 = Instant::now();
-        let (got, text) = net.ping(from, &addr.to_string(), 3, 10);
+        let (got, text) = net.ping_with(from, &addr.to_string(), 3, 10, &["-s", "1000"]);
         eprintln!("{from} -> {to}: {got}/3 in {:.2} s", fx::secs(t0));
         assert_eq!(got, 3, "{from} -> {to}:\n{text}\n{}", net.logs());
         assert!(text.contains("icmp_seq=1 "), "first echo lost:\n{text}");
-    }
-    // Every middle node relayed in both directions.
-    for (x, y) in [("b", "c"), ("c", "d"), ("d", "e"), ("d", "c"), ("c", "b"), ("b", "a")] {
+        // Each of the four hops carried the three 1000-byte requests
+        // (tree and bloom chatter is far smaller).
+        let grew: Vec<u64> = sent_along(&net, &path)
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| a - b)
+            .collect();
         assert!(
-            bytes_sent_to(net.daemon(x), key(y)) > 0,
-            "{x} sent nothing to {y}"
+            grew.iter().all(|g| *g >= 3000),
+            "bytes per hop {path:?}: {grew:?}"
         );
     }
 }
@@ -86,7 +99,8 @@ fn fifty_megabytes_of_tcp_cross_three_hops_with_the_same_sha256() {
         let l = TcpListener::bind(listen).expect("bind d's fd address");
         ready_tx.send(()).expect("ready");
         let (mut s, peer) = l.accept().expect("accept");
-        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
         let mut n = 0usize;
         let hash = sha256_hex(|w| {
             let mut buf = vec![0u8; 1 << 16];
@@ -120,7 +134,11 @@ fn fifty_megabytes_of_tcp_cross_three_hops_with_the_same_sha256() {
         TRANSFER as f64 * 8.0 / secs / 1e6
     );
     sent.unwrap_or_else(|e| panic!("sender: {e}\n{}", net.logs()));
-    assert_eq!(peer.ip(), std::net::IpAddr::from(a_ip), "source is a's fd address");
+    assert_eq!(
+        peer.ip(),
+        std::net::IpAddr::from(a_ip),
+        "source is a's fd address"
+    );
     assert_eq!(n, TRANSFER, "bytes received");
     assert_eq!(got, want, "SHA-256 at d");
     // It went the only way there is: through b and c.

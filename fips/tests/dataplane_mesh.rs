@@ -7,7 +7,7 @@
 mod fx;
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fx::{fips_name, Net};
 use support::daemon::key;
@@ -69,4 +69,141 @@ fn every_ordered_pair_of_the_static_mesh_answers_its_first_ping() {
         failures.join("\n"),
         net.logs()
     );
+}
+
+/// A `ping -i 0.1` running in a namespace; every reply's arrival and send
+/// instants (arrival minus its RTT) are recorded. Killed on drop.
+struct PingStream {
+    child: std::process::Child,
+    replies: std::sync::Arc<std::sync::Mutex<Vec<Reply>>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Reply {
+    seq: u64,
+    sent: Instant,
+    arrived: Instant,
+}
+
+impl PingStream {
+    fn start(net: &Net, from: &str, addr: &str) -> PingStream {
+        use std::io::BufRead;
+        let mut child = net
+            .ns(from)
+            .command("ping")
+            .args(["-6", "-n", "-i", "0.1", "-W", "1", addr])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ping");
+        let out = child.stdout.take().expect("stdout");
+        let replies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = replies.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let arrived = Instant::now();
+                if let Some(r) = parse_reply(&line, arrived) {
+                    sink.lock().expect("replies").push(r);
+                }
+            }
+        });
+        PingStream { child, replies }
+    }
+
+    fn replies(&self) -> Vec<Reply> {
+        self.replies.lock().expect("replies").clone()
+    }
+}
+
+impl Drop for PingStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// "64 bytes from X: icmp_seq=N ttl=64 time=T ms" -> the reply.
+fn parse_reply(line: &str, arrived: Instant) -> Option<Reply> {
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(str::to_string)
+    };
+    let seq = field("icmp_seq=")?.parse().ok()?;
+    let rtt_ms: f64 = field("time=")?.parse().ok()?;
+    let sent = arrived.checked_sub(Duration::from_secs_f64(rtt_ms / 1000.0))?;
+    Some(Reply { seq, sent, arrived })
+}
+
+/// Bytes `from` has sent towards c through each of its candidates.
+fn relayed_to_c(net: &Net) -> [u64; 2] {
+    ["d", "e"].map(|t| fx::bytes_sent_to(net.daemon(t), key("c")))
+}
+
+const RESUME_BOUND: Duration = Duration::from_secs(40);
+
+#[test]
+fn traffic_resumes_over_the_other_path_after_its_transit_node_is_killed() {
+    let mut net = static_mesh("kt", 4102);
+    // a reaches c through d or e (a-d-c, a-e-c); both stay linked to c.
+    let c_ip = net.resolve("a", "c").to_string();
+    let stream = PingStream::start(&net, "a", &c_ip);
+    assert!(
+        fx::wait_for(Duration::from_secs(10), || stream.replies().len() >= 5),
+        "no steady ping a -> c: {:?}\n{}",
+        stream.replies(),
+        net.logs()
+    );
+    // The transit is whichever of d and e is carrying the echo requests.
+    let before = relayed_to_c(&net);
+    std::thread::sleep(Duration::from_secs(1));
+    let after = relayed_to_c(&net);
+    let grew = [after[0] - before[0], after[1] - before[1]];
+    let (victim, other) = if grew[0] >= grew[1] {
+        ("d", "e")
+    } else {
+        ("e", "d")
+    };
+    assert!(
+        grew.iter().any(|g| *g > 0),
+        "neither d nor e relays a -> c: {grew:?}"
+    );
+    eprintln!(
+        "a -> c goes through {victim} (bytes to c in 1 s: d {}, e {})",
+        grew[0], grew[1]
+    );
+
+    net.daemon_mut(victim).kill();
+    let killed = Instant::now();
+    // Resumed: an echo request sent after the kill has been answered.
+    let resumed = || {
+        stream
+            .replies()
+            .iter()
+            .find(|r| r.sent > killed)
+            .map(|r| r.arrived.duration_since(killed))
+    };
+    let ok = fx::wait_for(RESUME_BOUND, || resumed().is_some());
+    let resume = resumed();
+    let lost = {
+        let r = stream.replies();
+        let last = r.iter().map(|r| r.seq).max().unwrap_or(0);
+        last.saturating_sub(r.len() as u64)
+    };
+    eprintln!("traffic resumed {resume:?} after {victim} was killed (SIGKILL); {lost} echoes lost");
+    assert!(
+        ok,
+        "no reply within {RESUME_BOUND:?} of killing {victim}\n{}",
+        net.logs()
+    );
+    // And it keeps flowing, over the survivor.
+    let base = stream.replies().len();
+    std::thread::sleep(Duration::from_secs(2));
+    let fresh = stream.replies().len() - base;
+    assert!(
+        fresh >= 15,
+        "only {fresh} replies in the 2 s after resuming"
+    );
+    let survivor = fx::bytes_sent_to(net.daemon(other), key("c"));
+    assert!(survivor > 0, "{other} carries nothing to c");
 }

@@ -261,17 +261,26 @@ impl Net {
     /// `ping -6 -c <count> -W <wait>` from `from` to `addr`: how many
     /// replies came back, with ping's output for failure messages.
     pub fn ping(&self, from: &str, addr: &str, count: u32, wait_s: u32) -> (u32, String) {
-        let out = output(self.ns(from).command("ping").args([
-            "-6",
-            "-n",
-            "-c",
-            &count.to_string(),
-            "-i",
-            "0.2",
-            "-W",
-            &wait_s.to_string(),
-            addr,
-        ]));
+        self.ping_with(from, addr, count, wait_s, &[])
+    }
+
+    /// Like `ping`, with more options (e.g. `-s 1000`).
+    pub fn ping_with(
+        &self,
+        from: &str,
+        addr: &str,
+        count: u32,
+        wait_s: u32,
+        extra: &[&str],
+    ) -> (u32, String) {
+        let (count, wait_s) = (count.to_string(), wait_s.to_string());
+        let out = output(
+            self.ns(from)
+                .command("ping")
+                .args(["-6", "-n", "-c", &count, "-i", "0.2", "-W", &wait_s])
+                .args(extra)
+                .arg(addr),
+        );
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -358,4 +367,18 @@ pub fn bytes_sent_to(d: &Daemon, to: Key) -> u64 {
                 .and_then(|p| p["stats"]["bytes_sent"].as_u64())
         })
         .unwrap_or(0)
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
