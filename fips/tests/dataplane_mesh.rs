@@ -71,6 +71,48 @@ fn every_ordered_pair_of_the_static_mesh_answers_its_first_ping() {
     );
 }
 
+#[test]
+fn all_twenty_pairs_pinging_at_once_each_get_their_first_echo_answered() {
+    let net = std::sync::Arc::new(static_mesh("cc", 4103));
+    // Every node names every other through its DNS first (as above), then
+    // all 20 first echoes leave together: discoveries cross and each pair
+    // starts its XK session from both ends at once.
+    let pairs: Vec<(&str, &str)> = NODES
+        .iter()
+        .flat_map(|f| NODES.iter().filter(move |t| *t != f).map(move |t| (*f, *t)))
+        .collect();
+    let addrs: Vec<String> = pairs
+        .iter()
+        .map(|(f, t)| net.resolve(f, t).to_string())
+        .collect();
+    let go = std::sync::Arc::new(std::sync::Barrier::new(pairs.len()));
+    let threads: Vec<_> = pairs
+        .iter()
+        .zip(addrs)
+        .map(|(&(f, t), addr)| {
+            let (net, go) = (net.clone(), go.clone());
+            std::thread::spawn(move || {
+                go.wait();
+                let (got, text) = net.ping(f, &addr, 1, 10);
+                (f, t, got, text)
+            })
+        })
+        .collect();
+    let lost: Vec<String> = threads
+        .into_iter()
+        .map(|h| h.join().expect("ping thread"))
+        .filter(|(_, _, got, _)| *got != 1)
+        .map(|(f, t, _, text)| format!("{f} -> {t}: {text}"))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of 20 simultaneous first pings lost:\n{}\n{}",
+        lost.len(),
+        lost.join("\n"),
+        net.logs()
+    );
+}
+
 /// A `ping -i 0.1` running in a namespace; every reply's arrival and send
 /// instants (arrival minus its RTT) are recorded. Killed on drop.
 struct PingStream {
