@@ -93,7 +93,9 @@ fn all_twenty_pairs_pinging_at_once_each_get_their_first_echo_answered() {
             let (net, go) = (net.clone(), go.clone());
             std::thread::spawn(move || {
                 go.wait();
+                let t0 = Instant::now();
                 let (got, text) = net.ping(f, &addr, 1, 10);
+                eprintln!("{f} -> {t} (together): {got}/1 in {:.2} s", fx::secs(t0));
                 (f, t, got, text)
             })
         })
