@@ -89,3 +89,11 @@ pub(crate) fn open_frame<'a>(
 pub(crate) fn parse_inner(plain: &[u8]) -> Result<LinkInner<'_>, WireError> {
     LinkInner::parse(plain)
 }
+
+/// The link inner timestamp (first 4 bytes, LE) of a decrypted frame; 0 when
+/// too short (the message parse reports that).
+pub(crate) fn inner_timestamp(plain: &[u8]) -> u32 {
+    plain
+        .first_chunk::<4>()
+        .map_or(0, |b| u32::from_le_bytes(*b))
+}

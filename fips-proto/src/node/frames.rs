@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::routing::LinkSendError;
 use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
 use crate::wire::link::LinkMessage;
 use crate::NodeAddr;
@@ -24,27 +25,42 @@ impl Node {
         h: EstablishedHeader,
         data: &mut [u8],
     ) {
-        let len = data.len();
-        let Some((paddr, slot, plain)) = self.authenticate(now, from, &h, data) else {
+        let Some((paddr, plain)) = self.receive_frame(now, from, &h, data) else {
             return;
         };
-        if slot == Slot::Pending {
-            // The peer switched to the new keys: so do we.
-            self.cutover(now, paddr);
-        }
         let Ok(inner) = codec::parse_inner(plain) else {
             self.counters.malformed_inner += 1;
             return;
         };
-        // Frames of the draining session belong to another counter space.
-        if slot != Slot::Previous {
-            self.measure_frame(now, paddr, &h, len, inner.timestamp_ms);
-        }
         // The dataplane decrypts SessionDatagrams in place: hand it the bytes.
         if matches!(inner.msg, LinkMessage::SessionDatagram(_)) {
             return self.dataplane_session_datagram(now, paddr, &mut plain[LINK_TS_LEN..]);
         }
         self.on_link_message(now, paddr, inner.msg);
+    }
+
+    /// Everything a frame costs before its message is dispatched: the
+    /// crypto, rekey cutover and MMP. Returns the decrypted inner bytes
+    /// (timestamp + message) when the frame authenticated.
+    pub(super) fn receive_frame<'d>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        h: &EstablishedHeader,
+        data: &'d mut [u8],
+    ) -> Option<(NodeAddr, &'d mut [u8])> {
+        let len = data.len();
+        let (paddr, slot, plain) = self.authenticate(now, from, h, data)?;
+        if slot == Slot::Pending {
+            // The peer switched to the new keys: so do we.
+            self.cutover(now, paddr);
+        }
+        // Frames of the draining session belong to another counter space.
+        if slot != Slot::Previous {
+            let ts = codec::inner_timestamp(plain);
+            self.measure_frame(now, paddr, h, len, ts);
+        }
+        Some((paddr, plain))
     }
 
     /// Index lookup, replay window, AEAD. On success the frame counts as
@@ -158,6 +174,23 @@ impl Node {
         let remote = p.remote;
         self.queue(remote, bytes);
         true
+    }
+
+    /// Sends an encoded link message (msg_type byte first) from the
+    /// dataplane: SessionDatagrams it built or forwards, lookups.
+    pub(crate) fn send_link_bytes(
+        &mut self,
+        now: Instant,
+        to: &NodeAddr,
+        msg: &[u8],
+    ) -> Result<(), LinkSendError> {
+        let parsed =
+            LinkMessage::parse(msg).map_err(|_| LinkSendError::Unavailable { peer: *to })?;
+        if self.send_link_message(now, to, &parsed) {
+            Ok(())
+        } else {
+            Err(LinkSendError::NotConnected { peer: *to })
+        }
     }
 
     pub(super) fn send_disconnect(&mut self, now: Instant, to: &NodeAddr, reason: u8) {

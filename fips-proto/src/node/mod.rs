@@ -9,6 +9,8 @@
 //! `false`, `poll_event` until `None`); then sleep until `poll_timeout()` or
 //! the next input.
 
+#[cfg(feature = "bench")]
+mod bench;
 mod codec;
 mod config;
 mod counters;
