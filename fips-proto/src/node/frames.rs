@@ -16,6 +16,8 @@ use super::{codec, DownReason, Node, Owner, UDP};
 
 /// The link inner timestamp before the message.
 const LINK_TS_LEN: usize = 4;
+/// The longest message the header's 16-bit payload length can carry.
+const MAX_LINK_MESSAGE: usize = u16::MAX as usize - LINK_TS_LEN;
 
 impl Node {
     pub(super) fn handle_frame(
@@ -157,40 +159,64 @@ impl Node {
         to: &NodeAddr,
         msg: &LinkMessage<'_>,
     ) -> bool {
-        let rekey_after = self.timers.rekey_after_messages;
-        let Some(p) = self.peers.get_mut(to) else {
-            return false;
-        };
-        let ts = p.link_ts(now);
-        let s = &mut p.current;
-        let counter = s.send_counter;
-        s.send_counter += 1;
-        let bytes = codec::seal_frame(&s.send, p.k_bit, s.their_index, counter, ts, msg);
-        p.stats.packets_sent += 1;
-        p.stats.bytes_sent += bytes.len() as u64;
-        if counter + 1 >= rekey_after && p.rekey.is_none() && p.pending.is_none() {
-            p.timers.set_earliest(LinkTimer::Rekey, now);
-        }
-        let remote = p.remote;
-        self.queue(remote, bytes);
-        true
+        self.send_frame(now, to, |out| msg.emit(out))
     }
 
     /// Sends an encoded link message (msg_type byte first) from the
-    /// dataplane: SessionDatagrams it built or forwards, lookups.
+    /// dataplane: SessionDatagrams it built or forwards, lookups. The bytes
+    /// are framed as they are, without a parse and re-encode.
     pub(crate) fn send_link_bytes(
         &mut self,
         now: Instant,
         to: &NodeAddr,
         msg: &[u8],
     ) -> Result<(), LinkSendError> {
-        let parsed =
-            LinkMessage::parse(msg).map_err(|_| LinkSendError::Unavailable { peer: *to })?;
-        if self.send_link_message(now, to, &parsed) {
+        if msg.is_empty() || msg.len() > MAX_LINK_MESSAGE {
+            return Err(LinkSendError::Unavailable { peer: *to });
+        }
+        if self.send_frame(now, to, |out| out.extend_from_slice(msg)) {
             Ok(())
         } else {
             Err(LinkSendError::NotConnected { peer: *to })
         }
+    }
+
+    /// Builds a frame around what `write_msg` appends, in a pooled buffer,
+    /// seals it in place on the peer's current session and queues it.
+    fn send_frame(
+        &mut self,
+        now: Instant,
+        to: &NodeAddr,
+        write_msg: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
+        let rekey_after = self.timers.rekey_after_messages;
+        let Some(p) = self.peers.get_mut(to) else {
+            return false;
+        };
+        let mut buf = self.transmits.buffer();
+        let ts = p.link_ts(now);
+        let s = &mut p.current;
+        let counter = s.send_counter;
+        if !codec::seal_frame_into(
+            &s.send,
+            p.k_bit,
+            s.their_index,
+            counter,
+            ts,
+            &mut buf,
+            write_msg,
+        ) {
+            self.transmits.recycle(buf);
+            return false;
+        }
+        s.send_counter += 1;
+        p.stats.packets_sent += 1;
+        p.stats.bytes_sent += buf.len() as u64;
+        if counter + 1 >= rekey_after && p.rekey.is_none() && p.pending.is_none() {
+            p.timers.set_earliest(LinkTimer::Rekey, now);
+        }
+        self.transmits.push(p.remote, buf);
+        true
     }
 
     pub(super) fn send_disconnect(&mut self, now: Instant, to: &NodeAddr, reason: u8) {

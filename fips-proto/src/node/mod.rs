@@ -23,6 +23,7 @@ mod rekey;
 pub mod snapshot;
 mod timers;
 mod tree_glue;
+mod txqueue;
 
 #[cfg(test)]
 mod kat_tests;
@@ -134,7 +135,7 @@ pub struct Node {
     tree: TreeState,
     bloom: BloomState,
     next_tree_eval: Instant,
-    transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    transmits: txqueue::TxQueue,
     tun_out: VecDeque<Vec<u8>>,
     events: VecDeque<NodeEvent>,
     counters: Counters,
@@ -186,7 +187,7 @@ impl Node {
             tree: TreeState::new(my_addr),
             bloom: BloomState::new(my_addr),
             next_tree_eval: now + config.timers.tree_reeval,
-            transmits: VecDeque::new(),
+            transmits: txqueue::TxQueue::default(),
             tun_out: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
@@ -297,13 +298,12 @@ impl Node {
             .min()
     }
 
-    /// Next datagram to send: fills `buf` (cleared first) and returns its destination.
+    /// Next datagram to send: `buf` is replaced by it (the old allocation
+    /// is kept for building later datagrams, so pass the same buffer back)
+    /// and its destination returned.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<SocketAddr> {
-        let (to, bytes) = self.transmits.pop_front()?;
-        buf.clear();
-        buf.extend_from_slice(&bytes);
-        Some(to)
+        self.transmits.pop_into(buf)
     }
 
     /// Next IPv6 packet for the TUN device; `false` when there is none.
@@ -403,7 +403,7 @@ impl Node {
     }
 
     fn queue(&mut self, to: SocketAddr, bytes: Vec<u8>) {
-        self.transmits.push_back((to, bytes));
+        self.transmits.push(to, bytes);
     }
 
     /// Unix milliseconds at `now`.
