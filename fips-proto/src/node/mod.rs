@@ -33,6 +33,7 @@ mod sim;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,38 @@ pub(crate) enum Owner {
     Dial(NodeAddr),
     /// An active peer (current, pending, previous or rekey index).
     Peer(NodeAddr),
+}
+
+/// The hash of the receiver-index table, looked up once per frame. Our
+/// indices are random numbers we drew, so the table needs no DoS-resistant
+/// (and slower) SipHash: a sender picks which index to look up, never which
+/// ones are stored.
+#[derive(Default)]
+pub(crate) struct IndexHasher(u64);
+
+impl Hasher for IndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: the multiply spreads the bits to both ends.
+        self.0 = (self.0.rotate_left(26) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// Why a peer went away.
@@ -130,7 +163,7 @@ pub struct Node {
     slots: BTreeMap<NodeAddr, PeerSlot>,
     dials: BTreeMap<NodeAddr, Dial>,
     peers: BTreeMap<NodeAddr, Peer>,
-    indices: HashMap<(TransportId, u32), Owner>,
+    indices: HashMap<(TransportId, u32), Owner, BuildHasherDefault<IndexHasher>>,
     identities: HashMap<NodeAddr, PeerIdentity>,
     tree: TreeState,
     bloom: BloomState,
@@ -182,7 +215,7 @@ impl Node {
             slots: BTreeMap::new(),
             dials: BTreeMap::new(),
             peers: BTreeMap::new(),
-            indices: HashMap::new(),
+            indices: HashMap::default(),
             identities: HashMap::new(),
             tree: TreeState::new(my_addr),
             bloom: BloomState::new(my_addr),
