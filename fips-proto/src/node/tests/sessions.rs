@@ -241,8 +241,9 @@ fn pings_keep_flowing_for_five_minutes_across_link_and_session_rekeys() {
     assert_eq!(a.sessions_established, 1, "the session survived");
 }
 
-/// Every node has `root` as root and, for every other node, a peer whose
-/// filter may reach it (what discovery and routing need).
+/// Every node has `root` as root, its peers' current coordinates and, for
+/// every other node, a peer whose filter may reach it (what discovery and
+/// routing need).
 fn converged(sim: &Sim, root: usize) -> Result<(), String> {
     for i in 0..sim.nodes.len() {
         let n = sim.node(i);
@@ -252,6 +253,10 @@ fn converged(sim: &Sim, root: usize) -> Result<(), String> {
         for j in (0..sim.nodes.len()).filter(|j| *j != i) {
             if n.bloom.candidates(&addr(sim, j)).is_empty() {
                 return Err(format!("node {i} has no filter reaching node {j}"));
+            }
+            let current = sim.node(j).tree.my_coords();
+            if sim.linked(i, j) && n.tree.peer_coords(&addr(sim, j)) != Some(current) {
+                return Err(format!("node {i} holds stale coordinates of peer {j}"));
             }
         }
     }
