@@ -271,3 +271,58 @@ fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
         c.log()
     );
 }
+
+#[test]
+fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
+    let lan = Lan::new("fw", &["b", "c"]);
+    let b = lan.start("b", &[]);
+    let addr = format!("{}:4000", Lan::ip_of("b"));
+    let env = [
+        ("FIPS_NSEC", key("c").nsec),
+        ("FIPS_PEER_NPUB", key("b").npub),
+        ("FIPS_PEER_ADDR", addr.as_str()),
+        ("FIPS_ENFORCE", "1"),
+    ];
+    let c = Daemon::with_env(lan.ns("c"), lan.dir.path(), key("c"), &env);
+    assert!(
+        wait_until(LINK_UP, || linked(&b, &c)),
+        "FIPS passes the filter: {}",
+        c.log()
+    );
+    let fw = c.show(Query::Firewall).expect("show firewall");
+    assert_eq!(fw["attached"], true, "{fw}");
+    let fipsctl = |args: &[&str]| {
+        std::process::Command::new(support::daemon::FIPSCTL)
+            .arg("-s")
+            .arg(&c.socket)
+            .args(args)
+            .output()
+            .expect("fipsctl")
+    };
+    let table = fipsctl(&["show", "firewall"]);
+    assert!(
+        table.status.success() && !table.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    let ping = || {
+        lan.ns("c")
+            .command("ping")
+            .args(["-c1", "-W1", &Lan::ip_of("b")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(!ping(), "plain IPv4 from the sidecar must be dropped");
+    let removed = fipsctl(&["firewall", "remove"]);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert!(ping(), "after firewall remove eth0 is open");
+    let links = String::from_utf8_lossy(&fipsctl(&["show", "links"]).stdout).into_owned();
+    assert!(
+        links.starts_with("LINK") && links.contains(&Lan::ip_of("b")),
+        "{links}"
+    );
+}

@@ -87,7 +87,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLoop, DaemonError> {
     let identity = load_identity(config)?;
     let std_udp = udp::bind(&config.udp)?;
-    let firewall = hooks::Firewall::attach(&config.enforce, &std_udp)?;
+    let mut firewall = hooks::Firewall::attach(&config.enforce, &std_udp)?;
+    firewall.spawn_drop_log(shutdown);
     let udp = tokio::net::UdpSocket::from_std(std_udp).map_err(|source| DaemonError::Bind {
         addr: config.udp.bind,
         source,
