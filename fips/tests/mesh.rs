@@ -270,6 +270,23 @@ fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
         a.log(),
         c.log()
     );
+    let sessions = a.show(Query::Sessions).expect("sessions");
+    let to_c = sessions["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["npub"] == key("c").npub);
+    assert_eq!(
+        to_c.map(|s| s["state"].clone()),
+        Some("established".into()),
+        "{sessions}"
+    );
+    let forwarded =
+        b.show(Query::Status).expect("status")["forwarding"]["forwarded_packets"].as_u64();
+    assert!(
+        forwarded.is_some_and(|n| n >= 6),
+        "b relayed the pings: {forwarded:?}"
+    );
 }
 
 #[test]

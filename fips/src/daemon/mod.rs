@@ -13,6 +13,7 @@ mod node_loop;
 mod shutdown;
 mod sockaddr;
 mod udp;
+mod views;
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
