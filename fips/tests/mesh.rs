@@ -343,3 +343,69 @@ fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
         "{links}"
     );
 }
+
+#[test]
+fn tcp_transfer_across_the_chain_arrives_intact() {
+    let lan = Lan::new("tc", &["a", "b", "c"]);
+    let b = lan.start("b", &[]);
+    let a = lan.start_with_dns("a", &["b"]);
+    let c = lan.start("c", &["b"]);
+    assert!(
+        wait_until(LINK_UP, || linked(&a, &b) && linked(&b, &c)),
+        "{}",
+        a.log()
+    );
+    let name = format!("{}.fips", key("c").npub);
+    let dig = lan
+        .ns("a")
+        .command("dig")
+        .args(["+short", "AAAA", &name, "@127.0.0.1"])
+        .output()
+        .expect("dig");
+    let c_ip = String::from_utf8_lossy(&dig.stdout).trim().to_string();
+    let server = lan
+        .ns("c")
+        .command("python3")
+        .arg("-c")
+        .arg(
+            "import socket,hashlib\n\
+             s=socket.socket(socket.AF_INET6);s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             s.bind(('::',5001));s.listen(1);s.settimeout(60);c,_=s.accept();h=hashlib.sha256();n=0\n\
+             while True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\n\
+             print(n,h.hexdigest(),flush=True)",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("server");
+    std::thread::sleep(Duration::from_millis(500));
+    let data = "bytes(range(251))*80000";
+    let client = lan
+        .ns("a")
+        .command("timeout")
+        .args(["60", "python3", "-c"])
+        .arg(format!(
+            "import socket;s=socket.create_connection(('{c_ip}',5001),timeout=30);s.sendall({data});s.close()"
+        ))
+        .output()
+        .expect("client");
+    assert!(
+        client.status.success(),
+        "client: {}\n{}",
+        String::from_utf8_lossy(&client.stderr),
+        a.log()
+    );
+    let got = server.wait_with_output().expect("server");
+    let want = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import hashlib;d={data};print(len(d),hashlib.sha256(d).hexdigest())"
+        ))
+        .output()
+        .expect("python");
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        String::from_utf8_lossy(&want.stdout),
+        "{}",
+        c.log()
+    );
+}
