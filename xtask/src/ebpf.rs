@@ -10,7 +10,7 @@ use std::process::Command;
 /// Relative to the workspace root; `fips/build.rs` reads the same path.
 pub const OBJECT_PATH: &str = "target/bpf/fips-ebpf.o";
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 pub struct BuildEbpfArgs {
     /// Skip installing rust-src and bpf-linker (fail instead if missing).
     #[arg(long)]
