@@ -128,6 +128,13 @@ impl NodeLoop {
 
     fn on_tun(&mut self, first: io::Result<usize>) {
         let Some(tun) = self.tun.as_ref() else { return };
+        // A program pings a name right after the DNS answer, and the DNS
+        // task queued the identity before answering: learn it before the
+        // packet, or select! may pick the packet first and answer it with
+        // "no route" (its branches are polled in random order).
+        while let Ok(id) = self.identities.try_recv() {
+            self.node.learn_identity(id);
+        }
         let now = Instant::now();
         let mut next = first;
         for _ in 0..BATCH {
