@@ -211,7 +211,7 @@ impl Drop for RemoveOnDrop<'_> {
 
 fn wait_for_alive(peer: &UdpSocket) -> bool {
     drain(peer);
-    receives(peer, Duration::from_secs(2))
+    receives(peer, b"alive", Duration::from_secs(2))
 }
 
 fn survives_kill_and_restart() {
