@@ -33,6 +33,18 @@ impl Node {
         self.flush_mesh(now);
     }
 
+    /// Sends every peer our TreeAnnounce (same seq: a peer that has it
+    /// drops the copy) and FilterAnnounce (new seq: the peer stores it, and
+    /// as its content is unchanged, forwards nothing) again. Neither is
+    /// acknowledged, so this is what repairs one lost on a lossy link.
+    pub(super) fn mesh_refresh(&mut self, now: Instant) {
+        for peer in self.peers.keys() {
+            self.bloom.resend(*peer);
+        }
+        self.tree.reannounce();
+        self.flush_mesh(now);
+    }
+
     pub(super) fn on_tree_announce(&mut self, now: Instant, from: NodeAddr, ta: &TreeAnnounce) {
         let Some(p) = self.peers.get(&from) else {
             return;

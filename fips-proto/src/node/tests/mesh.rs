@@ -86,3 +86,25 @@ fn tree_heals_when_the_root_dies() {
         assert_eq!(sim.node(i).tree.root(), addr(1), "node {i}");
     }
 }
+
+#[test]
+fn unchanged_filter_and_announce_are_sent_again_after_the_mesh_refresh() {
+    let mut sim = Sim::new(24);
+    let ids = mesh_identities();
+    for (name, id) in ids.into_iter().take(2) {
+        sim.add_node(&name, id);
+    }
+    sim.dial(0, 1, LinkParams::default());
+    sim.run_for(secs(5));
+    let a = sim.nodes[0].identity.node_addr();
+    let seq_before = sim.node(1).bloom.inbound_seq(&a).expect("b has a's filter");
+    let stale_before = sim.node(1).counters().tree_stale;
+    // One refresh interval (15 s ± 25 %) later.
+    sim.run_for(secs(20));
+    let seq_after = sim.node(1).bloom.inbound_seq(&a).expect("b has a's filter");
+    assert!(seq_after > seq_before, "{seq_after} > {seq_before}");
+    assert!(
+        sim.node(1).counters().tree_stale > stale_before,
+        "b got a's announce again (same seq, dropped as a copy)"
+    );
+}
