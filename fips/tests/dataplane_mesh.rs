@@ -157,6 +157,22 @@ impl PingStream {
     fn replies(&self) -> Vec<Reply> {
         self.replies.lock().expect("replies").clone()
     }
+
+    /// How long after `t` the first echo request sent after `t` was
+    /// answered, if one has been.
+    fn answered_after(&self, t: Instant) -> Option<Duration> {
+        self.replies()
+            .iter()
+            .find(|r| r.sent > t)
+            .map(|r| r.arrived.duration_since(t))
+    }
+
+    /// Echo requests that went unanswered so far.
+    fn lost(&self) -> u64 {
+        let r = self.replies();
+        let last = r.iter().map(|r| r.seq).max().unwrap_or(0);
+        last.saturating_sub(r.len() as u64)
+    }
 }
 
 impl Drop for PingStream {
@@ -237,7 +253,8 @@ fn traffic_resumes_over_the_other_path_after_its_transit_node_is_killed() {
     eprintln!("traffic resumed {resume:?} after {victim} was killed (SIGKILL); {lost} echoes lost");
     assert!(
         ok,
-        "no reply within {RESUME_BOUND:?} of killing {victim}\n{}",
+        "no reply within {RESUME_BOUND:?} of killing {victim}\n{}\n{}",
+        net.state(),
         net.logs()
     );
     // And it keeps flowing, over the survivor.
@@ -250,4 +267,41 @@ fn traffic_resumes_over_the_other_path_after_its_transit_node_is_killed() {
     );
     let survivor = fx::bytes_sent_to(net.daemon(other), key("c"));
     assert!(survivor > 0, "{other} carries nothing to c");
+}
+
+#[test]
+fn a_destination_killed_and_restarted_is_answering_again_within_40_s() {
+    let mut net = static_mesh("rs", 4104);
+    let c_ip = net.resolve("a", "c").to_string();
+    let stream = PingStream::start(&net, "a", &c_ip);
+    assert!(
+        fx::wait_for(Duration::from_secs(10), || stream.replies().len() >= 5),
+        "no steady ping a -> c\n{}",
+        net.logs()
+    );
+    // c loses its sessions with its process; a keeps sending on the old
+    // one, which c drops as unknown. a must notice and start over.
+    net.daemon_mut("c").kill();
+    std::thread::sleep(Duration::from_secs(1));
+    net.daemon_mut("c").start();
+    let restarted = Instant::now();
+    let ok = fx::wait_for(RESUME_BOUND, || stream.answered_after(restarted).is_some());
+    eprintln!(
+        "c answers again {:?} after its restart; {} echoes lost",
+        stream.answered_after(restarted),
+        stream.lost()
+    );
+    assert!(
+        ok,
+        "c silent {RESUME_BOUND:?} after its restart\n{}\n{}",
+        net.state(),
+        net.logs()
+    );
+    let base = stream.replies().len();
+    std::thread::sleep(Duration::from_secs(2));
+    let fresh = stream.replies().len() - base;
+    assert!(
+        fresh >= 15,
+        "only {fresh} replies in the 2 s after resuming"
+    );
 }

@@ -237,6 +237,7 @@ impl Dataplane {
             Slot::Previous => e.previous_until = now + self.cfg.drain_window,
         }
         e.last_recv = now;
+        e.unanswered_since = None;
         e.stats.packets_recv += 1;
         e.stats.bytes_recv += n as u64;
         let pt = &ct[..n];

@@ -97,6 +97,8 @@ pub(crate) struct Established {
     pub last_data: Instant,
     /// Last frame that authenticated, whatever its type.
     pub last_recv: Instant,
+    /// Our first Data since the last frame that authenticated.
+    pub unanswered_since: Option<Instant>,
     /// Last PathMtuNotification we sent: when, and the value.
     pub mtu_reported: Option<(Instant, u16)>,
     pub warmup_remaining: u8,
@@ -136,6 +138,7 @@ impl Established {
             start: now,
             last_data: now,
             last_recv: now,
+            unanswered_since: None,
             mtu_reported: None,
             warmup_remaining: warmup,
             path_mtu: u16::MAX,

@@ -220,6 +220,55 @@ impl Net {
         }
     }
 
+    /// Every running daemon's peers (name, tree role, bytes) and
+    /// sessions (peer, state, packets), for failure messages.
+    pub fn state(&self) -> String {
+        let mut s = String::new();
+        for d in &self.daemons {
+            let peers = d.show(Query::Peers).unwrap_or_default();
+            let sessions = d.show(Query::Sessions).unwrap_or_default();
+            let brief = |v: &serde_json::Value, list: &str, fields: &[&str]| -> Vec<String> {
+                v[list]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|x| {
+                        fields
+                            .iter()
+                            .map(|f| x.pointer(f).map(|v| v.to_string()).unwrap_or_default())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect()
+            };
+            s += &format!(
+                "--- {} peers {:?}\n    sessions {:?}\n",
+                d.key.name,
+                brief(
+                    &peers,
+                    "peers",
+                    &[
+                        "/display_name",
+                        "/is_parent",
+                        "/stats/bytes_sent",
+                        "/stats/bytes_recv"
+                    ]
+                ),
+                brief(
+                    &sessions,
+                    "sessions",
+                    &[
+                        "/display_name",
+                        "/state",
+                        "/stats/packets_sent",
+                        "/stats/packets_recv"
+                    ]
+                ),
+            );
+        }
+        s
+    }
+
     /// The last lines of every daemon's log, for failure messages.
     pub fn logs(&self) -> String {
         self.keep_logs();
