@@ -77,6 +77,8 @@ pub struct Net {
     _resolv: Vec<ResolvConf>,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// `transports.udp.mtu` for every node (the default, 1280, if None).
+    pub udp_mtu: Option<u16>,
 }
 
 impl Net {
@@ -94,6 +96,7 @@ impl Net {
             _resolv: Vec::new(),
             dir: tempfile::tempdir().expect("tempdir"),
             port,
+            udp_mtu: None,
         };
         for n in names {
             let ns = fx_netns(&format!("{tag}{n}"));
@@ -135,6 +138,9 @@ impl Net {
             self.dir.path().join(format!("{name}.sock")).display(),
             self.port
         );
+        if let Some(mtu) = self.udp_mtu {
+            y += &format!("    mtu: {mtu}\n");
+        }
         if dials.is_empty() {
             y += "peers: []\n";
         } else {
