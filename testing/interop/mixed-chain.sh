@@ -373,9 +373,10 @@ scan_logs() {
             head -3 "$RUNDIR/$n/warn-about-ours.log" | cut -c1-300 | sed 's/^/     /'
         fi
     done
-    NOTES+=("rekey log lines (other impl): $(cat "$RUNDIR"/*/fips.plain.log 2>/dev/null \
-        | grep -cE 'Rekey cutover complete|Sent rekey msg2|FSP rekey cutover complete|FSP rekey: completed XK') \
-        cutovers/answers, $(cat "$RUNDIR"/*/fips.plain.log 2>/dev/null | grep -c 'rekey aborted') aborted")
+    local plain=("$RUNDIR"/*/fips.plain.log) answered aborted
+    answered=$(cat "${plain[@]}" | grep -cE 'Rekey cutover complete|Sent rekey msg2|FSP rekey cutover complete|FSP rekey: completed XK')
+    aborted=$(cat "${plain[@]}" | grep -c 'rekey aborted')
+    NOTES+=("rekey lines in the logs: $answered cutovers/answers, $aborted aborted cycles")
 }
 
 summary() {
