@@ -107,6 +107,20 @@ impl Prefix {
     pub fn encoded_len(&self) -> usize {
         Self::LEN
     }
+
+    /// Length of the whole FMP packet this prefix starts, for splitting
+    /// coalesced datagrams (UDP GRO) or a byte stream. `None` for an
+    /// unknown phase.
+    pub fn frame_len(&self) -> Option<usize> {
+        match self.phase {
+            PHASE_ESTABLISHED => {
+                Some(EstablishedHeader::LEN + usize::from(self.payload_len) + TAG_LEN)
+            }
+            PHASE_MSG1 => Some(Msg1::LEN),
+            PHASE_MSG2 => Some(Msg2::LEN),
+            _ => None,
+        }
+    }
 }
 
 /// Noise IK message 1 with the initiator's index (phase 1, 114 bytes).
@@ -186,6 +200,7 @@ impl Msg2 {
 }
 
 /// The reference drops handshake packets of any other size or with flags set.
+/// We also require the payload length to match the fixed size.
 fn check_handshake(buf: &[u8], phase: u8, len: usize, what: &'static str) -> Result<(), WireError> {
     let prefix = Prefix::parse(buf)?;
     if prefix.phase != phase {
@@ -205,6 +220,15 @@ fn check_handshake(buf: &[u8], phase: u8, len: usize, what: &'static str) -> Res
         return Err(WireError::NonZeroFlags {
             what,
             flags: prefix.flags,
+        });
+    }
+    // The reference does not check this field on handshakes but always
+    // writes it correctly; rejecting a wrong one keeps parse/emit exact.
+    if usize::from(prefix.payload_len) != len - Prefix::LEN {
+        return Err(WireError::BadLength {
+            what,
+            expected: len - Prefix::LEN,
+            got: usize::from(prefix.payload_len),
         });
     }
     Ok(())

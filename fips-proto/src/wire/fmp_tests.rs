@@ -191,3 +191,30 @@ fn builds_an_established_header_from_fields() {
     frame.extend_from_slice(&[0; TAG_LEN]);
     assert_eq!(EstablishedHeader::parse(&frame), Ok(h));
 }
+
+#[test]
+fn frame_len_splits_back_to_back_frames() {
+    let hb = kat("fmp_ik", "first_frame_initiator_heartbeat_ctr0_ts100");
+    let msg1 = kat("fmp_ik", "msg1_wire");
+    let mut joined = hb.clone();
+    joined.extend_from_slice(&msg1);
+    let first = Prefix::parse(&joined).unwrap().frame_len().unwrap();
+    assert_eq!(first, hb.len());
+    let second = Prefix::parse(&joined[first..]).unwrap().frame_len();
+    assert_eq!(second, Some(114));
+    assert_eq!(Prefix::parse(&[0x05, 0, 0, 0]).unwrap().frame_len(), None);
+}
+
+#[test]
+fn rejects_msg1_whose_payload_len_disagrees_with_its_size() {
+    let mut wire = kat("fmp_ik", "msg1_wire");
+    wire[3] = 0xcf;
+    assert_eq!(
+        classify(&wire),
+        Err(WireError::BadLength {
+            what: "IK msg1",
+            expected: 110,
+            got: 0xcf6e
+        })
+    );
+}

@@ -1,1 +1,345 @@
-//! (in progress)
+//! FSP session packets, the payload of a `SessionDatagram`.
+//!
+//! Same 4-byte prefix as FMP ([`Prefix`]); `payload_len` is the body length
+//! after the prefix for handshakes and errors, and the inner plaintext
+//! length (tag excluded) for encrypted messages.
+//!
+//! - phase 1 SessionSetup: `flags | src_coords | dst_coords | u16 33 | XK msg1`
+//! - phase 2 SessionAck: `flags | responder_coords | initiator_coords | u16 57 | XK msg2`
+//! - phase 3 SessionMsg3: `flags | u16 73 | XK msg3`
+//! - phase 0, U clear: `counter u64` (prefix + counter = the 12-byte AEAD AD),
+//!   then if CP `src_coords | dst_coords` in clear (not authenticated; counts
+//!   may be 0), then ciphertext + tag
+//! - phase 0, U set: a plaintext error ([`FspError`])
+//!
+//! Like the reference, handshake parsing ignores the prefix flags and any
+//! bytes after the Noise message.
+
+use super::fmp::Prefix;
+use super::reader::{put_len_u16, Reader};
+use super::{Coords, WireError, TAG_LEN};
+
+pub use super::fsp_error::FspError;
+pub use super::fsp_inner::{Data, FspInner, SessionMessage};
+
+pub const PHASE_ESTABLISHED: u8 = 0x0;
+pub const PHASE_SETUP: u8 = 0x1;
+pub const PHASE_ACK: u8 = 0x2;
+pub const PHASE_MSG3: u8 = 0x3;
+
+/// Coordinates follow the header in clear.
+pub const FLAG_CP: u8 = 0x01;
+/// Key epoch, flipped on every rekey cutover.
+pub const FLAG_K: u8 = 0x02;
+/// Unencrypted: a plaintext error signal.
+pub const FLAG_U: u8 = 0x04;
+
+/// Noise XK message sizes.
+pub const XK_MSG1_LEN: usize = 33;
+pub const XK_MSG2_LEN: usize = 57;
+pub const XK_MSG3_LEN: usize = 73;
+
+/// Reads the prefix and checks the phase; returns a reader over the body.
+fn body_reader<'a>(buf: &'a [u8], phase: u8, what: &'static str) -> Result<Reader<'a>, WireError> {
+    let prefix = Prefix::parse(buf)?;
+    if prefix.phase != phase {
+        return Err(WireError::UnknownPhase {
+            what,
+            phase: prefix.phase,
+        });
+    }
+    Ok(Reader::new(&buf[Prefix::LEN..], what))
+}
+
+/// Reads `hs_len u16` and exactly that many bytes, which must be `N`.
+fn read_noise<const N: usize>(r: &mut Reader<'_>) -> Result<[u8; N], WireError> {
+    let what = r.what();
+    let len = usize::from(r.u16()?);
+    let bytes = r.take(len)?;
+    bytes.try_into().map_err(|_| WireError::BadLength {
+        what,
+        expected: N,
+        got: len,
+    })
+}
+
+/// Handshake prefix: version 0, the phase, flags 0, the body length.
+fn emit_handshake(out: &mut Vec<u8>, phase: u8, body_len: usize) {
+    out.extend_from_slice(&[phase, 0]);
+    put_len_u16(out, body_len);
+}
+
+/// XK message 1 with both endpoints' coordinates (phase 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSetup {
+    /// Bit 0 REQUEST_ACK, bit 1 BIDIRECTIONAL; the reference ignores both.
+    pub flags: u8,
+    pub src_coords: Coords,
+    pub dst_coords: Coords,
+    pub noise: [u8; XK_MSG1_LEN],
+}
+
+impl SessionSetup {
+    pub fn parse(buf: &[u8]) -> Result<SessionSetup, WireError> {
+        let mut r = body_reader(buf, PHASE_SETUP, "SessionSetup")?;
+        Ok(SessionSetup {
+            flags: r.u8()?,
+            src_coords: Coords::read_nonempty(&mut r)?,
+            dst_coords: Coords::read_nonempty(&mut r)?,
+            noise: read_noise(&mut r)?,
+        })
+    }
+
+    fn body_len(&self) -> usize {
+        1 + self.src_coords.encoded_len() + self.dst_coords.encoded_len() + 2 + XK_MSG1_LEN
+    }
+
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        emit_handshake(out, PHASE_SETUP, self.body_len());
+        out.push(self.flags);
+        self.src_coords.emit(out);
+        self.dst_coords.emit(out);
+        put_len_u16(out, XK_MSG1_LEN);
+        out.extend_from_slice(&self.noise);
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        Prefix::LEN + self.body_len()
+    }
+}
+
+/// XK message 2 with the responder's coordinates and the initiator's
+/// echoed back (phase 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionAck {
+    pub flags: u8,
+    /// The responder's own coordinates.
+    pub src_coords: Coords,
+    /// The initiator's coordinates, echoed for return-path caches.
+    pub dst_coords: Coords,
+    pub noise: [u8; XK_MSG2_LEN],
+}
+
+impl SessionAck {
+    pub fn parse(buf: &[u8]) -> Result<SessionAck, WireError> {
+        let mut r = body_reader(buf, PHASE_ACK, "SessionAck")?;
+        Ok(SessionAck {
+            flags: r.u8()?,
+            src_coords: Coords::read_nonempty(&mut r)?,
+            dst_coords: Coords::read_nonempty(&mut r)?,
+            noise: read_noise(&mut r)?,
+        })
+    }
+
+    fn body_len(&self) -> usize {
+        1 + self.src_coords.encoded_len() + self.dst_coords.encoded_len() + 2 + XK_MSG2_LEN
+    }
+
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        emit_handshake(out, PHASE_ACK, self.body_len());
+        out.push(self.flags);
+        self.src_coords.emit(out);
+        self.dst_coords.emit(out);
+        put_len_u16(out, XK_MSG2_LEN);
+        out.extend_from_slice(&self.noise);
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        Prefix::LEN + self.body_len()
+    }
+}
+
+/// XK message 3 (phase 3); carries no coordinates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionMsg3 {
+    pub flags: u8,
+    pub noise: [u8; XK_MSG3_LEN],
+}
+
+impl SessionMsg3 {
+    const BODY_LEN: usize = 1 + 2 + XK_MSG3_LEN;
+    pub const LEN: usize = Prefix::LEN + Self::BODY_LEN;
+
+    pub fn parse(buf: &[u8]) -> Result<SessionMsg3, WireError> {
+        let mut r = body_reader(buf, PHASE_MSG3, "SessionMsg3")?;
+        Ok(SessionMsg3 {
+            flags: r.u8()?,
+            noise: read_noise(&mut r)?,
+        })
+    }
+
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        emit_handshake(out, PHASE_MSG3, Self::BODY_LEN);
+        out.push(self.flags);
+        put_len_u16(out, XK_MSG3_LEN);
+        out.extend_from_slice(&self.noise);
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        Self::LEN
+    }
+}
+
+/// The clear part of an encrypted session message: the 12-byte header and,
+/// with CP, both endpoints' coordinates. The ciphertext starts at
+/// `encoded_len()`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FspEncryptedHeader {
+    /// As on the wire; `emit` and `ad` set CP from `coords` and clear U.
+    pub flags: u8,
+    /// Inner plaintext length (timestamp + type + flags + body), tag excluded.
+    pub payload_len: u16,
+    pub counter: u64,
+    /// `(src, dst)` when CP is set; either list may be empty.
+    pub coords: Option<(Coords, Coords)>,
+}
+
+impl FspEncryptedHeader {
+    pub const LEN: usize = 12;
+    /// Header plus an empty ciphertext's tag; shorter packets are dropped.
+    pub const MIN_PACKET_LEN: usize = Self::LEN + TAG_LEN;
+
+    /// Parses the clear part of a phase-0 packet with U clear and checks
+    /// that a tag's worth of ciphertext follows.
+    pub fn parse(buf: &[u8]) -> Result<FspEncryptedHeader, WireError> {
+        let what = "FSP encrypted header";
+        let mut r = body_reader(buf, PHASE_ESTABLISHED, what)?;
+        if buf.len() < Self::MIN_PACKET_LEN {
+            return Err(WireError::Truncated {
+                what,
+                need: Self::MIN_PACKET_LEN,
+                got: buf.len(),
+            });
+        }
+        let prefix = Prefix::parse(buf)?;
+        if prefix.flags & FLAG_U != 0 {
+            return Err(WireError::Invalid {
+                what,
+                reason: "U flag set: a plaintext error, not an encrypted message",
+            });
+        }
+        let counter = r.u64()?;
+        let coords = if prefix.flags & FLAG_CP != 0 {
+            Some((Coords::read(&mut r)?, Coords::read(&mut r)?))
+        } else {
+            None
+        };
+        if r.remaining() < TAG_LEN {
+            return Err(WireError::Truncated {
+                what,
+                need: buf.len() - r.remaining() + TAG_LEN,
+                got: buf.len(),
+            });
+        }
+        Ok(FspEncryptedHeader {
+            flags: prefix.flags,
+            payload_len: prefix.payload_len,
+            counter,
+            coords,
+        })
+    }
+
+    /// The flags byte as sent: CP iff coordinates are present, never U.
+    pub fn wire_flags(&self) -> u8 {
+        let cp = if self.coords.is_some() { FLAG_CP } else { 0 };
+        (self.flags & !(FLAG_CP | FLAG_U)) | cp
+    }
+
+    /// The AEAD associated data: prefix + counter (coordinates excluded).
+    pub fn ad(&self) -> [u8; 12] {
+        let prefix = Prefix {
+            phase: PHASE_ESTABLISHED,
+            flags: self.wire_flags(),
+            payload_len: self.payload_len,
+        };
+        let mut b = [0u8; 12];
+        b[..Prefix::LEN].copy_from_slice(&prefix.to_bytes());
+        b[Prefix::LEN..].copy_from_slice(&self.counter.to_le_bytes());
+        b
+    }
+
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.ad());
+        if let Some((src, dst)) = &self.coords {
+            src.emit(out);
+            dst.emit(out);
+        }
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        Self::LEN
+            + self
+                .coords
+                .as_ref()
+                .map_or(0, |(s, d)| s.encoded_len() + d.encoded_len())
+    }
+
+    pub fn key_epoch(&self) -> bool {
+        self.flags & FLAG_K != 0
+    }
+}
+
+/// One classified FSP packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FspPacket<'a> {
+    Setup(SessionSetup),
+    Ack(SessionAck),
+    Msg3(SessionMsg3),
+    /// `ciphertext` (tag included) starts at `header.encoded_len()`.
+    Encrypted {
+        header: FspEncryptedHeader,
+        ciphertext: &'a [u8],
+    },
+    Error(FspError),
+}
+
+/// Classifies a session payload by phase and the U flag.
+pub fn classify(buf: &[u8]) -> Result<FspPacket<'_>, WireError> {
+    let prefix = Prefix::parse(buf)?;
+    match prefix.phase {
+        PHASE_SETUP => SessionSetup::parse(buf).map(FspPacket::Setup),
+        PHASE_ACK => SessionAck::parse(buf).map(FspPacket::Ack),
+        PHASE_MSG3 => SessionMsg3::parse(buf).map(FspPacket::Msg3),
+        PHASE_ESTABLISHED if prefix.flags & FLAG_U != 0 => {
+            FspError::parse(buf).map(FspPacket::Error)
+        }
+        PHASE_ESTABLISHED => {
+            let header = FspEncryptedHeader::parse(buf)?;
+            let ciphertext = &buf[header.encoded_len()..];
+            Ok(FspPacket::Encrypted { header, ciphertext })
+        }
+        phase => Err(WireError::UnknownPhase {
+            what: "FSP packet",
+            phase,
+        }),
+    }
+}
+
+impl FspPacket<'_> {
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        match self {
+            FspPacket::Setup(m) => m.emit(out),
+            FspPacket::Ack(m) => m.emit(out),
+            FspPacket::Msg3(m) => m.emit(out),
+            FspPacket::Encrypted { header, ciphertext } => {
+                header.emit(out);
+                out.extend_from_slice(ciphertext);
+            }
+            FspPacket::Error(m) => m.emit(out),
+        }
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            FspPacket::Setup(m) => m.encoded_len(),
+            FspPacket::Ack(m) => m.encoded_len(),
+            FspPacket::Msg3(m) => m.encoded_len(),
+            FspPacket::Encrypted { header, ciphertext } => header.encoded_len() + ciphertext.len(),
+            FspPacket::Error(m) => m.encoded_len(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "fsp_tests.rs"]
+mod tests;

@@ -13,6 +13,7 @@
 //! - [`fsp_inner`]: the decrypted session plaintext and its message bodies.
 //! - [`shim`]: IPv6 header compression for service port 256.
 
+mod convert;
 pub mod coords;
 pub mod filter;
 pub mod fmp;
