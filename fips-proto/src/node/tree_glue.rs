@@ -86,6 +86,16 @@ impl Node {
         if change.tree_peers_changed || change.parent_change.is_some() || force_refresh {
             self.bloom.refresh(&self.tree.tree_peers());
         }
+        if change.parent_change.is_some() {
+            // A reference peer merges our filter only while we are its tree
+            // peer and does not re-merge the one it stored before: after a
+            // parent switch (or becoming root) every peer gets it again,
+            // changed or not.
+            let peers: Vec<NodeAddr> = self.peers.keys().copied().collect();
+            for p in peers {
+                self.bloom.resend(p);
+            }
+        }
         self.flush_mesh(now);
     }
 

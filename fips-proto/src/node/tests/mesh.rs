@@ -108,3 +108,25 @@ fn unchanged_filter_and_announce_are_sent_again_after_the_mesh_refresh() {
         "b got a's announce again (same seq, dropped as a copy)"
     );
 }
+
+#[test]
+fn a_leaf_sends_its_filter_again_after_choosing_its_parent() {
+    // A reference parent merges a child's filter only once it is a tree
+    // peer and does not re-merge the one it stored before: the leaf must
+    // resend after its parent switch even though its content ({self}) is
+    // unchanged.
+    let mut sim = Sim::new(23);
+    let ids = mesh_identities();
+    let a = sim.add_node(&ids[0].0, ids[0].1.clone());
+    let b = sim.add_node(&ids[1].0, ids[1].1.clone());
+    sim.dial(b, a, LinkParams::default());
+    sim.run_for(secs(3)); // well inside the 15 s mesh refresh
+    let b_addr = sim.node(b).node_addr();
+    assert_eq!(sim.node(b).tree.parent(), Some(sim.node(a).node_addr()));
+    let seq = sim
+        .node(a)
+        .bloom
+        .inbound_seq(&b_addr)
+        .expect("a has b's filter");
+    assert!(seq >= 2, "b sent its filter once only (seq {seq})");
+}

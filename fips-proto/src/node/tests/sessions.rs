@@ -298,3 +298,30 @@ fn mesh_converges_and_pings_with_loss_from_the_start() {
         );
     }
 }
+
+#[test]
+fn a_peer_that_dialled_us_is_reachable_by_its_address_without_a_dns_answer() {
+    // d dials e, so e knows d only from the link handshake.
+    let mut sim = chain5(35, LinkParams::default());
+    sim.run_for(secs(10));
+    let (src, dst) = (addr(&sim, 4), addr(&sim, 3));
+    let mut answered = 0;
+    for seq in 1..=2 {
+        let now = sim.now;
+        sim.node_mut(4)
+            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
+        for (i, p) in run_answering(&mut sim, secs(1)) {
+            if i == 4 && p[40] == TYPE_ECHO_REPLY && p[8..24] == dst.ipv6().octets()[..] {
+                answered += 1;
+            }
+            assert!(
+                !(i == 4 && p[40] == TYPE_DEST_UNREACHABLE),
+                "e answered its own linked peer with Destination Unreachable"
+            );
+        }
+    }
+    assert_eq!(
+        answered, 2,
+        "e reached d, whose identity came with the link"
+    );
+}
