@@ -1,1 +1,2 @@
 //! The fips0 TUN device and its rtnetlink configuration.
+pub mod offload;

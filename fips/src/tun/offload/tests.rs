@@ -1,0 +1,410 @@
+//! Segmentation and coalescing on crafted packets, then both directions
+//! through a real TUN device in a throwaway namespace, with the kernel's
+//! own TCP at the other end.
+
+use std::io::{Read, Write};
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+use super::checksum;
+use super::*;
+use crate::test_netns::NetNs;
+
+const SRC: Ipv6Addr = Ipv6Addr::new(0xfdaa, 0, 0, 0, 0, 0, 0, 2);
+const DST: Ipv6Addr = Ipv6Addr::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
+const ACK: u8 = 0x10;
+const PSH: u8 = 0x08;
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+
+/// An IPv6 TCP segment with a valid checksum.
+struct Tcp<'a> {
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    options: &'a [u8],
+    payload: &'a [u8],
+}
+
+impl Tcp<'_> {
+    fn build(&self) -> Vec<u8> {
+        let tcp_hlen = 20 + self.options.len();
+        let mut p = vec![0u8; 40 + tcp_hlen];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&((tcp_hlen + self.payload.len()) as u16).to_be_bytes());
+        p[6] = 6;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&self.src.octets());
+        p[24..40].copy_from_slice(&self.dst.octets());
+        let t = &mut p[40..];
+        t[0..2].copy_from_slice(&self.ports.0.to_be_bytes());
+        t[2..4].copy_from_slice(&self.ports.1.to_be_bytes());
+        t[4..8].copy_from_slice(&self.seq.to_be_bytes());
+        t[8..12].copy_from_slice(&self.ack.to_be_bytes());
+        t[12] = ((tcp_hlen / 4) as u8) << 4;
+        t[13] = self.flags;
+        t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+        t[20..].copy_from_slice(self.options);
+        p.extend_from_slice(self.payload);
+        let sum = !checksum::fold(checksum::add(
+            checksum::pseudo_header(&p, p.len() - 40),
+            &p[40..],
+        ));
+        p[56..58].copy_from_slice(&sum.to_be_bytes());
+        p
+    }
+}
+
+fn data_segment(seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    Tcp {
+        src: SRC,
+        dst: DST,
+        ports: (5001, 40000),
+        seq,
+        ack: 77,
+        flags,
+        options: &[],
+        payload,
+    }
+    .build()
+}
+
+fn tcp_checksum_ok(p: &[u8]) -> bool {
+    let ip_hlen = if p[0] >> 4 == 6 {
+        40
+    } else {
+        usize::from(p[0] & 15) * 4
+    };
+    let l4 = p.len() - ip_hlen;
+    checksum::fold(checksum::add(checksum::pseudo_header(p, l4), &p[ip_hlen..])) == 0xffff
+}
+
+fn seq_of(p: &[u8]) -> u32 {
+    u32::from_be_bytes([p[44], p[45], p[46], p[47]])
+}
+
+/// A TSO super-packet as the kernel hands it over: one header, all the
+/// payload, a partial checksum.
+fn super_packet(payload: &[u8], flags: u8) -> (VnetHdr, Vec<u8>) {
+    let mut p = data_segment(1000, flags, payload);
+    let partial = checksum::fold(checksum::pseudo_header(&p, p.len() - 40));
+    p[56..58].copy_from_slice(&partial.to_be_bytes());
+    let hdr = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV6,
+        hdr_len: 60,
+        gso_size: 1220,
+        csum_start: 40,
+        csum_offset: 16,
+    };
+    (hdr, p)
+}
+
+#[test]
+fn a_tso_super_packet_splits_into_mtu_sized_segments_with_their_own_headers() {
+    let payload: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    let (hdr, mut p) = super_packet(&payload, ACK | PSH | FIN);
+    let mut segs = Vec::new();
+    let n = segment(&hdr, &mut p, 1280, &mut Vec::new(), |s| {
+        segs.push(s.to_vec())
+    })
+    .unwrap();
+    assert_eq!(n, 5);
+    let mut joined = Vec::new();
+    for (i, s) in segs.iter().enumerate() {
+        assert!(s.len() <= 1280);
+        assert_eq!(usize::from(u16::from_be_bytes([s[4], s[5]])), s.len() - 40);
+        assert_eq!(seq_of(s), 1000 + 1220 * i as u32);
+        assert!(tcp_checksum_ok(s), "segment {i} checksum");
+        let last = i == 4;
+        assert_eq!(s[53] & (PSH | FIN) != 0, last, "PSH/FIN only on the last");
+        joined.extend_from_slice(&s[60..]);
+    }
+    assert_eq!(joined, payload);
+}
+
+#[test]
+fn a_smaller_mesh_mtu_than_the_kernel_segment_size_wins() {
+    let (hdr, mut p) = super_packet(&[7u8; 3100], ACK);
+    let mut lens = Vec::new();
+    segment(&hdr, &mut p, 1060, &mut Vec::new(), |s| lens.push(s.len())).unwrap();
+    assert_eq!(lens, vec![1060, 1060, 1060, 160]);
+}
+
+#[test]
+fn a_packet_needing_only_its_checksum_gets_it_in_place() {
+    let (mut hdr, mut p) = super_packet(b"hello", ACK);
+    hdr.gso_type = GSO_NONE;
+    let mut out = Vec::new();
+    segment(&hdr, &mut p, 1280, &mut Vec::new(), |s| {
+        out.push(s.to_vec())
+    })
+    .unwrap();
+    assert_eq!(out.len(), 1);
+    assert!(tcp_checksum_ok(&out[0]));
+    assert_eq!(out[0], data_segment(1000, ACK, b"hello"));
+}
+
+#[test]
+fn malformed_offload_headers_are_rejected_without_panicking() {
+    let (hdr, p) = super_packet(&[1u8; 2000], ACK);
+    let cases: Vec<(VnetHdr, Vec<u8>)> = vec![
+        (VnetHdr { gso_size: 0, ..hdr }, p.clone()),
+        (VnetHdr { gso_type: 3, ..hdr }, p.clone()),
+        (hdr, p[..50].to_vec()),
+        (hdr, vec![]),
+        (hdr, {
+            let mut q = p[..80].to_vec();
+            q[52] = 0xf0;
+            q
+        }), // TCP header longer than the packet
+        (hdr, {
+            let mut q = p.clone();
+            q[6] = 17;
+            q
+        }),
+        (
+            VnetHdr {
+                gso_type: GSO_NONE,
+                csum_start: 60000,
+                ..hdr
+            },
+            p.clone(),
+        ),
+    ];
+    for (i, (h, mut q)) in cases.into_iter().enumerate() {
+        let r = segment(&h, &mut q, 1280, &mut Vec::new(), |_| {});
+        assert!(r.is_err(), "case {i} accepted");
+    }
+    assert!(VnetHdr::parse(&[0; 9]).is_err());
+}
+
+#[test]
+fn vnet_header_round_trips() {
+    let h = VnetHdr {
+        flags: 1,
+        gso_type: 4,
+        hdr_len: 60,
+        gso_size: 1220,
+        csum_start: 40,
+        csum_offset: 16,
+    };
+    assert_eq!(VnetHdr::parse(&h.to_bytes()).unwrap(), h);
+}
+
+#[test]
+fn consecutive_segments_of_a_flow_coalesce_and_resegment_to_the_originals() {
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 3) as u8).collect();
+    let mut c = Coalescer::new();
+    let mut frames = Vec::new();
+    let originals: Vec<Vec<u8>> = payload
+        .chunks(1000)
+        .enumerate()
+        .map(|(i, ch)| {
+            data_segment(
+                1000 + 1000 * i as u32,
+                if i == 9 { ACK | PSH } else { ACK },
+                ch,
+            )
+        })
+        .collect();
+    for p in &originals {
+        c.push(p, |f| frames.push(f.to_vec()));
+    }
+    c.flush(|f| frames.push(f.to_vec()));
+    assert_eq!(frames.len(), 1);
+    let hdr = VnetHdr::parse(&frames[0]).unwrap();
+    assert_eq!(
+        (hdr.gso_type, hdr.gso_size, hdr.flags),
+        (GSO_TCPV6, 1000, F_NEEDS_CSUM)
+    );
+    // Our own segmentation undoes it exactly (flags aside: PSH only on the last).
+    let mut p = frames[0][VNET_HDR_LEN..].to_vec();
+    let mut again = Vec::new();
+    segment(&hdr, &mut p, 1280, &mut Vec::new(), |s| {
+        again.push(s.to_vec())
+    })
+    .unwrap();
+    assert_eq!(again, originals);
+}
+
+#[test]
+fn coalescing_stops_at_gaps_other_flows_flags_and_short_segments() {
+    let seg = |seq, flags, len: usize| data_segment(seq, flags, &vec![9u8; len]);
+    let mut other_flow = seg(2000, ACK, 100);
+    other_flow[40] ^= 1; // another source port
+    let fix = |mut p: Vec<u8>| {
+        p[56..58].copy_from_slice(&[0, 0]);
+        let s = !checksum::fold(checksum::add(
+            checksum::pseudo_header(&p, p.len() - 40),
+            &p[40..],
+        ));
+        p[56..58].copy_from_slice(&s.to_be_bytes());
+        p
+    };
+    let packets = vec![
+        seg(0, ACK, 100),
+        seg(100, ACK, 100),        // joins
+        seg(300, ACK, 100),        // gap: new frame
+        seg(400, ACK, 50),         // shorter: joins and closes
+        seg(450, ACK, 50),         // after a short one: new frame
+        fix(other_flow),           // other flow: new frame
+        seg(2100, ACK | FIN, 100), // FIN never coalesces
+        seg(0, SYN, 0),
+    ];
+    let mut c = Coalescer::new();
+    let mut frames = Vec::new();
+    for p in &packets {
+        c.push(p, |f| frames.push(f.to_vec()));
+    }
+    c.flush(|f| frames.push(f.to_vec()));
+    let segs: Vec<usize> = frames
+        .iter()
+        .map(|f| {
+            let h = VnetHdr::parse(f).unwrap();
+            if h.gso_type == GSO_NONE {
+                1
+            } else {
+                (f.len() - 70).div_ceil(usize::from(h.gso_size))
+            }
+        })
+        .collect();
+    assert_eq!(segs, vec![2, 2, 1, 1, 1, 1]);
+    assert_eq!((c.packets, c.frames), (8, 6));
+    // Frames written as they are carry the packet unchanged.
+    assert_eq!(&frames[5][VNET_HDR_LEN..], &packets[7][..]);
+}
+
+/// What the device returned, TCP only, split to the mesh MTU.
+fn read_segments(tun: &OffloadTun, buf: &mut [u8], scratch: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let n = match tun.try_recv(buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            std::thread::sleep(Duration::from_millis(1));
+            return Vec::new();
+        }
+        Err(e) => panic!("read: {e}"),
+    };
+    let hdr = VnetHdr::parse(&buf[..n]).unwrap();
+    let mut out = Vec::new();
+    let pkt = &mut buf[VNET_HDR_LEN..n];
+    if pkt[0] >> 4 != 6 || pkt[6] != 6 {
+        return out; // neighbour discovery, MLD
+    }
+    let count = segment(&hdr, pkt, 1280, scratch, |s| out.push(s.to_vec())).unwrap();
+    assert_eq!(count, out.len());
+    out
+}
+
+#[test]
+fn the_kernel_tcp_stream_crosses_a_real_offload_tun_both_ways() {
+    let ns = NetNs::new("tun");
+    ns.enter(|| tcp_through_tun(&ns));
+}
+
+fn tcp_through_tun(ns: &NetNs) {
+    let (fd, name) = OffloadTun::open("fp-tun0").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let tun = OffloadTun::from_fd(fd, name).unwrap();
+    ns.ip(&["addr", "add", "fdaa::1/64", "dev", "fp-tun0", "nodad"]);
+    ns.ip(&["link", "set", "fp-tun0", "mtu", "1280", "up"]);
+    let sent: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let injected: Vec<u8> = (0..30_000u32).map(|i| (i % 13) as u8).collect();
+    let client = {
+        let (sent, want) = (sent.clone(), injected.len());
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect("[fdaa::2]:5001").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(&sent).unwrap();
+            let mut got = vec![0; want];
+            s.read_exact(&mut got).unwrap();
+            got
+        })
+    };
+    let mut buf = vec![0u8; MAX_READ];
+    let mut scratch = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The SYN, answered with a SYN-ACK written as a plain frame.
+    let syn = loop {
+        assert!(Instant::now() < deadline, "no SYN");
+        if let Some(s) = read_segments(&tun, &mut buf, &mut scratch)
+            .into_iter()
+            .find(|s| s[53] == SYN)
+        {
+            break s;
+        }
+    };
+    assert!(tcp_checksum_ok(&syn), "the SYN's checksum was completed");
+    let cport = u16::from_be_bytes([syn[40], syn[41]]);
+    let mut reply = Tcp {
+        src: SRC,
+        dst: DST,
+        ports: (5001, cport),
+        seq: 5000,
+        ack: seq_of(&syn).wrapping_add(1),
+        flags: SYN | ACK,
+        options: &[2, 4, 0x04, 0xc4], // MSS 1220
+        payload: &[],
+    };
+    tun.try_send_packet(&reply.build()).unwrap();
+    // The client's stream: TSO super-packets, split and acknowledged.
+    let (mut received, mut expect, mut max_segments) = (Vec::new(), reply.ack, 0);
+    while received.len() < sent.len() {
+        assert!(
+            Instant::now() < deadline,
+            "stream stalled at {}",
+            received.len()
+        );
+        let segs = read_segments(&tun, &mut buf, &mut scratch);
+        max_segments = max_segments.max(segs.len());
+        for s in segs.iter().filter(|s| s.len() > 60) {
+            assert!(s.len() <= 1280 && tcp_checksum_ok(s));
+            assert_eq!(seq_of(s), expect, "in order");
+            expect = expect.wrapping_add((s.len() - 60) as u32);
+            received.extend_from_slice(&s[60..]);
+        }
+        if !segs.is_empty() {
+            reply = Tcp {
+                seq: 5001,
+                ack: expect,
+                flags: ACK,
+                options: &[],
+                ..reply
+            };
+            tun.try_send_packet(&reply.build()).unwrap();
+        }
+    }
+    assert_eq!(received, sent);
+    assert!(
+        max_segments > 1,
+        "the kernel used TSO (max {max_segments} segments a read)"
+    );
+    // Our stream back: coalesced into GSO frames the kernel accepts.
+    let mut c = Coalescer::new();
+    for (i, chunk) in injected.chunks(1000).enumerate() {
+        let flags = if i == 29 { ACK | PSH } else { ACK };
+        let p = Tcp {
+            seq: 5001 + 1000 * i as u32,
+            flags,
+            payload: chunk,
+            ..reply
+        }
+        .build();
+        c.push(&p, |f| assert_eq!(tun.try_send_frame(f).unwrap(), f.len()));
+    }
+    c.flush(|f| assert_eq!(tun.try_send_frame(f).unwrap(), f.len()));
+    assert!(c.frames < 30, "{} frames", c.frames);
+    // Keep reading (and dropping) the client's ACKs until it is done.
+    while !client.is_finished() {
+        assert!(Instant::now() < deadline, "client never got the data");
+        read_segments(&tun, &mut buf, &mut scratch);
+    }
+    assert_eq!(client.join().unwrap(), injected);
+}
