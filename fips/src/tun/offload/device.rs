@@ -97,6 +97,13 @@ impl OffloadTun {
         Ok(OffloadTun { fd, name })
     }
 
+    /// Asks the kernel for plain packets again (no TSO, checksums done):
+    /// for measuring what the offloads bring. Frames keep their header.
+    pub fn disable_offloads(&self) -> io::Result<()> {
+        // SAFETY: TUNSETOFFLOAD takes the flags as the argument value.
+        check(unsafe { libc::ioctl(self.as_raw_fd(), libc::TUNSETOFFLOAD, 0 as libc::c_ulong) })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
