@@ -1,0 +1,178 @@
+//! `NameBook`: which identity a `.fips` label names, and which name an
+//! fd00::/8 address has. Order (as the reference documents it): hosts file,
+//! then configured peer aliases, then the label read as an npub. It also
+//! remembers the identities it has answered, for PTR and to decide when the
+//! node needs to be told again.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use super::hosts::{is_host_label, HostsFile};
+use super::PeerIdentity;
+
+/// Identities remembered from answers (the reference's identity cache size).
+const LEARNED_CAP: usize = 10_000;
+/// The node is told about an identity again after this long, in case its
+/// own cache dropped it; more often would only flood the channel.
+const RENOTIFY_AFTER: Duration = Duration::from_secs(60);
+
+/// Identities answered before. Also a cache of decoded npubs: decoding
+/// checks the key is on the curve, the costliest step of an answer.
+#[derive(Default)]
+struct Learned {
+    by_addr: HashMap<Ipv6Addr, (PeerIdentity, Instant)>,
+    by_npub: HashMap<String, (PeerIdentity, Ipv6Addr)>,
+    order: VecDeque<(Ipv6Addr, String)>,
+}
+
+pub struct NameBook {
+    hosts: HostsFile,
+    aliases: HashMap<String, PeerIdentity>,
+    alias_of: HashMap<Ipv6Addr, String>,
+    learned: Mutex<Learned>,
+}
+
+impl NameBook {
+    /// Aliases that are not valid host labels are skipped with a warning;
+    /// names are case-insensitive, so they are stored lowercase.
+    pub fn new(hosts_file: PathBuf, aliases: &[(String, PeerIdentity)]) -> NameBook {
+        let mut by_name = HashMap::new();
+        for (alias, id) in aliases {
+            let alias = alias.to_ascii_lowercase();
+            if is_host_label(&alias) {
+                by_name.insert(alias, *id);
+            } else {
+                warn!(%alias, "peer alias is not a DNS label (letters, digits, hyphens, at most 63); not served");
+            }
+        }
+        let alias_of = by_name
+            .iter()
+            .map(|(n, id)| (id.ipv6(), n.clone()))
+            .collect();
+        NameBook {
+            hosts: HostsFile::new(hosts_file),
+            aliases: by_name,
+            alias_of,
+            learned: Mutex::new(Learned::default()),
+        }
+    }
+
+    /// The identity a lowercase `.fips` label names, if any.
+    pub fn lookup(&self, label: &str) -> Option<PeerIdentity> {
+        if let Some(id) = self.hosts.current().get(label) {
+            return Some(id);
+        }
+        if let Some(id) = self.aliases.get(label) {
+            return Some(*id);
+        }
+        if !label.starts_with("npub1") {
+            return None;
+        }
+        let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((id, _)) = learned.by_npub.get(label) {
+            return Some(*id);
+        }
+        drop(learned);
+        PeerIdentity::from_npub(label).ok()
+    }
+
+    /// The label (without `.fips`) for an address: hosts name, alias, or the
+    /// npub of an identity answered before. Unknown addresses have none.
+    pub fn reverse(&self, addr: &Ipv6Addr) -> Option<String> {
+        if let Some(name) = self.hosts.current().name_of(addr) {
+            return Some(name.to_owned());
+        }
+        if let Some(name) = self.alias_of.get(addr) {
+            return Some(name.clone());
+        }
+        let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        learned.by_addr.get(addr).map(|(id, _)| id.npub())
+    }
+
+    /// Records an answered identity, whose address is `addr`; true when
+    /// the node should be told (first time, or not for `RENOTIFY_AFTER`).
+    pub fn remember(&self, id: PeerIdentity, addr: Ipv6Addr, now: Instant) -> bool {
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, told)) = learned.by_addr.get_mut(&addr) {
+            if now.saturating_duration_since(*told) < RENOTIFY_AFTER {
+                return false;
+            }
+            *told = now;
+            return true;
+        }
+        if learned.order.len() >= LEARNED_CAP {
+            if let Some((old, npub)) = learned.order.pop_front() {
+                learned.by_addr.remove(&old);
+                learned.by_npub.remove(&npub);
+            }
+        }
+        let npub = id.npub();
+        learned.order.push_back((addr, npub.clone()));
+        learned.by_npub.insert(npub, (id, addr));
+        learned.by_addr.insert(addr, (id, now));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+    const B: &str = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
+
+    fn id(npub: &str) -> PeerIdentity {
+        PeerIdentity::from_npub(npub).expect("vector npub")
+    }
+
+    fn book_with_hosts(text: &str, aliases: &[(String, PeerIdentity)]) -> (NameBook, PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "fdns-names-{}-{}",
+            std::process::id(),
+            text.len() + aliases.len()
+        ));
+        std::fs::write(&path, text).expect("write hosts");
+        (NameBook::new(path.clone(), aliases), path)
+    }
+
+    #[test]
+    fn hosts_file_wins_over_alias_and_alias_over_nothing() {
+        let aliases = vec![("Shared".to_owned(), id(B)), ("mine".to_owned(), id(B))];
+        let (book, path) = book_with_hosts(&format!("shared {A}\n"), &aliases);
+        assert_eq!(book.lookup("shared"), Some(id(A)));
+        assert_eq!(book.lookup("mine"), Some(id(B)));
+        assert_eq!(book.lookup(A), Some(id(A)));
+        assert_eq!(book.lookup("npub1nope"), None);
+        assert_eq!(book.lookup("nobody"), None);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn reverse_knows_hosts_aliases_and_answered_npubs_only() {
+        let aliases = vec![("mine".to_owned(), id(B))];
+        let (book, path) = book_with_hosts(&format!("laptop {A}\n"), &aliases);
+        assert_eq!(book.reverse(&id(A).ipv6()).as_deref(), Some("laptop"));
+        assert_eq!(book.reverse(&id(B).ipv6()).as_deref(), Some("mine"));
+        let c = id("npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6");
+        assert_eq!(book.reverse(&c.ipv6()), None);
+        assert!(book.remember(c, c.ipv6(), Instant::now()));
+        assert_eq!(book.reverse(&c.ipv6()), Some(c.npub()));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn remember_tells_the_node_once_per_interval() {
+        let (book, path) = book_with_hosts("", &[]);
+        let t0 = Instant::now();
+        let a = id(A).ipv6();
+        assert!(book.remember(id(A), a, t0));
+        assert!(!book.remember(id(A), a, t0 + Duration::from_secs(1)));
+        assert!(book.remember(id(A), a, t0 + RENOTIFY_AFTER));
+        let _ = std::fs::remove_file(path);
+    }
+}

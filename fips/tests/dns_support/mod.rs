@@ -1,0 +1,382 @@
+//! Shared by the DNS integration tests: the server on its own thread (and,
+//! when asked, inside a network namespace), a throwaway namespace guard, a
+//! tiny upstream server, and runners for `dig` and `getent`.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::fs;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+
+use fips::dns::{DnsConfig, DnsServer, PeerIdentity};
+use hickory_server::proto::op::{Message, ResponseCode};
+use hickory_server::proto::rr::rdata::A;
+use hickory_server::proto::rr::{RData, Record};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+
+/// Test vectors (shared/vectors/identity.json, nodes a, b, c).
+pub const NPUB_A: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+pub const IPV6_A: &str = "fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b";
+pub const NPUB_B: &str = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
+pub const IPV6_B: &str = "fd8e:302c:287e:b48d:6268:122f:da76:b77";
+pub const NPUB_C: &str = "npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6";
+pub const IPV6_C: &str = "fdac:a221:4069:5044:c41:d550:280e:d15a";
+/// What the tiny upstream answers for every A query.
+pub const UPSTREAM_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique to this process and call, with our prefix.
+pub fn unique(tag: &str) -> String {
+    format!(
+        "fdns-{tag}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn id(npub: &str) -> PeerIdentity {
+    PeerIdentity::from_npub(npub).expect("test vector npub")
+}
+
+/// A hosts file in a fresh temporary directory, removed on drop.
+pub struct TempHosts {
+    pub path: PathBuf,
+}
+
+impl TempHosts {
+    pub fn new(text: &str) -> TempHosts {
+        let dir = std::env::temp_dir().join(unique("hosts"));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("hosts");
+        fs::write(&path, text).expect("write hosts");
+        TempHosts { path }
+    }
+
+    /// Replaces the file the way editors do (new inode), so the change is
+    /// seen even within one mtime tick.
+    pub fn rewrite(&self, text: &str) {
+        let tmp = self.path.with_extension("new");
+        fs::write(&tmp, text).expect("write hosts");
+        fs::rename(&tmp, &self.path).expect("rename hosts");
+    }
+}
+
+impl Drop for TempHosts {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A network namespace `fdns-*` whose resolv.conf points at 127.0.0.1;
+/// deleted (with its /etc/netns directory) on drop, even after a panic.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new(tag: &str) -> NetNs {
+        let name = unique(tag);
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = NetNs { name };
+        run_ok(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]));
+        // getaddrinfo (AI_ADDRCONFIG) asks for a family only when a
+        // non-loopback address of it exists, as fips0's does in the sidecar.
+        let ip = |args: &[&str]| run_ok(Command::new("ip").args(["-n", &ns.name]).args(args));
+        ip(&[
+            "link", "add", "fdns0", "type", "veth", "peer", "name", "fdns1",
+        ]);
+        ip(&["addr", "add", "fd00::1/128", "dev", "fdns0", "nodad"]);
+        ip(&["addr", "add", "192.0.2.1/32", "dev", "fdns0"]);
+        ip(&["link", "set", "fdns0", "up"]);
+        ip(&["link", "set", "fdns1", "up"]);
+        let etc = PathBuf::from("/etc/netns").join(&ns.name);
+        fs::create_dir_all(&etc).expect("/etc/netns dir");
+        fs::write(
+            etc.join("resolv.conf"),
+            "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n",
+        )
+        .expect("resolv.conf");
+        ns
+    }
+
+    /// Runs a command inside the namespace (with its resolv.conf).
+    pub fn exec(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        let _ = fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name));
+    }
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Moves the calling thread into the namespace (the sockets it creates
+/// afterwards live there).
+pub fn enter_netns(name: &str) {
+    let file = fs::File::open(format!("/run/netns/{name}")).expect("open netns");
+    // SAFETY: setns on a valid namespace fd only changes this thread's namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
+}
+
+/// Runs `f` on a thread inside the namespace and returns its result.
+pub fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        enter_netns(&name);
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+/// Something running on its own thread and current-thread runtime, stopped
+/// and joined on drop.
+pub struct Background {
+    stop: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
+    }
+}
+
+pub struct ServerThread {
+    pub addr: SocketAddr,
+    pub identities: mpsc::Receiver<PeerIdentity>,
+    _bg: Background,
+}
+
+/// Starts the DNS server (in `netns` if given) and returns once it is bound.
+pub fn start_server(cfg: DnsConfig, netns: Option<&str>) -> ServerThread {
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let netns = netns.map(str::to_owned);
+    let join = std::thread::spawn(move || {
+        if let Some(ns) = &netns {
+            enter_netns(ns);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let (tx, rx) = mpsc::channel(64);
+            let server = match DnsServer::bind(cfg, tx).await {
+                Ok(server) => server,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok((server.local_addr(), rx)));
+            let _ = server.run(async { drop(stop_rx.await) }).await;
+        });
+    });
+    let (addr, identities) = ready_rx
+        .recv()
+        .expect("server thread")
+        .expect("DnsServer::bind");
+    ServerThread {
+        addr,
+        identities,
+        _bg: Background {
+            stop: Some(stop_tx),
+            join: Some(join),
+        },
+    }
+}
+
+/// How the tiny upstream behaves.
+#[derive(Clone, Copy)]
+pub enum Upstream {
+    /// Answers every question with an A record `UPSTREAM_A` (UDP and TCP).
+    Answers,
+    /// Reads queries and never answers.
+    Silent,
+}
+
+/// A tiny upstream DNS server on `addr` (UDP and TCP), in `netns` if given.
+pub fn start_upstream(
+    addr: SocketAddr,
+    mode: Upstream,
+    netns: Option<&str>,
+) -> (SocketAddr, Background) {
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let netns = netns.map(str::to_owned);
+    let join = std::thread::spawn(move || {
+        if let Some(ns) = &netns {
+            enter_netns(ns);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let udp = UdpSocket::bind(addr).await.expect("upstream udp");
+            let local = udp.local_addr().expect("local addr");
+            let tcp = TcpListener::bind(local).await.expect("upstream tcp");
+            let _ = ready_tx.send(local);
+            tokio::select! {
+                () = upstream_udp(udp, mode) => {}
+                () = upstream_tcp(tcp, mode) => {}
+                _ = stop_rx => {}
+            }
+        });
+    });
+    let local = ready_rx.recv().expect("upstream thread");
+    (
+        local,
+        Background {
+            stop: Some(stop_tx),
+            join: Some(join),
+        },
+    )
+}
+
+fn upstream_answer(query: &[u8]) -> Option<Vec<u8>> {
+    let query = Message::from_vec(query).ok()?;
+    let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.metadata.response_code = ResponseCode::NoError;
+    for q in &query.queries {
+        reply.add_query(q.clone());
+        reply.add_answer(Record::from_rdata(
+            q.name().clone(),
+            60,
+            RData::A(A(UPSTREAM_A)),
+        ));
+    }
+    reply.to_vec().ok()
+}
+
+async fn upstream_udp(udp: UdpSocket, mode: Upstream) {
+    let mut buf = [0u8; 4096];
+    while let Ok((n, from)) = udp.recv_from(&mut buf).await {
+        if let (Upstream::Answers, Some(reply)) = (mode, upstream_answer(&buf[..n])) {
+            let _ = udp.send_to(&reply, from).await;
+        }
+    }
+}
+
+async fn upstream_tcp(tcp: TcpListener, mode: Upstream) {
+    while let Ok((mut stream, _)) = tcp.accept().await {
+        tokio::spawn(async move {
+            let mut len = [0u8; 2];
+            while stream.read_exact(&mut len).await.is_ok() {
+                let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if stream.read_exact(&mut buf).await.is_err() {
+                    return;
+                }
+                let Upstream::Answers = mode else { continue };
+                let Some(reply) = upstream_answer(&buf) else {
+                    return;
+                };
+                let Ok(n) = u16::try_from(reply.len()) else {
+                    return;
+                };
+                let mut framed = n.to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// `dig` against `server` with short timeouts; returns its full output.
+pub fn dig(server: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "+time=3", "+tries=1"])
+        .args(args)
+        .output()
+        .expect("dig (apt-get install dnsutils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `status:` of a dig answer (NOERROR, NXDOMAIN, ...).
+pub fn status(dig_output: &str) -> String {
+    dig_output
+        .split("status: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("NO ANSWER")
+        .to_owned()
+}
+
+/// The header flags of a dig answer, e.g. "qr aa rd".
+pub fn flags(dig_output: &str) -> String {
+    dig_output
+        .split(";; flags: ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The records of the ANSWER section as (name, ttl, type, data).
+pub fn answers(dig_output: &str) -> Vec<(String, u32, String, String)> {
+    section(dig_output, ";; ANSWER SECTION:")
+}
+
+pub fn authority(dig_output: &str) -> Vec<(String, u32, String, String)> {
+    section(dig_output, ";; AUTHORITY SECTION:")
+}
+
+fn section(dig_output: &str, header: &str) -> Vec<(String, u32, String, String)> {
+    let Some(rest) = dig_output.split(header).nth(1) else {
+        return Vec::new();
+    };
+    rest.lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let ttl = f.get(1)?.parse().ok()?;
+            Some((
+                f[0].to_owned(),
+                ttl,
+                f.get(3)?.to_string(),
+                f[4..].join(" "),
+            ))
+        })
+        .collect()
+}
