@@ -352,8 +352,8 @@ fn bind_reports_a_busy_port_and_shutdown_frees_it() {
         "{err}"
     );
     drop(srv); // stops the server and joins its thread
-    // The listener tasks close their sockets as they wind down: allow them
-    // a moment under a loaded test run, but the port must come free.
+               // The listener tasks close their sockets as they wind down: allow them
+               // a moment under a loaded test run, but the port must come free.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     let again = loop {
         match rt.block_on(fips::dns::DnsServer::bind(busy.clone(), tx.clone())) {

@@ -50,6 +50,7 @@ pub enum Ready {
 pub struct Stats {
     pub udp_recv_calls: u64,
     pub udp_datagrams_in: u64,
+    pub udp_recv_errors: u64,
     pub udp_datagrams_out: u64,
     pub udp_send_calls: u64,
     pub udp_send_errors: u64,
@@ -162,7 +163,12 @@ impl DataPath {
         match self.udp.get_ref().try_recv_batch(&mut self.recv) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
+            // A receive error is about one message (the socket stays
+            // usable): count it and let the next wake-up go on.
+            Err(_) => {
+                self.stats.udp_recv_errors += 1;
+                Ok(false)
+            }
         }
     }
 
