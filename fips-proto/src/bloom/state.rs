@@ -87,6 +87,15 @@ impl BloomState {
         self.outbound.entry(peer).or_default().pending = true;
     }
 
+    /// The link to `peer` was re-established on a new session (e.g. the
+    /// cross-connection rule replaced it): what we sent on the old one may be
+    /// lost, so send our filter again even if unchanged. Keeps its inbound filter.
+    pub fn resend(&mut self, peer: NodeAddr) {
+        let o = self.outbound.entry(peer).or_default();
+        o.last_sent = None;
+        o.pending = true;
+    }
+
     /// The link is gone: forget both directions (a new link starts its seq
     /// afresh). Returns whether an inbound filter was dropped, in which case
     /// the caller should `refresh`.

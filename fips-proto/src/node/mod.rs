@@ -1,1 +1,410 @@
-//! The node state machine: links, tree, bloom and sessions driven by inputs and time.
+//! The node state machine, sans I/O: FMP links (Noise IK handshakes, rekey,
+//! heartbeats, MMP), the spanning tree and bloom filters, driven by inputs and
+//! time. Sessions, discovery and routing (the dataplane) plug in through
+//! `dataplane.rs`. This module owns no sockets, no clock and no global RNG.
+//!
+//! Call order (as in quinn-proto's `Connection`): feed inputs with
+//! `handle_datagram`, `handle_tun_packet`, `handle_timeout`, `connect`, ...;
+//! then drain every output (`poll_transmit` until `None`, `poll_tun` until
+//! `false`, `poll_event` until `None`); then sleep until `poll_timeout()` or
+//! the next input.
+
+mod codec;
+mod config;
+mod counters;
+mod dataplane;
+mod frames;
+mod handshake;
+mod link;
+mod liveness;
+mod rekey;
+pub mod snapshot;
+mod timers;
+mod tree_glue;
+
+#[cfg(test)]
+mod kat_tests;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use crate::bloom::BloomState;
+use crate::identity::{Identity, PeerIdentity};
+use crate::tree::TreeState;
+use crate::NodeAddr;
+
+pub use config::{NodeConfig, PeerConfig, Timers};
+pub use counters::Counters;
+pub use link::Direction;
+
+use handshake::{Dial, PeerSlot};
+use link::Peer;
+use timers::LinkTimer;
+
+/// Transports are numbered; only UDP (0) exists today. Indices are looked up
+/// per transport, never by source address.
+pub(crate) type TransportId = u8;
+pub(crate) const UDP: TransportId = 0;
+
+/// Who owns one of our random receiver indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// An outbound handshake waiting for msg2.
+    Dial(NodeAddr),
+    /// An active peer (current, pending, previous or rekey index).
+    Peer(NodeAddr),
+}
+
+/// Why a peer went away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownReason {
+    /// No authenticated frame for `link_dead`.
+    Dead,
+    /// The peer sent Disconnect with this reason code.
+    RemoteDisconnect(u8),
+    /// The peer came back with a new epoch; the old link was torn down.
+    Restarted,
+    /// Too many consecutive frames failed authentication.
+    DecryptFailures,
+    /// `disconnect` or `shutdown` was called.
+    Local,
+}
+
+/// Things the embedding daemon may want to log or act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    PeerUp { addr: NodeAddr, npub: String },
+    PeerDown { addr: NodeAddr, reason: DownReason },
+}
+
+/// Disconnect reason codes (wire-formats.md §Disconnect).
+pub(crate) const DISCONNECT_SHUTDOWN: u8 = 0x00;
+pub(crate) const DISCONNECT_CONFIG_CHANGE: u8 = 0x06;
+
+/// msg1 admission: burst 100, 10 per second (INTEROP.md §3).
+struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    const BURST: f64 = 100.0;
+    const RATE: f64 = 10.0;
+
+    fn take(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * Self::RATE).min(Self::BURST);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A FIPS node without I/O. See the module docs for the call order.
+pub struct Node {
+    identity: Identity,
+    my_addr: NodeAddr,
+    link_mtu: u16,
+    tun_mtu: u16,
+    timers: Timers,
+    rng: Box<dyn RngCore + Send>,
+    /// Random per process start; peers use it to detect our restarts.
+    epoch: [u8; 8],
+    start: Instant,
+    start_unix_ms: u64,
+    slots: BTreeMap<NodeAddr, PeerSlot>,
+    dials: BTreeMap<NodeAddr, Dial>,
+    peers: BTreeMap<NodeAddr, Peer>,
+    indices: HashMap<(TransportId, u32), Owner>,
+    identities: HashMap<NodeAddr, PeerIdentity>,
+    tree: TreeState,
+    bloom: BloomState,
+    next_tree_eval: Instant,
+    transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    tun_out: VecDeque<Vec<u8>>,
+    events: VecDeque<NodeEvent>,
+    counters: Counters,
+    next_link_id: u64,
+    msg1_bucket: TokenBucket,
+    shut_down: bool,
+}
+
+impl Node {
+    /// Builds the node and starts dialling every auto-connect peer.
+    /// `unix_ms` is the wall clock at `now` (for TreeAnnounce timestamps).
+    pub fn new(config: NodeConfig, rng_seed: [u8; 32], now: Instant, unix_ms: u64) -> Node {
+        Self::with_rng(
+            config,
+            Box::new(ChaCha20Rng::from_seed(rng_seed)),
+            now,
+            unix_ms,
+        )
+    }
+
+    /// Like `new` with any randomness source (tests script ephemerals and
+    /// indices with it to reproduce known-answer handshakes).
+    pub(crate) fn with_rng(
+        config: NodeConfig,
+        mut rng: Box<dyn RngCore + Send>,
+        now: Instant,
+        unix_ms: u64,
+    ) -> Node {
+        let mut epoch = [0u8; 8];
+        rng.fill_bytes(&mut epoch);
+        let my_addr = config.identity.node_addr();
+        let mut node = Node {
+            my_addr,
+            link_mtu: config.link_mtu,
+            tun_mtu: config.tun_mtu,
+            rng,
+            epoch,
+            start: now,
+            start_unix_ms: unix_ms,
+            slots: BTreeMap::new(),
+            dials: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            indices: HashMap::new(),
+            identities: HashMap::new(),
+            tree: TreeState::new(my_addr),
+            bloom: BloomState::new(my_addr),
+            next_tree_eval: now + config.timers.tree_reeval,
+            transmits: VecDeque::new(),
+            tun_out: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+            next_link_id: 1,
+            msg1_bucket: TokenBucket {
+                tokens: TokenBucket::BURST,
+                last: now,
+            },
+            shut_down: false,
+            timers: config.timers,
+            identity: config.identity,
+        };
+        for peer in config.peers {
+            node.connect(now, peer);
+        }
+        node
+    }
+
+    pub fn node_addr(&self) -> NodeAddr {
+        self.my_addr
+    }
+
+    /// The UDP link MTU this node was configured with.
+    pub fn link_mtu(&self) -> u16 {
+        self.link_mtu
+    }
+
+    pub fn identity(&self) -> &PeerIdentity {
+        self.identity.public()
+    }
+
+    /// One UDP datagram received from `from`. `data` is decrypted in place.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
+        if self.shut_down {
+            return;
+        }
+        match codec::classify(data) {
+            Ok(codec::Packet::Msg1(m)) => self.handle_msg1(now, from, m),
+            Ok(codec::Packet::Msg2(m)) => self.handle_msg2(now, from, m),
+            Ok(codec::Packet::Frame(h)) => self.handle_frame(now, from, h, data),
+            Err(_) => self.counters.malformed += 1,
+        }
+    }
+
+    /// One IPv6 packet read from the TUN device.
+    pub fn handle_tun_packet(&mut self, now: Instant, packet: &[u8]) {
+        if !self.shut_down {
+            self.dataplane_tun_packet(now, packet);
+        }
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.shut_down {
+            return;
+        }
+        self.dial_timers(now);
+        self.reconnect_timers(now);
+        let due: Vec<(NodeAddr, Vec<LinkTimer>)> = self
+            .peers
+            .iter_mut()
+            .map(|(a, p)| (*a, p.timers.expired(now)))
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        for (addr, ts) in due {
+            for t in ts {
+                if self.peers.contains_key(&addr) {
+                    self.on_link_timer(now, addr, t);
+                }
+            }
+        }
+        if now >= self.next_tree_eval {
+            self.next_tree_eval = now + self.timers.tree_reeval;
+            self.tree_tick(now);
+        }
+        let mesh_due = [self.tree.poll_timeout(), self.bloom.poll_timeout()];
+        if mesh_due.into_iter().flatten().any(|t| t <= now) {
+            self.tree_tick(now);
+        }
+        self.dataplane_timeout(now);
+    }
+
+    /// The earliest instant at which `handle_timeout` has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.shut_down {
+            return None;
+        }
+        let links = self.peers.values().filter_map(|p| p.timers.next());
+        let dials = self.dials.values().map(|d| d.next_resend.min(d.deadline));
+        let slots = self.slots.values().filter_map(|s| s.next_attempt);
+        let tree = self
+            .tree
+            .poll_timeout()
+            .into_iter()
+            .chain(self.bloom.poll_timeout())
+            .chain(self.dataplane_poll_timeout());
+        links
+            .chain(dials)
+            .chain(slots)
+            .chain(tree)
+            .chain(std::iter::once(self.next_tree_eval))
+            .min()
+    }
+
+    /// Next datagram to send: fills `buf` (cleared first) and returns its destination.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<SocketAddr> {
+        let (to, bytes) = self.transmits.pop_front()?;
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        Some(to)
+    }
+
+    /// Next IPv6 packet for the TUN device; `false` when there is none.
+    #[must_use]
+    pub fn poll_tun(&mut self, buf: &mut Vec<u8>) -> bool {
+        match self.tun_out.pop_front() {
+            Some(p) => {
+                buf.clear();
+                buf.extend_from_slice(&p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Next peer up/down event.
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    /// Remembers a peer identity learned elsewhere (DNS `<npub>.fips`, config).
+    pub fn learn_identity(&mut self, peer: PeerIdentity) {
+        self.identities.insert(peer.node_addr(), peer);
+    }
+
+    /// Adds (or replaces) a peer and dials it now.
+    pub fn connect(&mut self, now: Instant, peer: PeerConfig) {
+        let addr = peer.identity.node_addr();
+        if addr == self.my_addr {
+            return;
+        }
+        self.learn_identity(peer.identity);
+        self.slots
+            .insert(addr, PeerSlot::new(peer, self.timers.reconnect_base));
+        self.start_dial(now, addr);
+    }
+
+    /// Drops a peer: sends Disconnect, forgets its config, stops redialling.
+    pub fn disconnect(&mut self, now: Instant, peer: &NodeAddr) {
+        self.slots.remove(peer);
+        self.cancel_dial(peer);
+        if self.peers.contains_key(peer) {
+            self.send_disconnect(now, peer, DISCONNECT_CONFIG_CHANGE);
+            self.remove_peer(now, *peer, DownReason::Local);
+        }
+    }
+
+    /// Queues Disconnect(Shutdown) to every peer and stops all activity.
+    pub fn shutdown(&mut self, now: Instant) {
+        let addrs: Vec<NodeAddr> = self.peers.keys().copied().collect();
+        for a in &addrs {
+            self.send_disconnect(now, a, DISCONNECT_SHUTDOWN);
+        }
+        self.slots.clear();
+        for a in self.dials.keys().copied().collect::<Vec<_>>() {
+            self.cancel_dial(&a);
+        }
+        for a in addrs {
+            self.remove_peer(now, a, DownReason::Local);
+        }
+        self.shut_down = true;
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Addresses of authenticated peers.
+    pub fn peer_addrs(&self) -> Vec<NodeAddr> {
+        self.peers.keys().copied().collect()
+    }
+
+    fn random_u32(&mut self) -> u32 {
+        self.rng.next_u32()
+    }
+
+    fn random_bytes32(&mut self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        self.rng.fill_bytes(&mut b);
+        b
+    }
+
+    /// A fresh random receiver index, registered to `owner`.
+    fn alloc_index(&mut self, owner: Owner) -> u32 {
+        loop {
+            let i = self.random_u32();
+            if let std::collections::hash_map::Entry::Vacant(e) = self.indices.entry((UDP, i)) {
+                e.insert(owner);
+                return i;
+            }
+        }
+    }
+
+    fn free_index(&mut self, index: u32) {
+        self.indices.remove(&(UDP, index));
+    }
+
+    fn queue(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        self.transmits.push_back((to, bytes));
+    }
+
+    /// Unix milliseconds at `now`.
+    fn unix_ms(&self, now: Instant) -> u64 {
+        self.start_unix_ms + now.saturating_duration_since(self.start).as_millis() as u64
+    }
+
+    /// Uniform jitter in [-j, +j] around `base`.
+    fn jittered(&mut self, base: Duration, j: Duration) -> Duration {
+        let span = j.as_millis() as u64;
+        if span == 0 {
+            return base;
+        }
+        let r = u64::from(self.random_u32()) % (2 * span + 1);
+        (base + Duration::from_millis(r)).saturating_sub(j)
+    }
+}

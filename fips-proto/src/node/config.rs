@@ -1,0 +1,86 @@
+//! Node configuration: identity, configured peers, MTUs and protocol timers.
+//! Plain data; the daemon builds it from YAML, tests build it directly.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::identity::{Identity, PeerIdentity};
+
+/// Everything the node needs at start. The secret key moves in here.
+pub struct NodeConfig {
+    pub identity: Identity,
+    pub peers: Vec<PeerConfig>,
+    pub link_mtu: u16,
+    pub tun_mtu: u16,
+    pub timers: Timers,
+}
+
+/// A peer we know how to reach (from config or `connect`).
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    pub identity: PeerIdentity,
+    pub alias: Option<String>,
+    pub addrs: Vec<SocketAddr>,
+    pub auto_connect: bool,
+}
+
+/// Protocol timers and limits. Defaults are the reference v0.4.1 values (INTEROP.md §9).
+#[derive(Clone, Debug)]
+pub struct Timers {
+    pub heartbeat: Duration,
+    pub link_dead: Duration,
+    pub handshake_resend: Duration,
+    pub handshake_max_resends: u32,
+    pub handshake_timeout: Duration,
+    pub reconnect_base: Duration,
+    pub reconnect_cap: Duration,
+    pub rekey_after: Duration,
+    pub rekey_jitter: Duration,
+    pub rekey_after_messages: u64,
+    pub rekey_min_age: Duration,
+    pub rekey_dampening: Duration,
+    pub rekey_cutover: Duration,
+    pub drain: Duration,
+    pub mmp_report: Duration,
+    pub tree_reeval: Duration,
+    pub tree_announce_min_gap: Duration,
+    pub bloom_debounce: Duration,
+    pub max_decrypt_failures: u32,
+    /// Inbound handshakes from new identities are refused beyond this many peers.
+    pub max_peers: usize,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            heartbeat: Duration::from_secs(10),
+            link_dead: Duration::from_secs(30),
+            handshake_resend: Duration::from_secs(1),
+            handshake_max_resends: 5,
+            handshake_timeout: Duration::from_secs(30),
+            reconnect_base: Duration::from_secs(5),
+            reconnect_cap: Duration::from_secs(300),
+            rekey_after: Duration::from_secs(120),
+            rekey_jitter: Duration::from_secs(15),
+            rekey_after_messages: 65_536,
+            rekey_min_age: Duration::from_secs(30),
+            rekey_dampening: Duration::from_secs(30),
+            // The initiator cuts over on its next 1 s tick after msg2, as the reference does.
+            rekey_cutover: Duration::from_secs(1),
+            drain: Duration::from_secs(10),
+            mmp_report: Duration::from_secs(1),
+            tree_reeval: Duration::from_secs(60),
+            tree_announce_min_gap: Duration::from_millis(500),
+            bloom_debounce: Duration::from_millis(500),
+            max_decrypt_failures: 20,
+            max_peers: 128,
+        }
+    }
+}
+
+impl Timers {
+    /// Delay before resend number `done + 1` of a msg1: base × 2^done.
+    pub(crate) fn resend_after(&self, done: u32) -> Duration {
+        self.handshake_resend.saturating_mul(1u32 << done.min(16))
+    }
+}

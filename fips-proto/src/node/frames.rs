@@ -1,0 +1,159 @@
+//! Established link frames: receive (index lookup, replay check, AEAD open,
+//! roaming, trial-promotion of a pending rekey session) and send (counter
+//! nonce, K bit, inner timestamp), and the dispatch of link messages.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
+use crate::wire::link::LinkMessage;
+use crate::NodeAddr;
+
+use super::link::Slot;
+use super::timers::LinkTimer;
+use super::{codec, DownReason, Node, Owner, UDP};
+
+impl Node {
+    pub(super) fn handle_frame(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        h: EstablishedHeader,
+        data: &mut [u8],
+    ) {
+        let len = data.len();
+        let Some((paddr, slot, plain)) = self.authenticate(now, from, &h, data) else {
+            return;
+        };
+        if slot == Slot::Pending {
+            // The peer switched to the new keys: so do we.
+            self.cutover(now, paddr);
+        }
+        let Ok(inner) = codec::parse_inner(plain) else {
+            self.counters.malformed_inner += 1;
+            return;
+        };
+        // Frames of the draining session belong to another counter space.
+        if slot != Slot::Previous {
+            self.measure_frame(now, paddr, &h, len, inner.timestamp_ms);
+        }
+        self.on_link_message(now, paddr, inner.msg);
+    }
+
+    /// Index lookup, replay window, AEAD. On success the frame counts as
+    /// proof of life and its source becomes the peer's address (roaming).
+    fn authenticate<'d>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        h: &EstablishedHeader,
+        data: &'d mut [u8],
+    ) -> Option<(NodeAddr, Slot, &'d mut [u8])> {
+        let owner = self.indices.get(&(UDP, h.receiver_idx)).copied();
+        let found = match owner {
+            Some(Owner::Peer(paddr)) => self
+                .peers
+                .get(&paddr)
+                .and_then(|p| p.slot_for(h.receiver_idx))
+                .map(|slot| (paddr, slot)),
+            _ => None,
+        };
+        let Some((paddr, slot)) = found else {
+            self.counters.unknown_index += 1;
+            return None;
+        };
+        let max_failures = self.timers.max_decrypt_failures;
+        let unix = self.unix_ms(now);
+        let p = self.peers.get_mut(&paddr)?;
+        let s = p.session_mut(slot)?;
+        if !s.replay.check(h.counter) {
+            self.counters.replayed += 1;
+            return None;
+        }
+        let len = data.len() as u64;
+        let Some(plain) = codec::open_frame(&s.recv, h.counter, data) else {
+            self.counters.decrypt_failed += 1;
+            p.decrypt_failures += 1;
+            if p.decrypt_failures >= max_failures {
+                self.remove_peer(now, paddr, DownReason::DecryptFailures);
+            }
+            return None;
+        };
+        s.replay.update(h.counter);
+        s.highest_recv = Some(s.highest_recv.map_or(h.counter, |c| c.max(h.counter)));
+        p.decrypt_failures = 0;
+        p.last_recv = now;
+        p.last_recv_unix_ms = unix;
+        p.remote = from;
+        p.stats.packets_recv += 1;
+        p.stats.bytes_recv += len;
+        Some((paddr, slot, plain))
+    }
+
+    /// Feeds MMP and schedules the next ReceiverReport.
+    fn measure_frame(
+        &mut self,
+        now: Instant,
+        paddr: NodeAddr,
+        h: &EstablishedHeader,
+        len: usize,
+        ts: u32,
+    ) {
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
+        p.mmp_rx.on_frame(h.counter, len, ts, now);
+        if h.flags & FLAG_CE != 0 {
+            p.mmp_rx.on_congestion_mark();
+        }
+        if let Some(at) = p.mmp_rx.next_report_at() {
+            p.timers.set_earliest(LinkTimer::Report, at);
+        }
+    }
+
+    fn on_link_message(&mut self, now: Instant, from: NodeAddr, msg: LinkMessage<'_>) {
+        match msg {
+            LinkMessage::Heartbeat | LinkMessage::SenderReport(_) => {}
+            LinkMessage::Disconnect { reason } => {
+                self.remove_peer(now, from, DownReason::RemoteDisconnect(reason));
+            }
+            LinkMessage::ReceiverReport(rr) => self.on_receiver_report(now, from, &rr),
+            LinkMessage::TreeAnnounce(ta) => self.on_tree_announce(now, from, &ta),
+            LinkMessage::FilterAnnounce(fa) => self.on_filter_announce(now, from, &fa),
+            LinkMessage::SessionDatagram(d) => self.dataplane_session_datagram(now, from, d),
+            LinkMessage::LookupRequest(r) => self.dataplane_lookup_request(now, from, r),
+            LinkMessage::LookupResponse(r) => self.dataplane_lookup_response(now, from, r),
+        }
+    }
+
+    /// Encrypts `msg` on the peer's current session and queues it.
+    /// Returns false if the peer is not active.
+    pub(crate) fn send_link_message(
+        &mut self,
+        now: Instant,
+        to: &NodeAddr,
+        msg: &LinkMessage<'_>,
+    ) -> bool {
+        let rekey_after = self.timers.rekey_after_messages;
+        let Some(p) = self.peers.get_mut(to) else {
+            return false;
+        };
+        let ts = p.link_ts(now);
+        let s = &mut p.current;
+        let counter = s.send_counter;
+        s.send_counter += 1;
+        let bytes = codec::seal_frame(&s.send, p.k_bit, s.their_index, counter, ts, msg);
+        p.stats.packets_sent += 1;
+        p.stats.bytes_sent += bytes.len() as u64;
+        if counter + 1 >= rekey_after && p.rekey.is_none() && p.pending.is_none() {
+            p.timers.set_earliest(LinkTimer::Rekey, now);
+        }
+        let remote = p.remote;
+        self.queue(remote, bytes);
+        true
+    }
+
+    pub(super) fn send_disconnect(&mut self, now: Instant, to: &NodeAddr, reason: u8) {
+        self.send_link_message(now, to, &LinkMessage::Disconnect { reason });
+    }
+}

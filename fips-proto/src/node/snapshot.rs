@@ -1,0 +1,297 @@
+//! Read-only views of the node for the control socket. Field names follow the
+//! reference control-socket JSON (`show_status`, `show_peers`, `show_links`,
+//! `show_tree`) for the facts this node has. No secrets in here.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::NodeAddr;
+
+use super::link::Peer;
+use super::Node;
+use crate::tree::distance;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    pub status: Status,
+    pub peers: Peers,
+    pub links: Links,
+    pub tree: Tree,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub npub: String,
+    pub node_addr: String,
+    pub ipv6_addr: String,
+    pub state: &'static str,
+    pub is_root: bool,
+    pub root: String,
+    pub peer_count: usize,
+    pub link_count: usize,
+    pub connection_count: usize,
+    pub session_count: usize,
+    pub effective_ipv6_mtu: u16,
+    pub estimated_mesh_size: Option<u64>,
+    pub uptime_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Peers {
+    pub peers: Vec<PeerView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerView {
+    pub node_addr: String,
+    pub npub: String,
+    pub display_name: String,
+    pub ipv6_addr: String,
+    pub connectivity: &'static str,
+    pub link_id: u64,
+    pub direction: &'static str,
+    pub transport_addr: String,
+    pub transport_type: &'static str,
+    pub is_parent: bool,
+    pub is_child: bool,
+    pub tree_depth: Option<usize>,
+    pub has_tree_position: bool,
+    pub has_bloom_filter: bool,
+    pub filter_sequence: u64,
+    pub current_k_bit: bool,
+    pub our_session_index: String,
+    pub consecutive_decrypt_failures: u32,
+    pub authenticated_at_ms: u64,
+    pub last_seen_ms: u64,
+    pub noise: NoiseView,
+    pub mmp: MmpView,
+    pub stats: TrafficStats,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NoiseView {
+    pub send_counter: u64,
+    pub highest_recv_counter: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MmpView {
+    pub srtt_ms: Option<f64>,
+    pub loss_rate: f64,
+    pub etx: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrafficStats {
+    pub bytes_recv: u64,
+    pub bytes_sent: u64,
+    pub packets_recv: u64,
+    pub packets_sent: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Links {
+    pub links: Vec<LinkView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkView {
+    pub link_id: u64,
+    pub transport_id: u32,
+    pub remote_addr: String,
+    pub direction: &'static str,
+    pub state: &'static str,
+    pub created_at_ms: u64,
+    pub stats: LinkStatsView,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkStatsView {
+    pub bytes_recv: u64,
+    pub bytes_sent: u64,
+    pub last_recv_ms: u64,
+    pub packets_recv: u64,
+    pub packets_sent: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tree {
+    pub my_node_addr: String,
+    pub root: String,
+    pub is_root: bool,
+    pub depth: usize,
+    pub parent: String,
+    pub my_coords: Vec<String>,
+    pub declaration_sequence: u64,
+    pub declaration_signed: bool,
+    pub peer_tree_count: usize,
+    pub peers: Vec<TreePeerView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TreePeerView {
+    pub node_addr: String,
+    pub display_name: String,
+    pub coords: Vec<String>,
+    pub depth: usize,
+    pub root: String,
+    pub distance_to_us: usize,
+}
+
+/// `npub1cld9...2pe6`, as the reference abbreviates npubs.
+fn short_npub(npub: &str) -> String {
+    if npub.len() <= 13 {
+        return npub.to_owned();
+    }
+    format!("{}...{}", &npub[..9], &npub[npub.len() - 4..])
+}
+
+fn hexes(addrs: &[NodeAddr]) -> Vec<String> {
+    addrs.iter().map(NodeAddr::to_hex).collect()
+}
+
+impl Node {
+    /// Everything the control socket shows about links and the tree.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        Snapshot {
+            status: self.status_view(now),
+            peers: Peers {
+                peers: self.peers.values().map(|p| self.peer_view(p)).collect(),
+            },
+            links: Links {
+                links: self.peers.values().map(|p| self.link_view(p)).collect(),
+            },
+            tree: self.tree_view(),
+        }
+    }
+
+    fn status_view(&self, now: Instant) -> Status {
+        Status {
+            npub: self.identity.public().npub(),
+            node_addr: self.my_addr.to_hex(),
+            ipv6_addr: self.my_addr.ipv6().to_string(),
+            state: if self.shut_down { "stopped" } else { "running" },
+            is_root: self.tree.is_root(),
+            root: self.tree.root().to_hex(),
+            peer_count: self.peers.len(),
+            link_count: self.peers.len(),
+            connection_count: self.dials.len(),
+            session_count: 0,
+            effective_ipv6_mtu: self.tun_mtu,
+            estimated_mesh_size: self.bloom.estimated_mesh_size().map(|n| n.round() as u64),
+            uptime_secs: now.saturating_duration_since(self.start).as_secs(),
+        }
+    }
+
+    pub(super) fn display_name(&self, addr: &NodeAddr) -> String {
+        let alias = self.slots.get(addr).and_then(|s| s.cfg.alias.clone());
+        let npub = self.identities.get(addr).map(|i| short_npub(&i.npub()));
+        alias.or(npub).unwrap_or_else(|| addr.short())
+    }
+
+    fn peer_coords(&self, addr: &NodeAddr) -> Vec<NodeAddr> {
+        self.tree.peer_coords(addr).unwrap_or_default()
+    }
+
+    fn peer_view(&self, p: &Peer) -> PeerView {
+        let coords = self.peer_coords(&p.addr);
+        PeerView {
+            node_addr: p.addr.to_hex(),
+            npub: p.identity.npub(),
+            display_name: self.display_name(&p.addr),
+            ipv6_addr: p.addr.ipv6().to_string(),
+            connectivity: "connected",
+            link_id: p.link_id,
+            direction: p.direction.as_str(),
+            transport_addr: p.remote.to_string(),
+            transport_type: "udp",
+            is_parent: self.tree.parent() == Some(p.addr),
+            is_child: coords.get(1) == Some(&self.my_addr),
+            tree_depth: coords.len().checked_sub(1),
+            has_tree_position: !coords.is_empty(),
+            has_bloom_filter: self.bloom.inbound(&p.addr).is_some(),
+            filter_sequence: self.bloom.inbound_seq(&p.addr).unwrap_or(0),
+            current_k_bit: p.k_bit,
+            our_session_index: format!("{:08x}", p.current.our_index),
+            consecutive_decrypt_failures: p.decrypt_failures,
+            authenticated_at_ms: p.authenticated_at_ms,
+            last_seen_ms: p.last_recv_unix_ms,
+            noise: NoiseView {
+                send_counter: p.current.send_counter,
+                highest_recv_counter: p.current.highest_recv.unwrap_or(0),
+            },
+            mmp: MmpView {
+                srtt_ms: p.mmp.srtt_ms(),
+                loss_rate: p.mmp.loss_rate(),
+                etx: p.mmp.etx(),
+            },
+            stats: TrafficStats {
+                bytes_recv: p.stats.bytes_recv,
+                bytes_sent: p.stats.bytes_sent,
+                packets_recv: p.stats.packets_recv,
+                packets_sent: p.stats.packets_sent,
+            },
+        }
+    }
+
+    fn link_view(&self, p: &Peer) -> LinkView {
+        LinkView {
+            link_id: p.link_id,
+            transport_id: 1,
+            remote_addr: p.remote.to_string(),
+            direction: p.direction.as_str(),
+            state: "connected",
+            created_at_ms: p.authenticated_at_ms,
+            stats: LinkStatsView {
+                bytes_recv: p.stats.bytes_recv,
+                bytes_sent: p.stats.bytes_sent,
+                last_recv_ms: p.last_recv_unix_ms,
+                packets_recv: p.stats.packets_recv,
+                packets_sent: p.stats.packets_sent,
+            },
+        }
+    }
+
+    fn tree_view(&self) -> Tree {
+        let mine = self.tree.my_coords();
+        let peers: Vec<TreePeerView> = self
+            .peers
+            .keys()
+            .filter_map(|a| {
+                let c = self.tree.peer_coords(a)?;
+                Some(TreePeerView {
+                    node_addr: a.to_hex(),
+                    display_name: self.display_name(a),
+                    coords: hexes(&c),
+                    depth: c.len().saturating_sub(1),
+                    root: c.last().copied().unwrap_or(*a).to_hex(),
+                    distance_to_us: distance(&mine, &c),
+                })
+            })
+            .collect();
+        Tree {
+            my_node_addr: self.my_addr.to_hex(),
+            root: self.tree.root().to_hex(),
+            is_root: self.tree.is_root(),
+            depth: mine.len().saturating_sub(1),
+            parent: self.tree.parent().unwrap_or(self.my_addr).to_hex(),
+            my_coords: hexes(&mine),
+            declaration_sequence: self.tree.seq(),
+            declaration_signed: true,
+            peer_tree_count: peers.len(),
+            peers,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_npub;
+
+    #[test]
+    fn npub_is_abbreviated_like_the_reference() {
+        let n = "npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6";
+        assert_eq!(short_npub(n), "npub1cld9...2pe6");
+    }
+}

@@ -1,0 +1,94 @@
+//! Hostile and broken input: every drop is counted, nothing panics.
+
+use super::{chain, secs, LinkParams};
+
+#[test]
+fn malformed_replayed_and_forged_datagrams_are_counted_and_dropped() {
+    let mut sim = chain(4, LinkParams::default());
+    sim.run_for(secs(15));
+    let frame = sim
+        .capture
+        .iter()
+        .rev()
+        .find(|c| c.from == 1 && c.to == 0 && c.bytes[0] == 0)
+        .expect("an established frame b->a")
+        .bytes
+        .clone();
+    sim.inject(1, 0, &frame);
+    assert_eq!(sim.node(0).counters().replayed, 1);
+
+    for junk in [
+        &[][..],
+        &[0x00][..],
+        &[0x7f, 0, 0, 0, 1, 2][..],
+        &[0x01; 113][..],
+    ] {
+        sim.inject(1, 0, junk);
+    }
+    assert_eq!(sim.node(0).counters().malformed, 4);
+
+    let mut forged = frame.clone();
+    forged[8] = forged[8].wrapping_add(100); // a fresh counter, tag no longer matches
+    sim.inject(1, 0, &forged);
+    assert_eq!(sim.node(0).counters().decrypt_failed, 1);
+
+    let mut stray = frame;
+    stray[4] ^= 0xff; // unknown receiver index
+    sim.inject(1, 0, &stray);
+    assert_eq!(sim.node(0).counters().unknown_index, 1);
+
+    sim.run_for(secs(30));
+    assert!(sim.linked(0, 1), "hostile input must not hurt the link");
+}
+
+#[test]
+fn random_and_mutated_datagrams_never_panic_and_are_counted() {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    let mut sim = chain(20, LinkParams::default());
+    sim.run_for(secs(45));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let samples: Vec<Vec<u8>> = sim
+        .capture
+        .iter()
+        .rev()
+        .take(50)
+        .map(|c| c.bytes.clone())
+        .collect();
+    for round in 0..3000 {
+        let d = if round % 2 == 0 {
+            let mut v = vec![0u8; (rng.next_u32() % 1500) as usize];
+            rng.fill_bytes(&mut v);
+            if let Some(b) = v.first_mut() {
+                *b &= 0x03; // a valid-looking phase
+            }
+            v
+        } else {
+            let mut v = samples[round % samples.len()].clone();
+            let i = rng.next_u32() as usize % v.len();
+            v[i] ^= 1 << (rng.next_u32() % 8);
+            v
+        };
+        sim.inject(1, 0, &d);
+    }
+    let c = sim.node(0).counters();
+    let dropped =
+        c.malformed + c.unknown_index + c.decrypt_failed + c.replayed + c.handshake_failed;
+    assert!(dropped >= 2900, "{c:?}");
+    sim.run_for(secs(30));
+    assert!(sim.linked(0, 1) && sim.linked(2, 1));
+}
+
+#[test]
+fn new_identities_beyond_max_peers_are_refused() {
+    let mut sim = super::Sim::new(26);
+    sim.timers.max_peers = 1;
+    for (name, id) in super::mesh_identities().into_iter().take(3) {
+        sim.add_node(&name, id);
+    }
+    sim.dial(0, 1, LinkParams::default());
+    sim.run_for(secs(2));
+    sim.dial(2, 1, LinkParams::default());
+    sim.run_for(secs(5));
+    assert!(sim.linked(1, 0) && !sim.linked(1, 2));
+    assert!(sim.node(1).counters().peer_limit >= 1);
+}
