@@ -9,6 +9,7 @@
 //! Control, DNS and the rest of the daemon stay outside; the daemon's loop
 //! waits on `ready()` beside its other sources, then calls `handle`.
 
+mod node;
 #[cfg(test)]
 mod tests;
 
