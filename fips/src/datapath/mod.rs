@@ -280,6 +280,6 @@ impl DataPath {
 
 /// The virtio header and the packet of a frame read from the TUN.
 fn split_frame(frame: &mut [u8]) -> Option<(VnetHdr, &mut [u8])> {
-    let hdr = VnetHdr::parse(frame).ok()?;
+    let hdr = VnetHdr::parse(frame)?;
     Some((hdr, &mut frame[VNET_HDR_LEN..]))
 }

@@ -22,6 +22,21 @@ pub use segment::segment;
 
 /// Bytes of `struct virtio_net_hdr` in front of every packet.
 pub const VNET_HDR_LEN: usize = 10;
+/// Turns one TUN read (virtio header + data) into IP packets of the
+/// kernel's segment size, each passed to `emit` (see `segment`).
+pub fn split(
+    read: &mut [u8],
+    scratch: &mut Vec<u8>,
+    emit: impl FnMut(&[u8]),
+) -> Result<(), OffloadError> {
+    let hdr = VnetHdr::parse(read).ok_or(OffloadError::Truncated {
+        what: "virtio_net_hdr",
+        need: VNET_HDR_LEN,
+        got: read.len(),
+    })?;
+    segment(&hdr, &mut read[VNET_HDR_LEN..], usize::MAX, scratch, emit).map(drop)
+}
+
 /// The largest read: a 64 KiB super-packet and its header.
 pub const MAX_READ: usize = VNET_HDR_LEN + 65_535;
 
@@ -69,14 +84,11 @@ pub struct VnetHdr {
 }
 
 impl VnetHdr {
-    pub fn parse(b: &[u8]) -> Result<VnetHdr, OffloadError> {
-        let h = b.get(..VNET_HDR_LEN).ok_or(OffloadError::Truncated {
-            what: "virtio_net_hdr",
-            need: VNET_HDR_LEN,
-            got: b.len(),
-        })?;
+    /// The header at the front of `b`; `None` when `b` is shorter.
+    pub fn parse(b: &[u8]) -> Option<VnetHdr> {
+        let h = b.get(..VNET_HDR_LEN)?;
         let u16_at = |i: usize| u16::from_ne_bytes([h[i], h[i + 1]]);
-        Ok(VnetHdr {
+        Some(VnetHdr {
             flags: h[0],
             gso_type: h[1],
             hdr_len: u16_at(2),
@@ -84,6 +96,16 @@ impl VnetHdr {
             csum_start: u16_at(6),
             csum_offset: u16_at(8),
         })
+    }
+
+    /// The header in front of a packet written as it is: no GSO, and its
+    /// checksums need no check (the mesh authenticated it end to end).
+    pub fn for_write() -> [u8; VNET_HDR_LEN] {
+        VnetHdr {
+            flags: F_DATA_VALID,
+            ..VnetHdr::default()
+        }
+        .to_bytes()
     }
 
     pub fn to_bytes(&self) -> [u8; VNET_HDR_LEN] {

@@ -5,7 +5,7 @@
 
 use super::checksum;
 use super::segment::IPPROTO_TCP;
-use super::{VnetHdr, F_NEEDS_CSUM, GSO_NONE, GSO_TCPV6, VNET_HDR_LEN};
+use super::{VnetHdr, F_NEEDS_CSUM, GSO_TCPV6, VNET_HDR_LEN};
 
 const IPV6_HDR_LEN: usize = 40;
 /// An IPv6 payload length field holds at most this.
@@ -51,7 +51,7 @@ impl Coalescer {
         }
         self.flush(&mut write);
         self.frame.clear();
-        self.frame.extend_from_slice(&[0; VNET_HDR_LEN]);
+        self.frame.extend_from_slice(&VnetHdr::for_write());
         self.frame.extend_from_slice(packet);
         self.run = start_run(packet);
     }
@@ -151,13 +151,4 @@ fn same_headers(a: &[u8], b: &[u8], tcp_hlen: usize) -> bool {
         && (a[t + 13] | TCP_PSH) == (b[t + 13] | TCP_PSH)
         && a[t + 14..t + 16] == b[t + 14..t + 16]
         && a[t + 18..t + tcp_hlen] == b[t + 18..t + tcp_hlen]
-}
-
-/// The frame for one packet written as it is (no offload).
-pub(crate) fn plain_header() -> [u8; VNET_HDR_LEN] {
-    VnetHdr {
-        gso_type: GSO_NONE,
-        ..VnetHdr::default()
-    }
-    .to_bytes()
 }

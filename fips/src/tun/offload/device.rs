@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::{coalesce::plain_header, OffloadError, VNET_HDR_LEN};
+use super::{OffloadError, VnetHdr, VNET_HDR_LEN};
 
 /// `struct ifreq` as TUNSETIFF reads it: the name, then the flags in the
 /// union (padded to the kernel's 40 bytes).
@@ -136,7 +136,7 @@ impl OffloadTun {
     /// Writes one IP packet as it is, with an empty virtio header in front
     /// (no copy: two iovecs).
     pub fn try_send_packet(&self, packet: &[u8]) -> io::Result<usize> {
-        write(self.fd.as_raw_fd(), &[&plain_header(), packet])
+        write(self.fd.as_raw_fd(), &[&VnetHdr::for_write(), packet])
     }
 }
 

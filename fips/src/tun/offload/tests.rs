@@ -179,7 +179,8 @@ fn malformed_offload_headers_are_rejected_without_panicking() {
         let r = segment(&h, &mut q, 1280, &mut Vec::new(), |_| {});
         assert!(r.is_err(), "case {i} accepted");
     }
-    assert!(VnetHdr::parse(&[0; 9]).is_err());
+    assert!(VnetHdr::parse(&[0; 9]).is_none());
+    assert!(split(&mut [0; 9], &mut Vec::new(), |_| {}).is_err());
 }
 
 #[test]
@@ -407,4 +408,15 @@ fn tcp_through_tun(ns: &NetNs) {
         read_segments(&tun, &mut buf, &mut scratch);
     }
     assert_eq!(client.join().unwrap(), injected);
+}
+
+#[test]
+fn split_reads_the_header_and_cuts_at_the_kernel_segment_size() {
+    let payload = vec![3u8; 2500];
+    let (hdr, p) = super_packet(&payload, ACK);
+    let mut read = hdr.to_bytes().to_vec();
+    read.extend_from_slice(&p);
+    let mut lens = Vec::new();
+    split(&mut read, &mut Vec::new(), |s| lens.push(s.len())).unwrap();
+    assert_eq!(lens, vec![1280, 1280, 60 + 60]);
 }
