@@ -1,66 +1,245 @@
-//! The dispatch point for the dataplane (sessions, discovery, routing, IPv6).
-//! Link messages that are not link maintenance land here, as do TUN packets.
-//! For now they are counted and dropped; the dataplane replaces these bodies.
+//! The dispatch point for the dataplane (sessions, discovery, routing, IPv6):
+//! SessionDatagrams, lookups and TUN packets go to `session::Dataplane`,
+//! which sees the node through `NodeMesh`, its `MeshView`.
 //!
-//! What the dataplane may use from the node (all `pub(crate)`):
-//! `send_link_message(now, &peer, &LinkMessage)` to send on a link,
-//! `peers` (active neighbours), `tree` and `bloom` (routing inputs),
-//! `identities` (the identity cache), `tun_out` (packets for fips0),
-//! `identity` (to sign and for XK), `epoch`, and the RNG via `random_bytes32`.
+//! The dataplane is taken out of the node for the duration of a call, so
+//! `NodeMesh` can borrow the whole node mutably (to send on links) without
+//! aliasing it. Tree coordinates are copied into `MeshCache` once per
+//! topology change rather than per packet.
 
 use std::time::Instant;
 
-use crate::wire::link::{LookupRequest, LookupResponse, SessionDatagram};
+use crate::bloom::bit_indices;
+use crate::identity::{Identity, PeerIdentity};
+use crate::routing::{LinkSendError, MeshView, PeerInfo};
+use crate::session::{Dataplane, DataplaneConfig};
+use crate::wire::link::{LinkMessage, LookupRequest, LookupResponse};
 use crate::NodeAddr;
 
 use super::Node;
 
+/// The dataplane and the topology snapshot it routes with.
+pub(crate) struct DataplaneHook {
+    pub(crate) dp: Dataplane,
+    cache: MeshCache,
+}
+
+/// Tree coordinates (ours and each peer's) as of `version`.
+#[derive(Default)]
+struct MeshCache {
+    version: Option<u64>,
+    mine: Vec<NodeAddr>,
+    peers: Vec<(NodeAddr, bool, Option<Vec<NodeAddr>>)>,
+}
+
+impl DataplaneHook {
+    pub(crate) fn new(me: NodeAddr, link_mtu: u16, epoch: [u8; 8]) -> Box<Self> {
+        let cfg = DataplaneConfig {
+            link_mtu,
+            epoch,
+            ..DataplaneConfig::default()
+        };
+        Box::new(DataplaneHook {
+            dp: Dataplane::new(cfg, me),
+            cache: MeshCache::default(),
+        })
+    }
+}
+
+/// The node as the dataplane's `MeshView`.
+struct NodeMesh<'a> {
+    node: &'a mut Node,
+    cache: &'a MeshCache,
+    now: Instant,
+}
+
 impl Node {
+    /// Runs `f` with the dataplane and a `MeshView` over this node.
+    fn with_dataplane(&mut self, now: Instant, f: impl FnOnce(&mut Dataplane, &mut NodeMesh<'_>)) {
+        let Some(mut hook) = self.dataplane.take() else {
+            return;
+        };
+        if hook.cache.version != Some(self.topology) {
+            self.refresh_mesh_cache(&mut hook);
+        }
+        let DataplaneHook { dp, cache } = &mut *hook;
+        let mut mesh = NodeMesh {
+            node: self,
+            cache,
+            now,
+        };
+        f(dp, &mut mesh);
+        self.dataplane = Some(hook);
+    }
+
+    fn refresh_mesh_cache(&self, hook: &mut DataplaneHook) {
+        let mine = self.tree.my_coords();
+        // Our position moved: coordinates cached under the old one go.
+        if hook.cache.version.is_some() && mine.get(1) != hook.cache.mine.get(1) {
+            hook.dp.parent_changed();
+        }
+        hook.cache.peers = self
+            .peers
+            .keys()
+            .map(|a| (*a, self.tree.is_tree_peer(a), self.tree.peer_coords(a)))
+            .collect();
+        hook.cache.mine = mine;
+        hook.cache.version = Some(self.topology);
+    }
+
     pub(super) fn dataplane_session_datagram(
         &mut self,
-        _now: Instant,
-        _from: NodeAddr,
-        _dg: SessionDatagram<'_>,
+        now: Instant,
+        from: NodeAddr,
+        msg: &mut [u8],
     ) {
-        self.counters.dataplane_unhandled += 1;
+        self.with_dataplane(now, |dp, mesh| {
+            dp.handle_session_datagram(now, from, msg, mesh)
+        });
     }
 
     pub(super) fn dataplane_lookup_request(
         &mut self,
-        _now: Instant,
-        _from: NodeAddr,
-        _req: LookupRequest,
+        now: Instant,
+        from: NodeAddr,
+        req: LookupRequest,
     ) {
-        self.counters.dataplane_unhandled += 1;
+        self.with_dataplane(now, |dp, mesh| {
+            dp.handle_lookup_request(now, from, req, mesh)
+        });
     }
 
     pub(super) fn dataplane_lookup_response(
         &mut self,
-        _now: Instant,
-        _from: NodeAddr,
-        _resp: LookupResponse,
+        now: Instant,
+        from: NodeAddr,
+        resp: LookupResponse,
     ) {
-        self.counters.dataplane_unhandled += 1;
+        self.with_dataplane(now, |dp, mesh| {
+            dp.handle_lookup_response(now, from, resp, mesh)
+        });
     }
 
-    pub(super) fn dataplane_tun_packet(&mut self, _now: Instant, _packet: &[u8]) {
-        self.counters.tun_unhandled += 1;
-    }
-}
-
-/// Timers and link/tree notifications for the dataplane.
-impl Node {
-    /// The dataplane's earliest deadline (session idle, lookup retries, ...).
-    pub(super) fn dataplane_poll_timeout(&self) -> Option<Instant> {
-        None
+    pub(super) fn dataplane_tun_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.with_dataplane(now, |dp, mesh| dp.handle_tun_packet(now, packet, mesh));
     }
 
     /// Called from `handle_timeout` on every wake-up.
-    pub(super) fn dataplane_timeout(&mut self, _now: Instant) {}
+    pub(super) fn dataplane_timeout(&mut self, now: Instant) {
+        if self.dataplane_poll_timeout().is_some_and(|t| t <= now) {
+            self.with_dataplane(now, |dp, mesh| dp.handle_timeout(now, mesh));
+        }
+    }
 
-    /// A peer link went down (routes through it are gone).
-    pub(super) fn dataplane_peer_down(&mut self, _now: Instant, _peer: NodeAddr) {}
+    /// The dataplane's earliest deadline (session idle, lookup retries, ...).
+    pub(super) fn dataplane_poll_timeout(&self) -> Option<Instant> {
+        self.dataplane.as_ref().and_then(|h| h.dp.poll_timeout())
+    }
 
-    /// Our tree coordinates changed (coordinate caches may be stale).
-    pub(super) fn dataplane_coords_changed(&mut self, _now: Instant) {}
+    /// A peer link went down: remembered routes through it are gone.
+    pub(super) fn dataplane_peer_down(&mut self, _now: Instant, _peer: NodeAddr) {
+        self.topology += 1;
+    }
+
+    /// Our tree coordinates changed. The coordinate cache is flushed only
+    /// when the parent changes (see `refresh_mesh_cache`), as the reference
+    /// does; a change further up keeps the cache.
+    pub(super) fn dataplane_coords_changed(&mut self, _now: Instant) {
+        self.topology += 1;
+    }
+
+    pub(super) fn dataplane_poll_tun(&mut self, buf: &mut Vec<u8>) -> bool {
+        self.dataplane.as_mut().is_some_and(|h| h.dp.poll_tun(buf))
+    }
+
+    pub(super) fn dataplane_learn_identity(&mut self, peer: PeerIdentity) {
+        if let Some(h) = self.dataplane.as_mut() {
+            h.dp.learn_identity(peer);
+        }
+    }
+
+    /// The dataplane's state, for snapshots and tests.
+    pub fn dataplane(&self) -> Option<&Dataplane> {
+        self.dataplane.as_ref().map(|h| &h.dp)
+    }
+}
+
+impl NodeMesh<'_> {
+    fn info<'s>(
+        &'s self,
+        entry: &'s (NodeAddr, bool, Option<Vec<NodeAddr>>),
+        bits: &[usize; 5],
+    ) -> PeerInfo<'s> {
+        let (addr, is_tree_peer, coords) = entry;
+        let may_reach = self.node.bloom.inbound(addr).is_some_and(|f| {
+            let bytes = f.as_bytes();
+            bits.iter().all(|&i| bytes[i / 8] >> (i % 8) & 1 == 1)
+        });
+        let link_cost = self
+            .node
+            .peers
+            .get(addr)
+            .and_then(|p| p.mmp.link_cost())
+            .unwrap_or(1.0);
+        PeerInfo {
+            addr: *addr,
+            is_tree_peer: *is_tree_peer,
+            may_reach,
+            coords: coords.as_deref(),
+            link_mtu: self.node.link_mtu,
+            link_cost,
+        }
+    }
+}
+
+impl MeshView for NodeMesh<'_> {
+    fn identity(&self) -> &Identity {
+        &self.node.identity
+    }
+
+    fn my_coords(&self) -> &[NodeAddr] {
+        &self.cache.mine
+    }
+
+    fn peers_for(&self, target: &NodeAddr) -> impl Iterator<Item = PeerInfo<'_>> {
+        let bits = bit_indices(target);
+        self.cache
+            .peers
+            .iter()
+            .filter(|(a, ..)| self.node.peers.contains_key(a))
+            .map(move |e| self.info(e, &bits))
+    }
+
+    fn peer(&self, addr: &NodeAddr, target: &NodeAddr) -> Option<PeerInfo<'_>> {
+        if !self.node.peers.contains_key(addr) {
+            return None;
+        }
+        let e = self.cache.peers.iter().find(|(a, ..)| a == addr)?;
+        Some(self.info(e, &bit_indices(target)))
+    }
+
+    fn link_mtu(&self, peer: &NodeAddr) -> Option<u16> {
+        self.node
+            .peers
+            .contains_key(peer)
+            .then_some(self.node.link_mtu)
+    }
+
+    fn topology_version(&self) -> u64 {
+        self.node.topology
+    }
+
+    fn send_link(&mut self, peer: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
+        let parsed =
+            LinkMessage::parse(msg).map_err(|_| LinkSendError::Unavailable { peer: *peer })?;
+        if self.node.send_link_message(self.now, peer, &parsed) {
+            Ok(())
+        } else {
+            Err(LinkSendError::NotConnected { peer: *peer })
+        }
+    }
+
+    fn fill_random(&mut self, out: &mut [u8]) {
+        self.node.rng.fill_bytes(out);
+    }
 }

@@ -13,6 +13,9 @@ use super::link::Slot;
 use super::timers::LinkTimer;
 use super::{codec, DownReason, Node, Owner, UDP};
 
+/// The link inner timestamp before the message.
+const LINK_TS_LEN: usize = 4;
+
 impl Node {
     pub(super) fn handle_frame(
         &mut self,
@@ -36,6 +39,10 @@ impl Node {
         // Frames of the draining session belong to another counter space.
         if slot != Slot::Previous {
             self.measure_frame(now, paddr, &h, len, inner.timestamp_ms);
+        }
+        // The dataplane decrypts SessionDatagrams in place: hand it the bytes.
+        if matches!(inner.msg, LinkMessage::SessionDatagram(_)) {
+            return self.dataplane_session_datagram(now, paddr, &mut plain[LINK_TS_LEN..]);
         }
         self.on_link_message(now, paddr, inner.msg);
     }
@@ -120,7 +127,7 @@ impl Node {
             LinkMessage::ReceiverReport(rr) => self.on_receiver_report(now, from, &rr),
             LinkMessage::TreeAnnounce(ta) => self.on_tree_announce(now, from, &ta),
             LinkMessage::FilterAnnounce(fa) => self.on_filter_announce(now, from, &fa),
-            LinkMessage::SessionDatagram(d) => self.dataplane_session_datagram(now, from, d),
+            LinkMessage::SessionDatagram(_) => {}
             LinkMessage::LookupRequest(r) => self.dataplane_lookup_request(now, from, r),
             LinkMessage::LookupResponse(r) => self.dataplane_lookup_response(now, from, r),
         }

@@ -139,6 +139,10 @@ pub struct Node {
     next_link_id: u64,
     msg1_bucket: TokenBucket,
     shut_down: bool,
+    /// Sessions, discovery and routing; `None` only while it runs.
+    dataplane: Option<Box<dataplane::DataplaneHook>>,
+    /// Bumped whenever peers, the tree or bloom filters may have changed.
+    topology: u64,
 }
 
 impl Node {
@@ -190,6 +194,12 @@ impl Node {
                 last: now,
             },
             shut_down: false,
+            dataplane: Some(dataplane::DataplaneHook::new(
+                my_addr,
+                config.link_mtu,
+                epoch,
+            )),
+            topology: 0,
             timers: config.timers,
             identity: config.identity,
         };
@@ -303,7 +313,7 @@ impl Node {
                 buf.extend_from_slice(&p);
                 true
             }
-            None => false,
+            None => self.dataplane_poll_tun(buf),
         }
     }
 
@@ -315,6 +325,7 @@ impl Node {
     /// Remembers a peer identity learned elsewhere (DNS `<npub>.fips`, config).
     pub fn learn_identity(&mut self, peer: PeerIdentity) {
         self.identities.insert(peer.node_addr(), peer);
+        self.dataplane_learn_identity(peer);
     }
 
     /// Adds (or replaces) a peer and dials it now.

@@ -177,7 +177,7 @@ impl Node {
             peer_count: self.peers.len(),
             link_count: self.peers.len(),
             connection_count: self.dials.len(),
-            session_count: 0,
+            session_count: self.dataplane().map_or(0, |d| d.session_count()),
             effective_ipv6_mtu: self.tun_mtu,
             estimated_mesh_size: self.bloom.estimated_mesh_size().map(|n| n.round() as u64),
             uptime_secs: now.saturating_duration_since(self.start).as_secs(),

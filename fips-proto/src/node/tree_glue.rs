@@ -96,6 +96,7 @@ impl Node {
 
     /// Sends every TreeAnnounce and FilterAnnounce the tree and bloom states owe.
     pub(super) fn flush_mesh(&mut self, now: Instant) {
+        self.topology += 1;
         while let Some(to) = self.tree.poll_announce(now) {
             if self.peers.contains_key(&to) {
                 let ta = self.signed_announce(now);

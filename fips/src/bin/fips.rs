@@ -1,4 +1,71 @@
-fn main() {
-    eprintln!("fips: not yet implemented");
-    std::process::exit(1);
+//! fips: the FIPS mesh daemon. `fips -c FILE` reads the YAML file; without
+//! `-c` the FIPS_* environment variables configure it (sidecar mode).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use fips::config::{Config, ProcessEnv};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "fips", version, about = "FIPS mesh node")]
+struct Args {
+    /// YAML configuration file; without it, FIPS_* environment variables.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let loaded = match &args.config {
+        Some(path) => Config::from_file(path),
+        None => Config::from_env(&ProcessEnv),
+    };
+    let config = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fips: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(config.log_level.as_deref());
+    for notice in &config.notices {
+        tracing::info!("config: {notice}");
+    }
+    match fips::daemon::run_blocking(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("fips: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// RUST_LOG wins; else `node.log_level`; else info. hickory logs every DNS
+/// request at INFO, so its target is held at warn unless RUST_LOG names it.
+fn init_tracing(level: Option<&str>) {
+    use std::io::IsTerminal;
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let base = env
+        .clone()
+        .unwrap_or_else(|| level.unwrap_or("info").to_string());
+    let directives = if base.contains("hickory") {
+        base
+    } else {
+        format!("{base},hickory_server=warn")
+    };
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("fips: ignoring log filter {directives:?}: {e}");
+        EnvFilter::new("info,hickory_server=warn")
+    });
+    let ansi = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -1,4 +1,108 @@
-fn main() {
-    eprintln!("fipsctl: not yet implemented");
-    std::process::exit(1);
+//! fipsctl: query and steer a running fips daemon over its control socket.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use fips::control::{self, Command, Query, Response};
+
+#[derive(Parser)]
+#[command(name = "fipsctl", version, about = "Control a running FIPS daemon")]
+struct Args {
+    /// Control socket of the daemon.
+    #[arg(short, long, global = true, default_value = control::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Print the reply's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show node state: status, peers, links, tree, sessions, routing,
+    /// firewall, bloom, mmp, cache, connections, transports, identity-cache.
+    Show { what: String },
+    /// Print a new identity (nsec, npub, address); contacts no daemon.
+    Keygen,
+    /// Manage the eBPF enforcement filter.
+    Firewall {
+        #[command(subcommand)]
+        action: FirewallCmd,
+    },
+    /// Dial a peer: fipsctl connect NPUB HOST:PORT [udp]
+    Connect {
+        npub: String,
+        address: String,
+        #[arg(default_value = "udp")]
+        transport: String,
+    },
+    /// Drop the link to a peer.
+    Disconnect { npub: String },
+}
+
+#[derive(Subcommand)]
+enum FirewallCmd {
+    /// Detach the filter from the interface (traffic is no longer restricted).
+    Remove,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fipsctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let command = match args.command {
+        Cmd::Keygen => return keygen(args.json),
+        Cmd::Show { what } => Command::Show(Query::from_cli_name(&what).with_context(|| {
+            let known: Vec<&str> = Query::ALL.iter().map(|q| q.cli_name()).collect();
+            format!(
+                "unknown: show {what} (expected one of: {})",
+                known.join(", ")
+            )
+        })?),
+        Cmd::Firewall {
+            action: FirewallCmd::Remove,
+        } => Command::FirewallRemove,
+        Cmd::Connect {
+            npub,
+            address,
+            transport,
+        } => Command::Connect {
+            npub,
+            address,
+            transport,
+        },
+        Cmd::Disconnect { npub } => Command::Disconnect { npub },
+    };
+    let data = match control::request(&args.socket, &command)? {
+        Response::Ok(data) => data,
+        Response::Error(message) => bail!("{}: {message}", command.name()),
+    };
+    match (&command, args.json) {
+        (Command::Show(q), false) => print!("{}", control::render(*q, &data)),
+        (_, false) if data.is_null() => println!("ok"),
+        _ => println!("{}", serde_json::to_string_pretty(&data)?),
+    }
+    Ok(())
+}
+
+fn keygen(json: bool) -> Result<()> {
+    let id = fips_proto::identity::Identity::generate(&mut rand::rngs::OsRng);
+    let (nsec, npub, addr) = (id.nsec(), id.public().npub(), id.public().ipv6());
+    if json {
+        let v = serde_json::json!({"nsec": nsec, "npub": npub, "ipv6_addr": addr.to_string()});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("nsec    {nsec}\nnpub    {npub}\naddress {addr}");
+    }
+    Ok(())
 }

@@ -1,1 +1,163 @@
-//! Configuration: the YAML file and the sidecar's environment variables.
+//! Configuration: the YAML file (`fips -c FILE`) and the sidecar's
+//! environment variables, turned into one validated [`Config`].
+//!
+//! The file layout is the reference's (FIPS v0.4.1), so one file runs either
+//! implementation: keys of the reference that we do not implement are
+//! accepted and reported as notices, keys nobody knows are an error. This
+//! module only reads and validates; it opens no sockets. The one side effect
+//! is the key file, written by [`IdentitySource::load_or_create`].
+
+mod env;
+mod error;
+mod file;
+mod keyfile;
+mod schema;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use fips_proto::identity::PeerIdentity;
+
+pub use env::{
+    EnvLookup, ProcessEnv, DEFAULT_ENV_KEY_FILE, ENV_CONTROL_SOCKET, ENV_KEY_FILE, ENV_NSEC,
+};
+pub use error::ConfigError;
+pub use keyfile::{write_pub_file, KeyOrigin, SecretKey};
+
+/// The default control socket, in env mode and when the file names none.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/fips/control.sock";
+/// UDP transport socket buffers (the reference's default, 2 MiB each).
+pub const DEFAULT_UDP_BUFFER: usize = 2 * 1024 * 1024;
+
+/// Everything the daemon needs to start, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration came from (for messages).
+    pub origin: ConfigOrigin,
+    pub identity: IdentitySource,
+    pub control_socket: PathBuf,
+    pub tun: TunConfig,
+    pub dns: DnsConfig,
+    pub udp: UdpConfig,
+    pub peers: Vec<PeerEntry>,
+    pub enforce: EnforceConfig,
+    /// `node.log_level`, used when `RUST_LOG` is unset.
+    pub log_level: Option<String>,
+    /// Keys and variables we accepted without acting on them; the daemon
+    /// logs each once tracing is up.
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    File(PathBuf),
+    Environment,
+}
+
+/// Where the node's secret key comes from.
+#[derive(Debug, Clone)]
+pub enum IdentitySource {
+    /// Given inline: `node.identity.nsec` or `FIPS_NSEC`.
+    Inline {
+        key: SecretKey,
+        origin: &'static str,
+    },
+    /// Read from this file, or generated into it when it does not exist.
+    KeyFile { path: PathBuf, origin: &'static str },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunConfig {
+    pub enabled: bool,
+    pub name: String,
+    pub mtu: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub enabled: bool,
+    pub bind: SocketAddr,
+    /// Where names outside `.fips` are forwarded; `None` answers REFUSED.
+    pub upstream: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpConfig {
+    pub bind: SocketAddr,
+    /// Transport MTU: the largest UDP payload we send to a peer.
+    pub mtu: u16,
+    pub recv_buf: usize,
+    pub send_buf: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerEntry {
+    pub identity: PeerIdentity,
+    pub alias: Option<String>,
+    pub addrs: Vec<SocketAddr>,
+    pub auto_connect: bool,
+    /// The key or variable this peer came from, e.g. `peers[1].npub`.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnforceConfig {
+    pub enabled: bool,
+    pub interface: String,
+}
+
+impl Config {
+    /// Reads and validates a YAML configuration file.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        file::load(path)
+    }
+
+    /// Builds the configuration from environment variables (sidecar mode).
+    pub fn from_env(lookup: &dyn EnvLookup) -> Result<Config, ConfigError> {
+        env::load(lookup)
+    }
+}
+
+impl Default for TunConfig {
+    fn default() -> Self {
+        TunConfig {
+            enabled: false,
+            name: "fips0".into(),
+            mtu: 1280,
+        }
+    }
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            enabled: true,
+            bind: SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 5354)),
+            upstream: None,
+        }
+    }
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            bind: SocketAddr::from(([0, 0, 0, 0], 2121)),
+            mtu: 1280,
+            recv_buf: DEFAULT_UDP_BUFFER,
+            send_buf: DEFAULT_UDP_BUFFER,
+        }
+    }
+}
+
+impl Default for EnforceConfig {
+    fn default() -> Self {
+        EnforceConfig {
+            enabled: false,
+            interface: "eth0".into(),
+        }
+    }
+}

@@ -1,1 +1,20 @@
-//! Control socket: JSON-lines request and response types shared by the daemon and fipsctl.
+//! Control socket: the JSON-lines request and response types shared by the
+//! daemon and fipsctl, the daemon's listener, the blocking client, and the
+//! tables fipsctl prints. The protocol is the reference's: one JSON line
+//! in, one out, then the connection closes.
+//!
+//! This module owns no node state: the server passes each command to the
+//! node task over a channel and writes back whatever reply comes.
+
+mod client;
+mod proto;
+mod server;
+mod table;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{request, ClientError};
+pub use proto::{Command, Query, Response, DEFAULT_SOCKET, IO_TIMEOUT, MAX_REQUEST};
+pub use server::{ControlError, ControlRequest, ControlServer};
+pub use table::render;

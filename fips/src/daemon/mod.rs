@@ -1,1 +1,206 @@
-//! The daemon runtime: drives the protocol core with UDP, TUN, control, DNS and enforcement.
+//! The daemon runtime: brings up UDP, TUN, the control socket, DNS and
+//! enforcement, then drives the protocol core ([`fips_proto::node::Node`])
+//! from one task until SIGTERM/SIGINT, when it tells peers goodbye and
+//! drains.
+//!
+//! Only the node task touches the `Node`; the other tasks (control socket,
+//! DNS) talk to it over channels. Protocol decisions stay in `fips-proto`.
+
+mod batch;
+mod commands;
+mod hooks;
+mod node_loop;
+mod shutdown;
+mod sockaddr;
+mod udp;
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use fips_proto::identity::Identity;
+use fips_proto::node::{Node, NodeConfig, PeerConfig, Timers};
+use rand::RngCore;
+use tokio::sync::mpsc;
+use tracing::info;
+
+use crate::config::{Config, ConfigError, KeyOrigin};
+use crate::control::{ControlError, ControlServer};
+use crate::tun::{self, Tun, TunError, TunSetup};
+
+pub use shutdown::{DoneGuard, Shutdown, ShutdownToken, Trigger};
+
+/// Why the daemon could not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot bind the UDP transport to {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tun(#[from] TunError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error("{what}: {message}")]
+    Hook { what: &'static str, message: String },
+    #[error("cannot start the async runtime: {source}")]
+    Runtime {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Builds a single-threaded runtime and runs the daemon on it until a
+/// signal stops it.
+pub fn run_blocking(config: Config) -> Result<(), DaemonError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| DaemonError::Runtime { source })?;
+    rt.block_on(run(config))
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> Result<(), DaemonError> {
+    let shutdown = Shutdown::new();
+    spawn_signal_watch(&shutdown)?;
+    let node_loop = start(&config, &shutdown).await?;
+    info!("ready");
+    node_loop.run(shutdown.token()).await;
+    shutdown.trigger();
+    shutdown.wait_done().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Everything before "ready": identity, sockets, TUN, control, DNS,
+/// enforcement. Any failure here exits non-zero.
+async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLoop, DaemonError> {
+    let identity = load_identity(config)?;
+    let std_udp = udp::bind(&config.udp)?;
+    let firewall = hooks::Firewall::attach(&config.enforce, &std_udp)?;
+    let udp = tokio::net::UdpSocket::from_std(std_udp).map_err(|source| DaemonError::Bind {
+        addr: config.udp.bind,
+        source,
+    })?;
+    info!(addr = %udp.local_addr().map(|a| a.to_string()).unwrap_or_default(), "UDP transport listening");
+    let tun = start_tun(config, &identity).await?;
+    let control = ControlServer::bind(&config.control_socket)?;
+    info!(path = %control.path().display(), "control socket listening");
+    let (control_tx, control_rx) = mpsc::channel(32);
+    let (token, guard) = (shutdown.token(), shutdown.guard());
+    tokio::spawn(async move {
+        control.run(control_tx, token.cancelled()).await;
+        drop(guard);
+    });
+    let (id_tx, id_rx) = mpsc::channel(64);
+    hooks::start_dns(config, id_tx, shutdown).await?;
+    let node = build_node(config, identity);
+    let ctx = commands::Context {
+        control_socket: config.control_socket.clone(),
+        tun_name: tun.as_ref().map(|t| t.name().to_string()),
+        firewall,
+        started: Instant::now(),
+    };
+    Ok(node_loop::NodeLoop::new(
+        node, udp, tun, control_rx, id_rx, ctx,
+    ))
+}
+
+fn load_identity(config: &Config) -> Result<Identity, DaemonError> {
+    let (identity, how) = config.identity.load_or_create()?;
+    let source = match (&config.identity, how) {
+        (_, KeyOrigin::Inline) => config.identity.origin().to_string(),
+        (crate::config::IdentitySource::KeyFile { path, .. }, KeyOrigin::Generated) => {
+            format!("generated, saved to {}", path.display())
+        }
+        (crate::config::IdentitySource::KeyFile { path, .. }, _) => {
+            format!("key file {}", path.display())
+        }
+        (_, _) => "?".into(),
+    };
+    info!(npub = %identity.public().npub(), addr = %identity.public().ipv6(), key = %source, "identity");
+    Ok(identity)
+}
+
+async fn start_tun(config: &Config, identity: &Identity) -> Result<Option<Tun>, DaemonError> {
+    if !config.tun.enabled {
+        info!("TUN disabled (tun.enabled: false); mesh packets for this node are dropped");
+        return Ok(None);
+    }
+    // TSO lets the kernel hand over 64 KiB of a TCP stream per read; fall
+    // back to plain packets where the kernel refuses.
+    let tun = match Tun::create_with_offload(&config.tun.name) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::debug!(error = %e, "TUN offload not available");
+            Tun::create(&config.tun.name)?
+        }
+    };
+    let setup = TunSetup {
+        addr: identity.public().ipv6(),
+        mtu: config.tun.mtu,
+    };
+    tun::configure(tun.name(), setup).await?;
+    info!(name = tun.name(), addr = %setup.addr, mtu = setup.mtu, "TUN up");
+    Ok(Some(tun))
+}
+
+fn build_node(config: &Config, identity: Identity) -> Node {
+    let peers = config
+        .peers
+        .iter()
+        .map(|p| PeerConfig {
+            identity: p.identity,
+            alias: p.alias.clone(),
+            addrs: p.addrs.clone(),
+            auto_connect: p.auto_connect,
+        })
+        .collect();
+    let node_config = NodeConfig {
+        identity,
+        peers,
+        link_mtu: config.udp.mtu,
+        tun_mtu: config.tun.mtu,
+        timers: Timers::default(),
+    };
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Node::new(node_config, seed, Instant::now(), unix_ms)
+}
+
+fn spawn_signal_watch(shutdown: &Shutdown) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|source| DaemonError::Signal {
+        signal: "SIGTERM",
+        source,
+    })?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|source| DaemonError::Signal {
+        signal: "SIGINT",
+        source,
+    })?;
+    let token = shutdown.token();
+    let trigger = shutdown.trigger_handle();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+            _ = int.recv() => info!("SIGINT: shutting down"),
+            _ = token.cancelled() => return,
+        }
+        trigger.trigger();
+    });
+    Ok(())
+}

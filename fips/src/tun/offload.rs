@@ -14,6 +14,8 @@ mod coalesce;
 mod device;
 mod segment;
 #[cfg(test)]
+mod split_tests;
+#[cfg(test)]
 mod tests;
 
 pub use coalesce::Coalescer;

@@ -25,3 +25,4 @@ mod hostile;
 mod links;
 mod mesh;
 mod rekey;
+mod sessions;

@@ -1,0 +1,241 @@
+//! End-to-end sessions over real links in the simulator: discovery, the XK
+//! handshake across relays, the pending queue, and ICMPv6 echo between TUNs.
+
+use std::time::Duration;
+
+use super::{mesh_identities, secs, LinkParams, Sim};
+use crate::ipv6::checksum;
+use crate::ipv6::icmp::{TYPE_DEST_UNREACHABLE, TYPE_ECHO_REPLY, TYPE_ECHO_REQUEST};
+use crate::NodeAddr;
+
+const STEP: Duration = Duration::from_millis(10);
+
+/// a – b – c – d – e, each dialling the next.
+fn chain5(seed: u64, params: LinkParams) -> Sim {
+    let mut sim = Sim::new(seed);
+    for (name, id) in mesh_identities() {
+        sim.add_node(&name, id);
+    }
+    for i in 0..4 {
+        sim.dial(i, i + 1, params);
+    }
+    sim
+}
+
+/// The static mesh of identity.json (links a-d a-e c-d b-c d-e c-e).
+fn static_mesh(seed: u64, params: LinkParams) -> Sim {
+    let mut sim = Sim::new(seed);
+    for (name, id) in mesh_identities() {
+        sim.add_node(&name, id);
+    }
+    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
+    for (x, y) in [
+        ("a", "d"),
+        ("a", "e"),
+        ("c", "d"),
+        ("b", "c"),
+        ("d", "e"),
+        ("c", "e"),
+    ] {
+        sim.dial(idx(x), idx(y), params);
+    }
+    sim
+}
+
+fn addr(sim: &Sim, i: usize) -> NodeAddr {
+    sim.nodes[i].identity.node_addr()
+}
+
+/// An ICMPv6 echo request or reply with a valid checksum.
+fn echo(src: NodeAddr, dst: NodeAddr, typ: u8, seq: u16) -> Vec<u8> {
+    let (s, d) = (src.ipv6().octets(), dst.ipv6().octets());
+    let mut icmp = vec![typ, 0, 0, 0, 0x42, 0x42];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(b"fips-sim-ping");
+    let sum = checksum::upper_layer(&s, &d, 58, &icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[58, 64]);
+    p.extend_from_slice(&s);
+    p.extend_from_slice(&d);
+    p.extend_from_slice(&icmp);
+    p
+}
+
+fn seq_of(p: &[u8]) -> u16 {
+    u16::from_be_bytes([p[46], p[47]])
+}
+
+/// Runs the world for `d`, answering every echo request that reaches a TUN
+/// (as the kernel would) and returning the other TUN packets per node.
+fn run_answering(sim: &mut Sim, d: Duration) -> Vec<(usize, Vec<u8>)> {
+    let mut got = Vec::new();
+    let end = sim.now + d;
+    while sim.now < end {
+        sim.run_for(STEP);
+        for i in 0..sim.nodes.len() {
+            let mut buf = Vec::new();
+            while sim.node_mut(i).poll_tun(&mut buf) {
+                let pkt = buf.clone();
+                if pkt.len() >= 48 && pkt[6] == 58 && pkt[40] == TYPE_ECHO_REQUEST {
+                    let from = NodeAddr::from_slice(&pkt[8..24]).map(|_| ());
+                    assert!(from.is_some());
+                    let src = sim
+                        .nodes
+                        .iter()
+                        .map(|n| n.identity.node_addr())
+                        .find(|a| a.ipv6().octets()[..] == pkt[8..24])
+                        .expect("echo from a known node");
+                    let reply = echo(addr(sim, i), src, TYPE_ECHO_REPLY, seq_of(&pkt));
+                    let now = sim.now;
+                    sim.node_mut(i).handle_tun_packet(now, &reply);
+                }
+                got.push((i, pkt));
+            }
+        }
+    }
+    got
+}
+
+/// `from` learns `to`'s key (as a DNS answer would give it) and pings it
+/// `count` times, one per second. Returns the sequence numbers answered.
+fn ping(sim: &mut Sim, from: usize, to: usize, count: u16) -> Vec<u16> {
+    let peer = *sim.nodes[to].identity.public();
+    sim.node_mut(from).learn_identity(peer);
+    let (src, dst) = (addr(sim, from), addr(sim, to));
+    let mut answered = Vec::new();
+    for seq in 1..=count {
+        let now = sim.now;
+        sim.node_mut(from)
+            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
+        for (i, p) in run_answering(sim, secs(1)) {
+            if i == from && p[40] == TYPE_ECHO_REPLY && p[8..24] == dst.ipv6().octets()[..] {
+                answered.push(seq_of(&p));
+            }
+        }
+    }
+    answered.sort_unstable();
+    answered.dedup();
+    answered
+}
+
+#[test]
+fn first_ping_across_a_five_node_chain_is_answered() {
+    let mut sim = chain5(31, LinkParams::default());
+    sim.run_for(secs(10));
+    let answered = ping(&mut sim, 0, 4, 3);
+    assert_eq!(
+        answered,
+        vec![1, 2, 3],
+        "the first echo waited for discovery and the handshake"
+    );
+    let dp = sim.node(0).dataplane().expect("dataplane");
+    assert!(dp.is_established(&addr(&sim, 4)));
+    assert_eq!(dp.counters().sessions_established, 1);
+    let relay = sim
+        .node(2)
+        .dataplane()
+        .expect("dataplane")
+        .counters()
+        .clone();
+    assert!(relay.forwarded >= 6, "c relayed both ways: {relay:?}");
+}
+
+#[test]
+fn the_far_end_can_open_the_session_too() {
+    let mut sim = chain5(32, LinkParams::default());
+    sim.run_for(secs(10));
+    assert_eq!(ping(&mut sim, 4, 0, 2), vec![1, 2]);
+    // a learned e from msg3, so a's own ping rides the same session.
+    assert_eq!(ping(&mut sim, 0, 4, 1), vec![1]);
+    assert_eq!(
+        sim.node(0)
+            .dataplane()
+            .expect("dp")
+            .counters()
+            .sessions_established,
+        1
+    );
+}
+
+/// Tree and filter announces are not retransmitted, so the mesh converges
+/// before the loss starts; what is tested is the dataplane under loss
+/// (lookup retries, handshake and msg3 resends, per-packet loss).
+#[test]
+fn pings_cross_the_five_node_mesh_with_five_percent_loss() {
+    let mut sim = static_mesh(33, LinkParams::default());
+    sim.run_for(secs(15));
+    let lossy = LinkParams {
+        loss: 0.05,
+        ..LinkParams::default()
+    };
+    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
+    for (x, y) in [
+        ("a", "d"),
+        ("a", "e"),
+        ("c", "d"),
+        ("b", "c"),
+        ("d", "e"),
+        ("c", "e"),
+    ] {
+        sim.connect_wire(idx(x), idx(y), lossy);
+    }
+    let near = ping(&mut sim, 0, 4, 10);
+    assert!(near.len() >= 6, "a-e answered {near:?}");
+    let far = ping(&mut sim, 0, 1, 20);
+    assert!(far.len() >= 10, "a-b (three hops) answered {far:?}");
+    let back = ping(&mut sim, 1, 0, 10);
+    assert!(back.len() >= 5, "b-a answered {back:?}");
+}
+
+#[test]
+fn first_ping_across_the_mesh_is_answered_without_loss() {
+    let mut sim = static_mesh(34, LinkParams::default());
+    sim.run_for(secs(15));
+    assert_eq!(ping(&mut sim, 0, 1, 2), vec![1, 2]);
+    assert_eq!(ping(&mut sim, 4, 1, 1), vec![1]);
+}
+
+#[test]
+fn unreachable_destination_gets_icmp_after_discovery_gives_up() {
+    let mut sim = chain5(35, LinkParams::default());
+    sim.run_for(secs(10));
+    let stranger = crate::identity::Identity::from_secret_bytes([0x77; 32]).expect("key");
+    sim.node_mut(0).learn_identity(*stranger.public());
+    let now = sim.now;
+    let pkt = echo(addr(&sim, 0), stranger.node_addr(), TYPE_ECHO_REQUEST, 1);
+    sim.node_mut(0).handle_tun_packet(now, &pkt);
+    let early = run_answering(&mut sim, secs(14));
+    assert!(early.iter().all(|(i, _)| *i != 0), "no answer before 15 s");
+    let late = run_answering(&mut sim, secs(2));
+    let errors: Vec<_> = late
+        .iter()
+        .filter(|(i, p)| *i == 0 && p[40] == TYPE_DEST_UNREACHABLE)
+        .collect();
+    assert_eq!(errors.len(), 1);
+}
+
+#[test]
+fn pings_keep_flowing_for_five_minutes_across_link_and_session_rekeys() {
+    let mut sim = chain5(36, LinkParams::default());
+    sim.run_for(secs(10));
+    let peer = *sim.nodes[4].identity.public();
+    sim.node_mut(0).learn_identity(peer);
+    let (src, dst) = (addr(&sim, 0), addr(&sim, 4));
+    let mut answered = 0;
+    for seq in 1..=60u16 {
+        let now = sim.now;
+        sim.node_mut(0)
+            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
+        answered += run_answering(&mut sim, secs(5))
+            .iter()
+            .filter(|(i, p)| *i == 0 && p[40] == TYPE_ECHO_REPLY)
+            .count();
+    }
+    let a = sim.node(0).dataplane().expect("dp").counters().clone();
+    let e = sim.node(4).dataplane().expect("dp").counters().clone();
+    assert!(a.rekeys + e.rekeys >= 2, "the session rekeyed: {a:?} {e:?}");
+    assert_eq!(answered, 60, "no echo lost across rekeys: {a:?} {e:?}");
+    assert_eq!(a.sessions_established, 1, "the session survived");
+}

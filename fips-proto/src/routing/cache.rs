@@ -1,0 +1,302 @@
+//! The coordinate cache (NodeAddr → tree coordinates, 300 s TTL refreshed on
+//! use, 50k entries) and the identity cache (fd address → public key, LRU,
+//! 10k entries). Both are bounded: a full cache first drops expired entries,
+//! then the least recently used sixty-fourth, so eviction cost is amortised
+//! over many inserts instead of paid per packet.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use crate::addr::NodeAddr;
+use crate::identity::PeerIdentity;
+use crate::wire::Coords;
+
+pub const COORD_TTL: Duration = Duration::from_secs(300);
+pub const COORD_CAPACITY: usize = 50_000;
+pub const IDENTITY_CAPACITY: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct CoordEntry {
+    pub coords: Coords,
+    /// Path MTU a LookupResponse reported for this destination, if any.
+    pub path_mtu: Option<u16>,
+    expires: Instant,
+    last_used: Instant,
+}
+
+impl CoordEntry {
+    pub fn expires(&self) -> Instant {
+        self.expires
+    }
+
+    pub fn last_used(&self) -> Instant {
+        self.last_used
+    }
+}
+
+/// NodeAddr → coordinates, filled by SessionSetup/Ack, CP-flagged frames and
+/// LookupResponses.
+#[derive(Debug)]
+pub struct CoordCache {
+    ttl: Duration,
+    capacity: usize,
+    map: HashMap<NodeAddr, CoordEntry>,
+}
+
+impl CoordCache {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        CoordCache {
+            ttl,
+            capacity,
+            map: HashMap::new(),
+        }
+    }
+
+    /// Stores `coords` for `addr`. Empty coordinates carry no information
+    /// (CP sections may have zero entries) and are ignored.
+    pub fn insert(&mut self, now: Instant, addr: NodeAddr, coords: Coords) {
+        if coords.is_empty() {
+            return;
+        }
+        if let Some(e) = self.map.get_mut(&addr) {
+            if e.coords != coords {
+                e.coords = coords;
+            }
+            e.expires = now + self.ttl;
+            e.last_used = now;
+            return;
+        }
+        if self.map.len() >= self.capacity {
+            self.make_room(now);
+        }
+        let entry = CoordEntry {
+            coords,
+            path_mtu: None,
+            expires: now + self.ttl,
+            last_used: now,
+        };
+        self.map.insert(addr, entry);
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&NodeAddr, &CoordEntry)> {
+        self.map.iter()
+    }
+
+    pub fn set_path_mtu(&mut self, addr: &NodeAddr, mtu: u16) {
+        if let Some(e) = self.map.get_mut(addr) {
+            e.path_mtu = Some(mtu);
+        }
+    }
+
+    /// The live coordinates of `addr`, refreshing the entry's TTL (routing
+    /// through an entry keeps it alive).
+    pub fn get_and_touch(&mut self, now: Instant, addr: &NodeAddr) -> Option<&Coords> {
+        let ttl = self.ttl;
+        let live = self.map.get(addr)?.expires > now;
+        if !live {
+            self.map.remove(addr);
+            return None;
+        }
+        let e = self.map.get_mut(addr)?;
+        e.expires = now + ttl;
+        e.last_used = now;
+        Some(&e.coords)
+    }
+
+    /// The live coordinates of `addr` without refreshing them.
+    pub fn peek(&self, now: Instant, addr: &NodeAddr) -> Option<&CoordEntry> {
+        self.map.get(addr).filter(|e| e.expires > now)
+    }
+
+    pub fn remove(&mut self, addr: &NodeAddr) {
+        self.map.remove(addr);
+    }
+
+    /// Our own coordinates changed (parent switch): everything cached was
+    /// judged against the old position, so start over.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn make_room(&mut self, now: Instant) {
+        self.map.retain(|_, e| e.expires > now);
+        if self.map.len() >= self.capacity {
+            evict_oldest(&mut self.map, |e| e.last_used);
+        }
+    }
+}
+
+/// fd address (15 bytes after the fd prefix) → identity, filled by DNS,
+/// XK msg3 and configured peers. No TTL: the mapping never goes stale.
+#[derive(Debug)]
+pub struct IdentityCache {
+    capacity: usize,
+    tick: u64,
+    map: HashMap<[u8; 15], IdEntry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IdEntry {
+    id: PeerIdentity,
+    // Kept so the per-packet lookup never hashes a public key.
+    addr: NodeAddr,
+    tick: u64,
+}
+
+impl IdentityCache {
+    pub fn new(capacity: usize) -> Self {
+        IdentityCache {
+            capacity,
+            tick: 0,
+            map: HashMap::new(),
+        }
+    }
+
+    pub fn insert(&mut self, id: PeerIdentity) {
+        let addr = id.node_addr();
+        let key = prefix_of(&addr);
+        self.tick += 1;
+        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
+            evict_oldest(&mut self.map, |e| e.tick);
+        }
+        let tick = self.tick;
+        self.map.insert(key, IdEntry { id, addr, tick });
+    }
+
+    /// Looks up by the 15 address bytes after `fd` and marks the entry used.
+    pub fn lookup(&mut self, prefix: &[u8; 15]) -> Option<(NodeAddr, PeerIdentity)> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(prefix).map(|e| {
+            e.tick = tick;
+            (e.addr, e.id)
+        })
+    }
+
+    /// The identity whose NodeAddr is `addr` (all 16 bytes must match).
+    pub fn get(&mut self, addr: &NodeAddr) -> Option<PeerIdentity> {
+        self.lookup(&prefix_of(addr))
+            .filter(|(a, _)| a == addr)
+            .map(|(_, id)| id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = PeerIdentity> + '_ {
+        self.map.values().map(|e| e.id)
+    }
+}
+
+pub fn prefix_of(addr: &NodeAddr) -> [u8; 15] {
+    let mut p = [0u8; 15];
+    p.copy_from_slice(&addr.0[..15]);
+    p
+}
+
+/// Drops the least recently used sixty-fourth of `map` (at least one).
+fn evict_oldest<K, V, T>(map: &mut HashMap<K, V>, age: impl Fn(&V) -> T)
+where
+    K: Hash + Eq + Clone,
+    T: Ord + Copy,
+{
+    let n = (map.len() / 64).max(1);
+    let mut ages: Vec<(T, K)> = map.iter().map(|(k, v)| (age(v), k.clone())).collect();
+    if n < ages.len() {
+        ages.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
+    }
+    for (_, k) in ages.into_iter().take(n) {
+        map.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(i: u16) -> NodeAddr {
+        let mut a = [0u8; 16];
+        a[..2].copy_from_slice(&i.to_be_bytes());
+        NodeAddr(a)
+    }
+
+    fn coords(i: u16) -> Coords {
+        Coords(vec![addr(i), addr(0)])
+    }
+
+    #[test]
+    fn coordinates_expire_after_ttl_unless_used() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut c = CoordCache::new(Duration::from_secs(300), 10);
+        c.insert(t0, addr(1), coords(1));
+        c.insert(t0, addr(2), coords(2));
+        assert!(c.get_and_touch(t0 + 200 * s, &addr(1)).is_some());
+        assert!(c.peek(t0 + 301 * s, &addr(2)).is_none());
+        assert!(c.get_and_touch(t0 + 301 * s, &addr(2)).is_none());
+        assert!(
+            c.get_and_touch(t0 + 499 * s, &addr(1)).is_some(),
+            "use refreshed it"
+        );
+    }
+
+    #[test]
+    fn coord_cache_never_exceeds_its_capacity_and_keeps_recent_entries() {
+        let t0 = Instant::now();
+        let mut c = CoordCache::new(Duration::from_secs(300), 100);
+        for i in 1..=500u16 {
+            c.insert(t0 + Duration::from_millis(u64::from(i)), addr(i), coords(i));
+            assert!(c.len() <= 100);
+        }
+        assert!(c.peek(t0 + Duration::from_secs(1), &addr(500)).is_some());
+        assert!(c.peek(t0 + Duration::from_secs(1), &addr(1)).is_none());
+    }
+
+    #[test]
+    fn identity_cache_maps_an_fd_prefix_to_the_key_and_evicts_least_recent() {
+        let ids: Vec<PeerIdentity> = (1..=4u8)
+            .map(|i| {
+                *crate::identity::Identity::from_secret_bytes([i; 32])
+                    .expect("key")
+                    .public()
+            })
+            .collect();
+        let mut c = IdentityCache::new(3);
+        for id in &ids[..3] {
+            c.insert(*id);
+        }
+        let a0 = ids[0].node_addr();
+        assert_eq!(c.lookup(&prefix_of(&a0)), Some((a0, ids[0])));
+        c.insert(ids[3]);
+        assert_eq!(c.len(), 3);
+        assert!(
+            c.get(&ids[1].node_addr()).is_none(),
+            "least recently used went first"
+        );
+        assert!(c.get(&a0).is_some());
+        let mut wrong_last_byte = a0;
+        wrong_last_byte.0[15] ^= 1;
+        assert!(c.get(&wrong_last_byte).is_none());
+    }
+
+    #[test]
+    fn empty_coordinates_are_not_cached() {
+        let mut c = CoordCache::new(COORD_TTL, 10);
+        c.insert(Instant::now(), addr(1), Coords(vec![]));
+        assert!(c.is_empty());
+    }
+}

@@ -1,0 +1,496 @@
+//! `Dataplane`: sessions, discovery, routing and the IPv6 adapter glued
+//! together behind a sans-I/O interface.
+//!
+//! Call order, like the node around it: feed inputs (`handle_tun_packet`,
+//! `handle_session_datagram`, `handle_lookup_request`,
+//! `handle_lookup_response`, `handle_timeout`), then drain `poll_tun` until
+//! it returns false, then sleep until `poll_timeout()`. Link messages leave
+//! through `MeshView::send_link` as they are produced.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv6Addr;
+use std::time::Instant;
+
+use super::config::DataplaneConfig;
+use super::pending::PendingQueue;
+use super::state::{SessionState, Slot};
+use crate::addr::NodeAddr;
+use crate::discovery::{Discovery, ResponseOutcome};
+use crate::identity::PeerIdentity;
+use crate::ipv6::{effective_mtu, icmp, mss, Ipv6Packet};
+use crate::routing::cache::{COORD_CAPACITY, COORD_TTL, IDENTITY_CAPACITY};
+use crate::routing::{
+    find_next_hop, CoordCache, IdentityCache, MeshView, Route, RouteCache, Throttle,
+};
+use crate::wire::lookup::{LookupRequest, LookupResponse};
+use crate::wire::Coords;
+
+/// TUN packets waiting for `poll_tun`; beyond this the caller is not
+/// draining and new packets are dropped rather than queued without bound.
+const TUN_QUEUE_LIMIT: usize = 4096;
+const FREE_BUFFERS: usize = 256;
+
+/// Drops and events by reason, for the control socket and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DataplaneCounters {
+    pub tun_malformed: u64,
+    pub tun_too_big: u64,
+    pub tun_unreachable: u64,
+    pub tun_queued: u64,
+    pub tun_queue_full: u64,
+    pub data_sent: u64,
+    pub data_received: u64,
+    pub no_route: u64,
+    pub forwarded: u64,
+    pub ttl_exhausted: u64,
+    pub mtu_exceeded: u64,
+    pub routing_errors_sent: u64,
+    pub malformed: u64,
+    pub decrypt_failed: u64,
+    pub unknown_session: u64,
+    pub sessions_established: u64,
+    pub handshake_timeouts: u64,
+    pub idle_timeouts: u64,
+    pub rekeys: u64,
+    pub discovery_failed: u64,
+    pub tun_out_dropped: u64,
+    pub setups_sent: u64,
+    pub acks_sent: u64,
+    pub msg3_sent: u64,
+    pub looped: u64,
+    /// Sessions dropped because nothing authenticated for the idle time
+    /// while we kept sending (the peer restarted).
+    pub dead_sessions: u64,
+}
+
+/// A session as shown by the control socket (`show_sessions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub remote: NodeAddr,
+    /// Known once established (the responder learns it from msg3).
+    pub peer: Option<PeerIdentity>,
+    /// "initiating", "awaiting_msg3" or "established".
+    pub state: &'static str,
+    pub is_initiator: bool,
+    pub current_k_bit: bool,
+    /// Old keys are still accepted after a rekey.
+    pub is_draining: bool,
+    pub coords_warmup_remaining: u8,
+    pub session_start: Option<Instant>,
+    pub last_activity: Option<Instant>,
+    /// Lowered by MtuExceeded / PathMtuNotification; `None` if never.
+    pub path_mtu: Option<u16>,
+    pub stats: SessionStats,
+}
+
+/// Per-session traffic counters (encrypted messages, FSP payload bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub packets_recv: u64,
+    pub bytes_recv: u64,
+}
+
+/// A coordinate cache entry as shown by `show_cache`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordInfo {
+    pub node: NodeAddr,
+    pub coords: Vec<NodeAddr>,
+    pub path_mtu: Option<u16>,
+    pub last_used: Instant,
+    pub expires: Instant,
+}
+
+pub(crate) struct SessionEntry {
+    pub state: SessionState,
+}
+
+pub struct Dataplane {
+    pub(crate) cfg: DataplaneConfig,
+    pub(crate) me: NodeAddr,
+    pub(crate) my_ip: [u8; 16],
+    pub(crate) coords: CoordCache,
+    pub(crate) ids: IdentityCache,
+    pub(crate) routes: RouteCache,
+    pub(crate) discovery: Discovery,
+    pub(crate) sessions: HashMap<NodeAddr, SessionEntry>,
+    pub(crate) pending: PendingQueue,
+    pub(crate) tun_out: VecDeque<Vec<u8>>,
+    pub(crate) free: Vec<Vec<u8>>,
+    /// Scratch buffers reused by every packet: plaintext, link message,
+    /// trial-decryption copy.
+    pub(crate) pt: Vec<u8>,
+    pub(crate) msg: Vec<u8>,
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) error_throttle: Throttle<NodeAddr>,
+    pub(crate) icmp_throttle: Throttle<[u8; 16]>,
+    pub(crate) counters: DataplaneCounters,
+    pub(crate) next_wake: Option<Instant>,
+}
+
+impl std::fmt::Debug for Dataplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataplane")
+            .field("me", &self.me)
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dataplane {
+    pub fn new(cfg: DataplaneConfig, me: NodeAddr) -> Self {
+        let discovery = Discovery::new(cfg.discovery.clone());
+        let error_throttle = Throttle::new(cfg.routing_error_interval, 4096);
+        let icmp_throttle = Throttle::new(cfg.icmp_interval, 1024);
+        let pending = PendingQueue::new(cfg.pending_per_dest, cfg.pending_dests);
+        Dataplane {
+            my_ip: me.ipv6().octets(),
+            me,
+            coords: CoordCache::new(COORD_TTL, COORD_CAPACITY),
+            ids: IdentityCache::new(IDENTITY_CAPACITY),
+            routes: RouteCache::default(),
+            discovery,
+            sessions: HashMap::new(),
+            pending,
+            tun_out: VecDeque::new(),
+            free: Vec::new(),
+            pt: Vec::with_capacity(2048),
+            msg: Vec::with_capacity(2048),
+            scratch: Vec::with_capacity(2048),
+            error_throttle,
+            icmp_throttle,
+            counters: DataplaneCounters::default(),
+            next_wake: None,
+            cfg,
+        }
+    }
+
+    /// Registers an identity (DNS answer, configured peer) so TUN traffic to
+    /// its address can be routed and its lookup proofs verified.
+    pub fn learn_identity(&mut self, id: PeerIdentity) {
+        self.ids.insert(id);
+    }
+
+    /// Our tree parent changed: cached coordinates were judged from the old
+    /// position, so they and every remembered route go.
+    pub fn parent_changed(&mut self) {
+        self.coords.clear();
+        self.routes.clear();
+    }
+
+    /// The largest IPv6 packet the TUN may hand us (1203 for 1280).
+    pub fn effective_mtu(&self) -> u16 {
+        effective_mtu(self.cfg.link_mtu)
+    }
+
+    pub fn counters(&self) -> &DataplaneCounters {
+        &self.counters
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = SessionInfo> + '_ {
+        self.sessions.iter().map(|(a, s)| s.state.info(*a))
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The coordinate cache, for `show_cache`.
+    pub fn coord_cache(&self) -> impl Iterator<Item = CoordInfo> + '_ {
+        self.coords.entries().map(|(node, e)| CoordInfo {
+            node: *node,
+            coords: e.coords.0.clone(),
+            path_mtu: e.path_mtu,
+            last_used: e.last_used(),
+            expires: e.expires(),
+        })
+    }
+
+    /// The identity cache, for `show_identity_cache`.
+    pub fn identities(&self) -> impl Iterator<Item = PeerIdentity> + '_ {
+        self.ids.iter()
+    }
+
+    pub fn is_established(&self, dest: &NodeAddr) -> bool {
+        matches!(
+            self.sessions.get(dest).map(|s| &s.state),
+            Some(SessionState::Established(_))
+        )
+    }
+
+    pub fn cached_coords(&self, now: Instant, dest: &NodeAddr) -> Option<&Coords> {
+        self.coords.peek(now, dest).map(|e| &e.coords)
+    }
+
+    /// Next IPv6 packet for the TUN device. `buf` is replaced (its old
+    /// allocation is kept for reuse).
+    #[must_use]
+    pub fn poll_tun(&mut self, buf: &mut Vec<u8>) -> bool {
+        match self.tun_out.pop_front() {
+            Some(mut pkt) => {
+                std::mem::swap(buf, &mut pkt);
+                self.recycle(pkt);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.next_wake, self.discovery.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(crate) fn schedule(&mut self, at: Instant) {
+        self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// An IPv6 packet read from the TUN device.
+    pub fn handle_tun_packet<M: MeshView>(&mut self, now: Instant, pkt: &[u8], mesh: &mut M) {
+        let Ok(ip) = Ipv6Packet::parse(pkt) else {
+            self.counters.tun_malformed += 1;
+            return;
+        };
+        if !ip.dst_is_fips() {
+            self.counters.tun_malformed += 1;
+            return;
+        }
+        let limit = self.effective_mtu();
+        if pkt.len() > usize::from(limit) {
+            self.packet_too_big(now, pkt, limit);
+            return;
+        }
+        let Some((dest, peer)) = self.ids.lookup(&ip.dst_prefix()) else {
+            self.unreachable(pkt);
+            return;
+        };
+        if dest == self.me {
+            return;
+        }
+        let path_limit = match self.sessions.get(&dest).map(|s| &s.state) {
+            Some(SessionState::Established(e)) => Some(effective_mtu(e.path_mtu)),
+            Some(_) => None,
+            None => {
+                self.queue(dest, pkt);
+                self.open_session(now, mesh, dest, peer);
+                return;
+            }
+        };
+        match path_limit {
+            Some(l) if pkt.len() > usize::from(l) => self.packet_too_big(now, pkt, l),
+            Some(_) => self.send_ipv6(now, mesh, dest, pkt),
+            None => self.queue(dest, pkt),
+        }
+    }
+
+    fn queue(&mut self, dest: NodeAddr, pkt: &[u8]) {
+        if self.pending.push(dest, pkt, &mut self.free) {
+            self.counters.tun_queued += 1;
+        } else {
+            self.counters.tun_queue_full += 1;
+        }
+    }
+
+    /// Starts a session if we can route to `dest`, else a lookup for it.
+    pub(crate) fn open_session<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        dest: NodeAddr,
+        peer: PeerIdentity,
+    ) {
+        if self.sessions.contains_key(&dest) {
+            return;
+        }
+        if self.route(now, mesh, &dest).is_some() {
+            self.initiate(now, mesh, dest, peer);
+        } else {
+            self.discovery.start(now, dest, mesh);
+        }
+    }
+
+    /// A LookupRequest from peer `from`.
+    pub fn handle_lookup_request<M: MeshView>(
+        &mut self,
+        now: Instant,
+        from: NodeAddr,
+        req: LookupRequest,
+        mesh: &mut M,
+    ) {
+        // Outcomes other than success are ordinary (duplicates, rate limits).
+        let _ = self.discovery.handle_request(now, from, req, mesh);
+    }
+
+    /// A LookupResponse link message.
+    pub fn handle_lookup_response<M: MeshView>(
+        &mut self,
+        now: Instant,
+        _from: NodeAddr,
+        resp: LookupResponse,
+        mesh: &mut M,
+    ) {
+        let Ok(ResponseOutcome::Resolved {
+            target,
+            coords,
+            path_mtu,
+        }) = self
+            .discovery
+            .handle_response(now, resp, mesh, &mut self.ids)
+        else {
+            return;
+        };
+        self.coords.insert(now, target, coords);
+        self.coords.set_path_mtu(&target, path_mtu);
+        self.routes.forget(&target);
+        match self.sessions.get_mut(&target).map(|s| &mut s.state) {
+            Some(SessionState::Established(e)) => {
+                e.warmup_remaining = self.cfg.coords_warmup_packets
+            }
+            Some(_) => {}
+            None if self.pending.has(&target) => {
+                if let Some(peer) = self.ids.get(&target) {
+                    self.open_session(now, mesh, target, peer);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The next hop toward `dest`, remembered per topology version.
+    pub(crate) fn route<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &M,
+        dest: &NodeAddr,
+    ) -> Option<NodeAddr> {
+        match self.route_decision(now, mesh, dest) {
+            Route::Peer(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn route_decision<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &M,
+        dest: &NodeAddr,
+    ) -> Route {
+        let version = mesh.topology_version();
+        if let Some(hop) = self.routes.get(version, dest) {
+            // Routing through a cache entry keeps it alive.
+            let _ = self.coords.get_and_touch(now, dest);
+            return Route::Peer(hop);
+        }
+        let coords = self.coords.get_and_touch(now, dest).map(|c| &c.0[..]);
+        let route = find_next_hop(mesh, dest, coords);
+        if let Route::Peer(hop) = route {
+            self.routes.put(version, *dest, hop);
+        }
+        route
+    }
+
+    pub(crate) fn cache_coords(&mut self, now: Instant, addr: NodeAddr, coords: Coords) {
+        if addr == self.me {
+            return;
+        }
+        self.coords.insert(now, addr, coords);
+        self.routes.forget(&addr);
+    }
+
+    pub(crate) fn packet_too_big(&mut self, now: Instant, pkt: &[u8], mtu: u16) {
+        self.counters.tun_too_big += 1;
+        let mut src = [0u8; 16];
+        src.copy_from_slice(&pkt[8..24]);
+        if !self.icmp_throttle.allow(now, src) {
+            return;
+        }
+        let mut buf = self.take_buffer();
+        if icmp::packet_too_big(pkt, u32::from(mtu), &mut buf) {
+            self.push_tun(buf);
+        } else {
+            self.recycle(buf);
+        }
+    }
+
+    pub(crate) fn unreachable(&mut self, pkt: &[u8]) {
+        self.counters.tun_unreachable += 1;
+        let mut buf = self.take_buffer();
+        if icmp::dest_unreachable(pkt, &self.my_ip, &mut buf) {
+            self.push_tun(buf);
+        } else {
+            self.recycle(buf);
+        }
+    }
+
+    /// Every packet queued for `dest` gets Destination Unreachable.
+    pub(crate) fn fail_pending(&mut self, dest: &NodeAddr) {
+        if let Some(q) = self.pending.take(dest) {
+            for pkt in q {
+                self.unreachable(&pkt);
+                self.recycle(pkt);
+            }
+        }
+    }
+
+    /// Rebuilds an IPv6 packet from a shim payload sent by `src` and queues
+    /// it for the TUN, clamping the MSS of SYNs on the way in.
+    pub(crate) fn deliver_shim(&mut self, src: &NodeAddr, shim: &[u8]) {
+        let mut buf = self.take_buffer();
+        let src_ip = src.ipv6();
+        let dst_ip = Ipv6Addr::from(self.my_ip);
+        if crate::wire::shim::decompress(shim, src_ip, dst_ip, &mut buf).is_err() {
+            self.counters.malformed += 1;
+            self.recycle(buf);
+            return;
+        }
+        mss::clamp_ipv6_packet(&mut buf, mss::max_mss_for(self.effective_mtu()));
+        self.counters.data_received += 1;
+        self.push_tun(buf);
+    }
+
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        let mut b = self.free.pop().unwrap_or_else(|| Vec::with_capacity(1536));
+        b.clear();
+        b
+    }
+
+    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
+        if self.free.len() < FREE_BUFFERS {
+            self.free.push(buf);
+        }
+    }
+
+    fn push_tun(&mut self, buf: Vec<u8>) {
+        if self.tun_out.len() >= TUN_QUEUE_LIMIT {
+            self.counters.tun_out_dropped += 1;
+            self.recycle(buf);
+            return;
+        }
+        self.tun_out.push_back(buf);
+    }
+
+    /// Sends every packet queued for `dest` over its new session.
+    pub(crate) fn flush_pending<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        dest: NodeAddr,
+    ) {
+        self.discovery.cancel(&dest);
+        if let Some(q) = self.pending.take(&dest) {
+            for pkt in q {
+                self.send_ipv6(now, mesh, dest, &pkt);
+                self.recycle(pkt);
+            }
+        }
+    }
+
+    pub(crate) fn note_slot(&mut self, slot: Slot) {
+        if slot == Slot::Pending {
+            self.counters.rekeys += 1;
+        }
+    }
+}

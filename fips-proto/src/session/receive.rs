@@ -1,0 +1,307 @@
+//! The receive side of SessionDatagrams: coordinate cache warming, transit
+//! forwarding (TTL, path MTU, routing errors) and local delivery of
+//! handshakes, encrypted messages and error signals.
+
+use std::time::Instant;
+
+use super::codec::{self, Envelope, DG_HEADER, INNER_HEADER, PORT_HEADER};
+use super::dataplane::Dataplane;
+use super::state::{SessionState, Slot, EARLY_LIMIT};
+use crate::addr::NodeAddr;
+use crate::routing::{fits_link, MeshView, Route};
+use crate::wire::fsp::{
+    SessionAck, SessionMsg3, SessionSetup, FLAG_CP, FLAG_U, PHASE_ACK, PHASE_ESTABLISHED,
+    PHASE_MSG3, PHASE_SETUP,
+};
+use crate::wire::fsp_error::FspError;
+use crate::wire::fsp_inner::{DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM};
+use crate::wire::Coords;
+
+impl Dataplane {
+    /// A SessionDatagram link message (msg_type byte first) from peer
+    /// `from`. Decrypted in place, hence `&mut`.
+    pub fn handle_session_datagram<M: MeshView>(
+        &mut self,
+        now: Instant,
+        from: NodeAddr,
+        msg: &mut [u8],
+        mesh: &mut M,
+    ) {
+        let Some(env) = Envelope::read(msg) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        if env.ttl == 0 {
+            self.counters.ttl_exhausted += 1;
+            return;
+        }
+        self.warm_coords(now, &env, &msg[DG_HEADER..]);
+        if env.dst == self.me {
+            self.deliver(now, mesh, &env, &mut msg[DG_HEADER..]);
+        } else if env.src == self.me {
+            // Our own datagram came back: nodes disagree about the
+            // destination's coordinates. Look it up again.
+            self.counters.looped += 1;
+            self.discovery.start(now, env.dst, mesh);
+        } else {
+            self.forward(now, mesh, from, &env, msg);
+        }
+    }
+
+    /// Caches the plaintext coordinates a session message carries, before
+    /// routing it, so this hop can route the replies.
+    fn warm_coords(&mut self, now: Instant, env: &Envelope, p: &[u8]) {
+        let (Some(&first), Some(&flags)) = (p.first(), p.get(1)) else {
+            return;
+        };
+        match first {
+            PHASE_SETUP => {
+                if let Ok(s) = SessionSetup::parse(p) {
+                    self.cache_coords(now, env.src, s.src_coords);
+                    self.cache_coords(now, env.dst, s.dst_coords);
+                }
+            }
+            PHASE_ACK => {
+                if let Ok(a) = SessionAck::parse(p) {
+                    self.cache_coords(now, env.src, a.src_coords);
+                    self.cache_coords(now, env.dst, a.dst_coords);
+                }
+            }
+            PHASE_ESTABLISHED if flags & (FLAG_CP | FLAG_U) == FLAG_CP => {
+                let Some(rest) = p.get(codec::FSP_HEADER..) else {
+                    return;
+                };
+                if let Ok((src, n)) = Coords::parse(rest) {
+                    if let Ok((dst, _)) = Coords::parse(&rest[n..]) {
+                        self.cache_coords(now, env.src, src);
+                        self.cache_coords(now, env.dst, dst);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn forward<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        from: NodeAddr,
+        env: &Envelope,
+        msg: &mut [u8],
+    ) {
+        let hop = match self.route_decision(now, mesh, &env.dst) {
+            // Never straight back: the sender routed by other coordinates
+            // than ours, and bouncing would loop until the TTL runs out.
+            // PathBroken makes the source look the destination up again.
+            Route::Peer(h) if h == from => {
+                self.counters.looped += 1;
+                return self.routing_error(now, mesh, env, msg, true);
+            }
+            Route::Peer(h) => h,
+            Route::NoCoords => return self.routing_error(now, mesh, env, msg, false),
+            Route::NoProgress => return self.routing_error(now, mesh, env, msg, true),
+        };
+        let link_mtu = mesh.link_mtu(&hop).unwrap_or(0);
+        if !fits_link(msg.len(), link_mtu) {
+            self.counters.mtu_exceeded += 1;
+            let err = FspError::MtuExceeded {
+                dest: env.dst,
+                reporter: self.me,
+                mtu: link_mtu,
+            };
+            return self.send_error(now, mesh, env, msg, err);
+        }
+        codec::set_ttl_and_mtu(msg, env.ttl - 1, env.path_mtu.min(link_mtu));
+        match mesh.send_link(&hop, msg) {
+            Ok(()) => self.counters.forwarded += 1,
+            Err(_) => self.counters.no_route += 1,
+        }
+    }
+
+    fn routing_error<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        env: &Envelope,
+        msg: &[u8],
+        known: bool,
+    ) {
+        self.counters.no_route += 1;
+        let err = match self.coords.peek(now, &env.dst) {
+            Some(c) if known => FspError::PathBroken {
+                dest: env.dst,
+                reporter: self.me,
+                last_coords: c.coords.clone(),
+            },
+            _ => FspError::CoordsRequired {
+                dest: env.dst,
+                reporter: self.me,
+            },
+        };
+        self.send_error(now, mesh, env, msg, err);
+    }
+
+    /// Reports a failure back to the datagram's source, at most once per
+    /// destination per 100 ms, and never about an error signal (no
+    /// cascades).
+    fn send_error<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        env: &Envelope,
+        msg: &[u8],
+        err: FspError,
+    ) {
+        let payload = &msg[DG_HEADER..];
+        let is_error = payload.first() == Some(&PHASE_ESTABLISHED)
+            && payload.get(1).is_some_and(|f| f & FLAG_U != 0);
+        if is_error || !self.error_throttle.allow(now, env.dst) {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        err.emit(&mut buf);
+        if self.send_plain(now, mesh, env.src, &buf) {
+            self.counters.routing_errors_sent += 1;
+        }
+        self.scratch = buf;
+    }
+
+    fn deliver<M: MeshView>(&mut self, now: Instant, mesh: &mut M, env: &Envelope, p: &mut [u8]) {
+        let (Some(&first), Some(&flags)) = (p.first(), p.get(1)) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        let parsed = match first {
+            PHASE_SETUP => SessionSetup::parse(p).map(|s| self.on_setup(now, mesh, env.src, s)),
+            PHASE_ACK => SessionAck::parse(p).map(|a| self.on_ack(now, mesh, env.src, a)),
+            PHASE_MSG3 => SessionMsg3::parse(p).map(|m| self.on_msg3(now, mesh, env.src, m)),
+            PHASE_ESTABLISHED if flags & FLAG_U != 0 => {
+                FspError::parse(p).map(|e| self.on_error(now, mesh, e))
+            }
+            PHASE_ESTABLISHED => {
+                self.on_encrypted(now, mesh, env.src, env.path_mtu, p);
+                Ok(())
+            }
+            _ => {
+                self.counters.malformed += 1;
+                Ok(())
+            }
+        };
+        if parsed.is_err() {
+            self.counters.malformed += 1;
+        }
+    }
+
+    /// An encrypted message from `src`: decrypt, track the rekey slot, and
+    /// act on Data (to the TUN) and PathMtuNotification.
+    pub(crate) fn on_encrypted<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        src: NodeAddr,
+        path_mtu: u16,
+        p: &mut [u8],
+    ) {
+        let Some(view) = codec::parse_encrypted(p) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        let e = match self.sessions.get_mut(&src).map(|s| &mut s.state) {
+            Some(SessionState::Established(e)) => e,
+            Some(SessionState::AwaitingMsg3 { early, .. }) if early.len() < EARLY_LIMIT => {
+                early.push(p.to_vec());
+                return;
+            }
+            _ => {
+                self.counters.unknown_session += 1;
+                return;
+            }
+        };
+        let mut ad = [0u8; codec::FSP_HEADER];
+        ad.copy_from_slice(&p[..codec::FSP_HEADER]);
+        let ct = &mut p[view.ciphertext.clone()];
+        let Some((slot, n)) = e.open(view.key_bit(), view.counter, &ad, ct, &mut self.scratch)
+        else {
+            self.counters.decrypt_failed += 1;
+            return;
+        };
+        match slot {
+            Slot::Pending => {
+                e.cut_over(now, self.cfg.drain_window);
+                e.msg3 = None;
+            }
+            Slot::Current if e.pending.is_none() => e.msg3 = None,
+            Slot::Current => {}
+            Slot::Previous => e.previous_until = now + self.cfg.drain_window,
+        }
+        e.last_recv = now;
+        e.stats.packets_recv += 1;
+        e.stats.bytes_recv += n as u64;
+        let pt = &ct[..n];
+        if pt.len() < INNER_HEADER {
+            return;
+        }
+        let body = &pt[INNER_HEADER..];
+        let mut notify = None;
+        match pt[4] {
+            DATA => {
+                e.last_data = now;
+                notify = e.path_mtu_to_report(now, path_mtu.min(self.cfg.link_mtu));
+            }
+            PATH_MTU_NOTIFICATION if body.len() >= 2 => {
+                let mtu = u16::from_le_bytes([body[0], body[1]]);
+                e.path_mtu = e.path_mtu.min(mtu);
+            }
+            _ => {}
+        }
+        self.note_slot(slot);
+        if pt[4] == DATA && body.len() >= PORT_HEADER {
+            let dst_port = u16::from_le_bytes([body[2], body[3]]);
+            if dst_port == PORT_IPV6_SHIM {
+                self.deliver_shim(&src, &body[PORT_HEADER..]);
+            }
+        }
+        if let Some(mtu) = notify {
+            self.send_path_mtu(now, mesh, src, mtu);
+        }
+    }
+
+    /// CoordsRequired / PathBroken: re-warm the path (at most every 2 s),
+    /// restart the warmup count, look the destination up again.
+    /// MtuExceeded: lower the session's path MTU.
+    fn on_error<M: MeshView>(&mut self, now: Instant, mesh: &mut M, err: FspError) {
+        let dest = err.dest();
+        if let FspError::MtuExceeded { mtu, .. } = err {
+            if let Some(SessionState::Established(e)) =
+                self.sessions.get_mut(&dest).map(|s| &mut s.state)
+            {
+                e.path_mtu = e.path_mtu.min(mtu);
+            }
+            return;
+        }
+        // The reference drops the coordinates on PathBroken. We keep them
+        // until a lookup replaces them: a failure at one transit node is
+        // often transient, and with no coordinates (and a stale filter) we
+        // could not route at all.
+        self.routes.forget(&dest);
+        let interval = self.cfg.coords_response_interval;
+        let mut warm = false;
+        if let Some(SessionState::Established(e)) =
+            self.sessions.get_mut(&dest).map(|s| &mut s.state)
+        {
+            e.warmup_remaining = self.cfg.coords_warmup_packets;
+            if e.last_warmup_reply
+                .is_none_or(|t| now.saturating_duration_since(t) >= interval)
+            {
+                e.last_warmup_reply = Some(now);
+                warm = true;
+            }
+        }
+        if warm {
+            self.send_coords_warmup(now, mesh, dest);
+        }
+        self.discovery.start(now, dest, mesh);
+    }
+}

@@ -1,0 +1,221 @@
+//! Sidecar mode: without `-c`, environment variables configure the node.
+
+use std::path::PathBuf;
+
+use super::error::{describe, ConfigError};
+use super::value;
+use super::{
+    Config, ConfigOrigin, DnsConfig, EnforceConfig, IdentitySource, PeerEntry, SecretKey,
+    TunConfig, UdpConfig, DEFAULT_CONTROL_SOCKET,
+};
+
+/// Secret key, inline (hex or nsec1...).
+pub const ENV_NSEC: &str = "FIPS_NSEC";
+/// A file holding the key; generated there when missing.
+pub const ENV_KEY_FILE: &str = "FIPS_NSEC_FILE";
+/// Overrides the control socket path (tests run several daemons per host).
+pub const ENV_CONTROL_SOCKET: &str = "FIPS_CONTROL_SOCKET";
+/// Where env mode keeps a generated key.
+pub const DEFAULT_ENV_KEY_FILE: &str = "/var/lib/fips/fips.key";
+
+/// Variables of the sidecar's compose file that are not ours to read.
+const COMPOSE_ONLY: &[&str] = &["FIPS_NETWORK", "FIPS_SUBNET", "FIPS_IPV4"];
+const KNOWN: &[&str] = &[
+    ENV_NSEC,
+    ENV_KEY_FILE,
+    ENV_CONTROL_SOCKET,
+    "FIPS_PEER_NPUB",
+    "FIPS_PEER_ADDR",
+    "FIPS_PEER_ALIAS",
+    "FIPS_UDP_BIND",
+    "FIPS_TUN_MTU",
+    "FIPS_DNS_UPSTREAM",
+    "FIPS_ENFORCE",
+    "FIPS_ENFORCE_IFACE",
+];
+
+/// Reads environment variables; a trait so tests need not mutate the
+/// process environment.
+pub trait EnvLookup {
+    fn var(&self, name: &str) -> Option<String>;
+    /// Names of all variables starting with `FIPS_` (to flag typos).
+    fn fips_names(&self) -> Vec<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl EnvLookup for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    fn fips_names(&self) -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| k.starts_with("FIPS_"))
+            .collect()
+    }
+}
+
+impl<const N: usize> EnvLookup for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+    fn fips_names(&self) -> Vec<String> {
+        self.iter()
+            .map(|(k, _)| k.to_string())
+            .filter(|k| k.starts_with("FIPS_"))
+            .collect()
+    }
+}
+
+pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
+    // An empty variable counts as unset: compose files pass `${X:-}`.
+    let get = |name: &str| env.var(name).filter(|v| !v.trim().is_empty());
+    let mut notices = Vec::new();
+    for name in env.fips_names() {
+        if COMPOSE_ONLY.contains(&name.as_str()) {
+            continue;
+        }
+        if !KNOWN.contains(&name.as_str()) {
+            notices.push(format!(
+                "{name}: unknown FIPS_ variable, ignored (known: {})",
+                KNOWN.join(", ")
+            ));
+        }
+    }
+    let udp_bind = match get("FIPS_UDP_BIND") {
+        Some(s) => value::parse_bind("FIPS_UDP_BIND", s.trim())?,
+        None => std::net::SocketAddr::from(([0, 0, 0, 0], 4000)),
+    };
+    let tun_mtu = match get("FIPS_TUN_MTU") {
+        Some(s) => value::check_tun_mtu("FIPS_TUN_MTU", parse_mtu(&s)?)?,
+        None => 1280,
+    };
+    let upstream = get("FIPS_DNS_UPSTREAM")
+        .map(|s| value::parse_upstream("FIPS_DNS_UPSTREAM", s.trim()))
+        .transpose()?;
+    let enforce = EnforceConfig {
+        enabled: get("FIPS_ENFORCE")
+            .map(|s| parse_flag("FIPS_ENFORCE", &s))
+            .transpose()?
+            .unwrap_or(true),
+        interface: match get("FIPS_ENFORCE_IFACE") {
+            Some(s) => value::check_ifname("FIPS_ENFORCE_IFACE", s.trim())?,
+            None => "eth0".into(),
+        },
+    };
+    Ok(Config {
+        origin: ConfigOrigin::Environment,
+        identity: identity(get(ENV_NSEC), get(ENV_KEY_FILE))?,
+        control_socket: PathBuf::from(
+            get(ENV_CONTROL_SOCKET).unwrap_or_else(|| DEFAULT_CONTROL_SOCKET.into()),
+        ),
+        tun: TunConfig {
+            enabled: true,
+            name: "fips0".into(),
+            mtu: tun_mtu,
+        },
+        // The sidecar's resolv.conf names 127.0.0.1 (docker/entrypoint.sh).
+        dns: DnsConfig {
+            enabled: true,
+            bind: std::net::SocketAddr::from(([127, 0, 0, 1], 53)),
+            upstream,
+        },
+        udp: UdpConfig {
+            bind: udp_bind,
+            ..UdpConfig::default()
+        },
+        peers: peer(
+            get("FIPS_PEER_NPUB"),
+            get("FIPS_PEER_ADDR"),
+            get("FIPS_PEER_ALIAS"),
+        )?,
+        enforce,
+        log_level: None,
+        notices,
+    })
+}
+
+fn identity(nsec: Option<String>, file: Option<String>) -> Result<IdentitySource, ConfigError> {
+    match (nsec, file) {
+        (Some(_), Some(_)) => Err(ConfigError::Conflict {
+            first: ENV_NSEC,
+            second: ENV_KEY_FILE,
+        }),
+        (Some(text), None) => {
+            let key = SecretKey::new(text.trim().to_string());
+            key.identity(ENV_NSEC)?;
+            Ok(IdentitySource::Inline {
+                key,
+                origin: ENV_NSEC,
+            })
+        }
+        (None, Some(path)) => Ok(IdentitySource::KeyFile {
+            path: path.into(),
+            origin: ENV_KEY_FILE,
+        }),
+        (None, None) => Ok(IdentitySource::KeyFile {
+            path: DEFAULT_ENV_KEY_FILE.into(),
+            origin: DEFAULT_ENV_KEY_FILE,
+        }),
+    }
+}
+
+fn peer(
+    npub: Option<String>,
+    addr: Option<String>,
+    alias: Option<String>,
+) -> Result<Vec<PeerEntry>, ConfigError> {
+    let (npub, addr) = match (npub, addr) {
+        (None, None) => return Ok(Vec::new()),
+        (Some(_), None) => {
+            return Err(ConfigError::Incomplete {
+                key: "FIPS_PEER_NPUB",
+                needs: "FIPS_PEER_ADDR",
+            })
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Incomplete {
+                key: "FIPS_PEER_ADDR",
+                needs: "FIPS_PEER_NPUB",
+            })
+        }
+        (Some(n), Some(a)) => (n.trim().to_string(), a),
+    };
+    let identity = value::parse_npub("FIPS_PEER_NPUB", &npub)?;
+    let addr = value::resolve_host_port("FIPS_PEER_ADDR", addr.trim())?;
+    Ok(vec![PeerEntry {
+        identity,
+        alias: Some(
+            alias
+                .map(|a| a.trim().to_string())
+                .unwrap_or_else(|| "peer".into()),
+        ),
+        addrs: vec![addr],
+        auto_connect: true,
+        origin: "FIPS_PEER_NPUB".into(),
+    }])
+}
+
+fn parse_mtu(s: &str) -> Result<u16, ConfigError> {
+    s.trim().parse().map_err(|_| ConfigError::Invalid {
+        key: "FIPS_TUN_MTU".into(),
+        expected: "an MTU from 1280 to 65535",
+        got: describe(s),
+    })
+}
+
+fn parse_flag(name: &str, s: &str) -> Result<bool, ConfigError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            key: name.into(),
+            expected: "1, true, yes, on, 0, false, no or off",
+            got: describe(s),
+        }),
+    }
+}

@@ -1,0 +1,173 @@
+//! Typed reads of YAML leaves and of address strings, with errors that name
+//! the key.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use fips_proto::identity::PeerIdentity;
+use serde_yaml::Value;
+
+use super::error::{describe, ConfigError};
+
+/// A located YAML value: the dotted key path and the value (if present).
+#[derive(Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub path: &'a str,
+    pub value: Option<&'a Value>,
+}
+
+impl<'a> At<'a> {
+    fn invalid(&self, expected: &'static str) -> ConfigError {
+        ConfigError::Invalid {
+            key: self.path.to_string(),
+            expected,
+            got: self
+                .value
+                .map(describe_value)
+                .unwrap_or_else(|| "nothing".into()),
+        }
+    }
+
+    fn present(&self) -> Option<&'a Value> {
+        self.value.filter(|v| !v.is_null())
+    }
+
+    pub fn str(&self) -> Result<Option<&'a str>, ConfigError> {
+        match self.present() {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.invalid("a string")),
+        }
+    }
+
+    pub fn bool(&self) -> Result<Option<bool>, ConfigError> {
+        match self.present() {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.invalid("true or false")),
+        }
+    }
+
+    pub fn u16(&self, expected: &'static str) -> Result<Option<u16>, ConfigError> {
+        self.uint(expected)?
+            .map(|n| u16::try_from(n).map_err(|_| self.invalid(expected)))
+            .transpose()
+    }
+
+    pub fn uint(&self, expected: &'static str) -> Result<Option<u64>, ConfigError> {
+        match self.present() {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| self.invalid(expected)),
+            Some(_) => Err(self.invalid(expected)),
+        }
+    }
+}
+
+/// Short description of a YAML value for messages.
+pub(crate) fn describe_value(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing (null)".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => describe(s),
+        Value::Sequence(s) => format!("a list of {} items", s.len()),
+        Value::Mapping(_) => "a mapping".into(),
+        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+    }
+}
+
+/// Parses `host:port` (IPv6 in brackets), resolving host names.
+pub(crate) fn resolve_host_port(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    const EXPECTED: &str = "host:port (an IP address or host name, IPv6 in brackets)";
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let invalid = || ConfigError::Invalid {
+        key: key.into(),
+        expected: EXPECTED,
+        got: describe(text),
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(invalid());
+    }
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|source| ConfigError::Resolve {
+            key: key.into(),
+            addr: text.into(),
+            source,
+        })?;
+    addrs.next().ok_or_else(|| ConfigError::NoAddress {
+        key: key.into(),
+        addr: text.into(),
+    })
+}
+
+/// Parses an IP socket address without name resolution (bind addresses).
+pub(crate) fn parse_bind(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse().map_err(|_| ConfigError::Invalid {
+        key: key.into(),
+        expected: "IP:port, e.g. 0.0.0.0:2121 or [::]:2121",
+        got: describe(text),
+    })
+}
+
+/// Parses a bare IP address, accepting IPv6 in brackets too.
+pub(crate) fn parse_ip(key: &str, text: &str) -> Result<IpAddr, ConfigError> {
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    bare.parse().map_err(|_| ConfigError::Invalid {
+        key: key.into(),
+        expected: "an IP address, e.g. ::1 or 127.0.0.1",
+        got: describe(text),
+    })
+}
+
+/// Parses a DNS upstream: `IP:port`, or a bare IP meaning port 53.
+pub(crate) fn parse_upstream(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let ip = parse_ip(key, text).map_err(|_| ConfigError::Invalid {
+        key: key.into(),
+        expected: "IP or IP:port of a DNS server, e.g. 127.0.0.11 or [::1]:53",
+        got: describe(text),
+    })?;
+    Ok(SocketAddr::new(ip, 53))
+}
+
+/// Checks a TUN MTU: IPv6 needs at least 1280.
+pub(crate) fn check_tun_mtu(key: &str, mtu: u16) -> Result<u16, ConfigError> {
+    if mtu < 1280 {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            expected: "an MTU from 1280 (the IPv6 minimum) to 65535",
+            got: mtu.to_string(),
+        });
+    }
+    Ok(mtu)
+}
+
+/// Checks an interface name as the kernel would (1 to 15 bytes, no '/' or
+/// whitespace).
+pub(crate) fn check_ifname(key: &str, name: &str) -> Result<String, ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() < libc::IFNAMSIZ
+        && !name.contains('/')
+        && !name.chars().any(char::is_whitespace);
+    if !ok {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            expected: "an interface name of 1 to 15 characters without '/' or spaces",
+            got: describe(name),
+        });
+    }
+    Ok(name.to_string())
+}
+
+/// Parses a peer's npub.
+pub(crate) fn parse_npub(key: &str, text: &str) -> Result<PeerIdentity, ConfigError> {
+    PeerIdentity::from_npub(text.trim()).map_err(|source| ConfigError::Key {
+        key: key.into(),
+        source,
+    })
+}

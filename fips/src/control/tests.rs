@@ -1,0 +1,279 @@
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::*;
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reference-control");
+
+fn sample(name: &str) -> Value {
+    let path = Path::new(SAMPLES).join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("sample is JSON")
+}
+
+/// A control server on a temp socket whose "node" answers every query with
+/// the reference's sample for node a.
+struct Harness {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+async fn start(answer: bool) -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("run/control.sock");
+    let server = ControlServer::bind(&path).expect("bind");
+    let (tx, mut rx) = mpsc::channel::<ControlRequest>(8);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(tx, async move {
+        let _ = stopped.await;
+    }));
+    tokio::spawn(async move {
+        while let Some(req) = rx.recv().await {
+            if !answer {
+                return; // drops the receiver: "node shutting down"
+            }
+            let reply = match &req.command {
+                Command::Show(q) => Response::Ok(sample(&format!(
+                    "a-{}.json",
+                    q.command_name().replace('_', "-")
+                ))),
+                other => Response::error(format!("cannot {}", other.name())),
+            };
+            let _ = req.reply.send(reply);
+        }
+    });
+    Harness {
+        _dir: dir,
+        path,
+        stop: Some(stop),
+    }
+}
+
+fn raw_exchange(path: &Path, bytes: &[u8]) -> String {
+    let mut s = UnixStream::connect(path).expect("connect");
+    s.write_all(bytes).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
+}
+
+#[tokio::test]
+async fn answers_show_status_over_a_real_socket() {
+    let h = start(true).await;
+    let path = h.path.clone();
+    let reply = blocking(move || request(&path, &Command::Show(Query::Status)))
+        .await
+        .expect("reply");
+    assert_eq!(reply, Response::Ok(sample("a-show-status.json")));
+}
+
+#[tokio::test]
+async fn replies_to_an_unknown_command_exactly_like_the_reference() {
+    let h = start(true).await;
+    let path = h.path.clone();
+    let out = blocking(move || raw_exchange(&path, b"{\"command\": \"bogus_cmd\"}\n")).await;
+    assert_eq!(
+        out,
+        "{\"status\":\"error\",\"message\":\"unknown command: bogus_cmd\"}\n"
+    );
+}
+
+#[tokio::test]
+async fn refuses_oversized_empty_and_malformed_requests() {
+    let h = start(true).await;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (vec![b'x'; 5000], "request too large"),
+        (b"   \n".to_vec(), "empty request"),
+        (b"{\"cmd\":1}\n".to_vec(), "invalid request"),
+        (
+            b"{\"command\":\"disconnect\"}\n".to_vec(),
+            "missing params for disconnect",
+        ),
+        (
+            b"{\"command\":\"disconnect\",\"params\":{}}\n".to_vec(),
+            "missing 'npub' parameter",
+        ),
+    ];
+    for (bytes, want) in cases {
+        let path = h.path.clone();
+        let out = blocking(move || raw_exchange(&path, &bytes)).await;
+        let reply = Response::parse_line(out.as_bytes()).expect("json");
+        assert!(
+            matches!(&reply, Response::Error(m) if m.starts_with(want)),
+            "{want}: {out}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn passes_parameters_through_to_the_node() {
+    let h = start(true).await;
+    let path = h.path.clone();
+    let cmd = Command::Disconnect {
+        npub: "npub1abc".into(),
+    };
+    let reply = blocking(move || request(&path, &cmd)).await.expect("reply");
+    assert_eq!(reply, Response::error("cannot disconnect"));
+}
+
+#[tokio::test]
+async fn says_the_node_is_shutting_down_when_it_stops_answering() {
+    let h = start(false).await;
+    let path = h.path.clone();
+    let reply = blocking(move || request(&path, &Command::Show(Query::Peers)))
+        .await
+        .expect("reply");
+    assert_eq!(reply, Response::error("node shutting down"));
+}
+
+#[tokio::test]
+async fn socket_is_not_accessible_to_others() {
+    let h = start(true).await;
+    let mode = std::fs::metadata(&h.path)
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o007, 0, "mode {:o}", mode & 0o777);
+}
+
+#[tokio::test]
+async fn refuses_to_take_over_a_live_socket_and_replaces_a_stale_one() {
+    let h = start(true).await;
+    let err = ControlServer::bind(&h.path).expect_err("in use");
+    assert!(matches!(err, ControlError::InUse { .. }), "{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+    assert!(stale.exists());
+    let server = ControlServer::bind(&stale).expect("stale socket replaced");
+    drop(server);
+    assert!(!stale.exists(), "socket file removed on drop");
+}
+
+#[tokio::test]
+async fn stops_serving_on_shutdown() {
+    let mut h = start(true).await;
+    let _ = h.stop.take().expect("stop").send(());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!h.path.exists(), "socket removed after shutdown");
+}
+
+#[test]
+fn client_says_the_daemon_is_not_running() {
+    let err = request(
+        Path::new("/nonexistent/fips.sock"),
+        &Command::Show(Query::Status),
+    )
+    .expect_err("no daemon");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("/nonexistent/fips.sock") && msg.contains("is it running"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
+}
+
+#[test]
+fn request_lines_round_trip() {
+    let cmds = [
+        Command::Show(Query::IdentityCache),
+        Command::Connect {
+            npub: "npub1x".into(),
+            address: "10.0.0.1:2121".into(),
+            transport: "udp".into(),
+        },
+        Command::Disconnect {
+            npub: "npub1y".into(),
+        },
+        Command::FirewallRemove,
+    ];
+    for c in cmds {
+        assert_eq!(Command::parse_line(c.to_line().as_bytes()), Ok(c.clone()));
+    }
+    assert_eq!(
+        Command::Show(Query::Status).to_line(),
+        r#"{"command":"show_status"}"#
+    );
+}
+
+#[test]
+fn cli_names_map_to_commands() {
+    assert_eq!(
+        Query::from_cli_name("identity-cache"),
+        Some(Query::IdentityCache)
+    );
+    assert_eq!(
+        Query::from_cli_name("firewall").map(Query::command_name),
+        Some("show_firewall")
+    );
+    assert_eq!(Query::from_cli_name("bogus"), None);
+}
+
+#[test]
+fn tables_show_the_reference_samples() {
+    let status = render(Query::Status, &sample("b-show-status.json"));
+    assert!(
+        status.contains("npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le"),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("peers") && l.ends_with(" 2")),
+        "{status}"
+    );
+    let peers = render(Query::Peers, &sample("b-show-peers.json"));
+    assert!(peers.starts_with("NAME"), "{peers}");
+    assert_eq!(peers.lines().count(), 3, "{peers}");
+    assert!(
+        peers.contains("10.200.0.6:2121") && peers.contains("child") && peers.contains("parent"),
+        "{peers}"
+    );
+    let links = render(Query::Links, &sample("b-show-links.json"));
+    assert!(
+        links.contains("10.200.0.1:2121")
+            && links.contains("inbound")
+            && links.contains("connected"),
+        "{links}"
+    );
+    let tree = render(Query::Tree, &sample("a-show-tree.json"));
+    assert!(
+        tree.contains("ref-b")
+            && tree
+                .lines()
+                .any(|l| l.starts_with("is root") && l.ends_with("yes")),
+        "{tree}"
+    );
+    let sessions = render(Query::Sessions, &sample("a-show-sessions.json"));
+    assert!(
+        sessions.contains("established") && sessions.contains("1.891"),
+        "{sessions}"
+    );
+    let routing = render(Query::Routing, &sample("a-show-routing.json"));
+    assert!(
+        routing.contains("delivered_packets: 22") && routing.contains("error_signals: (all zero)"),
+        "{routing}"
+    );
+}
+
+#[test]
+fn tables_say_none_for_empty_lists() {
+    let links = render(Query::Links, &serde_json::json!({"links": []}));
+    assert_eq!(links, "(none)\n");
+}
+
+#[test]
+fn other_replies_render_generically() {
+    let out = render(Query::Transports, &sample("a-show-transports.json"));
+    assert!(out.contains("transports:") && out.contains("udp"), "{out}");
+}

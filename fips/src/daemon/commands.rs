@@ -1,0 +1,140 @@
+//! Control commands answered from the node's state. Field names are the
+//! reference's; the daemon adds the facts only it knows (pid, socket, TUN).
+
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use fips_proto::identity::PeerIdentity;
+use fips_proto::node::{Node, PeerConfig};
+use serde_json::{json, Value};
+
+use crate::control::{Command, Query, Response};
+
+use super::hooks::Firewall;
+
+/// What the daemon knows beyond the node.
+pub(crate) struct Context {
+    pub control_socket: PathBuf,
+    pub tun_name: Option<String>,
+    pub firewall: Firewall,
+    pub started: Instant,
+}
+
+pub(crate) fn respond(
+    node: &mut Node,
+    ctx: &mut Context,
+    now: Instant,
+    command: Command,
+) -> Response {
+    match command {
+        Command::Show(q) => show(node, ctx, now, q),
+        Command::Connect {
+            npub,
+            address,
+            transport,
+        } => connect(node, now, &npub, &address, &transport),
+        Command::Disconnect { npub } => match PeerIdentity::from_npub(&npub) {
+            Ok(peer) => {
+                node.disconnect(now, &peer.node_addr());
+                Response::Ok(json!({ "disconnected": npub }))
+            }
+            Err(e) => Response::error(format!("invalid npub: {e}")),
+        },
+        Command::FirewallRemove => ctx.firewall.remove(),
+    }
+}
+
+fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
+    let snap = node.snapshot(now);
+    match q {
+        Query::Status => match serde_json::to_value(&snap.status) {
+            Ok(mut v) => {
+                add_daemon_facts(&mut v, ctx, now);
+                Response::Ok(v)
+            }
+            Err(e) => Response::error(format!("internal error: {e}")),
+        },
+        Query::Peers => Response::ok_from(&snap.peers),
+        Query::Links => Response::ok_from(&snap.links),
+        Query::Tree => Response::ok_from(&snap.tree),
+        Query::Sessions => Response::Ok(json!({ "sessions": [] })),
+        Query::Routing => Response::Ok(json!({ "counters": node.counters() })),
+        Query::Transports => Response::Ok(json!({ "transports": [{
+            "transport_id": 1, "type": "udp", "state": "up", "name": "udp",
+            "mtu": node.link_mtu(),
+        }]})),
+        Query::Firewall => ctx.firewall.snapshot(),
+        other => Response::error(format!(
+            "{} is not implemented by this daemon",
+            other.command_name()
+        )),
+    }
+}
+
+fn add_daemon_facts(v: &mut Value, ctx: &Context, now: Instant) {
+    let Some(obj) = v.as_object_mut() else { return };
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let facts = [
+        ("version", json!(env!("CARGO_PKG_VERSION"))),
+        ("pid", json!(std::process::id())),
+        ("exe_path", json!(exe)),
+        (
+            "control_socket",
+            json!(ctx.control_socket.display().to_string()),
+        ),
+        ("tun_name", json!(ctx.tun_name)),
+        (
+            "tun_state",
+            json!(if ctx.tun_name.is_some() {
+                "up"
+            } else {
+                "disabled"
+            }),
+        ),
+        ("transport_count", json!(1)),
+        ("is_leaf_only", json!(false)),
+        ("persistent", json!(true)),
+    ];
+    for (k, val) in facts {
+        obj.entry(k).or_insert(val);
+    }
+    obj.entry("uptime_secs")
+        .or_insert(json!(now.saturating_duration_since(ctx.started).as_secs()));
+}
+
+fn connect(node: &mut Node, now: Instant, npub: &str, address: &str, transport: &str) -> Response {
+    if transport != "udp" {
+        return Response::error(format!("transport {transport} is not available (only udp)"));
+    }
+    let identity = match PeerIdentity::from_npub(npub) {
+        Ok(id) => id,
+        Err(e) => return Response::error(format!("invalid npub: {e}")),
+    };
+    // Resolution blocks briefly; addresses are usually literal IPs here.
+    let addr = match address.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        Ok(None) | Err(_) => {
+            return Response::error(format!("invalid address: {address} (expected host:port)"))
+        }
+    };
+    if let std::net::IpAddr::V6(v6) = addr.ip() {
+        if v6.octets()[0] == 0xfd {
+            return Response::error(
+                "invalid address: fd00::/8 is the mesh itself, not a transport address",
+            );
+        }
+    }
+    node.connect(
+        now,
+        PeerConfig {
+            identity,
+            alias: None,
+            addrs: vec![addr],
+            auto_connect: true,
+        },
+    );
+    Response::Ok(json!({ "connecting": npub, "address": addr.to_string(), "transport": "udp" }))
+}

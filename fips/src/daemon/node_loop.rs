@@ -1,0 +1,218 @@
+//! The node task: the only owner of the `Node`. It waits for the first of
+//! a datagram, a TUN packet, a control command, a learned identity or the
+//! node's next timer; feeds it (and whatever else is already queued, up to
+//! a batch); then drains every output before waiting again.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use fips_proto::identity::PeerIdentity;
+use fips_proto::node::{Node, NodeEvent};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::control::ControlRequest;
+use crate::tun::{offload, Tun};
+
+use super::batch::{RecvBatch, SendBatch};
+use super::commands::{self, Context};
+use super::shutdown::ShutdownToken;
+
+/// Packets taken from one source before the outputs are drained, so
+/// replies and forwarded packets leave while more arrive.
+const BATCH: usize = 64;
+/// recvmmsg calls per wake-up before the outputs are drained.
+const UDP_BATCHES: usize = 2;
+/// Large enough for any TUN packet.
+const BUF: usize = 65536 + 64;
+/// How long to wait when the node has no timer at all.
+const IDLE: Duration = Duration::from_secs(3600);
+
+pub(crate) struct NodeLoop {
+    node: Node,
+    udp: UdpSocket,
+    tun: Option<Tun>,
+    control: mpsc::Receiver<ControlRequest>,
+    identities: mpsc::Receiver<PeerIdentity>,
+    ctx: Context,
+    rx: RecvBatch,
+    tx: SendBatch,
+    tun_buf: Vec<u8>,
+    /// Where TSO super-packets are cut into packets.
+    seg_buf: Vec<u8>,
+    out_buf: Vec<u8>,
+}
+
+impl NodeLoop {
+    pub(crate) fn new(
+        node: Node,
+        udp: UdpSocket,
+        tun: Option<Tun>,
+        control: mpsc::Receiver<ControlRequest>,
+        identities: mpsc::Receiver<PeerIdentity>,
+        ctx: Context,
+    ) -> NodeLoop {
+        NodeLoop {
+            node,
+            udp,
+            tun,
+            control,
+            identities,
+            ctx,
+            rx: RecvBatch::new(),
+            tx: SendBatch::new(true),
+            tun_buf: vec![0; BUF],
+            seg_buf: Vec::with_capacity(BUF),
+            out_buf: Vec::with_capacity(BUF),
+        }
+    }
+
+    /// Runs until `stop` fires, then shuts the node down and sends its
+    /// goodbyes.
+    pub(crate) async fn run(mut self, stop: ShutdownToken) {
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
+        loop {
+            self.flush().await;
+            let deadline = self
+                .node
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + IDLE);
+            tokio::select! {
+                _ = &mut stopped => break,
+                r = self.udp.readable() => self.on_udp(r),
+                r = recv_tun(self.tun.as_ref(), &mut self.tun_buf) => self.on_tun(r),
+                Some(req) = self.control.recv() => self.on_control(req),
+                Some(id) = self.identities.recv() => self.node.learn_identity(id),
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            let now = Instant::now();
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                self.node.handle_timeout(now);
+            }
+        }
+        info!("telling peers goodbye");
+        self.node.shutdown(Instant::now());
+        self.flush().await;
+    }
+
+    /// Feeds up to [`UDP_BATCHES`] batches of queued datagrams to the node.
+    fn on_udp(&mut self, ready: io::Result<()>) {
+        if let Err(e) = ready {
+            warn!(error = %e, "UDP socket error");
+            return;
+        }
+        let fd = self.udp.as_raw_fd();
+        for _ in 0..UDP_BATCHES {
+            let rx = &mut self.rx;
+            match self.udp.try_io(Interest::READABLE, || rx.recv(fd)) {
+                Ok(_) => {
+                    let now = Instant::now();
+                    let node = &mut self.node;
+                    self.rx
+                        .for_each(|from, data| node.handle_datagram(now, from, data));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP errors from earlier sends surface here; not fatal.
+                Err(e) => debug!(error = %e, "UDP receive error"),
+            }
+        }
+    }
+
+    fn on_tun(&mut self, first: io::Result<usize>) {
+        let Some(tun) = self.tun.as_ref() else { return };
+        let now = Instant::now();
+        let mut next = first;
+        for _ in 0..BATCH {
+            match next {
+                Ok(n) if tun.has_vnet_hdr() => {
+                    let node = &mut self.node;
+                    let cut = offload::split(&mut self.tun_buf[..n], &mut self.seg_buf, |p| {
+                        node.handle_tun_packet(now, p)
+                    });
+                    if let Err(e) = cut {
+                        debug!(error = %e, "TUN read dropped");
+                    }
+                }
+                Ok(n) => self.node.handle_tun_packet(now, &self.tun_buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!(error = %e, "TUN read error");
+                    return;
+                }
+            }
+            next = tun.try_recv(&mut self.tun_buf);
+        }
+    }
+
+    fn on_control(&mut self, req: ControlRequest) {
+        let response =
+            commands::respond(&mut self.node, &mut self.ctx, Instant::now(), req.command);
+        // The client may have gone; nothing to do then.
+        let _ = req.reply.send(response);
+    }
+
+    /// Sends every queued datagram and TUN packet, logs node events.
+    async fn flush(&mut self) {
+        loop {
+            let node = &mut self.node;
+            while !self.tx.is_full() && self.tx.push_with(|buf| node.poll_transmit(buf)) {}
+            if self.tx.is_empty() {
+                break;
+            }
+            self.send_batch().await;
+        }
+        while self.node.poll_tun(&mut self.out_buf) {
+            if let Some(tun) = &self.tun {
+                if let Err(e) = tun.send(&self.out_buf).await {
+                    debug!(error = %e, "TUN write failed");
+                }
+            }
+        }
+        while let Some(event) = self.node.poll_event() {
+            match event {
+                NodeEvent::PeerUp { addr, npub } => {
+                    info!(peer = %npub, addr = %addr.ipv6(), "peer up")
+                }
+                NodeEvent::PeerDown { addr, reason } => {
+                    info!(addr = %addr.ipv6(), ?reason, "peer down")
+                }
+            }
+        }
+    }
+}
+
+impl NodeLoop {
+    /// Sends the queued batch, waiting for socket space when it is full.
+    async fn send_batch(&mut self) {
+        let fd = self.udp.as_raw_fd();
+        while !self.tx.is_empty() {
+            let tx = &mut self.tx;
+            match self.udp.try_io(Interest::WRITABLE, || tx.send(fd)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.udp.writable().await {
+                        warn!(error = %e, "UDP socket error");
+                        return;
+                    }
+                }
+                // A hard error belongs to the first datagram (e.g. no route).
+                Err(e) => {
+                    let to = self.tx.skip_front();
+                    debug!(?to, error = %e, "UDP send failed");
+                }
+            }
+        }
+    }
+}
+
+/// A TUN read, or never when TUN is off.
+async fn recv_tun(tun: Option<&Tun>, buf: &mut [u8]) -> io::Result<usize> {
+    match tun {
+        Some(t) => t.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}

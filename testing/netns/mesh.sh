@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# mesh.sh — the 5-node static FIPS mesh of our daemons (plus a sidecar node)
+# in network namespaces, no Docker. The project's "main job".
+#
+#   testing/netns/mesh.sh up       start it (idempotent: tears down first)
+#   testing/netns/mesh.sh status   links, tree and peers of every node
+#   testing/netns/mesh.sh down     stop the daemons, delete the namespaces
+#
+# Topology: the static mesh of shared/vectors/identity.json (links a-d a-e
+# c-d b-c d-e c-e), same keys and IPv4 addresses as testing/static. Every
+# node has an `eth0` in its own namespace, bridged in a hub namespace, so
+# any node can reach any other over IPv4 but FIPS links only the configured
+# pairs. The sidecar namespace runs the daemon in environment mode (as the
+# sidecar container does), peered with d, with eth0 enforcement on.
+#
+# Knobs: FIPS_BIN / FIPSCTL_BIN (default: target/release, else target/debug),
+#        RUNDIR [/tmp/fips-mesh], PREFIX [fd-mesh], WAIT [40], RUST_LOG [info],
+#        SIDECAR [1] (0: no sidecar node).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+RUNDIR="${RUNDIR:-/tmp/fips-mesh}"
+PREFIX="${PREFIX:-fd-mesh}"
+WAIT="${WAIT:-40}"
+SIDECAR="${SIDECAR:-1}"
+export RUST_LOG="${RUST_LOG:-info}"
+
+pick_bin() { # $1=name
+  local v="${1^^}_BIN"; v="${v//-/_}"
+  if [[ -n "${!v:-}" ]]; then echo "${!v}"; return; fi
+  for p in "$ROOT/target/release/$1" "$ROOT/target/debug/$1"; do
+    [[ -x "$p" ]] && { echo "$p"; return; }
+  done
+  echo "mesh.sh: no $1 binary; run 'cargo build --release -p fips' or set ${v}" >&2; exit 1
+}
+
+NODES=(a b c d e)
+declare -A NSEC=(
+  [a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
+  [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
+  [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0
+  [d]=d102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fd0
+  [e]=e102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fe0
+  [sidecar]=e752b92aed3ac1595807f5d0eb5125589fbec0a2cfd3a2948d87ea076557deeb
+)
+declare -A NPUB=(
+  [a]=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
+  [b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
+  [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6
+  [d]=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
+  [e]=npub1wf8akf8lu2zdkjkmwhl75pqvven654mpv4sz2x2tprl5265mgrzq8nhak4
+)
+declare -A IPV4=( [a]=172.20.0.10 [b]=172.20.0.11 [c]=172.20.0.12 [d]=172.20.0.13 [e]=172.20.0.14 [sidecar]=172.20.0.20 )
+# Each node dials the peers listed here; the other side accepts.
+declare -A DIALS=( [a]="d e" [b]="c" [c]="d e" [d]="e" [e]="" )
+declare -A DEGREE=( [a]=2 [b]=1 [c]=3 [d]=3 [e]=3 )
+
+ns() { echo "$PREFIX-$1"; }
+ctl() { "$FIPSCTL_BIN" -s "$RUNDIR/$1/control.sock" "${@:2}"; }
+
+config_for() { # $1=node
+  local n=$1 p
+  cat <<EOF
+# mesh.sh: static mesh node $n
+node:
+  identity:
+    nsec: "${NSEC[$n]}"
+  control:
+    socket_path: "$RUNDIR/$n/control.sock"
+tun:
+  enabled: true
+  name: fips0
+  mtu: 1280
+dns:
+  enabled: true
+  bind_addr: 127.0.0.1
+  port: 53
+transports:
+  udp:
+    bind_addr: "0.0.0.0:4000"
+EOF
+  echo "peers:"
+  for p in ${DIALS[$n]}; do
+    cat <<EOF
+  - npub: "${NPUB[$p]}"
+    alias: node-$p
+    addresses:
+      - transport: udp
+        addr: "${IPV4[$p]}:4000"
+    connect_policy: auto_connect
+EOF
+  done
+}
+
+net_up() {
+  local hub; hub="$(ns hub)"
+  ip netns add "$hub"; echo "$hub" >> "$RUNDIR/netns.list"
+  ip -n "$hub" link add fdv-br type bridge
+  ip -n "$hub" link set fdv-br up
+  local all=("${NODES[@]}"); [[ "$SIDECAR" == 1 ]] && all+=(sidecar)
+  for n in "${all[@]}"; do
+    ip netns add "$(ns "$n")"; echo "$(ns "$n")" >> "$RUNDIR/netns.list"
+    # `ip netns exec` bind-mounts this over /etc/resolv.conf: names resolve
+    # through the node's own DNS server, as in the sidecar.
+    mkdir -p "/etc/netns/$(ns "$n")"; echo "nameserver 127.0.0.1" > "/etc/netns/$(ns "$n")/resolv.conf"
+    ip -n "$(ns "$n")" link set lo up
+    ip netns exec "$(ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+    ip -n "$hub" link add "fdv-$n" type veth peer name eth0 netns "$(ns "$n")"
+    ip -n "$hub" link set "fdv-$n" master fdv-br up
+    ip -n "$(ns "$n")" addr add "${IPV4[$n]}/24" dev eth0
+    ip -n "$(ns "$n")" link set eth0 up
+  done
+}
+
+start_node() { # $1=node
+  local n=$1 d="$RUNDIR/$1"
+  mkdir -p "$d"; config_for "$n" > "$d/fips.yaml"
+  ip netns exec "$(ns "$n")" "$FIPS_BIN" -c "$d/fips.yaml" > "$d/fips.log" 2>&1 &
+  echo $! > "$d/fips.pid"
+}
+
+start_sidecar() {
+  local d="$RUNDIR/sidecar"; mkdir -p "$d"
+  ip netns exec "$(ns sidecar)" env -i PATH="$PATH" RUST_LOG="$RUST_LOG" \
+    FIPS_NSEC="${NSEC[sidecar]}" FIPS_PEER_NPUB="${NPUB[d]}" FIPS_PEER_ADDR="${IPV4[d]}:4000" \
+    FIPS_PEER_ALIAS=node-d FIPS_UDP_BIND=0.0.0.0:4000 FIPS_CONTROL_SOCKET="$d/control.sock" \
+    "$FIPS_BIN" > "$d/fips.log" 2>&1 &
+  echo $! > "$d/fips.pid"
+}
+
+peer_count() { ctl "$1" --json show status 2>/dev/null | sed -n 's/.*"peer_count": *\([0-9]*\).*/\1/p'; }
+root_of() { ctl "$1" --json show status 2>/dev/null | sed -n 's/.*"root": *"\([0-9a-f]*\)".*/\1/p'; }
+
+# The tree settles a moment after the links: wait until all agree on a.
+wait_tree() {
+  local n i ok
+  for ((i = 0; i < 20; i++)); do
+    ok=1
+    for n in "${NODES[@]}"; do [[ "$(root_of "$n")" == 69e08d65cc3a6b9c2c2ac4bd405e4b0e ]] || ok=0; done
+    [[ $ok == 1 ]] && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+wait_links() {
+  local n want i
+  for ((i = 0; i < WAIT * 2; i++)); do
+    local ok=1
+    for n in "${NODES[@]}"; do
+      want=${DEGREE[$n]}; [[ "$SIDECAR" == 1 && $n == d ]] && want=$((want + 1))
+      [[ "$(peer_count "$n")" == "$want" ]] || ok=0
+    done
+    [[ $ok == 1 ]] && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+up() {
+  down >/dev/null 2>&1 || true
+  mkdir -p "$RUNDIR"; : > "$RUNDIR/netns.list"
+  net_up
+  for n in "${NODES[@]}"; do start_node "$n"; done
+  [[ "$SIDECAR" == 1 ]] && start_sidecar
+  local rc=0
+  if wait_links; then echo "mesh.sh: all configured links are up"; else echo "mesh.sh: links not all up after ${WAIT}s" >&2; rc=1; fi
+  if wait_tree; then echo "mesh.sh: spanning tree rooted at node a"; else echo "mesh.sh: tree not settled" >&2; fi
+  for f in "$RUNDIR"/*/fips.pid; do
+    kill -0 "$(cat "$f")" 2>/dev/null && continue
+    echo "mesh.sh: $(basename "$(dirname "$f")") DIED; last lines of its log:" >&2
+    tail -5 "$(dirname "$f")/fips.log" >&2; rc=1
+  done
+  status
+  echo "logs: $RUNDIR/<node>/fips.log   control: fipsctl -s $RUNDIR/<node>/control.sock show peers"
+  if ip netns exec "$(ns a)" ping -6 -c 2 -W 2 -q "${NPUB[b]}.fips" >/dev/null 2>&1; then
+    echo "mesh.sh: a pings b by name across the mesh (a - d|e - c - b)"
+  else
+    echo "mesh.sh: a cannot ping ${NPUB[b]}.fips" >&2; rc=1
+  fi
+  echo "try:  ip netns exec $(ns a) ping -6 -c3 ${NPUB[b]}.fips    (names resolve via each node's DNS)"
+  return $rc
+}
+
+status() {
+  local all=("${NODES[@]}"); [[ -f "$RUNDIR/sidecar/fips.pid" ]] && all+=(sidecar)
+  for n in "${all[@]}"; do
+    echo "=== node $n (ns $(ns "$n"))"
+    if ! ctl "$n" show status 2>&1 | grep -E '^(npub|ipv6 addr|root|is root|peers) '; then
+      echo "(not running; see $RUNDIR/$n/fips.log)"; continue
+    fi
+    ctl "$n" show peers 2>&1 | cut -c1-120
+  done
+}
+
+down() {
+  local f pid
+  for f in "$RUNDIR"/*/fips.pid; do
+    [[ -f "$f" ]] || continue
+    pid=$(cat "$f"); kill -TERM "$pid" 2>/dev/null || true
+  done
+  sleep 1
+  for f in "$RUNDIR"/*/fips.pid; do
+    [[ -f "$f" ]] || continue
+    pid=$(cat "$f"); kill -KILL "$pid" 2>/dev/null || true; rm -f "$f"
+  done
+  if [[ -f "$RUNDIR/netns.list" ]]; then
+    while read -r n; do
+      [[ -n "$n" ]] || continue
+      ip netns del "$n" 2>/dev/null || true; rm -rf "/etc/netns/$n"
+    done < "$RUNDIR/netns.list"
+    rm -f "$RUNDIR/netns.list"
+  fi
+  echo "mesh.sh: down"
+}
+
+[[ $EUID -eq 0 ]] || { echo "mesh.sh: must run as root (netns, TUN)" >&2; exit 1; }
+FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"
+case "${1:-up}" in
+  up) up ;;
+  status) status ;;
+  down) down ;;
+  *) echo "usage: $0 up|status|down" >&2; exit 2 ;;
+esac
