@@ -161,7 +161,7 @@ impl DataPath {
 
     /// Another `recvmmsg` without waiting; false when nothing is queued.
     fn recv_more_udp(&mut self) -> io::Result<bool> {
-        match self.udp.get_ref().try_recv_batch(&mut self.recv) {
+        match self.udp.try_recv_batch(&mut self.recv) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             // A receive error is about one message (the socket stays
@@ -232,7 +232,7 @@ impl DataPath {
 
     fn try_send(&mut self) {
         loop {
-            match self.udp.get_ref().try_send_batch(&mut self.send) {
+            match self.udp.try_send_batch(&mut self.send) {
                 Ok(()) => return,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // One destination failed (unreachable, ...); the message was

@@ -68,6 +68,20 @@ impl UdpSocket {
     /// Binds `addr`, non-blocking, with 2 MiB buffers and GRO/GSO when the
     /// kernel has them.
     pub fn bind(addr: SocketAddr) -> Result<UdpSocket, UdpError> {
+        Self::bind_with_buffers(
+            addr,
+            SOCKET_BUFFER_BYTES as usize,
+            SOCKET_BUFFER_BYTES as usize,
+        )
+    }
+
+    /// Like `bind`, with the receive and send buffer sizes given (bytes;
+    /// the kernel doubles them for its bookkeeping).
+    pub fn bind_with_buffers(
+        addr: SocketAddr,
+        recv_buf: usize,
+        send_buf: usize,
+    ) -> Result<UdpSocket, UdpError> {
         let inner =
             std::net::UdpSocket::bind(addr).map_err(|source| UdpError::Bind { addr, source })?;
         let sc = |call, source| UdpError::Syscall { addr, call, source };
@@ -76,9 +90,9 @@ impl UdpSocket {
             .map_err(|e| sc("fcntl(O_NONBLOCK)", e))?;
         let local = inner.local_addr().map_err(|e| sc("getsockname", e))?;
         let fd = inner.as_raw_fd();
-        set_buffer(fd, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF)
+        set_buffer(fd, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, recv_buf)
             .map_err(|e| sc("setsockopt(SO_RCVBUF)", e))?;
-        set_buffer(fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)
+        set_buffer(fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, send_buf)
             .map_err(|e| sc("setsockopt(SO_SNDBUF)", e))?;
         let offloads = Offloads {
             gro: sys::setsockopt_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok(),
@@ -94,6 +108,12 @@ impl UdpSocket {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The standard socket underneath (for code that inspects it, such as
+    /// attaching a filter to it); do not read or write through it.
+    pub fn as_std(&self) -> &std::net::UdpSocket {
+        &self.inner
     }
 
     /// The offloads in use (GSO turns itself off if the kernel refuses it).
@@ -194,11 +214,12 @@ impl UdpSocket {
     }
 }
 
-fn set_buffer(fd: RawFd, force: i32, plain: i32) -> io::Result<()> {
+fn set_buffer(fd: RawFd, force: i32, plain: i32, bytes: usize) -> io::Result<()> {
+    let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
     // FORCE ignores net.core.{r,w}mem_max but needs CAP_NET_ADMIN; without
     // it the kernel caps the plain option at the sysctl, which is fine.
-    sys::setsockopt_int(fd, libc::SOL_SOCKET, force, SOCKET_BUFFER_BYTES)
-        .or_else(|_| sys::setsockopt_int(fd, libc::SOL_SOCKET, plain, SOCKET_BUFFER_BYTES))
+    sys::setsockopt_int(fd, libc::SOL_SOCKET, force, bytes)
+        .or_else(|_| sys::setsockopt_int(fd, libc::SOL_SOCKET, plain, bytes))
 }
 
 impl AsRawFd for UdpSocket {
@@ -232,6 +253,30 @@ impl AsyncUdpSocket {
 
     pub fn get_ref(&self) -> &UdpSocket {
         self.fd.get_ref()
+    }
+
+    /// Waits until the socket may have datagrams; `try_recv_batch` then
+    /// reads them (and re-arms the wait when there were none).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.fd.readable().await.map(drop)
+    }
+
+    /// Waits until the socket may take more datagrams.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.fd.writable().await.map(drop)
+    }
+
+    /// `UdpSocket::try_recv_batch` that keeps tokio's readiness right:
+    /// `WouldBlock` clears it, so the next `readable` waits.
+    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        self.fd
+            .try_io(Interest::READABLE, |s| s.try_recv_batch(batch))
+    }
+
+    /// `UdpSocket::try_send_batch` that keeps tokio's readiness right.
+    pub fn try_send_batch(&self, batch: &mut SendBatch) -> io::Result<()> {
+        self.fd
+            .try_io(Interest::WRITABLE, |s| s.try_send_batch(batch))
     }
 
     /// Waits until datagrams are queued, then receives a batch of them.
