@@ -1,3 +1,256 @@
 //! Types shared between the `fips-ebpf` classifier and the daemon's loader.
 //! `#![no_std]` so the eBPF program can use them; `user` adds `aya::Pod`.
+//!
+//! This crate owns the layout of the maps and the meaning of every counter
+//! slot. It must not hold policy decisions: the classifier applies what the
+//! daemon writes into [`Policy`] and the socket-cookie map.
 #![no_std]
+
+/// Map names as they appear in the ELF object and under the bpffs pin
+/// directory. The kernel truncates object names to 15 bytes: keep them short.
+pub const MAP_POLICY: &str = "FIPS_POLICY";
+pub const MAP_SOCKETS: &str = "FIPS_SOCKETS";
+pub const MAP_COUNTERS: &str = "FIPS_COUNTERS";
+pub const MAP_EVENTS: &str = "FIPS_EVENTS";
+pub const MAP_EVENT_BUDGET: &str = "FIPS_EV_BUDGET";
+/// Program (function) names in the ELF object.
+pub const PROG_INGRESS: &str = "fips_ingress";
+pub const PROG_EGRESS: &str = "fips_egress";
+
+/// Most transport sockets the daemon may register (IPv4 + IPv6, plus one
+/// spare so a replacement can be added before the old one is removed).
+pub const MAX_SOCKETS: u32 = 8;
+
+/// TC verdicts. Passing returns "next" (`TC_ACT_UNSPEC`, `TCX_NEXT`) rather
+/// than "pass" so programs attached after ours still run; when ours is the
+/// last one, the kernel treats "next" as pass.
+pub const VERDICT_PASS: i32 = -1;
+pub const VERDICT_DROP: i32 = 2;
+
+/// `Policy::flags`: the transport also uses IPv6, so IPv6 UDP to/from the
+/// transport port and IPv6 neighbour discovery pass.
+pub const POLICY_ALLOW_IPV6: u32 = 1;
+
+/// The single entry (index 0) of the `FIPS_POLICY` array. All-zero (the
+/// state before the daemon fills it) passes nothing but ARP: fail closed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// The transport's UDP port, host byte order.
+    pub udp_port: u16,
+    pub _pad: u16,
+    /// `POLICY_*` bits.
+    pub flags: u32,
+}
+
+/// Direction of the hook a packet was seen on.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Ingress = 0,
+    Egress = 1,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// Why the classifier passed or dropped a packet. One counter slot per
+/// (direction, reason), like cilium's metrics map.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// UDP of the transport: its port on ingress, its socket on egress.
+    Passed = 0,
+    ArpPassed = 1,
+    /// IPv6 neighbour discovery (only with `POLICY_ALLOW_IPV6`).
+    NdPassed = 2,
+    /// IPv4/IPv6 carrying something other than UDP (TCP, ICMP, ...).
+    NotUdp = 3,
+    /// UDP, but not to (ingress) or from (egress) the transport port.
+    WrongPort = 4,
+    /// Egress UDP from the transport port, but not from the daemon's socket.
+    ForeignSocket = 5,
+    /// An IPv4 fragment or an IPv6 fragment header.
+    Fragment = 6,
+    /// IPv6 while the transport is IPv4 only.
+    Ipv6 = 7,
+    /// IPv6 with an extension header before the transport header.
+    Ipv6ExtHeader = 8,
+    /// An 802.1Q/802.1ad tag, in the frame or in the skb's metadata.
+    Vlan = 9,
+    /// A header shorter than it claims, or a wrong IP version field.
+    Malformed = 10,
+    /// Any other ethertype.
+    OtherEthertype = 11,
+}
+
+pub const REASON_COUNT: u32 = 12;
+/// Entries of the `FIPS_COUNTERS` per-CPU array.
+pub const COUNTER_SLOTS: u32 = 2 * REASON_COUNT;
+
+impl Reason {
+    pub const ALL: [Reason; REASON_COUNT as usize] = [
+        Reason::Passed,
+        Reason::ArpPassed,
+        Reason::NdPassed,
+        Reason::NotUdp,
+        Reason::WrongPort,
+        Reason::ForeignSocket,
+        Reason::Fragment,
+        Reason::Ipv6,
+        Reason::Ipv6ExtHeader,
+        Reason::Vlan,
+        Reason::Malformed,
+        Reason::OtherEthertype,
+    ];
+
+    /// Stable names used in `fipsctl show firewall` and its JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::Passed => "passed",
+            Reason::ArpPassed => "arp-passed",
+            Reason::NdPassed => "nd-passed",
+            Reason::NotUdp => "not-udp",
+            Reason::WrongPort => "wrong-port",
+            Reason::ForeignSocket => "foreign-socket",
+            Reason::Fragment => "fragment",
+            Reason::Ipv6 => "ipv6",
+            Reason::Ipv6ExtHeader => "ipv6-ext-header",
+            Reason::Vlan => "vlan",
+            Reason::Malformed => "malformed",
+            Reason::OtherEthertype => "other-ethertype",
+        }
+    }
+
+    pub fn from_index(index: u32) -> Option<Reason> {
+        Reason::ALL.get(index as usize).copied()
+    }
+
+    pub const fn passes(self) -> bool {
+        matches!(self, Reason::Passed | Reason::ArpPassed | Reason::NdPassed)
+    }
+}
+
+/// The counter slot of a (direction, reason) pair.
+pub const fn counter_slot(dir: Direction, reason: Reason) -> u32 {
+    dir as u32 * REASON_COUNT + reason as u32
+}
+
+/// Drop events each CPU may emit per second; the rest are only counted
+/// (`EventBudget::suppressed`), so a flood cannot flood the daemon too.
+pub const EVENTS_PER_SECOND: u32 = 32;
+/// Bytes of the `FIPS_EVENTS` ring buffer (a power of two, page multiple).
+pub const EVENTS_RING_BYTES: u32 = 64 * 1024;
+
+/// What the classifier reports about a dropped packet (best effort: fields
+/// it could not read stay zero). Addresses are the packet's bytes in
+/// memory order (IPv4 in the first word); u32 words keep the struct
+/// 4-aligned so the classifier fills it with word stores, not a byte loop
+/// the verifier refuses without CAP_PERFMON.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropEvent {
+    pub len: u32,
+    /// `Direction as u8`.
+    pub direction: u8,
+    /// `Reason as u8`.
+    pub reason: u8,
+    /// 4, 6, or 0 when not IP.
+    pub ip_version: u8,
+    pub protocol: u8,
+    pub ethertype: u16,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub _pad: u16,
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
+}
+
+/// Per-CPU rate limit state of the drop events (index 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventBudget {
+    pub window_start_ns: u64,
+    pub sent: u32,
+    /// Events not emitted: over the budget, or the ring buffer was full.
+    pub suppressed: u32,
+}
+
+/// One per-CPU counter slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: both are #[repr(C)] plain integers with no padding holes the
+    // kernel could leave uninitialised (Policy's padding is an explicit field).
+    unsafe impl aya::Pod for super::Policy {}
+    unsafe impl aya::Pod for super::Counter {}
+    unsafe impl aya::Pod for super::DropEvent {}
+    unsafe impl aya::Pod for super::EventBudget {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_slots_are_distinct_and_in_range() {
+        let mut seen = [false; COUNTER_SLOTS as usize];
+        for dir in Direction::ALL {
+            for reason in Reason::ALL {
+                let slot = counter_slot(dir, reason) as usize;
+                assert!(slot < seen.len());
+                assert!(!seen[slot], "slot {slot} used twice");
+                seen[slot] = true;
+            }
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn reason_table_is_in_discriminant_order() {
+        for (i, reason) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i);
+        }
+    }
+
+    #[test]
+    fn drop_event_has_no_implicit_padding() {
+        assert_eq!(core::mem::size_of::<DropEvent>(), 48);
+        assert_eq!(core::mem::size_of::<EventBudget>(), 16);
+    }
+
+    #[test]
+    fn reasons_convert_back_from_their_index() {
+        for reason in Reason::ALL {
+            assert_eq!(Reason::from_index(reason as u32), Some(reason));
+        }
+        assert_eq!(Reason::from_index(REASON_COUNT), None);
+    }
+
+    #[test]
+    fn map_names_fit_the_kernel_object_name_limit() {
+        for name in [
+            MAP_POLICY,
+            MAP_SOCKETS,
+            MAP_COUNTERS,
+            MAP_EVENTS,
+            MAP_EVENT_BUDGET,
+        ] {
+            assert!(name.len() <= 15, "{name}");
+        }
+    }
+}

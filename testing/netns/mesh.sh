@@ -216,10 +216,10 @@ down() {
 }
 
 [[ $EUID -eq 0 ]] || { echo "mesh.sh: must run as root (netns, TUN)" >&2; exit 1; }
-FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"
+pick_bins() { FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"; }
 case "${1:-up}" in
-  up) up ;;
-  status) status ;;
+  up) pick_bins; up ;;
+  status) pick_bins; status ;;
   down) down ;;
   *) echo "usage: $0 up|status|down" >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask <task>`. Each task says what it installs.
 
+mod ebpf;
 mod install;
 mod mesh;
 mod test;
@@ -22,6 +23,9 @@ enum Task {
     Test(test::TestArgs),
     /// The main job: a local 5-node FIPS mesh in network namespaces (no Docker).
     Mesh(mesh::MeshArgs),
+    /// Build the eBPF classifier (installs nightly rust-src and bpf-linker
+    /// if missing) and write it where the `fips` build embeds it.
+    BuildEbpf(ebpf::BuildEbpfArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +33,6 @@ fn main() -> anyhow::Result<()> {
         Task::Install => install::all(),
         Task::Test(args) => test::run(args),
         Task::Mesh(args) => mesh::run(args),
+        Task::BuildEbpf(args) => ebpf::build(args),
     }
 }

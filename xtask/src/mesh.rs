@@ -15,6 +15,7 @@ pub struct MeshArgs {
 pub fn run(args: MeshArgs) -> Result<()> {
     if args.action == "up" {
         install::all()?;
+        crate::ebpf::build(crate::ebpf::BuildEbpfArgs::default())?;
         println!("xtask: building fips and fipsctl (release)");
         sh(Command::new("cargo").args(["build", "--release", "-p", "fips"]))?;
     }

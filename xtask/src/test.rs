@@ -9,6 +9,9 @@ pub struct TestArgs {
     /// Skip `cargo fmt --check` and clippy (quicker local iterations).
     #[arg(long)]
     no_lint: bool,
+    /// Skip the Docker sidecar harness (testing/sidecar/scripts/test-sidecar.sh).
+    #[arg(long)]
+    no_docker: bool,
     /// Extra arguments passed to `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true)]
     cargo_args: Vec<String>,
@@ -16,7 +19,8 @@ pub struct TestArgs {
 
 fn run_tests(args: &TestArgs) -> Result<()> {
     let mut cmd = Command::new("cargo");
-    cmd.args(["test", "--workspace", "--all-targets"]);
+    cmd.env("FIPS_REQUIRE_EBPF", "1")
+        .args(["test", "--workspace", "--all-targets"]);
     if !args.cargo_args.is_empty() {
         cmd.args(&args.cargo_args);
     }
@@ -26,11 +30,12 @@ fn run_tests(args: &TestArgs) -> Result<()> {
 pub fn run(args: TestArgs) -> Result<()> {
     require_root()?;
     install::all()?;
+    crate::ebpf::build(crate::ebpf::BuildEbpfArgs::default())?;
     if !args.no_lint {
         println!("xtask: cargo fmt --check");
         sh(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
         println!("xtask: cargo clippy -D warnings");
-        sh(Command::new("cargo").args([
+        sh(Command::new("cargo").env("FIPS_REQUIRE_EBPF", "1").args([
             "clippy",
             "--workspace",
             "--all-targets",
@@ -39,7 +44,12 @@ pub fn run(args: TestArgs) -> Result<()> {
             "warnings",
         ]))?;
     }
-    run_tests(&args)
+    run_tests(&args)?;
+    if !args.no_docker {
+        println!("xtask: the Docker sidecar harness (testing/sidecar/scripts/test-sidecar.sh)");
+        sh(Command::new("bash").arg("testing/sidecar/scripts/test-sidecar.sh"))?;
+    }
+    Ok(())
 }
 
 fn require_root() -> Result<()> {

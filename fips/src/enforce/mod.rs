@@ -1,1 +1,192 @@
-//! eBPF enforcement: load, attach, replace and remove the eth0 classifier; read its counters.
+//! eBPF enforcement: the sidecar's eth0 talks only FIPS.
+//!
+//! Owns loading the embedded classifier (`fips-ebpf`), filling its policy
+//! maps, attaching it to eth0 ingress and egress with TCX, pinning it so it
+//! survives the daemon, replacing it atomically on restart, removing it on
+//! request, and reading its counters. It must not decide policy beyond what
+//! the daemon passes in [`Policy`].
+//!
+//! Lifecycle: [`Enforcer::attach`] before the daemon reports ready. The
+//! filter stays when the daemon exits or is killed (the bpffs pins hold it)
+//! and keeps dropping; a restarted daemon calls `attach` again, which swaps
+//! program and policy inside the pinned links in one step. Only [`remove`]
+//! takes it away.
+
+mod error;
+mod events;
+mod loader;
+mod pin;
+mod snapshot;
+mod sys;
+#[cfg(test)]
+mod tests;
+
+pub use error::EnforceError;
+pub use events::{AsyncDropEvents, DropEvent, DropEvents};
+pub use fips_common::{Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS};
+pub use loader::Classifier;
+pub use pin::{pin_dir, BPFFS};
+pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry};
+pub use sys::socket_cookie;
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+/// What may pass eth0, besides IPv4 ARP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The transport's UDP port (ingress destination, egress source).
+    pub udp_port: u16,
+    /// `SO_COOKIE` of each transport socket: only their egress passes.
+    pub socket_cookies: Vec<u64>,
+    /// The transport uses IPv6 too: IPv6 UDP on the port and neighbour
+    /// discovery pass.
+    pub allow_ipv6: bool,
+}
+
+impl Policy {
+    /// The policy for one bound std transport socket.
+    pub fn for_socket(socket: &std::net::UdpSocket) -> std::io::Result<Policy> {
+        Policy::for_bound(socket, socket.local_addr()?)
+    }
+
+    /// The policy for any bound socket (e.g. a tokio `UdpSocket`) and the
+    /// address it is bound to. An IPv6 address (also `[::]`, dual stack)
+    /// lets IPv6 UDP and neighbour discovery pass too.
+    pub fn for_bound(socket: &impl AsFd, local: std::net::SocketAddr) -> std::io::Result<Policy> {
+        Ok(Policy {
+            udp_port: local.port(),
+            socket_cookies: vec![socket_cookie(socket.as_fd())?],
+            allow_ipv6: local.is_ipv6(),
+        })
+    }
+}
+
+/// The attached filter of one interface. Dropping it leaves the filter in
+/// place (see the module docs).
+pub struct Enforcer {
+    iface: String,
+    dir: PathBuf,
+    classifier: Classifier,
+}
+
+impl Enforcer {
+    /// Loads the classifier with `policy` and attaches it to `iface`, or
+    /// replaces the one a previous daemon pinned there.
+    pub fn attach(iface: &str, policy: &Policy) -> Result<Enforcer, EnforceError> {
+        let ifindex = interface_index(iface)?;
+        // Load first: a missing capability is reported before bpffs is touched.
+        let mut classifier = Classifier::load(policy)?;
+        let dir = pin_dir(iface)?;
+        pin::prepare_dir(&dir)?;
+        // Housekeeping only: leftovers of dead namespaces never block us.
+        match pin::collect_dead() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed the pins of {n} filter(s) whose interface is gone"),
+            Err(e) => tracing::warn!("could not clean up dead filter pins: {e}"),
+        }
+        if let Err(e) = install(&mut classifier, iface, ifindex, &dir) {
+            pin::discard_if_unused(&dir);
+            return Err(e);
+        }
+        Ok(Enforcer {
+            iface: iface.to_owned(),
+            dir,
+            classifier,
+        })
+    }
+
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    pub fn pin_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Takes the drop event reader (once; later calls fail).
+    pub fn drop_events(&mut self) -> Result<DropEvents, EnforceError> {
+        DropEvents::new(self.classifier.take_map(fips_common::MAP_EVENTS)?)
+    }
+
+    pub fn snapshot(&self) -> Result<FirewallSnapshot, EnforceError> {
+        let c = &self.classifier;
+        snapshot::build(
+            &self.iface,
+            &self.dir,
+            snapshot::SnapshotMaps {
+                policy: c.map(fips_common::MAP_POLICY)?,
+                sockets: c.map(fips_common::MAP_SOCKETS)?,
+                counters: c.map(fips_common::MAP_COUNTERS)?,
+                budget: c.map(fips_common::MAP_EVENT_BUDGET)?,
+            },
+        )
+    }
+}
+
+/// The snapshot of the filter pinned for `iface` in this network namespace,
+/// whether or not a daemon runs.
+pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
+    let dir = pin_dir(iface)?;
+    if !dir.exists() {
+        return Err(EnforceError::NotAttached {
+            iface: iface.to_owned(),
+            dir,
+        });
+    }
+    let [policy, sockets, counters, budget] =
+        pin::MAPS.map(|name| snapshot::open_pinned(&dir, name));
+    snapshot::build(
+        iface,
+        &dir,
+        snapshot::SnapshotMaps {
+            policy: &policy?,
+            sockets: &sockets?,
+            counters: &counters?,
+            budget: &budget?,
+        },
+    )
+}
+
+/// Detaches the filter of `iface` (for `fipsctl firewall remove`); from
+/// then on eth0 is unfiltered until the daemon attaches again.
+pub fn remove(iface: &str) -> Result<(), EnforceError> {
+    let dir = pin_dir(iface)?;
+    pin::remove(iface, &dir)
+}
+
+/// Attaches (or replaces) and pins; see [`Enforcer::attach`].
+fn install(
+    classifier: &mut Classifier,
+    iface: &str,
+    ifindex: u32,
+    dir: &std::path::Path,
+) -> Result<(), EnforceError> {
+    pin::clear_stale(dir, ifindex)?;
+    if let Some(earlier) = pinned_counters(dir) {
+        classifier.add_counters(&earlier)?;
+    }
+    pin::attach_or_replace(classifier, iface, dir)?;
+    pin::pin_maps(classifier, dir)
+}
+
+/// Counters of the filter being replaced, if one is pinned and readable.
+/// Unreadable old counters are not worth failing the attach over: the new
+/// filter simply starts from zero.
+fn pinned_counters(dir: &std::path::Path) -> Option<Vec<snapshot::CounterRow>> {
+    let map = snapshot::open_pinned(dir, fips_common::MAP_COUNTERS).ok()?;
+    loader::read_counters(&map).ok()
+}
+
+/// The index of `iface` in the calling thread's network namespace.
+pub(crate) fn interface_index(iface: &str) -> Result<u32, EnforceError> {
+    let missing = || EnforceError::NoInterface {
+        iface: iface.to_owned(),
+    };
+    let name = std::ffi::CString::new(iface).map_err(|_| missing())?;
+    // SAFETY: `name` is NUL-terminated.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(missing()),
+        index => Ok(index),
+    }
+}

@@ -1,0 +1,186 @@
+//! Loads the embedded classifier object, fills its policy maps and reads
+//! its counters. Attaching and pinning are `pin.rs`'s business.
+
+use super::error::{bpf_err, EnforceError};
+use super::snapshot::CounterRow;
+use super::{sys, Policy};
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
+use aya::programs::SchedClassifier;
+use aya::{Ebpf, EbpfLoader};
+use fips_common::{
+    counter_slot, Counter, Direction, Reason, MAP_COUNTERS, MAP_POLICY, MAP_SOCKETS,
+    POLICY_ALLOW_IPV6, PROG_EGRESS, PROG_INGRESS,
+};
+use std::os::fd::AsFd as _;
+
+/// The object `cargo xtask build-ebpf` wrote; empty when it was missing at
+/// build time (see `fips/build.rs`), which [`Classifier::load`] reports.
+// Aligned: the ELF parser reads the headers in place.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("FIPS_EBPF_OBJECT"));
+
+/// The classifier loaded into the kernel with its policy, not attached.
+pub struct Classifier {
+    ebpf: Ebpf,
+}
+
+pub(crate) const fn program_name(dir: Direction) -> &'static str {
+    match dir {
+        Direction::Ingress => PROG_INGRESS,
+        Direction::Egress => PROG_EGRESS,
+    }
+}
+
+impl Classifier {
+    /// Loads both programs (through the verifier) with `policy` in place.
+    pub fn load(policy: &Policy) -> Result<Classifier, EnforceError> {
+        if OBJECT.is_empty() {
+            return Err(EnforceError::NotBuilt);
+        }
+        let ebpf = EbpfLoader::new()
+            .load(OBJECT)
+            .map_err(bpf_err("loading the eBPF object (creating its maps)"))?;
+        let mut classifier = Classifier { ebpf };
+        classifier.write_policy(policy)?;
+        for dir in Direction::ALL {
+            classifier
+                .program_mut(dir)?
+                .load()
+                .map_err(bpf_err("loading the classifier program"))?;
+        }
+        Ok(classifier)
+    }
+
+    pub(crate) fn program_mut(
+        &mut self,
+        dir: Direction,
+    ) -> Result<&mut SchedClassifier, EnforceError> {
+        let name = program_name(dir);
+        let program = self.ebpf.program_mut(name).ok_or(EnforceError::Bpf {
+            what: "the eBPF object lacks a program",
+            source: name.into(),
+        })?;
+        program
+            .try_into()
+            .map_err(bpf_err("the eBPF program is not a TC classifier"))
+    }
+
+    pub(crate) fn map(&self, name: &'static str) -> Result<&Map, EnforceError> {
+        self.ebpf.map(name).ok_or(EnforceError::Bpf {
+            what: "the eBPF object lacks a map",
+            source: name.into(),
+        })
+    }
+
+    pub(crate) fn take_map(&mut self, name: &'static str) -> Result<Map, EnforceError> {
+        self.ebpf.take_map(name).ok_or(EnforceError::Bpf {
+            what: "the eBPF map is missing or already taken",
+            source: name.into(),
+        })
+    }
+
+    fn map_mut(&mut self, name: &'static str) -> Result<&mut Map, EnforceError> {
+        self.ebpf.map_mut(name).ok_or(EnforceError::Bpf {
+            what: "the eBPF object lacks a map",
+            source: name.into(),
+        })
+    }
+
+    fn write_policy(&mut self, policy: &Policy) -> Result<(), EnforceError> {
+        let raw = fips_common::Policy {
+            udp_port: policy.udp_port,
+            _pad: 0,
+            flags: if policy.allow_ipv6 {
+                POLICY_ALLOW_IPV6
+            } else {
+                0
+            },
+        };
+        let mut array: Array<_, fips_common::Policy> =
+            Array::try_from(self.map_mut(MAP_POLICY)?)
+                .map_err(bpf_err("opening the policy map"))?;
+        array
+            .set(0, raw, 0)
+            .map_err(bpf_err("writing the policy map"))?;
+        let mut sockets: HashMap<_, u64, u8> = HashMap::try_from(self.map_mut(MAP_SOCKETS)?)
+            .map_err(bpf_err("opening the socket map"))?;
+        for cookie in &policy.socket_cookies {
+            sockets
+                .insert(cookie, 1, 0)
+                .map_err(bpf_err("writing the socket map"))?;
+        }
+        Ok(())
+    }
+
+    /// Adds earlier totals (from the filter this one replaces) to CPU 0's
+    /// slots, so counts survive a daemon restart.
+    pub(crate) fn add_counters(&mut self, earlier: &[CounterRow]) -> Result<(), EnforceError> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| EnforceError::Bpf {
+            what: "counting possible CPUs",
+            source: Box::new(e),
+        })?;
+        let mut array: PerCpuArray<_, Counter> = PerCpuArray::try_from(self.map_mut(MAP_COUNTERS)?)
+            .map_err(bpf_err("opening the counter map"))?;
+        for row in earlier {
+            let mut values = vec![Counter::default(); cpus];
+            values[0] = Counter {
+                packets: row.packets,
+                bytes: row.bytes,
+            };
+            let values = PerCpuValues::try_from(values).map_err(bpf_err("building counters"))?;
+            array
+                .set(counter_slot(row.dir, row.reason), values, 0)
+                .map_err(bpf_err("writing the counter map"))?;
+        }
+        Ok(())
+    }
+
+    pub fn counters(&self) -> Result<Vec<CounterRow>, EnforceError> {
+        read_counters(self.map(MAP_COUNTERS)?)
+    }
+
+    /// Runs the program of `dir` once on `frame` with `BPF_PROG_TEST_RUN`
+    /// and returns its verdict (`fips_common::VERDICT_*`).
+    pub fn test_run(&mut self, dir: Direction, frame: &[u8]) -> Result<i32, EnforceError> {
+        self.test_run_repeat(dir, frame, 1)
+            .map(|(verdict, _)| verdict)
+    }
+
+    /// Runs the program `repeat` times in the kernel (for benchmarks):
+    /// the verdict and the kernel's mean nanoseconds per run.
+    pub fn test_run_repeat(
+        &mut self,
+        dir: Direction,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(i32, u32), EnforceError> {
+        let program = self.program_mut(dir)?;
+        let fd = program
+            .fd()
+            .map_err(bpf_err("the classifier is not loaded"))?;
+        sys::test_run_repeat(fd.as_fd(), frame, repeat).map_err(bpf_err("BPF_PROG_TEST_RUN"))
+    }
+}
+
+/// Sums every (direction, reason) slot over the CPUs.
+pub(crate) fn read_counters(map: &Map) -> Result<Vec<CounterRow>, EnforceError> {
+    let array: PerCpuArray<&MapData, Counter> =
+        PerCpuArray::try_from(map).map_err(bpf_err("opening the counter map"))?;
+    let mut rows = Vec::new();
+    for dir in Direction::ALL {
+        for reason in Reason::ALL {
+            let values = array
+                .get(&counter_slot(dir, reason), 0)
+                .map_err(bpf_err("reading the counter map"))?;
+            let (packets, bytes) = values
+                .iter()
+                .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
+            rows.push(CounterRow {
+                dir,
+                reason,
+                packets,
+                bytes,
+            });
+        }
+    }
+    Ok(rows)
+}

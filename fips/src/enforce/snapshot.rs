@@ -1,0 +1,191 @@
+//! What `fipsctl show firewall` prints: the policy in force and the
+//! counters per (direction, reason), as JSON (serde) or as a table.
+
+use super::error::{bpf_err, EnforceError};
+use super::loader::read_counters;
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
+use fips_common::{Direction, EventBudget, Reason, POLICY_ALLOW_IPV6};
+use serde::{Deserialize, Serialize};
+
+/// One counter slot summed over CPUs, typed (internal form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterRow {
+    pub dir: Direction,
+    pub reason: Reason,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One counter in the snapshot: names are `fips_common::Reason::name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterEntry {
+    pub direction: String,
+    pub reason: String,
+    /// "pass" or "drop".
+    pub verdict: String,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// A pinned TCX link: the link stays across restarts, the program changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkEntry {
+    pub direction: String,
+    pub link_id: u32,
+    pub program_id: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallSnapshot {
+    pub interface: String,
+    /// Where the program, links and maps are pinned on bpffs.
+    pub pin_dir: String,
+    /// Both the ingress and the egress link are pinned and attached.
+    pub attached: bool,
+    pub links: Vec<LinkEntry>,
+    pub udp_port: u16,
+    pub allow_ipv6: bool,
+    pub socket_cookies: Vec<u64>,
+    pub passed_packets: u64,
+    pub dropped_packets: u64,
+    /// Drops not reported as events (over the per-CPU rate or ring full).
+    pub drop_events_suppressed: u64,
+    pub counters: Vec<CounterEntry>,
+}
+
+impl FirewallSnapshot {
+    /// The packets counted under one (direction, reason) name pair.
+    pub fn packets(&self, direction: Direction, reason: Reason) -> u64 {
+        self.counters
+            .iter()
+            .find(|c| c.direction == direction.name() && c.reason == reason.name())
+            .map_or(0, |c| c.packets)
+    }
+
+    /// A human table: the policy line, then every non-zero counter.
+    pub fn render_table(&self) -> String {
+        let state = if self.attached {
+            "attached"
+        } else {
+            "NOT attached"
+        };
+        let ipv6 = if self.allow_ipv6 {
+            "allowed"
+        } else {
+            "dropped"
+        };
+        let mut out = format!(
+            "firewall on {} ({state}, pinned at {}): udp port {}, {} transport socket(s), ipv6 {ipv6}\n",
+            self.interface,
+            self.pin_dir,
+            self.udp_port,
+            self.socket_cookies.len(),
+        );
+        out += &format!(
+            "passed {} packets, dropped {} packets\n",
+            self.passed_packets, self.dropped_packets
+        );
+        out += &row("DIRECTION", "REASON", "VERDICT", "PACKETS", "BYTES");
+        for c in self.counters.iter().filter(|c| c.packets > 0) {
+            out += &row(
+                &c.direction,
+                &c.reason,
+                &c.verdict,
+                &c.packets.to_string(),
+                &c.bytes.to_string(),
+            );
+        }
+        out
+    }
+}
+
+fn row(dir: &str, reason: &str, verdict: &str, packets: &str, bytes: &str) -> String {
+    format!("{dir:<9} {reason:<16} {verdict:<7} {packets:>12} {bytes:>14}\n")
+}
+
+/// The maps a snapshot reads, whether owned by a live `Enforcer` or
+/// opened from their pins.
+pub(crate) struct SnapshotMaps<'a> {
+    pub policy: &'a Map,
+    pub sockets: &'a Map,
+    pub counters: &'a Map,
+    pub budget: &'a Map,
+}
+
+pub(crate) fn build(
+    interface: &str,
+    pin_dir: &std::path::Path,
+    maps: SnapshotMaps<'_>,
+) -> Result<FirewallSnapshot, EnforceError> {
+    let links = super::pin::pinned_links(pin_dir);
+    let attached = links.len() == 2 && links.iter().all(|(_, l)| l.ifindex != 0);
+    let policy: Array<&MapData, fips_common::Policy> =
+        Array::try_from(maps.policy).map_err(bpf_err("opening the policy map"))?;
+    let policy = policy
+        .get(&0, 0)
+        .map_err(bpf_err("reading the policy map"))?;
+    let sockets: HashMap<&MapData, u64, u8> =
+        HashMap::try_from(maps.sockets).map_err(bpf_err("opening the socket map"))?;
+    let mut socket_cookies = Vec::new();
+    for key in sockets.keys() {
+        socket_cookies.push(key.map_err(bpf_err("reading the socket map"))?);
+    }
+    socket_cookies.sort_unstable();
+    let rows = read_counters(maps.counters)?;
+    let budget: PerCpuArray<&MapData, EventBudget> =
+        PerCpuArray::try_from(maps.budget).map_err(bpf_err("opening the event budget map"))?;
+    let drop_events_suppressed = budget
+        .get(&0, 0)
+        .map_err(bpf_err("reading the event budget map"))?
+        .iter()
+        .map(|b| u64::from(b.suppressed))
+        .sum();
+    let sum = |pass: bool| -> u64 {
+        rows.iter()
+            .filter(|r| r.reason.passes() == pass)
+            .map(|r| r.packets)
+            .sum()
+    };
+    Ok(FirewallSnapshot {
+        interface: interface.to_owned(),
+        pin_dir: pin_dir.to_string_lossy().into_owned(),
+        attached,
+        links: links
+            .iter()
+            .map(|(dir, l)| LinkEntry {
+                direction: dir.name().to_owned(),
+                link_id: l.link_id,
+                program_id: l.program_id,
+            })
+            .collect(),
+        udp_port: policy.udp_port,
+        allow_ipv6: policy.flags & POLICY_ALLOW_IPV6 != 0,
+        socket_cookies,
+        passed_packets: sum(true),
+        dropped_packets: sum(false),
+        drop_events_suppressed,
+        counters: rows.iter().map(entry).collect(),
+    })
+}
+
+fn entry(row: &CounterRow) -> CounterEntry {
+    CounterEntry {
+        direction: row.dir.name().to_owned(),
+        reason: row.reason.name().to_owned(),
+        verdict: if row.reason.passes() { "pass" } else { "drop" }.to_owned(),
+        packets: row.packets,
+        bytes: row.bytes,
+    }
+}
+
+/// Opens a pinned map (for `fipsctl` while the daemon is down, and to carry
+/// counters over a restart).
+pub(crate) fn open_pinned(dir: &std::path::Path, name: &str) -> Result<Map, EnforceError> {
+    let data = MapData::from_pin(dir.join(name)).map_err(bpf_err("opening a pinned map"))?;
+    let map = match name {
+        fips_common::MAP_POLICY => Map::Array(data),
+        fips_common::MAP_SOCKETS => Map::HashMap(data),
+        _ => Map::PerCpuArray(data),
+    };
+    Ok(map)
+}

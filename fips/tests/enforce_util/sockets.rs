@@ -1,0 +1,143 @@
+//! Sockets the veth tests probe the filter with, made with libc where std
+//! has no knob (SO_REUSEPORT, raw IP, AF_PACKET).
+
+// Shared by several test binaries, each using a part.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::Duration;
+
+fn check(ret: libc::c_int, what: &str) -> libc::c_int {
+    assert!(ret >= 0, "{what}: {}", std::io::Error::last_os_error());
+    ret
+}
+
+fn sockaddr(ip: Ipv4Addr, port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// A UDP socket bound with SO_REUSEPORT, so a second one can share the port.
+pub fn udp_reuseport(ip: Ipv4Addr, port: u16) -> UdpSocket {
+    // SAFETY: plain socket syscalls on a descriptor we own.
+    unsafe {
+        let fd = check(libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0), "socket");
+        let one: libc::c_int = 1;
+        check(
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEPORT,
+                &one as *const _ as *const libc::c_void,
+                4,
+            ),
+            "SO_REUSEPORT",
+        );
+        let addr = sockaddr(ip, port);
+        check(
+            libc::bind(
+                fd,
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of_val(&addr) as u32,
+            ),
+            "bind",
+        );
+        UdpSocket::from_raw_fd(fd)
+    }
+}
+
+/// Sends one UDP datagram through a raw IP socket, forging `src_port`.
+pub fn raw_udp_send(src_port: u16, dst: Ipv4Addr, dst_port: u16, payload: &[u8]) {
+    let mut dgram = Vec::new();
+    dgram.extend_from_slice(&src_port.to_be_bytes());
+    dgram.extend_from_slice(&dst_port.to_be_bytes());
+    dgram.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    dgram.extend_from_slice(&[0, 0]); // no checksum: allowed for UDP over IPv4
+    dgram.extend_from_slice(payload);
+    // SAFETY: plain socket syscalls on a descriptor we own.
+    unsafe {
+        let fd = check(
+            libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_UDP),
+            "raw socket",
+        );
+        let _owned = OwnedFd::from_raw_fd(fd);
+        let addr = sockaddr(dst, 0);
+        let sent = libc::sendto(
+            fd,
+            dgram.as_ptr() as *const libc::c_void,
+            dgram.len(),
+            0,
+            &addr as *const _ as *const libc::sockaddr,
+            std::mem::size_of_val(&addr) as u32,
+        );
+        assert_eq!(
+            sent,
+            dgram.len() as isize,
+            "raw sendto: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Sends one raw Ethernet frame out of `ifname` (AF_PACKET, through the
+/// qdisc layer like any other sender). A TC egress drop shows as ENOBUFS.
+pub fn packet_send(ifname: &str, frame: &[u8]) -> std::io::Result<()> {
+    let name = std::ffi::CString::new(ifname).expect("interface name");
+    // SAFETY: plain socket syscalls on a descriptor we own.
+    unsafe {
+        let ifindex = libc::if_nametoindex(name.as_ptr());
+        assert!(ifindex != 0, "no interface {ifname}");
+        let fd = check(
+            libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0),
+            "packet socket",
+        );
+        let _owned = OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_ifindex = ifindex as i32;
+        addr.sll_halen = 6;
+        let sent = libc::sendto(
+            fd,
+            frame.as_ptr() as *const libc::c_void,
+            frame.len(),
+            0,
+            &addr as *const _ as *const libc::sockaddr,
+            std::mem::size_of_val(&addr) as u32,
+        );
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        assert_eq!(sent, frame.len() as isize, "short packet sendto");
+        Ok(())
+    }
+}
+
+/// Whether `sock` receives a datagram within `wait`.
+pub fn receives(sock: &UdpSocket, wait: Duration) -> bool {
+    sock.set_read_timeout(Some(wait)).expect("set_read_timeout");
+    let mut buf = [0u8; 2048];
+    sock.recv_from(&mut buf).is_ok()
+}
+
+/// Drains whatever is queued on `sock` without waiting.
+pub fn drain(sock: &UdpSocket) -> usize {
+    sock.set_nonblocking(true).expect("nonblocking");
+    let mut buf = [0u8; 2048];
+    let mut n = 0;
+    while sock.recv_from(&mut buf).is_ok() {
+        n += 1;
+    }
+    sock.set_nonblocking(false).expect("blocking");
+    n
+}
+
+pub fn v4(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(ip, port)
+}
