@@ -4,7 +4,6 @@
 pub mod config;
 pub mod control;
 pub mod daemon;
-pub mod datapath;
 pub mod dns;
 pub mod enforce;
 #[cfg(test)]

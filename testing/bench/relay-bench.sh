@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): the I/O ceiling of the daemon's data path.
-# Two namespaces joined by a veth; in each, examples/relay_tunnel runs the
-# batched pump (fips::datapath) with a core that relays packets verbatim
+# Two namespaces joined by a veth; in each, examples/relay_tunnel moves
+# packets between an offloading TUN and a UDP socket with the daemon's I/O
+# pieces (fips::udp, tun::offload, tun::coalesce), relaying them verbatim
 # (no crypto, no protocol). iperf3 over the tunnel, with the offloads
 # (TUN TSO + UDP GSO/GRO + coalesced TUN writes) and without, beside the
 # raw veth, in the same run.

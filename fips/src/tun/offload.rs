@@ -1,29 +1,26 @@
 //! TUN offloads: the device is opened with `IFF_VNET_HDR` and
-//! `TUNSETOFFLOAD` (checksum, TSO for IPv4 and IPv6), so one read returns
+//! `TUNSETOFFLOAD` (checksum, TSO), so one read returns
 //! up to 64 KiB of a TCP stream with a `virtio_net_hdr` in front, and one
 //! write can hand the kernel a coalesced TCP super-packet.
 //!
-//! This module owns the header format, the split of a super-packet into
-//! MTU-sized packets with their own lengths, sequence numbers and
-//! checksums (`segment`), the reverse coalescing for writes (`coalesce`),
-//! and a device handle that speaks the header. Device naming and
-//! rtnetlink configuration stay in the rest of `tun`.
+//! This module owns the header format and the read side: the split of a
+//! super-packet into MTU-sized packets with their own lengths, sequence
+//! numbers and checksums (`segment`, `split`). The write side is
+//! `tun::coalesce`; opening the device with the header is
+//! `Tun::create_with_offload`.
 
 mod checksum;
-mod coalesce;
-mod device;
 mod segment;
 #[cfg(test)]
 mod split_tests;
 #[cfg(test)]
 mod tests;
 
-pub use coalesce::Coalescer;
-pub use device::OffloadTun;
 pub use segment::segment;
 
 /// Bytes of `struct virtio_net_hdr` in front of every packet.
 pub const VNET_HDR_LEN: usize = 10;
+
 /// Turns one TUN read (virtio header + data) into IP packets of the
 /// kernel's segment size, each passed to `emit` (see `segment`).
 pub fn split(
@@ -53,7 +50,7 @@ pub const GSO_TCPV6: u8 = 4;
 /// `gso_type` bit: the stream uses ECN (CWR set on the first segment).
 pub const GSO_ECN: u8 = 0x80;
 
-/// Why a packet from the device could not be used, or the device not set up.
+/// Why a read from the device could not be cut into packets.
 #[derive(Debug, thiserror::Error)]
 pub enum OffloadError {
     #[error("TUN packet too short for its {what}: need {need} bytes, got {got}")]
@@ -64,13 +61,6 @@ pub enum OffloadError {
     },
     #[error("TUN packet has an unsupported {what}: {value}")]
     Unsupported { what: &'static str, value: u32 },
-    #[error("TUN device {name}: {call} failed: {source}")]
-    Syscall {
-        name: String,
-        call: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// `struct virtio_net_hdr` (legacy layout, native byte order as the TUN

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use super::checksum;
 use super::*;
 use crate::test_netns::NetNs;
+use crate::tun::coalesce::Coalescer;
+use crate::tun::Tun;
 
 const SRC: Ipv6Addr = Ipv6Addr::new(0xfdaa, 0, 0, 0, 0, 0, 0, 2);
 const DST: Ipv6Addr = Ipv6Addr::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
@@ -196,91 +198,8 @@ fn vnet_header_round_trips() {
     assert_eq!(VnetHdr::parse(&h.to_bytes()).unwrap(), h);
 }
 
-#[test]
-fn consecutive_segments_of_a_flow_coalesce_and_resegment_to_the_originals() {
-    let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 3) as u8).collect();
-    let mut c = Coalescer::new();
-    let mut frames = Vec::new();
-    let originals: Vec<Vec<u8>> = payload
-        .chunks(1000)
-        .enumerate()
-        .map(|(i, ch)| {
-            data_segment(
-                1000 + 1000 * i as u32,
-                if i == 9 { ACK | PSH } else { ACK },
-                ch,
-            )
-        })
-        .collect();
-    for p in &originals {
-        c.push(p, |f| frames.push(f.to_vec()));
-    }
-    c.flush(|f| frames.push(f.to_vec()));
-    assert_eq!(frames.len(), 1);
-    let hdr = VnetHdr::parse(&frames[0]).unwrap();
-    assert_eq!(
-        (hdr.gso_type, hdr.gso_size, hdr.flags),
-        (GSO_TCPV6, 1000, F_NEEDS_CSUM)
-    );
-    // Our own segmentation undoes it exactly (flags aside: PSH only on the last).
-    let mut p = frames[0][VNET_HDR_LEN..].to_vec();
-    let mut again = Vec::new();
-    segment(&hdr, &mut p, 1280, &mut Vec::new(), |s| {
-        again.push(s.to_vec())
-    })
-    .unwrap();
-    assert_eq!(again, originals);
-}
-
-#[test]
-fn coalescing_stops_at_gaps_other_flows_flags_and_short_segments() {
-    let seg = |seq, flags, len: usize| data_segment(seq, flags, &vec![9u8; len]);
-    let mut other_flow = seg(2000, ACK, 100);
-    other_flow[40] ^= 1; // another source port
-    let fix = |mut p: Vec<u8>| {
-        p[56..58].copy_from_slice(&[0, 0]);
-        let s = !checksum::fold(checksum::add(
-            checksum::pseudo_header(&p, p.len() - 40),
-            &p[40..],
-        ));
-        p[56..58].copy_from_slice(&s.to_be_bytes());
-        p
-    };
-    let packets = vec![
-        seg(0, ACK, 100),
-        seg(100, ACK, 100),        // joins
-        seg(300, ACK, 100),        // gap: new frame
-        seg(400, ACK, 50),         // shorter: joins and closes
-        seg(450, ACK, 50),         // after a short one: new frame
-        fix(other_flow),           // other flow: new frame
-        seg(2100, ACK | FIN, 100), // FIN never coalesces
-        seg(0, SYN, 0),
-    ];
-    let mut c = Coalescer::new();
-    let mut frames = Vec::new();
-    for p in &packets {
-        c.push(p, |f| frames.push(f.to_vec()));
-    }
-    c.flush(|f| frames.push(f.to_vec()));
-    let segs: Vec<usize> = frames
-        .iter()
-        .map(|f| {
-            let h = VnetHdr::parse(f).unwrap();
-            if h.gso_type == GSO_NONE {
-                1
-            } else {
-                (f.len() - 70).div_ceil(usize::from(h.gso_size))
-            }
-        })
-        .collect();
-    assert_eq!(segs, vec![2, 2, 1, 1, 1, 1]);
-    assert_eq!((c.packets, c.frames), (8, 6));
-    // Frames written as they are carry the packet unchanged.
-    assert_eq!(&frames[5][VNET_HDR_LEN..], &packets[7][..]);
-}
-
 /// What the device returned, TCP only, split to the mesh MTU.
-fn read_segments(tun: &OffloadTun, buf: &mut [u8], scratch: &mut Vec<u8>) -> Vec<Vec<u8>> {
+fn read_segments(tun: &Tun, buf: &mut [u8], scratch: &mut Vec<u8>) -> Vec<Vec<u8>> {
     let n = match tun.try_recv(buf) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -307,13 +226,13 @@ fn the_kernel_tcp_stream_crosses_a_real_offload_tun_both_ways() {
 }
 
 fn tcp_through_tun(ns: &NetNs) {
-    let (fd, name) = OffloadTun::open("fp-tun0").unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let _guard = rt.enter();
-    let tun = OffloadTun::from_fd(fd, name).unwrap();
+    let tun = Tun::create_with_offload("fp-tun0").unwrap();
+    assert!(tun.has_vnet_hdr());
     ns.ip(&["addr", "add", "fdaa::1/64", "dev", "fp-tun0", "nodad"]);
     ns.ip(&["link", "set", "fp-tun0", "mtu", "1280", "up"]);
     let sent: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -354,7 +273,7 @@ fn tcp_through_tun(ns: &NetNs) {
         options: &[2, 4, 0x04, 0xc4], // MSS 1220
         payload: &[],
     };
-    tun.try_send_packet(&reply.build()).unwrap();
+    rt.block_on(tun.send(&reply.build())).unwrap();
     // The client's stream: TSO super-packets, split and acknowledged.
     let (mut received, mut expect, mut max_segments) = (Vec::new(), reply.ack, 0);
     while received.len() < sent.len() {
@@ -379,7 +298,7 @@ fn tcp_through_tun(ns: &NetNs) {
                 options: &[],
                 ..reply
             };
-            tun.try_send_packet(&reply.build()).unwrap();
+            rt.block_on(tun.send(&reply.build())).unwrap();
         }
     }
     assert_eq!(received, sent);
@@ -389,6 +308,14 @@ fn tcp_through_tun(ns: &NetNs) {
     );
     // Our stream back: coalesced into GSO frames the kernel accepts.
     let mut c = Coalescer::new();
+    let mut frames = 0;
+    let mut write = |c: &mut Coalescer| {
+        if let Some(f) = c.finish() {
+            assert_eq!(rt.block_on(tun.send_frame(f)).unwrap(), f.len());
+            frames += 1;
+        }
+        c.clear();
+    };
     for (i, chunk) in injected.chunks(1000).enumerate() {
         let flags = if i == 29 { ACK | PSH } else { ACK };
         let p = Tcp {
@@ -398,10 +325,13 @@ fn tcp_through_tun(ns: &NetNs) {
             ..reply
         }
         .build();
-        c.push(&p, |f| assert_eq!(tun.try_send_frame(f).unwrap(), f.len()));
+        if !c.push(&p) {
+            write(&mut c);
+            assert!(c.push(&p));
+        }
     }
-    c.flush(|f| assert_eq!(tun.try_send_frame(f).unwrap(), f.len()));
-    assert!(c.frames < 30, "{} frames", c.frames);
+    write(&mut c);
+    assert!(frames < 30, "{frames} frames");
     // Keep reading (and dropping) the client's ACKs until it is done.
     while !client.is_finished() {
         assert!(Instant::now() < deadline, "client never got the data");
