@@ -168,6 +168,7 @@ pub struct Node {
     tree: TreeState,
     bloom: BloomState,
     next_tree_eval: Instant,
+    next_mesh_refresh: Instant,
     transmits: txqueue::TxQueue,
     tun_out: VecDeque<Vec<u8>>,
     events: VecDeque<NodeEvent>,
@@ -220,6 +221,7 @@ impl Node {
             tree: TreeState::new(my_addr),
             bloom: BloomState::new(my_addr),
             next_tree_eval: now + config.timers.tree_reeval,
+            next_mesh_refresh: now + config.timers.mesh_refresh,
             transmits: txqueue::TxQueue::default(),
             tun_out: VecDeque::new(),
             events: VecDeque::new(),
@@ -302,6 +304,11 @@ impl Node {
             self.next_tree_eval = now + self.timers.tree_reeval;
             self.tree_tick(now);
         }
+        if now >= self.next_mesh_refresh {
+            let base = self.timers.mesh_refresh;
+            self.next_mesh_refresh = now + self.jittered(base, base / 4);
+            self.mesh_refresh(now);
+        }
         let mesh_due = [self.tree.poll_timeout(), self.bloom.poll_timeout()];
         if mesh_due.into_iter().flatten().any(|t| t <= now) {
             self.tree_tick(now);
@@ -327,7 +334,7 @@ impl Node {
             .chain(dials)
             .chain(slots)
             .chain(tree)
-            .chain(std::iter::once(self.next_tree_eval))
+            .chain([self.next_tree_eval, self.next_mesh_refresh])
             .min()
     }
 

@@ -67,3 +67,11 @@ impl Default for DataplaneConfig {
         }
     }
 }
+
+impl DataplaneConfig {
+    /// The earliest our own rekey may follow a cutover: the interval less
+    /// its jitter, so a rekey the peer started restarts our timer.
+    pub fn min_rekey_after_cutover(&self) -> Duration {
+        self.rekey_after.saturating_sub(self.rekey_jitter)
+    }
+}

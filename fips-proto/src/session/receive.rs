@@ -229,7 +229,11 @@ impl Dataplane {
         };
         match slot {
             Slot::Pending => {
-                e.cut_over(now, self.cfg.drain_window);
+                e.cut_over(
+                    now,
+                    self.cfg.drain_window,
+                    self.cfg.min_rekey_after_cutover(),
+                );
                 e.msg3 = None;
             }
             Slot::Current if e.pending.is_none() => e.msg3 = None,

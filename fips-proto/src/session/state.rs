@@ -171,8 +171,18 @@ impl Established {
     }
 
     /// Makes `pending` current; the old keys stay for late frames.
-    pub fn cut_over(&mut self, now: Instant, drain: std::time::Duration) {
+    /// Switches to the pending keys. Whoever started the rekey, our own
+    /// rekey timer starts over from here (at least `min_rekey` from now),
+    /// as the reference measures its interval from the last cutover; else
+    /// answering a peer's rekey would be followed by one of ours.
+    pub fn cut_over(
+        &mut self,
+        now: Instant,
+        drain: std::time::Duration,
+        min_rekey: std::time::Duration,
+    ) {
         if let Some(next) = self.pending.take() {
+            self.next_rekey = self.next_rekey.max(now + min_rekey);
             self.previous = Some(std::mem::replace(&mut self.current, next));
             self.previous_until = now + drain;
             self.k_bit = !self.k_bit;

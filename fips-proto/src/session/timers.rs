@@ -119,7 +119,7 @@ impl Dataplane {
                         }
                     }
                     if e.cutover_at.is_some_and(|t| now >= t) {
-                        e.cut_over(now, cfg.drain_window);
+                        e.cut_over(now, cfg.drain_window, cfg.min_rekey_after_cutover());
                         self.counters.rekeys += 1;
                     }
                     if e.previous.is_some() && now >= e.previous_until {
