@@ -368,6 +368,12 @@ scan_logs() {
         grep -E ' (WARN|ERROR) ' "$RUNDIR/$n/fips.plain.log" | grep -E "${pat#|}" > "$RUNDIR/$n/warn-about-ours.log"
         hits=$(wc -l < "$RUNDIR/$n/warn-about-ours.log")
         NOTES+=("log $n ($(impl "$n")): $total WARN/ERROR lines, $hits about our nodes")
+        # Lower-level lines that often explain a failure (not fatal by themselves).
+        grep -iE 'disconnect|removed|dead|timed out|timeout|restart|fail|reject|invalid|unknown|no route' \
+            "$RUNDIR/$n/fips.plain.log" | grep -E "${pat#|}" > "$RUNDIR/$n/notable-about-ours.log"
+        if [[ -s "$RUNDIR/$n/notable-about-ours.log" ]]; then
+            NOTES+=("log $n: $(wc -l < "$RUNDIR/$n/notable-about-ours.log") notable lines about our nodes (see $RUNDIR/$n/notable-about-ours.log)")
+        fi
         if (( hits > 0 )); then
             fail "log $n: $hits WARN/ERROR lines about our nodes, first:"
             head -3 "$RUNDIR/$n/warn-about-ours.log" | cut -c1-300 | sed 's/^/     /'
