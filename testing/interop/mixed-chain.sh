@@ -98,7 +98,12 @@ teardown() {
         fi
         rm -f "$pf"
     done
-    for n in "${NODES[@]}"; do ip netns del "$(ns "$n")" 2>/dev/null; done
+    # The namespaces this RUNDIR created (whatever PREFIX it had), else ours.
+    local list=()
+    [[ -f "$RUNDIR/netns.list" ]] && mapfile -t list < "$RUNDIR/netns.list"
+    (( ${#list[@]} )) || for n in "${NODES[@]}"; do list+=("$(ns "$n")"); done
+    for n in "${list[@]}"; do ip netns del "$n" 2>/dev/null; done
+    rm -f "$RUNDIR/netns.list"
     return 0
 }
 
@@ -107,6 +112,7 @@ topology() {
     local n
     for n in "${NODES[@]}"; do
         ip netns add "$(ns "$n")"
+        ns "$n" >> "$RUNDIR/netns.list"
         ip -n "$(ns "$n")" link set lo up
         ip netns exec "$(ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=0
     done
