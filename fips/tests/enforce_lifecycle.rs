@@ -9,17 +9,18 @@
 
 #[path = "enforce_util/netns.rs"]
 mod netns;
+#[path = "enforce_util/probe.rs"]
+mod probe;
 #[path = "enforce_util/sockets.rs"]
 mod sockets;
 
 use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason};
 use netns::{in_ns, Topology};
+use probe::Probe;
 use sockets::{drain, receives, v4};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 const HELPER: &str = "FIPS_ENFORCE_HELPER";
@@ -192,71 +193,6 @@ fn read_until_ready(out: &mut BufReader<ChildStdout>) -> Result<u64, String> {
     }
 }
 
-/// A UDP sender in the sidecar, from a port the filter never allows,
-/// sending to the peer every millisecond; a receiver counting what gets
-/// through. Any window without a filter shows up as a received datagram.
-struct Probe {
-    stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-    received: Arc<AtomicU64>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Probe {
-    fn start(topo: &Topology, port: u16) -> Probe {
-        let (sc_ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);
-        let sender = in_ns(&topo.sidecar, || {
-            UdpSocket::bind((sc_ip, 0)).expect("bind probe")
-        });
-        let receiver = in_ns(&topo.peer, || {
-            UdpSocket::bind((peer_ip, port)).expect("bind sink")
-        });
-        receiver
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("timeout");
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(AtomicU64::new(0));
-        let received = Arc::new(AtomicU64::new(0));
-        let (st, se) = (stop.clone(), sent.clone());
-        let send = std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
-                sender
-                    .send_to(b"probe", (peer_ip, port))
-                    .expect("probe send");
-                se.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        });
-        let (st, re) = (stop.clone(), received.clone());
-        let recv = std::thread::spawn(move || {
-            let mut buf = [0u8; 64];
-            while !st.load(Ordering::Relaxed) {
-                if receiver.recv_from(&mut buf).is_ok() {
-                    re.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
-        Probe {
-            stop,
-            sent,
-            received,
-            threads: vec![send, recv],
-        }
-    }
-
-    fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
-    }
-
-    fn stop(mut self) -> (u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            t.join().expect("probe thread");
-        }
-        (self.sent.load(Ordering::Relaxed), self.received())
-    }
-}
-
 fn pinned(topo: &Topology) -> FirewallSnapshot {
     in_ns(&topo.sidecar, || enforce::snapshot_pinned("eth0")).expect("pinned snapshot")
 }
@@ -275,7 +211,7 @@ impl Drop for RemoveOnDrop<'_> {
 
 fn wait_for_alive(peer: &UdpSocket) -> bool {
     drain(peer);
-    receives(peer, Duration::from_secs(2))
+    receives(peer, b"alive", Duration::from_secs(2))
 }
 
 fn survives_kill_and_restart() {

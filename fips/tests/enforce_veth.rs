@@ -84,7 +84,7 @@ impl Sidecar {
             self.transport
                 .send_to(b"fips out", peer_addr)
                 .expect("send");
-            receives(&self.peer, WAIT)
+            receives(&self.peer, b"fips out", WAIT)
         });
         assert!(out, "the peer did not get the transport's datagram");
         drain(&self.peer);
@@ -92,7 +92,7 @@ impl Sidecar {
             .send_to(b"fips in", v4(self.topo.sidecar_ip, self.port))
             .expect("send");
         assert!(
-            receives(&self.transport, WAIT),
+            receives(&self.transport, b"fips in", WAIT),
             "the transport did not get the peer's datagram"
         );
     }
@@ -194,7 +194,7 @@ fn blocks_udp_from_another_socket_to_another_port() {
         other
             .send_to(b"leak", v4(s.topo.peer_ip, s.peer_port))
             .expect("send");
-        receives(&s.peer, WAIT)
+        receives(&s.peer, b"leak", WAIT)
     };
     s.blocked(probe, Direction::Egress, Reason::WrongPort);
 }
@@ -207,7 +207,7 @@ fn blocks_udp_arriving_for_another_port() {
     let other_addr = other.local_addr().expect("addr");
     let probe = |s: &Sidecar| {
         s.peer.send_to(b"in", other_addr).expect("send");
-        receives(&other, WAIT)
+        receives(&other, b"in", WAIT)
     };
     s.blocked(probe, Direction::Ingress, Reason::WrongPort);
 }
@@ -240,7 +240,7 @@ fn blocks_a_raw_socket_forging_the_transport_source_port() {
     let probe = |s: &Sidecar| {
         let (port, dst, dst_port) = (s.port, s.topo.peer_ip, s.peer_port);
         s.in_sidecar(|| raw_udp_send(port, dst, dst_port, b"forged"));
-        receives(&s.peer, WAIT)
+        receives(&s.peer, b"forged", WAIT)
     };
     s.blocked(probe, Direction::Egress, Reason::ForeignSocket);
 }
@@ -253,7 +253,7 @@ fn blocks_a_second_reuseport_socket_on_the_transport_port() {
     let probe = |s: &Sidecar| {
         twin.send_to(b"twin", v4(s.topo.peer_ip, s.peer_port))
             .expect("send");
-        receives(&s.peer, WAIT)
+        receives(&s.peer, b"twin", WAIT)
     };
     s.probe_blocked(probe, Direction::Egress, Reason::ForeignSocket);
     // Only now: while the twin exists the kernel may hand it the peer's
@@ -393,7 +393,7 @@ fn an_ipv6_transport_passes_its_udp_and_neighbour_discovery_but_not_ping() {
     // Neighbour discovery has to pass for the first datagram to leave.
     let out = (0..5).any(|_| {
         transport.send_to(b"fips6", to).expect("send");
-        receives(&peer, WAIT)
+        receives(&peer, b"fips6", WAIT)
     });
     assert!(out, "IPv6 transport datagram did not reach the peer");
     let target = format!("{peer_ll}%eth0");

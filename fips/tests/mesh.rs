@@ -270,4 +270,142 @@ fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
         a.log(),
         c.log()
     );
+    let sessions = a.show(Query::Sessions).expect("sessions");
+    let to_c = sessions["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["npub"] == key("c").npub);
+    assert_eq!(
+        to_c.map(|s| s["state"].clone()),
+        Some("established".into()),
+        "{sessions}"
+    );
+    let forwarded =
+        b.show(Query::Status).expect("status")["forwarding"]["forwarded_packets"].as_u64();
+    assert!(
+        forwarded.is_some_and(|n| n >= 6),
+        "b relayed the pings: {forwarded:?}"
+    );
+}
+
+#[test]
+fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
+    let lan = Lan::new("fw", &["b", "c"]);
+    let b = lan.start("b", &[]);
+    let addr = format!("{}:4000", Lan::ip_of("b"));
+    let env = [
+        ("FIPS_NSEC", key("c").nsec),
+        ("FIPS_PEER_NPUB", key("b").npub),
+        ("FIPS_PEER_ADDR", addr.as_str()),
+        ("FIPS_ENFORCE", "1"),
+    ];
+    let c = Daemon::with_env(lan.ns("c"), lan.dir.path(), key("c"), &env);
+    assert!(
+        wait_until(LINK_UP, || linked(&b, &c)),
+        "FIPS passes the filter: {}",
+        c.log()
+    );
+    let fw = c.show(Query::Firewall).expect("show firewall");
+    assert_eq!(fw["attached"], true, "{fw}");
+    let fipsctl = |args: &[&str]| {
+        std::process::Command::new(support::daemon::FIPSCTL)
+            .arg("-s")
+            .arg(&c.socket)
+            .args(args)
+            .output()
+            .expect("fipsctl")
+    };
+    let table = fipsctl(&["show", "firewall"]);
+    assert!(
+        table.status.success() && !table.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    let ping = || {
+        lan.ns("c")
+            .command("ping")
+            .args(["-c1", "-W1", &Lan::ip_of("b")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(!ping(), "plain IPv4 from the sidecar must be dropped");
+    let removed = fipsctl(&["firewall", "remove"]);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert!(ping(), "after firewall remove eth0 is open");
+    let links = String::from_utf8_lossy(&fipsctl(&["show", "links"]).stdout).into_owned();
+    assert!(
+        links.starts_with("LINK") && links.contains(&Lan::ip_of("b")),
+        "{links}"
+    );
+}
+
+#[test]
+fn tcp_transfer_across_the_chain_arrives_intact() {
+    let lan = Lan::new("tc", &["a", "b", "c"]);
+    let b = lan.start("b", &[]);
+    let a = lan.start_with_dns("a", &["b"]);
+    let c = lan.start("c", &["b"]);
+    assert!(
+        wait_until(LINK_UP, || linked(&a, &b) && linked(&b, &c)),
+        "{}",
+        a.log()
+    );
+    let name = format!("{}.fips", key("c").npub);
+    let dig = lan
+        .ns("a")
+        .command("dig")
+        .args(["+short", "AAAA", &name, "@127.0.0.1"])
+        .output()
+        .expect("dig");
+    let c_ip = String::from_utf8_lossy(&dig.stdout).trim().to_string();
+    let server = lan
+        .ns("c")
+        .command("python3")
+        .arg("-c")
+        .arg(
+            "import socket,hashlib\n\
+             s=socket.socket(socket.AF_INET6);s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             s.bind(('::',5001));s.listen(1);s.settimeout(60);c,_=s.accept();h=hashlib.sha256();n=0\n\
+             while True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\n\
+             print(n,h.hexdigest(),flush=True)",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("server");
+    std::thread::sleep(Duration::from_millis(500));
+    let data = "bytes(range(251))*80000";
+    let client = lan
+        .ns("a")
+        .command("timeout")
+        .args(["60", "python3", "-c"])
+        .arg(format!(
+            "import socket;s=socket.create_connection(('{c_ip}',5001),timeout=30);s.sendall({data});s.close()"
+        ))
+        .output()
+        .expect("client");
+    assert!(
+        client.status.success(),
+        "client: {}\n{}",
+        String::from_utf8_lossy(&client.stderr),
+        a.log()
+    );
+    let got = server.wait_with_output().expect("server");
+    let want = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import hashlib;d={data};print(len(d),hashlib.sha256(d).hexdigest())"
+        ))
+        .output()
+        .expect("python");
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        String::from_utf8_lossy(&want.stdout),
+        "{}",
+        c.log()
+    );
 }

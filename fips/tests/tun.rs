@@ -129,7 +129,7 @@ fn echo_request(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
 /// kernel must have handed over TSO super-packets that we cut.
 #[test]
 fn tcp_through_offloading_tuns_arrives_intact_after_segmentation() {
-    use fips::tun::offload;
+    use fips::tun::{coalesce, offload};
     const A: Ipv6Addr = Ipv6Addr::new(0xfd12, 0, 0, 0, 0, 0, 0, 1);
     const B: Ipv6Addr = Ipv6Addr::new(0xfd13, 0, 0, 0, 0, 0, 0, 2);
     let (na, nb) = (NetNs::new("tsoa"), NetNs::new("tsob"));
@@ -155,11 +155,11 @@ fn tcp_through_offloading_tuns_arrives_intact_after_segmentation() {
             assert!(ta.has_vnet_hdr() && tb.has_vnet_hdr());
             ready_tx.send(()).expect("ready");
             let (mut ba, mut bb, mut scratch) = (vec![0u8; 70000], vec![0u8; 70000], Vec::new());
-            let mut supers = 0usize;
+            let (mut supers, mut joined) = (0usize, 0usize);
             let mut stop = stop_rx;
             loop {
                 let (n, from_a) = tokio::select! {
-                    _ = &mut stop => return supers,
+                    _ = &mut stop => return (supers, joined),
                     r = ta.recv(&mut ba) => (r.expect("read a"), true),
                     r = tb.recv(&mut bb) => (r.expect("read b"), false),
                 };
@@ -172,11 +172,32 @@ fn tcp_through_offloading_tuns_arrives_intact_after_segmentation() {
                     supers += 1;
                 }
                 let mut packets = Vec::new();
-                if offload::split(&mut buf[..n], &mut scratch, |p| packets.push(p.to_vec())).is_ok()
+                if offload::split(&mut buf[..n], &mut scratch, |p| packets.push(p.to_vec()))
+                    .is_err()
                 {
+                    continue;
+                }
+                if !from_a {
                     for p in packets {
                         let _ = to.send(&p).await;
                     }
+                    continue;
+                }
+                // The data direction joins segments again on the way out,
+                // as the daemon does.
+                let mut gro = coalesce::Coalescer::new();
+                for p in packets {
+                    if !gro.push(&p) {
+                        let f = gro.finish().expect("frame");
+                        joined += usize::from(f[1] != 0);
+                        let _ = to.send_frame(f).await;
+                        gro.clear();
+                        gro.push(&p);
+                    }
+                }
+                if let Some(f) = gro.finish() {
+                    joined += usize::from(f[1] != 0);
+                    let _ = to.send_frame(f).await;
                 }
             }
         })
@@ -217,10 +238,11 @@ fn tcp_through_offloading_tuns_arrives_intact_after_segmentation() {
         .output()
         .expect("python");
     let _ = stop_tx.send(());
-    let supers = bridge.join().expect("bridge");
+    let (supers, joined) = bridge.join().expect("bridge");
     assert_eq!(
         String::from_utf8_lossy(&got.stdout),
         String::from_utf8_lossy(&expected.stdout)
     );
     assert!(supers > 0, "the kernel never used TSO");
+    assert!(joined > 0, "no segments were joined for the write");
 }

@@ -179,7 +179,32 @@ up() {
   else
     echo "mesh.sh: a cannot ping ${NPUB[b]}.fips" >&2; rc=1
   fi
+  [[ "$SIDECAR" == 1 ]] && { sidecar_checks || rc=1; }
   echo "try:  ip netns exec $(ns a) ping -6 -c3 ${NPUB[b]}.fips    (names resolve via each node's DNS)"
+  return $rc
+}
+
+# The sidecar's promise, shown in its namespace: the mesh by name works,
+# the bridge does not, loopback does.
+sidecar_checks() {
+  local s rc=0
+  s="$(ns sidecar)"
+  if ip netns exec "$s" ping -6 -c 2 -W 3 -q "${NPUB[a]}.fips" >/dev/null 2>&1; then
+    echo "mesh.sh: sidecar pings node a by name over the mesh (sidecar - d - a)"
+  else
+    echo "mesh.sh: sidecar cannot ping ${NPUB[a]}.fips" >&2; rc=1
+  fi
+  if ip netns exec "$s" ping -c 1 -W 2 -q "${IPV4[d]}" >/dev/null 2>&1; then
+    echo "mesh.sh: sidecar reached ${IPV4[d]} over eth0: NOT isolated" >&2; rc=1
+  else
+    echo "mesh.sh: sidecar cannot reach ${IPV4[d]} over eth0 (the eBPF filter drops it)"
+  fi
+  if ip netns exec "$s" ping -c 1 -W 2 -q 127.0.0.1 >/dev/null 2>&1; then
+    echo "mesh.sh: sidecar loopback works"
+  else
+    echo "mesh.sh: sidecar loopback does not work" >&2; rc=1
+  fi
+  echo "mesh.sh: sidecar filter counters: fipsctl -s $RUNDIR/sidecar/control.sock show firewall"
   return $rc
 }
 
@@ -216,10 +241,10 @@ down() {
 }
 
 [[ $EUID -eq 0 ]] || { echo "mesh.sh: must run as root (netns, TUN)" >&2; exit 1; }
-FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"
+pick_bins() { FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"; }
 case "${1:-up}" in
-  up) up ;;
-  status) status ;;
+  up) pick_bins; up ;;
+  status) pick_bins; status ;;
   down) down ;;
   *) echo "usage: $0 up|status|down" >&2; exit 2 ;;
 esac

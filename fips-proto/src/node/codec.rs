@@ -4,7 +4,7 @@
 
 use crate::noise::{RecvKey, SendKey};
 use crate::wire::fmp::{self, EstablishedHeader, FmpPacket, Msg1, Msg2, FLAG_K};
-use crate::wire::link::{LinkInner, LinkMessage};
+use crate::wire::link::LinkInner;
 use crate::wire::WireError;
 
 /// Length of the established-frame header, which is also the AEAD AD.
@@ -45,32 +45,38 @@ pub(crate) fn msg2(sender_idx: u32, receiver_idx: u32, noise: [u8; 57]) -> Vec<u
     out
 }
 
-/// Builds one encrypted link frame: header (the AD) + AEAD(ts + message) + tag.
-pub(crate) fn seal_frame(
+/// Builds one encrypted link frame in `out` (cleared first): header (the
+/// AD), then timestamp and the message `write_msg` appends, sealed in place,
+/// then the tag. One buffer, one copy of the message, no allocation when
+/// `out` has room. Returns false (and leaves `out` unspecified) when the
+/// message is too long for the header's 16-bit length.
+pub(crate) fn seal_frame_into(
     key: &SendKey,
     k_bit: bool,
     receiver_idx: u32,
     counter: u64,
     timestamp_ms: u32,
-    msg: &LinkMessage<'_>,
-) -> Vec<u8> {
-    let inner = LinkInner {
-        timestamp_ms,
-        msg: msg.clone(),
+    out: &mut Vec<u8>,
+    write_msg: impl FnOnce(&mut Vec<u8>),
+) -> bool {
+    out.clear();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    out.extend_from_slice(&timestamp_ms.to_le_bytes());
+    write_msg(out);
+    let Ok(payload_len) = u16::try_from(out.len() - HEADER_LEN) else {
+        return false;
     };
-    let mut body = Vec::with_capacity(inner.encoded_len() + TAG_LEN);
-    inner.emit(&mut body);
     let header = EstablishedHeader {
         flags: if k_bit { FLAG_K } else { 0 },
-        payload_len: body.len() as u16,
+        payload_len,
         receiver_idx,
         counter,
     };
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + TAG_LEN);
-    header.emit(&mut out);
-    key.seal(counter, &out[..HEADER_LEN], &mut body);
-    out.extend_from_slice(&body);
-    out
+    out[..HEADER_LEN].copy_from_slice(&header.to_bytes());
+    let (ad, body) = out.split_at_mut(HEADER_LEN);
+    let tag = key.seal_in_place_detached(counter, ad, body);
+    out.extend_from_slice(&tag);
+    true
 }
 
 /// Authenticates and decrypts a frame in place; returns the plaintext inner message bytes.
@@ -88,4 +94,12 @@ pub(crate) fn open_frame<'a>(
 
 pub(crate) fn parse_inner(plain: &[u8]) -> Result<LinkInner<'_>, WireError> {
     LinkInner::parse(plain)
+}
+
+/// The link inner timestamp (first 4 bytes, LE) of a decrypted frame; 0 when
+/// too short (the message parse reports that).
+pub(crate) fn inner_timestamp(plain: &[u8]) -> u32 {
+    plain
+        .first_chunk::<4>()
+        .map_or(0, |b| u32::from_le_bytes(*b))
 }

@@ -45,6 +45,11 @@ pub struct Timers {
     pub tree_reeval: Duration,
     pub tree_announce_min_gap: Duration,
     pub bloom_debounce: Duration,
+    /// How often (±25 %) every peer gets our TreeAnnounce and FilterAnnounce
+    /// again, changed or not: neither is acknowledged, so one lost on a
+    /// lossy link would otherwise stay lost (the reference has no such
+    /// timer; resends are plain announces, no wire change).
+    pub mesh_refresh: Duration,
     pub max_decrypt_failures: u32,
     /// Inbound handshakes from new identities are refused beyond this many peers.
     pub max_peers: usize,
@@ -72,6 +77,7 @@ impl Default for Timers {
             tree_reeval: Duration::from_secs(60),
             tree_announce_min_gap: Duration::from_millis(500),
             bloom_debounce: Duration::from_millis(500),
+            mesh_refresh: Duration::from_secs(15),
             max_decrypt_failures: 20,
             max_peers: 128,
         }

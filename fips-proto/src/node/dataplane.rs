@@ -13,7 +13,7 @@ use crate::bloom::bit_indices;
 use crate::identity::{Identity, PeerIdentity};
 use crate::routing::{LinkSendError, MeshView, PeerInfo};
 use crate::session::{Dataplane, DataplaneConfig};
-use crate::wire::link::{LinkMessage, LookupRequest, LookupResponse};
+use crate::wire::link::{LookupRequest, LookupResponse};
 use crate::NodeAddr;
 
 use super::Node;
@@ -230,13 +230,7 @@ impl MeshView for NodeMesh<'_> {
     }
 
     fn send_link(&mut self, peer: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
-        let parsed =
-            LinkMessage::parse(msg).map_err(|_| LinkSendError::Unavailable { peer: *peer })?;
-        if self.node.send_link_message(self.now, peer, &parsed) {
-            Ok(())
-        } else {
-            Err(LinkSendError::NotConnected { peer: *peer })
-        }
+        self.node.send_link_bytes(self.now, peer, msg)
     }
 
     fn fill_random(&mut self, out: &mut [u8]) {

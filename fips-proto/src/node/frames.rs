@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::routing::LinkSendError;
 use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
 use crate::wire::link::LinkMessage;
 use crate::NodeAddr;
@@ -15,6 +16,8 @@ use super::{codec, DownReason, Node, Owner, UDP};
 
 /// The link inner timestamp before the message.
 const LINK_TS_LEN: usize = 4;
+/// The longest message the header's 16-bit payload length can carry.
+const MAX_LINK_MESSAGE: usize = u16::MAX as usize - LINK_TS_LEN;
 
 impl Node {
     pub(super) fn handle_frame(
@@ -24,27 +27,42 @@ impl Node {
         h: EstablishedHeader,
         data: &mut [u8],
     ) {
-        let len = data.len();
-        let Some((paddr, slot, plain)) = self.authenticate(now, from, &h, data) else {
+        let Some((paddr, plain)) = self.receive_frame(now, from, &h, data) else {
             return;
         };
-        if slot == Slot::Pending {
-            // The peer switched to the new keys: so do we.
-            self.cutover(now, paddr);
-        }
         let Ok(inner) = codec::parse_inner(plain) else {
             self.counters.malformed_inner += 1;
             return;
         };
-        // Frames of the draining session belong to another counter space.
-        if slot != Slot::Previous {
-            self.measure_frame(now, paddr, &h, len, inner.timestamp_ms);
-        }
         // The dataplane decrypts SessionDatagrams in place: hand it the bytes.
         if matches!(inner.msg, LinkMessage::SessionDatagram(_)) {
             return self.dataplane_session_datagram(now, paddr, &mut plain[LINK_TS_LEN..]);
         }
         self.on_link_message(now, paddr, inner.msg);
+    }
+
+    /// Everything a frame costs before its message is dispatched: the
+    /// crypto, rekey cutover and MMP. Returns the decrypted inner bytes
+    /// (timestamp + message) when the frame authenticated.
+    pub(super) fn receive_frame<'d>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        h: &EstablishedHeader,
+        data: &'d mut [u8],
+    ) -> Option<(NodeAddr, &'d mut [u8])> {
+        let len = data.len();
+        let (paddr, slot, plain) = self.authenticate(now, from, h, data)?;
+        if slot == Slot::Pending {
+            // The peer switched to the new keys: so do we.
+            self.cutover(now, paddr);
+        }
+        // Frames of the draining session belong to another counter space.
+        if slot != Slot::Previous {
+            let ts = codec::inner_timestamp(plain);
+            self.measure_frame(now, paddr, h, len, ts);
+        }
+        Some((paddr, plain))
     }
 
     /// Index lookup, replay window, AEAD. On success the frame counts as
@@ -141,22 +159,63 @@ impl Node {
         to: &NodeAddr,
         msg: &LinkMessage<'_>,
     ) -> bool {
+        self.send_frame(now, to, |out| msg.emit(out))
+    }
+
+    /// Sends an encoded link message (msg_type byte first) from the
+    /// dataplane: SessionDatagrams it built or forwards, lookups. The bytes
+    /// are framed as they are, without a parse and re-encode.
+    pub(crate) fn send_link_bytes(
+        &mut self,
+        now: Instant,
+        to: &NodeAddr,
+        msg: &[u8],
+    ) -> Result<(), LinkSendError> {
+        if msg.is_empty() || msg.len() > MAX_LINK_MESSAGE {
+            return Err(LinkSendError::Unavailable { peer: *to });
+        }
+        if self.send_frame(now, to, |out| out.extend_from_slice(msg)) {
+            Ok(())
+        } else {
+            Err(LinkSendError::NotConnected { peer: *to })
+        }
+    }
+
+    /// Builds a frame around what `write_msg` appends, in a pooled buffer,
+    /// seals it in place on the peer's current session and queues it.
+    fn send_frame(
+        &mut self,
+        now: Instant,
+        to: &NodeAddr,
+        write_msg: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
         let rekey_after = self.timers.rekey_after_messages;
         let Some(p) = self.peers.get_mut(to) else {
             return false;
         };
+        let mut buf = self.transmits.buffer();
         let ts = p.link_ts(now);
         let s = &mut p.current;
         let counter = s.send_counter;
+        if !codec::seal_frame_into(
+            &s.send,
+            p.k_bit,
+            s.their_index,
+            counter,
+            ts,
+            &mut buf,
+            write_msg,
+        ) {
+            self.transmits.recycle(buf);
+            return false;
+        }
         s.send_counter += 1;
-        let bytes = codec::seal_frame(&s.send, p.k_bit, s.their_index, counter, ts, msg);
         p.stats.packets_sent += 1;
-        p.stats.bytes_sent += bytes.len() as u64;
+        p.stats.bytes_sent += buf.len() as u64;
         if counter + 1 >= rekey_after && p.rekey.is_none() && p.pending.is_none() {
             p.timers.set_earliest(LinkTimer::Rekey, now);
         }
-        let remote = p.remote;
-        self.queue(remote, bytes);
+        self.transmits.push(p.remote, buf);
         true
     }
 

@@ -371,6 +371,9 @@ impl Node {
             timers: TimerTable::default(),
         };
         self.identities.insert(paddr, identity);
+        // A linked peer is reachable by its fd address at once, whoever
+        // dialled (as the reference does), not only after a DNS answer.
+        self.dataplane_learn_identity(identity);
         self.peers.insert(paddr, peer);
         if let Some(slot) = self.slots.get_mut(&paddr) {
             // Up, whoever dialled: no redial pending, backoff starts over.

@@ -9,6 +9,8 @@
 //! `false`, `poll_event` until `None`); then sleep until `poll_timeout()` or
 //! the next input.
 
+#[cfg(feature = "bench")]
+mod bench;
 mod codec;
 mod config;
 mod counters;
@@ -21,6 +23,7 @@ mod rekey;
 pub mod snapshot;
 mod timers;
 mod tree_glue;
+mod txqueue;
 
 #[cfg(test)]
 mod kat_tests;
@@ -30,6 +33,7 @@ mod sim;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -61,6 +65,38 @@ pub(crate) enum Owner {
     Dial(NodeAddr),
     /// An active peer (current, pending, previous or rekey index).
     Peer(NodeAddr),
+}
+
+/// The hash of the receiver-index table, looked up once per frame. Our
+/// indices are random numbers we drew, so the table needs no DoS-resistant
+/// (and slower) SipHash: a sender picks which index to look up, never which
+/// ones are stored.
+#[derive(Default)]
+pub(crate) struct IndexHasher(u64);
+
+impl Hasher for IndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: the multiply spreads the bits to both ends.
+        self.0 = (self.0.rotate_left(26) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// Why a peer went away.
@@ -127,12 +163,13 @@ pub struct Node {
     slots: BTreeMap<NodeAddr, PeerSlot>,
     dials: BTreeMap<NodeAddr, Dial>,
     peers: BTreeMap<NodeAddr, Peer>,
-    indices: HashMap<(TransportId, u32), Owner>,
+    indices: HashMap<(TransportId, u32), Owner, BuildHasherDefault<IndexHasher>>,
     identities: HashMap<NodeAddr, PeerIdentity>,
     tree: TreeState,
     bloom: BloomState,
     next_tree_eval: Instant,
-    transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    next_mesh_refresh: Instant,
+    transmits: txqueue::TxQueue,
     tun_out: VecDeque<Vec<u8>>,
     events: VecDeque<NodeEvent>,
     counters: Counters,
@@ -179,12 +216,13 @@ impl Node {
             slots: BTreeMap::new(),
             dials: BTreeMap::new(),
             peers: BTreeMap::new(),
-            indices: HashMap::new(),
+            indices: HashMap::default(),
             identities: HashMap::new(),
             tree: TreeState::new(my_addr),
             bloom: BloomState::new(my_addr),
             next_tree_eval: now + config.timers.tree_reeval,
-            transmits: VecDeque::new(),
+            next_mesh_refresh: now + config.timers.mesh_refresh,
+            transmits: txqueue::TxQueue::default(),
             tun_out: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
@@ -266,6 +304,11 @@ impl Node {
             self.next_tree_eval = now + self.timers.tree_reeval;
             self.tree_tick(now);
         }
+        if now >= self.next_mesh_refresh {
+            let base = self.timers.mesh_refresh;
+            self.next_mesh_refresh = now + self.jittered(base, base / 4);
+            self.mesh_refresh(now);
+        }
         let mesh_due = [self.tree.poll_timeout(), self.bloom.poll_timeout()];
         if mesh_due.into_iter().flatten().any(|t| t <= now) {
             self.tree_tick(now);
@@ -291,17 +334,16 @@ impl Node {
             .chain(dials)
             .chain(slots)
             .chain(tree)
-            .chain(std::iter::once(self.next_tree_eval))
+            .chain([self.next_tree_eval, self.next_mesh_refresh])
             .min()
     }
 
-    /// Next datagram to send: fills `buf` (cleared first) and returns its destination.
+    /// Next datagram to send: `buf` is replaced by it (the old allocation
+    /// is kept for building later datagrams, so pass the same buffer back)
+    /// and its destination returned.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<SocketAddr> {
-        let (to, bytes) = self.transmits.pop_front()?;
-        buf.clear();
-        buf.extend_from_slice(&bytes);
-        Some(to)
+        self.transmits.pop_into(buf)
     }
 
     /// Next IPv6 packet for the TUN device; `false` when there is none.
@@ -401,7 +443,7 @@ impl Node {
     }
 
     fn queue(&mut self, to: SocketAddr, bytes: Vec<u8>) {
-        self.transmits.push_back((to, bytes));
+        self.transmits.push(to, bytes);
     }
 
     /// Unix milliseconds at `now`.

@@ -33,6 +33,18 @@ impl Node {
         self.flush_mesh(now);
     }
 
+    /// Sends every peer our TreeAnnounce (same seq: a peer that has it
+    /// drops the copy) and FilterAnnounce (new seq: the peer stores it, and
+    /// as its content is unchanged, forwards nothing) again. Neither is
+    /// acknowledged, so this is what repairs one lost on a lossy link.
+    pub(super) fn mesh_refresh(&mut self, now: Instant) {
+        for peer in self.peers.keys() {
+            self.bloom.resend(*peer);
+        }
+        self.tree.reannounce();
+        self.flush_mesh(now);
+    }
+
     pub(super) fn on_tree_announce(&mut self, now: Instant, from: NodeAddr, ta: &TreeAnnounce) {
         let Some(p) = self.peers.get(&from) else {
             return;
@@ -73,6 +85,16 @@ impl Node {
         }
         if change.tree_peers_changed || change.parent_change.is_some() || force_refresh {
             self.bloom.refresh(&self.tree.tree_peers());
+        }
+        if change.parent_change.is_some() {
+            // A reference peer merges our filter only while we are its tree
+            // peer and does not re-merge the one it stored before: after a
+            // parent switch (or becoming root) every peer gets it again,
+            // changed or not.
+            let peers: Vec<NodeAddr> = self.peers.keys().copied().collect();
+            for p in peers {
+                self.bloom.resend(p);
+            }
         }
         self.flush_mesh(now);
     }

@@ -370,3 +370,18 @@ fn random_handshake_messages_are_rejected_without_panicking() {
         assert!(resp.read_msg3(&msg3).is_err());
     }
 }
+
+#[test]
+fn detached_seal_gives_the_same_bytes_as_appending_seal() {
+    let key = SendKey::from_bytes(&[0x42; 32]);
+    let mut appended = vec![0xA5; 1244];
+    key.seal(77, b"header", &mut appended);
+    let mut detached = vec![0xA5; 1244];
+    let tag = key.seal_in_place_detached(77, b"header", &mut detached);
+    detached.extend_from_slice(&tag);
+    assert_eq!(detached, appended);
+    let plain = RecvKey::from_bytes(&[0x42; 32])
+        .open(77, b"header", &mut detached)
+        .expect("a detached seal opens");
+    assert_eq!(plain, &[0xA5; 1244][..]);
+}

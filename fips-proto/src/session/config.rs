@@ -13,6 +13,11 @@ pub struct DataplaneConfig {
     pub epoch: [u8; 8],
     pub session_ttl: u8,
     pub idle_timeout: Duration,
+    /// A session whose oldest unanswered Data is this old is dead (the
+    /// peer restarted and dropped it): start over. A live peer answers
+    /// Data within 10 s (reference ReceiverReports every 0.5-10 s, our
+    /// PathMtuNotification at least every 10 s while Data arrives).
+    pub dead_after: Duration,
     /// Data packets per session that carry CP coordinates.
     pub coords_warmup_packets: u8,
     pub coords_response_interval: Duration,
@@ -45,6 +50,7 @@ impl Default for DataplaneConfig {
             epoch: [0; 8],
             session_ttl: 64,
             idle_timeout: Duration::from_secs(90),
+            dead_after: Duration::from_secs(30),
             coords_warmup_packets: 5,
             coords_response_interval: Duration::from_secs(2),
             routing_error_interval: Duration::from_millis(100),
@@ -65,5 +71,13 @@ impl Default for DataplaneConfig {
             peer_rekey_dampening: Duration::from_secs(30),
             discovery: DiscoveryConfig::default(),
         }
+    }
+}
+
+impl DataplaneConfig {
+    /// The earliest our own rekey may follow a cutover: the interval less
+    /// its jitter, so a rekey the peer started restarts our timer.
+    pub fn min_rekey_after_cutover(&self) -> Duration {
+        self.rekey_after.saturating_sub(self.rekey_jitter)
     }
 }

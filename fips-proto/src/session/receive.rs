@@ -229,7 +229,11 @@ impl Dataplane {
         };
         match slot {
             Slot::Pending => {
-                e.cut_over(now, self.cfg.drain_window);
+                e.cut_over(
+                    now,
+                    self.cfg.drain_window,
+                    self.cfg.min_rekey_after_cutover(),
+                );
                 e.msg3 = None;
             }
             Slot::Current if e.pending.is_none() => e.msg3 = None,
@@ -237,6 +241,7 @@ impl Dataplane {
             Slot::Previous => e.previous_until = now + self.cfg.drain_window,
         }
         e.last_recv = now;
+        e.unanswered_since = None;
         e.stats.packets_recv += 1;
         e.stats.bytes_recv += n as u64;
         let pt = &ct[..n];

@@ -54,6 +54,11 @@ impl Dataplane {
             mss::clamp_tcp_segment(&mut self.pt[shim_at + SHIM_UPPER..], max);
         }
         e.last_data = now;
+        let first_unanswered = e.unanswered_since.is_none();
+        e.unanswered_since.get_or_insert(now);
+        if first_unanswered {
+            self.schedule(now + self.cfg.dead_after);
+        }
         self.counters.data_sent += 1;
         self.seal_and_send(now, mesh, dest, hop, true);
     }

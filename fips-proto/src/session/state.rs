@@ -97,6 +97,8 @@ pub(crate) struct Established {
     pub last_data: Instant,
     /// Last frame that authenticated, whatever its type.
     pub last_recv: Instant,
+    /// Our first Data since the last frame that authenticated.
+    pub unanswered_since: Option<Instant>,
     /// Last PathMtuNotification we sent: when, and the value.
     pub mtu_reported: Option<(Instant, u16)>,
     pub warmup_remaining: u8,
@@ -136,6 +138,7 @@ impl Established {
             start: now,
             last_data: now,
             last_recv: now,
+            unanswered_since: None,
             mtu_reported: None,
             warmup_remaining: warmup,
             path_mtu: u16::MAX,
@@ -171,8 +174,18 @@ impl Established {
     }
 
     /// Makes `pending` current; the old keys stay for late frames.
-    pub fn cut_over(&mut self, now: Instant, drain: std::time::Duration) {
+    /// Switches to the pending keys. Whoever started the rekey, our own
+    /// rekey timer starts over from here (at least `min_rekey` from now),
+    /// as the reference measures its interval from the last cutover; else
+    /// answering a peer's rekey would be followed by one of ours.
+    pub fn cut_over(
+        &mut self,
+        now: Instant,
+        drain: std::time::Duration,
+        min_rekey: std::time::Duration,
+    ) {
         if let Some(next) = self.pending.take() {
+            self.next_rekey = self.next_rekey.max(now + min_rekey);
             self.previous = Some(std::mem::replace(&mut self.current, next));
             self.previous_until = now + drain;
             self.k_bit = !self.k_bit;

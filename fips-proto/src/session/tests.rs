@@ -579,6 +579,72 @@ fn a_session_the_peer_lost_is_restarted_after_90_silent_seconds() {
 }
 
 #[test]
+fn a_session_the_peer_lost_is_restarted_once_data_goes_unanswered_for_30_s() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    // y restarts: a fresh dataplane with no session; x streams one echo a
+    // second into the session y no longer has.
+    let py = *x.mesh.identity.public();
+    y.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), y.addr());
+    y.dp.learn_identity(py);
+    let mut t = t0;
+    let mut dead_at = None;
+    for i in 1..=40u16 {
+        t += Duration::from_secs(1);
+        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh);
+        if x.dp.poll_timeout().is_some_and(|w| w <= t) {
+            x.dp.handle_timeout(t, &mut x.mesh);
+        }
+        settle(t, &mut x, &mut y);
+        if dead_at.is_none() && x.dp.counters().dead_sessions == 1 {
+            dead_at = Some(i);
+        }
+    }
+    assert_eq!(
+        dead_at,
+        Some(31),
+        "first unanswered Data at 1 s, dead 30 s later"
+    );
+    assert!(y.dp.is_established(&x.addr()), "a new session");
+    assert!(!drain_tun(&mut y.dp).is_empty(), "echoes reach y again");
+}
+
+#[test]
+fn a_one_way_stream_to_a_live_peer_is_not_declared_dead() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    for n in [&mut x, &mut y] {
+        n.dp.cfg.rekey_after = Duration::from_secs(3600);
+    }
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    // y only receives (its echo replies are never read back into x's
+    // TUN path here); its PathMtuNotifications keep x's session alive.
+    let mut t = t0;
+    for i in 1..=120u16 {
+        t += Duration::from_secs(1);
+        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh);
+        for n in [&mut x, &mut y] {
+            if n.dp.poll_timeout().is_some_and(|w| w <= t) {
+                n.dp.handle_timeout(t, &mut n.mesh);
+            }
+        }
+        settle(t, &mut x, &mut y);
+        drain_tun(&mut y.dp);
+    }
+    assert_eq!(x.dp.counters().dead_sessions, 0);
+    // And a session quiet for a minute is not dead when Data resumes.
+    t += Duration::from_secs(60);
+    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 999, 8), &mut x.mesh);
+    x.dp.handle_timeout(t, &mut x.mesh);
+    settle(t, &mut x, &mut y);
+    assert_eq!(x.dp.counters().dead_sessions, 0);
+    assert_eq!(drain_tun(&mut y.dp).len(), 1);
+}
+
+#[test]
 fn poll_timeout_moves_past_now_even_while_a_due_rekey_is_dampened() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));

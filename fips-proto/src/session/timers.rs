@@ -103,7 +103,11 @@ impl Dataplane {
                     // We keep sending but nothing has authenticated for as
                     // long: the peer lost the session (restart). Start over;
                     // a peer that still has it treats our Setup as a rekey.
-                    if now.saturating_duration_since(e.last_recv) >= cfg.idle_timeout {
+                    let unanswered = e
+                        .unanswered_since
+                        .is_some_and(|t| now.saturating_duration_since(t) >= cfg.dead_after);
+                    if unanswered || now.saturating_duration_since(e.last_recv) >= cfg.idle_timeout
+                    {
                         actions.push(Action::Dead(addr));
                         continue;
                     }
@@ -119,7 +123,7 @@ impl Dataplane {
                         }
                     }
                     if e.cutover_at.is_some_and(|t| now >= t) {
-                        e.cut_over(now, cfg.drain_window);
+                        e.cut_over(now, cfg.drain_window, cfg.min_rekey_after_cutover());
                         self.counters.rekeys += 1;
                     }
                     if e.previous.is_some() && now >= e.previous_until {
@@ -164,6 +168,9 @@ impl Dataplane {
                 SessionState::Established(e) => {
                     let idle = e.last_data.min(e.last_recv) + cfg.idle_timeout;
                     let mut t = idle;
+                    if let Some(u) = e.unanswered_since {
+                        t = t.min(u + cfg.dead_after);
+                    }
                     if let Some(r) = rekey_due_at(e, cfg) {
                         t = t.min(r);
                     }

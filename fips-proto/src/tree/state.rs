@@ -278,6 +278,13 @@ impl TreeState {
         }
     }
 
+    /// Every peer is owed our announce again (same seq; a peer that has
+    /// it drops the copy). Repairs announces lost on lossy links sooner
+    /// than the periodic re-broadcast.
+    pub fn reannounce(&mut self) {
+        self.queue_all_announces();
+    }
+
     pub(super) fn queue_announce(&mut self, peer: &NodeAddr) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.announce_pending = true;

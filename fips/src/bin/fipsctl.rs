@@ -41,6 +41,17 @@ enum Cmd {
     },
     /// Drop the link to a peer.
     Disconnect { npub: String },
+    /// Exit 0 only if the daemon answers, fips0 is up, the eBPF filter is
+    /// attached, DNS answers the node's own name and, when FIPS_PEER_NPUB is
+    /// set, the link to that peer is up (the sidecar's HEALTHCHECK).
+    Health {
+        /// DNS server to query ("off" to skip).
+        #[arg(long, default_value = "127.0.0.1:53")]
+        dns: String,
+        /// Do not require the eBPF filter (FIPS_ENFORCE=0 also skips it).
+        #[arg(long)]
+        no_filter: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -62,6 +73,7 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<()> {
     let command = match args.command {
         Cmd::Keygen => return keygen(args.json),
+        Cmd::Health { dns, no_filter } => return health(&args.socket, &dns, no_filter),
         Cmd::Show { what } => Command::Show(Query::from_cli_name(&what).with_context(|| {
             let known: Vec<&str> = Query::ALL.iter().map(|q| q.cli_name()).collect();
             format!(
@@ -92,6 +104,25 @@ fn run(args: Args) -> Result<()> {
         (_, false) if data.is_null() => println!("ok"),
         _ => println!("{}", serde_json::to_string_pretty(&data)?),
     }
+    Ok(())
+}
+
+fn health(socket: &std::path::Path, dns: &str, no_filter: bool) -> Result<()> {
+    let dns = match dns {
+        "off" => None,
+        s => Some(
+            s.parse()
+                .with_context(|| format!("--dns: expected IP:PORT or off, got {s:?}"))?,
+        ),
+    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let check = control::HealthCheck {
+        socket,
+        dns,
+        peer_npub: env("FIPS_PEER_NPUB"),
+        require_filter: !no_filter && env("FIPS_ENFORCE").as_deref() != Some("0"),
+    };
+    println!("{}", check.run()?);
     Ok(())
 }
 

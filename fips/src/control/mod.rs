@@ -7,6 +7,7 @@
 //! node task over a channel and writes back whatever reply comes.
 
 mod client;
+mod health;
 mod proto;
 mod server;
 mod table;
@@ -15,6 +16,7 @@ mod table;
 mod tests;
 
 pub use client::{request, ClientError};
+pub use health::{HealthCheck, HealthError};
 pub use proto::{Command, Query, Response, DEFAULT_SOCKET, IO_TIMEOUT, MAX_REQUEST};
 pub use server::{ControlError, ControlRequest, ControlServer};
 pub use table::render;

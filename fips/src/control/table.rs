@@ -102,6 +102,13 @@ pub fn render(query: Query, data: &Value) -> String {
             table(rows(data, "peers"), TREE_PEER_COLUMNS)
         ),
         Query::Routing => counters(data),
+        // The enforcement module owns the firewall table's layout.
+        Query::Firewall => {
+            match serde_json::from_value::<crate::enforce::FirewallSnapshot>(data.clone()) {
+                Ok(snap) => snap.render_table(),
+                Err(_) => generic(data),
+            }
+        }
         _ => generic(data),
     }
 }

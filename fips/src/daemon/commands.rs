@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::control::{Command, Query, Response};
 
 use super::hooks::Firewall;
+use super::views;
 
 /// What the daemon knows beyond the node.
 pub(crate) struct Context {
@@ -51,6 +52,10 @@ fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
         Query::Status => match serde_json::to_value(&snap.status) {
             Ok(mut v) => {
                 add_daemon_facts(&mut v, ctx, now);
+                if let (Some(obj), Some(dp)) = (v.as_object_mut(), node.dataplane()) {
+                    obj.entry("forwarding")
+                        .or_insert_with(|| views::forwarding(dp.counters()));
+                }
                 Response::Ok(v)
             }
             Err(e) => Response::error(format!("internal error: {e}")),
@@ -58,8 +63,9 @@ fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
         Query::Peers => Response::ok_from(&snap.peers),
         Query::Links => Response::ok_from(&snap.links),
         Query::Tree => Response::ok_from(&snap.tree),
-        Query::Sessions => Response::Ok(json!({ "sessions": [] })),
-        Query::Routing => Response::Ok(json!({ "counters": node.counters() })),
+        Query::Sessions => Response::Ok(views::sessions(node, now)),
+        Query::Cache => Response::Ok(views::cache(node, now)),
+        Query::Routing => Response::Ok(views::routing(node)),
         Query::Transports => Response::Ok(json!({ "transports": [{
             "transport_id": 1, "type": "udp", "state": "up", "name": "udp",
             "mtu": node.link_mtu(),

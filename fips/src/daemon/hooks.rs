@@ -2,57 +2,119 @@
 //! DNS server) and `fips::enforce` (the eth0 eBPF filter). Each is started
 //! here, before the daemon reports ready.
 //!
-//! Enforcement is meant to fail closed: once wired, a filter that cannot
-//! be attached stops the daemon before ready.
+//! Enforcement fails closed: if the filter cannot be attached the daemon
+//! does not start.
 
 use serde_json::json;
 use tokio::sync::mpsc;
-use tracing::error;
+use tracing::{error, info, warn};
 
 use fips_proto::identity::PeerIdentity;
 
 use crate::config::{Config, EnforceConfig};
 use crate::control::Response;
-use crate::dns;
+use crate::{dns, enforce};
 
 use super::shutdown::Shutdown;
 use super::DaemonError;
 
 /// The enforcement filter as the daemon sees it.
-///
-/// INTEGRATION POINT (fips::enforce, owner: ebpf): until that module lands
-/// in main, `attach` logs that eth0 is NOT filtered and carries on; then it
-/// becomes `enforce::Policy::for_socket` + `enforce::Enforcer::attach`,
-/// failing the start (closed) when the filter cannot be attached.
 pub(crate) struct Firewall {
+    /// The filtered interface, when enforcement is configured.
     iface: Option<String>,
+    enforcer: Option<enforce::Enforcer>,
 }
 
 impl Firewall {
-    /// Attaches the filter for the transport socket (before ready).
+    /// Attaches (or replaces) the filter for the transport socket. Called
+    /// before ready; a failure stops the daemon, so an unfiltered sidecar
+    /// never reports ready.
     pub(crate) fn attach(
         cfg: &EnforceConfig,
-        _socket: &std::net::UdpSocket,
+        socket: &std::net::UdpSocket,
     ) -> Result<Firewall, DaemonError> {
         if !cfg.enabled {
-            return Ok(Firewall { iface: None });
+            return Ok(Firewall {
+                iface: None,
+                enforcer: None,
+            });
         }
-        error!(iface = %cfg.interface, "enforcement requested but this build has no eBPF filter yet: the interface is NOT filtered");
+        let hook = |message: String| DaemonError::Hook {
+            what: "enforcement",
+            message,
+        };
+        let policy = enforce::Policy::for_socket(socket)
+            .map_err(|e| hook(format!("reading the transport socket: {e}")))?;
+        let enforcer = enforce::Enforcer::attach(&cfg.interface, &policy)
+            .map_err(|e| hook(format!("attaching the filter to {}: {e}", cfg.interface)))?;
+        info!(iface = %cfg.interface, udp_port = policy.udp_port, "enforcement filter attached");
         Ok(Firewall {
             iface: Some(cfg.interface.clone()),
+            enforcer: Some(enforcer),
         })
     }
 
+    /// Logs the classifier's drop events until shutdown (needs a runtime).
+    pub(crate) fn spawn_drop_log(&mut self, shutdown: &Shutdown) {
+        let Some(enforcer) = self.enforcer.as_mut() else {
+            return;
+        };
+        let events = match enforcer.drop_events().map(enforce::AsyncDropEvents::new) {
+            Ok(Ok(events)) => events,
+            Ok(Err(e)) => return warn!(error = %e, "drop events unavailable"),
+            Err(e) => return warn!(error = %e, "drop events unavailable"),
+        };
+        let (token, guard) = (shutdown.token(), shutdown.guard());
+        tokio::spawn(async move {
+            let mut events = events;
+            let stopped = token.cancelled();
+            tokio::pin!(stopped);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    ev = events.next() => match ev {
+                        Ok(ev) => info!("firewall dropped {ev}"),
+                        Err(e) => {
+                            warn!(error = %e, "drop events stopped");
+                            break;
+                        }
+                    },
+                }
+            }
+            drop(guard);
+        });
+    }
+
     pub(crate) fn snapshot(&self) -> Response {
-        match &self.iface {
-            None => Response::error("enforcement is not enabled (enforce.enabled / FIPS_ENFORCE)"),
-            Some(iface) => Response::Ok(json!({ "interface": iface, "attached": false })),
+        let snap = match (&self.enforcer, &self.iface) {
+            (Some(e), _) => e.snapshot(),
+            (None, Some(iface)) => enforce::snapshot_pinned(iface),
+            (None, None) => {
+                return Response::error(
+                    "enforcement is not enabled (enforce.enabled / FIPS_ENFORCE)",
+                )
+            }
+        };
+        match snap {
+            Ok(s) => Response::ok_from(&s),
+            Err(e) => Response::error(e.to_string()),
         }
     }
 
     /// Detaches the filter (`fipsctl firewall remove`).
     pub(crate) fn remove(&mut self) -> Response {
-        Response::error("no enforcement filter is attached")
+        let Some(iface) = self.iface.clone() else {
+            return Response::error("enforcement is not enabled (enforce.enabled / FIPS_ENFORCE)");
+        };
+        // Dropping the Enforcer leaves the filter in place; remove() detaches.
+        self.enforcer = None;
+        match enforce::remove(&iface) {
+            Ok(()) => {
+                warn!(%iface, "enforcement filter removed on request; the interface is unfiltered");
+                Response::Ok(json!({ "removed": true, "interface": iface }))
+            }
+            Err(e) => Response::error(e.to_string()),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod node_loop;
 mod shutdown;
 mod sockaddr;
 mod udp;
+mod views;
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -87,7 +88,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLoop, DaemonError> {
     let identity = load_identity(config)?;
     let std_udp = udp::bind(&config.udp)?;
-    let firewall = hooks::Firewall::attach(&config.enforce, &std_udp)?;
+    let mut firewall = hooks::Firewall::attach(&config.enforce, &std_udp)?;
+    firewall.spawn_drop_log(shutdown);
     let udp = tokio::net::UdpSocket::from_std(std_udp).map_err(|source| DaemonError::Bind {
         addr: config.udp.bind,
         source,

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::control::ControlRequest;
+use crate::tun::coalesce::Coalescer;
 use crate::tun::{offload, Tun};
 
 use super::batch::{RecvBatch, SendBatch};
@@ -43,6 +44,8 @@ pub(crate) struct NodeLoop {
     tun_buf: Vec<u8>,
     /// Where TSO super-packets are cut into packets.
     seg_buf: Vec<u8>,
+    /// Where packets for fips0 are joined into super-packets.
+    gro: Coalescer,
     out_buf: Vec<u8>,
 }
 
@@ -66,6 +69,7 @@ impl NodeLoop {
             tx: SendBatch::new(true),
             tun_buf: vec![0; BUF],
             seg_buf: Vec::with_capacity(BUF),
+            gro: Coalescer::new(),
             out_buf: Vec::with_capacity(BUF),
         }
     }
@@ -124,6 +128,13 @@ impl NodeLoop {
 
     fn on_tun(&mut self, first: io::Result<usize>) {
         let Some(tun) = self.tun.as_ref() else { return };
+        // A program pings a name right after the DNS answer, and the DNS
+        // task queued the identity before answering: learn it before the
+        // packet, or select! may pick the packet first and answer it with
+        // "no route" (its branches are polled in random order).
+        while let Ok(id) = self.identities.try_recv() {
+            self.node.learn_identity(id);
+        }
         let now = Instant::now();
         let mut next = first;
         for _ in 0..BATCH {
@@ -165,13 +176,7 @@ impl NodeLoop {
             }
             self.send_batch().await;
         }
-        while self.node.poll_tun(&mut self.out_buf) {
-            if let Some(tun) = &self.tun {
-                if let Err(e) = tun.send(&self.out_buf).await {
-                    debug!(error = %e, "TUN write failed");
-                }
-            }
-        }
+        self.flush_tun().await;
         while let Some(event) = self.node.poll_event() {
             match event {
                 NodeEvent::PeerUp { addr, npub } => {
@@ -186,6 +191,28 @@ impl NodeLoop {
 }
 
 impl NodeLoop {
+    /// Writes the node's packets to fips0; with offload, runs of one TCP
+    /// flow are joined into super-packets (one write each).
+    async fn flush_tun(&mut self) {
+        let Some(tun) = &self.tun else {
+            while self.node.poll_tun(&mut self.out_buf) {}
+            return;
+        };
+        while self.node.poll_tun(&mut self.out_buf) {
+            if !tun.has_vnet_hdr() {
+                if let Err(e) = tun.send(&self.out_buf).await {
+                    debug!(error = %e, "TUN write failed");
+                }
+                continue;
+            }
+            if !self.gro.push(&self.out_buf) {
+                write_frame(tun, &mut self.gro).await;
+                self.gro.push(&self.out_buf);
+            }
+        }
+        write_frame(tun, &mut self.gro).await;
+    }
+
     /// Sends the queued batch, waiting for socket space when it is full.
     async fn send_batch(&mut self) {
         let fd = self.udp.as_raw_fd();
@@ -207,6 +234,15 @@ impl NodeLoop {
             }
         }
     }
+}
+
+async fn write_frame(tun: &Tun, gro: &mut Coalescer) {
+    if let Some(frame) = gro.finish() {
+        if let Err(e) = tun.send_frame(frame).await {
+            debug!(error = %e, "TUN write failed");
+        }
+    }
+    gro.clear();
 }
 
 /// A TUN read, or never when TUN is off.

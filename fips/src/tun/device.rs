@@ -128,6 +128,19 @@ impl Tun {
         read_fd(self.fd.as_raw_fd(), buf)
     }
 
+    /// Writes a frame that already starts with a virtio-net header (from
+    /// [`super::coalesce::Coalescer`]); only for devices with offload.
+    pub async fn send_frame(&self, frame: &[u8]) -> io::Result<usize> {
+        debug_assert!(self.vnet_hdr);
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| write_fd(fd.as_raw_fd(), frame)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
     /// Writes one packet, waiting if the device queue is full.
     pub async fn send(&self, packet: &[u8]) -> io::Result<usize> {
         loop {

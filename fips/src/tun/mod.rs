@@ -6,6 +6,7 @@
 //! This module moves packets between the kernel and byte buffers; it knows
 //! nothing of the protocol.
 
+pub mod coalesce;
 mod device;
 mod netlink;
 pub mod offload;

@@ -119,11 +119,23 @@ pub fn packet_send(ifname: &str, frame: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// Whether `sock` receives a datagram within `wait`.
-pub fn receives(sock: &UdpSocket, wait: Duration) -> bool {
-    sock.set_read_timeout(Some(wait)).expect("set_read_timeout");
+/// Whether `sock` receives a datagram carrying `payload` within `wait`.
+/// Other datagrams (late copies of an earlier step's sends) are skipped.
+pub fn receives(sock: &UdpSocket, payload: &[u8], wait: Duration) -> bool {
+    let deadline = std::time::Instant::now() + wait;
     let mut buf = [0u8; 2048];
-    sock.recv_from(&mut buf).is_ok()
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        sock.set_read_timeout(Some(left)).expect("set_read_timeout");
+        match sock.recv_from(&mut buf) {
+            Ok((n, _)) if &buf[..n] == payload => return true,
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Drains whatever is queued on `sock` without waiting.

@@ -14,6 +14,8 @@ fn malformed_replayed_and_forged_datagrams_are_counted_and_dropped() {
         .expect("an established frame b->a")
         .bytes
         .clone();
+    // Let it arrive first (it may have been sent this very instant).
+    sim.run_for(std::time::Duration::from_millis(50));
     sim.inject(1, 0, &frame);
     assert_eq!(sim.node(0).counters().replayed, 1);
 

@@ -86,3 +86,47 @@ fn tree_heals_when_the_root_dies() {
         assert_eq!(sim.node(i).tree.root(), addr(1), "node {i}");
     }
 }
+
+#[test]
+fn unchanged_filter_and_announce_are_sent_again_after_the_mesh_refresh() {
+    let mut sim = Sim::new(24);
+    let ids = mesh_identities();
+    for (name, id) in ids.into_iter().take(2) {
+        sim.add_node(&name, id);
+    }
+    sim.dial(0, 1, LinkParams::default());
+    sim.run_for(secs(5));
+    let a = sim.nodes[0].identity.node_addr();
+    let seq_before = sim.node(1).bloom.inbound_seq(&a).expect("b has a's filter");
+    let stale_before = sim.node(1).counters().tree_stale;
+    // One refresh interval (15 s ± 25 %) later.
+    sim.run_for(secs(20));
+    let seq_after = sim.node(1).bloom.inbound_seq(&a).expect("b has a's filter");
+    assert!(seq_after > seq_before, "{seq_after} > {seq_before}");
+    assert!(
+        sim.node(1).counters().tree_stale > stale_before,
+        "b got a's announce again (same seq, dropped as a copy)"
+    );
+}
+
+#[test]
+fn a_leaf_sends_its_filter_again_after_choosing_its_parent() {
+    // A reference parent merges a child's filter only once it is a tree
+    // peer and does not re-merge the one it stored before: the leaf must
+    // resend after its parent switch even though its content ({self}) is
+    // unchanged.
+    let mut sim = Sim::new(23);
+    let ids = mesh_identities();
+    let a = sim.add_node(&ids[0].0, ids[0].1.clone());
+    let b = sim.add_node(&ids[1].0, ids[1].1.clone());
+    sim.dial(b, a, LinkParams::default());
+    sim.run_for(secs(3)); // well inside the 15 s mesh refresh
+    let b_addr = sim.node(b).node_addr();
+    assert_eq!(sim.node(b).tree.parent(), Some(sim.node(a).node_addr()));
+    let seq = sim
+        .node(a)
+        .bloom
+        .inbound_seq(&b_addr)
+        .expect("a has b's filter");
+    assert!(seq >= 2, "b sent its filter once only (seq {seq})");
+}

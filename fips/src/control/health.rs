@@ -1,0 +1,211 @@
+//! `fipsctl health`: the sidecar's HEALTHCHECK. Healthy means the daemon
+//! answers on its control socket, fips0 is up, the eBPF filter is attached
+//! (when enforcement is on), the DNS server answers a real query for the
+//! node's own name, and, when a peer is configured (`FIPS_PEER_NPUB`), the
+//! link to it is connected. Each failed check is named in the error.
+
+use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+use hickory_server::proto::op::{Message, ResponseCode};
+use hickory_server::proto::rr::RData;
+use serde_json::Value;
+
+use super::{request, Command, Query, Response};
+
+/// Why the node is not healthy.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("the daemon does not answer on {path}: {reason}")]
+    Daemon { path: String, reason: String },
+    #[error("fips0 is not up (tun_state {state})")]
+    Tun { state: String },
+    #[error("the eBPF filter is not attached: {reason}")]
+    Filter { reason: String },
+    #[error("DNS on {addr} does not answer {name}: {reason}")]
+    Dns {
+        addr: SocketAddr,
+        name: String,
+        reason: String,
+    },
+    #[error("the link to the configured peer {npub} is not up")]
+    Peer { npub: String },
+}
+
+/// What to check beyond the daemon itself.
+pub struct HealthCheck<'a> {
+    pub socket: &'a Path,
+    pub dns: Option<SocketAddr>,
+    pub peer_npub: Option<String>,
+    pub require_filter: bool,
+}
+
+impl HealthCheck<'_> {
+    /// Runs every check; the first failure is returned.
+    pub fn run(&self) -> Result<String, HealthError> {
+        let status = self.query(Query::Status)?;
+        let state = status["tun_state"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
+        if state != "up" {
+            return Err(HealthError::Tun { state });
+        }
+        if self.require_filter {
+            self.check_filter()?;
+        }
+        if let Some(addr) = self.dns {
+            let npub = status["npub"].as_str().unwrap_or_default();
+            let want: Option<Ipv6Addr> = status["ipv6_addr"].as_str().and_then(|s| s.parse().ok());
+            check_dns(addr, &format!("{npub}.fips."), want)?;
+        }
+        if let Some(npub) = &self.peer_npub {
+            self.check_peer(npub)?;
+        }
+        Ok(format!(
+            "healthy: {} fips0 up{}{}{}",
+            status["npub"].as_str().unwrap_or("?"),
+            if self.require_filter {
+                ", filter attached"
+            } else {
+                ""
+            },
+            if self.dns.is_some() {
+                ", DNS answers"
+            } else {
+                ""
+            },
+            if self.peer_npub.is_some() {
+                ", peer link up"
+            } else {
+                ""
+            },
+        ))
+    }
+
+    fn query(&self, q: Query) -> Result<Value, HealthError> {
+        let daemon = |reason: String| HealthError::Daemon {
+            path: self.socket.display().to_string(),
+            reason,
+        };
+        match request(self.socket, &Command::Show(q)) {
+            Ok(Response::Ok(v)) => Ok(v),
+            Ok(Response::Error(m)) => Err(daemon(m)),
+            Err(e) => Err(daemon(e.to_string())),
+        }
+    }
+
+    fn check_filter(&self) -> Result<(), HealthError> {
+        let fw = self
+            .query(Query::Firewall)
+            .map_err(|e| HealthError::Filter {
+                reason: e.to_string(),
+            })?;
+        let attached = fw["links"].as_array().is_some_and(|l| !l.is_empty())
+            || fw["attached"].as_bool() == Some(true);
+        if attached {
+            Ok(())
+        } else {
+            Err(HealthError::Filter {
+                reason: "no program is attached to the interface".into(),
+            })
+        }
+    }
+
+    fn check_peer(&self, npub: &str) -> Result<(), HealthError> {
+        let peers = self.query(Query::Peers)?;
+        let up = peers["peers"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["npub"] == npub && p["connectivity"] == "connected")
+        });
+        if up {
+            Ok(())
+        } else {
+            Err(HealthError::Peer { npub: npub.into() })
+        }
+    }
+}
+
+/// Sends one AAAA query over UDP and checks the answer holds `want`.
+fn check_dns(addr: SocketAddr, name: &str, want: Option<Ipv6Addr>) -> Result<(), HealthError> {
+    let fail = |reason: String| HealthError::Dns {
+        addr,
+        name: name.to_string(),
+        reason,
+    };
+    let bind = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let sock = UdpSocket::bind(bind).map_err(|e| fail(format!("socket: {e}")))?;
+    sock.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| fail(format!("socket: {e}")))?;
+    sock.send_to(&aaaa_query(0x4845, name), addr)
+        .map_err(|e| fail(format!("send: {e}")))?;
+    let mut buf = [0u8; 1500];
+    let n = sock
+        .recv(&mut buf)
+        .map_err(|e| fail(format!("no reply: {e}")))?;
+    let msg = Message::from_vec(&buf[..n]).map_err(|e| fail(format!("bad reply: {e}")))?;
+    if msg.metadata.response_code != ResponseCode::NoError {
+        return Err(fail(format!("rcode {}", msg.metadata.response_code)));
+    }
+    let got: Vec<Ipv6Addr> = msg
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::AAAA(a) => Some(a.0),
+            _ => None,
+        })
+        .collect();
+    match want {
+        Some(w) if !got.contains(&w) => Err(fail(format!("answered {got:?}, expected {w}"))),
+        _ if got.is_empty() => Err(fail("no AAAA in the answer".into())),
+        _ => Ok(()),
+    }
+}
+
+/// A minimal DNS query: header (id, RD), one question, type AAAA, class IN.
+fn aaaa_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::with_capacity(64 + name.len());
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len().min(63) as u8);
+        q.extend_from_slice(&label.as_bytes()[..label.len().min(63)]);
+    }
+    q.extend_from_slice(&[0, 0, 28, 0, 1]);
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aaaa_query_is_a_well_formed_single_question() {
+        let q = aaaa_query(7, "abc.fips.");
+        let msg = Message::from_vec(&q).expect("parses");
+        assert_eq!(msg.metadata.id, 7);
+        assert_eq!(msg.queries.len(), 1);
+        assert_eq!(msg.queries[0].name().to_ascii(), "abc.fips.");
+        assert_eq!(u16::from(msg.queries[0].query_type()), 28);
+    }
+
+    #[test]
+    fn a_daemon_that_is_not_running_is_reported_by_socket_path() {
+        let check = HealthCheck {
+            socket: Path::new("/nonexistent/fips-health.sock"),
+            dns: None,
+            peer_npub: None,
+            require_filter: false,
+        };
+        let err = check.run().expect_err("no daemon");
+        assert!(
+            err.to_string().contains("/nonexistent/fips-health.sock"),
+            "{err}"
+        );
+    }
+}
