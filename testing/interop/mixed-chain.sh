@@ -98,7 +98,12 @@ teardown() {
         fi
         rm -f "$pf"
     done
-    for n in "${NODES[@]}"; do ip netns del "$(ns "$n")" 2>/dev/null; done
+    # The namespaces this RUNDIR created (whatever PREFIX it had), else ours.
+    local list=()
+    [[ -f "$RUNDIR/netns.list" ]] && mapfile -t list < "$RUNDIR/netns.list"
+    (( ${#list[@]} )) || for n in "${NODES[@]}"; do list+=("$(ns "$n")"); done
+    for n in "${list[@]}"; do ip netns del "$n" 2>/dev/null; done
+    rm -f "$RUNDIR/netns.list"
     return 0
 }
 
@@ -107,6 +112,7 @@ topology() {
     local n
     for n in "${NODES[@]}"; do
         ip netns add "$(ns "$n")"
+        ns "$n" >> "$RUNDIR/netns.list"
         ip -n "$(ns "$n")" link set lo up
         ip netns exec "$(ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=0
     done
@@ -368,6 +374,12 @@ scan_logs() {
         grep -E ' (WARN|ERROR) ' "$RUNDIR/$n/fips.plain.log" | grep -E "${pat#|}" > "$RUNDIR/$n/warn-about-ours.log"
         hits=$(wc -l < "$RUNDIR/$n/warn-about-ours.log")
         NOTES+=("log $n ($(impl "$n")): $total WARN/ERROR lines, $hits about our nodes")
+        # Lower-level lines that often explain a failure (not fatal by themselves).
+        grep -iE 'disconnect|removed|dead|timed out|timeout|restart|fail|reject|invalid|unknown|no route' \
+            "$RUNDIR/$n/fips.plain.log" | grep -E "${pat#|}" > "$RUNDIR/$n/notable-about-ours.log"
+        if [[ -s "$RUNDIR/$n/notable-about-ours.log" ]]; then
+            NOTES+=("log $n: $(wc -l < "$RUNDIR/$n/notable-about-ours.log") notable lines about our nodes (see $RUNDIR/$n/notable-about-ours.log)")
+        fi
         if (( hits > 0 )); then
             fail "log $n: $hits WARN/ERROR lines about our nodes, first:"
             head -3 "$RUNDIR/$n/warn-about-ours.log" | cut -c1-300 | sed 's/^/     /'
