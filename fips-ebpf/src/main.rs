@@ -62,6 +62,15 @@ pub fn fips_egress(ctx: TcContext) -> i32 {
     verdict(&ctx, Direction::Egress)
 }
 
+/// Passes everything and touches nothing: the enforce bench attaches it
+/// alone to measure what `kernel.bpf_stats_enabled` itself adds per run
+/// (two clock reads), the floor under any classifier's figure. The daemon
+/// never loads it.
+#[classifier]
+pub fn fips_noop(_ctx: TcContext) -> i32 {
+    VERDICT_PASS
+}
+
 #[inline(always)]
 fn verdict(ctx: &TcContext, dir: Direction) -> i32 {
     let reason = classify(ctx, dir);
