@@ -43,6 +43,18 @@ pub struct Policy {
     pub flags: u32,
 }
 
+/// The single entry (index 0) of the `FIPS_SOCKETS` array: socket cookies
+/// (`SO_COOKIE`) of the daemon's transport sockets, unused slots zero (the
+/// kernel never hands out cookie 0, and `bpf_get_socket_cookie` returns 0
+/// for a packet without a socket, which the classifier refuses first). An
+/// array the classifier compares word by word is cheaper per packet than a
+/// hash-map lookup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketSet {
+    pub cookies: [u64; MAX_SOCKETS as usize],
+}
+
 /// Direction of the hook a packet was seen on.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +210,7 @@ mod pod {
     // kernel could leave uninitialised (Policy's padding is an explicit field).
     unsafe impl aya::Pod for super::Policy {}
     unsafe impl aya::Pod for super::Counter {}
+    unsafe impl aya::Pod for super::SocketSet {}
     unsafe impl aya::Pod for super::DropEvent {}
     unsafe impl aya::Pod for super::EventBudget {}
 }

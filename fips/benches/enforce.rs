@@ -30,6 +30,8 @@ enum Setup {
     None,
     Ebpf,
     Iptables,
+    /// `fips_noop` alone on eth0 egress: the bpf_stats floor.
+    Noop,
 }
 
 impl Setup {
@@ -38,6 +40,7 @@ impl Setup {
             Setup::None => "no filter",
             Setup::Ebpf => "eBPF (fips)",
             Setup::Iptables => "iptables, port only",
+            Setup::Noop => "empty program",
         }
     }
 }
@@ -72,7 +75,7 @@ fn main() {
     let stats_before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
         .expect("read bpf_stats_enabled");
     std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").expect("enable bpf stats");
-    let stats = measure(&topo, rounds.min(3), dur, &[Setup::Ebpf]);
+    let stats = measure(&topo, rounds.min(3), dur, &[Setup::Ebpf, Setup::Noop]);
     std::fs::write("/proc/sys/kernel/bpf_stats_enabled", stats_before.trim())
         .expect("restore bpf_stats_enabled");
     report(&results, &stats, test_run, rounds, secs);
@@ -143,12 +146,42 @@ fn measure(topo: &Topology, rounds: usize, dur: Duration, setups: &[Setup]) -> V
     out
 }
 
-fn apply(topo: &Topology, setup: Setup, transport: &UdpSocket) -> Option<Enforcer> {
+/// What a setup attached to eth0, kept alive for the round.
+enum Attached {
+    Fips(Enforcer),
+    /// Held only so the program stays attached until the round ends.
+    Noop {
+        _object: aya::Ebpf,
+        id: u32,
+    },
+}
+
+/// The no-op program from the classifier's own object, TCX on egress.
+fn attach_noop() -> Attached {
+    use aya::programs::{tc::TcAttachType, SchedClassifier};
+    static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("FIPS_EBPF_OBJECT"));
+    let mut bpf = aya::Ebpf::load(OBJECT).expect("load object");
+    let prog: &mut SchedClassifier = bpf
+        .program_mut("fips_noop")
+        .expect("fips_noop in the object")
+        .try_into()
+        .expect("a classifier");
+    prog.load().expect("load fips_noop");
+    prog.attach("eth0", TcAttachType::Egress)
+        .expect("attach fips_noop");
+    let id = prog.info().expect("program info").id();
+    Attached::Noop { _object: bpf, id }
+}
+
+fn apply(topo: &Topology, setup: Setup, transport: &UdpSocket) -> Option<Attached> {
     match setup {
         Setup::None => None,
+        Setup::Noop => Some(in_ns(&topo.sidecar, attach_noop)),
         Setup::Ebpf => {
             let policy = Policy::for_socket(transport).expect("policy");
-            Some(in_ns(&topo.sidecar, || Enforcer::attach("eth0", &policy)).expect("attach"))
+            let enforcer =
+                in_ns(&topo.sidecar, || Enforcer::attach("eth0", &policy)).expect("attach");
+            Some(Attached::Fips(enforcer))
         }
         Setup::Iptables => {
             let port = PORT.to_string();
@@ -172,9 +205,10 @@ fn apply(topo: &Topology, setup: Setup, transport: &UdpSocket) -> Option<Enforce
     }
 }
 
-fn undo(topo: &Topology, setup: Setup, enforcer: Option<Enforcer>) {
+fn undo(topo: &Topology, setup: Setup, enforcer: Option<Attached>) {
     match setup {
         Setup::None => {}
+        Setup::Noop => drop(enforcer),
         Setup::Ebpf => {
             drop(enforcer);
             in_ns(&topo.sidecar, || enforce::remove("eth0")).expect("remove");
@@ -231,17 +265,19 @@ fn blast(
 }
 
 /// run_time_ns / run_cnt of the attached egress program (bpftool).
-fn egress_stats(enforcer: &Enforcer) -> (f64, u64) {
-    let snap = enforcer.snapshot().expect("snapshot");
-    let link = snap
-        .links
-        .iter()
-        .find(|l| l.direction == "egress")
-        .expect("egress link");
-    let out = run(
-        "bpftool",
-        &["prog", "show", "id", &link.program_id.to_string()],
-    );
+fn egress_stats(attached: &Attached) -> (f64, u64) {
+    let program_id = match attached {
+        Attached::Fips(enforcer) => {
+            let snap = enforcer.snapshot().expect("snapshot");
+            snap.links
+                .iter()
+                .find(|l| l.direction == "egress")
+                .expect("egress link")
+                .program_id
+        }
+        Attached::Noop { id, .. } => *id,
+    };
+    let out = run("bpftool", &["prog", "show", "id", &program_id.to_string()]);
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| -> u64 {
         let words: Vec<&str> = text.split_whitespace().collect();
@@ -307,14 +343,17 @@ fn report(results: &[Round], stats: &[Round], test_run: (u32, u32), rounds: usiz
             median(ratios)
         );
     }
-    let ns: Vec<f64> = stats
-        .iter()
-        .filter_map(|r| r.egress_ns.map(|(ns, _)| ns))
-        .collect();
-    let runs: u64 = stats
-        .iter()
-        .filter_map(|r| r.egress_ns.map(|(_, c)| c))
-        .sum();
-    println!("\nclassifier on real traffic (bpf_stats, egress program): median {:.0} ns per packet over {runs} packets", median(ns));
+    for setup in [Setup::Ebpf, Setup::Noop] {
+        let of = |setup| stats.iter().filter(move |r: &&Round| r.setup == setup);
+        let ns: Vec<f64> = of(setup)
+            .filter_map(|r| r.egress_ns.map(|(ns, _)| ns))
+            .collect();
+        let runs: u64 = of(setup).filter_map(|r| r.egress_ns.map(|(_, c)| c)).sum();
+        println!(
+            "\n{} on real traffic (bpf_stats, egress): median {:.0} ns per packet over {runs} packets",
+            setup.name(),
+            median(ns)
+        );
+    }
     println!("classifier in BPF_PROG_TEST_RUN (1e6 runs): {} ns per passed UDP frame, {} ns per dropped TCP frame", test_run.0, test_run.1);
 }

@@ -4,7 +4,7 @@
 use super::error::{bpf_err, EnforceError};
 use super::snapshot::CounterRow;
 use super::{sys, Policy};
-use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
+use aya::maps::{Array, Map, MapData, PerCpuArray, PerCpuValues};
 use aya::programs::SchedClassifier;
 use aya::{Ebpf, EbpfLoader};
 use fips_common::{
@@ -101,13 +101,27 @@ impl Classifier {
         array
             .set(0, raw, 0)
             .map_err(bpf_err("writing the policy map"))?;
-        let mut sockets: HashMap<_, u64, u8> = HashMap::try_from(self.map_mut(MAP_SOCKETS)?)
-            .map_err(bpf_err("opening the socket map"))?;
-        for cookie in &policy.socket_cookies {
-            sockets
-                .insert(cookie, 1, 0)
-                .map_err(bpf_err("writing the socket map"))?;
+        let mut set = fips_common::SocketSet::default();
+        if policy.socket_cookies.len() > set.cookies.len() {
+            return Err(EnforceError::Bpf {
+                what: "writing the socket map",
+                source: format!(
+                    "{} transport sockets, at most {} fit",
+                    policy.socket_cookies.len(),
+                    set.cookies.len()
+                )
+                .into(),
+            });
         }
+        for (slot, cookie) in set.cookies.iter_mut().zip(&policy.socket_cookies) {
+            *slot = *cookie;
+        }
+        let mut sockets: Array<_, fips_common::SocketSet> =
+            Array::try_from(self.map_mut(MAP_SOCKETS)?)
+                .map_err(bpf_err("opening the socket map"))?;
+        sockets
+            .set(0, set, 0)
+            .map_err(bpf_err("writing the socket map"))?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 use super::error::{bpf_err, EnforceError};
 use super::loader::read_counters;
-use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
+use aya::maps::{Array, Map, MapData, PerCpuArray};
 use fips_common::{Direction, EventBudget, Reason, POLICY_ALLOW_IPV6};
 use serde::{Deserialize, Serialize};
 
@@ -124,12 +124,12 @@ pub(crate) fn build(
     let policy = policy
         .get(&0, 0)
         .map_err(bpf_err("reading the policy map"))?;
-    let sockets: HashMap<&MapData, u64, u8> =
-        HashMap::try_from(maps.sockets).map_err(bpf_err("opening the socket map"))?;
-    let mut socket_cookies = Vec::new();
-    for key in sockets.keys() {
-        socket_cookies.push(key.map_err(bpf_err("reading the socket map"))?);
-    }
+    let sockets: Array<&MapData, fips_common::SocketSet> =
+        Array::try_from(maps.sockets).map_err(bpf_err("opening the socket map"))?;
+    let set = sockets
+        .get(&0, 0)
+        .map_err(bpf_err("reading the socket map"))?;
+    let mut socket_cookies: Vec<u64> = set.cookies.into_iter().filter(|&c| c != 0).collect();
     socket_cookies.sort_unstable();
     let rows = read_counters(maps.counters)?;
     let budget: PerCpuArray<&MapData, EventBudget> =
@@ -183,8 +183,7 @@ fn entry(row: &CounterRow) -> CounterEntry {
 pub(crate) fn open_pinned(dir: &std::path::Path, name: &str) -> Result<Map, EnforceError> {
     let data = MapData::from_pin(dir.join(name)).map_err(bpf_err("opening a pinned map"))?;
     let map = match name {
-        fips_common::MAP_POLICY => Map::Array(data),
-        fips_common::MAP_SOCKETS => Map::HashMap(data),
+        fips_common::MAP_POLICY | fips_common::MAP_SOCKETS => Map::Array(data),
         _ => Map::PerCpuArray(data),
     };
     Ok(map)
