@@ -375,7 +375,7 @@ scan_logs() {
         hits=$(wc -l < "$RUNDIR/$n/warn-about-ours.log")
         NOTES+=("log $n ($(impl "$n")): $total WARN/ERROR lines, $hits about our nodes")
         # Lower-level lines that often explain a failure (not fatal by themselves).
-        grep -iE 'disconnect|removed|dead|timed out|timeout|restart|fail|reject|invalid|unknown|no route' \
+        grep -iE '\b(disconnect|removed|dead|timed out|timeout|restart|failed|rejected|invalid|unknown|no route)\b' \
             "$RUNDIR/$n/fips.plain.log" | grep -E "${pat#|}" > "$RUNDIR/$n/notable-about-ours.log"
         if [[ -s "$RUNDIR/$n/notable-about-ours.log" ]]; then
             NOTES+=("log $n: $(wc -l < "$RUNDIR/$n/notable-about-ours.log") notable lines about our nodes (see $RUNDIR/$n/notable-about-ours.log)")
