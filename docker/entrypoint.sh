@@ -13,6 +13,11 @@
 # container; SIGTERM/SIGINT are passed on for a clean shutdown.
 set -u
 if [ "$#" -eq 0 ]; then
+    # The sidecar's identity is its address on the mesh: never invent one.
+    if [ -z "${FIPS_NSEC:-}" ] && [ -z "${FIPS_NSEC_FILE:-}" ]; then
+        echo "fips-entrypoint: FIPS_NSEC is required: set it to the node's secret key (64 hex characters or nsec1...), or FIPS_NSEC_FILE to a file holding it; 'fipsctl keygen' makes one" >&2
+        exit 2
+    fi
     set -- /usr/local/bin/fips
 fi
 # A peer given by host name is resolved now, with the resolver the container

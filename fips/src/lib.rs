@@ -6,4 +6,7 @@ pub mod control;
 pub mod daemon;
 pub mod dns;
 pub mod enforce;
+#[cfg(test)]
+pub(crate) mod test_netns;
 pub mod tun;
+pub mod udp;

@@ -23,7 +23,8 @@ RUN="$(mktemp -d /tmp/fips-bench.XXXXXX)"
 declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
                  [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
                  [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0)
-declare -A NPUB=([b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le)
+declare -A NPUB=([b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
+                 [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6)
 declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
                [c]=fdac:a221:4069:5044:c41:d550:280e:d15a)
 PIDS=()
@@ -64,7 +65,9 @@ tun:
   name: fips0
   mtu: 1280
 dns:
-  enabled: false
+  enabled: true
+  bind_addr: "127.0.0.1"
+  port: 5354
 transports:
   udp:
     bind_addr: "0.0.0.0:2121"
@@ -90,11 +93,14 @@ start_fips() { # binary
         PIDS+=($!); FIPS_PIDS+=($!)
     done
     for _ in $(seq 1 60); do
+        # A session needs the far node's identity: A learns C's npub the
+        # way an application would, from a <npub>.fips AAAA answer.
+        ip netns exec "$P-a" dig +short +time=1 +tries=1 @127.0.0.1 -p 5354 AAAA "${NPUB[c]}.fips" >/dev/null 2>&1 || true
         ip netns exec "$P-a" ping -6 -c1 -W1 "${FD[c]}" >/dev/null 2>&1 && return 0
         sleep 0.5
     done
     echo "chain-bench: the FIPS chain did not come up with $1 (logs in $RUN)" >&2
-    tail -5 "$RUN"/*.log >&2
+    tail -n 5 "$RUN"/*.log >&2
     return 1
 }
 
@@ -167,7 +173,7 @@ measure_wg() {
 }
 
 main() {
-    need iperf3 iperf3
+    need iperf3 iperf3; need dig dnsutils
     [ -x "$FIPS_BIN" ] || { echo "chain-bench: $FIPS_BIN missing: cargo build --release -p fips" >&2; exit 1; }
     RESULTS=()
     topology

@@ -160,7 +160,18 @@ impl Discovery {
 
     /// Sends one attempt; returns how many peers it went to.
     fn send_request<M: MeshView>(&mut self, target: NodeAddr, mesh: &mut M) -> usize {
-        let peers = candidates(mesh, &target, None);
+        let mut peers = candidates(mesh, &target, None);
+        if peers.is_empty() {
+            // No filter names the target. A reference v0.4.1 parent may
+            // hold a child's filter without advertising it (it merges only
+            // filters that arrived after the child's TreeAnnounce), yet it
+            // forwards lookups by the stored filter: ask our tree peers.
+            peers = mesh
+                .peers_for(&target)
+                .filter(|p| p.is_tree_peer)
+                .map(|p| p.addr)
+                .collect();
+        }
         if peers.is_empty() {
             return 0;
         }

@@ -9,7 +9,19 @@ use fips::config::{Config, ProcessEnv};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "fips", version, about = "FIPS mesh node")]
+#[command(
+    name = "fips",
+    version,
+    about = "FIPS mesh node: UDP links, TUN fips0, .fips DNS, control socket, eBPF filter on eth0",
+    after_help = "\
+Without -c, these environment variables configure the node (sidecar mode):
+  FIPS_NSEC / FIPS_NSEC_FILE  secret key, hex or nsec1 (else a key file is made and kept)
+  FIPS_PEER_NPUB, FIPS_PEER_ADDR (host:port), FIPS_PEER_ALIAS [peer]
+  FIPS_UDP_BIND [0.0.0.0:4000]  FIPS_UDP_MTU [1280]  FIPS_TUN_MTU [1280]
+  FIPS_DNS_UPSTREAM [none: other names are REFUSED]
+  FIPS_ENFORCE [1]  FIPS_ENFORCE_IFACE [eth0]  RUST_LOG [info]
+The control socket is then /run/fips/control.sock (fipsctl's default)."
+)]
 struct Args {
     /// YAML configuration file; without it, FIPS_* environment variables.
     #[arg(short, long, value_name = "FILE")]

@@ -29,6 +29,7 @@ const KNOWN: &[&str] = &[
     "FIPS_PEER_ALIAS",
     "FIPS_UDP_BIND",
     "FIPS_TUN_MTU",
+    "FIPS_UDP_MTU",
     "FIPS_DNS_UPSTREAM",
     "FIPS_ENFORCE",
     "FIPS_ENFORCE_IFACE",
@@ -91,8 +92,14 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
         None => std::net::SocketAddr::from(([0, 0, 0, 0], 4000)),
     };
     let tun_mtu = match get("FIPS_TUN_MTU") {
-        Some(s) => value::check_tun_mtu("FIPS_TUN_MTU", parse_mtu(&s)?)?,
+        Some(s) => value::check_tun_mtu("FIPS_TUN_MTU", parse_mtu("FIPS_TUN_MTU", &s)?)?,
         None => 1280,
+    };
+    // The reference's 1280 by default; 1472 on a 1500-byte Docker bridge
+    // lets full 1280-byte IPv6 packets cross the mesh.
+    let udp_mtu = match get("FIPS_UDP_MTU") {
+        Some(s) => value::check_tun_mtu("FIPS_UDP_MTU", parse_mtu("FIPS_UDP_MTU", &s)?)?,
+        None => UdpConfig::default().mtu,
     };
     let upstream = get("FIPS_DNS_UPSTREAM")
         .map(|s| value::parse_upstream("FIPS_DNS_UPSTREAM", s.trim()))
@@ -126,6 +133,7 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
         },
         udp: UdpConfig {
             bind: udp_bind,
+            mtu: udp_mtu,
             ..UdpConfig::default()
         },
         peers: peer(
@@ -200,9 +208,9 @@ fn peer(
     }])
 }
 
-fn parse_mtu(s: &str) -> Result<u16, ConfigError> {
+fn parse_mtu(name: &str, s: &str) -> Result<u16, ConfigError> {
     s.trim().parse().map_err(|_| ConfigError::Invalid {
-        key: "FIPS_TUN_MTU".into(),
+        key: name.into(),
         expected: "an MTU from 1280 to 65535",
         got: describe(s),
     })

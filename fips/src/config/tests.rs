@@ -273,6 +273,7 @@ fn env_mode_reads_the_peer_and_options() {
         ("FIPS_PEER_ADDR", "localhost:4000"),
         ("FIPS_UDP_BIND", "0.0.0.0:4100"),
         ("FIPS_TUN_MTU", "1400"),
+        ("FIPS_UDP_MTU", "1472"),
         ("FIPS_DNS_UPSTREAM", "[::1]:53"),
         ("FIPS_ENFORCE", "off"),
         ("FIPS_ENFORCE_IFACE", "veth1"),
@@ -283,6 +284,7 @@ fn env_mode_reads_the_peer_and_options() {
     assert_eq!(c.peers[0].addrs[0].port(), 4000);
     assert_eq!(c.udp.bind.port(), 4100);
     assert_eq!(c.tun.mtu, 1400);
+    assert_eq!(c.udp.mtu, 1472);
     assert_eq!(c.dns.upstream, Some("[::1]:53".parse().expect("addr")));
     assert_eq!(
         c.enforce,
@@ -302,6 +304,7 @@ fn env_mode_errors_name_the_variable() {
     let cases: &[EnvCase<'_>] = &[
         (&[("FIPS_TUN_MTU", "9x")], &["FIPS_TUN_MTU", "\"9x\""]),
         (&[("FIPS_TUN_MTU", "576")], &["FIPS_TUN_MTU", "1280", "576"]),
+        (&[("FIPS_UDP_MTU", "big")], &["FIPS_UDP_MTU", "\"big\""]),
         (&[("FIPS_UDP_BIND", "4000")], &["FIPS_UDP_BIND", "IP:port"]),
         (&[("FIPS_ENFORCE", "perhaps")], &["FIPS_ENFORCE", "perhaps"]),
         (

@@ -102,6 +102,16 @@ main() {
     say "\$ ./scripts/build.sh"
     check "build.sh builds the images" ./scripts/build.sh
 
+    # The entrypoint's errors: no key, and a bad key, each named.
+    key_error() { # env-args... ; expects a non-zero exit whose message names FIPS_NSEC
+        local out
+        if out="$(docker run --rm "$@" fips-sidecar:latest 2>&1)"; then return 1; fi
+        printf '%s\n' "$out" | tail -2
+        grep -q "FIPS_NSEC" <<< "$out"
+    }
+    check "the sidecar refuses to start without FIPS_NSEC, naming it" key_error
+    check "the sidecar refuses an invalid FIPS_NSEC, naming it" key_error -e FIPS_NSEC=nsec1notakey
+
     say "\$ docker compose up -d"
     check "docker compose up -d (standalone)" docker compose up -d
     check "the sidecar reports healthy" wait_healthy fips-sidecar

@@ -1,157 +1,352 @@
+//! Segmentation and coalescing on crafted packets, then both directions
+//! through a real TUN device in a throwaway namespace, with the kernel's
+//! own TCP at the other end.
+
+use std::io::{Read, Write};
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+use super::checksum;
 use super::*;
+use crate::test_netns::NetNs;
+use crate::tun::coalesce::Coalescer;
+use crate::tun::Tun;
 
-const SRC: [u8; 16] = [0xfd, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-const DST: [u8; 16] = [0xfd, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+const SRC: Ipv6Addr = Ipv6Addr::new(0xfdaa, 0, 0, 0, 0, 0, 0, 2);
+const DST: Ipv6Addr = Ipv6Addr::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
+const ACK: u8 = 0x10;
+const PSH: u8 = 0x08;
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
 
-/// IPv6 + TCP (with 12 bytes of options) + payload, checksum valid.
-fn tcp_packet(payload: &[u8], seq: u32, flags: u8) -> Vec<u8> {
-    let tcp_len = 32;
-    let mut p = vec![0x60, 0, 0, 0];
-    p.extend_from_slice(&((tcp_len + payload.len()) as u16).to_be_bytes());
-    p.extend_from_slice(&[6, 64]);
-    p.extend_from_slice(&SRC);
-    p.extend_from_slice(&DST);
-    let mut tcp = vec![0u8; tcp_len];
-    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
-    tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    tcp[8..12].copy_from_slice(&77u32.to_be_bytes());
-    tcp[12] = ((tcp_len / 4) as u8) << 4;
-    tcp[13] = flags;
-    tcp[14..16].copy_from_slice(&512u16.to_be_bytes());
-    tcp[20..32].copy_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
-    p.extend_from_slice(&tcp);
-    p.extend_from_slice(payload);
-    tcp6_checksum(&mut p, 40);
-    p
-}
-
-fn checksum_ok(p: &[u8]) -> bool {
-    let len = (p.len() - 40) as u32;
-    let mut sum = sum_bytes(&p[8..40], 0);
-    sum += len + 6;
-    fold(sum_bytes(&p[40..], sum)) == 0xffff
-}
-
-fn with_hdr(hdr: [u8; VNET_HDR_LEN], packet: &[u8]) -> Vec<u8> {
-    let mut v = hdr.to_vec();
-    v.extend_from_slice(packet);
-    v
-}
-
-fn hdr(
+/// An IPv6 TCP segment with a valid checksum.
+struct Tcp<'a> {
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
     flags: u8,
-    gso_type: u8,
-    hdr_len: u16,
-    gso_size: u16,
-    csum_start: u16,
-    csum_offset: u16,
-) -> [u8; VNET_HDR_LEN] {
-    let mut h = [0u8; VNET_HDR_LEN];
-    h[0] = flags;
-    h[1] = gso_type;
-    h[2..4].copy_from_slice(&hdr_len.to_ne_bytes());
-    h[4..6].copy_from_slice(&gso_size.to_ne_bytes());
-    h[6..8].copy_from_slice(&csum_start.to_ne_bytes());
-    h[8..10].copy_from_slice(&csum_offset.to_ne_bytes());
-    h
+    options: &'a [u8],
+    payload: &'a [u8],
+}
+
+impl Tcp<'_> {
+    fn build(&self) -> Vec<u8> {
+        let tcp_hlen = 20 + self.options.len();
+        let mut p = vec![0u8; 40 + tcp_hlen];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&((tcp_hlen + self.payload.len()) as u16).to_be_bytes());
+        p[6] = 6;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&self.src.octets());
+        p[24..40].copy_from_slice(&self.dst.octets());
+        let t = &mut p[40..];
+        t[0..2].copy_from_slice(&self.ports.0.to_be_bytes());
+        t[2..4].copy_from_slice(&self.ports.1.to_be_bytes());
+        t[4..8].copy_from_slice(&self.seq.to_be_bytes());
+        t[8..12].copy_from_slice(&self.ack.to_be_bytes());
+        t[12] = ((tcp_hlen / 4) as u8) << 4;
+        t[13] = self.flags;
+        t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+        t[20..].copy_from_slice(self.options);
+        p.extend_from_slice(self.payload);
+        let sum = !checksum::fold(checksum::add(
+            checksum::pseudo_header(&p, p.len() - 40),
+            &p[40..],
+        ));
+        p[56..58].copy_from_slice(&sum.to_be_bytes());
+        p
+    }
+}
+
+fn data_segment(seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    Tcp {
+        src: SRC,
+        dst: DST,
+        ports: (5001, 40000),
+        seq,
+        ack: 77,
+        flags,
+        options: &[],
+        payload,
+    }
+    .build()
+}
+
+fn tcp_checksum_ok(p: &[u8]) -> bool {
+    let ip_hlen = if p[0] >> 4 == 6 {
+        40
+    } else {
+        usize::from(p[0] & 15) * 4
+    };
+    let l4 = p.len() - ip_hlen;
+    checksum::fold(checksum::add(checksum::pseudo_header(p, l4), &p[ip_hlen..])) == 0xffff
+}
+
+fn seq_of(p: &[u8]) -> u32 {
+    u32::from_be_bytes([p[44], p[45], p[46], p[47]])
+}
+
+/// A TSO super-packet as the kernel hands it over: one header, all the
+/// payload, a partial checksum.
+fn super_packet(payload: &[u8], flags: u8) -> (VnetHdr, Vec<u8>) {
+    let mut p = data_segment(1000, flags, payload);
+    let partial = checksum::fold(checksum::pseudo_header(&p, p.len() - 40));
+    p[56..58].copy_from_slice(&partial.to_be_bytes());
+    let hdr = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV6,
+        hdr_len: 60,
+        gso_size: 1220,
+        csum_start: 40,
+        csum_offset: 16,
+    };
+    (hdr, p)
 }
 
 #[test]
-fn cuts_a_tso_super_packet_into_valid_segments() {
-    let payload: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let flags = TCP_CWR | TCP_PSH | TCP_FIN | 0x10;
-    let big = tcp_packet(&payload, 1_000_000, flags);
-    let mut read = with_hdr(hdr(F_NEEDS_CSUM, GSO_TCPV6, 72, 1200, 40, 16), &big);
-    let mut segs: Vec<Vec<u8>> = Vec::new();
-    split(&mut read, &mut Vec::new(), |p| segs.push(p.to_vec())).expect("split");
-    assert_eq!(
-        segs.iter().map(|s| s.len() - 72).collect::<Vec<_>>(),
-        vec![1200, 1200, 1200, 1200, 200]
-    );
+fn a_tso_super_packet_splits_into_mtu_sized_segments_with_their_own_headers() {
+    let payload: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    let (hdr, mut p) = super_packet(&payload, ACK | PSH | FIN);
+    let mut segs = Vec::new();
+    let n = segment(&hdr, &mut p, 1280, &mut Vec::new(), |s| {
+        segs.push(s.to_vec())
+    })
+    .unwrap();
+    assert_eq!(n, 5);
     let mut joined = Vec::new();
     for (i, s) in segs.iter().enumerate() {
-        assert!(checksum_ok(s), "segment {i} checksum");
-        assert_eq!(
-            usize::from(u16::from_be_bytes([s[4], s[5]])),
-            s.len() - 40,
-            "payload length {i}"
-        );
-        let seq = u32::from_be_bytes([s[44], s[45], s[46], s[47]]);
-        assert_eq!(seq, 1_000_000 + 1200 * i as u32);
-        let f = s[53];
-        assert_eq!(f & TCP_CWR != 0, i == 0, "CWR only on the first");
-        assert_eq!(
-            f & (TCP_FIN | TCP_PSH) != 0,
-            i == 4,
-            "FIN/PSH only on the last"
-        );
-        assert_eq!(f & 0x10, 0x10, "ACK on all");
-        assert_eq!(&s[..40][..4], &big[..4]);
-        assert_eq!(&s[60..72], &big[60..72], "options copied");
-        joined.extend_from_slice(&s[72..]);
+        assert!(s.len() <= 1280);
+        assert_eq!(usize::from(u16::from_be_bytes([s[4], s[5]])), s.len() - 40);
+        assert_eq!(seq_of(s), 1000 + 1220 * i as u32);
+        assert!(tcp_checksum_ok(s), "segment {i} checksum");
+        let last = i == 4;
+        assert_eq!(s[53] & (PSH | FIN) != 0, last, "PSH/FIN only on the last");
+        joined.extend_from_slice(&s[60..]);
     }
     assert_eq!(joined, payload);
 }
 
 #[test]
-fn a_super_packet_that_fits_one_segment_is_passed_whole() {
-    let big = tcp_packet(&[9u8; 100], 5, 0x18);
-    let mut read = with_hdr(
-        hdr(F_NEEDS_CSUM, GSO_TCPV6 | GSO_ECN, 72, 1200, 40, 16),
-        &big,
-    );
-    let mut segs = Vec::new();
-    split(&mut read, &mut Vec::new(), |p| segs.push(p.to_vec())).expect("split");
-    assert_eq!(segs, vec![big]);
+fn a_smaller_mesh_mtu_than_the_kernel_segment_size_wins() {
+    let (hdr, mut p) = super_packet(&[7u8; 3100], ACK);
+    let mut lens = Vec::new();
+    segment(&hdr, &mut p, 1060, &mut Vec::new(), |s| lens.push(s.len())).unwrap();
+    assert_eq!(lens, vec![1060, 1060, 1060, 160]);
 }
 
 #[test]
-fn completes_a_partial_checksum() {
-    let good = tcp_packet(&[1, 2, 3, 4, 5], 1, 0x18);
-    let mut partial = good.clone();
-    // What the kernel leaves: the pseudo-header sum, not complemented.
-    let len = (partial.len() - 40) as u32;
-    let pseudo = fold(sum_bytes(&partial[8..40], len + 6));
-    partial[56..58].copy_from_slice(&pseudo.to_be_bytes());
-    let mut read = with_hdr(hdr(F_NEEDS_CSUM, GSO_NONE, 0, 0, 40, 16), &partial);
+fn a_packet_needing_only_its_checksum_gets_it_in_place() {
+    let (mut hdr, mut p) = super_packet(b"hello", ACK);
+    hdr.gso_type = GSO_NONE;
     let mut out = Vec::new();
-    split(&mut read, &mut Vec::new(), |p| out.push(p.to_vec())).expect("split");
-    assert_eq!(out, vec![good]);
+    segment(&hdr, &mut p, 1280, &mut Vec::new(), |s| {
+        out.push(s.to_vec())
+    })
+    .unwrap();
+    assert_eq!(out.len(), 1);
+    assert!(tcp_checksum_ok(&out[0]));
+    assert_eq!(out[0], data_segment(1000, ACK, b"hello"));
 }
 
 #[test]
-fn passes_plain_packets_through_untouched() {
-    let p = tcp_packet(&[7; 10], 1, 0x10);
-    let mut read = with_hdr([0; VNET_HDR_LEN], &p);
-    let mut out = Vec::new();
-    split(&mut read, &mut Vec::new(), |x| out.push(x.to_vec())).expect("split");
-    assert_eq!(out, vec![p]);
-}
-
-#[test]
-fn rejects_malformed_requests_without_panicking() {
-    let p = tcp_packet(&[7; 10], 1, 0x10);
-    let cases = [
-        (hdr(0, GSO_TCPV6, 72, 1200, 10, 16), OffloadError::BadTcp),
-        (hdr(0, GSO_TCPV6, 72, 0, 40, 16), OffloadError::BadTcp),
-        (hdr(0, 3, 72, 1200, 40, 16), OffloadError::GsoType(3)),
+fn malformed_offload_headers_are_rejected_without_panicking() {
+    let (hdr, p) = super_packet(&[1u8; 2000], ACK);
+    let cases: Vec<(VnetHdr, Vec<u8>)> = vec![
+        (VnetHdr { gso_size: 0, ..hdr }, p.clone()),
+        (VnetHdr { gso_type: 3, ..hdr }, p.clone()),
+        (hdr, p[..50].to_vec()),
+        (hdr, vec![]),
+        (hdr, {
+            let mut q = p[..80].to_vec();
+            q[52] = 0xf0;
+            q
+        }), // TCP header longer than the packet
+        (hdr, {
+            let mut q = p.clone();
+            q[6] = 17;
+            q
+        }),
         (
-            hdr(F_NEEDS_CSUM, GSO_NONE, 0, 0, 40, 60000),
-            OffloadError::BadChecksumOffsets,
+            VnetHdr {
+                gso_type: GSO_NONE,
+                csum_start: 60000,
+                ..hdr
+            },
+            p.clone(),
         ),
     ];
-    for (h, want) in cases {
-        let mut read = with_hdr(h, &p);
-        assert_eq!(split(&mut read, &mut Vec::new(), |_| {}), Err(want));
+    for (i, (h, mut q)) in cases.into_iter().enumerate() {
+        let r = segment(&h, &mut q, 1280, &mut Vec::new(), |_| {});
+        assert!(r.is_err(), "case {i} accepted");
     }
-    assert_eq!(
-        split(&mut [0u8; 5], &mut Vec::new(), |_| {}),
-        Err(OffloadError::NoHeader)
+    assert!(VnetHdr::parse(&[0; 9]).is_none());
+    assert!(split(&mut [0; 9], &mut Vec::new(), |_| {}).is_err());
+}
+
+#[test]
+fn vnet_header_round_trips() {
+    let h = VnetHdr {
+        flags: 1,
+        gso_type: 4,
+        hdr_len: 60,
+        gso_size: 1220,
+        csum_start: 40,
+        csum_offset: 16,
+    };
+    assert_eq!(VnetHdr::parse(&h.to_bytes()).unwrap(), h);
+}
+
+/// What the device returned, TCP only, split to the mesh MTU.
+fn read_segments(tun: &Tun, buf: &mut [u8], scratch: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let n = match tun.try_recv(buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            std::thread::sleep(Duration::from_millis(1));
+            return Vec::new();
+        }
+        Err(e) => panic!("read: {e}"),
+    };
+    let hdr = VnetHdr::parse(&buf[..n]).unwrap();
+    let mut out = Vec::new();
+    let pkt = &mut buf[VNET_HDR_LEN..n];
+    if pkt[0] >> 4 != 6 || pkt[6] != 6 {
+        return out; // neighbour discovery, MLD
+    }
+    let count = segment(&hdr, pkt, 1280, scratch, |s| out.push(s.to_vec())).unwrap();
+    assert_eq!(count, out.len());
+    out
+}
+
+#[test]
+fn the_kernel_tcp_stream_crosses_a_real_offload_tun_both_ways() {
+    let ns = NetNs::new("tun");
+    ns.enter(|| tcp_through_tun(&ns));
+}
+
+fn tcp_through_tun(ns: &NetNs) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let tun = Tun::create_with_offload("fp-tun0").unwrap();
+    assert!(tun.has_vnet_hdr());
+    ns.ip(&["addr", "add", "fdaa::1/64", "dev", "fp-tun0", "nodad"]);
+    ns.ip(&["link", "set", "fp-tun0", "mtu", "1280", "up"]);
+    let sent: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let injected: Vec<u8> = (0..30_000u32).map(|i| (i % 13) as u8).collect();
+    let client = {
+        let (sent, want) = (sent.clone(), injected.len());
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect("[fdaa::2]:5001").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(&sent).unwrap();
+            let mut got = vec![0; want];
+            s.read_exact(&mut got).unwrap();
+            got
+        })
+    };
+    let mut buf = vec![0u8; MAX_READ];
+    let mut scratch = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The SYN, answered with a SYN-ACK written as a plain frame.
+    let syn = loop {
+        assert!(Instant::now() < deadline, "no SYN");
+        if let Some(s) = read_segments(&tun, &mut buf, &mut scratch)
+            .into_iter()
+            .find(|s| s[53] == SYN)
+        {
+            break s;
+        }
+    };
+    assert!(tcp_checksum_ok(&syn), "the SYN's checksum was completed");
+    let cport = u16::from_be_bytes([syn[40], syn[41]]);
+    let mut reply = Tcp {
+        src: SRC,
+        dst: DST,
+        ports: (5001, cport),
+        seq: 5000,
+        ack: seq_of(&syn).wrapping_add(1),
+        flags: SYN | ACK,
+        options: &[2, 4, 0x04, 0xc4], // MSS 1220
+        payload: &[],
+    };
+    rt.block_on(tun.send(&reply.build())).unwrap();
+    // The client's stream: TSO super-packets, split and acknowledged.
+    let (mut received, mut expect, mut max_segments) = (Vec::new(), reply.ack, 0);
+    while received.len() < sent.len() {
+        assert!(
+            Instant::now() < deadline,
+            "stream stalled at {}",
+            received.len()
+        );
+        let segs = read_segments(&tun, &mut buf, &mut scratch);
+        max_segments = max_segments.max(segs.len());
+        for s in segs.iter().filter(|s| s.len() > 60) {
+            assert!(s.len() <= 1280 && tcp_checksum_ok(s));
+            assert_eq!(seq_of(s), expect, "in order");
+            expect = expect.wrapping_add((s.len() - 60) as u32);
+            received.extend_from_slice(&s[60..]);
+        }
+        if !segs.is_empty() {
+            reply = Tcp {
+                seq: 5001,
+                ack: expect,
+                flags: ACK,
+                options: &[],
+                ..reply
+            };
+            rt.block_on(tun.send(&reply.build())).unwrap();
+        }
+    }
+    assert_eq!(received, sent);
+    assert!(
+        max_segments > 1,
+        "the kernel used TSO (max {max_segments} segments a read)"
     );
-    let mut short = with_hdr(hdr(0, GSO_TCPV6, 72, 1200, 40, 16), &p[..50]);
-    assert_eq!(
-        split(&mut short, &mut Vec::new(), |_| {}),
-        Err(OffloadError::BadTcp)
-    );
+    // Our stream back: coalesced into GSO frames the kernel accepts.
+    let mut c = Coalescer::new();
+    let mut frames = 0;
+    let mut write = |c: &mut Coalescer| {
+        if let Some(f) = c.finish() {
+            assert_eq!(rt.block_on(tun.send_frame(f)).unwrap(), f.len());
+            frames += 1;
+        }
+        c.clear();
+    };
+    for (i, chunk) in injected.chunks(1000).enumerate() {
+        let flags = if i == 29 { ACK | PSH } else { ACK };
+        let p = Tcp {
+            seq: 5001 + 1000 * i as u32,
+            flags,
+            payload: chunk,
+            ..reply
+        }
+        .build();
+        if !c.push(&p) {
+            write(&mut c);
+            assert!(c.push(&p));
+        }
+    }
+    write(&mut c);
+    assert!(frames < 30, "{frames} frames");
+    // Keep reading (and dropping) the client's ACKs until it is done.
+    while !client.is_finished() {
+        assert!(Instant::now() < deadline, "client never got the data");
+        read_segments(&tun, &mut buf, &mut scratch);
+    }
+    assert_eq!(client.join().unwrap(), injected);
+}
+
+#[test]
+fn split_reads_the_header_and_cuts_at_the_kernel_segment_size() {
+    let payload = vec![3u8; 2500];
+    let (hdr, p) = super_packet(&payload, ACK);
+    let mut read = hdr.to_bytes().to_vec();
+    read.extend_from_slice(&p);
+    let mut lens = Vec::new();
+    split(&mut read, &mut Vec::new(), |s| lens.push(s.len())).unwrap();
+    assert_eq!(lens, vec![1280, 1280, 60 + 60]);
 }
