@@ -6,12 +6,10 @@
 //! Only the node task touches the `Node`; the other tasks (control socket,
 //! DNS) talk to it over channels. Protocol decisions stay in `fips-proto`.
 
-mod batch;
 mod commands;
 mod hooks;
 mod node_loop;
 mod shutdown;
-mod sockaddr;
 mod udp;
 mod views;
 
@@ -41,6 +39,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Udp(#[from] crate::udp::UdpError),
     #[error(transparent)]
     Tun(#[from] TunError),
     #[error(transparent)]
@@ -87,14 +87,14 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 /// enforcement. Any failure here exits non-zero.
 async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLoop, DaemonError> {
     let identity = load_identity(config)?;
-    let std_udp = udp::bind(&config.udp)?;
-    let mut firewall = hooks::Firewall::attach(&config.enforce, &std_udp)?;
+    let udp = udp::bind(&config.udp)?;
+    let mut firewall = hooks::Firewall::attach(&config.enforce, udp.as_std())?;
     firewall.spawn_drop_log(shutdown);
-    let udp = tokio::net::UdpSocket::from_std(std_udp).map_err(|source| DaemonError::Bind {
+    info!(addr = %udp.local_addr(), "UDP transport listening");
+    let udp = crate::udp::AsyncUdpSocket::new(udp).map_err(|source| DaemonError::Bind {
         addr: config.udp.bind,
         source,
     })?;
-    info!(addr = %udp.local_addr().map(|a| a.to_string()).unwrap_or_default(), "UDP transport listening");
     let tun = start_tun(config, &identity).await?;
     let control = ControlServer::bind(&config.control_socket)?;
     info!(path = %control.path().display(), "control socket listening");

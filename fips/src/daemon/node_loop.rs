@@ -4,21 +4,18 @@
 //! a batch); then drains every output before waiting again.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use fips_proto::identity::PeerIdentity;
 use fips_proto::node::{Node, NodeEvent};
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::control::ControlRequest;
 use crate::tun::coalesce::Coalescer;
 use crate::tun::{offload, Tun};
+use crate::udp::{AsyncUdpSocket, RecvBatch, SendBatch, MAX_GRO_BYTES};
 
-use super::batch::{RecvBatch, SendBatch};
 use super::commands::{self, Context};
 use super::shutdown::ShutdownToken;
 
@@ -27,6 +24,8 @@ use super::shutdown::ShutdownToken;
 const BATCH: usize = 64;
 /// recvmmsg calls per wake-up before the outputs are drained.
 const UDP_BATCHES: usize = 2;
+/// Messages per recvmmsg; each slot holds a whole GRO run (64 KiB).
+const RECV_MSGS: usize = 32;
 /// Large enough for any TUN packet.
 const BUF: usize = 65536 + 64;
 /// How long to wait when the node has no timer at all.
@@ -34,7 +33,7 @@ const IDLE: Duration = Duration::from_secs(3600);
 
 pub(crate) struct NodeLoop {
     node: Node,
-    udp: UdpSocket,
+    udp: AsyncUdpSocket,
     tun: Option<Tun>,
     control: mpsc::Receiver<ControlRequest>,
     identities: mpsc::Receiver<PeerIdentity>,
@@ -52,7 +51,7 @@ pub(crate) struct NodeLoop {
 impl NodeLoop {
     pub(crate) fn new(
         node: Node,
-        udp: UdpSocket,
+        udp: AsyncUdpSocket,
         tun: Option<Tun>,
         control: mpsc::Receiver<ControlRequest>,
         identities: mpsc::Receiver<PeerIdentity>,
@@ -65,8 +64,8 @@ impl NodeLoop {
             control,
             identities,
             ctx,
-            rx: RecvBatch::new(),
-            tx: SendBatch::new(true),
+            rx: RecvBatch::new(RECV_MSGS, MAX_GRO_BYTES),
+            tx: SendBatch::new(BATCH),
             tun_buf: vec![0; BUF],
             seg_buf: Vec::with_capacity(BUF),
             gro: Coalescer::new(),
@@ -109,15 +108,15 @@ impl NodeLoop {
             warn!(error = %e, "UDP socket error");
             return;
         }
-        let fd = self.udp.as_raw_fd();
         for _ in 0..UDP_BATCHES {
-            let rx = &mut self.rx;
-            match self.udp.try_io(Interest::READABLE, || rx.recv(fd)) {
+            match self.udp.try_recv_batch(&mut self.rx) {
                 Ok(_) => {
                     let now = Instant::now();
-                    let node = &mut self.node;
-                    self.rx
-                        .for_each(|from, data| node.handle_datagram(now, from, data));
+                    for i in 0..self.rx.len() {
+                        if let Some((from, data)) = self.rx.get_mut(i) {
+                            self.node.handle_datagram(now, from, data);
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // ICMP errors from earlier sends surface here; not fatal.
@@ -215,22 +214,18 @@ impl NodeLoop {
 
     /// Sends the queued batch, waiting for socket space when it is full.
     async fn send_batch(&mut self) {
-        let fd = self.udp.as_raw_fd();
         while !self.tx.is_empty() {
-            let tx = &mut self.tx;
-            match self.udp.try_io(Interest::WRITABLE, || tx.send(fd)) {
-                Ok(_) => {}
+            match self.udp.try_send_batch(&mut self.tx) {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if let Err(e) = self.udp.writable().await {
                         warn!(error = %e, "UDP socket error");
                         return;
                     }
                 }
-                // A hard error belongs to the first datagram (e.g. no route).
-                Err(e) => {
-                    let to = self.tx.skip_front();
-                    debug!(?to, error = %e, "UDP send failed");
-                }
+                // A hard error belongs to one destination (e.g. no route);
+                // that datagram was dropped and the rest go on.
+                Err(e) => debug!(error = %e, "UDP send failed"),
             }
         }
     }
