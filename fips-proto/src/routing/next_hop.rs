@@ -20,21 +20,9 @@ pub enum Route {
     NoProgress,
 }
 
-/// Hops between two coordinates through their lowest common ancestor;
-/// `usize::MAX` when they are in different trees (or either is empty).
-pub fn tree_distance(a: &[NodeAddr], b: &[NodeAddr]) -> usize {
-    match (a.last(), b.last()) {
-        (Some(ra), Some(rb)) if ra == rb => {}
-        _ => return usize::MAX,
-    }
-    let common = a
-        .iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    (a.len() - common) + (b.len() - common)
-}
+/// Hops between two coordinates through their lowest common ancestor:
+/// the tree module's own measure, so routing and parent choice agree.
+pub use crate::tree::distance as tree_distance;
 
 /// Chooses the next hop for `dest` given its cached coordinates (if any).
 pub fn find_next_hop<M: MeshView>(mesh: &M, dest: &NodeAddr, coords: Option<&[NodeAddr]>) -> Route {
