@@ -139,12 +139,12 @@ fn mmp_shows_measured_links_with_counters_that_grow_with_traffic() {
     );
     let before = link_mmp(&net, "b", "c").expect("b-c");
     let frames = |p: &Value| p["counters"]["frames_received"].as_u64().unwrap_or(0);
-    let (got, _) = net.ping("a", &c_addr.to_string(), 5, 10);
-    assert!(got >= 4);
+    let (got, text) = net.ping("a", &c_addr.to_string(), 5, 10);
+    assert!(got >= 4, "{text}");
     let after = link_mmp(&net, "b", "c").expect("b-c");
     assert!(
-        frames(&after) >= frames(&before) + 5,
-        "b got c's 5 echo replies: {before} -> {after}"
+        frames(&after) >= frames(&before) + u64::from(got),
+        "b counted c's {got} echo replies: {before} -> {after}"
     );
     let ll = &after["link_layer"];
     assert_eq!(after["mode"], "full");
@@ -183,12 +183,12 @@ fn connections_list_only_the_handshake_that_gets_no_answer() {
     // for one that has been resent at least once.
     assert!(
         wait_until(Duration::from_secs(40), || c_conns().is_some_and(|v| {
-            pending_to_d(&v) && list(&v, "connections")[0]["resend_count"].as_u64() >= Some(1)
+            let conns = list(&v, "connections");
+            conns.len() == 1 && pending_to_d(&v) && conns[0]["resend_count"].as_u64() >= Some(1)
         })),
         "c: {:?}",
         c_conns()
     );
-    assert_eq!(list(&c_conns().expect("c"), "connections").len(), 1);
     for d in ["a", "b"] {
         let v = net
             .daemon(d)
