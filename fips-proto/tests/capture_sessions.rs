@@ -57,6 +57,7 @@ impl MeshView for ProbeSeat {
             coords: Some(&self.b_coords[..]),
             link_mtu: 1280,
             link_cost: 1.0,
+            silent: false,
         })
     }
     fn peer(&self, addr: &NodeAddr, target: &NodeAddr) -> Option<PeerInfo<'_>> {

@@ -112,9 +112,13 @@ impl Node {
         p.decrypt_failures = 0;
         p.last_recv = now;
         p.last_recv_unix_ms = unix;
+        let woke = p.heard();
         p.remote = from;
         p.stats.packets_recv += 1;
         p.stats.bytes_recv += len;
+        if woke {
+            self.peer_silence_changed(now, paddr, false);
+        }
         Some((paddr, slot, plain))
     }
 
@@ -213,6 +217,11 @@ impl Node {
             return false;
         }
         s.send_counter += 1;
+        if p.unanswered_since.is_none() {
+            p.unanswered_since = Some(now);
+            let quiet = self.timers.peer_silent.max(p.mmp_rx.report_interval() * 2);
+            p.timers.set(LinkTimer::Silent, now + quiet);
+        }
         p.stats.packets_sent += 1;
         p.stats.bytes_sent += buf.len() as u64;
         if counter + 1 >= rekey_after && p.rekey.is_none() && p.pending.is_none() {

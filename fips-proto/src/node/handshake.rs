@@ -330,6 +330,7 @@ impl Node {
         p.remote_epoch = epoch;
         p.session_start = now;
         p.last_recv = now;
+        let woke = p.heard();
         p.mmp_rx = MmpReceiver::new();
         p.decrypt_failures = 0;
         for i in stale {
@@ -337,6 +338,9 @@ impl Node {
         }
         self.arm_link_timers(now, paddr);
         self.greet_again(now, paddr);
+        if woke {
+            self.peer_silence_changed(now, paddr, false);
+        }
     }
 
     fn promote(
@@ -367,6 +371,8 @@ impl Node {
             authenticated_at_ms: unix,
             last_recv: now,
             last_recv_unix_ms: unix,
+            unanswered_since: None,
+            silent: false,
             rekey: None,
             peer_rekey_at: None,
             mmp_rx: MmpReceiver::new(),

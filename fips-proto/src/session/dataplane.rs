@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv6Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::config::DataplaneConfig;
 use super::pending::PendingQueue;
@@ -29,6 +29,8 @@ use crate::wire::Coords;
 /// draining and new packets are dropped rather than queued without bound.
 const TUN_QUEUE_LIMIT: usize = 4096;
 const FREE_BUFFERS: usize = 256;
+/// At most one lookup a second per destination whose next hop is silent.
+const SUSPECT_LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Drops and events by reason, for the control socket and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -124,6 +126,11 @@ pub struct Dataplane {
     pub(crate) msg: Vec<u8>,
     pub(crate) scratch: Vec<u8>,
     pub(crate) error_throttle: Throttle<NodeAddr>,
+    /// Destinations whose freshly chosen next hop is silent (likely dead):
+    /// looked up again by the next `handle_timeout`, at most once a second
+    /// each (the throttle also bounds the list).
+    pub(crate) suspect_paths: Vec<NodeAddr>,
+    pub(crate) suspect_throttle: Throttle<NodeAddr>,
     pub(crate) icmp_throttle: Throttle<[u8; 16]>,
     pub(crate) counters: DataplaneCounters,
     pub(crate) next_wake: Option<Instant>,
@@ -159,6 +166,8 @@ impl Dataplane {
             msg: Vec::with_capacity(2048),
             scratch: Vec::with_capacity(2048),
             error_throttle,
+            suspect_paths: Vec::new(),
+            suspect_throttle: Throttle::new(SUSPECT_LOOKUP_INTERVAL, 1024),
             icmp_throttle,
             counters: DataplaneCounters::default(),
             next_wake: None,
@@ -393,6 +402,13 @@ impl Dataplane {
         let route = find_next_hop(mesh, dest, coords);
         if let Route::Peer(hop) = route {
             self.routes.put(version, *dest, hop);
+            // Only a silent peer makes progress: the destination may have
+            // moved to a branch our cached coordinates do not show.
+            let silent = mesh.peer(&hop, dest).is_some_and(|p| p.silent);
+            if silent && self.suspect_throttle.allow(now, *dest) {
+                self.suspect_paths.push(*dest);
+                self.schedule(now);
+            }
         }
         route
     }
