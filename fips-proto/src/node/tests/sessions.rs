@@ -359,7 +359,8 @@ fn traffic_leaves_a_dead_transit_within_seconds_and_does_not_flap_back() {
     sim.run_for(secs(15));
     let (a, c, d, e) = (0, 2, 3, 4);
     let peer = *sim.nodes[c].identity.public();
-    sim.node_mut(a).learn_identity(peer);
+    let now = sim.now;
+    sim.node_mut(a).learn_identity(now, peer);
     let warm = ping_stream(&mut sim, a, c, 1, secs(3));
     assert!(warm.len() >= 10, "no steady a -> c stream: {warm:?}");
     let relayed = |sim: &Sim, i: usize| {
