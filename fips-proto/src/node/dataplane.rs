@@ -152,9 +152,9 @@ impl Node {
         self.dataplane.as_mut().is_some_and(|h| h.dp.poll_tun(buf))
     }
 
-    pub(super) fn dataplane_learn_identity(&mut self, peer: PeerIdentity) {
+    pub(super) fn dataplane_learn_identity(&mut self, now: Instant, peer: PeerIdentity) {
         if let Some(h) = self.dataplane.as_mut() {
-            h.dp.learn_identity(peer);
+            h.dp.learn_identity(now, peer);
         }
     }
 

@@ -140,7 +140,9 @@ impl Node {
                 hash_count: crate::bloom::HASH_COUNT,
                 filter: Box::new(*out.filter.as_bytes()),
             };
-            self.send_link_message(now, &out.peer, &LinkMessage::FilterAnnounce(fa));
+            let delivered =
+                self.send_link_message(now, &out.peer, &LinkMessage::FilterAnnounce(fa));
+            self.bloom.record_send(delivered);
         }
     }
 

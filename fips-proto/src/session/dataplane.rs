@@ -177,8 +177,8 @@ impl Dataplane {
 
     /// Registers an identity (DNS answer, configured peer) so TUN traffic to
     /// its address can be routed and its lookup proofs verified.
-    pub fn learn_identity(&mut self, id: PeerIdentity) {
-        self.ids.insert(id);
+    pub fn learn_identity(&mut self, now: Instant, id: PeerIdentity) {
+        self.ids.insert(now, id);
     }
 
     /// Our tree parent changed: cached coordinates were judged from the old
@@ -216,9 +216,14 @@ impl Dataplane {
         })
     }
 
-    /// The identity cache, for `show_identity_cache`.
+    /// The identities the dataplane can route to.
     pub fn identities(&self) -> impl Iterator<Item = PeerIdentity> + '_ {
         self.ids.iter()
+    }
+
+    /// The identity cache, for `show_identity_cache`.
+    pub fn identity_cache(&self) -> &IdentityCache {
+        &self.ids
     }
 
     pub fn is_established(&self, dest: &NodeAddr) -> bool {
@@ -272,7 +277,7 @@ impl Dataplane {
             self.packet_too_big(now, pkt, limit);
             return;
         }
-        let Some((dest, peer)) = self.ids.lookup(&ip.dst_prefix()) else {
+        let Some((dest, peer)) = self.ids.lookup(now, &ip.dst_prefix()) else {
             self.unreachable(pkt);
             return;
         };
@@ -360,7 +365,7 @@ impl Dataplane {
             }
             Some(_) => {}
             None if self.pending.has(&target) => {
-                if let Some(peer) = self.ids.get(&target) {
+                if let Some(peer) = self.ids.get(now, &target) {
                     self.open_session(now, mesh, target, peer);
                 }
             }

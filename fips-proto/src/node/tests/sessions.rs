@@ -102,7 +102,8 @@ fn run_answering(sim: &mut Sim, d: Duration) -> Vec<(usize, Vec<u8>)> {
 /// `count` times, one per second. Returns the sequence numbers answered.
 fn ping(sim: &mut Sim, from: usize, to: usize, count: u16) -> Vec<u16> {
     let peer = *sim.nodes[to].identity.public();
-    sim.node_mut(from).learn_identity(peer);
+    let now = sim.now;
+    sim.node_mut(from).learn_identity(now, peer);
     let (src, dst) = (addr(sim, from), addr(sim, to));
     let mut answered = Vec::new();
     for seq in 1..=count {
@@ -203,7 +204,8 @@ fn unreachable_destination_gets_icmp_after_discovery_gives_up() {
     let mut sim = chain5(35, LinkParams::default());
     sim.run_for(secs(10));
     let stranger = crate::identity::Identity::from_secret_bytes([0x77; 32]).expect("key");
-    sim.node_mut(0).learn_identity(*stranger.public());
+    let t = sim.now;
+    sim.node_mut(0).learn_identity(t, *stranger.public());
     let now = sim.now;
     let pkt = echo(addr(&sim, 0), stranger.node_addr(), TYPE_ECHO_REQUEST, 1);
     sim.node_mut(0).handle_tun_packet(now, &pkt);
@@ -222,7 +224,8 @@ fn pings_keep_flowing_for_five_minutes_across_link_and_session_rekeys() {
     let mut sim = chain5(36, LinkParams::default());
     sim.run_for(secs(10));
     let peer = *sim.nodes[4].identity.public();
-    sim.node_mut(0).learn_identity(peer);
+    let t = sim.now;
+    sim.node_mut(0).learn_identity(t, peer);
     let (src, dst) = (addr(&sim, 0), addr(&sim, 4));
     let mut answered = 0;
     for seq in 1..=60u16 {
@@ -356,7 +359,8 @@ fn traffic_leaves_a_dead_transit_within_seconds_and_does_not_flap_back() {
     sim.run_for(secs(15));
     let (a, c, d, e) = (0, 2, 3, 4);
     let peer = *sim.nodes[c].identity.public();
-    sim.node_mut(a).learn_identity(peer);
+    let now = sim.now;
+    sim.node_mut(a).learn_identity(now, peer);
     let warm = ping_stream(&mut sim, a, c, 1, secs(3));
     assert!(warm.len() >= 10, "no steady a -> c stream: {warm:?}");
     let relayed = |sim: &Sim, i: usize| {
