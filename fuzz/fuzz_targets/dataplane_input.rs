@@ -39,6 +39,7 @@ impl MeshView for Mesh {
             coords: Some(&self.peer_coords[..]),
             link_mtu: 1280,
             link_cost: 1.0,
+            silent: false,
         })
     }
     fn peer(&self, addr: &NodeAddr, target: &NodeAddr) -> Option<PeerInfo<'_>> {
