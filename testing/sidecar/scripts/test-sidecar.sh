@@ -61,7 +61,7 @@ ensure_engine() {
 
 cleanup() {
     (cd "$HERE" && docker compose down -t 2 >/dev/null 2>&1)
-    (cd "$ROOT/testing/static" && COMPOSE_FILE= docker compose --profile mesh down -t 2 >/dev/null 2>&1)
+    (cd "$ROOT/testing/static" && env -u COMPOSE_FILE docker compose --profile mesh down -t 2 >/dev/null 2>&1)
     docker rm -f fips-test-listener >/dev/null 2>&1
     docker network rm fips-sidecar-net >/dev/null 2>&1
     true
