@@ -198,14 +198,25 @@ impl Node {
             if p.remote_epoch != resp.remote_epoch() {
                 self.counters.peer_restarts += 1;
                 self.remove_peer(now, paddr, DownReason::Restarted);
-            } else if now.saturating_duration_since(p.session_start) >= self.timers.rekey_min_age {
-                return self.answer_rekey(now, from, m, resp);
-            } else if self.my_addr < paddr
+            } else if now.saturating_duration_since(p.session_start) < self.timers.rekey_min_age
+                && self.my_addr < paddr
                 && (p.current.initiator == self.my_addr || self.dials.contains_key(&paddr))
             {
-                // Our own handshake is the one both sides keep.
+                // A young session from a cross-connection: our own
+                // handshake is the one both sides keep.
                 self.counters.cross_connection_dropped += 1;
                 return;
+            } else {
+                // Same epoch: the peer still holds its session with us. Its
+                // new handshake must not replace ours at once: answer it as
+                // a rekey, pending until a peer frame authenticates under it,
+                // whatever our session's age. A busy reference peer rekeys
+                // after 65536 frames, seconds into a link, and picks the
+                // session it decrypts with by our K bit: a fresh session
+                // with K back at 0 fails there until it drops the link.
+                // (A cross-connection the peer wins completes the same way:
+                // the peer sends on its own handshake, our pending.)
+                return self.answer_rekey(now, from, m, resp);
             }
         }
         self.accept_msg1(now, from, m, resp);

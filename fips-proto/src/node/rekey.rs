@@ -93,7 +93,7 @@ impl Node {
         self.queue(remote, bytes);
     }
 
-    /// A msg1 from an active peer whose session is old enough: a rekey.
+    /// A msg1 from an active peer with the same epoch (see `handle_msg1`): a rekey.
     pub(super) fn answer_rekey(
         &mut self,
         now: Instant,

@@ -149,3 +149,45 @@ fn busy_links_rekey_by_message_count_but_never_before_30s() {
         0
     );
 }
+
+/// A reference node rekeys a busy link after 65536 frames, seconds after it
+/// came up, and decides by the K bit whether to try its pending session.
+/// Our node must answer as a rekey (pending, K flips on cutover), not take
+/// the msg1 as a new link (fresh session, K back at 0), whichever side dialled.
+#[test]
+fn a_rekey_msg1_on_a_young_link_is_answered_as_a_rekey_so_k_bits_agree() {
+    for dialer in [0, 1] {
+        let mut sim = Sim::new(31);
+        for (name, id) in mesh_identities().into_iter().take(2) {
+            sim.add_node(&name, id);
+        }
+        sim.dial(dialer, 1 - dialer, LinkParams::default());
+        sim.run_for(secs(10));
+        let (a, b) = (
+            sim.nodes[0].identity.node_addr(),
+            sim.nodes[1].identity.node_addr(),
+        );
+        let link_b = sim.node(1).snapshot(sim.now).peers.peers[0].link_id;
+        // a behaves like the reference: no 30 s floor under its rekeys.
+        sim.node_mut(0).timers.rekey_min_age = Duration::ZERO;
+        let now = sim.now;
+        sim.node_mut(0).start_rekey(now, b);
+        sim.run_for(secs(12));
+        let (pa, pb) = (&sim.node(0).peers[&b], &sim.node(1).peers[&a]);
+        let (ca, cb) = (sim.node(0).counters(), sim.node(1).counters());
+        assert_eq!((ca.rekeys, cb.rekeys), (1, 1), "dialer {dialer}: {cb:?}");
+        assert!(pa.k_bit && pb.k_bit, "dialer {dialer}: K bits must agree");
+        assert_eq!(pa.current.their_index, pb.current.our_index);
+        assert_eq!(pa.current.our_index, pb.current.their_index);
+        let snap = sim.node(1).snapshot(sim.now);
+        assert_eq!(snap.peers.peers[0].link_id, link_b, "dialer {dialer}");
+        sim.run_for(secs(60));
+        let (ca, cb) = (sim.node(0).counters(), sim.node(1).counters());
+        assert_eq!(
+            ca.decrypt_failed + cb.decrypt_failed + ca.dead_peers + cb.dead_peers,
+            0,
+            "dialer {dialer}: {ca:?} {cb:?}"
+        );
+        assert!(sim.linked(0, 1) && sim.linked(1, 0));
+    }
+}
