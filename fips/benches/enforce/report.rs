@@ -1,0 +1,122 @@
+//! Markdown tables of a run, as docs/benchmarks.md quotes them.
+
+use crate::load::PAYLOAD;
+use crate::setup::{Setup, PER_PACKET, THROUGHPUT};
+use crate::{Opts, Sample};
+
+/// Median, quartiles and extremes of a set of figures.
+struct Spread {
+    min: f64,
+    q1: f64,
+    median: f64,
+    q3: f64,
+    max: f64,
+}
+
+fn spread(mut v: Vec<f64>) -> Spread {
+    v.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Spread {
+        min: at(0.0),
+        q1: at(0.25),
+        median: at(0.5),
+        q3: at(0.75),
+        max: at(1.0),
+    }
+}
+
+fn of<'a>(
+    samples: &'a [Sample],
+    stream: usize,
+    setup: Setup,
+) -> impl Iterator<Item = &'a Sample> + 'a {
+    samples
+        .iter()
+        .filter(move |s| s.stream == stream && s.setup == setup)
+}
+
+/// This setup's Mbit/s over no filter's, within each round.
+fn ratios(samples: &[Sample], stream: usize, setup: Setup) -> Vec<f64> {
+    of(samples, stream, setup)
+        .filter_map(|s| {
+            let base = of(samples, stream, Setup::None).find(|b| b.round == s.round)?;
+            Some(s.mbit / base.mbit)
+        })
+        .collect()
+}
+
+pub fn throughput(names: &[&str], samples: &[Sample], opts: &Opts) {
+    println!(
+        "{} rounds x {:.2} s per stream and setup, setups interleaved in a rotating order; \
+         UDP: {PAYLOAD}-byte datagrams, one sender thread, sidecar eth0 (veth) <-> bridge <-> peer; \
+         FIPS link: one TCP connection over fips0 between two fips daemons\n",
+        opts.rounds,
+        opts.dur.as_secs_f64()
+    );
+    for (i, name) in names.iter().enumerate() {
+        println!("### {name}\n");
+        println!("| setup | median Mbit/s | ratio to no filter, median of rounds | interquartile | min - max |");
+        println!("|---|---|---|---|---|");
+        for setup in THROUGHPUT {
+            let mbit = spread(of(samples, i, setup).map(|s| s.mbit).collect());
+            if setup == Setup::None {
+                println!("| {} | {:.0} | 1 | | |", setup.name(), mbit.median);
+                continue;
+            }
+            let r = spread(ratios(samples, i, setup));
+            println!(
+                "| {} | {:.0} | {:.3} | {:.3} - {:.3} | {:.3} - {:.3} |",
+                setup.name(),
+                mbit.median,
+                r.median,
+                r.q1,
+                r.q3,
+                r.min,
+                r.max
+            );
+        }
+        for setup in [Setup::Ebpf, Setup::Iptables] {
+            let list: Vec<String> = ratios(samples, i, setup)
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect();
+            println!("\n{} per round: {}", setup.name(), list.join(" "));
+        }
+        println!();
+    }
+}
+
+pub fn per_packet(names: &[&str], samples: &[Sample], test_run: (u32, u32)) {
+    println!("### Per program run (bpf_stats: run_time_ns / run_cnt, median of rounds)\n");
+    println!("One run per skb: the daemon's UDP GSO sends up to 64 datagrams as one skb.\n");
+    println!(
+        "| traffic | hook | runs (classifier) | classifier ns | empty program ns | difference |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        for (h, hook) in ["ingress", "egress"].iter().enumerate() {
+            let figures = PER_PACKET.map(|setup| {
+                let stats: Vec<_> = of(samples, i, setup)
+                    .filter_map(|s| s.stats.map(|st| st[h]))
+                    .collect();
+                let runs = spread(stats.iter().map(|s| s.runs as f64).collect()).median;
+                let ns = spread(stats.iter().map(|s| s.ns_per_run()).collect()).median;
+                (runs, ns)
+            });
+            let [(runs, fips), (_, noop)] = figures;
+            println!(
+                "| {name} | {hook} | {runs:.0} | {fips:.0} | {noop:.0} | {:.0} |",
+                fips - noop
+            );
+        }
+    }
+    println!(
+        "\nClassifier in BPF_PROG_TEST_RUN (1e6 runs, ingress): {} ns per passed UDP frame, \
+         {} ns per dropped TCP frame",
+        test_run.0, test_run.1
+    );
+}
