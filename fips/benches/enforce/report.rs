@@ -1,7 +1,10 @@
 //! Markdown tables of a run, as docs/benchmarks.md quotes them.
 
 use crate::load::PAYLOAD;
-use crate::setup::{Setup, PER_PACKET, THROUGHPUT};
+use crate::setup::{ProgStats, Setup, PER_PACKET, THROUGHPUT};
+
+/// Fewer runs than this make bpf_stats' mean mostly noise.
+const MIN_RUNS: u64 = 1000;
 use crate::{Opts, Sample};
 
 /// Median, quartiles and extremes of a set of figures.
@@ -90,33 +93,51 @@ pub fn throughput(names: &[&str], samples: &[Sample], opts: &Opts) {
     }
 }
 
-pub fn per_packet(names: &[&str], samples: &[Sample], test_run: (u32, u32)) {
+/// `test_run`: BPF_PROG_TEST_RUN ns of the classifier on a passed and a
+/// dropped frame, and of the empty program.
+pub fn per_packet(names: &[&str], samples: &[Sample], test_run: [u32; 3]) {
     println!("### Per program run (bpf_stats: run_time_ns / run_cnt, median of rounds)\n");
-    println!("One run per skb: the daemon's UDP GSO sends up to 64 datagrams as one skb.\n");
     println!(
-        "| traffic | hook | runs (classifier) | classifier ns | empty program ns | difference |"
+        "One run per skb; the daemon's UDP GSO sends up to 64 datagrams as one skb, \
+         hence bytes per run. Hooks with under {MIN_RUNS} runs per round get no difference.\n"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("| traffic | hook | runs per round | bytes per run | classifier ns | empty program ns | difference |");
+    println!("|---|---|---|---|---|---|---|");
     for (i, name) in names.iter().enumerate() {
         for (h, hook) in ["ingress", "egress"].iter().enumerate() {
-            let figures = PER_PACKET.map(|setup| {
+            let [fips, noop] = PER_PACKET.map(|setup| {
                 let stats: Vec<_> = of(samples, i, setup)
                     .filter_map(|s| s.stats.map(|st| st[h]))
                     .collect();
-                let runs = spread(stats.iter().map(|s| s.runs as f64).collect()).median;
-                let ns = spread(stats.iter().map(|s| s.ns_per_run()).collect()).median;
-                (runs, ns)
+                let median =
+                    |f: fn(&ProgStats) -> f64| spread(stats.iter().map(f).collect()).median;
+                (
+                    median(|s| s.runs as f64),
+                    median(|s| s.bytes_per_run()),
+                    median(|s| s.ns_per_run()),
+                )
             });
-            let [(runs, fips), (_, noop)] = figures;
+            let difference = if fips.0 < MIN_RUNS as f64 {
+                "-".to_owned()
+            } else {
+                format!("{:.0}", fips.2 - noop.2)
+            };
             println!(
-                "| {name} | {hook} | {runs:.0} | {fips:.0} | {noop:.0} | {:.0} |",
-                fips - noop
+                "| {name} | {hook} | {:.0} | {:.0} | {:.0} | {:.0} | {difference} |",
+                fips.0, fips.1, fips.2, noop.2
             );
         }
     }
+    let [pass, drop, noop] = test_run;
+    println!("\n| BPF_PROG_TEST_RUN, ingress, 1e6 runs | ns per run | minus the empty program |");
+    println!("|---|---|---|");
     println!(
-        "\nClassifier in BPF_PROG_TEST_RUN (1e6 runs, ingress): {} ns per passed UDP frame, \
-         {} ns per dropped TCP frame",
-        test_run.0, test_run.1
+        "| classifier, passed UDP frame | {pass} | {} |",
+        i64::from(pass) - i64::from(noop)
     );
+    println!(
+        "| classifier, dropped TCP frame | {drop} | {} |",
+        i64::from(drop) - i64::from(noop)
+    );
+    println!("| empty program, same UDP frame | {noop} | |");
 }

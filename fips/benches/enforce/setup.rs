@@ -34,11 +34,18 @@ impl Setup {
 pub struct ProgStats {
     pub run_ns: u64,
     pub runs: u64,
+    /// Bytes our classifier passed on the hook (0 for other programs):
+    /// with GSO one run may carry many datagrams.
+    pub bytes: u64,
 }
 
 impl ProgStats {
     pub fn ns_per_run(self) -> f64 {
         self.run_ns as f64 / self.runs.max(1) as f64
+    }
+
+    pub fn bytes_per_run(self) -> f64 {
+        self.bytes as f64 / self.runs.max(1) as f64
     }
 }
 
@@ -92,16 +99,25 @@ pub fn apply(topo: &Topology, setup: Setup, policy: &Policy) -> Attached {
     }
 }
 
-/// The no-op program from the classifier's own object, on one hook.
-fn attach_noop(hook: TcAttachType) -> (aya::Ebpf, u32) {
+/// The classifier's object with only `fips_noop` loaded into the kernel.
+pub fn load_noop() -> aya::Ebpf {
     static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("FIPS_EBPF_OBJECT"));
     let mut bpf = aya::Ebpf::load(OBJECT).expect("load object");
-    let prog: &mut SchedClassifier = bpf
-        .program_mut("fips_noop")
+    noop_mut(&mut bpf).load().expect("load fips_noop");
+    bpf
+}
+
+pub fn noop_mut(bpf: &mut aya::Ebpf) -> &mut SchedClassifier {
+    bpf.program_mut("fips_noop")
         .expect("fips_noop in the object")
         .try_into()
-        .expect("a classifier");
-    prog.load().expect("load fips_noop");
+        .expect("a classifier")
+}
+
+/// The no-op program on one hook of eth0.
+fn attach_noop(hook: TcAttachType) -> (aya::Ebpf, u32) {
+    let mut bpf = load_noop();
+    let prog = noop_mut(&mut bpf);
     prog.attach("eth0", hook).expect("attach fips_noop");
     let id = prog.info().expect("program info").id();
     (bpf, id)
@@ -110,22 +126,30 @@ fn attach_noop(hook: TcAttachType) -> (aya::Ebpf, u32) {
 impl Attached {
     /// (ingress, egress) bpf_stats of the attached programs, if any.
     pub fn stats(&self) -> Option<[ProgStats; 2]> {
-        let ids = match self {
+        match self {
             Attached::Fips(enforcer) => {
                 let snap = enforcer.snapshot().expect("snapshot");
-                let id = |dir: Direction| {
-                    snap.links
+                Some([Direction::Ingress, Direction::Egress].map(|dir| {
+                    let link = snap
+                        .links
                         .iter()
                         .find(|l| l.direction == dir.name())
-                        .expect("a link per hook")
-                        .program_id
-                };
-                [id(Direction::Ingress), id(Direction::Egress)]
+                        .expect("a link per hook");
+                    let bytes = snap
+                        .counters
+                        .iter()
+                        .filter(|c| c.direction == dir.name() && c.reason == Reason::Passed.name())
+                        .map(|c| c.bytes)
+                        .sum();
+                    ProgStats {
+                        bytes,
+                        ..prog_stats(link.program_id)
+                    }
+                }))
             }
-            Attached::Noop { ids, .. } => *ids,
-            Attached::Nothing | Attached::Iptables => return None,
-        };
-        Some(ids.map(prog_stats))
+            Attached::Noop { ids, .. } => Some(ids.map(prog_stats)),
+            Attached::Nothing | Attached::Iptables => None,
+        }
     }
 
     /// Packets our classifier dropped for a reason the transport's own
@@ -177,6 +201,7 @@ fn prog_stats(program_id: u32) -> ProgStats {
     ProgStats {
         run_ns: field("run_time_ns"),
         runs: field("run_cnt"),
+        bytes: 0,
     }
 }
 
