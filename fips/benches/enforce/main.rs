@@ -12,7 +12,7 @@
 //!
 //! Run: `cargo xtask build-ebpf && cargo bench -p fips --bench enforce`
 //! (root; FIPS_BENCH_ROUNDS, FIPS_BENCH_STATS_ROUNDS and FIPS_BENCH_SECS
-//! override 15, 3 and 1). Without `--bench` (`cargo test --all-targets`)
+//! override 21, 3 and 1). Without `--bench` (`cargo test --all-targets`)
 //! one short round per setup checks that traffic passes in each.
 
 mod fipslink;
@@ -75,7 +75,7 @@ impl Opts {
         }
         Opts {
             full,
-            rounds: num("FIPS_BENCH_ROUNDS", 15.0) as usize,
+            rounds: num("FIPS_BENCH_ROUNDS", 21.0) as usize,
             stats_rounds: num("FIPS_BENCH_STATS_ROUNDS", 3.0) as usize,
             dur: Duration::from_secs_f64(num("FIPS_BENCH_SECS", 1.0)),
             settle: Duration::from_millis(100),

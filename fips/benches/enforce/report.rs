@@ -4,7 +4,7 @@ use crate::load::PAYLOAD;
 use crate::setup::{ProgStats, Setup, PER_PACKET, THROUGHPUT};
 
 /// Fewer runs than this make bpf_stats' mean mostly noise.
-const MIN_RUNS: u64 = 1000;
+const MIN_RUNS: u64 = 2000;
 use crate::{Opts, Sample};
 
 /// Median, quartiles and extremes of a set of figures.
@@ -30,6 +30,29 @@ fn spread(mut v: Vec<f64>) -> Spread {
         q3: at(0.75),
         max: at(1.0),
     }
+}
+
+/// A distribution-free 95% confidence interval of the median: order
+/// statistics k and n + 1 - k (1-based), k the largest with
+/// P(Binomial(n, 1/2) < k) <= 2.5%. None below 6 samples (too few).
+fn median_ci(mut v: Vec<f64>) -> Option<(f64, f64)> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let mut below = 0.0; // P(X < k), X ~ Binomial(n, 1/2)
+    let mut choose = 1.0; // C(n, k)
+    let mut k = 0;
+    loop {
+        let next = below + choose * 0.5f64.powi(n as i32);
+        if next > 0.025 {
+            break;
+        }
+        below = next;
+        choose = choose * (n - k) as f64 / (k + 1) as f64;
+        k += 1;
+    }
+    // Here P(X < k) <= 2.5% < P(X < k + 1); n = 15 gives k = 4: the 4th
+    // and 12th of 15, coverage 96.5%.
+    (k >= 1).then(|| (v[k - 1], v[n - k]))
 }
 
 fn of<'a>(
@@ -62,17 +85,19 @@ pub fn throughput(names: &[&str], samples: &[Sample], opts: &Opts) {
     );
     for (i, name) in names.iter().enumerate() {
         println!("### {name}\n");
-        println!("| setup | median Mbit/s | ratio to no filter, median of rounds | interquartile | min - max |");
-        println!("|---|---|---|---|---|");
+        println!("| setup | median Mbit/s | ratio to no filter, median of rounds | 95% CI of that median | interquartile | min - max |");
+        println!("|---|---|---|---|---|---|");
         for setup in THROUGHPUT {
             let mbit = spread(of(samples, i, setup).map(|s| s.mbit).collect());
             if setup == Setup::None {
-                println!("| {} | {:.0} | 1 | | |", setup.name(), mbit.median);
+                println!("| {} | {:.0} | 1 | | | |", setup.name(), mbit.median);
                 continue;
             }
             let r = spread(ratios(samples, i, setup));
+            let ci = median_ci(ratios(samples, i, setup))
+                .map_or("-".to_owned(), |(lo, hi)| format!("{lo:.3} - {hi:.3}"));
             println!(
-                "| {} | {:.0} | {:.3} | {:.3} - {:.3} | {:.3} - {:.3} |",
+                "| {} | {:.0} | {:.3} | {ci} | {:.3} - {:.3} | {:.3} - {:.3} |",
                 setup.name(),
                 mbit.median,
                 r.median,
