@@ -7,12 +7,10 @@ use crate::setup::{ProgStats, Setup, PER_PACKET, THROUGHPUT};
 const MIN_RUNS: u64 = 2000;
 use crate::{Opts, Sample};
 
-/// Median, quartiles and extremes of a set of figures.
+/// Median and extremes of a set of figures.
 struct Spread {
     min: f64,
-    q1: f64,
     median: f64,
-    q3: f64,
     max: f64,
 }
 
@@ -25,9 +23,7 @@ fn spread(mut v: Vec<f64>) -> Spread {
     };
     Spread {
         min: at(0.0),
-        q1: at(0.25),
         median: at(0.5),
-        q3: at(0.75),
         max: at(1.0),
     }
 }
@@ -85,24 +81,22 @@ pub fn throughput(names: &[&str], samples: &[Sample], opts: &Opts) {
     );
     for (i, name) in names.iter().enumerate() {
         println!("### {name}\n");
-        println!("| setup | median Mbit/s | ratio to no filter, median of rounds | 95% CI of that median | interquartile | min - max |");
-        println!("|---|---|---|---|---|---|");
+        println!("| setup | median Mbit/s | ratio to no filter, median of rounds | 95% CI of that median | min - max |");
+        println!("|---|---|---|---|---|");
         for setup in THROUGHPUT {
             let mbit = spread(of(samples, i, setup).map(|s| s.mbit).collect());
             if setup == Setup::None {
-                println!("| {} | {:.0} | 1 | | | |", setup.name(), mbit.median);
+                println!("| {} | {:.0} | 1 | | |", setup.name(), mbit.median);
                 continue;
             }
             let r = spread(ratios(samples, i, setup));
             let ci = median_ci(ratios(samples, i, setup))
                 .map_or("-".to_owned(), |(lo, hi)| format!("{lo:.3} - {hi:.3}"));
             println!(
-                "| {} | {:.0} | {:.3} | {ci} | {:.3} - {:.3} | {:.3} - {:.3} |",
+                "| {} | {:.0} | {:.3} | {ci} | {:.3} - {:.3} |",
                 setup.name(),
                 mbit.median,
                 r.median,
-                r.q1,
-                r.q3,
                 r.min,
                 r.max
             );
