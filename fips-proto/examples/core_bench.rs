@@ -368,7 +368,8 @@ impl World {
     fn converge(&mut self) {
         self.run(Duration::from_secs(5));
         let c = *self.ids[2].public();
-        self.nodes[0].learn_identity(c);
+        let now = self.now;
+        self.nodes[0].learn_identity(now, c);
         let pkt = self.udp_packet(0, 2);
         for _ in 0..10 {
             let now = self.now;

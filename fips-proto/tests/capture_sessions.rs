@@ -57,6 +57,7 @@ impl MeshView for ProbeSeat {
             coords: Some(&self.b_coords[..]),
             link_mtu: 1280,
             link_cost: 1.0,
+            silent: false,
         })
     }
     fn peer(&self, addr: &NodeAddr, target: &NodeAddr) -> Option<PeerInfo<'_>> {
@@ -246,7 +247,10 @@ fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
     };
     let mut dp = Dataplane::new(cfg, da);
     // What DNS would give: C's key from its npub (parity unknown).
-    dp.learn_identity(PeerIdentity::from_npub(&c.public().npub()).expect("npub"));
+    dp.learn_identity(
+        Instant::now(),
+        PeerIdentity::from_npub(&c.public().npub()).expect("npub"),
+    );
     let messages = link_messages(
         "captures/probe-D-B-decryptable.pcap",
         ACTIVE_PROBE,

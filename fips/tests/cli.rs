@@ -100,3 +100,23 @@ fn fipsctl_keygen_prints_a_matching_nsec_npub_and_address() {
         "{s}"
     );
 }
+
+#[test]
+fn fipsctl_help_and_the_readme_name_every_show_query() {
+    let out = run(Command::new(FIPSCTL).args(["show", "--help"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = String::from_utf8_lossy(&out.stdout);
+    let readme = include_str!("../../README.md");
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `fipsctl` |"))
+        .expect("README lists fipsctl");
+    let words: Vec<&str> = row
+        .split(|c: char| matches!(c, '|' | '\\' | '`' | ',') || c.is_whitespace())
+        .collect();
+    for q in fips::control::Query::ALL {
+        let name = q.cli_name();
+        assert!(help.contains(name), "show --help lacks {name}: {help}");
+        assert!(words.contains(&name), "README row lacks {name}: {row}");
+    }
+}

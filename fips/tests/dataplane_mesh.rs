@@ -202,8 +202,12 @@ fn relayed_to_c(net: &Net) -> [u64; 2] {
 
 const RESUME_BOUND: Duration = Duration::from_secs(40);
 
+/// A dead transit is avoided once our frames go unanswered for 3 s (the
+/// peer is "silent"), long before the 30 s link-dead timeout drops it.
+const FAILOVER_BOUND: Duration = Duration::from_secs(10);
+
 #[test]
-fn traffic_resumes_over_the_other_path_after_its_transit_node_is_killed() {
+fn traffic_resumes_over_the_other_path_within_10_s_of_its_transit_node_being_killed() {
     let mut net = static_mesh("kt", 4102);
     // a reaches c through d or e (a-d-c, a-e-c); both stay linked to c.
     let c_ip = net.resolve("a", "c").to_string();
@@ -243,7 +247,7 @@ fn traffic_resumes_over_the_other_path_after_its_transit_node_is_killed() {
             .find(|r| r.sent > killed)
             .map(|r| r.arrived.duration_since(killed))
     };
-    let ok = fx::wait_for(RESUME_BOUND, || resumed().is_some());
+    let ok = fx::wait_for(FAILOVER_BOUND, || resumed().is_some());
     let resume = resumed();
     let lost = {
         let r = stream.replies();
@@ -253,7 +257,7 @@ fn traffic_resumes_over_the_other_path_after_its_transit_node_is_killed() {
     eprintln!("traffic resumed {resume:?} after {victim} was killed (SIGKILL); {lost} echoes lost");
     assert!(
         ok,
-        "no reply within {RESUME_BOUND:?} of killing {victim}\n{}\n{}",
+        "no reply within {FAILOVER_BOUND:?} of killing {victim}\n{}\n{}",
         net.state(),
         net.logs()
     );

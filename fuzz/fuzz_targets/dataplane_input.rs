@@ -39,6 +39,7 @@ impl MeshView for Mesh {
             coords: Some(&self.peer_coords[..]),
             link_mtu: 1280,
             link_cost: 1.0,
+            silent: false,
         })
     }
     fn peer(&self, addr: &NodeAddr, target: &NodeAddr) -> Option<PeerInfo<'_>> {
@@ -71,8 +72,8 @@ fuzz_target!(|data: &[u8]| {
     let root = NodeAddr([0; 16]);
     let mut mesh = Mesh { id, coords: vec![me, root], peer, peer_coords: vec![peer, root], sent: 0, counter: 0 };
     let mut dp = Dataplane::new(DataplaneConfig::default(), me);
-    dp.learn_identity(*other.public());
     let mut now = Instant::now();
+    dp.learn_identity(now, *other.public());
     let mut buf = Vec::new();
     for chunk in data.split(|x| *x == 0xff) {
         let Some((&kind, rest)) = chunk.split_first() else { continue };

@@ -26,7 +26,9 @@
 #   FIPS_REF_BIN         a fips binary of another implementation (e.g. reference
 #                        v0.4.1 that you built); used for the nodes named in REF_NODES
 #   REF_NODES            nodes that run FIPS_REF_BIN, e.g. "b c"  [none]
-#   FIPSCTL_A/_B/_C      fipsctl per node [the fipsctl next to that node's fips]
+#   FIPSCTL_A/_B/_C      fipsctl per node [ours, next to FIPS_BIN, for every node:
+#                        it reads the reference daemon's replies too, so the
+#                        reference's fipsctl is not needed]
 #   DURATION             seconds of pinging/sampling in `run` [60]
 #   SAMPLE               seconds between control-socket samples [5]
 #   LOSS_MAX_PCT         max ping loss per direction, percent [2]
@@ -178,7 +180,7 @@ choose_binaries() {
         BIN[$n]="$(readlink -f "${BIN[$n]}")"
         [[ -x "${BIN[$n]}" ]] || { echo "node $n: not executable: ${BIN[$n]}" >&2; exit 1; }
         var="FIPSCTL_${n^^}"
-        CTL[$n]="${!var:-$(dirname "${BIN[$n]}")/fipsctl}"
+        CTL[$n]="${!var:-$(dirname "$OUR_BIN")/fipsctl}"
         [[ -x "${CTL[$n]}" ]] || { echo "node $n: no fipsctl at ${CTL[$n]}" >&2; exit 1; }
     done
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[derive(clap::Args)]
 pub struct TestArgs {
-    /// Skip `cargo fmt --check` and clippy (quicker local iterations).
+    /// Skip `cargo fmt --check`, clippy and the fuzz-target build check (quicker local iterations).
     #[arg(long)]
     no_lint: bool,
     /// Skip the Docker sidecar harness (testing/sidecar/scripts/test-sidecar.sh).
@@ -42,6 +42,16 @@ pub fn run(args: TestArgs) -> Result<()> {
             "--",
             "-D",
             "warnings",
+        ]))?;
+        // The fuzz targets live outside the workspace (cargo-fuzz wants
+        // nightly): check that they still build against today's APIs.
+        println!("xtask: cargo +nightly check of the fuzz targets (fuzz/)");
+        sh(Command::new("cargo").args([
+            "+nightly",
+            "check",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+            "--bins",
         ]))?;
     }
     run_tests(&args)?;

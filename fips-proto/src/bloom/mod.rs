@@ -12,7 +12,7 @@ mod state;
 mod tests;
 
 pub use filter::{bit_indices, BloomFilter};
-pub use state::{BloomConfig, BloomState, Outgoing};
+pub use state::{BloomConfig, BloomState, BloomStats, Outgoing};
 
 use crate::NodeAddr;
 

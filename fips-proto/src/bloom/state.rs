@@ -41,6 +41,37 @@ struct Outbound {
     last_sent: Option<BloomFilter>,
     last_sent_at: Option<Instant>,
     pending: bool,
+    /// This pending change was already counted as held by the debounce.
+    deferred: bool,
+}
+
+/// What happened to the FilterAnnounces we received and sent, under the
+/// reference's `show_bloom` counter names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BloomStats {
+    /// FilterAnnounces from peers, before any check.
+    pub received: u64,
+    /// Stored as the peer's filter.
+    pub accepted: u64,
+    /// Inner message did not parse (counted by the node).
+    pub decode_error: u64,
+    /// Body length does not match the size class.
+    pub invalid: u64,
+    /// Size class or hash count other than v1's.
+    pub non_v1: u64,
+    /// From a node that is not a peer. Our links only hand us filters from
+    /// authenticated peers, so this stays 0.
+    pub unknown_peer: u64,
+    /// Sequence not above the stored one.
+    pub stale: u64,
+    /// Rejected by the antipoison false-positive cap.
+    pub fill_exceeded: u64,
+    /// Filters handed to a peer's link.
+    pub sent: u64,
+    /// Times a changed filter for a peer waited out the debounce.
+    pub debounce_suppressed: u64,
+    /// Filters the link could not send (the peer went away meanwhile).
+    pub send_failed: u64,
 }
 
 /// A filter to send: emit it as FilterAnnounce { seq, hash_count 5,
@@ -60,6 +91,7 @@ pub struct BloomState {
     outbound: BTreeMap<NodeAddr, Outbound>,
     /// One counter for every filter we send, to any peer.
     send_seq: u64,
+    stats: BloomStats,
 }
 
 impl BloomState {
@@ -74,6 +106,7 @@ impl BloomState {
             inbound: BTreeMap::new(),
             outbound: BTreeMap::new(),
             send_seq: 0,
+            stats: BloomStats::default(),
         }
     }
 
@@ -114,6 +147,27 @@ impl BloomState {
         size_class: u8,
         bits: &[u8],
     ) -> Result<(), BloomError> {
+        self.stats.received += 1;
+        let r = self.check_and_store(peer, seq, hash_count, size_class, bits);
+        let s = &mut self.stats;
+        match &r {
+            Ok(()) => s.accepted += 1,
+            Err(BloomError::SizeClass { .. } | BloomError::HashCount { .. }) => s.non_v1 += 1,
+            Err(BloomError::Length { .. }) => s.invalid += 1,
+            Err(BloomError::Stale { .. }) => s.stale += 1,
+            Err(BloomError::Poisoned { .. }) => s.fill_exceeded += 1,
+        }
+        r
+    }
+
+    fn check_and_store(
+        &mut self,
+        peer: NodeAddr,
+        seq: u64,
+        hash_count: u8,
+        size_class: u8,
+        bits: &[u8],
+    ) -> Result<(), BloomError> {
         if size_class != SIZE_CLASS {
             return Err(BloomError::SizeClass { size_class });
         }
@@ -141,6 +195,30 @@ impl BloomState {
 
     pub fn inbound_seq(&self, peer: &NodeAddr) -> Option<u64> {
         self.inbound.get(peer).map(|i| i.seq)
+    }
+
+    /// The filter we last sent `peer` (`None` before the first).
+    pub fn last_sent(&self, peer: &NodeAddr) -> Option<&BloomFilter> {
+        self.outbound.get(peer)?.last_sent.as_ref()
+    }
+
+    pub fn stats(&self) -> &BloomStats {
+        &self.stats
+    }
+
+    /// A FilterAnnounce from a peer whose message did not parse.
+    pub fn record_decode_error(&mut self) {
+        self.stats.received += 1;
+        self.stats.decode_error += 1;
+    }
+
+    /// Whether the link took the filter `poll_send` returned.
+    pub fn record_send(&mut self, delivered: bool) {
+        if delivered {
+            self.stats.sent += 1;
+        } else {
+            self.stats.send_failed += 1;
+        }
     }
 
     /// Whether `peer` may reach `dest` (its filter has it, or it is `dest`).
@@ -188,8 +266,15 @@ impl BloomState {
     /// and consumes one global seq.
     #[must_use]
     pub fn poll_send(&mut self, now: Instant, tree_peers: &[NodeAddr]) -> Option<Outgoing> {
+        let gap = self.config.debounce;
+        for o in self.outbound.values_mut() {
+            let held = o.pending && o.last_sent_at.is_some_and(|t| now < t + gap);
+            if held && !o.deferred {
+                o.deferred = true;
+                self.stats.debounce_suppressed += 1;
+            }
+        }
         loop {
-            let gap = self.config.debounce;
             let peer = *self
                 .outbound
                 .iter()
@@ -198,6 +283,7 @@ impl BloomState {
             let filter = self.outgoing_for(&peer, tree_peers);
             let o = self.outbound.get_mut(&peer)?;
             o.pending = false;
+            o.deferred = false;
             // Changes that cancelled out while debouncing need no send.
             if o.last_sent.as_ref() == Some(&filter) {
                 continue;

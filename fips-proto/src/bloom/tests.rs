@@ -229,3 +229,55 @@ fn refresh_after_tree_change_resends_only_changed_filters() {
     assert!(out.filter.contains(&q));
     assert_eq!(s.poll_send(later, &[p, q]), None);
 }
+
+#[test]
+fn stats_count_each_inbound_outcome_once() {
+    let mut s = BloomState::new(addr(1));
+    let f = filter_of(&[addr(2)]);
+    feed(&mut s, addr(2), 1, &f).unwrap();
+    feed(&mut s, addr(2), 1, &f).unwrap_err();
+    s.handle_announce(addr(2), 2, 5, 2, f.as_bytes())
+        .unwrap_err();
+    s.handle_announce(addr(2), 2, 4, 1, f.as_bytes())
+        .unwrap_err();
+    s.handle_announce(addr(2), 2, 5, 1, &[0u8; 512])
+        .unwrap_err();
+    let mut full = [0u8; FILTER_BYTES];
+    full[..768].fill(0xff);
+    s.handle_announce(addr(2), 2, 5, 1, &full).unwrap_err();
+    s.record_decode_error();
+    let st = *s.stats();
+    assert_eq!(
+        (st.received, st.accepted, st.stale, st.non_v1, st.invalid),
+        (7, 1, 1, 2, 1)
+    );
+    assert_eq!(
+        (st.fill_exceeded, st.decode_error, st.unknown_peer),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn stats_count_a_debounced_change_once_and_remember_the_last_filter_sent() {
+    let (me, p, q) = (addr(1), addr(2), addr(3));
+    let t0 = Instant::now();
+    let mut s = BloomState::new(me);
+    s.add_peer(p);
+    s.add_peer(q);
+    let tree = [p, q];
+    while let Some(_out) = s.poll_send(t0, &tree) {
+        s.record_send(true);
+    }
+    assert_eq!(s.last_sent(&p), Some(&filter_of(&[me])));
+    feed(&mut s, q, 1, &filter_of(&[q])).unwrap();
+    s.refresh(&tree);
+    let ms = Duration::from_millis;
+    assert_eq!(s.poll_send(t0 + ms(100), &tree), None);
+    assert_eq!(s.poll_send(t0 + ms(200), &tree), None);
+    assert_eq!(s.stats().debounce_suppressed, 1, "one change held once");
+    let out = s.poll_send(t0 + ms(500), &tree).unwrap();
+    s.record_send(false);
+    assert_eq!(s.last_sent(&p), Some(&out.filter));
+    let st = *s.stats();
+    assert_eq!((st.sent, st.send_failed), (2, 1));
+}

@@ -284,12 +284,13 @@ impl Discovery {
             let _ = mesh.send_link(&back, &self.buf);
             return Ok(ResponseOutcome::Forwarded);
         }
-        self.accept(resp, identities)
+        self.accept(now, resp, identities)
     }
 
     /// Verifies a response to our own lookup.
     fn accept(
         &mut self,
+        now: Instant,
         resp: LookupResponse,
         identities: &mut IdentityCache,
     ) -> Result<ResponseOutcome, DiscoveryError> {
@@ -298,7 +299,7 @@ impl Discovery {
             return Err(DiscoveryError::Unsolicited { target });
         }
         let id = identities
-            .get(&target)
+            .get(now, &target)
             .ok_or(DiscoveryError::UnknownIdentity { target })?;
         if id.node_addr() != target || !id.verify(&resp.proof_bytes(), &resp.proof) {
             return Err(DiscoveryError::BadProof { target });

@@ -24,6 +24,23 @@ pub struct MmpMetrics {
     etx: f64,
     prev: Option<ReportFields>,
     prev_reverse: Option<(u64, u64)>,
+    /// Our link clock (ms) when `prev` arrived, for goodput.
+    prev_at_ms: Option<u32>,
+    /// Bytes per second the peer confirmed receiving, EWMA with 1/4.
+    goodput_bps: f64,
+    counters: MmpCounters,
+}
+
+/// Lifetime counts of what MMP did on one link (ours; the reference shows
+/// no such counters). Kept across rekeys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MmpCounters {
+    /// ReceiverReports from the peer that updated the metrics.
+    pub reports_received: u64,
+    /// ReceiverReports ignored as duplicates or going backwards.
+    pub reports_rejected: u64,
+    /// RTT samples taken from those reports.
+    pub rtt_samples: u64,
 }
 
 impl Default for MmpMetrics {
@@ -42,6 +59,9 @@ impl MmpMetrics {
             etx: 1.0,
             prev: None,
             prev_reverse: None,
+            prev_at_ms: None,
+            goodput_bps: 0.0,
+            counters: MmpCounters::default(),
         }
     }
 
@@ -54,12 +74,18 @@ impl MmpMetrics {
         now_link_ts_ms: u32,
     ) -> Result<Option<u32>, MmpError> {
         if let Some(prev) = &self.prev {
-            check_progress(prev, rr)?;
+            if let Err(e) = check_progress(prev, rr) {
+                self.counters.reports_rejected += 1;
+                return Err(e);
+            }
         }
+        self.counters.reports_received += 1;
         let sample = rtt_sample(rr, now_link_ts_ms);
         if let Some(rtt) = sample {
+            self.counters.rtt_samples += 1;
             self.add_rtt_sample(f64::from(rtt));
         }
+        self.update_goodput(rr, now_link_ts_ms);
         if let Some(prev) = &self.prev {
             let span = rr.highest_counter.saturating_sub(prev.highest_counter);
             let got = rr
@@ -71,7 +97,27 @@ impl MmpMetrics {
             }
         }
         self.prev = Some(*rr);
+        self.prev_at_ms = Some(now_link_ts_ms);
         Ok(sample)
+    }
+
+    /// Bytes the peer confirmed since the last report over the time between
+    /// the two reports' arrivals.
+    fn update_goodput(&mut self, rr: &ReportFields, now_link_ts_ms: u32) {
+        let (Some(prev), Some(at)) = (&self.prev, self.prev_at_ms) else {
+            return;
+        };
+        let elapsed_ms = now_link_ts_ms.wrapping_sub(at);
+        if elapsed_ms == 0 || elapsed_ms > u32::MAX / 2 {
+            return;
+        }
+        let bytes = rr.cumulative_bytes.saturating_sub(prev.cumulative_bytes);
+        let bps = bytes as f64 * 1000.0 / f64::from(elapsed_ms);
+        self.goodput_bps = if self.goodput_bps == 0.0 {
+            bps
+        } else {
+            self.goodput_bps + (bps - self.goodput_bps) / 4.0
+        };
     }
 
     /// RFC 6298: first sample sets SRTT and RTTVAR = R/2, later ones use
@@ -122,6 +168,31 @@ impl MmpMetrics {
         self.etx
     }
 
+    /// Fraction of our frames the peer received (last report interval).
+    pub fn delivery_ratio_forward(&self) -> f64 {
+        self.forward_delivery
+    }
+
+    /// Fraction of the peer's frames we received (last report we built).
+    pub fn delivery_ratio_reverse(&self) -> f64 {
+        self.reverse_delivery
+    }
+
+    /// Bytes per second of ours the peer confirmed, smoothed; 0 until two
+    /// reports arrived.
+    pub fn goodput_bps(&self) -> f64 {
+        self.goodput_bps
+    }
+
+    /// CE-marked frames of ours the peer counted in its last report.
+    pub fn ecn_ce_count(&self) -> u32 {
+        self.prev.map_or(0, |p| p.ecn_ce)
+    }
+
+    pub fn counters(&self) -> &MmpCounters {
+        &self.counters
+    }
+
     /// `etx * (1 + srtt_ms / 100)`; `None` until an RTT sample exists
     /// (such a peer is not a parent candidate once others are measured).
     pub fn link_cost(&self) -> Option<f64> {
@@ -133,6 +204,7 @@ impl MmpMetrics {
     pub fn reset_for_rekey(&mut self) {
         self.prev = None;
         self.prev_reverse = None;
+        self.prev_at_ms = None;
         self.forward_delivery = 1.0;
     }
 }

@@ -11,7 +11,7 @@ mod receiver;
 #[cfg(test)]
 mod tests;
 
-pub use metrics::{compute_etx, MmpMetrics};
+pub use metrics::{compute_etx, MmpCounters, MmpMetrics};
 pub use receiver::MmpReceiver;
 
 use std::time::Duration;

@@ -87,6 +87,8 @@ pub struct MmpReceiver {
     last_report: Option<Instant>,
     report_interval: Duration,
     srtt_samples: u32,
+    /// Reports built for the peer over the link's life.
+    reports_built: u64,
 }
 
 impl Default for MmpReceiver {
@@ -113,6 +115,7 @@ impl MmpReceiver {
             last_report: None,
             report_interval: COLD_START_INTERVAL,
             srtt_samples: 0,
+            reports_built: 0,
         }
     }
 
@@ -158,6 +161,16 @@ impl MmpReceiver {
 
     pub fn cumulative_packets(&self) -> u64 {
         self.cumulative_packets
+    }
+
+    /// ReceiverReports built (and so sent) for this peer.
+    pub fn reports_built(&self) -> u64 {
+        self.reports_built
+    }
+
+    /// RFC 3550 interarrival jitter of the peer's frames, microseconds.
+    pub fn jitter_us(&self) -> f64 {
+        self.jitter_us
     }
 
     pub fn highest_counter(&self) -> u64 {
@@ -230,6 +243,7 @@ impl MmpReceiver {
         self.interval_bytes = 0;
         self.interval_has_data = false;
         self.last_report = Some(now);
+        self.reports_built += 1;
         Some(report)
     }
 

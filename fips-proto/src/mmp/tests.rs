@@ -206,3 +206,35 @@ fn rekey_reset_accepts_reports_whose_counters_restart() {
     let rep = r.build_report(ms(t0, 2)).unwrap();
     assert_eq!((rep.highest_counter, rep.cumulative_packets), (0, 2));
 }
+
+#[test]
+fn goodput_is_confirmed_bytes_per_second_smoothed_by_a_quarter() {
+    let mut m = MmpMetrics::new();
+    m.on_receiver_report(&rr(10, 10, 0, 0), 1000).unwrap();
+    assert_eq!(m.goodput_bps(), 0.0, "one report gives no rate");
+    // 10 more packets of 100 bytes over 500 ms: 2000 B/s.
+    m.on_receiver_report(&rr(20, 20, 0, 0), 1500).unwrap();
+    assert_eq!(m.goodput_bps(), 2000.0);
+    // 1000 bytes over 1 s: 1000 B/s, pulled in by a quarter.
+    m.on_receiver_report(&rr(30, 30, 0, 0), 2500).unwrap();
+    assert_eq!(m.goodput_bps(), 1750.0);
+}
+
+#[test]
+fn counters_split_accepted_and_rejected_reports_and_rtt_samples() {
+    let mut m = MmpMetrics::new();
+    m.on_receiver_report(&rr(10, 10, 1000, 5), 1050).unwrap();
+    m.on_receiver_report(&rr(10, 10, 1000, 5), 1060)
+        .unwrap_err();
+    m.on_receiver_report(&rr(20, 19, 0, 0), 2000).unwrap();
+    let c = *m.counters();
+    assert_eq!(
+        (c.reports_received, c.reports_rejected, c.rtt_samples),
+        (2, 1, 1)
+    );
+    assert_eq!(m.delivery_ratio_forward(), 0.9);
+    let mut with_ce = rr(30, 29, 0, 0);
+    with_ce.ecn_ce = 3;
+    m.on_receiver_report(&with_ce, 3000).unwrap();
+    assert_eq!(m.ecn_ce_count(), 3);
+}

@@ -42,6 +42,13 @@ pub struct Timers {
     pub rekey_cutover: Duration,
     pub drain: Duration,
     pub mmp_report: Duration,
+    /// A peer that has answered nothing for this long (or twice its MMP
+    /// report interval, if longer) since we sent it a frame is "silent":
+    /// routing prefers any other peer that makes progress until it is
+    /// heard again. Every live peer answers within its report interval,
+    /// so this moves traffic off a dead transit long before `link_dead`
+    /// removes it. Not a wire change.
+    pub peer_silent: Duration,
     pub tree_reeval: Duration,
     pub tree_announce_min_gap: Duration,
     pub bloom_debounce: Duration,
@@ -74,6 +81,7 @@ impl Default for Timers {
             rekey_cutover: Duration::from_secs(1),
             drain: Duration::from_secs(10),
             mmp_report: Duration::from_secs(1),
+            peer_silent: Duration::from_secs(3),
             tree_reeval: Duration::from_secs(60),
             tree_announce_min_gap: Duration::from_millis(500),
             bloom_debounce: Duration::from_millis(500),

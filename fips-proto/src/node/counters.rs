@@ -33,6 +33,8 @@ pub struct Counters {
     pub peer_restarts: u64,
     /// Peers dropped for silence.
     pub dead_peers: u64,
+    /// Peers marked silent (frames unanswered for `Timers::peer_silent`).
+    pub silent_peers: u64,
     /// TreeAnnounce rejected: bad signature.
     pub tree_sig_failed: u64,
     /// TreeAnnounce rejected by the tree (invalid ancestry, root not minimum).

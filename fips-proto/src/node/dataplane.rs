@@ -152,9 +152,9 @@ impl Node {
         self.dataplane.as_mut().is_some_and(|h| h.dp.poll_tun(buf))
     }
 
-    pub(super) fn dataplane_learn_identity(&mut self, peer: PeerIdentity) {
+    pub(super) fn dataplane_learn_identity(&mut self, now: Instant, peer: PeerIdentity) {
         if let Some(h) = self.dataplane.as_mut() {
-            h.dp.learn_identity(peer);
+            h.dp.learn_identity(now, peer);
         }
     }
 
@@ -175,12 +175,9 @@ impl NodeMesh<'_> {
             let bytes = f.as_bytes();
             bits.iter().all(|&i| bytes[i / 8] >> (i % 8) & 1 == 1)
         });
-        let link_cost = self
-            .node
-            .peers
-            .get(addr)
-            .and_then(|p| p.mmp.link_cost())
-            .unwrap_or(1.0);
+        let peer = self.node.peers.get(addr);
+        let link_cost = peer.and_then(|p| p.mmp.link_cost()).unwrap_or(1.0);
+        let silent = peer.is_some_and(|p| p.silent);
         PeerInfo {
             addr: *addr,
             is_tree_peer: *is_tree_peer,
@@ -188,6 +185,7 @@ impl NodeMesh<'_> {
             coords: coords.as_deref(),
             link_mtu: self.node.link_mtu,
             link_cost,
+            silent,
         }
     }
 }

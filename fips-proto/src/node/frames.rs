@@ -32,6 +32,9 @@ impl Node {
         };
         let Ok(inner) = codec::parse_inner(plain) else {
             self.counters.malformed_inner += 1;
+            if plain.get(LINK_TS_LEN) == Some(&crate::wire::link::FILTER_ANNOUNCE) {
+                self.bloom.record_decode_error();
+            }
             return;
         };
         // The dataplane decrypts SessionDatagrams in place: hand it the bytes.
@@ -109,9 +112,13 @@ impl Node {
         p.decrypt_failures = 0;
         p.last_recv = now;
         p.last_recv_unix_ms = unix;
+        let woke = p.heard();
         p.remote = from;
         p.stats.packets_recv += 1;
         p.stats.bytes_recv += len;
+        if woke {
+            self.peer_silence_changed(now, paddr, false);
+        }
         Some((paddr, slot, plain))
     }
 
@@ -210,6 +217,11 @@ impl Node {
             return false;
         }
         s.send_counter += 1;
+        if p.unanswered_since.is_none() {
+            p.unanswered_since = Some(now);
+            let quiet = self.timers.peer_silent.max(p.mmp_rx.report_interval() * 2);
+            p.timers.set(LinkTimer::Silent, now + quiet);
+        }
         p.stats.packets_sent += 1;
         p.stats.bytes_sent += buf.len() as u64;
         if counter + 1 >= rekey_after && p.rekey.is_none() && p.pending.is_none() {

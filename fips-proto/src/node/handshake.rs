@@ -45,6 +45,9 @@ pub(crate) struct Dial {
     pub resends: u32,
     pub next_resend: Instant,
     pub deadline: Instant,
+    /// When msg1 first went out, and when it last did (for `show_connections`).
+    pub started: Instant,
+    pub last_sent: Instant,
 }
 
 impl Node {
@@ -87,6 +90,8 @@ impl Node {
             resends: 0,
             next_resend: now + self.timers.resend_after(0),
             deadline: now + self.timers.handshake_timeout,
+            started: now,
+            last_sent: now,
         };
         self.dials.insert(target, dial);
     }
@@ -116,6 +121,7 @@ impl Node {
             } else if d.resends < self.timers.handshake_max_resends {
                 d.resends += 1;
                 d.next_resend = now + self.timers.resend_after(d.resends);
+                d.last_sent = now;
                 let (to, bytes) = (d.remote, d.msg1.clone());
                 self.queue(to, bytes);
             } else {
@@ -324,6 +330,7 @@ impl Node {
         p.remote_epoch = epoch;
         p.session_start = now;
         p.last_recv = now;
+        let woke = p.heard();
         p.mmp_rx = MmpReceiver::new();
         p.decrypt_failures = 0;
         for i in stale {
@@ -331,6 +338,9 @@ impl Node {
         }
         self.arm_link_timers(now, paddr);
         self.greet_again(now, paddr);
+        if woke {
+            self.peer_silence_changed(now, paddr, false);
+        }
     }
 
     fn promote(
@@ -361,6 +371,8 @@ impl Node {
             authenticated_at_ms: unix,
             last_recv: now,
             last_recv_unix_ms: unix,
+            unanswered_since: None,
+            silent: false,
             rekey: None,
             peer_rekey_at: None,
             mmp_rx: MmpReceiver::new(),
@@ -373,7 +385,7 @@ impl Node {
         self.identities.insert(paddr, identity);
         // A linked peer is reachable by its fd address at once, whoever
         // dialled (as the reference does), not only after a DNS answer.
-        self.dataplane_learn_identity(identity);
+        self.dataplane_learn_identity(now, identity);
         self.peers.insert(paddr, peer);
         if let Some(slot) = self.slots.get_mut(&paddr) {
             // Up, whoever dialled: no redial pending, backoff starts over.

@@ -105,6 +105,10 @@ pub(crate) struct Peer {
     pub authenticated_at_ms: u64,
     pub last_recv: Instant,
     pub last_recv_unix_ms: u64,
+    /// First frame we sent since the peer was last heard, if any.
+    pub unanswered_since: Option<Instant>,
+    /// Silent (see `Timers::peer_silent`): routing avoids it.
+    pub silent: bool,
     pub rekey: Option<RekeyInit>,
     pub peer_rekey_at: Option<Instant>,
     pub mmp_rx: MmpReceiver,
@@ -124,6 +128,13 @@ pub(crate) enum Slot {
 }
 
 impl Peer {
+    /// A frame from the peer arrived. Returns whether it had been silent
+    /// (routing must then look at it again).
+    pub(crate) fn heard(&mut self) -> bool {
+        self.unanswered_since = None;
+        std::mem::replace(&mut self.silent, false)
+    }
+
     pub(crate) fn slot_for(&self, our_index: u32) -> Option<Slot> {
         if self.current.our_index == our_index {
             Some(Slot::Current)

@@ -1,6 +1,7 @@
 //! Per-link timers that keep a link alive and measured: Heartbeat every 10 s,
 //! the dead-peer check (30 s of silence, skipped while a rekey msg1 is
-//! outstanding), MMP ReceiverReports about once a second, and RTT from the
+//! outstanding), the silent-peer mark that routing avoids (our frames
+//! unanswered for 3 s), MMP ReceiverReports about once a second, and RTT from the
 //! peer's reports.
 
 use std::time::Instant;
@@ -18,6 +19,7 @@ impl Node {
         match t {
             LinkTimer::Heartbeat => self.heartbeat(now, paddr),
             LinkTimer::Dead => self.check_dead(now, paddr),
+            LinkTimer::Silent => self.check_silent(now, paddr),
             LinkTimer::Report => self.send_report(now, paddr),
             LinkTimer::SenderReport => self.send_sender_report(now, paddr),
             LinkTimer::Rekey => self.start_rekey(now, paddr),
@@ -50,6 +52,26 @@ impl Node {
         } else {
             self.counters.dead_peers += 1;
             self.remove_peer(now, paddr, DownReason::Dead);
+        }
+    }
+
+    /// Marks the peer silent once our frames have gone unanswered for
+    /// `peer_silent` (or two report intervals); routing then avoids it.
+    fn check_silent(&mut self, now: Instant, paddr: NodeAddr) {
+        let floor = self.timers.peer_silent;
+        let Some(p) = self.peers.get_mut(&paddr) else {
+            return;
+        };
+        let Some(since) = p.unanswered_since else {
+            return;
+        };
+        let at = since + floor.max(p.mmp_rx.report_interval() * 2);
+        if now < at {
+            p.timers.set(LinkTimer::Silent, at);
+        } else if !p.silent {
+            p.silent = true;
+            self.counters.silent_peers += 1;
+            self.peer_silence_changed(now, paddr, true);
         }
     }
 

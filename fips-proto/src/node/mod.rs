@@ -17,6 +17,7 @@ mod counters;
 mod dataplane;
 mod frames;
 mod handshake;
+pub mod inspect;
 mod link;
 mod liveness;
 mod rekey;
@@ -365,9 +366,9 @@ impl Node {
     }
 
     /// Remembers a peer identity learned elsewhere (DNS `<npub>.fips`, config).
-    pub fn learn_identity(&mut self, peer: PeerIdentity) {
+    pub fn learn_identity(&mut self, now: Instant, peer: PeerIdentity) {
         self.identities.insert(peer.node_addr(), peer);
-        self.dataplane_learn_identity(peer);
+        self.dataplane_learn_identity(now, peer);
     }
 
     /// Adds (or replaces) a peer and dials it now.
@@ -376,7 +377,7 @@ impl Node {
         if addr == self.my_addr {
             return;
         }
-        self.learn_identity(peer.identity);
+        self.learn_identity(now, peer.identity);
         self.slots
             .insert(addr, PeerSlot::new(peer, self.timers.reconnect_base));
         self.start_dial(now, addr);

@@ -140,7 +140,7 @@ pub struct TreePeerView {
 }
 
 /// `npub1cld9...2pe6`, as the reference abbreviates npubs.
-fn short_npub(npub: &str) -> String {
+pub(super) fn short_npub(npub: &str) -> String {
     if npub.len() <= 13 {
         return npub.to_owned();
     }

@@ -11,6 +11,8 @@ pub(crate) enum LinkTimer {
     Heartbeat,
     /// Check for a silent (dead) peer.
     Dead,
+    /// Mark a peer that left our frames unanswered as silent.
+    Silent,
     /// Send an MMP ReceiverReport.
     Report,
     /// Send an MMP SenderReport.
@@ -26,9 +28,10 @@ pub(crate) enum LinkTimer {
 }
 
 impl LinkTimer {
-    pub(crate) const ALL: [LinkTimer; 8] = [
+    pub(crate) const ALL: [LinkTimer; 9] = [
         LinkTimer::Heartbeat,
         LinkTimer::Dead,
+        LinkTimer::Silent,
         LinkTimer::Report,
         LinkTimer::SenderReport,
         LinkTimer::Rekey,

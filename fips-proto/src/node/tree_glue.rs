@@ -74,6 +74,14 @@ impl Node {
         self.after_tree_change(now, &change, false);
     }
 
+    /// A peer went silent or was heard again: routes are recomputed and
+    /// the tree leaves (or may return to) it.
+    pub(super) fn peer_silence_changed(&mut self, now: Instant, paddr: NodeAddr, silent: bool) {
+        self.topology += 1;
+        let change = self.tree.set_peer_silent(now, &paddr, silent);
+        self.after_tree_change(now, &change, false);
+    }
+
     pub(super) fn tree_tick(&mut self, now: Instant) {
         let change = self.tree.handle_timeout(now);
         self.after_tree_change(now, &change, false);
@@ -132,7 +140,9 @@ impl Node {
                 hash_count: crate::bloom::HASH_COUNT,
                 filter: Box::new(*out.filter.as_bytes()),
             };
-            self.send_link_message(now, &out.peer, &LinkMessage::FilterAnnounce(fa));
+            let delivered =
+                self.send_link_message(now, &out.peer, &LinkMessage::FilterAnnounce(fa));
+            self.bloom.record_send(delivered);
         }
     }
 

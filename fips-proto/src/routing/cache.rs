@@ -150,6 +150,8 @@ struct IdEntry {
     // Kept so the per-packet lookup never hashes a public key.
     addr: NodeAddr,
     tick: u64,
+    /// Last insert or lookup, for `show_identity_cache`.
+    last_seen: Instant,
 }
 
 impl IdentityCache {
@@ -161,7 +163,7 @@ impl IdentityCache {
         }
     }
 
-    pub fn insert(&mut self, id: PeerIdentity) {
+    pub fn insert(&mut self, now: Instant, id: PeerIdentity) {
         let addr = id.node_addr();
         let key = prefix_of(&addr);
         self.tick += 1;
@@ -169,22 +171,31 @@ impl IdentityCache {
             evict_oldest(&mut self.map, |e| e.tick);
         }
         let tick = self.tick;
-        self.map.insert(key, IdEntry { id, addr, tick });
+        self.map.insert(
+            key,
+            IdEntry {
+                id,
+                addr,
+                tick,
+                last_seen: now,
+            },
+        );
     }
 
     /// Looks up by the 15 address bytes after `fd` and marks the entry used.
-    pub fn lookup(&mut self, prefix: &[u8; 15]) -> Option<(NodeAddr, PeerIdentity)> {
+    pub fn lookup(&mut self, now: Instant, prefix: &[u8; 15]) -> Option<(NodeAddr, PeerIdentity)> {
         self.tick += 1;
         let tick = self.tick;
         self.map.get_mut(prefix).map(|e| {
             e.tick = tick;
+            e.last_seen = now;
             (e.addr, e.id)
         })
     }
 
     /// The identity whose NodeAddr is `addr` (all 16 bytes must match).
-    pub fn get(&mut self, addr: &NodeAddr) -> Option<PeerIdentity> {
-        self.lookup(&prefix_of(addr))
+    pub fn get(&mut self, now: Instant, addr: &NodeAddr) -> Option<PeerIdentity> {
+        self.lookup(now, &prefix_of(addr))
             .filter(|(a, _)| a == addr)
             .map(|(_, id)| id)
     }
@@ -199,6 +210,15 @@ impl IdentityCache {
 
     pub fn iter(&self) -> impl Iterator<Item = PeerIdentity> + '_ {
         self.map.values().map(|e| e.id)
+    }
+
+    /// Every identity with when it was last inserted or looked up.
+    pub fn entries(&self) -> impl Iterator<Item = (PeerIdentity, Instant)> + '_ {
+        self.map.values().map(|e| (e.id, e.last_seen))
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 }
 
@@ -275,22 +295,47 @@ mod tests {
                     .public()
             })
             .collect();
+        let t = Instant::now();
         let mut c = IdentityCache::new(3);
         for id in &ids[..3] {
-            c.insert(*id);
+            c.insert(t, *id);
         }
         let a0 = ids[0].node_addr();
-        assert_eq!(c.lookup(&prefix_of(&a0)), Some((a0, ids[0])));
-        c.insert(ids[3]);
+        assert_eq!(c.lookup(t, &prefix_of(&a0)), Some((a0, ids[0])));
+        c.insert(t, ids[3]);
         assert_eq!(c.len(), 3);
         assert!(
-            c.get(&ids[1].node_addr()).is_none(),
+            c.get(t, &ids[1].node_addr()).is_none(),
             "least recently used went first"
         );
-        assert!(c.get(&a0).is_some());
+        assert!(c.get(t, &a0).is_some());
         let mut wrong_last_byte = a0;
         wrong_last_byte.0[15] ^= 1;
-        assert!(c.get(&wrong_last_byte).is_none());
+        assert!(c.get(t, &wrong_last_byte).is_none());
+    }
+
+    #[test]
+    fn identity_cache_remembers_when_each_entry_was_last_seen() {
+        let id = |i: u8| {
+            *crate::identity::Identity::from_secret_bytes([i; 32])
+                .expect("key")
+                .public()
+        };
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(7);
+        let mut c = IdentityCache::new(10);
+        c.insert(t0, id(1));
+        c.insert(t0, id(2));
+        assert!(c.get(later, &id(2).node_addr()).is_some());
+        let seen = |who: PeerIdentity| {
+            c.entries()
+                .find(|(e, _)| *e == who)
+                .map(|(_, at)| at)
+                .expect("cached")
+        };
+        assert_eq!(seen(id(1)), t0, "never looked up since insert");
+        assert_eq!(seen(id(2)), later, "the lookup refreshed it");
+        assert_eq!(c.capacity(), 10);
     }
 
     #[test]

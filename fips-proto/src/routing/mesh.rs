@@ -20,6 +20,9 @@ pub struct PeerInfo<'a> {
     pub link_mtu: u16,
     /// Link cost from MMP (lower is better); 1.0 when unmeasured.
     pub link_cost: f64,
+    /// Our recent frames went unanswered: likely dead, not yet timed out.
+    /// Chosen only when no other peer makes progress.
+    pub silent: bool,
 }
 
 /// Why a link message could not be queued.

@@ -74,13 +74,13 @@ fn best_bloom_candidate<M: MeshView>(
     dest_coords: &[NodeAddr],
     my_distance: usize,
 ) -> Option<NodeAddr> {
-    let mut best: Option<(f64, usize, NodeAddr)> = None;
+    let mut best: Option<Candidate> = None;
     for p in mesh.peers_for(dest).filter(|p| p.may_reach) {
         let d = peer_distance(&p, dest_coords);
         if d >= my_distance {
             continue;
         }
-        let cand = (p.link_cost, d, p.addr);
+        let cand = (p.silent, p.link_cost, d, p.addr);
         let better = match &best {
             None => true,
             Some(b) => rank(&cand, b) == Ordering::Less,
@@ -89,14 +89,18 @@ fn best_bloom_candidate<M: MeshView>(
             best = Some(cand);
         }
     }
-    best.map(|b| b.2)
+    best.map(|b| b.3)
 }
 
-fn rank(a: &(f64, usize, NodeAddr), b: &(f64, usize, NodeAddr)) -> Ordering {
-    a.0.partial_cmp(&b.0)
-        .unwrap_or(Ordering::Equal)
-        .then(a.1.cmp(&b.1))
+/// (silent, link cost, distance, address): a silent peer ranks after every
+/// answering one, whatever its last measured cost.
+type Candidate = (bool, f64, usize, NodeAddr);
+
+fn rank(a: &Candidate, b: &Candidate) -> Ordering {
+    a.0.cmp(&b.0)
+        .then(a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal))
         .then(a.2.cmp(&b.2))
+        .then(a.3.cmp(&b.3))
 }
 
 fn greedy_tree_hop<M: MeshView>(
@@ -109,10 +113,10 @@ fn greedy_tree_hop<M: MeshView>(
         return None; // another tree: greedy routing needs the same root
     }
     mesh.peers_for(dest)
-        .map(|p| (peer_distance(&p, dest_coords), p.addr))
-        .filter(|(d, _)| *d < my_distance)
+        .map(|p| (p.silent, peer_distance(&p, dest_coords), p.addr))
+        .filter(|(_, d, _)| *d < my_distance)
         .min()
-        .map(|(_, a)| a)
+        .map(|(.., a)| a)
 }
 
 #[cfg(test)]
@@ -223,6 +227,40 @@ mod tests {
         assert_eq!(
             find_next_hop(&m, &a(0x71), Some(&behind_me)),
             Route::NoProgress
+        );
+    }
+
+    #[test]
+    fn a_silent_peer_is_chosen_only_when_no_answering_peer_makes_progress() {
+        let (mut m, _) = mesh();
+        let dest = a(0x50);
+        let dest_coords = [dest, a(0x40), a(1)];
+        m.peers[0].reaches.push(dest);
+        m.peers[2].reaches.push(dest);
+        m.peers[2].cost = 0.5; // L: closer and cheaper, but silent
+        m.peers[2].silent = true;
+        assert_eq!(
+            find_next_hop(&m, &dest, Some(&dest_coords)),
+            Route::Peer(a(1)),
+            "bloom: the answering root, despite the cost"
+        );
+        m.peers[0].reaches.clear();
+        assert_eq!(
+            find_next_hop(&m, &dest, Some(&dest_coords)),
+            Route::Peer(a(0x40)),
+            "bloom: silent L, as nobody else claims the destination"
+        );
+        m.peers[2].reaches.clear();
+        assert_eq!(
+            find_next_hop(&m, &dest, Some(&dest_coords)),
+            Route::Peer(a(1)),
+            "greedy: the root (distance 2) over silent L (distance 1)"
+        );
+        m.peers[0].silent = true;
+        assert_eq!(
+            find_next_hop(&m, &dest, Some(&dest_coords)),
+            Route::Peer(a(0x40)),
+            "greedy: all silent, so the closest again"
         );
     }
 }

@@ -16,6 +16,7 @@ pub struct TestPeer {
     pub coords: Vec<NodeAddr>,
     pub mtu: u16,
     pub cost: f64,
+    pub silent: bool,
 }
 
 impl TestPeer {
@@ -27,6 +28,7 @@ impl TestPeer {
             coords,
             mtu: 1280,
             cost: 1.0,
+            silent: false,
         }
     }
 }
@@ -67,6 +69,7 @@ impl TestMesh {
             coords: Some(&p.coords[..]),
             link_mtu: p.mtu,
             link_cost: p.cost,
+            silent: p.silent,
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv6Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::config::DataplaneConfig;
 use super::pending::PendingQueue;
@@ -29,6 +29,8 @@ use crate::wire::Coords;
 /// draining and new packets are dropped rather than queued without bound.
 const TUN_QUEUE_LIMIT: usize = 4096;
 const FREE_BUFFERS: usize = 256;
+/// At most one lookup a second per destination whose next hop is silent.
+const SUSPECT_LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Drops and events by reason, for the control socket and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -124,6 +126,11 @@ pub struct Dataplane {
     pub(crate) msg: Vec<u8>,
     pub(crate) scratch: Vec<u8>,
     pub(crate) error_throttle: Throttle<NodeAddr>,
+    /// Destinations whose freshly chosen next hop is silent (likely dead):
+    /// looked up again by the next `handle_timeout`, at most once a second
+    /// each (the throttle also bounds the list).
+    pub(crate) suspect_paths: Vec<NodeAddr>,
+    pub(crate) suspect_throttle: Throttle<NodeAddr>,
     pub(crate) icmp_throttle: Throttle<[u8; 16]>,
     pub(crate) counters: DataplaneCounters,
     pub(crate) next_wake: Option<Instant>,
@@ -159,6 +166,8 @@ impl Dataplane {
             msg: Vec::with_capacity(2048),
             scratch: Vec::with_capacity(2048),
             error_throttle,
+            suspect_paths: Vec::new(),
+            suspect_throttle: Throttle::new(SUSPECT_LOOKUP_INTERVAL, 1024),
             icmp_throttle,
             counters: DataplaneCounters::default(),
             next_wake: None,
@@ -168,8 +177,8 @@ impl Dataplane {
 
     /// Registers an identity (DNS answer, configured peer) so TUN traffic to
     /// its address can be routed and its lookup proofs verified.
-    pub fn learn_identity(&mut self, id: PeerIdentity) {
-        self.ids.insert(id);
+    pub fn learn_identity(&mut self, now: Instant, id: PeerIdentity) {
+        self.ids.insert(now, id);
     }
 
     /// Our tree parent changed: cached coordinates were judged from the old
@@ -207,9 +216,14 @@ impl Dataplane {
         })
     }
 
-    /// The identity cache, for `show_identity_cache`.
+    /// The identities the dataplane can route to.
     pub fn identities(&self) -> impl Iterator<Item = PeerIdentity> + '_ {
         self.ids.iter()
+    }
+
+    /// The identity cache, for `show_identity_cache`.
+    pub fn identity_cache(&self) -> &IdentityCache {
+        &self.ids
     }
 
     pub fn is_established(&self, dest: &NodeAddr) -> bool {
@@ -263,7 +277,7 @@ impl Dataplane {
             self.packet_too_big(now, pkt, limit);
             return;
         }
-        let Some((dest, peer)) = self.ids.lookup(&ip.dst_prefix()) else {
+        let Some((dest, peer)) = self.ids.lookup(now, &ip.dst_prefix()) else {
             self.unreachable(pkt);
             return;
         };
@@ -351,7 +365,7 @@ impl Dataplane {
             }
             Some(_) => {}
             None if self.pending.has(&target) => {
-                if let Some(peer) = self.ids.get(&target) {
+                if let Some(peer) = self.ids.get(now, &target) {
                     self.open_session(now, mesh, target, peer);
                 }
             }
@@ -388,6 +402,13 @@ impl Dataplane {
         let route = find_next_hop(mesh, dest, coords);
         if let Route::Peer(hop) = route {
             self.routes.put(version, *dest, hop);
+            // Only a silent peer makes progress: the destination may have
+            // moved to a branch our cached coordinates do not show.
+            let silent = mesh.peer(&hop, dest).is_some_and(|p| p.silent);
+            if silent && self.suspect_throttle.allow(now, *dest) {
+                self.suspect_paths.push(*dest);
+                self.schedule(now);
+            }
         }
         route
     }

@@ -259,7 +259,7 @@ impl Dataplane {
         if peer.node_addr() != src {
             return;
         }
-        self.ids.insert(peer);
+        self.ids.insert(now, peer);
         let mut e = self.new_established(now, mesh, peer, Keys::new(t));
         e.initial_msg1 = Some(msg1);
         self.established(now, mesh, src, e);

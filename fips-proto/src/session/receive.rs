@@ -286,6 +286,17 @@ impl Dataplane {
             }
             return;
         }
+        self.rewarm_and_lookup(now, mesh, dest);
+    }
+
+    /// The path to `dest` is broken or suspect: re-warm it and look the
+    /// destination up again, in case it moved to another branch.
+    pub(crate) fn rewarm_and_lookup<M: MeshView>(
+        &mut self,
+        now: Instant,
+        mesh: &mut M,
+        dest: NodeAddr,
+    ) {
         // The reference drops the coordinates on PathBroken. We keep them
         // until a lookup replaces them: a failure at one transit node is
         // often transient, and with no coordinates (and a stale filter) we

@@ -95,8 +95,9 @@ fn pair(a: Identity, b: Identity) -> (Node, Node) {
         mesh: TestMesh::new(b, coords(ba), vec![TestPeer::new(aa, coords(aa))]),
     };
     let (pa, pb) = (*na.mesh.identity.public(), *nb.mesh.identity.public());
-    na.dp.learn_identity(pb);
-    nb.dp.learn_identity(pa);
+    let learned = Instant::now();
+    na.dp.learn_identity(learned, pb);
+    nb.dp.learn_identity(learned, pa);
     (na, nb)
 }
 
@@ -132,7 +133,7 @@ fn xk_session_matches_the_kat_transcript_byte_for_byte() {
         },
         aa,
     );
-    dp_a.learn_identity(pc);
+    dp_a.learn_identity(t0, pc);
     dp_a.cache_coords(t0, ca, Coords(vec![ca, ba, aa]));
     dp_a.open_session(t0, &mut mesh_a, ca, pc);
 
@@ -315,7 +316,7 @@ fn failed_discovery_answers_queued_packets_with_unreachable_after_15_seconds() {
     let t0 = Instant::now();
     let (mut x, _y) = pair(kat_identity("A"), kat_identity("C"));
     let far = kat_identity("D");
-    x.dp.learn_identity(*far.public());
+    x.dp.learn_identity(t0, *far.public());
     let pkt = echo(x.addr(), far.node_addr(), 128, 1, 8);
     x.dp.handle_tun_packet(t0, &pkt, &mut x.mesh);
     let mut t = t0;
@@ -562,7 +563,7 @@ fn a_session_the_peer_lost_is_restarted_after_90_silent_seconds() {
     // y restarts: a fresh dataplane with no session.
     let py = *x.mesh.identity.public();
     y.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), y.addr());
-    y.dp.learn_identity(py);
+    y.dp.learn_identity(t0, py);
     let mut t = t0;
     for i in 1..=10u16 {
         t += Duration::from_secs(10);
@@ -588,7 +589,7 @@ fn a_session_the_peer_lost_is_restarted_once_data_goes_unanswered_for_30_s() {
     // second into the session y no longer has.
     let py = *x.mesh.identity.public();
     y.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), y.addr());
-    y.dp.learn_identity(py);
+    y.dp.learn_identity(t0, py);
     let mut t = t0;
     let mut dead_at = None;
     for i in 1..=40u16 {

@@ -43,6 +43,9 @@ impl Dataplane {
                 self.fail_pending(&dest);
             }
         }
+        for dest in std::mem::take(&mut self.suspect_paths) {
+            self.rewarm_and_lookup(now, mesh, dest);
+        }
         let actions = self.sweep(now);
         for a in actions {
             match a {
@@ -66,6 +69,7 @@ impl Dataplane {
             }
         }
         self.error_throttle.purge(now);
+        self.suspect_throttle.purge(now);
         self.icmp_throttle.purge(now);
         self.next_wake = self.earliest_deadline();
     }

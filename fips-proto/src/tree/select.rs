@@ -50,8 +50,15 @@ impl TreeState {
         if self.me <= smallest {
             return self.parent.map(|_| None);
         }
-        let usable = self.parent.is_some_and(|p| self.usable(&p, smallest));
-        let Some((best, best_eff)) = self.best_candidate(smallest) else {
+        let answering = self.best_candidate(smallest, true);
+        let parent_silent = self
+            .parent
+            .and_then(|p| self.peers.get(&p))
+            .is_some_and(|p| p.silent);
+        let usable = self.parent.is_some_and(|p| self.usable(&p, smallest))
+            && !(parent_silent && answering.is_some());
+        let Some((best, best_eff)) = answering.or_else(|| self.best_candidate(smallest, false))
+        else {
             // Nobody eligible (e.g. the SRTT gate): keep a usable parent,
             // otherwise fall back to root until a candidate is measured.
             return (self.parent.is_some() && !usable).then_some(None);
@@ -80,11 +87,13 @@ impl TreeState {
     }
 
     /// Lowest `depth + link_cost` on the smallest root, ties to the smaller
-    /// NodeAddr (ascending iteration keeps the first of equals).
-    fn best_candidate(&self, smallest: NodeAddr) -> Option<(NodeAddr, f64)> {
+    /// NodeAddr (ascending iteration keeps the first of equals); with
+    /// `answering`, silent peers are left out.
+    fn best_candidate(&self, smallest: NodeAddr, answering: bool) -> Option<(NodeAddr, f64)> {
         let mut best: Option<(NodeAddr, f64)> = None;
         for (addr, peer) in &self.peers {
-            if peer.root() != Some(smallest) || peer.contains(&self.me) {
+            if peer.root() != Some(smallest) || peer.contains(&self.me) || answering && peer.silent
+            {
                 continue;
             }
             let Some(cost) = self.cost(peer) else {

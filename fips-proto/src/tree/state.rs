@@ -20,6 +20,8 @@ pub(super) struct Peer {
     pub(super) etx: f64,
     pub(super) announce_pending: bool,
     pub(super) last_announce_sent: Option<Instant>,
+    /// Our frames to it went unanswered (see `set_peer_silent`).
+    pub(super) silent: bool,
 }
 
 impl Default for Peer {
@@ -30,6 +32,7 @@ impl Default for Peer {
             etx: 1.0,
             announce_pending: false,
             last_announce_sent: None,
+            silent: false,
         }
     }
 }
@@ -171,6 +174,18 @@ impl TreeState {
         let p = self.peers.entry(peer).or_default();
         p.srtt_ms = srtt_ms;
         p.etx = etx;
+    }
+
+    /// The link to `peer` stopped answering (or answers again). A silent
+    /// parent is left at once for any answering candidate, hold-down and
+    /// dampening notwithstanding; with none, it is kept (becoming root
+    /// over a few seconds of silence would move the whole subtree).
+    pub fn set_peer_silent(&mut self, now: Instant, peer: &NodeAddr, silent: bool) -> TreeChange {
+        match self.peers.get_mut(peer) {
+            Some(p) if p.silent != silent => p.silent = silent,
+            _ => return TreeChange::default(),
+        }
+        self.reconcile(now)
     }
 
     /// The link to `peer` is gone. Losing the parent reselects at once.

@@ -540,3 +540,22 @@ fn partition_elects_local_root_and_merge_restores_global_root() {
     mesh.run(heal, 10);
     assert_eq!(mesh.get(&c).my_coords(), vec![c, b, a]);
 }
+
+#[test]
+fn a_silent_parent_is_left_at_once_for_an_answering_peer_and_kept_without_one() {
+    let (r, p, q, me) = (addr(1), addr(2), addr(3), addr(9));
+    let t0 = Instant::now();
+    let mut t = node_with(me, t0, &[&[p, r], &[q, p, r]]);
+    assert_eq!(t.parent(), Some(p));
+    // Within hold-down of the first choice, q is deeper: only silence moves us.
+    let change = t.set_peer_silent(secs(t0, 1), &p, true);
+    assert_eq!(change.parent_change.unwrap().new_parent, Some(q));
+    assert_eq!(t.my_coords(), vec![me, q, p, r]);
+    // q goes silent too: nobody answers, so we keep it rather than become root.
+    let change = t.set_peer_silent(secs(t0, 2), &q, true);
+    assert!(change.parent_change.is_none());
+    assert_eq!(t.parent(), Some(q));
+    // p answers again: an ordinary, better candidate; q silent, so at once.
+    let change = t.set_peer_silent(secs(t0, 3), &p, false);
+    assert_eq!(change.parent_change.unwrap().new_parent, Some(p));
+}

@@ -22,9 +22,17 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Show node state: status, peers, links, tree, sessions, routing,
-    /// firewall, bloom, mmp, cache, connections, transports, identity-cache.
-    Show { what: String },
+    /// Show node state: a table, or the reply's JSON with --json.
+    ///
+    /// Works against the reference daemon (v0.4.1) too: the replies use its
+    /// field names.
+    Show {
+        /// status, peers, links, tree, sessions, routing, bloom (peers'
+        /// filters), mmp (per-link RTT, loss, goodput), cache, connections
+        /// (pending handshakes), transports, identity-cache (keys we can
+        /// route to), firewall.
+        what: String,
+    },
     /// Print a new identity (nsec, npub, address); contacts no daemon.
     Keygen,
     /// Manage the eBPF enforcement filter.

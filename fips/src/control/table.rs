@@ -89,6 +89,69 @@ const TREE_FIELDS: &[Column] = &[
     ("declaration seq", "declaration_sequence"),
 ];
 
+const BLOOM_FIELDS: &[Column] = &[
+    ("own node addr", "own_node_addr"),
+    ("sequence", "sequence"),
+    ("leaf only", "is_leaf_only"),
+    ("leaf dependents", "leaf_dependent_count"),
+    ("uptree fill", "uptree_fill_ratio"),
+    ("uptree entries (est.)", "uptree_estimated_count"),
+];
+
+const PEER_FILTER_COLUMNS: &[Column] = &[
+    ("PEER", "display_name"),
+    ("NODE ADDR", "peer"),
+    ("FILTER", "has_filter"),
+    ("SEQ", "filter_sequence"),
+    ("SET BITS", "set_bits"),
+    ("FILL", "fill_ratio"),
+    ("ENTRIES (EST.)", "estimated_count"),
+];
+
+const LINK_MMP_COLUMNS: &[Column] = &[
+    ("PEER", "display_name"),
+    ("NODE ADDR", "peer"),
+    ("MODE", "mode"),
+    ("SRTT MS", "link_layer.srtt_ms"),
+    ("LOSS", "link_layer.loss_rate"),
+    ("ETX", "link_layer.etx"),
+    ("LQI", "link_layer.lqi"),
+    ("GOODPUT B/S", "link_layer.goodput_bps"),
+    ("DELIV FWD", "link_layer.delivery_ratio_forward"),
+    ("DELIV REV", "link_layer.delivery_ratio_reverse"),
+    ("CE", "link_layer.ecn_ce_count"),
+    ("RR IN", "counters.reports_received"),
+    ("RR OUT", "counters.reports_sent"),
+];
+
+const SESSION_MMP_COLUMNS: &[Column] = &[
+    ("REMOTE", "display_name"),
+    ("NODE ADDR", "remote"),
+    ("MODE", "mode"),
+    ("SRTT MS", "session_layer.srtt_ms"),
+    ("LOSS", "session_layer.loss_rate"),
+    ("ETX", "session_layer.etx"),
+    ("SQI", "session_layer.sqi"),
+    ("PATH MTU", "session_layer.path_mtu"),
+];
+
+const CONNECTION_COLUMNS: &[Column] = &[
+    ("LINK", "link_id"),
+    ("EXPECTED PEER", "expected_peer"),
+    ("REMOTE ADDR", "remote_addr"),
+    ("DIR", "direction"),
+    ("STATE", "handshake_state"),
+    ("RESENDS", "resend_count"),
+    ("IDLE MS", "idle_ms"),
+];
+
+const IDENTITY_COLUMNS: &[Column] = &[
+    ("NAME", "display_name"),
+    ("NPUB", "npub"),
+    ("IPV6", "ipv6_addr"),
+    ("AGE MS", "age_ms"),
+];
+
 /// Renders a `show_*` reply's data as text.
 pub fn render(query: Query, data: &Value) -> String {
     match query {
@@ -102,6 +165,24 @@ pub fn render(query: Query, data: &Value) -> String {
             table(rows(data, "peers"), TREE_PEER_COLUMNS)
         ),
         Query::Routing => counters(data),
+        Query::Bloom => format!(
+            "{}\npeer filters:\n{}\n{}",
+            fields(data, BLOOM_FIELDS),
+            table(rows(data, "peer_filters"), PEER_FILTER_COLUMNS),
+            counters(&subset(data, &["stats"]))
+        ),
+        Query::Mmp => format!(
+            "links:\n{}\nsessions:\n{}",
+            table(rows(data, "peers"), LINK_MMP_COLUMNS),
+            table(rows(data, "sessions"), SESSION_MMP_COLUMNS)
+        ),
+        Query::Connections => table(rows(data, "connections"), CONNECTION_COLUMNS),
+        Query::IdentityCache => format!(
+            "{} of at most {} entries\n{}",
+            lookup(data, "count"),
+            lookup(data, "max_entries"),
+            table(rows(data, "entries"), IDENTITY_COLUMNS)
+        ),
         // The enforcement module owns the firewall table's layout.
         Query::Firewall => {
             match serde_json::from_value::<crate::enforce::FirewallSnapshot>(data.clone()) {
@@ -111,6 +192,15 @@ pub fn render(query: Query, data: &Value) -> String {
         }
         _ => generic(data),
     }
+}
+
+/// The named keys of an object, as an object.
+fn subset(data: &Value, keys: &[&str]) -> Value {
+    let picked = keys
+        .iter()
+        .filter_map(|k| data.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    Value::Object(picked)
 }
 
 fn rows<'a>(data: &'a Value, key: &str) -> &'a [Value] {

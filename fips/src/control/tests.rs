@@ -277,3 +277,73 @@ fn other_replies_render_generically() {
     let out = render(Query::Transports, &sample("a-show-transports.json"));
     assert!(out.contains("transports:") && out.contains("udp"), "{out}");
 }
+
+#[test]
+fn tables_show_the_reference_bloom_mmp_and_identity_cache_samples() {
+    let bloom = render(Query::Bloom, &sample("b-show-bloom.json"));
+    let filter_rows: Vec<&str> = bloom.lines().filter(|l| l.starts_with("npub1")).collect();
+    assert_eq!(filter_rows.len(), 2, "{bloom}");
+    assert!(
+        filter_rows
+            .iter()
+            .all(|l| l.contains("yes") && l.contains(" 5 ")),
+        "{bloom}"
+    );
+    assert!(
+        bloom.contains("aca221406950440c41d550280ed15a7f")
+            && bloom.contains("accepted: 2")
+            && bloom.contains("sent: 3"),
+        "{bloom}"
+    );
+    assert!(
+        bloom
+            .lines()
+            .any(|l| l.starts_with("sequence") && l.ends_with(" 3")),
+        "{bloom}"
+    );
+
+    let mmp = render(Query::Mmp, &sample("a-show-mmp.json"));
+    let (links, sessions) = mmp.split_once("sessions:").expect("two tables");
+    assert!(
+        links.contains("ref-b") && links.contains("1.125") && links.contains("full"),
+        "{mmp}"
+    );
+    assert!(
+        sessions.contains("npub1cld9...2pe6")
+            && sessions.contains("1.891")
+            && sessions.contains("1280"),
+        "{mmp}"
+    );
+
+    let ids = render(Query::IdentityCache, &sample("a-show-identity-cache.json"));
+    assert!(ids.starts_with("2 of at most 10000 entries\n"), "{ids}");
+    assert!(
+        ids.contains("npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le")
+            && ids.contains("fd8e:302c:287e:b48d:6268:122f:da76:b77"),
+        "{ids}"
+    );
+}
+
+#[test]
+fn connections_table_shows_pending_handshakes_or_none() {
+    let empty = render(Query::Connections, &sample("a-show-connections.json"));
+    assert_eq!(empty, "(none)\n");
+    let one = serde_json::json!({"connections": [{
+        "link_id": null, "direction": "outbound", "handshake_state": "sent_msg1",
+        "started_at_ms": 1_795_608_727_000u64, "idle_ms": 1500, "resend_count": 2,
+        "expected_peer": "npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl",
+        "remote_addr": "10.77.0.13:4000",
+    }]});
+    let out = render(Query::Connections, &one);
+    let row = out.lines().nth(1).expect("one row");
+    for cell in [
+        "npub1n9lp",
+        "10.77.0.13:4000",
+        "outbound",
+        "sent_msg1",
+        " 2 ",
+        "1500",
+    ] {
+        assert!(row.contains(cell), "{cell}: {out}");
+    }
+}

