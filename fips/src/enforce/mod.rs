@@ -27,7 +27,7 @@ pub use fips_common::{Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDIC
 pub use loader::Classifier;
 pub use pin::{pin_dir, BPFFS};
 pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry};
-pub use sys::socket_cookie;
+pub use sys::{socket_cookie, test_run_repeat};
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;

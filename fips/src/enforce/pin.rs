@@ -241,12 +241,39 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, EnforceError> {
     }
 }
 
+/// Removes the namespace's directory once its last filter is gone. Another
+/// process's `collect_dead` may remove the same empty directory first:
+/// gone is the state wanted, so NotFound is no error.
 fn remove_if_empty(dir: Option<&Path>) -> Result<(), EnforceError> {
     let Some(dir) = dir else { return Ok(()) };
     match std::fs::remove_dir(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::DirectoryNotEmpty => {
+        Err(e)
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::NotFound
+            ) =>
+        {
             Err(io_err("removing the pin directory", dir)(e))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_if_empty;
+
+    #[test]
+    fn a_namespace_directory_is_removed_when_empty_kept_when_not_and_may_be_gone_already() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (empty, full) = (root.path().join("empty"), root.path().join("full"));
+        std::fs::create_dir_all(full.join("eth0")).expect("mkdir");
+        std::fs::create_dir(&empty).expect("mkdir");
+        remove_if_empty(Some(&empty)).expect("empty directory removed");
+        assert!(!empty.exists());
+        // Removed meanwhile by another process's collect_dead.
+        remove_if_empty(Some(&empty)).expect("a missing directory is no error");
+        remove_if_empty(Some(&full)).expect("a directory in use is kept");
+        assert!(full.join("eth0").exists());
     }
 }

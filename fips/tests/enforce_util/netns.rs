@@ -1,5 +1,6 @@
 //! A sidecar and a peer namespace joined by a bridge in a third one, all
-//! carrying the `fe-` prefix and deleted on drop (even when a test fails).
+//! carrying the `fe-` prefix (the bench's `eb-`) and deleted on drop (even
+//! when a test fails).
 //!
 //! ```text
 //! fe-sc-<tag>: eth0 ──veth── fe-br-<tag>: feb<tag> ──veth── fe-pe-<tag>: eth0
@@ -39,11 +40,20 @@ impl Topology {
     /// `tag`: at most 10 characters, unique per test; `net`: the second
     /// octet of the test's 10.x.0.0/24.
     pub fn new(tag: &str, net: u8) -> Topology {
-        assert!(tag.len() <= 10, "interface names must fit 15 bytes");
+        Topology::with_prefix("fe", tag, net)
+    }
+
+    /// Like `new`, with namespaces and interfaces named after `prefix`
+    /// (two characters) instead of `fe`.
+    pub fn with_prefix(prefix: &str, tag: &str, net: u8) -> Topology {
+        assert!(
+            prefix.len() == 2 && tag.len() <= 10,
+            "interface names must fit 15 bytes"
+        );
         let t = Topology {
-            sidecar: format!("fe-sc-{tag}"),
-            peer: format!("fe-pe-{tag}"),
-            bridge: format!("fe-br-{tag}"),
+            sidecar: format!("{prefix}-sc-{tag}"),
+            peer: format!("{prefix}-pe-{tag}"),
+            bridge: format!("{prefix}-br-{tag}"),
             sidecar_ip: Ipv4Addr::new(10, net, 0, 1),
             peer_ip: Ipv4Addr::new(10, net, 0, 2),
         };
@@ -65,14 +75,14 @@ impl Topology {
             );
             run("ip", &["-n", ns, "link", "set", "lo", "up"]);
         }
-        let br = format!("feb{tag}");
+        let br = format!("{prefix}b{tag}");
         run(
             "ip",
             &["-n", &t.bridge, "link", "add", &br, "type", "bridge"],
         );
         run("ip", &["-n", &t.bridge, "link", "set", &br, "up"]);
         for (ns, ip, end) in [(&t.sidecar, t.sidecar_ip, "s"), (&t.peer, t.peer_ip, "p")] {
-            let port = format!("fev{tag}{end}");
+            let port = format!("{prefix}v{tag}{end}");
             run(
                 "ip",
                 &[

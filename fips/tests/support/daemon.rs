@@ -90,6 +90,11 @@ impl Daemon {
 
     /// Starts `fips` in environment mode inside `ns`.
     pub fn with_env(ns: &NetNs, dir: &Path, key: Key, envs: &[(&str, &str)]) -> Daemon {
+        Daemon::with_env_in(&ns.name, dir, key, envs)
+    }
+
+    /// Like `with_env`, in a namespace someone else owns (by name).
+    pub fn with_env_in(ns: &str, dir: &Path, key: Key, envs: &[(&str, &str)]) -> Daemon {
         let socket = dir.join(format!("{}.sock", key.name));
         let mut all: Vec<(String, String)> = envs
             .iter()
@@ -98,7 +103,7 @@ impl Daemon {
         all.push(("FIPS_CONTROL_SOCKET".into(), socket.display().to_string()));
         let mut d = Daemon {
             key,
-            ns: ns.name.clone(),
+            ns: ns.to_owned(),
             dir: dir.to_path_buf(),
             socket,
             child: None,
@@ -126,6 +131,11 @@ impl Daemon {
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         self.child = Some(cmd.spawn().expect("spawn fips"));
+    }
+
+    /// The daemon's pid (`ip netns exec` execs it in place), while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn log_path(&self) -> PathBuf {
