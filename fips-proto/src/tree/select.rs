@@ -18,8 +18,22 @@ impl TreeState {
         let old_root = self.root();
         let old_coords = addrs(&self.coords);
         let mut dampening_engaged = false;
+        let silent_parent = self
+            .parent
+            .filter(|p| self.peers.get(p).is_some_and(|x| x.silent));
         if let Some(new_parent) = self.select(now) {
             dampening_engaged = self.switch_to(now, new_parent);
+            if silent_parent.is_some() {
+                self.left_for_silence = silent_parent;
+            } else if new_parent == self.left_for_silence {
+                self.left_for_silence = None;
+            }
+        }
+        if self
+            .left_for_silence
+            .is_some_and(|p| !self.peers.contains_key(&p))
+        {
+            self.left_for_silence = None;
         }
         self.rebuild_coords();
         let coords_changed = addrs(&self.coords) != old_coords;
@@ -66,7 +80,10 @@ impl TreeState {
         if self.parent == Some(best) {
             return None;
         }
-        let mandatory = self.parent.is_none() || !usable || smallest < self.root();
+        let back_from_silence =
+            self.left_for_silence == Some(best) && self.peers.get(&best).is_some_and(|p| !p.silent);
+        let mandatory =
+            self.parent.is_none() || !usable || smallest < self.root() || back_from_silence;
         if mandatory {
             return Some(Some(best));
         }

@@ -67,6 +67,10 @@ pub struct TreeState {
     pub(super) flap_count: u32,
     pub(super) dampened_until: Option<Instant>,
     pub(super) last_reeval: Option<Instant>,
+    /// The parent we left because it fell silent: once it answers again
+    /// and is the best candidate, we return at once (no hold-down), so a
+    /// few seconds of silence cost no more than those seconds.
+    pub(super) left_for_silence: Option<NodeAddr>,
 }
 
 impl TreeState {
@@ -92,6 +96,7 @@ impl TreeState {
             flap_count: 0,
             dampened_until: None,
             last_reeval: None,
+            left_for_silence: None,
         }
     }
 

@@ -559,3 +559,20 @@ fn a_silent_parent_is_left_at_once_for_an_answering_peer_and_kept_without_one() 
     let change = t.set_peer_silent(secs(t0, 3), &p, false);
     assert_eq!(change.parent_change.unwrap().new_parent, Some(p));
 }
+
+#[test]
+fn a_parent_left_for_silence_is_taken_back_at_once_when_it_answers() {
+    let (r, p, q, me) = (addr(1), addr(2), addr(3), addr(9));
+    let t0 = Instant::now();
+    let mut t = node_with(me, t0, &[&[p, r], &[q, r]]);
+    assert_eq!(t.parent(), Some(p));
+    let change = t.set_peer_silent(secs(t0, 1), &p, true);
+    assert_eq!(change.parent_change.unwrap().new_parent, Some(q));
+    // Two seconds later, well within hold-down, p answers again: back.
+    let change = t.set_peer_silent(secs(t0, 3), &p, false);
+    assert_eq!(change.parent_change.unwrap().new_parent, Some(p));
+    // An ordinary better candidate still waits out hold-down.
+    t.handle_announce(secs(t0, 4), q, &announce(&[q, r], 2))
+        .unwrap();
+    assert_eq!(t.parent(), Some(p));
+}
