@@ -8,7 +8,7 @@ use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use crate::netns::{run, Topology};
+use crate::netns::{sysctl, Topology};
 use crate::support::daemon::{key, wait_until, Daemon, Key};
 
 pub struct Pair {
@@ -22,17 +22,7 @@ impl Pair {
     pub fn start(topo: &Topology, port: u16) -> Pair {
         for ns in [&topo.sidecar, &topo.peer] {
             // Paused streams resume at full window.
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    "net.ipv4.tcp_slow_start_after_idle=0",
-                ],
-            );
+            sysctl(ns, "net.ipv4.tcp_slow_start_after_idle=0");
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let (a, b) = (key("a"), key("b"));

@@ -62,17 +62,7 @@ impl Topology {
             run("ip", &["netns", "add", ns]);
             // No duplicate address detection: link-local IPv6 is usable at
             // once, so an IPv6 ping is blocked by the filter, not by DAD.
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    "net.ipv6.conf.default.accept_dad=0",
-                ],
-            );
+            sysctl(ns, "net.ipv6.conf.default.accept_dad=0");
             run("ip", &["-n", ns, "link", "set", "lo", "up"]);
         }
         let br = format!("{prefix}b{tag}");
@@ -159,4 +149,9 @@ pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
         .join()
         .expect("thread in namespace panicked")
     })
+}
+
+/// Sets one sysctl (`key=value`) inside namespace `ns`.
+pub fn sysctl(ns: &str, setting: &str) {
+    run("ip", &["netns", "exec", ns, "sysctl", "-qw", setting]);
 }
