@@ -28,11 +28,20 @@ enum Task {
     BuildEbpf(ebpf::BuildEbpfArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().task {
+/// Errors are printed as one chain of causes, without a backtrace: the last
+/// lines of a failed run are the failing step's own summary and this line.
+fn main() -> std::process::ExitCode {
+    let result = match Cli::parse().task {
         Task::Install => install::all(),
         Task::Test(args) => test::run(args),
         Task::Mesh(args) => mesh::run(args),
         Task::BuildEbpf(args) => ebpf::build(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -28,10 +28,11 @@ declare -A NPUB=([a]=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqaw
     [e]=npub1wf8akf8lu2zdkjkmwhl75pqvven654mpv4sz2x2tprl5265mgrzq8nhak4)
 PASSED=0
 FAILED=0
+FAILED_CHECKS=()
 
 say() { echo "test-sidecar: $*"; }
 pass() { PASSED=$((PASSED + 1)); say "ok   - $*"; }
-fail() { FAILED=$((FAILED + 1)); say "FAIL - $*"; }
+fail() { FAILED=$((FAILED + 1)); FAILED_CHECKS+=("$*"); say "FAIL - $*"; snapshot "$*"; }
 check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 check_not() { local what="$1"; shift; if "$@"; then fail "$what"; else pass "$what"; fi; }
 
@@ -65,6 +66,14 @@ ensure_engine() {
         install_engine
     fi
     if ! docker info >/dev/null 2>&1; then
+        # A dockerd killed without its cleanup (a machine's processes all
+        # stopped at once) leaves a pid file that blocks the next start.
+        local pid
+        pid="$(cat /var/run/docker.pid 2>/dev/null)"
+        if [ -n "$pid" ] && ! grep -qs '^State:.*[RSD]' "/proc/$pid/status"; then
+            say "removing the stale /var/run/docker.pid of a dockerd that is gone (pid $pid)"
+            rm -f /var/run/docker.pid
+        fi
         say "starting dockerd"
         (dockerd >/var/log/fips-test-dockerd.log 2>&1 &)
         for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
@@ -133,6 +142,37 @@ show_has() {
 }
 
 links_up() { docker exec "$1" fipsctl show links --json | grep -c '"connected"' | grep -qx "$2"; }
+
+# At a failure, a compact snapshot of the state that explains it (for the
+# first three failures); the summary prints the snapshots and the failed
+# checks last, since the tail of a CI log is what its reader sees.
+DIAG="/tmp/fips-test-sidecar-diag.$$"
+snapshot() {
+    [ "$FAILED" -le 3 ] || return 0
+    {
+        say "at the failure of: $1"
+        docker ps -a --format '  {{.Names}} {{.Status}}' 2>&1 | head -12
+        local c
+        for c in fips-sidecar fips-node-a fips-node-b fips-node-c fips-node-d fips-node-e; do
+            [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" = true ] || continue
+            say "  $c links:"
+            docker exec "$c" fipsctl show links 2>&1 | sed 's/^/    /' | head -6
+            docker logs --tail 3 "$c" 2>&1 | cut -c1-160 | sed 's/^/    log: /'
+        done
+    } >> "$DIAG" 2>&1
+}
+
+summary() {
+    if [ "$FAILED" -gt 0 ]; then
+        cat "$DIAG" 2>/dev/null
+        say "failed checks:"
+        local f
+        for f in "${FAILED_CHECKS[@]}"; do say "  FAIL - $f"; done
+    fi
+    rm -f "$DIAG"
+    say "$PASSED passed, $FAILED failed"
+    echo "sidecar: $PASSED passed, $FAILED failed"
+}
 
 main() {
     ensure_engine
@@ -239,8 +279,7 @@ s.sendto(struct.pack('!HHHH',4000,9999,8+len(p),0)+p,('172.20.0.30',9999))"
         bash -c "docker exec fips-app python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.sendto(b'x',('172.20.0.30',9999))\"; sleep 1; docker logs fips-test-listener 2>&1 | grep -q GOT"
     check "the daemon comes back and the mesh answers again" wait_for 60 docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
 
-    say "$PASSED passed, $FAILED failed"
-    echo "sidecar: $PASSED passed, $FAILED failed"
+    summary
     [ "$FAILED" -eq 0 ]
 }
 
