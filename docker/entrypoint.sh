@@ -20,21 +20,16 @@ if [ "$#" -eq 0 ]; then
     fi
     set -- /usr/local/bin/fips
 fi
-# A peer given by host name is resolved now, with the resolver the container
-# started with: once the filter is up, only the mesh is reachable.
-if [ -n "${FIPS_PEER_ADDR:-}" ]; then
-    host="${FIPS_PEER_ADDR%:*}"
-    port="${FIPS_PEER_ADDR##*:}"
-    case "$host" in
-        *[!0-9.]*)
-            ip="$(getent ahostsv4 "$host" | awk 'NR==1 {print $1}')"
-            if [ -z "$ip" ]; then
-                echo "fips-entrypoint: FIPS_PEER_ADDR: cannot resolve host name '$host'; give an IPv4 address or a resolvable name" >&2
-                exit 2
-            fi
-            export FIPS_PEER_ADDR="$ip:$port"
-            ;;
-    esac
+# A peer given by host name (FIPS_PEER_ADDR=fips-node-d:4000) is resolved
+# by the daemon, at start and again while it runs (a peer container that
+# starts later or comes back at a new address is still found), through the
+# resolver this container started with (Docker's 127.0.0.11): resolv.conf is
+# about to name the .fips server, which answers nothing else.
+if [ -z "${FIPS_PEER_RESOLVER:-}" ] && [ -r /etc/resolv.conf ]; then
+    ns="$(awk '$1 == "nameserver" && $2 != "127.0.0.1" {print $2; exit}' /etc/resolv.conf)"
+    if [ -n "$ns" ]; then
+        export FIPS_PEER_RESOLVER="$ns"
+    fi
 fi
 # The app shares this network namespace: names resolve through the daemon's
 # DNS server on 127.0.0.1:53, not Docker's resolver.

@@ -383,6 +383,41 @@ impl Node {
         self.start_dial(now, addr);
     }
 
+    /// Replaces the addresses of a configured peer, e.g. when its host name
+    /// resolves anew. A peer that is not linked is dialled at once at the
+    /// new addresses (backoff starts over); a handshake in flight to an
+    /// address no longer listed is dropped. A live link is left alone.
+    /// Returns whether anything changed.
+    pub fn set_peer_addrs(
+        &mut self,
+        now: Instant,
+        peer: &NodeAddr,
+        addrs: Vec<SocketAddr>,
+    ) -> bool {
+        let base = self.timers.reconnect_base;
+        let Some(slot) = self.slots.get_mut(peer) else {
+            return false;
+        };
+        if slot.cfg.addrs == addrs {
+            return false;
+        }
+        slot.cfg.addrs = addrs;
+        slot.addr_cursor = 0;
+        slot.backoff = base;
+        let auto_connect = slot.cfg.auto_connect;
+        let stale = self
+            .dials
+            .get(peer)
+            .is_some_and(|d| !slot.cfg.addrs.contains(&d.remote));
+        if stale {
+            self.cancel_dial(peer);
+        }
+        if !self.peers.contains_key(peer) && auto_connect {
+            self.start_dial(now, *peer);
+        }
+        true
+    }
+
     /// Drops a peer: sends Disconnect, forgets its config, stops redialling.
     pub fn disconnect(&mut self, now: Instant, peer: &NodeAddr) {
         self.slots.remove(peer);

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::error::{describe, ConfigError};
-use super::value;
+use super::value::{self, Endpoint};
 use super::{
     Config, ConfigOrigin, DnsConfig, EnforceConfig, IdentitySource, PeerEntry, SecretKey,
     TunConfig, UdpConfig, DEFAULT_CONTROL_SOCKET,
@@ -31,6 +31,7 @@ const KNOWN: &[&str] = &[
     "FIPS_TUN_MTU",
     "FIPS_UDP_MTU",
     "FIPS_DNS_UPSTREAM",
+    "FIPS_PEER_RESOLVER",
     "FIPS_ENFORCE",
     "FIPS_ENFORCE_IFACE",
 ];
@@ -142,6 +143,9 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
             get("FIPS_PEER_ALIAS"),
         )?,
         enforce,
+        peer_resolver: get("FIPS_PEER_RESOLVER")
+            .map(|s| value::parse_upstream("FIPS_PEER_RESOLVER", s.trim()))
+            .transpose()?,
         log_level: None,
         notices,
     })
@@ -194,7 +198,10 @@ fn peer(
         (Some(n), Some(a)) => (n.trim().to_string(), a),
     };
     let identity = value::parse_npub("FIPS_PEER_NPUB", &npub)?;
-    let addr = value::resolve_host_port("FIPS_PEER_ADDR", addr.trim())?;
+    let (addrs, names) = match value::parse_host_port("FIPS_PEER_ADDR", addr.trim())? {
+        Endpoint::Ip(addr) => (vec![addr], Vec::new()),
+        Endpoint::Name(host) => (Vec::new(), vec![host]),
+    };
     Ok(vec![PeerEntry {
         identity,
         alias: Some(
@@ -202,7 +209,8 @@ fn peer(
                 .map(|a| a.trim().to_string())
                 .unwrap_or_else(|| "peer".into()),
         ),
-        addrs: vec![addr],
+        addrs,
+        names,
         auto_connect: true,
         origin: "FIPS_PEER_NPUB".into(),
     }])

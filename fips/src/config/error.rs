@@ -31,15 +31,6 @@ pub enum ConfigError {
         expected: &'static str,
         got: String,
     },
-    #[error("{key}: cannot resolve {addr}: {source}")]
-    Resolve {
-        key: String,
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{key}: {addr} resolved to no address")]
-    NoAddress { key: String, addr: String },
     #[error("{first} and {second} are both set: set only one of them")]
     Conflict {
         first: &'static str,

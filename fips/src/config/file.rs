@@ -6,7 +6,7 @@ use serde_yaml::Value;
 
 use super::error::ConfigError;
 use super::schema::{walk, Findings, ROOT};
-use super::value::{self, At};
+use super::value::{self, At, Endpoint};
 use super::{
     Config, ConfigOrigin, DnsConfig, EnforceConfig, IdentitySource, PeerEntry, SecretKey,
     TunConfig, UdpConfig, DEFAULT_CONTROL_SOCKET,
@@ -73,6 +73,10 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         udp: udp(&get)?,
         peers,
         enforce: enforce(&get)?,
+        peer_resolver: get("node.peer_resolver")
+            .str()?
+            .map(|s| value::parse_upstream("node.peer_resolver", s))
+            .transpose()?,
         log_level: get("node.log_level").str()?.map(str::to_string),
         notices,
     })
@@ -229,11 +233,13 @@ fn peer(i: usize, item: &Value, notices: &mut Vec<String>) -> Result<PeerEntry, 
             })
         }
     };
-    let mut addrs = Vec::new();
+    let (mut addrs, mut names) = (Vec::new(), Vec::new());
     if let Some(Value::Sequence(list)) = at("addresses") {
         for (j, a) in list.iter().enumerate() {
-            if let Some(addr) = peer_address(i, j, a, notices)? {
-                addrs.push(addr);
+            match peer_address(i, j, a, notices)? {
+                Some(Endpoint::Ip(addr)) => addrs.push(addr),
+                Some(Endpoint::Name(host)) => names.push(host),
+                None => {}
             }
         }
     }
@@ -241,6 +247,7 @@ fn peer(i: usize, item: &Value, notices: &mut Vec<String>) -> Result<PeerEntry, 
         identity: value::parse_npub(&npub_key, npub)?,
         alias,
         addrs,
+        names,
         auto_connect,
         origin: npub_key,
     })
@@ -251,7 +258,7 @@ fn peer_address(
     j: usize,
     a: &Value,
     notices: &mut Vec<String>,
-) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+) -> Result<Option<Endpoint>, ConfigError> {
     let base = format!("peers[{i}].addresses[{j}]");
     let (tkey, akey) = (format!("{base}.transport"), format!("{base}.addr"));
     let transport = At {
@@ -271,7 +278,7 @@ fn peer_address(
         got: "nothing".into(),
     })?;
     match transport {
-        "udp" => value::resolve_host_port(&akey, addr).map(Some),
+        "udp" => value::parse_host_port(&akey, addr).map(Some),
         "tcp" | "ethernet" | "tor" | "nym" | "ble" => {
             notices.push(format!(
                 "{tkey}: transport {transport} is not implemented; address ignored"

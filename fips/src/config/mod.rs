@@ -45,6 +45,9 @@ pub struct Config {
     pub udp: UdpConfig,
     pub peers: Vec<PeerEntry>,
     pub enforce: EnforceConfig,
+    /// The DNS server the daemon asks for peer host names
+    /// (`node.peer_resolver`, `FIPS_PEER_RESOLVER`); `None`: the system's.
+    pub peer_resolver: Option<SocketAddr>,
     /// `node.log_level`, used when `RUST_LOG` is unset.
     pub log_level: Option<String>,
     /// Keys and variables we accepted without acting on them; the daemon
@@ -98,10 +101,30 @@ pub struct UdpConfig {
 pub struct PeerEntry {
     pub identity: PeerIdentity,
     pub alias: Option<String>,
+    /// Addresses given as IP literals.
     pub addrs: Vec<SocketAddr>,
+    /// Addresses given by host name: the daemon resolves them itself, at
+    /// start and again while it runs (see `daemon::resolve`), so a peer
+    /// that is not up yet or comes back at a new address is still found.
+    pub names: Vec<PeerHost>,
     pub auto_connect: bool,
     /// The key or variable this peer came from, e.g. `peers[1].npub`.
     pub origin: String,
+}
+
+/// A peer address given as `host:port` with a host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerHost {
+    pub host: String,
+    pub port: u16,
+    /// The key or variable it came from, e.g. `FIPS_PEER_ADDR`.
+    pub key: String,
+}
+
+impl std::fmt::Display for PeerHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,7 @@ const NODE: Schema = Map(&[
     ("identity", IDENTITY),
     ("control", CONTROL),
     ("log_level", Leaf),
+    ("peer_resolver", Leaf),
     ("leaf_only", Reference),
     ("tick_interval_secs", Reference),
     ("base_rtt_ms", Reference),

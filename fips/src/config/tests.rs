@@ -192,11 +192,14 @@ fn secret_key_debug_is_redacted() {
 }
 
 #[test]
-fn resolves_peer_host_names_and_rejects_bad_policy() {
-    let c = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    addresses:\n      - transport: udp\n        addr: \"localhost:2121\"\n")
+fn keeps_peer_host_names_for_the_daemon_and_rejects_bad_policy() {
+    let c = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    addresses:\n      - transport: udp\n        addr: \"Node-D.example:2121\"\n      - addr: \"10.0.0.4:2121\"\n")
         .expect("valid");
-    assert_eq!(c.peers[0].addrs[0].port(), 2121);
-    assert!(c.peers[0].addrs[0].ip().is_loopback());
+    // A name is not resolved here (its host may not be up yet): the daemon
+    // resolves it, and again while it runs.
+    assert_eq!(c.peers[0].names[0].to_string(), "node-d.example:2121");
+    assert_eq!(c.peers[0].names[0].key, "peers[0].addresses[0].addr");
+    assert_eq!(c.peers[0].addrs, vec!["10.0.0.4:2121".parse().expect("ip")]);
     let msg = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    connect_policy: sometimes\n")
         .expect_err("policy")
         .to_string();
@@ -281,7 +284,9 @@ fn env_mode_reads_the_peer_and_options() {
     ];
     let c = Config::from_env(&env).expect("valid");
     assert_eq!(c.peers[0].alias.as_deref(), Some("peer"));
-    assert_eq!(c.peers[0].addrs[0].port(), 4000);
+    assert!(c.peers[0].addrs.is_empty());
+    assert_eq!(c.peers[0].names[0].to_string(), "localhost:4000");
+    assert_eq!(c.peers[0].names[0].key, "FIPS_PEER_ADDR");
     assert_eq!(c.udp.bind.port(), 4100);
     assert_eq!(c.tun.mtu, 1400);
     assert_eq!(c.udp.mtu, 1472);
@@ -414,4 +419,27 @@ fn key_file_sits_next_to_the_config_file() {
     assert!(
         matches!(c.identity, IdentitySource::KeyFile { ref path, .. } if path == Path::new("/tmp/x/fips.key"))
     );
+}
+
+#[test]
+fn rejects_a_peer_address_that_is_neither_an_ip_nor_a_host_name() {
+    for bad in [
+        "node d:4000",
+        "-node:4000",
+        "node..d:4000",
+        "node:99999",
+        "node",
+        ":4000",
+    ] {
+        let env = [
+            ("FIPS_NSEC", NSEC_A),
+            ("FIPS_PEER_NPUB", NPUB_B),
+            ("FIPS_PEER_ADDR", bad),
+        ];
+        let msg = Config::from_env(&env).expect_err(bad).to_string();
+        assert!(
+            msg.contains("FIPS_PEER_ADDR") && msg.contains("host:port"),
+            "{bad}: {msg}"
+        );
+    }
 }

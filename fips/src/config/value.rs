@@ -1,12 +1,13 @@
 //! Typed reads of YAML leaves and of address strings, with errors that name
 //! the key.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 
 use fips_proto::identity::PeerIdentity;
 use serde_yaml::Value;
 
 use super::error::{describe, ConfigError};
+use super::PeerHost;
 
 /// A located YAML value: the dotted key path and the value (if present).
 #[derive(Clone, Copy)]
@@ -75,11 +76,19 @@ pub(crate) fn describe_value(v: &Value) -> String {
     }
 }
 
-/// Parses `host:port` (IPv6 in brackets), resolving host names.
-pub(crate) fn resolve_host_port(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+/// A peer address: an IP literal, or a host name the daemon resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Ip(SocketAddr),
+    Name(PeerHost),
+}
+
+/// Parses `host:port` (IPv6 in brackets). A host name is checked, not
+/// resolved: resolution is the daemon's, at run time.
+pub(crate) fn parse_host_port(key: &str, text: &str) -> Result<Endpoint, ConfigError> {
     const EXPECTED: &str = "host:port (an IP address or host name, IPv6 in brackets)";
     if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
+        return Ok(Endpoint::Ip(addr));
     }
     let invalid = || ConfigError::Invalid {
         key: key.into(),
@@ -87,20 +96,33 @@ pub(crate) fn resolve_host_port(key: &str, text: &str) -> Result<SocketAddr, Con
         got: describe(text),
     };
     let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
+    let port = port.parse::<u16>().map_err(|_| invalid())?;
+    if !is_host_name(host) {
         return Err(invalid());
     }
-    let mut addrs = text
-        .to_socket_addrs()
-        .map_err(|source| ConfigError::Resolve {
-            key: key.into(),
-            addr: text.into(),
-            source,
-        })?;
-    addrs.next().ok_or_else(|| ConfigError::NoAddress {
+    Ok(Endpoint::Name(PeerHost {
+        host: host.to_ascii_lowercase(),
+        port,
         key: key.into(),
-        addr: text.into(),
-    })
+    }))
+}
+
+/// RFC 1123 host names: dot-separated labels of letters, digits and inner
+/// hyphens (underscores too, as container names have them), at most 63
+/// characters each and 253 in all.
+fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// Parses an IP socket address without name resolution (bind addresses).

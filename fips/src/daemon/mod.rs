@@ -9,6 +9,7 @@
 mod commands;
 mod hooks;
 mod node_loop;
+mod resolve;
 mod shutdown;
 mod udp;
 mod views;
@@ -107,15 +108,20 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
     let (id_tx, id_rx) = mpsc::channel(64);
     hooks::start_dns(config, id_tx, shutdown).await?;
     let node = build_node(config, identity);
+    let (addr_tx, addr_rx) = mpsc::channel(16);
+    spawn_resolver(config, addr_tx);
     let ctx = commands::Context {
         control_socket: config.control_socket.clone(),
         tun_name: tun.as_ref().map(|t| t.name().to_string()),
         firewall,
         started: Instant::now(),
     };
-    Ok(node_loop::NodeLoop::new(
-        node, udp, tun, control_rx, id_rx, ctx,
-    ))
+    let inputs = node_loop::Inputs {
+        control: control_rx,
+        identities: id_rx,
+        addrs: addr_rx,
+    };
+    Ok(node_loop::NodeLoop::new(node, udp, tun, inputs, ctx))
 }
 
 fn load_identity(config: &Config) -> Result<Identity, DaemonError> {
@@ -155,6 +161,30 @@ async fn start_tun(config: &Config, identity: &Identity) -> Result<Option<Tun>, 
     tun::configure(tun.name(), setup).await?;
     info!(name = tun.name(), addr = %setup.addr, mtu = setup.mtu, "TUN up");
     Ok(Some(tun))
+}
+
+/// Starts resolving the peers given by host name, if any; the task ends
+/// with the node task (its channel closes).
+fn spawn_resolver(config: &Config, tx: mpsc::Sender<resolve::AddrUpdate>) {
+    let named: Vec<resolve::NamedPeer> = config
+        .peers
+        .iter()
+        .filter(|p| !p.names.is_empty())
+        .map(|p| resolve::NamedPeer {
+            peer: p.identity.node_addr(),
+            fixed: p.addrs.clone(),
+            names: p.names.clone(),
+        })
+        .collect();
+    if named.is_empty() {
+        return;
+    }
+    let resolver = resolve::Resolver::from_config(config);
+    match resolver.server {
+        Some(server) => info!(%server, "peer host names are resolved by this DNS server"),
+        None => info!("peer host names are resolved by the system resolver"),
+    }
+    tokio::spawn(resolve::run(named, resolver, tx));
 }
 
 fn build_node(config: &Config, identity: Identity) -> Node {

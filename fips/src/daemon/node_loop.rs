@@ -17,6 +17,7 @@ use crate::tun::{offload, Tun};
 use crate::udp::{AsyncUdpSocket, RecvBatch, SendBatch, MAX_GRO_BYTES};
 
 use super::commands::{self, Context};
+use super::resolve::AddrUpdate;
 use super::shutdown::ShutdownToken;
 
 /// Packets taken from one source before the outputs are drained, so
@@ -31,12 +32,22 @@ const BUF: usize = 65536 + 64;
 /// How long to wait when the node has no timer at all.
 const IDLE: Duration = Duration::from_secs(3600);
 
+/// What the other tasks send the node task.
+pub(crate) struct Inputs {
+    pub control: mpsc::Receiver<ControlRequest>,
+    /// Identities the DNS server learned from `<npub>.fips` names.
+    pub identities: mpsc::Receiver<PeerIdentity>,
+    /// Peer addresses from host names (`resolve`).
+    pub addrs: mpsc::Receiver<AddrUpdate>,
+}
+
 pub(crate) struct NodeLoop {
     node: Node,
     udp: AsyncUdpSocket,
     tun: Option<Tun>,
     control: mpsc::Receiver<ControlRequest>,
     identities: mpsc::Receiver<PeerIdentity>,
+    addrs: mpsc::Receiver<AddrUpdate>,
     ctx: Context,
     rx: RecvBatch,
     tx: SendBatch,
@@ -53,16 +64,16 @@ impl NodeLoop {
         node: Node,
         udp: AsyncUdpSocket,
         tun: Option<Tun>,
-        control: mpsc::Receiver<ControlRequest>,
-        identities: mpsc::Receiver<PeerIdentity>,
+        inputs: Inputs,
         ctx: Context,
     ) -> NodeLoop {
         NodeLoop {
             node,
             udp,
             tun,
-            control,
-            identities,
+            control: inputs.control,
+            identities: inputs.identities,
+            addrs: inputs.addrs,
             ctx,
             rx: RecvBatch::new(RECV_MSGS, MAX_GRO_BYTES),
             tx: SendBatch::new(BATCH),
@@ -90,6 +101,9 @@ impl NodeLoop {
                 r = recv_tun(self.tun.as_ref(), &mut self.tun_buf) => self.on_tun(r),
                 Some(req) = self.control.recv() => self.on_control(req),
                 Some(id) = self.identities.recv() => self.node.learn_identity(Instant::now(), id),
+                Some((peer, addrs)) = self.addrs.recv() => {
+                    self.node.set_peer_addrs(Instant::now(), &peer, addrs);
+                }
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
             let now = Instant::now();

@@ -12,7 +12,7 @@
 //! it returns, so the daemon can report ready), then `server.run(shutdown)`.
 
 mod answer;
-mod forward;
+pub(crate) mod forward;
 mod handler;
 mod hosts;
 mod names;

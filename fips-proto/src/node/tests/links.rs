@@ -306,3 +306,47 @@ fn mutual_dials_over_lossy_links_always_converge_on_one_session() {
     // or rekey is lost (rare at 25% loss); rekeys must not kill links.
     assert!(dead <= 1, "{dead} links died");
 }
+
+#[test]
+fn a_peer_given_a_new_address_is_dialled_there_at_once_not_after_the_backoff() {
+    let mut sim = Sim::new(11);
+    for (name, id) in mesh_identities().into_iter().take(2) {
+        sim.add_node(&name, id);
+    }
+    sim.connect_wire(0, 1, super::LinkParams::default());
+    // The configured address is wrong (nobody there): dials time out and
+    // back off.
+    let mut pc = sim.peer_config(1);
+    let right = pc.addrs[0];
+    pc.addrs = vec![Sim::addr_of(7)];
+    let now = sim.now;
+    sim.node_mut(0).connect(now, pc.clone());
+    sim.run_for(secs(20));
+    assert!(!sim.linked(0, 1));
+    // The name now resolves to the right address: linked within a second.
+    let now = sim.now;
+    let peer = pc.identity.node_addr();
+    assert!(sim.node_mut(0).set_peer_addrs(now, &peer, vec![right]));
+    sim.run_for(secs(1));
+    assert!(sim.linked(0, 1) && sim.linked(1, 0));
+    // The same addresses again change nothing.
+    let now = sim.now;
+    assert!(!sim.node_mut(0).set_peer_addrs(now, &peer, vec![right]));
+}
+
+#[test]
+fn new_addresses_leave_a_live_link_alone_and_unknown_peers_are_ignored() {
+    let mut sim = chain(12, super::LinkParams::default());
+    sim.run_for(secs(2));
+    assert!(sim.linked(0, 1));
+    let peer = sim.peer_config(1).identity.node_addr();
+    let now = sim.now;
+    assert!(sim
+        .node_mut(0)
+        .set_peer_addrs(now, &peer, vec![Sim::addr_of(7)]));
+    sim.run_for(secs(5));
+    assert!(sim.linked(0, 1), "a live link is not torn down");
+    let stranger = sim.peer_config(2).identity.node_addr();
+    let now = sim.now;
+    assert!(!sim.node_mut(0).set_peer_addrs(now, &stranger, vec![]));
+}

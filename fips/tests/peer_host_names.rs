@@ -1,0 +1,120 @@
+//! A peer given by host name, on real daemons in network namespaces, with a
+//! real DNS server (UDP, in the dialling node's namespace) that the test
+//! controls: the daemon starts while the name does not resolve, says so,
+//! and links as soon as the name resolves.
+
+mod support;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::daemon::{key, wait_until, Daemon, Lan};
+
+/// What the test's DNS server answers for every A query: NXDOMAIN while
+/// `None`.
+type Answer = Arc<Mutex<Option<Ipv4Addr>>>;
+
+/// The response to `query`: its header and question, then one A record
+/// pointing back at the question's name, or NXDOMAIN.
+fn respond(query: &[u8], answer: Option<Ipv4Addr>) -> Option<Vec<u8>> {
+    // Header (12 bytes), then one question: name, type (2), class (2).
+    let name_end = 12 + query.get(12..)?.iter().position(|&b| b == 0)? + 1;
+    let question_end = name_end + 4;
+    let mut out = query.get(..question_end)?.to_vec();
+    out[2] = 0x81; // QR, RD
+    out[3] = if answer.is_some() { 0x80 } else { 0x83 }; // RA, rcode
+    out[6..8].copy_from_slice(&u16::from(answer.is_some()).to_be_bytes());
+    out[8..12].fill(0);
+    if let Some(ip) = answer {
+        out.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4]);
+        out.extend_from_slice(&ip.octets());
+    }
+    Some(out)
+}
+
+/// A DNS server on 127.0.0.1:5300 of `lan`'s namespace `node`; stops when
+/// `stop` is set.
+fn dns_server(lan: &Lan, node: &str, answer: Answer, stop: Arc<AtomicBool>) {
+    let ns = lan.ns(node);
+    let bound = Arc::new(AtomicBool::new(false));
+    let ready = bound.clone();
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(&path).expect("netns");
+        // SAFETY: an open netns descriptor; only this thread moves.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns");
+        let sock = UdpSocket::bind("127.0.0.1:5300").expect("bind the test DNS server");
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        ready.store(true, Ordering::SeqCst);
+        let mut buf = [0u8; 512];
+        while !stop.load(Ordering::SeqCst) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let now = *answer.lock().expect("answer");
+            if let Some(reply) = respond(&buf[..n], now) {
+                let _ = sock.send_to(&reply, from);
+            }
+        }
+    });
+    assert!(wait_until(Duration::from_secs(5), || bound.load(Ordering::SeqCst)));
+}
+
+#[test]
+fn a_peer_named_by_a_host_name_that_resolves_only_later_is_linked_once_it_does() {
+    let lan = Lan::new("phn", &["a", "b"]);
+    let answer: Answer = Arc::new(Mutex::new(None));
+    let stop = Arc::new(AtomicBool::new(false));
+    dns_server(&lan, "a", answer.clone(), stop.clone());
+    let b = lan.start("b", &[]);
+    let yaml = lan
+        .config("a", &["b"])
+        .replace(&format!("{}:4000", Lan::ip_of("b")), "node-b.test:4000")
+        .replace(
+            "  control:\n",
+            "  peer_resolver: \"127.0.0.1:5300\"\n  control:\n",
+        );
+    assert!(yaml.contains("node-b.test:4000") && yaml.contains("peer_resolver"));
+    let mut a = Daemon::with_config(lan.ns("a"), lan.dir.path(), key("a"), &yaml);
+
+    // The name does not resolve: the daemon runs on, says so, and waits.
+    assert!(
+        wait_until(Duration::from_secs(10), || a
+            .log()
+            .contains("cannot resolve a peer host name")),
+        "no warning:\n{}",
+        a.log()
+    );
+    assert!(
+        a.exited().is_none(),
+        "the daemon must not exit:\n{}",
+        a.log()
+    );
+    assert!(
+        a.log().contains("peers[0].addresses[0].addr"),
+        "{}",
+        a.log()
+    );
+    assert!(!a.has_peer(b.key));
+
+    // It resolves now: linked within the retry backoff (1, 2, 4 ... s).
+    *answer.lock().expect("answer") = Some(Lan::ip_of("b").parse().expect("ip"));
+    assert!(
+        wait_until(Duration::from_secs(20), || a.has_peer(b.key)
+            && b.has_peer(a.key)),
+        "not linked after the name resolved:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    assert!(
+        a.log().contains("peer addresses from host names"),
+        "{}",
+        a.log()
+    );
+    stop.store(true, Ordering::SeqCst);
+}
