@@ -1,15 +1,17 @@
 //! A peer given by host name, on real daemons in network namespaces, with a
 //! real DNS server (UDP, in the dialling node's namespace) that the test
 //! controls: the daemon starts while the name does not resolve, says so,
-//! and links as soon as the name resolves.
+//! and links as soon as the name resolves; `fipsctl connect` with a host
+//! name answers at once and never stalls the node.
 
 mod support;
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use fips::control::{Command, Query, Response};
 use support::daemon::{key, wait_until, Daemon, Lan};
 
 /// What the test's DNS server answers for every A query: NXDOMAIN while
@@ -114,6 +116,60 @@ fn a_peer_named_by_a_host_name_that_resolves_only_later_is_linked_once_it_does()
     assert!(
         a.log().contains("peer addresses from host names"),
         "{}",
+        a.log()
+    );
+    stop.store(true, Ordering::SeqCst);
+}
+
+/// `fipsctl connect` over the control socket.
+fn connect(d: &Daemon, npub: &str, address: &str) -> Response {
+    let cmd = Command::Connect {
+        npub: npub.into(),
+        address: address.into(),
+        transport: "udp".into(),
+    };
+    fips::control::request(&d.socket, &cmd).expect("control socket answers")
+}
+
+#[test]
+fn connect_by_host_name_answers_at_once_and_links_when_the_name_resolves() {
+    let lan = Lan::new("phc", &["a", "b"]);
+    let answer: Answer = Arc::new(Mutex::new(None));
+    let stop = Arc::new(AtomicBool::new(false));
+    dns_server(&lan, "a", answer.clone(), stop.clone());
+    let b = lan.start("b", &[]);
+    let yaml = lan.config("a", &[]).replace(
+        "  control:\n",
+        "  peer_resolver: \"127.0.0.1:5300\"\n  control:\n",
+    );
+    let a = Daemon::with_config(lan.ns("a"), lan.dir.path(), key("a"), &yaml);
+    assert!(wait_until(Duration::from_secs(10), || a
+        .show(Query::Status)
+        .is_some()));
+
+    let bad = connect(&a, key("b").npub, "node b:4000");
+    assert!(
+        matches!(&bad, Response::Error(e) if e.contains("address") && e.contains("host:port")),
+        "{bad:?}"
+    );
+    let t0 = Instant::now();
+    let ok = connect(&a, key("b").npub, "node-b.test:4000");
+    assert!(
+        matches!(&ok, Response::Ok(v) if v["resolving"] == true),
+        "{ok:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(1), "connect blocked");
+    // The node keeps answering while the name does not resolve.
+    std::thread::sleep(Duration::from_secs(2));
+    let t1 = Instant::now();
+    assert!(a.show(Query::Status).is_some());
+    assert!(t1.elapsed() < Duration::from_secs(1), "the node stalled");
+    assert!(!a.has_peer(b.key));
+
+    *answer.lock().expect("answer") = Some(Lan::ip_of("b").parse().expect("ip"));
+    assert!(
+        wait_until(Duration::from_secs(20), || a.has_peer(b.key)),
+        "not linked after the name resolved:\n{}",
         a.log()
     );
     stop.store(true, Ordering::SeqCst);

@@ -40,7 +40,9 @@ enum Cmd {
         #[command(subcommand)]
         action: FirewallCmd,
     },
-    /// Dial a peer: fipsctl connect NPUB HOST:PORT [udp]
+    /// Dial a peer: fipsctl connect NPUB HOST:PORT [udp]. An IP address is
+    /// dialled at once; a host name is resolved by the daemon (its
+    /// peer_resolver) in the background, then dialled, and kept fresh.
     Connect {
         npub: String,
         address: String,

@@ -27,6 +27,7 @@ pub use env::{
 };
 pub use error::ConfigError;
 pub use keyfile::{write_pub_file, KeyOrigin, SecretKey};
+pub use value::{parse_host_port as parse_peer_addr, Endpoint};
 
 /// The default control socket, in env mode and when the file names none.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/fips/control.sock";

@@ -78,14 +78,14 @@ pub(crate) fn describe_value(v: &Value) -> String {
 
 /// A peer address: an IP literal, or a host name the daemon resolves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Endpoint {
+pub enum Endpoint {
     Ip(SocketAddr),
     Name(PeerHost),
 }
 
 /// Parses `host:port` (IPv6 in brackets). A host name is checked, not
 /// resolved: resolution is the daemon's, at run time.
-pub(crate) fn parse_host_port(key: &str, text: &str) -> Result<Endpoint, ConfigError> {
+pub fn parse_host_port(key: &str, text: &str) -> Result<Endpoint, ConfigError> {
     const EXPECTED: &str = "host:port (an IP address or host name, IPv6 in brackets)";
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(Endpoint::Ip(addr));

@@ -1,17 +1,19 @@
 //! Control commands answered from the node's state. Field names are the
 //! reference's; the daemon adds the facts only it knows (pid, socket, TUN).
 
-use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use fips_proto::identity::PeerIdentity;
 use fips_proto::node::{Node, PeerConfig};
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
+use crate::config::{parse_peer_addr, Endpoint};
 use crate::control::{Command, Query, Response};
 
 use super::hooks::Firewall;
+use super::resolve::NamedPeer;
 use super::views;
 
 /// What the daemon knows beyond the node.
@@ -20,6 +22,8 @@ pub(crate) struct Context {
     pub tun_name: Option<String>,
     pub firewall: Firewall,
     pub started: Instant,
+    /// Peers connected by host name go to the resolver.
+    pub names: mpsc::UnboundedSender<NamedPeer>,
 }
 
 pub(crate) fn respond(
@@ -34,10 +38,16 @@ pub(crate) fn respond(
             npub,
             address,
             transport,
-        } => connect(node, now, &npub, &address, &transport),
+        } => connect(node, ctx, now, &npub, &address, &transport),
         Command::Disconnect { npub } => match PeerIdentity::from_npub(&npub) {
             Ok(peer) => {
                 node.disconnect(now, &peer.node_addr());
+                // Its host names, if any, are no longer looked up.
+                let _ = ctx.names.send(NamedPeer {
+                    peer: peer.node_addr(),
+                    fixed: Vec::new(),
+                    names: Vec::new(),
+                });
                 Response::Ok(json!({ "disconnected": npub }))
             }
             Err(e) => Response::error(format!("invalid npub: {e}")),
@@ -114,7 +124,18 @@ fn add_daemon_facts(v: &mut Value, ctx: &Context, now: Instant) {
         .or_insert(json!(now.saturating_duration_since(ctx.started).as_secs()));
 }
 
-fn connect(node: &mut Node, now: Instant, npub: &str, address: &str, transport: &str) -> Response {
+/// `fipsctl connect NPUB ADDRESS udp`. An IP address is dialled now; a
+/// host name goes to the resolver (never resolved here: the node task must
+/// not block, and in the sidecar the system resolver is our own DNS server,
+/// served by this very task), and the peer is dialled once it resolves.
+fn connect(
+    node: &mut Node,
+    ctx: &Context,
+    now: Instant,
+    npub: &str,
+    address: &str,
+    transport: &str,
+) -> Response {
     if transport != "udp" {
         return Response::error(format!("transport {transport} is not available (only udp)"));
     }
@@ -122,28 +143,44 @@ fn connect(node: &mut Node, now: Instant, npub: &str, address: &str, transport: 
         Ok(id) => id,
         Err(e) => return Response::error(format!("invalid npub: {e}")),
     };
-    // Resolution blocks briefly; addresses are usually literal IPs here.
-    let addr = match address.to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(a)) => a,
-        Ok(None) | Err(_) => {
-            return Response::error(format!("invalid address: {address} (expected host:port)"))
-        }
-    };
-    if let std::net::IpAddr::V6(v6) = addr.ip() {
-        if v6.octets()[0] == 0xfd {
+    let (addrs, name) = match parse_peer_addr("address", address) {
+        Ok(Endpoint::Ip(addr)) if is_mesh_address(addr) => {
             return Response::error(
                 "invalid address: fd00::/8 is the mesh itself, not a transport address",
-            );
+            )
         }
-    }
+        Ok(Endpoint::Ip(addr)) => (vec![addr], None),
+        Ok(Endpoint::Name(host)) => (Vec::new(), Some(host)),
+        Err(e) => return Response::error(e.to_string()),
+    };
     node.connect(
         now,
         PeerConfig {
             identity,
             alias: None,
-            addrs: vec![addr],
+            addrs: addrs.clone(),
             auto_connect: true,
         },
     );
-    Response::Ok(json!({ "connecting": npub, "address": addr.to_string(), "transport": "udp" }))
+    let Some(host) = name else {
+        return Response::Ok(
+            json!({ "connecting": npub, "address": addrs[0].to_string(), "transport": "udp" }),
+        );
+    };
+    let named = NamedPeer {
+        peer: identity.node_addr(),
+        fixed: Vec::new(),
+        names: vec![host.clone()],
+    };
+    if ctx.names.send(named).is_err() {
+        return Response::error("the host name resolver is not running");
+    }
+    Response::Ok(json!({
+        "connecting": npub, "address": host.to_string(), "transport": "udp",
+        "resolving": true,
+    }))
+}
+
+fn is_mesh_address(addr: std::net::SocketAddr) -> bool {
+    matches!(addr.ip(), std::net::IpAddr::V6(v6) if v6.octets()[0] == 0xfd)
 }

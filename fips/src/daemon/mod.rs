@@ -109,12 +109,13 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
     hooks::start_dns(config, id_tx, shutdown).await?;
     let node = build_node(config, identity);
     let (addr_tx, addr_rx) = mpsc::channel(16);
-    spawn_resolver(config, addr_tx);
+    let names = spawn_resolver(config, addr_tx);
     let ctx = commands::Context {
         control_socket: config.control_socket.clone(),
         tun_name: tun.as_ref().map(|t| t.name().to_string()),
         firewall,
         started: Instant::now(),
+        names,
     };
     let inputs = node_loop::Inputs {
         control: control_rx,
@@ -163,9 +164,13 @@ async fn start_tun(config: &Config, identity: &Identity) -> Result<Option<Tun>, 
     Ok(Some(tun))
 }
 
-/// Starts resolving the peers given by host name, if any; the task ends
-/// with the node task (its channel closes).
-fn spawn_resolver(config: &Config, tx: mpsc::Sender<resolve::AddrUpdate>) {
+/// Starts resolving the peers given by host name; returns where peers
+/// named later (`fipsctl connect`) go. The task ends with the node task
+/// (its channel closes).
+fn spawn_resolver(
+    config: &Config,
+    tx: mpsc::Sender<resolve::AddrUpdate>,
+) -> mpsc::UnboundedSender<resolve::NamedPeer> {
     let named: Vec<resolve::NamedPeer> = config
         .peers
         .iter()
@@ -176,15 +181,16 @@ fn spawn_resolver(config: &Config, tx: mpsc::Sender<resolve::AddrUpdate>) {
             names: p.names.clone(),
         })
         .collect();
-    if named.is_empty() {
-        return;
-    }
     let resolver = resolve::Resolver::from_config(config);
-    match resolver.server {
-        Some(server) => info!(%server, "peer host names are resolved by this DNS server"),
-        None => info!("peer host names are resolved by the system resolver"),
+    if !named.is_empty() {
+        match resolver.server {
+            Some(server) => info!(%server, "peer host names are resolved by this DNS server"),
+            None => info!("peer host names are resolved by the system resolver"),
+        }
     }
-    tokio::spawn(resolve::run(named, resolver, tx));
+    let (more_tx, more_rx) = mpsc::unbounded_channel();
+    tokio::spawn(resolve::run(named, more_rx, resolver, tx));
+    more_tx
 }
 
 fn build_node(config: &Config, identity: Identity) -> Node {

@@ -155,30 +155,24 @@ fn query_bytes(host: &str, kind: RecordType, id: u16) -> Result<Vec<u8>, Resolve
 }
 
 /// Resolves every name now and then keeps them fresh, sending a peer's
-/// whole address list whenever it changes. Ends when `tx` closes.
-pub(crate) async fn run(peers: Vec<NamedPeer>, resolver: Resolver, tx: mpsc::Sender<AddrUpdate>) {
+/// whole address list whenever it changes. Peers added later (`fipsctl
+/// connect` with a host name) arrive on `more`, replace an earlier entry
+/// for the same peer and are resolved at once; an entry without names
+/// (`fipsctl disconnect`) ends the peer's lookups. Ends when `tx` closes.
+pub(crate) async fn run(
+    mut peers: Vec<NamedPeer>,
+    mut more: mpsc::UnboundedReceiver<NamedPeer>,
+    resolver: Resolver,
+    tx: mpsc::Sender<AddrUpdate>,
+) {
     let mut last: HashMap<NodeAddr, Vec<SocketAddr>> = HashMap::new();
     let mut failing: HashMap<String, String> = HashMap::new();
     let mut retry = RETRY;
     loop {
         let mut all_resolved = true;
         for p in &peers {
-            let mut addrs = p.fixed.clone();
-            for name in &p.names {
-                match resolver.resolve(name).await {
-                    Ok(found) => {
-                        if failing.remove(&name.to_string()).is_some() {
-                            info!(name = %name, key = %name.key, "peer host name resolves again");
-                        }
-                        addrs.extend(found);
-                    }
-                    Err(e) => {
-                        all_resolved = false;
-                        note_failure(&mut failing, name, &e);
-                    }
-                }
-            }
-            addrs.dedup();
+            let (addrs, resolved) = resolve_peer(&resolver, p, &mut failing).await;
+            all_resolved &= resolved;
             // Nothing resolved: keep dialling what we had rather than nothing.
             if addrs.is_empty() || last.get(&p.peer) == Some(&addrs) {
                 continue;
@@ -199,9 +193,46 @@ pub(crate) async fn run(peers: Vec<NamedPeer>, resolver: Resolver, tx: mpsc::Sen
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            Some(p) = more.recv() => {
+                peers.retain(|q| q.peer != p.peer);
+                last.remove(&p.peer);
+                // No names: the peer was disconnected, stop resolving it.
+                if !p.names.is_empty() {
+                    peers.push(p);
+                }
+                retry = RETRY;
+            }
             _ = tx.closed() => return,
         }
     }
+}
+
+/// A peer's fixed addresses plus what its names resolve to now, and
+/// whether every name resolved.
+async fn resolve_peer(
+    resolver: &Resolver,
+    p: &NamedPeer,
+    failing: &mut HashMap<String, String>,
+) -> (Vec<SocketAddr>, bool) {
+    let mut addrs = p.fixed.clone();
+    let mut resolved = true;
+    for name in &p.names {
+        match resolver.resolve(name).await {
+            Ok(found) => {
+                if failing.remove(&name.to_string()).is_some() {
+                    info!(name = %name, key = %name.key, "peer host name resolves again");
+                }
+                addrs.extend(found);
+            }
+            Err(e) => {
+                resolved = false;
+                note_failure(failing, name, &e);
+            }
+        }
+    }
+    addrs.sort();
+    addrs.dedup();
+    (addrs, resolved)
 }
 
 /// Logs a failure once per distinct error, not on every retry.
