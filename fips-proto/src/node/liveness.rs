@@ -12,7 +12,7 @@ use crate::NodeAddr;
 
 use super::link::SrMark;
 use super::timers::LinkTimer;
-use super::{DownReason, Node};
+use super::{DownReason, Node, NodeEvent};
 
 impl Node {
     pub(super) fn on_link_timer(&mut self, now: Instant, paddr: NodeAddr, t: LinkTimer) {
@@ -71,6 +71,7 @@ impl Node {
         } else if !p.silent {
             p.silent = true;
             self.counters.silent_peers += 1;
+            self.events.push_back(NodeEvent::PeerSilent { addr: paddr });
             self.peer_silence_changed(now, paddr, true);
         }
     }

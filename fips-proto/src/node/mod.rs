@@ -113,13 +113,27 @@ pub enum DownReason {
     DecryptFailures,
     /// `disconnect` or `shutdown` was called.
     Local,
+    /// It fell silent and its addresses changed (its host name now
+    /// resolves elsewhere): redialled at the new address.
+    Moved,
 }
 
 /// Things the embedding daemon may want to log or act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeEvent {
-    PeerUp { addr: NodeAddr, npub: String },
-    PeerDown { addr: NodeAddr, reason: DownReason },
+    PeerUp {
+        addr: NodeAddr,
+        npub: String,
+    },
+    PeerDown {
+        addr: NodeAddr,
+        reason: DownReason,
+    },
+    /// The peer stopped answering (`Timers::peer_silent`); a daemon that
+    /// knows it by host name may look the name up again now.
+    PeerSilent {
+        addr: NodeAddr,
+    },
 }
 
 /// Disconnect reason codes (wire-formats.md §Disconnect).
@@ -386,7 +400,9 @@ impl Node {
     /// Replaces the addresses of a configured peer, e.g. when its host name
     /// resolves anew. A peer that is not linked is dialled at once at the
     /// new addresses (backoff starts over); a handshake in flight to an
-    /// address no longer listed is dropped. A live link is left alone.
+    /// address no longer listed is dropped. A live link is left alone,
+    /// unless the peer is silent and its link's address is no longer
+    /// listed: then it has moved, and is redialled at the new address.
     /// Returns whether anything changed.
     pub fn set_peer_addrs(
         &mut self,
@@ -411,6 +427,16 @@ impl Node {
             .is_some_and(|d| !slot.cfg.addrs.contains(&d.remote));
         if stale {
             self.cancel_dial(peer);
+        }
+        let moved = self.peers.get(peer).is_some_and(|p| {
+            p.silent
+                && self
+                    .slots
+                    .get(peer)
+                    .is_some_and(|s| !s.cfg.addrs.contains(&p.remote))
+        });
+        if moved {
+            self.remove_peer(now, *peer, DownReason::Moved);
         }
         if !self.peers.contains_key(peer) && auto_connect {
             self.start_dial(now, *peer);

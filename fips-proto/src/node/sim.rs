@@ -43,6 +43,8 @@ pub(crate) struct SimNode {
     pub node: Node,
     /// A down node neither sends, receives nor runs timers (a crashed process).
     pub up: bool,
+    /// Every event the node reported, in order.
+    pub events: Vec<super::NodeEvent>,
 }
 
 /// One datagram seen on the simulated wire.
@@ -100,6 +102,7 @@ impl Sim {
             addr: Self::addr_of(i),
             node,
             up: true,
+            events: Vec::new(),
         });
         i
     }
@@ -209,7 +212,9 @@ impl Sim {
                         .push(Reverse((at, self.seq, from, to, buf.clone())));
                 }
             }
-            while self.nodes[from].node.poll_event().is_some() {}
+            while let Some(e) = self.nodes[from].node.poll_event() {
+                self.nodes[from].events.push(e);
+            }
         }
     }
 

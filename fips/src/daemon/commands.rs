@@ -13,7 +13,7 @@ use crate::config::{parse_peer_addr, Endpoint};
 use crate::control::{Command, Query, Response};
 
 use super::hooks::Firewall;
-use super::resolve::NamedPeer;
+use super::resolve::{NamedPeer, ResolverMsg};
 use super::views;
 
 /// What the daemon knows beyond the node.
@@ -23,7 +23,7 @@ pub(crate) struct Context {
     pub firewall: Firewall,
     pub started: Instant,
     /// Peers connected by host name go to the resolver.
-    pub names: mpsc::UnboundedSender<NamedPeer>,
+    pub names: mpsc::UnboundedSender<ResolverMsg>,
 }
 
 pub(crate) fn respond(
@@ -43,11 +43,7 @@ pub(crate) fn respond(
             Ok(peer) => {
                 node.disconnect(now, &peer.node_addr());
                 // Its host names, if any, are no longer looked up.
-                let _ = ctx.names.send(NamedPeer {
-                    peer: peer.node_addr(),
-                    fixed: Vec::new(),
-                    names: Vec::new(),
-                });
+                let _ = ctx.names.send(ResolverMsg::Forget(peer.node_addr()));
                 Response::Ok(json!({ "disconnected": npub }))
             }
             Err(e) => Response::error(format!("invalid npub: {e}")),
@@ -172,7 +168,7 @@ fn connect(
         fixed: Vec::new(),
         names: vec![host.clone()],
     };
-    if ctx.names.send(named).is_err() {
+    if ctx.names.send(ResolverMsg::Add(named)).is_err() {
         return Response::error("the host name resolver is not running");
     }
     Response::Ok(json!({

@@ -170,7 +170,7 @@ async fn start_tun(config: &Config, identity: &Identity) -> Result<Option<Tun>, 
 fn spawn_resolver(
     config: &Config,
     tx: mpsc::Sender<resolve::AddrUpdate>,
-) -> mpsc::UnboundedSender<resolve::NamedPeer> {
+) -> mpsc::UnboundedSender<resolve::ResolverMsg> {
     let named: Vec<resolve::NamedPeer> = config
         .peers
         .iter()

@@ -17,7 +17,7 @@ use crate::tun::{offload, Tun};
 use crate::udp::{AsyncUdpSocket, RecvBatch, SendBatch, MAX_GRO_BYTES};
 
 use super::commands::{self, Context};
-use super::resolve::AddrUpdate;
+use super::resolve::{AddrUpdate, ResolverMsg};
 use super::shutdown::ShutdownToken;
 
 /// Packets taken from one source before the outputs are drained, so
@@ -197,6 +197,11 @@ impl NodeLoop {
                 }
                 NodeEvent::PeerDown { addr, reason } => {
                     info!(addr = %addr.ipv6(), ?reason, "peer down")
+                }
+                NodeEvent::PeerSilent { addr } => {
+                    debug!(addr = %addr.ipv6(), "peer silent");
+                    // A peer known by host name may have moved.
+                    let _ = self.ctx.names.send(ResolverMsg::Refresh(addr));
                 }
             }
         }

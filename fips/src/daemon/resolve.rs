@@ -42,6 +42,18 @@ pub(crate) struct NamedPeer {
 /// New addresses for a peer, for `Node::set_peer_addrs`.
 pub(crate) type AddrUpdate = (NodeAddr, Vec<SocketAddr>);
 
+/// What the rest of the daemon tells the resolver while it runs.
+#[derive(Debug)]
+pub(crate) enum ResolverMsg {
+    /// A peer named by host name (`fipsctl connect`): replaces an earlier
+    /// entry for it, resolved at once.
+    Add(NamedPeer),
+    /// The peer was disconnected: stop looking its names up.
+    Forget(NodeAddr),
+    /// The peer fell silent: look its names up now (it may have moved).
+    Refresh(NodeAddr),
+}
+
 /// Why a name did not resolve.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ResolveError {
@@ -155,22 +167,21 @@ fn query_bytes(host: &str, kind: RecordType, id: u16) -> Result<Vec<u8>, Resolve
 }
 
 /// Resolves every name now and then keeps them fresh, sending a peer's
-/// whole address list whenever it changes. Peers added later (`fipsctl
-/// connect` with a host name) arrive on `more`, replace an earlier entry
-/// for the same peer and are resolved at once; an entry without names
-/// (`fipsctl disconnect`) ends the peer's lookups. Ends when `tx` closes.
+/// whole address list whenever it changes; `msgs` adds, forgets and
+/// refreshes peers while it runs. Ends when `tx` closes.
 pub(crate) async fn run(
     mut peers: Vec<NamedPeer>,
-    mut more: mpsc::UnboundedReceiver<NamedPeer>,
+    mut msgs: mpsc::UnboundedReceiver<ResolverMsg>,
     resolver: Resolver,
     tx: mpsc::Sender<AddrUpdate>,
 ) {
     let mut last: HashMap<NodeAddr, Vec<SocketAddr>> = HashMap::new();
     let mut failing: HashMap<String, String> = HashMap::new();
     let mut retry = RETRY;
+    let mut only: Option<NodeAddr> = None;
     loop {
         let mut all_resolved = true;
-        for p in &peers {
+        for p in peers.iter().filter(|p| only.is_none_or(|o| o == p.peer)) {
             let (addrs, resolved) = resolve_peer(&resolver, p, &mut failing).await;
             all_resolved &= resolved;
             // Nothing resolved: keep dialling what we had rather than nothing.
@@ -183,27 +194,47 @@ pub(crate) async fn run(
                 return;
             }
         }
-        let wait = if all_resolved {
-            retry = RETRY;
-            REFRESH
-        } else {
-            let w = retry;
-            retry = (retry * 2).min(REFRESH);
-            w
+        // After a one-peer lookup the round's timing stays as it was.
+        let wait = match (only.take(), all_resolved) {
+            (Some(_), _) => retry.min(REFRESH),
+            (None, true) => {
+                retry = RETRY;
+                REFRESH
+            }
+            (None, false) => {
+                let w = retry;
+                retry = (retry * 2).min(REFRESH);
+                w
+            }
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            Some(p) = more.recv() => {
-                peers.retain(|q| q.peer != p.peer);
-                last.remove(&p.peer);
-                // No names: the peer was disconnected, stop resolving it.
-                if !p.names.is_empty() {
-                    peers.push(p);
-                }
-                retry = RETRY;
-            }
+            Some(msg) = msgs.recv() => only = apply(&mut peers, &mut last, msg),
             _ = tx.closed() => return,
         }
+    }
+}
+
+/// Applies `msg`; returns the one peer to look up now, if any.
+fn apply(
+    peers: &mut Vec<NamedPeer>,
+    last: &mut HashMap<NodeAddr, Vec<SocketAddr>>,
+    msg: ResolverMsg,
+) -> Option<NodeAddr> {
+    match msg {
+        ResolverMsg::Add(p) => {
+            let peer = p.peer;
+            peers.retain(|q| q.peer != peer);
+            last.remove(&peer);
+            peers.push(p);
+            Some(peer)
+        }
+        ResolverMsg::Forget(peer) => {
+            peers.retain(|q| q.peer != peer);
+            last.remove(&peer);
+            None
+        }
+        ResolverMsg::Refresh(peer) => peers.iter().any(|q| q.peer == peer).then_some(peer),
     }
 }
 

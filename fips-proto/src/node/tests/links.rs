@@ -350,3 +350,37 @@ fn new_addresses_leave_a_live_link_alone_and_unknown_peers_are_ignored() {
     let now = sim.now;
     assert!(!sim.node_mut(0).set_peer_addrs(now, &stranger, vec![]));
 }
+
+#[test]
+fn a_silent_peer_whose_name_now_resolves_elsewhere_is_redialled_there() {
+    use crate::node::{DownReason, NodeEvent};
+    let mut sim = chain(13, super::LinkParams::default());
+    sim.run_for(secs(2));
+    assert!(sim.linked(0, 1));
+    let peer = sim.peer_config(1).identity.node_addr();
+    sim.crash(1);
+    sim.run_for(secs(5));
+    assert!(
+        sim.nodes[0]
+            .events
+            .contains(&NodeEvent::PeerSilent { addr: peer }),
+        "the daemon is told the peer fell silent"
+    );
+    let moved_to = Sim::addr_of(7);
+    let now = sim.now;
+    assert!(sim.node_mut(0).set_peer_addrs(now, &peer, vec![moved_to]));
+    sim.run_for(Duration::from_millis(10));
+    assert!(
+        !sim.node(0).peer_addrs().contains(&peer),
+        "old link dropped"
+    );
+    assert!(sim.nodes[0].events.contains(&NodeEvent::PeerDown {
+        addr: peer,
+        reason: DownReason::Moved
+    }));
+    let dials = sim.node(0).connections_view(sim.now).connections;
+    assert!(
+        dials.iter().any(|d| d.remote_addr == moved_to.to_string()),
+        "no dial to the new address: {dials:?}"
+    );
+}
