@@ -84,10 +84,18 @@ fn bloom_shows_each_peers_filter_with_the_nodes_behind_it() {
     for pf in list(&b, "peer_filters") {
         assert_eq!(pf["set_bits"], 5, "{pf}");
     }
-    // b's parent is a; what b last sent it covers b and c.
-    assert_eq!(
-        b["uptree_estimated_count"].as_f64().map(f64::round),
-        Some(2.0)
+    // b's parent is a (once the tree has settled, which the filters above
+    // do not wait for); what b last sent it covers b and c.
+    let uptree = || {
+        net.daemon("b").show(Query::Bloom).expect("show bloom")["uptree_estimated_count"]
+            .as_f64()
+            .map(f64::round)
+    };
+    assert!(
+        wait_until(SETTLE, || uptree() == Some(2.0)),
+        "b's uptree estimate: {:?}\n{}",
+        uptree(),
+        net.logs()
     );
     let a = net.daemon("a").show(Query::Bloom).expect("show bloom");
     assert!(a["uptree_fill_ratio"].is_null(), "a is the root: {a}");
