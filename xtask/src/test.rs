@@ -12,6 +12,9 @@ pub struct TestArgs {
     /// Skip the Docker sidecar harness (testing/sidecar/scripts/test-sidecar.sh).
     #[arg(long)]
     no_docker: bool,
+    /// Skip the run of the main job (`cargo xtask mesh` up and down).
+    #[arg(long)]
+    no_mesh: bool,
     /// Extra arguments passed to `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true)]
     cargo_args: Vec<String>,
@@ -55,11 +58,33 @@ pub fn run(args: TestArgs) -> Result<()> {
         ]))?;
     }
     run_tests(&args)?;
+    if !args.no_mesh {
+        main_job()?;
+    }
     if !args.no_docker {
         println!("xtask: the Docker sidecar harness (testing/sidecar/scripts/test-sidecar.sh)");
         sh(Command::new("bash").arg("testing/sidecar/scripts/test-sidecar.sh"))?;
     }
     Ok(())
+}
+
+/// The main job as `cargo xtask mesh` runs it, in namespaces of its own
+/// (prefix fd-ci), so a mesh the user has up is left alone: `up` fails
+/// unless every link comes up, names resolve across the mesh and the
+/// sidecar namespace is isolated; `down` runs whatever `up` said.
+fn main_job() -> Result<()> {
+    println!("xtask: the main job (testing/netns/mesh.sh up, then down; namespaces fd-ci-*)");
+    sh(Command::new("cargo").args(["build", "--release", "-p", "fips"]))?;
+    let mesh = |action: &str| {
+        let mut c = Command::new("bash");
+        c.args(["testing/netns/mesh.sh", action])
+            .env("PREFIX", "fd-ci")
+            .env("RUNDIR", "/tmp/fips-mesh-ci");
+        c
+    };
+    let up = sh(&mut mesh("up"));
+    let down = sh(&mut mesh("down"));
+    up.and(down)
 }
 
 fn require_root() -> Result<()> {
