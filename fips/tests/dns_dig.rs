@@ -276,7 +276,10 @@ fn forwards_beyond_the_limit_fail_fast_and_fips_names_still_answer() {
     let hanging: Vec<_> = (0..2)
         .map(|i| std::thread::spawn(move || dig(addr, &[&format!("slow{i}.example"), "A"])))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Both digs hold their forward slot from their start until the 2 s
+    // timeout: at 1 s they have started and still hold it, with a second of
+    // margin either way.
+    std::thread::sleep(Duration::from_millis(1000));
     let t0 = Instant::now();
     assert_eq!(status(&dig(addr, &["third.example", "A"])), "SERVFAIL");
     assert_eq!(

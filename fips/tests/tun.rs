@@ -221,7 +221,12 @@ fn tcp_through_offloading_tuns_arrives_intact_after_segmentation() {
     let client = na
         .command("python3")
         .arg("-c")
-        .arg(format!("import socket;s=socket.create_connection(('fd13::2',5001));s.sendall({send});s.close()"))
+        // Retried while the server is not listening yet (python starts slowly).
+        .arg(format!(
+            "import socket,time\n\
+             for _ in range(100):\n try:\n  s=socket.create_connection(('fd13::2',5001));break\n except ConnectionRefusedError:\n  time.sleep(0.1)\n\
+             s.sendall({send});s.close()"
+        ))
         .output()
         .expect("client");
     assert!(

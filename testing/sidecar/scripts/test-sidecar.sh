@@ -215,7 +215,9 @@ main() {
         [ "$x" = "$y" ] && continue
         # By name, as a user would: the node's DNS answer teaches it the
         # identity behind the address (a node routes only to known keys).
-        check "static mesh: node $x pings node $y by name" docker run --rm --network "container:fips-node-$x" \
+        # Retried for 20 s: only a's and c's links are awaited above; the
+        # d-e link, the tree and the bloom filters may still be settling.
+        check "static mesh: node $x pings node $y by name" wait_for 20 docker run --rm --network "container:fips-node-$x" \
             fips-app:latest ping6 -c1 -W5 "${NPUB[$y]}.fips"
     done; done
 
@@ -230,7 +232,7 @@ main() {
     say "\$ docker exec fips-sidecar fipsctl show links"
     check "fipsctl show links shows a connected link" show_has fips-sidecar links connected
     say "\$ docker exec fips-app ping6 -c3 $NPUB_A.fips"
-    check "ping6 node a by npub over the mesh (multi-hop)" docker exec fips-app ping6 -c3 -W5 "$NPUB_A.fips"
+    check "ping6 node a by npub over the mesh (multi-hop)" wait_for 20 docker exec fips-app ping6 -c3 -W5 "$NPUB_A.fips"
     say "\$ docker exec fips-app curl -6 http://[$FD_A]:8000/"
     check "curl a web page from node a over the mesh" docker exec fips-app curl -6 -sf -m 10 -o /dev/null "http://[$FD_A]:8000/"
     say "\$ docker exec fips-app ping -c1 -W2 172.20.0.13"
