@@ -443,3 +443,19 @@ fn rejects_a_peer_address_that_is_neither_an_ip_nor_a_host_name() {
         );
     }
 }
+
+#[test]
+fn reads_the_peer_resolver_from_env_and_file_and_names_a_bad_one() {
+    let env = [("FIPS_NSEC", NSEC_A), ("FIPS_PEER_RESOLVER", "127.0.0.11")];
+    let c = Config::from_env(&env).expect("valid");
+    assert_eq!(
+        c.peer_resolver,
+        Some("127.0.0.11:53".parse().expect("addr"))
+    );
+    let c = parse_str("node:\n  peer_resolver: \"[::1]:5300\"\n").expect("valid");
+    assert_eq!(c.peer_resolver, Some("[::1]:5300".parse().expect("addr")));
+    assert_eq!(parse_str("").expect("empty").peer_resolver, None);
+    let env = [("FIPS_NSEC", NSEC_A), ("FIPS_PEER_RESOLVER", "dns.example")];
+    let msg = Config::from_env(&env).expect_err("not an IP").to_string();
+    assert!(msg.contains("FIPS_PEER_RESOLVER"), "{msg}");
+}
