@@ -17,6 +17,7 @@ use tracing_subscriber::EnvFilter;
 Without -c, these environment variables configure the node (sidecar mode):
   FIPS_NSEC / FIPS_NSEC_FILE  secret key, hex or nsec1 (else a key file is made and kept)
   FIPS_PEER_NPUB, FIPS_PEER_ADDR (host:port), FIPS_PEER_ALIAS [peer]
+  FIPS_PEERS  more peers: [alias=]npub1...@host:port, separated by commas
   FIPS_PEER_RESOLVER [system resolver]  DNS server for peer host names; the
     daemon resolves them at start and every 30 s, and a peer is dialled once
     its name resolves (node.peer_resolver in a config file)

@@ -27,6 +27,7 @@ const KNOWN: &[&str] = &[
     "FIPS_PEER_NPUB",
     "FIPS_PEER_ADDR",
     "FIPS_PEER_ALIAS",
+    "FIPS_PEERS",
     "FIPS_UDP_BIND",
     "FIPS_TUN_MTU",
     "FIPS_UDP_MTU",
@@ -137,11 +138,7 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
             mtu: udp_mtu,
             ..UdpConfig::default()
         },
-        peers: peer(
-            get("FIPS_PEER_NPUB"),
-            get("FIPS_PEER_ADDR"),
-            get("FIPS_PEER_ALIAS"),
-        )?,
+        peers: peers(&get)?,
         enforce,
         peer_resolver: get("FIPS_PEER_RESOLVER")
             .map(|s| value::parse_upstream("FIPS_PEER_RESOLVER", s.trim()))
@@ -174,6 +171,21 @@ fn identity(nsec: Option<String>, file: Option<String>) -> Result<IdentitySource
             origin: DEFAULT_ENV_KEY_FILE,
         }),
     }
+}
+
+/// FIPS_PEER_NPUB/ADDR/ALIAS (one peer, the seed's way) and FIPS_PEERS
+/// (any number), each peer once.
+fn peers(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<PeerEntry>, ConfigError> {
+    let mut all = peer(
+        get("FIPS_PEER_NPUB"),
+        get("FIPS_PEER_ADDR"),
+        get("FIPS_PEER_ALIAS"),
+    )?;
+    if let Some(list) = get("FIPS_PEERS") {
+        all.extend(super::env_peers::parse(&list)?);
+    }
+    super::env_peers::check_unique(&all)?;
+    Ok(all)
 }
 
 fn peer(

@@ -8,6 +8,7 @@
 //! is the key file, written by [`IdentitySource::load_or_create`].
 
 mod env;
+mod env_peers;
 mod error;
 mod file;
 mod keyfile;

@@ -459,3 +459,63 @@ fn reads_the_peer_resolver_from_env_and_file_and_names_a_bad_one() {
     let msg = Config::from_env(&env).expect_err("not an IP").to_string();
     assert!(msg.contains("FIPS_PEER_RESOLVER"), "{msg}");
 }
+
+#[test]
+fn fips_peers_gives_several_peers_with_optional_aliases_and_host_names() {
+    let list = format!("node-a=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m@10.0.0.1:4000, {NPUB_B}@fips-node-b:4000");
+    let env = [("FIPS_NSEC", NSEC_A), ("FIPS_PEERS", list.as_str())];
+    let c = Config::from_env(&env).expect("valid");
+    assert_eq!(c.peers.len(), 2);
+    assert_eq!(c.peers[0].alias.as_deref(), Some("node-a"));
+    assert_eq!(c.peers[0].addrs, vec!["10.0.0.1:4000".parse().expect("ip")]);
+    assert_eq!(c.peers[0].origin, "FIPS_PEERS[0]");
+    assert_eq!(c.peers[1].alias, None);
+    assert_eq!(c.peers[1].names[0].to_string(), "fips-node-b:4000");
+    assert!(c.peers.iter().all(|p| p.auto_connect));
+}
+
+#[test]
+fn fips_peers_errors_name_the_entry_and_the_expected_form() {
+    let a = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+    let cases = [
+        (
+            format!("{a}@10.0.0.1:4000 {a}"),
+            "FIPS_PEERS[1]",
+            "npub1...@host:port",
+        ),
+        (
+            format!("={a}@10.0.0.1:4000"),
+            "FIPS_PEERS[0]",
+            "npub1...@host:port",
+        ),
+        (
+            "npub1nope@10.0.0.1:4000".to_string(),
+            "FIPS_PEERS[0]",
+            "npub1...",
+        ),
+        (format!("{a}@10.0.0.1"), "FIPS_PEERS[0]", "host:port"),
+        (
+            format!("{a}@10.0.0.1:4000,{a}@10.0.0.2:4000"),
+            "FIPS_PEERS[1]",
+            "FIPS_PEERS[0]",
+        ),
+    ];
+    for (list, key, says) in cases {
+        let env = [("FIPS_NSEC", NSEC_A), ("FIPS_PEERS", list.as_str())];
+        let msg = Config::from_env(&env).expect_err(&list).to_string();
+        assert!(msg.contains(key) && msg.contains(says), "{list}: {msg}");
+    }
+    // The same peer in FIPS_PEER_NPUB and FIPS_PEERS is refused too.
+    let list = format!("{NPUB_B}@10.0.0.2:4000");
+    let env = [
+        ("FIPS_NSEC", NSEC_A),
+        ("FIPS_PEER_NPUB", NPUB_B),
+        ("FIPS_PEER_ADDR", "10.0.0.1:4000"),
+        ("FIPS_PEERS", list.as_str()),
+    ];
+    let msg = Config::from_env(&env).expect_err("twice").to_string();
+    assert!(
+        msg.contains("FIPS_PEERS[0]") && msg.contains("FIPS_PEER_NPUB"),
+        "{msg}"
+    );
+}
