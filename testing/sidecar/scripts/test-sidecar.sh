@@ -308,15 +308,18 @@ EOP
         bash -c "docker exec fips-app python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.sendto(b'x',('172.20.0.30',9999))\"; sleep 1; docker logs fips-test-listener 2>&1 | grep -q GOT"
     check "the daemon comes back and the mesh answers again" wait_for 60 docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
 
-    # Beyond the seed: the peer named by its container name, resolved by
-    # the daemon through Docker's resolver (and again if it moves).
-    say "\$ FIPS_PEER_ADDR=fips-node-d:4000 ... docker compose up -d"
-    check "the sidecar starts with its peer given by container name" env FIPS_NETWORK=static_fips-net \
+    # Beyond the seed: peers named by container name, resolved by the
+    # daemon through Docker's resolver (and again if they move), and a
+    # second peer through FIPS_PEERS.
+    say "\$ FIPS_PEER_ADDR=fips-node-d:4000 FIPS_PEERS=node-e=...@fips-node-e:4000 ... docker compose up -d"
+    check "the sidecar starts with two peers given by container name" env FIPS_NETWORK=static_fips-net \
         FIPS_SUBNET=172.20.0.0/24 FIPS_IPV4=172.20.0.20 FIPS_PEER_NPUB=$NPUB_D \
-        FIPS_PEER_ADDR=fips-node-d:4000 FIPS_PEER_ALIAS=node-d docker compose up -d
-    check "the daemon resolved fips-node-d itself and links to it" wait_for 60 \
+        FIPS_PEER_ADDR=fips-node-d:4000 FIPS_PEER_ALIAS=node-d \
+        FIPS_PEERS="node-e=${NPUB[e]}@fips-node-e:4000" docker compose up -d
+    check "the daemon resolved fips-node-d and fips-node-e itself and links to both" wait_for 60 \
         bash -c "docker logs fips-sidecar 2>&1 | grep -q 'peer addresses from host names' &&
-                 docker exec fips-sidecar fipsctl show links | grep -q '172.20.0.13:4000.*connected'"
+                 docker exec fips-sidecar fipsctl show links | grep -q '172.20.0.13:4000.*connected' &&
+                 docker exec fips-sidecar fipsctl show links | grep -q '172.20.0.14:4000.*connected'"
     check "the mesh answers through the peer found by name" wait_for 60 \
         docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
 
