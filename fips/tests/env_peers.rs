@@ -45,14 +45,7 @@ fn a_sidecar_with_two_peers_keeps_reaching_the_mesh_when_one_dies() {
         a.log()
     );
     // The sidecar's own DNS names d, which teaches its node d's key.
-    let name = format!("{}.fips", key("d").npub);
-    let dig = lan
-        .ns("a")
-        .command("dig")
-        .args(["+short", "AAAA", &name, "@127.0.0.1"])
-        .output()
-        .expect("dig");
-    let d_ip = String::from_utf8_lossy(&dig.stdout).trim().to_string();
+    let d_ip = lan.dig_fips("a", "d");
     assert!(d_ip.starts_with("fd"), "dig: {d_ip:?}\n{}", a.log());
     let ping = || {
         lan.ns("a")

@@ -249,14 +249,7 @@ fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
     // The mesh routes only to identities it knows: resolving the npub
     // tells a's node who fdac:... is (as the reference does).
     let c_ip = "fdac:a221:4069:5044:c41:d550:280e:d15a";
-    let name = format!("{}.fips", key("c").npub);
-    let dig = lan
-        .ns("a")
-        .command("dig")
-        .args(["+short", "AAAA", &name, "@127.0.0.1"])
-        .output()
-        .expect("dig");
-    assert_eq!(String::from_utf8_lossy(&dig.stdout).trim(), c_ip);
+    assert_eq!(lan.dig_fips("a", "c"), c_ip);
     let ping = || {
         lan.ns("a")
             .command("ping")
@@ -355,14 +348,7 @@ fn tcp_transfer_across_the_chain_arrives_intact() {
         "{}",
         a.log()
     );
-    let name = format!("{}.fips", key("c").npub);
-    let dig = lan
-        .ns("a")
-        .command("dig")
-        .args(["+short", "AAAA", &name, "@127.0.0.1"])
-        .output()
-        .expect("dig");
-    let c_ip = String::from_utf8_lossy(&dig.stdout).trim().to_string();
+    let c_ip = lan.dig_fips("a", "c");
     let server = lan
         .ns("c")
         .command("python3")

@@ -67,22 +67,65 @@ fn dns_server(lan: &Lan, node: &str, answer: Answer, stop: Arc<AtomicBool>) {
     assert!(wait_until(Duration::from_secs(5), || bound.load(Ordering::SeqCst)));
 }
 
+/// a and b on a LAN, the test's DNS server in a's namespace (answering
+/// `first` for now), b running and dialling nobody.
+struct Setup {
+    lan: Lan,
+    answer: Answer,
+    stop: Arc<AtomicBool>,
+    b: Daemon,
+}
+
+impl Setup {
+    fn new(tag: &str, first: Option<&str>) -> Setup {
+        let lan = Lan::new(tag, &["a", "b"]);
+        let answer: Answer = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        dns_server(&lan, "a", answer.clone(), stop.clone());
+        let b = lan.start("b", &[]);
+        let s = Setup {
+            lan,
+            answer,
+            stop,
+            b,
+        };
+        s.resolve_to(first);
+        s
+    }
+
+    /// What the name resolves to from now on (`None`: NXDOMAIN).
+    fn resolve_to(&self, ip: Option<&str>) {
+        *self.answer.lock().expect("answer") = ip.map(|ip| ip.parse().expect("IPv4"));
+    }
+
+    /// Starts a with the test's DNS server as its peer_resolver; with
+    /// `dial_b`, b is its configured peer at `node-b.test:4000`.
+    fn start_a(&self, dial_b: bool) -> Daemon {
+        let dials: &[&str] = if dial_b { &["b"] } else { &[] };
+        let yaml = self
+            .lan
+            .config("a", dials)
+            .replace(&format!("{}:4000", Lan::ip_of("b")), "node-b.test:4000")
+            .replace(
+                "  control:\n",
+                "  peer_resolver: \"127.0.0.1:5300\"\n  control:\n",
+            );
+        assert!(yaml.contains("peer_resolver") && (!dial_b || yaml.contains("node-b.test")));
+        Daemon::with_config(self.lan.ns("a"), self.lan.dir.path(), key("a"), &yaml)
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn a_peer_named_by_a_host_name_that_resolves_only_later_is_linked_once_it_does() {
-    let lan = Lan::new("phn", &["a", "b"]);
-    let answer: Answer = Arc::new(Mutex::new(None));
-    let stop = Arc::new(AtomicBool::new(false));
-    dns_server(&lan, "a", answer.clone(), stop.clone());
-    let b = lan.start("b", &[]);
-    let yaml = lan
-        .config("a", &["b"])
-        .replace(&format!("{}:4000", Lan::ip_of("b")), "node-b.test:4000")
-        .replace(
-            "  control:\n",
-            "  peer_resolver: \"127.0.0.1:5300\"\n  control:\n",
-        );
-    assert!(yaml.contains("node-b.test:4000") && yaml.contains("peer_resolver"));
-    let mut a = Daemon::with_config(lan.ns("a"), lan.dir.path(), key("a"), &yaml);
+    let s = Setup::new("phn", None);
+    let b = &s.b;
+    let mut a = s.start_a(true);
 
     // The name does not resolve: the daemon runs on, says so, and waits.
     assert!(
@@ -105,7 +148,7 @@ fn a_peer_named_by_a_host_name_that_resolves_only_later_is_linked_once_it_does()
     assert!(!a.has_peer(b.key));
 
     // It resolves now: linked within the retry backoff (1, 2, 4 ... s).
-    *answer.lock().expect("answer") = Some(Lan::ip_of("b").parse().expect("ip"));
+    s.resolve_to(Some(&Lan::ip_of("b")));
     assert!(
         wait_until(Duration::from_secs(20), || a.has_peer(b.key)
             && b.has_peer(a.key)),
@@ -118,7 +161,6 @@ fn a_peer_named_by_a_host_name_that_resolves_only_later_is_linked_once_it_does()
         "{}",
         a.log()
     );
-    stop.store(true, Ordering::SeqCst);
 }
 
 /// `fipsctl connect` over the control socket.
@@ -133,16 +175,9 @@ fn connect(d: &Daemon, npub: &str, address: &str) -> Response {
 
 #[test]
 fn connect_by_host_name_answers_at_once_and_links_when_the_name_resolves() {
-    let lan = Lan::new("phc", &["a", "b"]);
-    let answer: Answer = Arc::new(Mutex::new(None));
-    let stop = Arc::new(AtomicBool::new(false));
-    dns_server(&lan, "a", answer.clone(), stop.clone());
-    let b = lan.start("b", &[]);
-    let yaml = lan.config("a", &[]).replace(
-        "  control:\n",
-        "  peer_resolver: \"127.0.0.1:5300\"\n  control:\n",
-    );
-    let a = Daemon::with_config(lan.ns("a"), lan.dir.path(), key("a"), &yaml);
+    let s = Setup::new("phc", None);
+    let b = &s.b;
+    let a = s.start_a(false);
     assert!(wait_until(Duration::from_secs(10), || a
         .show(Query::Status)
         .is_some()));
@@ -166,30 +201,19 @@ fn connect_by_host_name_answers_at_once_and_links_when_the_name_resolves() {
     assert!(t1.elapsed() < Duration::from_secs(1), "the node stalled");
     assert!(!a.has_peer(b.key));
 
-    *answer.lock().expect("answer") = Some(Lan::ip_of("b").parse().expect("ip"));
+    s.resolve_to(Some(&Lan::ip_of("b")));
     assert!(
         wait_until(Duration::from_secs(20), || a.has_peer(b.key)),
         "not linked after the name resolved:\n{}",
         a.log()
     );
-    stop.store(true, Ordering::SeqCst);
 }
 
 #[test]
 fn a_peer_that_comes_back_at_a_new_address_is_found_there_within_seconds() {
-    let lan = Lan::new("phm", &["a", "b"]);
-    let answer: Answer = Arc::new(Mutex::new(Some(Lan::ip_of("b").parse().expect("ip"))));
-    let stop = Arc::new(AtomicBool::new(false));
-    dns_server(&lan, "a", answer.clone(), stop.clone());
-    let mut b = lan.start("b", &[]);
-    let yaml = lan
-        .config("a", &["b"])
-        .replace(&format!("{}:4000", Lan::ip_of("b")), "node-b.test:4000")
-        .replace(
-            "  control:\n",
-            "  peer_resolver: \"127.0.0.1:5300\"\n  control:\n",
-        );
-    let a = Daemon::with_config(lan.ns("a"), lan.dir.path(), key("a"), &yaml);
+    let mut s = Setup::new("phm", Some(&Lan::ip_of("b")));
+    let a = s.start_a(true);
+    let b = &mut s.b;
     assert!(
         wait_until(Duration::from_secs(20), || a.has_peer(b.key)),
         "{}",
@@ -199,10 +223,10 @@ fn a_peer_that_comes_back_at_a_new_address_is_found_there_within_seconds() {
     // b's process dies and comes back at another address; its name follows.
     b.kill();
     let (old, new) = (format!("{}/24", Lan::ip_of("b")), "10.77.0.99/24");
-    lan.ns("b").ip(&["addr", "del", &old, "dev", "eth0"]);
-    lan.ns("b").ip(&["addr", "add", new, "dev", "eth0"]);
-    *answer.lock().expect("answer") = Some("10.77.0.99".parse().expect("ip"));
-    b.start();
+    s.lan.ns("b").ip(&["addr", "del", &old, "dev", "eth0"]);
+    s.lan.ns("b").ip(&["addr", "add", new, "dev", "eth0"]);
+    s.resolve_to(Some("10.77.0.99"));
+    s.b.start();
     let t0 = Instant::now();
     let at_new_address = || {
         a.show(Query::Links).is_some_and(|v| {
@@ -222,5 +246,4 @@ fn a_peer_that_comes_back_at_a_new_address_is_found_there_within_seconds() {
     );
     eprintln!("relinked at the new address after {:?}", t0.elapsed());
     assert!(a.log().contains("Moved"), "{}", a.log());
-    stop.store(true, Ordering::SeqCst);
 }

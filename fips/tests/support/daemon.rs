@@ -315,6 +315,19 @@ impl Lan {
         )
     }
 
+    /// `dig +short AAAA <npub of to>.fips @127.0.0.1` inside `from`: the
+    /// answer of `from`'s own DNS server (which teaches its node `to`'s key).
+    pub fn dig_fips(&self, from: &str, to: &str) -> String {
+        let name = format!("{}.fips", key(to).npub);
+        let dig = self
+            .ns(from)
+            .command("dig")
+            .args(["+short", "AAAA", &name, "@127.0.0.1"])
+            .output()
+            .expect("dig");
+        String::from_utf8_lossy(&dig.stdout).trim().to_string()
+    }
+
     /// Like `start`, with the DNS server on 127.0.0.1:53 of the namespace.
     pub fn start_with_dns(&self, name: &str, dials: &[&str]) -> Daemon {
         let yaml = self.config(name, dials).replace(
