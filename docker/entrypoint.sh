@@ -23,14 +23,36 @@ fi
 # A peer given by host name (FIPS_PEER_ADDR=fips-node-d:4000) is resolved
 # by the daemon, at start and again while it runs (a peer container that
 # starts later or comes back at a new address is still found), through the
-# resolver this container started with (Docker's 127.0.0.11): resolv.conf is
-# about to name the .fips server, which answers nothing else.
+# resolver this container started with: resolv.conf is about to name the
+# .fips server, which answers nothing else. That works while the resolver
+# is on loopback (Docker's 127.0.0.11), which the filter does not touch. A
+# resolver across eth0 (Kubernetes' cluster DNS) is out of reach once the
+# filter is up, so there FIPS_PEER_ADDR is resolved here, once, before it.
 if [ -z "${FIPS_PEER_RESOLVER:-}" ] && [ -r /etc/resolv.conf ]; then
     ns="$(awk '$1 == "nameserver" && $2 != "127.0.0.1" {print $2; exit}' /etc/resolv.conf)"
     if [ -n "$ns" ]; then
         export FIPS_PEER_RESOLVER="$ns"
     fi
 fi
+case "${FIPS_PEER_RESOLVER:-}" in
+    127.*|::1|\[::1\]*) ;;
+    *)
+        if [ -n "${FIPS_PEER_ADDR:-}" ]; then
+            host="${FIPS_PEER_ADDR%:*}"
+            port="${FIPS_PEER_ADDR##*:}"
+            case "$host" in
+                *[!0-9.]*)
+                    ip="$(getent ahostsv4 "$host" | awk 'NR==1 {print $1}')"
+                    if [ -z "$ip" ]; then
+                        echo "fips-entrypoint: FIPS_PEER_ADDR: cannot resolve host name '$host' (resolver ${FIPS_PEER_RESOLVER:-none}, across eth0, which the filter will close); give an IPv4 address or a resolvable name" >&2
+                        exit 2
+                    fi
+                    export FIPS_PEER_ADDR="$ip:$port"
+                    ;;
+            esac
+        fi
+        ;;
+esac
 # The app shares this network namespace: names resolve through the daemon's
 # DNS server on 127.0.0.1:53, not Docker's resolver.
 if [ -w /etc/resolv.conf ]; then

@@ -247,3 +247,26 @@ fn a_peer_that_comes_back_at_a_new_address_is_found_there_within_seconds() {
     eprintln!("relinked at the new address after {:?}", t0.elapsed());
     assert!(a.log().contains("Moved"), "{}", a.log());
 }
+
+#[test]
+fn a_resolver_beyond_the_filtered_interface_is_named_in_a_warning() {
+    let lan = Lan::new("phw", &["a", "b"]);
+    let resolver = Lan::ip_of("b");
+    let env = [
+        ("FIPS_NSEC", key("a").nsec),
+        ("FIPS_PEER_NPUB", key("b").npub),
+        ("FIPS_PEER_ADDR", "node-b.test:4000"),
+        ("FIPS_PEER_RESOLVER", resolver.as_str()),
+        ("FIPS_ENFORCE", "1"),
+    ];
+    let mut a = Daemon::with_env(lan.ns("a"), lan.dir.path(), key("a"), &env);
+    assert!(
+        wait_until(Duration::from_secs(10), || a
+            .log()
+            .contains("the filter closes")),
+        "no warning:\n{}",
+        a.log()
+    );
+    assert!(a.log().contains(&resolver), "{}", a.log());
+    assert!(a.exited().is_none(), "a warning, not an exit:\n{}", a.log());
+}

@@ -21,7 +21,7 @@ use fips_proto::identity::Identity;
 use fips_proto::node::{Node, NodeConfig, PeerConfig, Timers};
 use rand::RngCore;
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError, KeyOrigin};
 use crate::control::{ControlError, ControlServer};
@@ -184,6 +184,12 @@ fn spawn_resolver(
     let resolver = resolve::Resolver::from_config(config);
     if !named.is_empty() {
         match resolver.server {
+            Some(server) if config.enforce.enabled && !server.ip().is_loopback() => warn!(
+                %server, interface = %config.enforce.interface,
+                "peer host names go to a DNS server across the filtered interface, which \
+                 the filter closes: they will not resolve; give IP addresses, or a resolver \
+                 on loopback (FIPS_PEER_RESOLVER, node.peer_resolver)"
+            ),
             Some(server) => info!(%server, "peer host names are resolved by this DNS server"),
             None => info!("peer host names are resolved by the system resolver"),
         }
