@@ -69,6 +69,36 @@ fn a_sidecar_with_two_peers_keeps_reaching_the_mesh_when_one_dies() {
     );
     eprintln!("d answered again {:?} after {dead_name} died", t0.elapsed());
     assert!(a.has_peer(alive.key));
+    // Healthy with one of its two peers linked; not with only the dead one.
+    let health = |peers: &str| {
+        let out = lan
+            .ns("a")
+            .command(support::daemon::FIPSCTL)
+            .arg("-s")
+            .arg(&a.socket)
+            .arg("health")
+            .env("FIPS_PEERS", peers)
+            .output()
+            .expect("fipsctl health");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = health(&peers);
+    assert!(ok && text.contains("peer link up"), "{text}");
+    // The dead peer's link lingers until the 30 s dead timeout, but it is
+    // silent (3 s) and health does not count it.
+    let only_dead = format!("{}@10.77.0.250:4000", key(dead_name).npub);
+    assert!(
+        wait_until(Duration::from_secs(10), || !health(&only_dead).0),
+        "{}",
+        health(&only_dead).1
+    );
+    let (_, text) = health(&only_dead);
+    assert!(
+        text.contains("no link to a configured peer") && text.contains(key(dead_name).npub),
+        "{text}"
+    );
     assert_eq!(
         a.show(Query::Firewall).expect("firewall")["attached"],
         true,

@@ -49,6 +49,9 @@ pub struct PeerView {
     pub display_name: String,
     pub ipv6_addr: String,
     pub connectivity: &'static str,
+    /// Our frames went unanswered for `Timers::peer_silent`: routing avoids
+    /// it until it answers (not in the reference's reply).
+    pub silent: bool,
     pub link_id: u64,
     pub direction: &'static str,
     pub transport_addr: String,
@@ -202,6 +205,7 @@ impl Node {
             display_name: self.display_name(&p.addr),
             ipv6_addr: p.addr.ipv6().to_string(),
             connectivity: "connected",
+            silent: p.silent,
             link_id: p.link_id,
             direction: p.direction.as_str(),
             transport_addr: p.remote.to_string(),

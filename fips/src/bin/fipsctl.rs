@@ -129,7 +129,10 @@ fn health(socket: &std::path::Path, dns: &str, no_filter: bool) -> Result<()> {
     let check = control::HealthCheck {
         socket,
         dns,
-        peer_npub: env("FIPS_PEER_NPUB"),
+        peer_npubs: env("FIPS_PEER_NPUB")
+            .into_iter()
+            .chain(env("FIPS_PEERS").map_or_else(Vec::new, |l| fips::config::fips_peers_npubs(&l)))
+            .collect(),
         require_filter: !no_filter && env("FIPS_ENFORCE").as_deref() != Some("0"),
     };
     println!("{}", check.run()?);

@@ -20,6 +20,15 @@ pub(super) fn parse(text: &str) -> Result<Vec<PeerEntry>, ConfigError> {
         .collect()
 }
 
+/// The npubs of `FIPS_PEERS`, for `fipsctl health` (empty if it does not
+/// parse: the daemon has refused to start then, naming the entry).
+pub fn npubs(text: &str) -> Vec<String> {
+    parse(text).map_or_else(
+        |_| Vec::new(),
+        |peers| peers.iter().map(|p| p.identity.npub()).collect(),
+    )
+}
+
 fn parse_entry(key: &str, entry: &str) -> Result<PeerEntry, ConfigError> {
     let invalid = || ConfigError::Invalid {
         key: key.into(),

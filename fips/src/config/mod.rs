@@ -26,6 +26,7 @@ use fips_proto::identity::PeerIdentity;
 pub use env::{
     EnvLookup, ProcessEnv, DEFAULT_ENV_KEY_FILE, ENV_CONTROL_SOCKET, ENV_KEY_FILE, ENV_NSEC,
 };
+pub use env_peers::npubs as fips_peers_npubs;
 pub use error::ConfigError;
 pub use keyfile::{write_pub_file, KeyOrigin, SecretKey};
 pub use value::{parse_host_port as parse_peer_addr, Endpoint};

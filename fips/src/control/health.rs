@@ -29,15 +29,17 @@ pub enum HealthError {
         name: String,
         reason: String,
     },
-    #[error("the link to the configured peer {npub} is not up")]
-    Peer { npub: String },
+    #[error("no link to a configured peer is up and answering (configured: {npubs})")]
+    Peer { npubs: String },
 }
 
 /// What to check beyond the daemon itself.
 pub struct HealthCheck<'a> {
     pub socket: &'a Path,
     pub dns: Option<SocketAddr>,
-    pub peer_npub: Option<String>,
+    /// Configured peers: healthy needs a link to at least one of them
+    /// (with several, one dead peer is what the others are there for).
+    pub peer_npubs: Vec<String>,
     pub require_filter: bool,
 }
 
@@ -60,8 +62,8 @@ impl HealthCheck<'_> {
             let want: Option<Ipv6Addr> = status["ipv6_addr"].as_str().and_then(|s| s.parse().ok());
             check_dns(addr, &format!("{npub}.fips."), want)?;
         }
-        if let Some(npub) = &self.peer_npub {
-            self.check_peer(npub)?;
+        if !self.peer_npubs.is_empty() {
+            self.check_peers()?;
         }
         Ok(format!(
             "healthy: {} fips0 up{}{}{}",
@@ -76,7 +78,7 @@ impl HealthCheck<'_> {
             } else {
                 ""
             },
-            if self.peer_npub.is_some() {
+            if !self.peer_npubs.is_empty() {
                 ", peer link up"
             } else {
                 ""
@@ -113,16 +115,21 @@ impl HealthCheck<'_> {
         }
     }
 
-    fn check_peer(&self, npub: &str) -> Result<(), HealthError> {
+    fn check_peers(&self) -> Result<(), HealthError> {
         let peers = self.query(Query::Peers)?;
         let up = peers["peers"].as_array().is_some_and(|ps| {
-            ps.iter()
-                .any(|p| p["npub"] == npub && p["connectivity"] == "connected")
+            ps.iter().any(|p| {
+                p["connectivity"] == "connected"
+                    && p["silent"] != true
+                    && self.peer_npubs.iter().any(|n| p["npub"] == n.as_str())
+            })
         });
         if up {
             Ok(())
         } else {
-            Err(HealthError::Peer { npub: npub.into() })
+            Err(HealthError::Peer {
+                npubs: self.peer_npubs.join(", "),
+            })
         }
     }
 }
@@ -199,7 +206,7 @@ mod tests {
         let check = HealthCheck {
             socket: Path::new("/nonexistent/fips-health.sock"),
             dns: None,
-            peer_npub: None,
+            peer_npubs: Vec::new(),
             require_filter: false,
         };
         let err = check.run().expect_err("no daemon");
