@@ -52,8 +52,9 @@ enum Cmd {
     /// Drop the link to a peer.
     Disconnect { npub: String },
     /// Exit 0 only if the daemon answers, fips0 is up, the eBPF filter is
-    /// attached, DNS answers the node's own name and, when FIPS_PEER_NPUB is
-    /// set, the link to that peer is up (the sidecar's HEALTHCHECK).
+    /// attached, DNS answers the node's own name and, when peers are
+    /// configured (FIPS_PEER_NPUB, FIPS_PEERS), a link to one of them is up
+    /// and answering (the sidecar's HEALTHCHECK).
     Health {
         /// DNS server to query ("off" to skip).
         #[arg(long, default_value = "127.0.0.1:53")]
