@@ -29,7 +29,8 @@ fi
 # resolver across eth0 (Kubernetes' cluster DNS) is out of reach once the
 # filter is up, so there FIPS_PEER_ADDR is resolved here, once, before it.
 if [ -z "${FIPS_PEER_RESOLVER:-}" ] && [ -r /etc/resolv.conf ]; then
-    ns="$(awk '$1 == "nameserver" && $2 != "127.0.0.1" {print $2; exit}' /etc/resolv.conf)"
+    # (A link-local server, fe80::1%eth0, is not one the daemon can name.)
+    ns="$(awk '$1 == "nameserver" && $2 != "127.0.0.1" && $2 !~ /%/ {print $2; exit}' /etc/resolv.conf)"
     if [ -n "$ns" ]; then
         export FIPS_PEER_RESOLVER="$ns"
     fi
@@ -41,6 +42,7 @@ case "${FIPS_PEER_RESOLVER:-}" in
             host="${FIPS_PEER_ADDR%:*}"
             port="${FIPS_PEER_ADDR##*:}"
             case "$host" in
+                \[*) ;;
                 *[!0-9.]*)
                     ip="$(getent ahostsv4 "$host" | awk 'NR==1 {print $1}')"
                     if [ -z "$ip" ]; then

@@ -414,7 +414,14 @@ impl Node {
         let Some(slot) = self.slots.get_mut(peer) else {
             return false;
         };
-        if slot.cfg.addrs == addrs {
+        // Checked even when the list is unchanged: the addresses may have
+        // changed while the link was still answering, and only now is it
+        // silent.
+        let moved = self
+            .peers
+            .get(peer)
+            .is_some_and(|p| p.silent && !addrs.contains(&p.remote));
+        if slot.cfg.addrs == addrs && !moved {
             return false;
         }
         slot.cfg.addrs = addrs;
@@ -428,13 +435,6 @@ impl Node {
         if stale {
             self.cancel_dial(peer);
         }
-        let moved = self.peers.get(peer).is_some_and(|p| {
-            p.silent
-                && self
-                    .slots
-                    .get(peer)
-                    .is_some_and(|s| !s.cfg.addrs.contains(&p.remote))
-        });
         if moved {
             self.remove_peer(now, *peer, DownReason::Moved);
         }

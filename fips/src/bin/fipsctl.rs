@@ -131,6 +131,7 @@ fn health(socket: &std::path::Path, dns: &str, no_filter: bool) -> Result<()> {
         socket,
         dns,
         peer_npubs: env("FIPS_PEER_NPUB")
+            .map(|n| n.trim().to_string())
             .into_iter()
             .chain(env("FIPS_PEERS").map_or_else(Vec::new, |l| fips::config::fips_peers_npubs(&l)))
             .collect(),

@@ -159,6 +159,8 @@ fn connect(
         },
     );
     let Some(host) = name else {
+        // An address given now replaces a host name given before.
+        let _ = ctx.names.send(ResolverMsg::Forget(identity.node_addr()));
         return Response::Ok(
             json!({ "connecting": npub, "address": addrs[0].to_string(), "transport": "udp" }),
         );

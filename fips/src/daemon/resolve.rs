@@ -71,19 +71,23 @@ pub(crate) enum ResolveError {
     NoAddress { family: &'static str, code: String },
 }
 
-/// Where names are looked up, and which address family the transport can
-/// reach.
+/// Where names are looked up, and which address families the transport
+/// can send to: an IPv4 bind only IPv4; `[::]` both (IPv4 as v4-mapped); a
+/// specific IPv6 address only IPv6.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Resolver {
     pub server: Option<SocketAddr>,
-    pub ipv6: bool,
+    pub v4: bool,
+    pub v6: bool,
 }
 
 impl Resolver {
     pub(crate) fn from_config(config: &Config) -> Resolver {
+        let bind = config.udp.bind.ip();
         Resolver {
             server: config.peer_resolver,
-            ipv6: config.udp.bind.is_ipv6(),
+            v4: bind.is_ipv4() || bind.is_unspecified(),
+            v6: bind.is_ipv6(),
         }
     }
 
@@ -99,7 +103,7 @@ impl Resolver {
         };
         let mut out: Vec<SocketAddr> = ips
             .into_iter()
-            .filter(|ip| ip.is_ipv6() == self.ipv6)
+            .filter(|ip| self.reaches(ip))
             .map(|ip| SocketAddr::new(ip, host.port))
             .collect();
         out.sort();
@@ -113,42 +117,52 @@ impl Resolver {
         Ok(out)
     }
 
-    fn family(&self) -> &'static str {
-        if self.ipv6 {
-            "IPv6"
+    fn reaches(&self, ip: &IpAddr) -> bool {
+        if ip.is_ipv4() {
+            self.v4
         } else {
-            "IPv4"
+            self.v6
         }
     }
 
+    fn family(&self) -> &'static str {
+        match (self.v4, self.v6) {
+            (true, true) => "IPv4 or IPv6",
+            (false, true) => "IPv6",
+            _ => "IPv4",
+        }
+    }
+
+    /// Asks `server` for the A and/or AAAA records the transport can use.
     async fn ask(&self, server: SocketAddr, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
-        let kind = if self.ipv6 {
-            RecordType::AAAA
-        } else {
-            RecordType::A
-        };
-        let raw = query_bytes(host, kind, rand::random())?;
+        let kinds = [(self.v4, RecordType::A), (self.v6, RecordType::AAAA)];
         let upstream = Upstream {
             addr: server,
             timeout: QUERY_TIMEOUT,
         };
-        let answer = upstream.query(&raw, Protocol::Udp).await?;
-        let ips: Vec<IpAddr> = answer
-            .answers
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                _ => None,
-            })
-            .collect();
-        if ips.is_empty() {
-            return Err(ResolveError::NoAddress {
-                family: self.family(),
-                code: format!("{:?}", answer.metadata.response_code),
-            });
+        let (mut ips, mut code, mut error) = (Vec::new(), String::from("NoError"), None);
+        for (_, kind) in kinds.into_iter().filter(|(on, _)| *on) {
+            let raw = query_bytes(host, kind, rand::random())?;
+            match upstream.query(&raw, Protocol::Udp).await {
+                Ok(answer) => {
+                    code = format!("{:?}", answer.metadata.response_code);
+                    ips.extend(answer.answers.iter().filter_map(|r| match &r.data {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                        _ => None,
+                    }));
+                }
+                Err(e) => error = Some(e),
+            }
         }
-        Ok(ips)
+        match (ips.is_empty(), error) {
+            (false, _) => Ok(ips),
+            (true, Some(e)) => Err(e.into()),
+            (true, None) => Err(ResolveError::NoAddress {
+                family: self.family(),
+                code,
+            }),
+        }
     }
 }
 
@@ -166,104 +180,137 @@ fn query_bytes(host: &str, kind: RecordType, id: u16) -> Result<Vec<u8>, Resolve
     msg.to_vec().map_err(bad)
 }
 
+/// What the resolver remembers between rounds.
+#[derive(Default)]
+struct State {
+    /// Last address list sent per peer.
+    sent: HashMap<NodeAddr, Vec<SocketAddr>>,
+    /// Last good answer per name: a failed lookup keeps it (a DNS hiccup
+    /// must not take a working address away).
+    good: HashMap<String, Vec<SocketAddr>>,
+    /// Names failing now, with their error (logged once per change).
+    failing: HashMap<String, String>,
+}
+
 /// Resolves every name now and then keeps them fresh, sending a peer's
 /// whole address list whenever it changes; `msgs` adds, forgets and
-/// refreshes peers while it runs. Ends when `tx` closes.
+/// refreshes peers while it runs, each looked up at once without moving
+/// the next full round. Ends when `tx` closes.
 pub(crate) async fn run(
     mut peers: Vec<NamedPeer>,
     mut msgs: mpsc::UnboundedReceiver<ResolverMsg>,
     resolver: Resolver,
     tx: mpsc::Sender<AddrUpdate>,
 ) {
-    let mut last: HashMap<NodeAddr, Vec<SocketAddr>> = HashMap::new();
-    let mut failing: HashMap<String, String> = HashMap::new();
+    let mut state = State::default();
     let mut retry = RETRY;
-    let mut only: Option<NodeAddr> = None;
+    let mut next_full = tokio::time::Instant::now();
     loop {
-        let mut all_resolved = true;
-        for p in peers.iter().filter(|p| only.is_none_or(|o| o == p.peer)) {
-            let (addrs, resolved) = resolve_peer(&resolver, p, &mut failing).await;
-            all_resolved &= resolved;
-            // Nothing resolved: keep dialling what we had rather than nothing.
-            if addrs.is_empty() || last.get(&p.peer) == Some(&addrs) {
-                continue;
-            }
-            info!(peer = %p.peer, addrs = ?addrs, "peer addresses from host names");
-            last.insert(p.peer, addrs.clone());
-            if tx.send((p.peer, addrs)).await.is_err() {
-                return;
-            }
-        }
-        // After a one-peer lookup the round's timing stays as it was.
-        let wait = match (only.take(), all_resolved) {
-            (Some(_), _) => retry.min(REFRESH),
-            (None, true) => {
-                retry = RETRY;
-                REFRESH
-            }
-            (None, false) => {
-                let w = retry;
-                retry = (retry * 2).min(REFRESH);
-                w
-            }
-        };
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            Some(msg) = msgs.recv() => only = apply(&mut peers, &mut last, msg),
+            _ = tokio::time::sleep_until(next_full) => {
+                let mut all_resolved = true;
+                for p in &peers {
+                    let (update, resolved) = lookup(&resolver, p, &mut state).await;
+                    all_resolved &= resolved;
+                    if let Some(u) = update {
+                        if tx.send(u).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                let wait = if all_resolved {
+                    retry = RETRY;
+                    REFRESH
+                } else {
+                    let w = retry;
+                    retry = (retry * 2).min(REFRESH);
+                    w
+                };
+                next_full = tokio::time::Instant::now() + wait;
+            }
+            Some(msg) = msgs.recv() => {
+                let Some(peer) = apply(&mut peers, &mut state, msg) else {
+                    continue;
+                };
+                let Some(p) = peers.iter().find(|p| p.peer == peer) else {
+                    continue;
+                };
+                let (update, resolved) = lookup(&resolver, p, &mut state).await;
+                if !resolved {
+                    // A name that fails now is retried soon, not at the
+                    // next 30 s round.
+                    next_full = next_full.min(tokio::time::Instant::now() + retry);
+                }
+                if let Some(u) = update {
+                    if tx.send(u).await.is_err() {
+                        return;
+                    }
+                }
+            }
             _ = tx.closed() => return,
         }
     }
 }
 
 /// Applies `msg`; returns the one peer to look up now, if any.
-fn apply(
-    peers: &mut Vec<NamedPeer>,
-    last: &mut HashMap<NodeAddr, Vec<SocketAddr>>,
-    msg: ResolverMsg,
-) -> Option<NodeAddr> {
+fn apply(peers: &mut Vec<NamedPeer>, state: &mut State, msg: ResolverMsg) -> Option<NodeAddr> {
     match msg {
         ResolverMsg::Add(p) => {
             let peer = p.peer;
             peers.retain(|q| q.peer != peer);
-            last.remove(&peer);
+            state.sent.remove(&peer);
             peers.push(p);
             Some(peer)
         }
         ResolverMsg::Forget(peer) => {
             peers.retain(|q| q.peer != peer);
-            last.remove(&peer);
+            state.sent.remove(&peer);
             None
         }
-        ResolverMsg::Refresh(peer) => peers.iter().any(|q| q.peer == peer).then_some(peer),
+        // Sent again even if unchanged: the node may have kept the link
+        // when the address changed, and only now, silent, drops it.
+        ResolverMsg::Refresh(peer) => {
+            state.sent.remove(&peer);
+            peers.iter().any(|q| q.peer == peer).then_some(peer)
+        }
     }
 }
 
-/// A peer's fixed addresses plus what its names resolve to now, and
-/// whether every name resolved.
-async fn resolve_peer(
+/// Looks up `p`'s names; returns its new address list if it differs from
+/// the last one sent, and whether every name resolved.
+async fn lookup(
     resolver: &Resolver,
     p: &NamedPeer,
-    failing: &mut HashMap<String, String>,
-) -> (Vec<SocketAddr>, bool) {
+    state: &mut State,
+) -> (Option<AddrUpdate>, bool) {
     let mut addrs = p.fixed.clone();
     let mut resolved = true;
     for name in &p.names {
+        let key = name.to_string();
         match resolver.resolve(name).await {
             Ok(found) => {
-                if failing.remove(&name.to_string()).is_some() {
+                if state.failing.remove(&key).is_some() {
                     info!(name = %name, key = %name.key, "peer host name resolves again");
                 }
+                state.good.insert(key, found.clone());
                 addrs.extend(found);
             }
             Err(e) => {
                 resolved = false;
-                note_failure(failing, name, &e);
+                note_failure(&mut state.failing, name, &e);
+                addrs.extend(state.good.get(&key).into_iter().flatten().copied());
             }
         }
     }
     addrs.sort();
     addrs.dedup();
-    (addrs, resolved)
+    // Nothing known at all: keep dialling what we had rather than nothing.
+    if addrs.is_empty() || state.sent.get(&p.peer) == Some(&addrs) {
+        return (None, resolved);
+    }
+    info!(peer = %p.peer, addrs = ?addrs, "peer addresses from host names");
+    state.sent.insert(p.peer, addrs.clone());
+    (Some((p.peer, addrs)), resolved)
 }
 
 /// Logs a failure once per distinct error, not on every retry.
@@ -290,6 +337,21 @@ mod tests {
         assert!(msg.metadata.recursion_desired);
         assert_eq!(msg.queries[0].name().to_ascii(), "fips-node-d.");
         assert_eq!(msg.queries[0].query_type(), RecordType::A);
+    }
+
+    #[test]
+    fn the_bind_address_decides_which_families_are_looked_up() {
+        let nsec = "01".repeat(32);
+        let families = |bind: &str| {
+            let env = [("FIPS_NSEC", nsec.as_str()), ("FIPS_UDP_BIND", bind)];
+            let config = Config::from_env(&env).expect("config");
+            let r = Resolver::from_config(&config);
+            (r.v4, r.v6)
+        };
+        assert_eq!(families("0.0.0.0:4000"), (true, false));
+        // Dual stack: IPv4 peers are reached as v4-mapped addresses.
+        assert_eq!(families("[::]:4000"), (true, true));
+        assert_eq!(families("[fd00::1]:4000"), (false, true));
     }
 
     #[test]

@@ -390,3 +390,27 @@ fn a_silent_peer_whose_name_now_resolves_elsewhere_is_redialled_there() {
         "no dial to the new address: {dials:?}"
     );
 }
+
+#[test]
+fn a_move_learned_while_the_link_still_answered_takes_effect_once_it_falls_silent() {
+    use crate::node::{DownReason, NodeEvent};
+    let mut sim = chain(14, super::LinkParams::default());
+    sim.run_for(secs(2));
+    let peer = sim.peer_config(1).identity.node_addr();
+    let moved_to = vec![Sim::addr_of(7)];
+    let now = sim.now;
+    assert!(sim.node_mut(0).set_peer_addrs(now, &peer, moved_to.clone()));
+    sim.run_for(secs(1));
+    assert!(sim.linked(0, 1), "an answering link is kept");
+    sim.crash(1);
+    sim.run_for(secs(5));
+    // The same list again: unchanged, but the link is silent and its
+    // address is not in it.
+    let now = sim.now;
+    assert!(sim.node_mut(0).set_peer_addrs(now, &peer, moved_to));
+    sim.run_for(Duration::from_millis(10));
+    assert!(sim.nodes[0].events.contains(&NodeEvent::PeerDown {
+        addr: peer,
+        reason: DownReason::Moved
+    }));
+}
