@@ -28,9 +28,13 @@ fi
 # is on loopback (Docker's 127.0.0.11), which the filter does not touch. A
 # resolver across eth0 (Kubernetes' cluster DNS) is out of reach once the
 # filter is up, so there FIPS_PEER_ADDR is resolved here, once, before it.
+# After a restart of the container, resolv.conf is the one written below
+# (Docker keeps a file the container changed): the comment line it carries
+# names the resolver the container started with.
 if [ -z "${FIPS_PEER_RESOLVER:-}" ] && [ -r /etc/resolv.conf ]; then
     # (A link-local server, fe80::1%eth0, is not one the daemon can name.)
-    ns="$(awk '$1 == "nameserver" && $2 != "127.0.0.1" && $2 !~ /%/ {print $2; exit}' /etc/resolv.conf)"
+    ns="$(awk '$1 == "#" && $2 == "fips-entrypoint:" && $3 == "resolver" {print $4; exit}
+               $1 == "nameserver" && $2 != "127.0.0.1" && $2 !~ /%/ {print $2; exit}' /etc/resolv.conf)"
     if [ -n "$ns" ]; then
         export FIPS_PEER_RESOLVER="$ns"
     fi
@@ -58,7 +62,12 @@ esac
 # The app shares this network namespace: names resolve through the daemon's
 # DNS server on 127.0.0.1:53, not Docker's resolver.
 if [ -w /etc/resolv.conf ]; then
-    echo "nameserver 127.0.0.1" > /etc/resolv.conf
+    {
+        if [ -n "${FIPS_PEER_RESOLVER:-}" ]; then
+            echo "# fips-entrypoint: resolver $FIPS_PEER_RESOLVER (the container's own; for the daemon's peer lookups)"
+        fi
+        echo "nameserver 127.0.0.1"
+    } > /etc/resolv.conf
 fi
 
 child=0

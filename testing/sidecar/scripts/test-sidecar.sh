@@ -322,6 +322,13 @@ EOP
                  docker exec fips-sidecar fipsctl show links | grep -q '172.20.0.14:4000.*connected'"
     check "the mesh answers through the peer found by name" wait_for 60 \
         docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
+    # A restarted container keeps the resolv.conf its entrypoint wrote; the
+    # resolver it started with is read back from it.
+    say "\$ docker restart fips-sidecar"
+    check "the sidecar container can be restarted" docker restart -t 2 fips-sidecar
+    check "after the restart it finds both peers by name again" wait_for 60 \
+        bash -c "docker exec fips-sidecar fipsctl show links | grep -q '172.20.0.13:4000.*connected' &&
+                 docker exec fips-sidecar fipsctl show links | grep -q '172.20.0.14:4000.*connected'"
 
     summary
     [ "$FAILED" -eq 0 ]
