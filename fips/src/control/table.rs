@@ -13,7 +13,7 @@ const PEER_COLUMNS: &[Column] = &[
     ("IPV6", "ipv6_addr"),
     ("TRANSPORT ADDR", "transport_addr"),
     ("DIR", "direction"),
-    ("STATE", "connectivity"),
+    ("STATE", "@peer_state"),
     ("ROLE", "@role"),
     ("DEPTH", "tree_depth"),
     ("SRTT MS", "mmp.srtt_ms"),
@@ -210,8 +210,16 @@ fn rows<'a>(data: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
-/// Looks up a dotted path; `@role` is derived from is_parent/is_child.
+/// Looks up a dotted path; `@role` is derived from is_parent/is_child,
+/// `@peer_state` is `connectivity`, or `silent` while our frames go
+/// unanswered (our field; the reference's replies do not have it).
 fn lookup(row: &Value, path: &str) -> String {
+    if path == "@peer_state" {
+        if row.get("silent").and_then(Value::as_bool) == Some(true) {
+            return "silent".into();
+        }
+        return lookup(row, "connectivity");
+    }
     if path == "@role" {
         let flag = |k| row.get(k).and_then(Value::as_bool).unwrap_or(false);
         return match (flag("is_parent"), flag("is_child")) {

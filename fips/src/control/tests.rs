@@ -347,3 +347,18 @@ fn connections_table_shows_pending_handshakes_or_none() {
         assert!(row.contains(cell), "{cell}: {out}");
     }
 }
+
+#[test]
+fn the_peers_table_says_silent_for_a_peer_that_stopped_answering() {
+    let mut v = sample("b-show-peers.json");
+    let table = render(Query::Peers, &v);
+    assert!(
+        table.contains("connected") && !table.contains("silent"),
+        "{table}"
+    );
+    v["peers"][0]["silent"] = serde_json::Value::Bool(true);
+    let table = render(Query::Peers, &v);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert!(rows[0].contains("silent"), "{table}");
+    assert!(rows[1].contains("connected"), "{table}");
+}
