@@ -11,7 +11,8 @@
 # node has an `eth0` in its own namespace, bridged in a hub namespace, so
 # any node can reach any other over IPv4 but FIPS links only the configured
 # pairs. The sidecar namespace runs the daemon in environment mode (as the
-# sidecar container does), peered with d, with eth0 enforcement on.
+# sidecar container does), peered with d (FIPS_PEER_*) and e (FIPS_PEERS),
+# two ways into the mesh, with eth0 enforcement on.
 #
 # Knobs: FIPS_BIN / FIPSCTL_BIN (default: target/release, else target/debug),
 #        RUNDIR [/tmp/fips-mesh], PREFIX [fd-mesh], WAIT [40], RUST_LOG [info],
@@ -124,7 +125,8 @@ start_sidecar() {
   local d="$RUNDIR/sidecar"; mkdir -p "$d"
   ip netns exec "$(ns sidecar)" env -i PATH="$PATH" RUST_LOG="$RUST_LOG" \
     FIPS_NSEC="${NSEC[sidecar]}" FIPS_PEER_NPUB="${NPUB[d]}" FIPS_PEER_ADDR="${IPV4[d]}:4000" \
-    FIPS_PEER_ALIAS=node-d FIPS_UDP_BIND=0.0.0.0:4000 FIPS_CONTROL_SOCKET="$d/control.sock" \
+    FIPS_PEER_ALIAS=node-d FIPS_PEERS="node-e=${NPUB[e]}@${IPV4[e]}:4000" \
+    FIPS_UDP_BIND=0.0.0.0:4000 FIPS_CONTROL_SOCKET="$d/control.sock" \
     "$FIPS_BIN" > "$d/fips.log" 2>&1 &
   echo $! > "$d/fips.pid"
 }
@@ -149,7 +151,7 @@ wait_links() {
   for ((i = 0; i < WAIT * 2; i++)); do
     local ok=1
     for n in "${NODES[@]}"; do
-      want=${DEGREE[$n]}; [[ "$SIDECAR" == 1 && $n == d ]] && want=$((want + 1))
+      want=${DEGREE[$n]}; [[ "$SIDECAR" == 1 && ( $n == d || $n == e ) ]] && want=$((want + 1))
       [[ "$(peer_count "$n")" == "$want" ]] || ok=0
     done
     [[ $ok == 1 ]] && return 0
@@ -190,7 +192,7 @@ sidecar_checks() {
   local s rc=0
   s="$(ns sidecar)"
   if ip netns exec "$s" ping -6 -c 2 -W 3 -q "${NPUB[a]}.fips" >/dev/null 2>&1; then
-    echo "mesh.sh: sidecar pings node a by name over the mesh (sidecar - d - a)"
+    echo "mesh.sh: sidecar pings node a by name over the mesh (sidecar - d|e - a)"
   else
     echo "mesh.sh: sidecar cannot ping ${NPUB[a]}.fips" >&2; rc=1
   fi
