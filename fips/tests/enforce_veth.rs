@@ -209,7 +209,8 @@ fn blocks_udp_arriving_for_another_port() {
         s.peer.send_to(b"in", other_addr).expect("send");
         receives(&other, b"in", WAIT)
     };
-    s.blocked(probe, Direction::Ingress, Reason::WrongPort);
+    // Dropped by XDP before TC ingress would see it.
+    s.blocked(probe, Direction::Xdp, Reason::WrongPort);
 }
 
 #[test]
@@ -284,7 +285,7 @@ fn blocks_truncated_and_vlan_tagged_frames_in_both_directions() {
     for (dir, reason) in [
         (Direction::Egress, Reason::Malformed),
         (Direction::Egress, Reason::Vlan),
-        (Direction::Ingress, Reason::Vlan),
+        (Direction::Xdp, Reason::Vlan),
     ] {
         assert!(
             after.packets(dir, reason) > before.packets(dir, reason),

@@ -1,7 +1,8 @@
 //! eBPF enforcement: the sidecar's eth0 talks only FIPS.
 //!
 //! Owns loading the embedded classifier (`fips-ebpf`), filling its policy
-//! maps, attaching it to eth0 ingress and egress with TCX, pinning it so it
+//! maps, attaching it to eth0 ingress and egress with TCX and in front of
+//! ingress with XDP (`xdp.rs`), pinning it so it
 //! survives the daemon, replacing it atomically on restart, removing it on
 //! request, and reading its counters. It must not decide policy beyond what
 //! the daemon passes in [`Policy`].
@@ -20,14 +21,18 @@ mod snapshot;
 mod sys;
 #[cfg(test)]
 mod tests;
+mod xdp;
 
 pub use error::EnforceError;
 pub use events::{AsyncDropEvents, DropEvent, DropEvents};
-pub use fips_common::{Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS};
+pub use fips_common::{
+    Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS, XDP_DROP, XDP_PASS,
+};
 pub use loader::Classifier;
 pub use pin::{pin_dir, BPFFS};
-pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry};
+pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry, XdpEntry};
 pub use sys::{socket_cookie, test_run_repeat};
+pub use xdp::XdpMode;
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -68,6 +73,7 @@ pub struct Enforcer {
     iface: String,
     dir: PathBuf,
     classifier: Classifier,
+    xdp_mode: XdpMode,
 }
 
 impl Enforcer {
@@ -85,15 +91,24 @@ impl Enforcer {
             Ok(n) => tracing::info!("removed the pins of {n} filter(s) whose interface is gone"),
             Err(e) => tracing::warn!("could not clean up dead filter pins: {e}"),
         }
-        if let Err(e) = install(&mut classifier, iface, ifindex, &dir) {
-            pin::discard_if_unused(&dir);
-            return Err(e);
-        }
+        let xdp_mode = match install(&mut classifier, iface, ifindex, &dir) {
+            Ok(mode) => mode,
+            Err(e) => {
+                pin::discard_if_unused(&dir);
+                return Err(e);
+            }
+        };
         Ok(Enforcer {
             iface: iface.to_owned(),
             dir,
             classifier,
+            xdp_mode,
         })
+    }
+
+    /// How the XDP program in front of ingress runs.
+    pub fn xdp_mode(&self) -> XdpMode {
+        self.xdp_mode
     }
 
     pub fn iface(&self) -> &str {
@@ -152,22 +167,26 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
 /// then on eth0 is unfiltered until the daemon attaches again.
 pub fn remove(iface: &str) -> Result<(), EnforceError> {
     let dir = pin_dir(iface)?;
+    xdp::detach(&dir)?;
     pin::remove(iface, &dir)
 }
 
-/// Attaches (or replaces) and pins; see [`Enforcer::attach`].
+/// Attaches (or replaces) and pins; see [`Enforcer::attach`]. TC first:
+/// XDP only narrows what TC ingress would drop anyway.
 fn install(
     classifier: &mut Classifier,
     iface: &str,
     ifindex: u32,
     dir: &std::path::Path,
-) -> Result<(), EnforceError> {
+) -> Result<XdpMode, EnforceError> {
     pin::clear_stale(dir, ifindex)?;
     if let Some(earlier) = pinned_counters(dir) {
         classifier.add_counters(&earlier)?;
     }
     pin::attach_or_replace(classifier, iface, dir)?;
-    pin::pin_maps(classifier, dir)
+    let mode = xdp::attach_or_replace(classifier, ifindex, dir)?;
+    pin::pin_maps(classifier, dir)?;
+    Ok(mode)
 }
 
 /// Counters of the filter being replaced, if one is pinned and readable.

@@ -35,6 +35,17 @@ pub struct LinkEntry {
     pub program_id: u32,
 }
 
+/// The pinned XDP link in front of ingress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpEntry {
+    /// "native" (in the driver) or "generic" (in the core receive path).
+    pub mode: super::XdpMode,
+    /// The link still filters the interface (its device exists).
+    pub attached: bool,
+    pub link_id: u32,
+    pub program_id: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallSnapshot {
     pub interface: String,
@@ -43,10 +54,17 @@ pub struct FirewallSnapshot {
     /// Both the ingress and the egress link are pinned and attached.
     pub attached: bool,
     pub links: Vec<LinkEntry>,
+    /// The XDP link, absent when none is pinned (a filter attached by an
+    /// older daemon, or removed).
+    #[serde(default)]
+    pub xdp: Option<XdpEntry>,
     pub udp_port: u16,
     pub allow_ipv6: bool,
     pub socket_cookies: Vec<u64>,
+    /// Passed at TC ingress and egress (what XDP passes is counted again
+    /// at TC ingress, so its passes are not added here).
     pub passed_packets: u64,
+    /// Dropped at any hook.
     pub dropped_packets: u64,
     /// Drops not reported as events (over the per-CPU rate or ring full).
     pub drop_events_suppressed: u64,
@@ -81,6 +99,15 @@ impl FirewallSnapshot {
             self.udp_port,
             self.socket_cookies.len(),
         );
+        out += &match &self.xdp {
+            Some(x) if x.attached => format!(
+                "xdp before ingress: {} mode (link {})\n",
+                x.mode.name(),
+                x.link_id
+            ),
+            Some(x) => format!("xdp before ingress: NOT attached (link {})\n", x.link_id),
+            None => "xdp before ingress: none\n".to_owned(),
+        };
         out += &format!(
             "passed {} packets, dropped {} packets\n",
             self.passed_packets, self.dropped_packets
@@ -142,10 +169,16 @@ pub(crate) fn build(
         .sum();
     let sum = |pass: bool| -> u64 {
         rows.iter()
-            .filter(|r| r.reason.passes() == pass)
+            .filter(|r| r.reason.passes() == pass && !(pass && r.dir == Direction::Xdp))
             .map(|r| r.packets)
             .sum()
     };
+    let xdp = super::xdp::pinned_info(pin_dir).map(|(mode, l)| XdpEntry {
+        mode,
+        attached: l.ifindex != 0,
+        link_id: l.link_id,
+        program_id: l.program_id,
+    });
     Ok(FirewallSnapshot {
         interface: interface.to_owned(),
         pin_dir: pin_dir.to_string_lossy().into_owned(),
@@ -158,6 +191,7 @@ pub(crate) fn build(
                 program_id: l.program_id,
             })
             .collect(),
+        xdp,
         udp_port: policy.udp_port,
         allow_ipv6: policy.flags & POLICY_ALLOW_IPV6 != 0,
         socket_cookies,
