@@ -131,9 +131,12 @@ impl Frame for XdpContext {
     fn data_end(&self) -> usize {
         XdpContext::data_end(self)
     }
+    /// Through the helper: `data_end - data` is pointer arithmetic the
+    /// verifier refuses without CAP_PERFMON.
     #[inline(always)]
     fn len(&self) -> u32 {
-        (XdpContext::data_end(self) - XdpContext::data(self)) as u32
+        // SAFETY: the helper takes the program's context pointer.
+        unsafe { aya_ebpf::helpers::gen::bpf_xdp_get_buff_len(self.ctx) as u32 }
     }
     #[inline(always)]
     fn load_slow<T: Copy>(&self, offset: usize) -> Result<T, i64> {
