@@ -317,7 +317,10 @@ fn xdp_passes_only_arp_and_udp_to_the_transport_port_counting_each_reason() {
             Reason::NotUdp,
         ),
         (
-            eth(ETH_P_IP, &ipv4_with(UDP, &[], 0x2000, &udp(5555, PORT, b"x"))),
+            eth(
+                ETH_P_IP,
+                &ipv4_with(UDP, &[], 0x2000, &udp(5555, PORT, b"x")),
+            ),
             Reason::Fragment,
         ),
         (
@@ -350,7 +353,10 @@ fn xdp_passes_ipv6_udp_and_neighbour_discovery_for_an_ipv6_transport() {
     }
     let echo = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(128)));
     expect(&mut c, Direction::Xdp, &echo, Reason::NotUdp);
-    let frag = eth(ETH_P_IPV6, &ipv6(44, &ext_header(UDP, &udp(5555, PORT, b"x"))));
+    let frag = eth(
+        ETH_P_IPV6,
+        &ipv6(44, &ext_header(UDP, &udp(5555, PORT, b"x"))),
+    );
     expect(&mut c, Direction::Xdp, &frag, Reason::Fragment);
     let wrong = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT + 1, b"x")));
     expect(&mut c, Direction::Xdp, &wrong, Reason::WrongPort);
