@@ -285,7 +285,6 @@ fn blocks_truncated_and_vlan_tagged_frames_in_both_directions() {
     for (dir, reason) in [
         (Direction::Egress, Reason::Malformed),
         (Direction::Egress, Reason::Vlan),
-        (Direction::Xdp, Reason::Vlan),
     ] {
         assert!(
             after.packets(dir, reason) > before.packets(dir, reason),
@@ -293,6 +292,21 @@ fn blocks_truncated_and_vlan_tagged_frames_in_both_directions() {
             after.render_table()
         );
     }
+    // On the way in the veth moves the tag into skb metadata, which XDP
+    // does not see: it judges the inner frame (here a bogus IPv4 header),
+    // and TC ingress drops whatever passes it as vlan.
+    let inbound_drops = |s: &FirewallSnapshot| -> u64 {
+        s.counters
+            .iter()
+            .filter(|c| c.verdict == "drop" && c.direction != "egress")
+            .map(|c| c.packets)
+            .sum()
+    };
+    assert!(
+        inbound_drops(&after) > inbound_drops(&before),
+        "the tagged frame was not dropped on the way in:\n{}",
+        after.render_table()
+    );
 }
 
 #[test]
