@@ -13,9 +13,11 @@
 //! program and policy inside the pinned links in one step. Only [`remove`]
 //! takes it away.
 
+mod backstop;
 mod error;
 mod events;
 mod loader;
+mod nfnl;
 mod pin;
 mod snapshot;
 mod sys;
@@ -74,6 +76,9 @@ pub struct Enforcer {
     dir: PathBuf,
     classifier: Classifier,
     xdp_mode: XdpMode,
+    /// Netfilter netlink in the filtered namespace, while a backstop is
+    /// installed (snapshots read its counters from any thread).
+    backstop: Option<nfnl::Socket>,
 }
 
 impl Enforcer {
@@ -98,12 +103,19 @@ impl Enforcer {
                 return Err(e);
             }
         };
+        let backstop = install_backstop(iface, policy);
         Ok(Enforcer {
             iface: iface.to_owned(),
             dir,
             classifier,
             xdp_mode,
+            backstop,
         })
+    }
+
+    /// Whether the netfilter egress backstop is installed (see `backstop.rs`).
+    pub fn backstop(&self) -> bool {
+        self.backstop.is_some()
     }
 
     /// How the XDP program in front of ingress runs.
@@ -129,6 +141,7 @@ impl Enforcer {
         snapshot::build(
             &self.iface,
             &self.dir,
+            self.backstop.as_ref(),
             snapshot::SnapshotMaps {
                 policy: c.map(fips_common::MAP_POLICY)?,
                 sockets: c.map(fips_common::MAP_SOCKETS)?,
@@ -151,9 +164,11 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
     }
     let [policy, sockets, counters, budget] =
         pin::MAPS.map(|name| snapshot::open_pinned(&dir, name));
+    let netlink = nfnl::open().map_err(netfilter_err("opening netfilter netlink"))?;
     snapshot::build(
         iface,
         &dir,
+        Some(&netlink),
         snapshot::SnapshotMaps {
             policy: &policy?,
             sockets: &sockets?,
@@ -168,7 +183,39 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
 pub fn remove(iface: &str) -> Result<(), EnforceError> {
     let dir = pin_dir(iface)?;
     xdp::detach(&dir)?;
+    let netlink = nfnl::open().map_err(netfilter_err("opening netfilter netlink"))?;
+    backstop::remove(&netlink, iface)
+        .map_err(netfilter_err("deleting the egress backstop table"))?;
     pin::remove(iface, &dir)
+}
+
+fn netfilter_err(what: &'static str) -> impl FnOnce(std::io::Error) -> EnforceError {
+    move |source| EnforceError::Netfilter { what, source }
+}
+
+/// The backstop is a second line behind TC egress, for frames sent past
+/// it: a kernel without the netdev egress hook (before 5.16, or
+/// CONFIG_NETFILTER_EGRESS off, or nf_tables not loaded on the host) gets
+/// a warning, not a daemon that refuses to start.
+fn install_backstop(iface: &str, policy: &Policy) -> Option<nfnl::Socket> {
+    let installed = nfnl::open().and_then(|netlink| {
+        backstop::install(&netlink, iface, policy.udp_port, policy.allow_ipv6)?;
+        Ok(netlink)
+    });
+    match installed {
+        Ok(netlink) => Some(netlink),
+        Err(e) => {
+            tracing::warn!(
+                %iface,
+                error = %e,
+                "no netfilter egress backstop (nf_tables netdev egress hook, Linux 5.16+, \
+                 module nf_tables loaded on the host): a process with CAP_NET_RAW can send any \
+                 frame past TC with PACKET_QDISC_BYPASS; drop NET_RAW from every container \
+                 in the namespace (cap_drop: [NET_RAW])"
+            );
+            None
+        }
+    }
 }
 
 /// Attaches (or replaces) and pins; see [`Enforcer::attach`]. TC first:

@@ -58,6 +58,10 @@ pub struct FirewallSnapshot {
     /// older daemon, or removed).
     #[serde(default)]
     pub xdp: Option<XdpEntry>,
+    /// The netfilter egress backstop is installed; its drops are added
+    /// to the egress counters.
+    #[serde(default)]
+    pub egress_backstop: bool,
     pub udp_port: u16,
     pub allow_ipv6: bool,
     pub socket_cookies: Vec<u64>,
@@ -108,6 +112,11 @@ impl FirewallSnapshot {
             Some(x) => format!("xdp before ingress: NOT attached (link {})\n", x.link_id),
             None => "xdp before ingress: none\n".to_owned(),
         };
+        out += if self.egress_backstop {
+            "netfilter egress backstop: installed (its drops count as egress)\n"
+        } else {
+            "netfilter egress backstop: none\n"
+        };
         out += &format!(
             "passed {} packets, dropped {} packets\n",
             self.passed_packets, self.dropped_packets
@@ -142,6 +151,7 @@ pub(crate) struct SnapshotMaps<'a> {
 pub(crate) fn build(
     interface: &str,
     pin_dir: &std::path::Path,
+    netlink: Option<&super::nfnl::Socket>,
     maps: SnapshotMaps<'_>,
 ) -> Result<FirewallSnapshot, EnforceError> {
     let links = super::pin::pinned_links(pin_dir);
@@ -158,7 +168,11 @@ pub(crate) fn build(
         .map_err(bpf_err("reading the socket map"))?;
     let mut socket_cookies: Vec<u64> = set.cookies.into_iter().filter(|&c| c != 0).collect();
     socket_cookies.sort_unstable();
-    let rows = read_counters(maps.counters)?;
+    let mut rows = read_counters(maps.counters)?;
+    let egress_backstop = match netlink {
+        Some(netlink) => add_backstop_drops(netlink, interface, &mut rows)?,
+        None => false,
+    };
     let budget: PerCpuArray<&MapData, EventBudget> =
         PerCpuArray::try_from(maps.budget).map_err(bpf_err("opening the event budget map"))?;
     let drop_events_suppressed = budget
@@ -192,6 +206,7 @@ pub(crate) fn build(
             })
             .collect(),
         xdp,
+        egress_backstop,
         udp_port: policy.udp_port,
         allow_ipv6: policy.flags & POLICY_ALLOW_IPV6 != 0,
         socket_cookies,
@@ -200,6 +215,34 @@ pub(crate) fn build(
         drop_events_suppressed,
         counters: rows.iter().map(entry).collect(),
     })
+}
+
+/// Adds the backstop's drops to the egress rows of their reasons; false
+/// when no backstop is installed.
+fn add_backstop_drops(
+    netlink: &super::nfnl::Socket,
+    interface: &str,
+    rows: &mut [CounterRow],
+) -> Result<bool, EnforceError> {
+    let counts = super::backstop::counters(netlink, interface).map_err(|source| {
+        EnforceError::Netfilter {
+            what: "reading the egress backstop's counters",
+            source,
+        }
+    })?;
+    let Some(counts) = counts else {
+        return Ok(false);
+    };
+    for (reason, packets, bytes) in counts {
+        if let Some(row) = rows
+            .iter_mut()
+            .find(|r| r.dir == Direction::Egress && r.reason == reason)
+        {
+            row.packets += packets;
+            row.bytes += bytes;
+        }
+    }
+    Ok(true)
 }
 
 fn entry(row: &CounterRow) -> CounterEntry {

@@ -21,6 +21,7 @@ fn sample() -> FirewallSnapshot {
             link_id: 8,
             program_id: 43,
         }),
+        egress_backstop: true,
         udp_port: 2121,
         allow_ipv6: false,
         socket_cookies: vec![4097],
@@ -79,7 +80,11 @@ fn table_lists_nonzero_counters_only() {
         table.contains("xdp before ingress: native mode (link 8)"),
         "{table}"
     );
-    assert_eq!(table.lines().count(), 6, "{table}");
+    assert!(
+        table.contains("netfilter egress backstop: installed"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 7, "{table}");
 }
 
 #[test]
