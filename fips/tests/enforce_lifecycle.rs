@@ -250,6 +250,10 @@ fn survives_kill_and_restart() {
         Some(&xdp_before),
         "the XDP link went away with its process"
     );
+    assert!(
+        before.egress_backstop && dead.egress_backstop,
+        "the netfilter egress backstop is not in place, or went away with its process"
+    );
     let tcp = in_ns(&topo.sidecar, || {
         std::net::TcpStream::connect_timeout(&v4(peer_ip, 22).into(), WAIT)
     });
@@ -280,6 +284,7 @@ fn survives_kill_and_restart() {
         "the XDP link was recreated, not updated in place"
     );
     assert_ne!(xdp_after.program_id, xdp_before.program_id);
+    assert!(after.egress_backstop, "no backstop after the restart");
     assert!(
         after.packets(Direction::Egress, Reason::WrongPort) >= dropped_while_dead,
         "counters were not carried over"
@@ -298,6 +303,11 @@ fn survives_kill_and_restart() {
     assert!(
         !xdp_attached(&topo.sidecar),
         "remove left an XDP program on eth0"
+    );
+    let backstop_left = in_ns(&topo.sidecar, || enforce::remove_backstop("eth0"));
+    assert!(
+        !backstop_left.expect("netfilter"),
+        "remove left the backstop table"
     );
     let probe = Probe::start(&topo, 33082);
     std::thread::sleep(Duration::from_millis(200));

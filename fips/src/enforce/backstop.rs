@@ -66,7 +66,8 @@ enum Expr {
     },
     /// Register 1 &= mask.
     Mask(Vec<u8>),
-    Counter,
+    /// Counts packets and bytes, starting from the given totals.
+    Counter(u64, u64),
     Verdict(u32),
 }
 
@@ -97,7 +98,12 @@ impl Expr {
                     .nested(4, Attrs::new().bytes(1, mask))
                     .nested(5, Attrs::new().bytes(1, &vec![0; mask.len()])),
             ),
-            Expr::Counter => ("counter", Attrs::new()),
+            Expr::Counter(packets, bytes) => (
+                "counter",
+                Attrs::new()
+                    .bytes(1, &bytes.to_be_bytes())
+                    .bytes(2, &packets.to_be_bytes()),
+            ),
             Expr::Verdict(code) => (
                 "immediate",
                 Attrs::new()
@@ -174,10 +180,21 @@ impl Rule {
         }
     }
 
-    fn encode(self, table: &str) -> Attrs {
+    /// `carried`: totals of the backstop being replaced, per reason; the
+    /// first rule of a reason takes them over.
+    fn encode(self, table: &str, carried: &mut Vec<(Reason, u64, u64)>) -> Attrs {
         let mut exprs = self.matches.0;
         match self.drop_as {
-            Some(_) => exprs.extend([Expr::Counter, Expr::Verdict(NF_DROP)]),
+            Some(reason) => {
+                let (packets, bytes) = match carried.iter().position(|(r, _, _)| *r == reason) {
+                    Some(i) => {
+                        let (_, p, b) = carried.swap_remove(i);
+                        (p, b)
+                    }
+                    None => (0, 0),
+                };
+                exprs.extend([Expr::Counter(packets, bytes), Expr::Verdict(NF_DROP)]);
+            }
             None => exprs.push(Expr::Verdict(NF_ACCEPT)),
         }
         let list = exprs
@@ -249,7 +266,8 @@ fn rules(port: u16, allow_ipv6: bool) -> Vec<Rule> {
 }
 
 /// Creates (or rewrites in place) the backstop of `iface` for the
-/// transport's `port`.
+/// transport's `port`. The counts of a backstop being replaced carry over,
+/// as the TC counters do.
 pub(crate) fn install(
     socket: &nfnl::Socket,
     iface: &str,
@@ -257,6 +275,8 @@ pub(crate) fn install(
     allow_ipv6: bool,
 ) -> io::Result<()> {
     let table = table_name(iface);
+    // Unreadable old counts are not worth failing over: start from zero.
+    let mut carried = counters(socket, iface).ok().flatten().unwrap_or_default();
     let mut batch = Batch::new();
     batch.add(
         nfnl::NFT_MSG_NEWTABLE,
@@ -292,7 +312,7 @@ pub(crate) fn install(
             nfnl::NFT_MSG_NEWRULE,
             nfnl::NLM_F_CREATE | nfnl::NLM_F_APPEND,
             NFPROTO_NETDEV,
-            rule.encode(&table),
+            rule.encode(&table, &mut carried),
         );
     }
     batch.commit(socket)

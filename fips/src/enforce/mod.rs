@@ -189,6 +189,13 @@ pub fn remove(iface: &str) -> Result<(), EnforceError> {
     pin::remove(iface, &dir)
 }
 
+/// Deletes only the netfilter egress backstop of `iface` (tests, and an
+/// operator comparing with and without it); false when there was none.
+pub fn remove_backstop(iface: &str) -> Result<bool, EnforceError> {
+    let netlink = nfnl::open().map_err(netfilter_err("opening netfilter netlink"))?;
+    backstop::remove(&netlink, iface).map_err(netfilter_err("deleting the egress backstop table"))
+}
+
 fn netfilter_err(what: &'static str) -> impl FnOnce(std::io::Error) -> EnforceError {
     move |source| EnforceError::Netfilter { what, source }
 }
