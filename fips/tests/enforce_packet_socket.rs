@@ -63,7 +63,7 @@ fn snapshot(enforcer: &Enforcer) -> FirewallSnapshot {
 }
 
 #[test]
-fn a_packet_socket_in_the_sidecar_reads_no_inbound_frame_but_arp_and_the_transports_udp() {
+fn a_packet_socket_in_the_sidecar_reads_only_arp_and_the_transports_udp_either_way() {
     let topo = Topology::with_prefix("is", "pkin", 91);
     let port = 31091;
     let (ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);

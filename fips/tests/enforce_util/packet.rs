@@ -108,6 +108,11 @@ impl PacketSocket {
         self.frames(wait, |pkttype| pkttype != PACKET_OUTGOING)
     }
 
+    /// Every outbound frame (sent from this host) read within `wait`.
+    pub fn outbound(&self, wait: Duration) -> Vec<Vec<u8>> {
+        self.frames(wait, |pkttype| pkttype == PACKET_OUTGOING)
+    }
+
     /// Every frame read within `wait`, both directions.
     pub fn all(&self, wait: Duration) -> Vec<Vec<u8>> {
         self.frames(wait, |_| true)
