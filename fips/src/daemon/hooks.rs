@@ -51,6 +51,7 @@ impl Firewall {
             iface = %cfg.interface,
             udp_port = policy.udp_port,
             xdp = enforcer.xdp_mode().name(),
+            egress_backstop = enforcer.backstop(),
             "enforcement filter attached"
         );
         Ok(Firewall {
