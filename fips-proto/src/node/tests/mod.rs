@@ -22,6 +22,7 @@ fn chain(seed: u64, params: LinkParams) -> Sim {
 }
 
 mod hostile;
+mod junk;
 mod inspect;
 mod links;
 mod mesh;
