@@ -104,6 +104,8 @@ pub(crate) enum Verdict {
 /// The gate's figures for the control socket.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct AdmissionStats {
+    /// All refusals: `refused_known + refused_source + refused_global`.
+    pub refused: u64,
     pub admitted_known: u64,
     pub admitted_unknown: u64,
     pub refused_known: u64,
@@ -114,12 +116,6 @@ pub struct AdmissionStats {
     pub sources_tracked: usize,
     pub sources_cap: usize,
     pub known_tracked: usize,
-}
-
-impl AdmissionStats {
-    pub fn refused(&self) -> u64 {
-        self.refused_known + self.refused_source + self.refused_global
-    }
 }
 
 pub(crate) struct Admission {
@@ -160,7 +156,9 @@ impl Admission {
     }
 
     fn admit_known(&mut self, now: Instant, ip: IpAddr) -> Verdict {
-        let b = self.known.get_or_insert_mut(ip, || Bucket::full(KNOWN, now));
+        let b = self
+            .known
+            .get_or_insert_mut(ip, || Bucket::full(KNOWN, now));
         if b.take(KNOWN, now) {
             Verdict::Admit
         } else {
@@ -176,7 +174,9 @@ impl Admission {
         if !self.sources.contains(&key) && self.sources.len() == self.sources.cap().get() {
             self.stats.source_evictions += 1;
         }
-        let b = self.sources.get_or_insert_mut(key, || Bucket::full(SOURCE, now));
+        let b = self
+            .sources
+            .get_or_insert_mut(key, || Bucket::full(SOURCE, now));
         if !b.has_token(SOURCE, now) {
             return Verdict::RefusedSource;
         }
@@ -188,7 +188,9 @@ impl Admission {
     }
 
     pub(crate) fn stats(&self) -> AdmissionStats {
+        let s = &self.stats;
         AdmissionStats {
+            refused: s.refused_known + s.refused_source + s.refused_global,
             sources_tracked: self.sources.len(),
             sources_cap: SOURCE_TABLE_CAP,
             known_tracked: self.known.len(),

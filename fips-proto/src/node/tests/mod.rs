@@ -22,8 +22,8 @@ fn chain(seed: u64, params: LinkParams) -> Sim {
 }
 
 mod hostile;
-mod junk;
 mod inspect;
+mod junk;
 mod links;
 mod mesh;
 mod rekey;
