@@ -12,7 +12,11 @@
 //!   spends that peer's own bucket.
 //! - **Per source** (anything else): one bucket per IPv4 address or IPv6
 //!   /64, so one flooding host cannot crowd out a new peer elsewhere.
-//! - **Global**: what all unknown sources together may cost per second.
+//! - **Global**: what all unknown sources together may cost per second, in
+//!   two budgets: one for sources in good standing, one for sources that
+//!   went over their own bucket lately (flooders). A flood from many
+//!   addresses drains only the second, so a new peer, which never goes over
+//!   its bucket, still finds tokens in the first.
 //!
 //! Both tables are LRU-bounded ([`KNOWN_TABLE_CAP`], [`SOURCE_TABLE_CAP`]);
 //! evicting an entry only forgets a refill state (a fresh bucket is full),
@@ -30,22 +34,29 @@ pub const SOURCE_TABLE_CAP: usize = 4096;
 /// Buckets kept for known peers' IPs.
 pub const KNOWN_TABLE_CAP: usize = 1024;
 
-/// Per unknown source: a new peer's msg1 and its resends (1, 2, 4, ... s)
-/// fit easily; several peers behind one NAT still get in within seconds.
+/// Per unknown source: a new peer's msg1 and its five resends (1, 2, 4,
+/// ... s apart) fit in the burst.
 const SOURCE: Rate = Rate {
+    burst: 16.0,
+    per_sec: 4.0,
+};
+/// All unknown sources in good standing together (see [`SourceEntry`]).
+/// One IK responder step costs ~0.1 ms of CPU: the two global budgets cap
+/// junk handshakes at about 1% of a core.
+const CLEAN: Rate = Rate {
+    burst: 64.0,
+    per_sec: 50.0,
+};
+/// All unknown sources that went over their own budget lately, together.
+const FLAGGED: Rate = Rate {
     burst: 32.0,
-    per_sec: 8.0,
+    per_sec: 50.0,
 };
-/// All unknown sources together. One IK responder step costs ~0.1 ms of
-/// CPU, so this caps junk handshakes at a few percent of a core.
-const GLOBAL: Rate = Rate {
-    burst: 256.0,
-    per_sec: 500.0,
-};
-/// Per known peer IP: a rekey every 30 s at the fastest, a restart, resends.
+/// Per known peer IP: rekeys, restarts, resends, several peers behind one
+/// NAT address.
 const KNOWN: Rate = Rate {
-    burst: 32.0,
-    per_sec: 8.0,
+    burst: 64.0,
+    per_sec: 16.0,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +100,14 @@ impl Bucket {
     }
 }
 
+/// An unknown source's bucket, and whether it went over it since the
+/// bucket was last full (then it is charged to the flooders' budget).
+#[derive(Clone, Copy, Debug)]
+struct SourceEntry {
+    bucket: Bucket,
+    flagged: bool,
+}
+
 /// What the gate said about one msg1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -120,8 +139,9 @@ pub struct AdmissionStats {
 
 pub(crate) struct Admission {
     known: LruCache<IpAddr, Bucket>,
-    sources: LruCache<IpAddr, Bucket>,
-    global: Bucket,
+    sources: LruCache<IpAddr, SourceEntry>,
+    clean: Bucket,
+    flagged: Bucket,
     stats: AdmissionStats,
 }
 
@@ -130,7 +150,8 @@ impl Admission {
         Admission {
             known: LruCache::new(cap(KNOWN_TABLE_CAP)),
             sources: LruCache::new(cap(SOURCE_TABLE_CAP)),
-            global: Bucket::full(GLOBAL, now),
+            clean: Bucket::full(CLEAN, now),
+            flagged: Bucket::full(FLAGGED, now),
             stats: AdmissionStats::default(),
         }
     }
@@ -166,25 +187,37 @@ impl Admission {
         }
     }
 
-    /// The global bucket is only charged for a source that still has a
-    /// token, and a source only when the global budget has one: a flooding
-    /// host cannot drain the global budget faster than its own refill.
+    /// The source's own bucket is charged first, whatever the global
+    /// budget then says: a flooding host spends its burst within
+    /// milliseconds, is flagged, and from then on reaches only the
+    /// flooders' budget, at its own refill rate.
     fn admit_unknown(&mut self, now: Instant, ip: IpAddr) -> Verdict {
         let key = source_key(ip);
         if !self.sources.contains(&key) && self.sources.len() == self.sources.cap().get() {
             self.stats.source_evictions += 1;
         }
-        let b = self
-            .sources
-            .get_or_insert_mut(key, || Bucket::full(SOURCE, now));
-        if !b.has_token(SOURCE, now) {
+        let e = self.sources.get_or_insert_mut(key, || SourceEntry {
+            bucket: Bucket::full(SOURCE, now),
+            flagged: false,
+        });
+        e.bucket.refill(SOURCE, now);
+        if e.bucket.tokens >= SOURCE.burst {
+            e.flagged = false;
+        }
+        if !e.bucket.take(SOURCE, now) {
+            e.flagged = true;
             return Verdict::RefusedSource;
         }
-        if !self.global.take(GLOBAL, now) {
-            return Verdict::RefusedGlobal;
+        let (global, rate) = if e.flagged {
+            (&mut self.flagged, FLAGGED)
+        } else {
+            (&mut self.clean, CLEAN)
+        };
+        if global.take(rate, now) {
+            Verdict::Admit
+        } else {
+            Verdict::RefusedGlobal
         }
-        b.tokens -= 1.0;
-        Verdict::Admit
     }
 
     pub(crate) fn stats(&self) -> AdmissionStats {
@@ -235,10 +268,10 @@ mod tests {
     fn one_flooding_source_gets_its_burst_then_its_refill_rate() {
         let t0 = Instant::now();
         let mut a = Admission::new(t0);
-        assert_eq!(count(&mut a, t0, v4(1), false, 10_000), 32);
+        assert_eq!(count(&mut a, t0, v4(1), false, 10_000), 16);
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(count(&mut a, t1, v4(1), false, 10_000), 8);
-        assert_eq!(a.stats().refused_source, 2 * 10_000 - 40);
+        assert_eq!(count(&mut a, t1, v4(1), false, 10_000), 4);
+        assert_eq!(a.stats().refused_source, 2 * 10_000 - 20);
     }
 
     #[test]
@@ -246,22 +279,41 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Admission::new(t0);
         count(&mut a, t0, v4(1), false, 100_000);
-        assert_eq!(a.admit(t0, v4(2), false), Verdict::Admit);
+        assert_eq!(count(&mut a, t0, v4(2), false, 100), 16);
     }
 
     #[test]
-    fn many_flooding_sources_are_capped_by_the_global_budget() {
+    fn many_flooding_sources_are_capped_by_the_global_budgets() {
         let t0 = Instant::now();
         let mut a = Admission::new(t0);
         let admitted: usize = (0..=255)
             .map(|i| count(&mut a, t0, v4(i), false, 100))
             .sum();
-        assert_eq!(admitted, 256);
+        assert_eq!(admitted, 64);
         assert!(a.stats().refused_global > 0);
     }
 
+    /// 64 sources at 1,000 msg1/s each for 2 s, then a newcomer.
     #[test]
-    fn known_peers_are_served_while_the_global_budget_is_spent() {
+    fn a_new_source_gets_in_while_many_sources_flood() {
+        let t0 = Instant::now();
+        let mut a = Admission::new(t0);
+        let mut admitted = 0;
+        for ms in 0..2000 {
+            let now = t0 + Duration::from_millis(ms);
+            for i in 0..64 {
+                admitted += count(&mut a, now, v4(i), false, 1);
+            }
+        }
+        // The clean budget's burst and refill went to the first msg1s; then
+        // the flooders' budget: 32 + 50/s.
+        assert!(admitted <= 64 + 32 + 2 * 50 + 2, "{admitted}");
+        let now = t0 + Duration::from_millis(2000);
+        assert_eq!(count(&mut a, now, v4(200), false, 6), 6);
+    }
+
+    #[test]
+    fn known_peers_are_served_while_the_global_budgets_are_spent() {
         let t0 = Instant::now();
         let mut a = Admission::new(t0);
         for i in 0..=255 {
@@ -269,8 +321,8 @@ mod tests {
         }
         assert_eq!(a.admit(t0, v4(7), false), Verdict::RefusedSource);
         assert_eq!(a.admit(t0, v4(7), true), Verdict::Admit);
-        assert_eq!(count(&mut a, t0, v4(9), true, 1000), 32);
-        assert_eq!(a.stats().refused_known, 1000 - 32);
+        assert_eq!(count(&mut a, t0, v4(9), true, 1000), 64);
+        assert_eq!(a.stats().refused_known, 1000 - 64);
     }
 
     #[test]
@@ -294,7 +346,7 @@ mod tests {
             let ip = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 1, i, 0, 0, 1));
             a.admit(t0, ip, false);
         }
-        assert_eq!(a.stats().admitted_unknown, 32);
+        assert_eq!(a.stats().admitted_unknown, 16);
         let mapped = IpAddr::V6(Ipv4Addr::new(10, 0, 0, 5).to_ipv6_mapped());
         a.admit(t0, mapped, false);
         assert!(a.sources.contains(&v4(5)));
