@@ -9,8 +9,8 @@
 #   junk CPU   B's daemon CPU (utime+stime from /proc/PID/stat) over 5 s of
 #              flood with no other traffic, as a share of one core
 #   TCP        iperf3 single stream A->C (2 hops, through B) under the flood;
-#              the ratio is against the mean of two no-flood runs (first
-#              and last) of the same implementation in the same run
+#              the ratio is against the mean of the no-flood runs just
+#              before and after it, same implementation, same run
 #   links      whether B kept both links with the same link ids throughout
 #   refused    msg1s B refused during the level (ours: `show transports`)
 #
@@ -149,11 +149,19 @@ print(json.load(sys.stdin)["msg1_admission"]["refused"])' 2>/dev/null || echo "-
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-iperf() { # from_ns server_ns addr -> Mbit/s
-    ip netns exec "$2" iperf3 -s -1 -D -p 5201 >/dev/null 2>&1; sleep 0.3
+iperf_once() { # from_ns server_ns addr -> Mbit/s, or nothing
+    ip netns exec "$2" iperf3 -s -1 -D -p 5201 >/dev/null 2>&1; sleep 0.5
     ip netns exec "$1" iperf3 -c "$3" -p 5201 -t "$DURATION" -J 2>/dev/null \
         | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' \
-        || echo 0
+        2>/dev/null || true
+}
+
+# iperf3 A->C; one retry when the run fails (a busy machine can time out
+# the control connection); 0 when both fail.
+iperf() { # from_ns server_ns addr -> Mbit/s
+    local r; r=$(iperf_once "$@")
+    [ -z "$r" ] && { sleep 1; r=$(iperf_once "$@"); }
+    echo "${r:-0}"
 }
 
 # One flood level: prints "rate_label|sent_per_s|flooder_cpu|junk_cpu_pct|tcp|links_ok|refused".
@@ -168,7 +176,7 @@ level() { # rate (-1 = no flood)
         flood=$!
         sleep 1
     fi
-    t0=$(cpu_ticks "$B_PID"); sleep "$CPU_WINDOW"; t1=$(cpu_ticks "$B_PID")
+    t0=$(cpu_ticks "$B_PID"); [ -n "$flood" ] && sleep "$CPU_WINDOW"; t1=$(cpu_ticks "$B_PID")
     tcp=$(iperf "$P-a" "$P-c" "${FD[c]}")
     links1=$(links_of_b); ref1=$(refused_by_b)
     local sent="-" fcpu="-"
@@ -181,25 +189,34 @@ level() { # rate (-1 = no flood)
     local held=yes; { [ "$links0" != "$links1" ] || [ "$links0" = "?" ]; } && held="no ($links0 -> $links1)"
     [ "$links0" = "?" ] && held="? (no control socket)"
     local refused="-"; [ "$ref0" != "-" ] && [ "$ref1" != "-" ] && refused=$((ref1 - ref0))
-    local cpu; cpu=$(echo "100 * ($t1 - $t0) / $hz / $CPU_WINDOW" | bc -l)
+    local cpu=0; [ -n "$flood" ] && cpu=$(echo "100 * ($t1 - $t0) / $hz / $CPU_WINDOW" | bc -l)
     printf '%s|%s|%s|%.1f|%s|%s|%s\n' "$label" "${sent:--}" "${fcpu:--}" "$cpu" "$tcp" "$held" "$refused"
 }
 
+# Every flood level runs between two no-flood runs; its ratio is against
+# their mean, so a machine whose load drifts (it is shared) skews it less.
 measure() { # label binary
     start_fips "$2"
     sleep 2
-    local rows=() r base0 base1
-    base0=$(level -1); rows+=("$base0")
-    for rate in $RATES; do rows+=("$(level "$rate")"); done
-    base1=$(level -1); rows+=("$base1")
-    local b0 b1; b0=$(cut -d'|' -f5 <<< "$base0"); b1=$(cut -d'|' -f5 <<< "$base1")
-    local base; base=$(echo "($b0 + $b1) / 2" | bc -l)
-    for r in "${rows[@]}"; do
-        IFS='|' read -r label sent fcpu cpu tcp held refused <<< "$r"
-        printf '| %s | %s | %s | %s | %s | %s | %.2f | %s | %s |\n' "$1" "$label" "$sent" "$fcpu" \
-            "$cpu" "$tcp" "$(echo "$tcp / $base" | bc -l)" "$held" "$refused"
-    done >> "$RUN/rows"
+    local before after r label sent fcpu cpu tcp held refused
+    before=$(level -1)
+    emit "$1" "$before" "$(cut -d'|' -f5 <<< "$before")"
+    for rate in $RATES; do
+        r=$(level "$rate"); after=$(level -1)
+        local b0 b1; b0=$(cut -d'|' -f5 <<< "$before"); b1=$(cut -d'|' -f5 <<< "$after")
+        emit "$1" "$r" "$(echo "($b0 + $b1) / 2" | bc -l)"
+        emit "$1" "$after" "$b1"
+        before=$after
+    done
     stop_all
+}
+
+emit() { # label row base
+    local label sent fcpu cpu tcp held refused
+    IFS='|' read -r label sent fcpu cpu tcp held refused <<< "$2"
+    local ratio="-"; [ "$label" != none ] && ratio=$(printf '%.2f' "$(echo "$tcp / $3" | bc -l)")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$label" "$sent" "$fcpu" \
+        "$cpu" "$tcp" "$ratio" "$held" "$refused" >> "$RUN/rows"
 }
 
 main() {
@@ -219,7 +236,7 @@ main() {
         echo "|---|---|---|---|---|---|---|---|---|"
         cat "$RUN/rows"
         echo
-        echo "Flood from 64 addresses x 16 ports into B's FIPS port; B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood; 'x no flood' against the mean of the first and last no-flood rows. $(nproc) cores (flooder, 3 daemons and iperf3 share them), kernel $(uname -r), $(date -u +%F)."
+        echo "Flood from 64 addresses x 16 ports into B's FIPS port; B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood; 'x no flood' against the mean of the no-flood runs just before and after. $(nproc) cores (flooder, 3 daemons and iperf3 share them), load average at the end $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(date -u +%F)."
     } | tee "$RUN/table.md"
     if [ "$RECORD" = 1 ]; then
         { echo; echo "### Junk handshake flood, $(date -u '+%F %H:%M UTC')"; echo;
