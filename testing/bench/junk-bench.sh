@@ -21,7 +21,8 @@
 # Usage: sudo testing/bench/junk-bench.sh [--record]
 #   FIPS_BIN (default target/release/fips), FIPSCTL_BIN (target/release/fipsctl),
 #   JUNK_BIN (target/release/examples/junk_flood), FIPS_REF_BIN, DURATION (10 s),
-#   RATES (default "20000 100000 0"; 0 = as fast as one core sends).
+#   RATES (default "20000 100000 0"; 0 = as fast as one core sends),
+#   REPEAT (rounds over all rates, default 3; the table shows medians).
 # Build first: cargo build --release -p fips --bins --example junk_flood
 # --record appends the table to docs/benchmarks.md with this command line.
 set -euo pipefail
@@ -31,6 +32,7 @@ FIPSCTL_BIN="${FIPSCTL_BIN:-$ROOT/target/release/fipsctl}"
 JUNK_BIN="${JUNK_BIN:-$ROOT/target/release/examples/junk_flood}"
 DURATION="${DURATION:-10}"
 RATES="${RATES:-20000 100000 0}"
+REPEAT="${REPEAT:-3}"
 CPU_WINDOW=5
 RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
 P=junk
@@ -195,28 +197,52 @@ level() { # rate (-1 = no flood)
 
 # Every flood level runs between two no-flood runs; its ratio is against
 # their mean, so a machine whose load drifts (it is shared) skews it less.
+# REPEAT rounds of all levels; the table shows medians per level.
 measure() { # label binary
     start_fips "$2"
     sleep 2
-    local before after r label sent fcpu cpu tcp held refused
-    before=$(level -1)
-    emit "$1" "$before" "$(cut -d'|' -f5 <<< "$before")"
-    for rate in $RATES; do
-        r=$(level "$rate"); after=$(level -1)
-        local b0 b1; b0=$(cut -d'|' -f5 <<< "$before"); b1=$(cut -d'|' -f5 <<< "$after")
-        emit "$1" "$r" "$(echo "($b0 + $b1) / 2" | bc -l)"
-        emit "$1" "$after" "$b1"
-        before=$after
+    local before after r round
+    before=$(level -1); raw "$1" "$before" 0
+    for round in $(seq 1 "$REPEAT"); do
+        for rate in $RATES; do
+            r=$(level "$rate"); after=$(level -1)
+            raw "$1" "$r" "$(pair_mean "$before" "$after")"
+            raw "$1" "$after" 0
+            before=$after
+        done
     done
     stop_all
 }
 
-emit() { # label row base
-    local label sent fcpu cpu tcp held refused
-    IFS='|' read -r label sent fcpu cpu tcp held refused <<< "$2"
-    local ratio="-"; [ "$label" != none ] && ratio=$(printf '%.2f' "$(echo "$tcp / $3" | bc -l)")
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$label" "$sent" "$fcpu" \
-        "$cpu" "$tcp" "$ratio" "$held" "$refused" >> "$RUN/rows"
+pair_mean() { echo "($(cut -d'|' -f5 <<< "$1") + $(cut -d'|' -f5 <<< "$2")) / 2" | bc -l; }
+
+raw() { # label row base (0 for a no-flood row)
+    echo "$1|$2|$3" >> "$RUN/raw"
+}
+
+# Medians per implementation and level, as table rows.
+summarise() {
+    python3 - "$RUN/raw" <<'PY'
+import statistics as st, sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
+order, groups = [], {}
+for impl, label, sent, fcpu, cpu, tcp, held, refused, base in rows:
+    key = (impl, label)
+    if key not in groups: order.append(key); groups[key] = []
+    groups[key].append((sent, fcpu, cpu, tcp, held, refused, base))
+def med(xs):
+    xs = [float(x) for x in xs if x not in ("-", "")]
+    return st.median(xs) if xs else None
+def fmt(x, d=0):
+    return "-" if x is None else f"{x:.{d}f}"
+for impl, label in order:
+    g = groups[(impl, label)]
+    ratios = [float(t) / float(b) for _, _, _, t, _, _, b in g if float(b) > 0]
+    held = "yes" if all(r[4] == "yes" for r in g) else "; ".join(sorted({r[4] for r in g if r[4] != "yes"}))
+    print(f"| {impl} | {label} | {len(g)} | {fmt(med(r[0] for r in g))} | {fmt(med(r[1] for r in g))} | "
+          f"{fmt(med(r[2] for r in g), 1)} | {fmt(med(r[3] for r in g))} | "
+          f"{fmt(st.median(ratios), 2) if ratios else '-'} | {held} | {fmt(med(r[5] for r in g))} |")
+PY
 }
 
 main() {
@@ -228,15 +254,15 @@ main() {
         echo "junk-bench: FIPS_REF_BIN=$FIPS_REF_BIN is not an executable; unset it or build that binary" >&2; exit 1
     fi
     topology
-    : > "$RUN/rows"
+    : > "$RUN/raw"
     measure "fips (ours)" "$FIPS_BIN"
     if [ -n "${FIPS_REF_BIN:-}" ]; then measure "reference ($(basename "$FIPS_REF_BIN"))" "$FIPS_REF_BIN"; fi
     {
-        echo "| implementation | flood | sent/s | flooder CPU % | B CPU % on junk alone | TCP 2 hops Mbit/s | x no flood | B's links held | msg1 refused by B |"
-        echo "|---|---|---|---|---|---|---|---|---|"
-        cat "$RUN/rows"
+        echo "| implementation | flood | runs | sent/s | flooder CPU % | B CPU % on junk alone | TCP 2 hops Mbit/s | x no flood | B's links held | msg1 refused by B per run |"
+        echo "|---|---|---|---|---|---|---|---|---|---|"
+        summarise
         echo
-        echo "Flood from 64 addresses x 16 ports into B's FIPS port; B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood; 'x no flood' against the mean of the no-flood runs just before and after. $(nproc) cores (flooder, 3 daemons and iperf3 share them), load average at the end $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(date -u +%F)."
+        echo "Flood from 64 addresses x 16 ports into B's FIPS port; B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood; medians over the runs; 'x no flood' is the median of each run's TCP rate over the mean of the no-flood runs just before and after it. $(nproc) cores (flooder, 3 daemons and iperf3 share them), load average at the end $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(date -u +%F)."
     } | tee "$RUN/table.md"
     if [ "$RECORD" = 1 ]; then
         { echo; echo "### Junk handshake flood, $(date -u '+%F %H:%M UTC')"; echo;
