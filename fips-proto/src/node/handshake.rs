@@ -14,7 +14,7 @@ use crate::NodeAddr;
 
 use super::link::{Direction, LinkSession, LinkStats, Peer, SrMark};
 use super::timers::{LinkTimer, TimerTable};
-use super::{codec, DownReason, Node, NodeEvent, Owner, PeerConfig};
+use super::{admission, codec, DownReason, Node, NodeEvent, Owner, PeerConfig};
 
 /// A configured peer and its reconnect schedule.
 pub(crate) struct PeerSlot {
@@ -163,7 +163,8 @@ impl Node {
     }
 
     pub(super) fn handle_msg1(&mut self, now: Instant, from: SocketAddr, m: Msg1) {
-        if !self.msg1_bucket.take(now) {
+        let known = self.is_known_source(from);
+        if self.admission.admit(now, from.ip(), known) != admission::Verdict::Admit {
             self.counters.msg1_rate_limited += 1;
             return;
         }
@@ -220,6 +221,18 @@ impl Node {
             }
         }
         self.accept_msg1(now, from, m, resp);
+    }
+
+    /// Whether `from` is the IP of a linked peer, a configured peer or a
+    /// peer we are dialling: its msg1 is charged to its own budget, not to
+    /// the one unknown senders share. By IP, not port: a peer behind NAT
+    /// may come back from another port.
+    fn is_known_source(&self, from: SocketAddr) -> bool {
+        let ip = from.ip().to_canonical();
+        let same = |a: &SocketAddr| a.ip().to_canonical() == ip;
+        self.peers.values().any(|p| same(&p.remote))
+            || self.dials.values().any(|d| same(&d.remote))
+            || self.slots.values().any(|s| s.cfg.addrs.iter().any(same))
     }
 
     /// Answers a msg1 with msg2 and installs the session (responder).

@@ -9,6 +9,7 @@
 //! `false`, `poll_event` until `None`); then sleep until `poll_timeout()` or
 //! the next input.
 
+mod admission;
 #[cfg(feature = "bench")]
 mod bench;
 mod codec;
@@ -46,6 +47,7 @@ use crate::identity::{Identity, PeerIdentity};
 use crate::tree::TreeState;
 use crate::NodeAddr;
 
+pub use admission::{AdmissionStats, KNOWN_TABLE_CAP, SOURCE_TABLE_CAP};
 pub use config::{NodeConfig, PeerConfig, Timers};
 pub use counters::Counters;
 pub use link::Direction;
@@ -140,29 +142,6 @@ pub enum NodeEvent {
 pub(crate) const DISCONNECT_SHUTDOWN: u8 = 0x00;
 pub(crate) const DISCONNECT_CONFIG_CHANGE: u8 = 0x06;
 
-/// msg1 admission: burst 100, 10 per second (INTEROP.md §3).
-struct TokenBucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    const BURST: f64 = 100.0;
-    const RATE: f64 = 10.0;
-
-    fn take(&mut self, now: Instant) -> bool {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + dt * Self::RATE).min(Self::BURST);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// A FIPS node without I/O. See the module docs for the call order.
 pub struct Node {
     identity: Identity,
@@ -189,7 +168,8 @@ pub struct Node {
     events: VecDeque<NodeEvent>,
     counters: Counters,
     next_link_id: u64,
-    msg1_bucket: TokenBucket,
+    /// Budgets for msg1 processing, checked before any ECDH.
+    admission: admission::Admission,
     shut_down: bool,
     /// Sessions, discovery and routing; `None` only while it runs.
     dataplane: Option<Box<dataplane::DataplaneHook>>,
@@ -242,10 +222,7 @@ impl Node {
             events: VecDeque::new(),
             counters: Counters::default(),
             next_link_id: 1,
-            msg1_bucket: TokenBucket {
-                tokens: TokenBucket::BURST,
-                last: now,
-            },
+            admission: admission::Admission::new(now),
             shut_down: false,
             dataplane: Some(dataplane::DataplaneHook::new(
                 my_addr,
@@ -472,6 +449,11 @@ impl Node {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// What the msg1 admission gate let through and refused, by reason.
+    pub fn admission_stats(&self) -> AdmissionStats {
+        self.admission.stats()
     }
 
     /// Addresses of authenticated peers.

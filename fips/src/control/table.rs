@@ -76,6 +76,11 @@ const STATUS_FIELDS: &[Column] = &[
     ("delivered pkts", "forwarding.delivered_packets"),
     ("originated pkts", "forwarding.originated_packets"),
     ("no-route drops", "forwarding.drop_no_route_packets"),
+    (
+        "msg1 admitted (unknown src)",
+        "msg1_admission.admitted_unknown",
+    ),
+    ("msg1 refused", "msg1_admission.refused"),
 ];
 
 const TREE_FIELDS: &[Column] = &[
@@ -190,6 +195,12 @@ pub fn render(query: Query, data: &Value) -> String {
                 Err(_) => generic(data),
             }
         }
+        // The transport table, then the msg1 admission counters.
+        Query::Transports => format!(
+            "{}{}",
+            generic(&subset(data, &["transports"])),
+            counters(&subset(data, &["msg1_admission"]))
+        ),
         _ => generic(data),
     }
 }

@@ -68,7 +68,7 @@ fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
         Query::Transports => Response::Ok(json!({ "transports": [{
             "transport_id": 1, "type": "udp", "state": "up", "name": "udp",
             "mtu": node.link_mtu(),
-        }]})),
+        }], "msg1_admission": node.admission_stats() })),
         Query::Firewall => ctx.firewall.snapshot(),
     }
 }
@@ -80,6 +80,12 @@ fn status(node: &Node, ctx: &Context, now: Instant) -> Response {
             if let (Some(obj), Some(dp)) = (v.as_object_mut(), node.dataplane()) {
                 obj.entry("forwarding")
                     .or_insert_with(|| views::forwarding(dp.counters()));
+            }
+            if let (Some(obj), Ok(a)) = (
+                v.as_object_mut(),
+                serde_json::to_value(node.admission_stats()),
+            ) {
+                obj.insert("msg1_admission".into(), a);
             }
             Response::Ok(v)
         }

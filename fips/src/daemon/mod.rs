@@ -9,6 +9,7 @@
 mod commands;
 mod hooks;
 mod node_loop;
+mod refusals;
 mod resolve;
 mod shutdown;
 mod udp;

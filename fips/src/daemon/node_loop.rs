@@ -17,6 +17,7 @@ use crate::tun::{offload, Tun};
 use crate::udp::{AsyncUdpSocket, RecvBatch, SendBatch, MAX_GRO_BYTES};
 
 use super::commands::{self, Context};
+use super::refusals::RefusalLog;
 use super::resolve::{AddrUpdate, ResolverMsg};
 use super::shutdown::ShutdownToken;
 
@@ -57,6 +58,7 @@ pub(crate) struct NodeLoop {
     /// Where packets for fips0 are joined into super-packets.
     gro: Coalescer,
     out_buf: Vec<u8>,
+    refusals: RefusalLog,
 }
 
 impl NodeLoop {
@@ -81,6 +83,7 @@ impl NodeLoop {
             seg_buf: Vec::with_capacity(BUF),
             gro: Coalescer::new(),
             out_buf: Vec::with_capacity(BUF),
+            refusals: RefusalLog::default(),
         }
     }
 
@@ -131,6 +134,9 @@ impl NodeLoop {
                             self.node.handle_datagram(now, from, data);
                         }
                     }
+                    let node = &self.node;
+                    let refused = node.counters().msg1_rate_limited;
+                    self.refusals.check(now, refused, || node.admission_stats());
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // ICMP errors from earlier sends surface here; not fatal.

@@ -23,6 +23,7 @@ fn chain(seed: u64, params: LinkParams) -> Sim {
 
 mod hostile;
 mod inspect;
+mod junk;
 mod links;
 mod mesh;
 mod rekey;

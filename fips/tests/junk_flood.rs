@@ -1,0 +1,146 @@
+//! Junk handshakes against real daemons: a sender without a key floods a
+//! node's FIPS port with msg1-shaped datagrams (valid curve point, garbage
+//! ciphertext) from many addresses and ports. The node's live link stays
+//! up with the same link id, traffic keeps flowing over it, a new peer
+//! still links during the flood, and the refusals are counted and warned
+//! about. (The flood rates of the benchmark are in testing/bench/junk-bench.sh.)
+
+#[path = "support/fx.rs"]
+mod fx;
+mod support;
+
+use std::fs::File;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use fips::control::Query;
+use fips_proto::identity::Identity;
+use fips_proto::wire::fmp::Msg1;
+use fx::{ip4_of, Net};
+use rand::RngCore;
+use support::daemon::key;
+
+const PORT: u16 = 4731;
+/// Datagrams per second the flood aims at (one debug-built sender thread).
+const RATE: u64 = 20_000;
+/// The attacker's extra source addresses on the shared segment.
+const SOURCES: u8 = 8;
+const PORTS_PER_SOURCE: usize = 4;
+
+/// Floods `target` from `ns` (a namespace path under /run/netns) until
+/// `stop`; returns how many junk msg1s it sent.
+fn flood(ns: String, target: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let file = File::open(format!("/run/netns/{ns}")).expect("netns handle");
+        // SAFETY: file is an open netns descriptor; setns only changes this
+        // thread's namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let sockets: Vec<UdpSocket> = (0..SOURCES)
+            .flat_map(|i| (0..PORTS_PER_SOURCE).map(move |_| i))
+            .map(|i| UdpSocket::bind((format!("10.89.0.{}", 200 + i).as_str(), 0)).expect("bind"))
+            .collect();
+        let point = Identity::generate(&mut rand::rngs::OsRng)
+            .public()
+            .compressed();
+        let mut rng = rand::thread_rng();
+        let (start, mut sent) = (Instant::now(), 0u64);
+        let mut buf = Vec::with_capacity(Msg1::LEN);
+        while !stop.load(Ordering::Relaxed) {
+            let due = start + Duration::from_secs_f64(sent as f64 / RATE as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let mut noise = [0u8; 106];
+            rng.fill_bytes(&mut noise[33..]);
+            noise[..33].copy_from_slice(&point);
+            buf.clear();
+            let sender_idx = rng.next_u32();
+            Msg1 { sender_idx, noise }.emit(&mut buf);
+            let sock = &sockets[sent as usize % sockets.len()];
+            // A full socket buffer drops this one; the flood goes on.
+            let _ = sock.send_to(&buf, target);
+            sent += 1;
+        }
+        sent
+    })
+}
+
+fn link_id_of(net: &Net, on: &str, peer: &str) -> Option<u64> {
+    let v = net.daemon(on).show(Query::Peers)?;
+    v["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["npub"] == key(peer).npub)
+        .and_then(|p| p["link_id"].as_u64())
+}
+
+fn admission(net: &Net, on: &str) -> serde_json::Value {
+    net.daemon(on)
+        .show(Query::Transports)
+        .map(|v| v["msg1_admission"].clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_junk_msg1_flood_neither_drops_a_link_nor_keeps_a_new_peer_out() {
+    // d is the attacker: a namespace on the segment, no daemon.
+    let mut net = Net::new("jf", &["a", "b", "c", "d"], PORT);
+    for i in 0..SOURCES {
+        let cidr = format!("10.89.0.{}/24", 200 + i);
+        net.ns("d").ip(&["addr", "add", &cidr, "dev", "eth0"]);
+    }
+    net.start("b", &[]);
+    net.start("a", &["b"]);
+    net.wait_links(&[("a", "b")], Duration::from_secs(30));
+    let b_addr = net.resolve("a", "b").to_string();
+    let link = link_id_of(&net, "b", "a").expect("a's link id on b");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let target: SocketAddr = format!("{}:{PORT}", ip4_of("b")).parse().expect("addr");
+    let flood_start = Instant::now();
+    let flooder = flood(net.ns("d").name.clone(), target, stop.clone());
+    std::thread::sleep(Duration::from_secs(2));
+
+    // A new peer links during the flood; the live link keeps carrying pings.
+    let t0 = Instant::now();
+    net.start("c", &["b"]);
+    net.wait_links(&[("c", "b")], Duration::from_secs(20));
+    eprintln!("c linked to b {:.1} s into the flood", fx::secs(t0) + 2.0);
+    let (got, text) = net.ping("a", &b_addr, 20, 5);
+    let during = admission(&net, "b");
+    stop.store(true, Ordering::Relaxed);
+    let sent = flooder.join().expect("flood thread");
+
+    eprintln!("sent {sent} junk msg1; b's admission: {during}");
+    assert!(got >= 19, "pings a -> b during the flood: {got}/20\n{text}");
+    assert_eq!(
+        link_id_of(&net, "b", "a"),
+        Some(link),
+        "a's link on b was never re-established\n{}",
+        net.logs()
+    );
+    assert!(sent > 20_000, "the flood sent {sent}");
+    let refused = during["refused"].as_u64().unwrap_or(0);
+    assert!(refused > 10_000, "{during}");
+    assert!(
+        during["refused_source"].as_u64().unwrap_or(0) > 0,
+        "{during}"
+    );
+    // At most the sources' bursts (32 each) and refill (8/s each), and c's
+    // handshake, got as far as the ECDH.
+    let secs = flood_start.elapsed().as_secs() + 1;
+    let bound = u64::from(SOURCES) * (32 + 8 * secs) + 10;
+    let admitted = during["admitted_unknown"].as_u64().unwrap_or(u64::MAX);
+    assert!(admitted <= bound, "{admitted} > {bound}: {during}");
+    let log = net.daemon("b").log();
+    assert!(
+        log.contains("handshake msg1s refused by the rate limits"),
+        "no warning in b's log:\n{log}"
+    );
+    net.keep_logs();
+}

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): junk handshakes against a transit node. A 3-node
+# chain A - B - C in network namespaces; a fourth namespace X, wired to B,
+# floods B's FIPS port with msg1-shaped junk (valid curve point, garbage
+# ciphertext) from 64 source addresses x 16 ports each, using the
+# junk_flood example. For each flood rate (none, 20k/s, 100k/s, and as
+# fast as one core sends) it measures:
+#
+#   junk CPU   B's daemon CPU (utime+stime from /proc/PID/stat) over 5 s of
+#              flood with no other traffic, as a share of one core
+#   TCP        iperf3 single stream A->C (2 hops, through B) under the flood;
+#              the ratio is against the mean of the no-flood runs just
+#              before and after it, same implementation, same run
+#   links      whether B kept both links with the same link ids throughout
+#   refused    msg1s B refused during the level (ours: `show transports`)
+#
+# with our daemon and, when FIPS_REF_BIN is set (e.g. a reference v0.4.1
+# build you made yourself; nothing here builds it), with that binary on the
+# same namespaces in the same run.
+#
+# Usage: sudo testing/bench/junk-bench.sh [--record]
+#   FIPS_BIN (default target/release/fips), FIPSCTL_BIN (target/release/fipsctl),
+#   JUNK_BIN (target/release/examples/junk_flood), FIPS_REF_BIN, DURATION (10 s),
+#   RATES (default "20000 100000 0"; 0 = as fast as one core sends),
+#   REPEAT (rounds over all rates, default 3; the table shows medians).
+# Build first: cargo build --release -p fips --bins --example junk_flood
+# --record appends the table to docs/benchmarks.md with this command line.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+FIPS_BIN="${FIPS_BIN:-$ROOT/target/release/fips}"
+FIPSCTL_BIN="${FIPSCTL_BIN:-$ROOT/target/release/fipsctl}"
+JUNK_BIN="${JUNK_BIN:-$ROOT/target/release/examples/junk_flood}"
+DURATION="${DURATION:-10}"
+RATES="${RATES:-20000 100000 0}"
+REPEAT="${REPEAT:-3}"
+CPU_WINDOW=5
+RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
+P=junk
+NS=("$P-a" "$P-b" "$P-c" "$P-x")
+RUN="$(mktemp -d /tmp/fips-junk-bench.XXXXXX)"
+declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
+                 [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
+                 [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0)
+declare -A NPUB=([b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
+                 [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6)
+declare -A FD=([c]=fdac:a221:4069:5044:c41:d550:280e:d15a)
+SOURCES=$(seq -s, -f '10.203.0.%g' 10 73)
+PIDS=()
+
+need() { # binary package
+    command -v "$1" >/dev/null && return
+    echo "junk-bench: installing Debian package $2"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.3
+    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+    rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+topology() {
+    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
+    ip link add "$P-ab-a" netns "$P-a" type veth peer name "$P-ab-b" netns "$P-b"
+    ip link add "$P-bc-b" netns "$P-b" type veth peer name "$P-bc-c" netns "$P-c"
+    ip link add "$P-xb-x" netns "$P-x" type veth peer name "$P-xb-b" netns "$P-b"
+    ip -n "$P-a" addr add 10.203.1.1/30 dev "$P-ab-a"; ip -n "$P-b" addr add 10.203.1.2/30 dev "$P-ab-b"
+    ip -n "$P-b" addr add 10.203.1.5/30 dev "$P-bc-b"; ip -n "$P-c" addr add 10.203.1.6/30 dev "$P-bc-c"
+    ip -n "$P-b" addr add 10.203.0.1/24 dev "$P-xb-b"
+    for s in ${SOURCES//,/ }; do ip -n "$P-x" addr add "$s/24" dev "$P-xb-x"; done
+    for l in "a ab-a" "b ab-b" "b bc-b" "c bc-c" "x xb-x" "b xb-b"; do
+        set -- $l; ip -n "$P-$1" link set "$P-$2" up
+    done
+}
+
+fips_config() { # node peer_addr_or_empty
+    local n="$1" d="$RUN/$1"; mkdir -p "$d"
+    cat > "$d/fips.yaml" <<YAML
+node:
+  identity:
+    nsec: "${NSEC[$n]}"
+  control:
+    socket_path: "$d/control.sock"
+tun:
+  enabled: true
+  name: fips0
+  mtu: 1280
+dns:
+  enabled: true
+  bind_addr: "127.0.0.1"
+  port: 5354
+transports:
+  udp:
+    bind_addr: "0.0.0.0:2121"
+YAML
+    if [ -n "$2" ]; then cat >> "$d/fips.yaml" <<YAML
+peers:
+  - npub: "${NPUB[b]}"
+    alias: "b"
+    addresses:
+      - transport: udp
+        addr: "$2:2121"
+    connect_policy: auto_connect
+YAML
+    else echo "peers: []" >> "$d/fips.yaml"; fi
+}
+
+start_fips() { # binary
+    fips_config a 10.203.1.2; fips_config b ""; fips_config c 10.203.1.5
+    B_PID=
+    for n in b a c; do
+        (cd "$RUN/$n" && RUST_LOG=warn exec ip netns exec "$P-$n" "$1" -c "$RUN/$n/fips.yaml") \
+            >"$RUN/$n.log" 2>&1 &
+        PIDS+=($!); [ "$n" = b ] && B_PID=$!
+    done
+    for _ in $(seq 1 60); do
+        ip netns exec "$P-a" dig +short +time=1 +tries=1 @127.0.0.1 -p 5354 AAAA "${NPUB[c]}.fips" >/dev/null 2>&1 || true
+        ip netns exec "$P-a" ping -6 -c1 -W1 "${FD[c]}" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    echo "junk-bench: the FIPS chain did not come up with $1 (logs in $RUN)" >&2
+    tail -n 5 "$RUN"/*.log >&2
+    return 1
+}
+
+stop_all() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    PIDS=()
+}
+
+ctl() { # args... (B's control socket)
+    "$FIPSCTL_BIN" -s "$RUN/b/control.sock" --json "$@" 2>/dev/null
+}
+
+# B's links as "id,id" (sorted), or "?" when its control socket does not answer.
+links_of_b() {
+    ctl show links | python3 -c '
+import json,sys
+d=json.load(sys.stdin); print(",".join(sorted(str(l.get("link_id")) for l in d.get("links",[]))))' 2>/dev/null || echo "?"
+}
+
+# msg1s B refused so far, or "-" when it does not report them.
+refused_by_b() {
+    ctl show transports | python3 -c '
+import json,sys
+print(json.load(sys.stdin)["msg1_admission"]["refused"])' 2>/dev/null || echo "-"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+iperf_once() { # from_ns server_ns addr -> Mbit/s, or nothing
+    ip netns exec "$2" iperf3 -s -1 -D -p 5201 >/dev/null 2>&1; sleep 0.5
+    ip netns exec "$1" iperf3 -c "$3" -p 5201 -t "$DURATION" -J 2>/dev/null \
+        | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' \
+        2>/dev/null || true
+}
+
+# iperf3 A->C; one retry when the run fails (a busy machine can time out
+# the control connection); 0 when both fail.
+iperf() { # from_ns server_ns addr -> Mbit/s
+    local r; r=$(iperf_once "$@")
+    [ -z "$r" ] && { sleep 1; r=$(iperf_once "$@"); }
+    echo "${r:-0}"
+}
+
+# One flood level: prints "rate_label|sent_per_s|flooder_cpu|junk_cpu_pct|tcp|links_ok|refused".
+level() { # rate (-1 = no flood)
+    local rate="$1" hz; hz=$(getconf CLK_TCK)
+    local links0 ref0 t0 t1 tcp links1 ref1 flood=
+    links0=$(links_of_b); ref0=$(refused_by_b)
+    if [ "$rate" -ge 0 ]; then
+        ip netns exec "$P-x" "$JUNK_BIN" --target 10.203.0.1:2121 --rate "$rate" \
+            --seconds $((CPU_WINDOW + DURATION + 3)) --sources "$SOURCES" --ports 16 \
+            >"$RUN/flood.out" 2>&1 &
+        flood=$!
+        sleep 1
+    fi
+    t0=$(cpu_ticks "$B_PID"); [ -n "$flood" ] && sleep "$CPU_WINDOW"; t1=$(cpu_ticks "$B_PID")
+    tcp=$(iperf "$P-a" "$P-c" "${FD[c]}")
+    links1=$(links_of_b); ref1=$(refused_by_b)
+    local sent="-" fcpu="-"
+    if [ -n "$flood" ]; then
+        wait "$flood" || true
+        sent=$(sed -n 's/.* = \([0-9]*\)\/s .*/\1/p' "$RUN/flood.out")
+        fcpu=$(sed -n 's/.*(\([0-9]*\)% of a core).*/\1/p' "$RUN/flood.out")
+    fi
+    local label=none; [ "$rate" = 0 ] && label="max"; [ "$rate" -gt 0 ] && label="$rate/s"
+    local held=yes; { [ "$links0" != "$links1" ] || [ "$links0" = "?" ]; } && held="no ($links0 -> $links1)"
+    [ "$links0" = "?" ] && held="? (no control socket)"
+    local refused="-"; [ "$ref0" != "-" ] && [ "$ref1" != "-" ] && refused=$((ref1 - ref0))
+    local cpu=0; [ -n "$flood" ] && cpu=$(echo "100 * ($t1 - $t0) / $hz / $CPU_WINDOW" | bc -l)
+    printf '%s|%s|%s|%.1f|%s|%s|%s\n' "$label" "${sent:--}" "${fcpu:--}" "$cpu" "$tcp" "$held" "$refused"
+}
+
+# Every flood level runs between two no-flood runs; its ratio is against
+# their mean, so a machine whose load drifts (it is shared) skews it less.
+# REPEAT rounds of all levels; the table shows medians per level.
+measure() { # label binary
+    start_fips "$2"
+    sleep 2
+    local before after r round
+    before=$(level -1); raw "$1" "$before" 0
+    for round in $(seq 1 "$REPEAT"); do
+        for rate in $RATES; do
+            r=$(level "$rate"); after=$(level -1)
+            raw "$1" "$r" "$(pair_mean "$before" "$after")"
+            raw "$1" "$after" 0
+            before=$after
+        done
+    done
+    stop_all
+}
+
+pair_mean() { echo "($(cut -d'|' -f5 <<< "$1") + $(cut -d'|' -f5 <<< "$2")) / 2" | bc -l; }
+
+raw() { # label row base (0 for a no-flood row)
+    echo "$1|$2|$3" >> "$RUN/raw"
+}
+
+# Medians per implementation and level, as table rows.
+summarise() {
+    python3 - "$RUN/raw" <<'PY'
+import statistics as st, sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
+order, groups = [], {}
+for impl, label, sent, fcpu, cpu, tcp, held, refused, base in rows:
+    key = (impl, label)
+    if key not in groups: order.append(key); groups[key] = []
+    groups[key].append((sent, fcpu, cpu, tcp, held, refused, base))
+def med(xs):
+    xs = [float(x) for x in xs if x not in ("-", "")]
+    return st.median(xs) if xs else None
+def fmt(x, d=0):
+    return "-" if x is None else f"{x:.{d}f}"
+for impl, label in order:
+    g = groups[(impl, label)]
+    ratios = [float(t) / float(b) for _, _, _, t, _, _, b in g if float(b) > 0]
+    held = "yes" if all(r[4] == "yes" for r in g) else "; ".join(sorted({r[4] for r in g if r[4] != "yes"}))
+    print(f"| {impl} | {label} | {len(g)} | {fmt(med(r[0] for r in g))} | {fmt(med(r[1] for r in g))} | "
+          f"{fmt(med(r[2] for r in g), 1)} | {fmt(med(r[3] for r in g))} | "
+          f"{fmt(st.median(ratios), 2) if ratios else '-'} | {held} | {fmt(med(r[5] for r in g))} |")
+PY
+}
+
+main() {
+    need iperf3 iperf3; need dig dnsutils; need bc bc
+    for b in "$FIPS_BIN" "$FIPSCTL_BIN" "$JUNK_BIN"; do
+        [ -x "$b" ] || { echo "junk-bench: $b missing: cargo build --release -p fips --bins --example junk_flood" >&2; exit 1; }
+    done
+    if [ -n "${FIPS_REF_BIN:-}" ] && [ ! -x "$FIPS_REF_BIN" ]; then
+        echo "junk-bench: FIPS_REF_BIN=$FIPS_REF_BIN is not an executable; unset it or build that binary" >&2; exit 1
+    fi
+    topology
+    : > "$RUN/raw"
+    measure "fips (ours)" "$FIPS_BIN"
+    if [ -n "${FIPS_REF_BIN:-}" ]; then measure "reference ($(basename "$FIPS_REF_BIN"))" "$FIPS_REF_BIN"; fi
+    {
+        echo "| implementation | flood | runs | sent/s | flooder CPU % | B CPU % on junk alone | TCP 2 hops Mbit/s | x no flood | B's links held | msg1 refused by B per run |"
+        echo "|---|---|---|---|---|---|---|---|---|---|"
+        summarise
+        echo
+        echo "Flood from 64 addresses x 16 ports into B's FIPS port; B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood; medians over the runs; 'x no flood' is the median of each run's TCP rate over the mean of the no-flood runs just before and after it. $(nproc) cores (flooder, 3 daemons and iperf3 share them), load average at the end $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(date -u +%F)."
+    } | tee "$RUN/table.md"
+    if [ "$RECORD" = 1 ]; then
+        { echo; echo "### Junk handshake flood, $(date -u '+%F %H:%M UTC')"; echo;
+          echo "Command: \`sudo ${FIPS_REF_BIN:+FIPS_REF_BIN=... }testing/bench/junk-bench.sh --record\`"; echo;
+          cat "$RUN/table.md"; } >> "$ROOT/docs/benchmarks.md"
+    fi
+}
+main
