@@ -10,7 +10,8 @@
 //! filter stays when the daemon exits or is killed (the bpffs pins hold it)
 //! and keeps dropping; a restarted daemon calls `attach` again, which swaps
 //! program and policy inside the pinned links in one step. Only [`remove`]
-//! takes it away.
+//! takes it away. That holds while the bpffs the pins live on outlives the
+//! daemon; [`PinLifetime`] says whether it does.
 
 mod error;
 mod events;
@@ -20,12 +21,13 @@ mod snapshot;
 mod sys;
 #[cfg(test)]
 mod tests;
+pub mod tripwire;
 
 pub use error::EnforceError;
 pub use events::{AsyncDropEvents, DropEvent, DropEvents};
 pub use fips_common::{Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS};
 pub use loader::Classifier;
-pub use pin::{pin_dir, BPFFS};
+pub use pin::{pin_dir, PinLifetime, BPFFS};
 pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry};
 pub use sys::{socket_cookie, test_run_repeat};
 
@@ -68,6 +70,7 @@ pub struct Enforcer {
     iface: String,
     dir: PathBuf,
     classifier: Classifier,
+    lifetime: PinLifetime,
 }
 
 impl Enforcer {
@@ -78,7 +81,7 @@ impl Enforcer {
         // Load first: a missing capability is reported before bpffs is touched.
         let mut classifier = Classifier::load(policy)?;
         let dir = pin_dir(iface)?;
-        pin::prepare_dir(&dir)?;
+        let lifetime = pin::prepare_dir(&dir)?;
         // Housekeeping only: leftovers of dead namespaces never block us.
         match pin::collect_dead() {
             Ok(0) => {}
@@ -93,6 +96,7 @@ impl Enforcer {
             iface: iface.to_owned(),
             dir,
             classifier,
+            lifetime,
         })
     }
 
@@ -104,6 +108,11 @@ impl Enforcer {
         &self.dir
     }
 
+    /// Whether the filter outlives this process (see [`PinLifetime`]).
+    pub fn pin_lifetime(&self) -> PinLifetime {
+        self.lifetime
+    }
+
     /// Takes the drop event reader (once; later calls fail).
     pub fn drop_events(&mut self) -> Result<DropEvents, EnforceError> {
         DropEvents::new(self.classifier.take_map(fips_common::MAP_EVENTS)?)
@@ -111,7 +120,7 @@ impl Enforcer {
 
     pub fn snapshot(&self) -> Result<FirewallSnapshot, EnforceError> {
         let c = &self.classifier;
-        snapshot::build(
+        let mut snap = snapshot::build(
             &self.iface,
             &self.dir,
             snapshot::SnapshotMaps {
@@ -120,7 +129,9 @@ impl Enforcer {
                 counters: c.map(fips_common::MAP_COUNTERS)?,
                 budget: c.map(fips_common::MAP_EVENT_BUDGET)?,
             },
-        )
+        )?;
+        snap.pinned = Some(self.lifetime);
+        Ok(snap)
     }
 }
 
