@@ -26,11 +26,11 @@ pub enum HealthError {
     #[error("the eBPF filter is not attached: {reason}")]
     Filter { reason: String },
     #[error(
-        "a packet socket is open in the sidecar's network namespace ({sockets}): a process there \
-         has CAP_NET_RAW and can read and send frames beside the eBPF filter; drop the capability \
-         from the app container (cap_drop: [NET_RAW])"
+        "{count} packet socket(s) open in the sidecar's network namespace ({sockets}): a process \
+         there has CAP_NET_RAW and can read and send frames beside the eBPF filter; drop the \
+         capability from the app container (cap_drop: [NET_RAW])"
     )]
-    PacketSocket { sockets: String },
+    PacketSocket { count: usize, sockets: String },
     #[error("DNS on {addr} does not answer {name}: {reason}")]
     Dns {
         addr: SocketAddr,
@@ -155,7 +155,10 @@ fn check_packet_sockets(fw: &Value) -> Result<(), HealthError> {
         .map(|s| s.describe())
         .collect::<Vec<_>>()
         .join("; ");
-    Err(HealthError::PacketSocket { sockets })
+    Err(HealthError::PacketSocket {
+        count: open.len(),
+        sockets,
+    })
 }
 
 /// Sends one AAAA query over UDP and checks the answer holds `want`.
