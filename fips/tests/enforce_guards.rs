@@ -98,7 +98,7 @@ fn text(out: &std::process::Output) -> String {
 
 #[test]
 fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_closes() {
-    let topo = Topology::with_prefix("i2", "tw", 91);
+    let topo = Topology::with_prefix("fg", "tw", 91);
     let _cleanup = RemoveOnDrop(&topo);
     let d = sidecar(&topo, Launch::Nsenter);
     let fw = d.wait_attached();
@@ -147,7 +147,7 @@ fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_clo
 
 #[test]
 fn on_the_hosts_bpffs_the_daemon_says_fail_closed_and_its_filter_outlives_kill_9() {
-    let topo = Topology::with_prefix("i2", "pinh", 92);
+    let topo = Topology::with_prefix("fg", "pinh", 92);
     let _cleanup = RemoveOnDrop(&topo);
     let mut d = sidecar(&topo, Launch::Nsenter);
     let fw = d.wait_attached();
@@ -171,7 +171,7 @@ fn on_the_hosts_bpffs_the_daemon_says_fail_closed_and_its_filter_outlives_kill_9
 
 #[test]
 fn under_ip_netns_exec_the_daemon_warns_that_its_filter_dies_with_it() {
-    let topo = Topology::with_prefix("i2", "pinx", 93);
+    let topo = Topology::with_prefix("fg", "pinx", 93);
     let mut d = sidecar(&topo, Launch::IpNetnsExec);
     let fw = d.wait_attached();
     assert_eq!(fw["pinned"], "until exit", "{fw}");

@@ -167,7 +167,7 @@ for i in range(10): s.sendto(b'in',('172.20.0.20',9999))"
     say "netraw: fipsctl health failed $((SECONDS - t0)) s after the packet socket opened"
     wait_for 30 bash -c "docker logs fips-test-netraw 2>&1 | grep -q holding"
     sleep 1
-    read="$(docker logs fips-test-netraw 2>&1 | grep '^read')"
+    read="$(docker logs fips-test-netraw 2>&1 | grep '^read ')"
     sent="$(docker logs fips-test-netraw 2>&1 | grep '^sent' | tr '\n' ' ')"
     arrived() { docker logs fips-test-listener 2>&1 | grep -c "$1"; }
     say "netraw: packet socket on eth0 for 6 s: $read (15 non-FIPS frames were sent to the sidecar)"
@@ -334,7 +334,7 @@ s.sendto(struct.pack('!HHHH',4000,9999,8+len(p),0)+p,('172.20.0.30',9999))"
     check "root with CAP_NET_RAW in the app namespace sends raw UDP from the transport port" raw_send
     sleep 1
     check_not "raw UDP from the transport port reached no bridge host" \
-        bash -c "docker logs fips-test-listener 2>&1 | grep -q GOT"
+        bash -c "docker logs fips-test-listener 2>&1 | grep -q \"GOT.*b'escape'\""
     check "the filter counted the raw packet as foreign-socket" \
         bash -c "docker exec fips-sidecar fipsctl show firewall --json | grep -q foreign"
     netraw_app
@@ -370,7 +370,7 @@ EOP
     check "the daemon can be killed" docker exec fips-sidecar sh -c 'kill -9 $(pidof fips)'
     check_not "after the kill, the bridge is still blocked" docker exec fips-app ping -c1 -W2 172.20.0.13
     check_not "after the kill, raw UDP still gets nowhere" \
-        bash -c "docker exec fips-app python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.sendto(b'x',('172.20.0.30',9999))\"; sleep 1; docker logs fips-test-listener 2>&1 | grep -q GOT"
+        bash -c "docker exec fips-app python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.sendto(b'x',('172.20.0.30',9999))\"; sleep 1; docker logs fips-test-listener 2>&1 | grep -q \"GOT.*b'x'\""
     check "the daemon comes back and the mesh answers again" wait_for 60 docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
 
     # Beyond the seed: peers named by container name, resolved by the
