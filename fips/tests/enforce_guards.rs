@@ -9,10 +9,14 @@
 mod daemon;
 #[path = "enforce_util/netns.rs"]
 mod netns;
+#[path = "enforce_util/sockets.rs"]
+mod sockets;
 
 use daemon::{Daemon, Launch};
 use fips::enforce;
 use netns::{in_ns, Topology};
+use sockets::{raw_udp_send, receives};
+use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -88,6 +92,19 @@ fn packet_socket(ns: &str) -> (OwnedFd, u64) {
     })
 }
 
+/// Whether a UDP datagram forged in the sidecar with the transport's source
+/// port (a raw IP socket: no daemon socket cookie) reaches the peer. TC
+/// egress drops it; the netfilter backstop alone would pass it (it judges
+/// only the shape).
+fn forged_datagram_gets_out(topo: &Topology, payload: &[u8]) -> bool {
+    let peer = topo.peer_ip;
+    let listener = in_ns(&topo.peer, || {
+        UdpSocket::bind((peer, 9931)).expect("bind on the peer")
+    });
+    in_ns(&topo.sidecar, || raw_udp_send(PORT, peer, 9931, payload));
+    receives(&listener, payload, Duration::from_millis(500))
+}
+
 fn text(out: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -153,17 +170,16 @@ fn on_the_hosts_bpffs_the_daemon_says_fail_closed_and_its_filter_outlives_kill_9
     let fw = d.wait_attached();
     assert_eq!(fw["pinned"], "fail-closed", "{fw}");
     assert!(!d.log().contains("until the daemon exits"), "{}", d.log());
-    let peer = topo.peer_ip.to_string();
-    let ping = ["ping", "-c1", "-W1", peer.as_str()];
     assert!(
-        !topo.exec_ok(&topo.sidecar, &ping),
-        "ping got out past the filter"
+        !forged_datagram_gets_out(&topo, b"alive"),
+        "a forged datagram got out past the filter"
     );
 
     d.kill9();
+    std::thread::sleep(Duration::from_millis(500));
     assert!(
-        !topo.exec_ok(&topo.sidecar, &ping),
-        "ping got out after kill -9: the filter died with the daemon"
+        !forged_datagram_gets_out(&topo, b"dead"),
+        "a forged datagram got out after kill -9: the filter died with the daemon"
     );
     let pinned = in_ns(&topo.sidecar, || enforce::snapshot_pinned("eth0")).expect("pins");
     assert!(pinned.attached, "{}", pinned.render_table());
@@ -199,14 +215,12 @@ fn under_ip_netns_exec_the_daemon_warns_that_its_filter_dies_with_it() {
     assert!(table.contains("pinned: until exit"), "{table}");
 
     // The consequence it warns of, shown: the filter goes with the daemon.
-    let peer = topo.peer_ip.to_string();
-    let ping = ["ping", "-c1", "-W1", peer.as_str()];
     assert!(
-        !topo.exec_ok(&topo.sidecar, &ping),
-        "ping got out past the filter"
+        !forged_datagram_gets_out(&topo, b"alive"),
+        "a forged datagram got out past the filter"
     );
     d.kill9();
-    let escaped = (0..20).any(|_| topo.exec_ok(&topo.sidecar, &ping));
+    let escaped = (0..20).any(|i| forged_datagram_gets_out(&topo, format!("dead {i}").as_bytes()));
     assert!(
         escaped,
         "the filter outlived a daemon that said `until exit`"

@@ -51,7 +51,13 @@ impl Firewall {
             .map_err(|e| hook(format!("reading the transport socket: {e}")))?;
         let enforcer = enforce::Enforcer::attach(&cfg.interface, &policy)
             .map_err(|e| hook(format!("attaching the filter to {}: {e}", cfg.interface)))?;
-        info!(iface = %cfg.interface, udp_port = policy.udp_port, "enforcement filter attached");
+        info!(
+            iface = %cfg.interface,
+            udp_port = policy.udp_port,
+            xdp = enforcer.xdp_mode().name(),
+            egress_backstop = enforcer.backstop(),
+            "enforcement filter attached"
+        );
         warn_if_not_fail_closed(&enforcer);
         Ok(Firewall {
             iface: Some(cfg.interface.clone()),
@@ -151,7 +157,8 @@ fn warn_if_not_fail_closed(enforcer: &enforce::Enforcer) {
             pins = %enforcer.pin_dir().display(),
             "no bpffs was mounted at {}, so the daemon mounted one in a mount namespace of its \
              own (`ip netns exec` gives its process a private /sys): the filter is pinned only \
-             until the daemon exits, and if the daemon dies, {} is unfiltered (not fail-closed). \
+             until the daemon exits: if the daemon dies, its XDP and TC programs on {} go with \
+             it (not fail-closed). \
              Mount bpffs on the host (mount -t bpf bpf {}) and start the daemon with \
              `nsenter --net=/var/run/netns/NAME`, or give the container a bpffs volume",
             enforce::BPFFS,
