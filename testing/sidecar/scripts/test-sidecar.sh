@@ -178,6 +178,10 @@ for i in range(10): s.sendto(b'in',('172.20.0.20',9999))"
     check "frames it sends with PACKET_QDISC_BYPASS from another port reach no bridge host" \
         [ "$(arrived bypass-9998)" = 0 ]
     check "frames it sends through the qdisc are dropped by the TC filter" [ "$(arrived qdisc-9997)" = 0 ]
+    # What README says an app with NET_RAW can still do: the backstop judges
+    # only the shape, and UDP from the transport's port is that shape.
+    check "bypass frames of the transport's shape (UDP from port 4000) still get out, as README says" \
+        [ "$(arrived bypass-4000)" = 3 ]
     secs="$(wait_health 60 fips-sidecar unhealthy)"
     check "the tripwire turns the sidecar unhealthy (docker inspect)" [ -n "$secs" ]
     say "netraw: docker inspect said unhealthy $(( ($(date +%s%N) - t0) / 1000000000 )) s after the packet socket opened"
