@@ -115,7 +115,7 @@ fn text(out: &std::process::Output) -> String {
 
 #[test]
 fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_closes() {
-    let topo = Topology::with_prefix("fg", "tw", 91);
+    let topo = Topology::with_prefix("fg", "tw", 94);
     let _cleanup = RemoveOnDrop(&topo);
     let d = sidecar(&topo, Launch::Nsenter);
     let fw = d.wait_attached();
@@ -164,7 +164,7 @@ fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_clo
 
 #[test]
 fn on_the_hosts_bpffs_the_daemon_says_fail_closed_and_its_filter_outlives_kill_9() {
-    let topo = Topology::with_prefix("fg", "pinh", 92);
+    let topo = Topology::with_prefix("fg", "pinh", 95);
     let _cleanup = RemoveOnDrop(&topo);
     let mut d = sidecar(&topo, Launch::Nsenter);
     let fw = d.wait_attached();
@@ -187,7 +187,7 @@ fn on_the_hosts_bpffs_the_daemon_says_fail_closed_and_its_filter_outlives_kill_9
 
 #[test]
 fn under_ip_netns_exec_the_daemon_warns_that_its_filter_dies_with_it() {
-    let topo = Topology::with_prefix("fg", "pinx", 93);
+    let topo = Topology::with_prefix("fg", "pinx", 96);
     let mut d = sidecar(&topo, Launch::IpNetnsExec);
     let fw = d.wait_attached();
     assert_eq!(fw["pinned"], "until exit", "{fw}");
