@@ -7,6 +7,8 @@
 //! give them a private /sys, where the filter's bpffs pins would die with
 //! the process.
 
+#[path = "enforce_util/daemon.rs"]
+mod daemon;
 #[path = "enforce_util/netns.rs"]
 mod netns;
 #[path = "enforce_util/probe.rs"]
@@ -14,83 +16,24 @@ mod probe;
 #[path = "enforce_util/sockets.rs"]
 mod sockets;
 
+use daemon::{Daemon, Launch};
 use fips::enforce::{self, Direction, FirewallSnapshot, Reason};
 use netns::{in_ns, Topology};
 use probe::Probe;
 use sockets::v4;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FIPS: &str = env!("CARGO_BIN_EXE_fips");
 const PORT: u16 = 4000;
 // Test identities a and b of /work/shared/vectors/identity.json.
 const SIDECAR_NSEC: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
 const PEER_NSEC: &str = "b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0";
 const PEER_NPUB: &str = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
 
-/// A `fips` process in a namespace; SIGKILLed on drop.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(ns: &str, name: &str, envs: &[(&str, String)]) -> Daemon {
-        let log = std::env::temp_dir().join(format!("fe-{ns}-{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let socket = std::env::temp_dir().join(format!("fe-{ns}-{name}.sock"));
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{ns}"))
-            .arg(FIPS)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("FIPS_CONTROL_SOCKET", &socket)
-            .envs(envs.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log"))
-            .stderr(file)
-            .spawn()
-            .expect("spawn fips");
-        Daemon { child, log, socket }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().expect("SIGKILL fips");
-        self.child.wait().expect("reap fips");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Possibly dead already (kill9); ESRCH is fine then.
-        let _may_be_dead = self.child.kill();
-        let _status = self.child.wait();
-        // The log stays when the test failed, for the report.
-        let mut files = vec![&self.socket];
-        if !std::thread::panicking() {
-            files.push(&self.log);
-        }
-        for f in files {
-            if let Err(e) = std::fs::remove_file(f) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    eprintln!("removing {}: {e}", f.display());
-                }
-            }
-        }
-    }
-}
-
 fn sidecar_daemon(topo: &Topology) -> Daemon {
     Daemon::start(
         &topo.sidecar,
         "sidecar",
+        Launch::Nsenter,
         &[
             ("FIPS_NSEC", SIDECAR_NSEC.into()),
             ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.sidecar_ip)),
@@ -152,6 +95,7 @@ fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
     let _peer = Daemon::start(
         &topo.peer,
         "peer",
+        Launch::Nsenter,
         &[
             ("FIPS_NSEC", PEER_NSEC.into()),
             ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.peer_ip)),

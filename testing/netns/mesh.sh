@@ -12,7 +12,10 @@
 # any node can reach any other over IPv4 but FIPS links only the configured
 # pairs. The sidecar namespace runs the daemon in environment mode (as the
 # sidecar container does), peered with d (FIPS_PEER_*) and e (FIPS_PEERS),
-# two ways into the mesh, with eth0 enforcement on.
+# two ways into the mesh, with eth0 enforcement on. Its filter is pinned on
+# the host's bpffs (mounted if absent), so it outlives the daemon: `up`
+# kills the daemon (kill -9), shows that six escape probes
+# (testing/netns/escape.py) still get nothing out, and starts it again.
 #
 # Knobs: FIPS_BIN / FIPSCTL_BIN (default: target/release, else target/debug),
 #        RUNDIR [/tmp/fips-mesh], PREFIX [fd-mesh], WAIT [40], RUST_LOG [info],
@@ -121,13 +124,23 @@ start_node() { # $1=node
   echo $! > "$d/fips.pid"
 }
 
+# The sidecar pins its filter on the host's bpffs, which outlives the
+# daemon: that is what makes the filter fail-closed. `ip netns exec` would
+# give the daemon a private /sys, and a bpffs it mounted there would die
+# with it; so the sidecar enters only the network namespace (nsenter).
+ensure_bpffs() {
+  [[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" == bpf_fs ]] && return 0
+  echo "mesh.sh: mounting bpffs on the host at /sys/fs/bpf (the sidecar pins its filter there, so the filter outlives its daemon)"
+  mount -t bpf bpf /sys/fs/bpf
+}
+
 start_sidecar() {
   local d="$RUNDIR/sidecar"; mkdir -p "$d"
-  ip netns exec "$(ns sidecar)" env -i PATH="$PATH" RUST_LOG="$RUST_LOG" \
+  nsenter --net="/var/run/netns/$(ns sidecar)" env -i PATH="$PATH" RUST_LOG="$RUST_LOG" \
     FIPS_NSEC="${NSEC[sidecar]}" FIPS_PEER_NPUB="${NPUB[d]}" FIPS_PEER_ADDR="${IPV4[d]}:4000" \
     FIPS_PEER_ALIAS=node-d FIPS_PEERS="node-e=${NPUB[e]}@${IPV4[e]}:4000" \
     FIPS_UDP_BIND=0.0.0.0:4000 FIPS_CONTROL_SOCKET="$d/control.sock" \
-    "$FIPS_BIN" > "$d/fips.log" 2>&1 &
+    "$FIPS_BIN" >> "$d/fips.log" 2>&1 &
   echo $! > "$d/fips.pid"
 }
 
@@ -165,7 +178,7 @@ up() {
   mkdir -p "$RUNDIR"; : > "$RUNDIR/netns.list"
   net_up
   for n in "${NODES[@]}"; do start_node "$n"; done
-  [[ "$SIDECAR" == 1 ]] && start_sidecar
+  [[ "$SIDECAR" == 1 ]] && { ensure_bpffs; rm -f "$RUNDIR/sidecar/fips.log"; start_sidecar; }
   local rc=0
   if wait_links; then echo "mesh.sh: all configured links are up"; else echo "mesh.sh: links not all up after ${WAIT}s" >&2; rc=1; fi
   if wait_tree; then echo "mesh.sh: spanning tree rooted at node a"; else echo "mesh.sh: tree not settled" >&2; fi
@@ -182,6 +195,7 @@ up() {
     echo "mesh.sh: a cannot ping ${NPUB[b]}.fips" >&2; rc=1
   fi
   [[ "$SIDECAR" == 1 ]] && { sidecar_checks || rc=1; }
+  [[ "$SIDECAR" == 1 ]] && { fail_closed_checks || rc=1; }
   echo "try:  ip netns exec $(ns a) ping -6 -c3 ${NPUB[b]}.fips    (names resolve via each node's DNS)"
   return $rc
 }
@@ -210,6 +224,59 @@ sidecar_checks() {
   return $rc
 }
 
+# Runs escape.py's six probes from node $1's namespace to node d and
+# prints what arrived there. $2: the transport port to forge and share.
+escape_probes() {
+  local out="$RUNDIR/escape.$1" ll lp i
+  ll="$(ip -n "$(ns d)" -6 -o addr show dev eth0 scope link | awk '{print $4; exit}')"
+  ip netns exec "$(ns d)" python3 "$HERE/escape.py" listen 7100 6 > "$out" 2>&1 &
+  lp=$!
+  for ((i = 0; i < 40; i++)); do grep -q listening "$out" 2>/dev/null && break; sleep 0.1; done
+  nsenter --net="/var/run/netns/$(ns "$1")" python3 "$HERE/escape.py" send \
+    "${IPV4[d]}" "${ll%/*}" 7100 "$2" > "$out.send" 2>&1 || true
+  wait "$lp" || true
+  grep '^arrived' "$out" || echo "arrived: (the listener failed: $(tail -1 "$out"))"
+}
+
+# Fail-closed, shown: the sidecar's daemon is killed (kill -9) and the
+# escape probes still get nothing out, while the same probes from node c
+# (no filter) arrive, so they do work. Then the daemon is started again and
+# takes its pinned filter over.
+fail_closed_checks() {
+  local rc=0 got none="arrived tcp=0 udp=0 raw=0 twin=0 icmp=0 icmp6=0" pid
+  if ctl sidecar show firewall | grep -q '^pinned: fail-closed'; then
+    echo "mesh.sh: the sidecar's filter is pinned fail-closed (on the host's bpffs)"
+  else
+    echo "mesh.sh: the sidecar's filter is not fail-closed:" >&2; ctl sidecar show firewall | head -3 >&2; rc=1
+  fi
+  got="$(escape_probes c 4999)"
+  if [[ "$got" == *"tcp=1 udp=1 raw=1 twin=1 icmp=1 icmp6=1"* ]]; then
+    echo "mesh.sh: escape probes from node c (no filter) all arrive at d: $got"
+  else
+    echo "mesh.sh: escape probes from node c do not all arrive at d ($got): the probes are broken" >&2; rc=1
+  fi
+  pid="$(cat "$RUNDIR/sidecar/fips.pid")"
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null || true
+  echo "mesh.sh: killed the sidecar's daemon (kill -9 $pid)"
+  got="$(escape_probes sidecar 4000)"
+  if [[ "$got" == "$none" ]]; then
+    echo "mesh.sh: with its daemon dead, escape probes from the sidecar get nothing out: $got"
+  else
+    echo "mesh.sh: with its daemon dead, escape probes from the sidecar GOT OUT: $got" >&2; rc=1
+  fi
+  echo "mesh.sh: starting the sidecar's daemon again (it takes its pinned filter over)"
+  start_sidecar
+  local i
+  for ((i = 0; i < WAIT * 2; i++)); do [[ "$(peer_count sidecar)" == 2 ]] && break; sleep 0.5; done
+  if [[ "$(peer_count sidecar)" == 2 ]] && ip netns exec "$(ns sidecar)" ping -6 -c 2 -W 3 -q "${NPUB[a]}.fips" >/dev/null 2>&1; then
+    echo "mesh.sh: the restarted sidecar links to d and e again and pings node a by name"
+  else
+    echo "mesh.sh: the restarted sidecar did not come back (see $RUNDIR/sidecar/fips.log)" >&2; rc=1
+  fi
+  return $rc
+}
+
 status() {
   local all=("${NODES[@]}"); [[ -f "$RUNDIR/sidecar/fips.pid" ]] && all+=(sidecar)
   for n in "${all[@]}"; do
@@ -223,6 +290,8 @@ status() {
 
 down() {
   local f pid
+  # The sidecar's pins live on the host's bpffs: remove them with the filter.
+  [[ -S "$RUNDIR/sidecar/control.sock" && -n "${FIPSCTL_BIN:-}" ]] && ctl sidecar firewall remove >/dev/null 2>&1 || true
   for f in "$RUNDIR"/*/fips.pid; do
     [[ -f "$f" ]] || continue
     pid=$(cat "$f"); kill -TERM "$pid" 2>/dev/null || true
@@ -247,6 +316,6 @@ pick_bins() { FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"; }
 case "${1:-up}" in
   up) pick_bins; up ;;
   status) pick_bins; status ;;
-  down) down ;;
+  down) FIPSCTL_BIN="$(pick_bin fipsctl 2>/dev/null)" || true; down ;;
   *) echo "usage: $0 up|status|down" >&2; exit 2 ;;
 esac

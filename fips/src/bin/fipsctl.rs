@@ -52,14 +52,16 @@ enum Cmd {
     /// Drop the link to a peer.
     Disconnect { npub: String },
     /// Exit 0 only if the daemon answers, fips0 is up, the eBPF filter is
-    /// attached, DNS answers the node's own name and, when peers are
+    /// attached and no packet socket but the daemon's is open in the
+    /// namespace, DNS answers the node's own name and, when peers are
     /// configured (FIPS_PEER_NPUB, FIPS_PEERS), a link to one of them is up
     /// and answering (the sidecar's HEALTHCHECK).
     Health {
         /// DNS server to query ("off" to skip).
         #[arg(long, default_value = "127.0.0.1:53")]
         dns: String,
-        /// Do not require the eBPF filter (FIPS_ENFORCE=0 also skips it).
+        /// Do not require the eBPF filter nor check for packet sockets
+        /// (FIPS_ENFORCE=0 also skips both).
         #[arg(long)]
         no_filter: bool,
     },

@@ -2,7 +2,9 @@
 //! answers on its control socket, fips0 is up, the eBPF filter is attached
 //! (when enforcement is on), the DNS server answers a real query for the
 //! node's own name, and, when a peer is configured (`FIPS_PEER_NPUB`), the
-//! link to it is connected. Each failed check is named in the error.
+//! link to it is connected. With the filter checked, no foreign packet
+//! socket may be open in the namespace (the daemon's tripwire). Each failed
+//! check is named in the error.
 
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::Path;
@@ -23,6 +25,12 @@ pub enum HealthError {
     Tun { state: String },
     #[error("the eBPF filter is not attached: {reason}")]
     Filter { reason: String },
+    #[error(
+        "{count} packet socket(s) open in the sidecar's network namespace ({sockets}): a process \
+         there has CAP_NET_RAW and can read and send frames beside the eBPF filter; drop the \
+         capability from the app container (cap_drop: [NET_RAW])"
+    )]
+    PacketSocket { count: usize, sockets: String },
     #[error("DNS on {addr} does not answer {name}: {reason}")]
     Dns {
         addr: SocketAddr,
@@ -106,13 +114,12 @@ impl HealthCheck<'_> {
             })?;
         let attached = fw["links"].as_array().is_some_and(|l| !l.is_empty())
             || fw["attached"].as_bool() == Some(true);
-        if attached {
-            Ok(())
-        } else {
-            Err(HealthError::Filter {
+        if !attached {
+            return Err(HealthError::Filter {
                 reason: "no program is attached to the interface".into(),
-            })
+            });
         }
+        check_packet_sockets(&fw)
     }
 
     fn check_peers(&self) -> Result<(), HealthError> {
@@ -132,6 +139,26 @@ impl HealthCheck<'_> {
             })
         }
     }
+}
+
+/// The daemon's tripwire (`packet_sockets` of `show firewall`) found none.
+fn check_packet_sockets(fw: &Value) -> Result<(), HealthError> {
+    let open: Vec<crate::enforce::tripwire::PacketSocket> = fw
+        .get("packet_sockets")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let sockets = open
+        .iter()
+        .map(|s| s.describe())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(HealthError::PacketSocket {
+        count: open.len(),
+        sockets,
+    })
 }
 
 /// Sends one AAAA query over UDP and checks the answer holds `want`.
@@ -199,6 +226,29 @@ mod tests {
         assert_eq!(msg.queries.len(), 1);
         assert_eq!(msg.queries[0].name().to_ascii(), "abc.fips.");
         assert_eq!(u16::from(msg.queries[0].query_type()), 28);
+    }
+
+    #[test]
+    fn a_foreign_packet_socket_fails_health_naming_it_and_the_fix() {
+        let fw = serde_json::json!({ "attached": true, "packet_sockets": [{
+            "inode": 4242, "type": "raw", "protocol": "0x0003", "interface": "eth0",
+            "uid": 0, "pid": 17, "process": "python3"
+        }]});
+        let err = check_packet_sockets(&fw).expect_err("a packet socket is open");
+        let text = err.to_string();
+        for part in [
+            "inode 4242",
+            "0x0003",
+            "eth0",
+            "process 17 (python3)",
+            "cap_drop: [NET_RAW]",
+        ] {
+            assert!(text.contains(part), "{text}");
+        }
+        let clean = serde_json::json!({ "attached": true, "packet_sockets": [] });
+        check_packet_sockets(&clean).expect("none open");
+        check_packet_sockets(&serde_json::json!({ "attached": true }))
+            .expect("an older daemon without the tripwire");
     }
 
     #[test]

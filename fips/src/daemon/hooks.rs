@@ -6,13 +6,14 @@
 //! does not start.
 
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use fips_proto::identity::PeerIdentity;
 
 use crate::config::{Config, EnforceConfig};
 use crate::control::Response;
+use crate::enforce::tripwire::TripwireReport;
 use crate::{dns, enforce};
 
 use super::shutdown::Shutdown;
@@ -23,6 +24,8 @@ pub(crate) struct Firewall {
     /// The filtered interface, when enforcement is configured.
     iface: Option<String>,
     enforcer: Option<enforce::Enforcer>,
+    /// The packet-socket tripwire's findings, while it runs.
+    tripwire: Option<watch::Receiver<TripwireReport>>,
 }
 
 impl Firewall {
@@ -37,6 +40,7 @@ impl Firewall {
             return Ok(Firewall {
                 iface: None,
                 enforcer: None,
+                tripwire: None,
             });
         }
         let hook = |message: String| DaemonError::Hook {
@@ -54,10 +58,24 @@ impl Firewall {
             egress_backstop = enforcer.backstop(),
             "enforcement filter attached"
         );
+        warn_if_not_fail_closed(&enforcer);
         Ok(Firewall {
             iface: Some(cfg.interface.clone()),
             enforcer: Some(enforcer),
+            tripwire: None,
         })
+    }
+
+    /// Starts watching for packet sockets (only with enforcement on: without
+    /// the filter there is nothing for them to get past).
+    pub(crate) fn spawn_tripwire(&mut self) {
+        if self.enforcer.is_none() {
+            return;
+        }
+        match super::tripwire::spawn() {
+            Ok(rx) => self.tripwire = Some(rx),
+            Err(e) => warn!(error = %e, "cannot start the packet-socket tripwire thread"),
+        }
     }
 
     /// Logs the classifier's drop events until shutdown (needs a runtime).
@@ -102,7 +120,14 @@ impl Firewall {
             }
         };
         match snap {
-            Ok(s) => Response::ok_from(&s),
+            Ok(mut s) => {
+                if let Some(report) = &self.tripwire {
+                    let report = report.borrow();
+                    s.packet_sockets = report.open.clone();
+                    s.packet_sockets_seen = report.seen;
+                }
+                Response::ok_from(&s)
+            }
             Err(e) => Response::error(e.to_string()),
         }
     }
@@ -121,6 +146,25 @@ impl Firewall {
             }
             Err(e) => Response::error(e.to_string()),
         }
+    }
+}
+
+/// A filter that dies with the daemon is no fail-closed filter: say so at
+/// start, with the fix.
+fn warn_if_not_fail_closed(enforcer: &enforce::Enforcer) {
+    if enforcer.pin_lifetime() == enforce::PinLifetime::UntilExit {
+        warn!(
+            pins = %enforcer.pin_dir().display(),
+            "no bpffs was mounted at {}, so the daemon mounted one in a mount namespace of its \
+             own (`ip netns exec` gives its process a private /sys): the filter is pinned only \
+             until the daemon exits: if the daemon dies, its XDP and TC programs on {} go with \
+             it (not fail-closed). \
+             Mount bpffs on the host (mount -t bpf bpf {}) and start the daemon with \
+             `nsenter --net=/var/run/netns/NAME`, or give the container a bpffs volume",
+            enforce::BPFFS,
+            enforcer.iface(),
+            enforce::BPFFS,
+        );
     }
 }
 

@@ -12,6 +12,7 @@ mod node_loop;
 mod refusals;
 mod resolve;
 mod shutdown;
+mod tripwire;
 mod udp;
 mod views;
 
@@ -92,6 +93,7 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
     let udp = udp::bind(&config.udp)?;
     let mut firewall = hooks::Firewall::attach(&config.enforce, udp.as_std())?;
     firewall.spawn_drop_log(shutdown);
+    firewall.spawn_tripwire();
     info!(addr = %udp.local_addr(), "UDP transport listening");
     let udp = crate::udp::AsyncUdpSocket::new(udp).map_err(|source| DaemonError::Bind {
         addr: config.udp.bind,

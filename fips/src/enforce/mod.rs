@@ -11,7 +11,8 @@
 //! filter stays when the daemon exits or is killed (the bpffs pins hold it)
 //! and keeps dropping; a restarted daemon calls `attach` again, which swaps
 //! program and policy inside the pinned links in one step. Only [`remove`]
-//! takes it away.
+//! takes it away. That holds while the bpffs the pins live on outlives the
+//! daemon; [`PinLifetime`] says whether it does.
 
 mod backstop;
 mod error;
@@ -23,6 +24,7 @@ mod snapshot;
 mod sys;
 #[cfg(test)]
 mod tests;
+pub mod tripwire;
 mod xdp;
 
 pub use error::EnforceError;
@@ -31,7 +33,7 @@ pub use fips_common::{
     Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS, XDP_DROP, XDP_PASS,
 };
 pub use loader::Classifier;
-pub use pin::{pin_dir, BPFFS};
+pub use pin::{pin_dir, PinLifetime, BPFFS};
 pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry, XdpEntry};
 pub use sys::{socket_cookie, test_run_repeat};
 pub use xdp::XdpMode;
@@ -75,6 +77,7 @@ pub struct Enforcer {
     iface: String,
     dir: PathBuf,
     classifier: Classifier,
+    lifetime: PinLifetime,
     xdp_mode: XdpMode,
     /// Netfilter netlink in the filtered namespace, while a backstop is
     /// installed (snapshots read its counters from any thread).
@@ -89,7 +92,7 @@ impl Enforcer {
         // Load first: a missing capability is reported before bpffs is touched.
         let mut classifier = Classifier::load(policy)?;
         let dir = pin_dir(iface)?;
-        pin::prepare_dir(&dir)?;
+        let lifetime = pin::prepare_dir(&dir)?;
         // Housekeeping only: leftovers of dead namespaces never block us.
         match pin::collect_dead() {
             Ok(0) => {}
@@ -108,6 +111,7 @@ impl Enforcer {
             iface: iface.to_owned(),
             dir,
             classifier,
+            lifetime,
             xdp_mode,
             backstop,
         })
@@ -131,6 +135,11 @@ impl Enforcer {
         &self.dir
     }
 
+    /// Whether the filter outlives this process (see [`PinLifetime`]).
+    pub fn pin_lifetime(&self) -> PinLifetime {
+        self.lifetime
+    }
+
     /// Takes the drop event reader (once; later calls fail).
     pub fn drop_events(&mut self) -> Result<DropEvents, EnforceError> {
         DropEvents::new(self.classifier.take_map(fips_common::MAP_EVENTS)?)
@@ -138,7 +147,7 @@ impl Enforcer {
 
     pub fn snapshot(&self) -> Result<FirewallSnapshot, EnforceError> {
         let c = &self.classifier;
-        snapshot::build(
+        let mut snap = snapshot::build(
             &self.iface,
             &self.dir,
             self.backstop.as_ref(),
@@ -148,7 +157,9 @@ impl Enforcer {
                 counters: c.map(fips_common::MAP_COUNTERS)?,
                 budget: c.map(fips_common::MAP_EVENT_BUDGET)?,
             },
-        )
+        )?;
+        snap.pinned = Some(self.lifetime);
+        Ok(snap)
     }
 }
 

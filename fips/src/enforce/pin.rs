@@ -13,6 +13,7 @@ use aya::programs::links::{FdLink, LinkOrder, PinnedLink};
 use aya::programs::tc::{SchedClassifierLink, TcAttachOptions};
 use aya::programs::{SchedClassifier, TcAttachType};
 use fips_common::{Direction, MAP_COUNTERS, MAP_EVENT_BUDGET, MAP_POLICY, MAP_SOCKETS};
+use serde::{Deserialize, Serialize};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -40,20 +41,70 @@ pub fn pin_dir(iface: &str) -> Result<PathBuf, EnforceError> {
         .join(iface))
 }
 
-/// Makes sure bpffs is mounted and `dir` exists on it.
-pub(crate) fn prepare_dir(dir: &Path) -> Result<(), EnforceError> {
+/// Whether the filter's pins outlive the daemon, which decides whether the
+/// filter fails closed when the daemon dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PinLifetime {
+    /// bpffs was there before the daemon (the host's, a container's bpffs
+    /// volume), or the daemon mounted it in a mount namespace its PID 1
+    /// keeps: a killed daemon leaves the filter dropping.
+    #[serde(rename = "fail-closed")]
+    FailClosed,
+    /// The daemon mounted bpffs in a mount namespace of its own (`ip netns
+    /// exec` gives its process a private /sys): the mount, the pins and
+    /// with them the filter go when the daemon exits.
+    #[serde(rename = "until exit")]
+    UntilExit,
+}
+
+impl PinLifetime {
+    /// What `fipsctl show firewall` says after `pinned:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PinLifetime::FailClosed => "fail-closed",
+            PinLifetime::UntilExit => "until exit",
+        }
+    }
+}
+
+/// Makes sure bpffs is mounted and `dir` exists on it; says whether the
+/// pins made there will outlive this process.
+pub(crate) fn prepare_dir(dir: &Path) -> Result<PinLifetime, EnforceError> {
     let root = Path::new(BPFFS);
     let mounted = sys::is_bpffs(root).map_err(|source| EnforceError::NoBpffs {
         path: root.into(),
         source,
     })?;
-    if !mounted {
+    let lifetime = if mounted {
+        PinLifetime::FailClosed
+    } else {
         sys::mount_bpffs(root).map_err(|source| EnforceError::NoBpffs {
             path: root.into(),
             source,
         })?;
+        own_mount_lifetime()
+    };
+    std::fs::create_dir_all(dir).map_err(io_err("creating the pin directory", dir))?;
+    Ok(lifetime)
+}
+
+/// After mounting bpffs ourselves: the mount lives as long as its mount
+/// namespace. That outlives us when PID 1 (the host's init, a container's
+/// entrypoint that restarts us) shares it; a namespace only we hold (`ip
+/// netns exec`) dies with us. Unknown counts as dying: fail-closed is
+/// claimed only where it is shown to hold.
+fn own_mount_lifetime() -> PinLifetime {
+    let ino = |path: &str| std::fs::metadata(path).map(|m| m.ino()).ok();
+    let shared_with_init = std::process::id() != 1
+        && matches!(
+            (ino("/proc/self/ns/mnt"), ino("/proc/1/ns/mnt")),
+            (Some(ours), Some(init)) if ours == init
+        );
+    if shared_with_init {
+        PinLifetime::FailClosed
+    } else {
+        PinLifetime::UntilExit
     }
-    std::fs::create_dir_all(dir).map_err(io_err("creating the pin directory", dir))
 }
 
 /// Attaches each program first in its TCX chain, or, when a link is

@@ -3,6 +3,8 @@
 
 use super::error::{bpf_err, EnforceError};
 use super::loader::read_counters;
+use super::pin::PinLifetime;
+use super::tripwire::PacketSocket;
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use fips_common::{Direction, EventBudget, Reason, POLICY_ALLOW_IPV6};
 use serde::{Deserialize, Serialize};
@@ -73,6 +75,17 @@ pub struct FirewallSnapshot {
     /// Drops not reported as events (over the per-CPU rate or ring full).
     pub drop_events_suppressed: u64,
     pub counters: Vec<CounterEntry>,
+    /// Whether the filter outlives the daemon (`fail-closed`) or goes
+    /// with it (`until exit`); unknown (null) when read from the pins.
+    #[serde(default)]
+    pub pinned: Option<PinLifetime>,
+    /// The tripwire: packet sockets open in the namespace that are not the
+    /// daemon's (each means a process with CAP_NET_RAW).
+    #[serde(default)]
+    pub packet_sockets: Vec<PacketSocket>,
+    /// Foreign packet sockets seen since the daemon started.
+    #[serde(default)]
+    pub packet_sockets_seen: u64,
 }
 
 impl FirewallSnapshot {
@@ -117,6 +130,7 @@ impl FirewallSnapshot {
         } else {
             "netfilter egress backstop: none\n"
         };
+        out += &self.render_guards();
         out += &format!(
             "passed {} packets, dropped {} packets\n",
             self.passed_packets, self.dropped_packets
@@ -130,6 +144,37 @@ impl FirewallSnapshot {
                 &c.packets.to_string(),
                 &c.bytes.to_string(),
             );
+        }
+        out
+    }
+
+    /// The lines on the pins' lifetime and the packet-socket tripwire.
+    fn render_guards(&self) -> String {
+        let mut out = match self.pinned {
+            Some(PinLifetime::FailClosed) => "pinned: fail-closed (bpffs outlives the daemon: \
+                 if it dies, the filter stays and drops)\n"
+                .to_owned(),
+            Some(PinLifetime::UntilExit) => "pinned: until exit (the daemon mounted bpffs in a \
+                 mount namespace of its own: if it dies, the filter goes with it; mount bpffs \
+                 on the host, or give the container a bpffs volume)\n"
+                .to_owned(),
+            None => String::new(),
+        };
+        if self.packet_sockets.is_empty() {
+            out += &format!(
+                "packet sockets: none open ({} seen)\n",
+                self.packet_sockets_seen
+            );
+            return out;
+        }
+        out += &format!(
+            "packet sockets: {} OPEN ({} seen): a process in this namespace has CAP_NET_RAW; \
+             drop it from the app (cap_drop: [NET_RAW])\n",
+            self.packet_sockets.len(),
+            self.packet_sockets_seen
+        );
+        for s in &self.packet_sockets {
+            out += &format!("  {}\n", s.describe());
         }
         out
     }
@@ -214,6 +259,9 @@ pub(crate) fn build(
         dropped_packets: sum(false),
         drop_events_suppressed,
         counters: rows.iter().map(entry).collect(),
+        pinned: None,
+        packet_sockets: Vec::new(),
+        packet_sockets_seen: 0,
     })
 }
 

@@ -3,6 +3,8 @@
 
 use super::error::{attach_err, bpf_err, EnforceError};
 use super::snapshot::{CounterEntry, FirewallSnapshot, LinkEntry, XdpEntry};
+use super::tripwire::PacketSocket;
+use super::PinLifetime;
 use std::io;
 
 fn sample() -> FirewallSnapshot {
@@ -51,6 +53,9 @@ fn sample() -> FirewallSnapshot {
                 bytes: 180,
             },
         ],
+        pinned: Some(PinLifetime::FailClosed),
+        packet_sockets: Vec::new(),
+        packet_sockets_seen: 0,
     }
 }
 
@@ -84,7 +89,45 @@ fn table_lists_nonzero_counters_only() {
         table.contains("netfilter egress backstop: installed"),
         "{table}"
     );
-    assert_eq!(table.lines().count(), 7, "{table}");
+    assert_eq!(table.lines().count(), 9, "{table}");
+}
+
+#[test]
+fn table_says_whether_the_filter_outlives_the_daemon() {
+    let mut snap = sample();
+    let table = snap.render_table();
+    assert!(table.contains("pinned: fail-closed"), "{table}");
+    snap.pinned = Some(PinLifetime::UntilExit);
+    let table = snap.render_table();
+    assert!(table.contains("pinned: until exit"), "{table}");
+    assert!(table.contains("bpffs volume"), "{table}");
+    let json = serde_json::to_value(&snap).expect("serialize");
+    assert_eq!(json["pinned"], "until exit");
+}
+
+#[test]
+fn table_counts_packet_sockets_and_names_an_open_one_with_the_fix() {
+    let mut snap = sample();
+    assert!(snap
+        .render_table()
+        .contains("packet sockets: none open (0 seen)"));
+    snap.packet_sockets = vec![PacketSocket {
+        inode: 4242,
+        kind: "raw".into(),
+        protocol: "0x0003".into(),
+        interface: "eth0".into(),
+        uid: 0,
+        pid: None,
+        process: None,
+    }];
+    snap.packet_sockets_seen = 2;
+    let table = snap.render_table();
+    for part in ["1 OPEN (2 seen)", "cap_drop: [NET_RAW]", "inode 4242"] {
+        assert!(table.contains(part), "{table}");
+    }
+    let json = serde_json::to_value(&snap).expect("serialize");
+    assert_eq!(json["packet_sockets"][0]["type"], "raw");
+    assert_eq!(json["packet_sockets_seen"], 2);
 }
 
 #[test]

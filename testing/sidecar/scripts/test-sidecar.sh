@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every command of the sidecar README (the seed document), literally and
 # in order, on a real container engine, and checks each result. Beyond the
-# seed it proves that root in fips-app with CAP_NET_RAW cannot get out, and
-# that the app stays isolated after the daemon is killed.
+# seed it proves that root in fips-app with CAP_NET_RAW cannot get out, shows
+# what an app container with Docker's default capabilities (NET_RAW kept)
+# can still read and send with packet sockets and that the sidecar then
+# reports unhealthy, and that the app stays isolated after the daemon is
+# killed.
 #
 # Installs what is missing and says so: Docker Engine from Debian 13's
 # docker.io and docker-cli packages (Engine 26: it grants CAP_BPF; Debian 12's
@@ -112,7 +115,7 @@ least_privilege() {
 cleanup() {
     (cd "$HERE" && docker compose down -t 2 >/dev/null 2>&1)
     (cd "$ROOT/testing/static" && env -u COMPOSE_FILE docker compose --profile mesh down -t 2 >/dev/null 2>&1)
-    docker rm -f fips-test-listener >/dev/null 2>&1
+    docker rm -f fips-test-listener fips-test-netraw >/dev/null 2>&1
     docker network rm fips-sidecar-net >/dev/null 2>&1
     true
 }
@@ -125,6 +128,71 @@ wait_healthy() {
     done
     docker logs --tail 30 "$c" >&2
     return 1
+}
+
+# Seconds (up to $1) until container $2's health status is $3; fails after.
+wait_health() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        [ "$(docker inspect -f '{{.State.Health.Status}}' "$2" 2>/dev/null)" = "$3" ] && { echo "$i"; return 0; }
+        sleep 1
+    done
+    return 1
+}
+
+# An app container with Docker's default capabilities (NET_RAW kept) beside
+# the sidecar, as an operator who adds one with `network_mode: service:fips`
+# and copies nothing else gets: what it reads and sends with packet sockets
+# (scripts/netraw.py), and the daemon's tripwire turning the sidecar
+# unhealthy until the container is gone. The `netraw:` lines are the
+# figures of README's table.
+netraw_app() {
+    local mac t0 secs read sent
+    mac="$(docker inspect -f '{{(index .NetworkSettings.Networks "static_fips-net").MacAddress}}' fips-test-listener)"
+    docker rm -f fips-test-netraw >/dev/null 2>&1
+    docker run -d --name fips-test-netraw --network container:fips-sidecar \
+        -v "$HERE/scripts/netraw.py:/netraw.py:ro" fips-app:latest \
+        python3 /netraw.py "$mac" 172.20.0.20 172.20.0.30 9999 6 >/dev/null
+    wait_for 20 bash -c "docker logs fips-test-netraw 2>&1 | grep -q reading"
+    t0=$(date +%s%N)
+    check "the sidecar's own health check fails within 2 s of the packet socket (fipsctl health in the container)" \
+        wait_for 2 bash -c '! docker exec fips-sidecar fipsctl health'
+    say "netraw: fipsctl health failed $(( ($(date +%s%N) - t0) / 1000000 )) ms after the packet socket opened"
+    # What reaches the sidecar's eth0 from the bridge that is not FIPS:
+    # 10 UDP datagrams to another port and 5 ICMP echo requests.
+    docker exec fips-test-listener python3 -c "
+import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+for i in range(10): s.sendto(b'in',('172.20.0.20',9999))"
+    docker exec fips-test-listener ping -c5 -i0.2 -W1 172.20.0.20 >/dev/null 2>&1
+    wait_for 30 bash -c "docker logs fips-test-netraw 2>&1 | grep -q holding"
+    sleep 1
+    read="$(docker logs fips-test-netraw 2>&1 | grep '^read ')"
+    sent="$(docker logs fips-test-netraw 2>&1 | grep '^sent' | tr '\n' ' ')"
+    arrived() { docker logs fips-test-listener 2>&1 | grep -c "$1"; }
+    say "netraw: packet socket on eth0 for 6 s: $read (15 non-FIPS frames were sent to the sidecar)"
+    say "netraw: $sent"
+    say "netraw: arrived at 172.20.0.30: bypass-9998 $(arrived bypass-9998)/3, bypass-4000 $(arrived bypass-4000)/3, qdisc-9997 $(arrived qdisc-9997)/3"
+    check "a packet socket in the app reads none of the 15 non-FIPS frames sent to the sidecar" \
+        grep -q 'other=0 ' <<< "$read"
+    check "frames it sends with PACKET_QDISC_BYPASS from another port reach no bridge host" \
+        [ "$(arrived bypass-9998)" = 0 ]
+    check "frames it sends through the qdisc are dropped by the TC filter" [ "$(arrived qdisc-9997)" = 0 ]
+    # What README says an app with NET_RAW can still do: the backstop judges
+    # only the shape, and UDP from the transport's port is that shape.
+    check "bypass frames of the transport's shape (UDP from port 4000) still get out, as README says" \
+        [ "$(arrived bypass-4000)" = 3 ]
+    secs="$(wait_health 60 fips-sidecar unhealthy)"
+    check "the tripwire turns the sidecar unhealthy (docker inspect)" [ -n "$secs" ]
+    say "netraw: docker inspect said unhealthy $(( ($(date +%s%N) - t0) / 1000000000 )) s after the packet socket opened"
+    check "Docker's health log names the packet socket and the fix" bash -c \
+        "docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' fips-sidecar | grep -q 'packet socket.*cap_drop: \[NET_RAW\]'"
+    check "the daemon logged an ERROR naming cap_drop: [NET_RAW]" bash -c \
+        "docker logs fips-sidecar 2>&1 | grep ERROR | grep -q 'cap_drop: \[NET_RAW\]'"
+    check "fipsctl show firewall lists the open packet sockets" show_has fips-sidecar firewall "packet sockets: [0-9]* OPEN"
+    docker rm -f fips-test-netraw >/dev/null 2>&1
+    check "once that app is gone the sidecar is healthy again" wait_healthy fips-sidecar
+    check "fipsctl show firewall still counts them as seen" show_has fips-sidecar firewall "none open ([1-9][0-9]* seen)"
 }
 
 wait_for() { # seconds command...
@@ -246,7 +314,7 @@ main() {
 import socket
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',9999))
 while True:
-    d,a=s.recvfrom(2048); print('GOT',a,flush=True)" >/dev/null
+    d,a=s.recvfrom(2048); print('GOT',a,d[:16],flush=True)" >/dev/null
     sleep 1
     # fips-app runs without CAP_NET_RAW (compose cap_drop): with it, an
     # AF_PACKET socket with PACKET_QDISC_BYPASS would skip every TC hook.
@@ -270,9 +338,10 @@ s.sendto(struct.pack('!HHHH',4000,9999,8+len(p),0)+p,('172.20.0.30',9999))"
     check "root with CAP_NET_RAW in the app namespace sends raw UDP from the transport port" raw_send
     sleep 1
     check_not "raw UDP from the transport port reached no bridge host" \
-        bash -c "docker logs fips-test-listener 2>&1 | grep -q GOT"
+        bash -c "docker logs fips-test-listener 2>&1 | grep -q \"GOT.*b'escape'\""
     check "the filter counted the raw packet as foreign-socket" \
         bash -c "docker exec fips-sidecar fipsctl show firewall --json | grep -q foreign"
+    netraw_app
 
     # Docker's resolver, asked by the app for a name outside: it forwards
     # only to the sidecar's own server (compose `dns: [127.0.0.1]`), which
@@ -305,7 +374,7 @@ EOP
     check "the daemon can be killed" docker exec fips-sidecar sh -c 'kill -9 $(pidof fips)'
     check_not "after the kill, the bridge is still blocked" docker exec fips-app ping -c1 -W2 172.20.0.13
     check_not "after the kill, raw UDP still gets nowhere" \
-        bash -c "docker exec fips-app python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.sendto(b'x',('172.20.0.30',9999))\"; sleep 1; docker logs fips-test-listener 2>&1 | grep -q GOT"
+        bash -c "docker exec fips-app python3 -c \"import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.sendto(b'x',('172.20.0.30',9999))\"; sleep 1; docker logs fips-test-listener 2>&1 | grep -q \"GOT.*b'x'\""
     check "the daemon comes back and the mesh answers again" wait_for 60 docker exec fips-app ping6 -c1 -W2 "$NPUB_A.fips"
 
     # Beyond the seed: peers named by container name, resolved by the
