@@ -16,6 +16,7 @@ pub const MAP_EVENT_BUDGET: &str = "FIPS_EV_BUDGET";
 /// Program (function) names in the ELF object.
 pub const PROG_INGRESS: &str = "fips_ingress";
 pub const PROG_EGRESS: &str = "fips_egress";
+pub const PROG_XDP: &str = "fips_xdp";
 
 /// Most transport sockets the daemon may register (IPv4 + IPv6, plus one
 /// spare so a replacement can be added before the old one is removed).
@@ -26,6 +27,9 @@ pub const MAX_SOCKETS: u32 = 8;
 /// last one, the kernel treats "next" as pass.
 pub const VERDICT_PASS: i32 = -1;
 pub const VERDICT_DROP: i32 = 2;
+/// XDP verdicts (`enum xdp_action`).
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
 
 /// `Policy::flags`: the transport also uses IPv6, so IPv6 UDP to/from the
 /// transport port and IPv6 neighbour discovery pass.
@@ -55,22 +59,32 @@ pub struct SocketSet {
     pub cookies: [u64; MAX_SOCKETS as usize],
 }
 
-/// Direction of the hook a packet was seen on.
+/// The hook a packet was seen on: TC ingress or egress, or XDP (ingress,
+/// before packet sockets see the frame; what it passes reaches TC ingress).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
     Ingress = 0,
     Egress = 1,
+    Xdp = 2,
 }
 
 impl Direction {
+    /// The two TC hooks (one TCX link each).
     pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+    /// Every hook with counters.
+    pub const COUNTED: [Direction; 3] = [Direction::Ingress, Direction::Egress, Direction::Xdp];
 
     pub const fn name(self) -> &'static str {
         match self {
             Direction::Ingress => "ingress",
             Direction::Egress => "egress",
+            Direction::Xdp => "xdp",
         }
+    }
+
+    pub fn from_index(index: u8) -> Option<Direction> {
+        Direction::COUNTED.get(usize::from(index)).copied()
     }
 }
 
@@ -106,7 +120,7 @@ pub enum Reason {
 
 pub const REASON_COUNT: u32 = 12;
 /// Entries of the `FIPS_COUNTERS` per-CPU array.
-pub const COUNTER_SLOTS: u32 = 2 * REASON_COUNT;
+pub const COUNTER_SLOTS: u32 = 3 * REASON_COUNT;
 
 impl Reason {
     pub const ALL: [Reason; REASON_COUNT as usize] = [
@@ -222,7 +236,7 @@ mod tests {
     #[test]
     fn counter_slots_are_distinct_and_in_range() {
         let mut seen = [false; COUNTER_SLOTS as usize];
-        for dir in Direction::ALL {
+        for dir in Direction::COUNTED {
             for reason in Reason::ALL {
                 let slot = counter_slot(dir, reason) as usize;
                 assert!(slot < seen.len());

@@ -1,23 +1,29 @@
-//! The FIPS sidecar's TC classifier, attached to ingress and egress of eth0.
+//! The FIPS sidecar's classifier: TC programs on ingress and egress of
+//! eth0, and an XDP program in front of ingress.
 //!
 //! It parses the headers, compares them with the policy the daemon wrote
-//! into the maps, bumps one per-CPU counter keyed by (direction, reason) and
+//! into the maps, bumps one per-CPU counter keyed by (hook, reason) and
 //! returns a verdict. Only the transport's UDP, IPv4 ARP and (for an IPv6
 //! transport) neighbour discovery pass; everything else is dropped. The
-//! policy itself lives in userspace (`fips::enforce`).
+//! XDP program runs before the kernel hands a frame to packet sockets
+//! (AF_PACKET taps), so what it drops no local reader ever sees; TC
+//! ingress stays as the second line. The policy itself lives in userspace
+//! (`fips::enforce`).
+//!
+//! One classifier serves both kinds of context through [`Frame`].
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
     helpers::{bpf_get_socket_cookie, bpf_ktime_get_ns},
-    macros::{classifier, map},
+    macros::{classifier, map, xdp},
     maps::{Array, PerCpuArray, RingBuf},
-    programs::TcContext,
+    programs::{TcContext, XdpContext},
 };
 use fips_common::{
     counter_slot, Counter, Direction, DropEvent, EventBudget, Policy, Reason, SocketSet,
     COUNTER_SLOTS, EVENTS_PER_SECOND, EVENTS_RING_BYTES, POLICY_ALLOW_IPV6, VERDICT_DROP,
-    VERDICT_PASS,
+    VERDICT_PASS, XDP_DROP, XDP_PASS,
 };
 
 /// Index 0: the transport's port and flags.
@@ -54,12 +60,114 @@ const IPV4_FRAG_MASK: u16 = 0x3fff;
 
 #[classifier]
 pub fn fips_ingress(ctx: TcContext) -> i32 {
-    verdict(&ctx, Direction::Ingress)
+    tc_verdict(&ctx, Direction::Ingress)
 }
 
 #[classifier]
 pub fn fips_egress(ctx: TcContext) -> i32 {
-    verdict(&ctx, Direction::Egress)
+    tc_verdict(&ctx, Direction::Egress)
+}
+
+/// Ingress before the packet taps: counted under `Direction::Xdp`.
+#[xdp]
+pub fn fips_xdp(ctx: XdpContext) -> u32 {
+    if passes(&ctx, Direction::Xdp) {
+        XDP_PASS
+    } else {
+        XDP_DROP
+    }
+}
+
+/// What the classifier needs from a program context: the packet's bytes,
+/// its length, and the two facts only an skb has.
+trait Frame {
+    fn data(&self) -> usize;
+    fn data_end(&self) -> usize;
+    fn len(&self) -> u32;
+    /// Reads beyond the directly readable bytes (paged skb data, or a
+    /// variable offset the verifier refuses without CAP_PERFMON).
+    fn load_slow<T: Copy>(&self, offset: usize) -> Result<T, i64>;
+    /// A VLAN tag the driver moved out of the frame into skb metadata.
+    fn vlan_present(&self) -> bool;
+    /// `bpf_get_socket_cookie` of the sending socket, 0 without one.
+    fn socket_cookie(&self) -> u64;
+}
+
+impl Frame for TcContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        TcContext::len(self)
+    }
+    #[inline(always)]
+    fn load_slow<T: Copy>(&self, offset: usize) -> Result<T, i64> {
+        self.load::<T>(offset)
+    }
+    #[inline(always)]
+    fn vlan_present(&self) -> bool {
+        // SAFETY: `skb` is the context pointer the kernel gave this program.
+        unsafe { (*self.skb.skb).vlan_present != 0 }
+    }
+    #[inline(always)]
+    fn socket_cookie(&self) -> u64 {
+        // SAFETY: the helper takes the program's context pointer.
+        unsafe { bpf_get_socket_cookie(self.skb.skb as *mut _) }
+    }
+}
+
+impl Frame for XdpContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+    /// Through the helper: `data_end - data` is pointer arithmetic the
+    /// verifier refuses without CAP_PERFMON.
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        // SAFETY: the helper takes the program's context pointer.
+        unsafe { aya_ebpf::helpers::gen::bpf_xdp_get_buff_len(self.ctx) as u32 }
+    }
+    #[inline(always)]
+    fn load_slow<T: Copy>(&self, offset: usize) -> Result<T, i64> {
+        let mut out = core::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: the helper writes exactly size_of::<T>() bytes into
+        // `out` or fails; `out` is read only on success.
+        let ret = unsafe {
+            aya_ebpf::helpers::gen::bpf_xdp_load_bytes(
+                self.ctx as *mut _,
+                offset as u32,
+                out.as_mut_ptr() as *mut _,
+                core::mem::size_of::<T>() as u32,
+            )
+        };
+        if ret == 0 {
+            // SAFETY: initialised by the successful helper call.
+            Ok(unsafe { out.assume_init() })
+        } else {
+            Err(ret)
+        }
+    }
+    #[inline(always)]
+    fn vlan_present(&self) -> bool {
+        // In native mode a tag stays in the frame; in generic mode one in
+        // skb metadata is not visible here, and TC ingress drops it.
+        false
+    }
+    #[inline(always)]
+    fn socket_cookie(&self) -> u64 {
+        0
+    }
 }
 
 /// Passes everything and touches nothing: the enforce bench attaches it
@@ -72,19 +180,29 @@ pub fn fips_noop(_ctx: TcContext) -> i32 {
 }
 
 #[inline(always)]
-fn verdict(ctx: &TcContext, dir: Direction) -> i32 {
+fn tc_verdict(ctx: &TcContext, dir: Direction) -> i32 {
+    if passes(ctx, dir) {
+        VERDICT_PASS
+    } else {
+        VERDICT_DROP
+    }
+}
+
+/// Classifies, counts, and reports a drop; true when the frame passes.
+#[inline(always)]
+fn passes<F: Frame>(ctx: &F, dir: Direction) -> bool {
     let reason = classify(ctx, dir);
     count(ctx, dir, reason);
     if reason.passes() {
-        return VERDICT_PASS;
+        return true;
     }
     report_drop(ctx, dir, reason);
-    VERDICT_DROP
+    false
 }
 
 /// Emits a drop event if this CPU's budget for the current second allows.
 #[inline(always)]
-fn report_drop(ctx: &TcContext, dir: Direction, reason: Reason) {
+fn report_drop<F: Frame>(ctx: &F, dir: Direction, reason: Reason) {
     let Some(budget) = FIPS_EV_BUDGET.get_ptr_mut(0) else {
         return;
     };
@@ -110,7 +228,7 @@ fn report_drop(ctx: &TcContext, dir: Direction, reason: Reason) {
 /// (truncated, not IP) stays zero. Every field is assigned once from a
 /// scalar: no zero-filled struct, hence no memset loop for the verifier.
 #[inline(always)]
-fn describe(ctx: &TcContext, dir: Direction, reason: Reason) -> DropEvent {
+fn describe<F: Frame>(ctx: &F, dir: Direction, reason: Reason) -> DropEvent {
     let ethertype = load::<[u8; 2]>(ctx, 12).map_or(0, u16::from_be_bytes);
     let (ip_version, protocol, src, dst, l4) = match ethertype {
         ETH_P_IP => match load::<[u8; 20]>(ctx, ETH_HLEN) {
@@ -134,7 +252,7 @@ fn describe(ctx: &TcContext, dir: Direction, reason: Reason) -> DropEvent {
         _ => (0, 0, [0; 4], [0; 4], 0),
     };
     let ports = if l4 != 0 && (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP) {
-        ctx.load::<[u8; 4]>(l4).unwrap_or([0; 4])
+        ctx.load_slow::<[u8; 4]>(l4).unwrap_or([0; 4])
     } else {
         [0; 4]
     };
@@ -155,21 +273,21 @@ fn describe(ctx: &TcContext, dir: Direction, reason: Reason) -> DropEvent {
 
 /// Reads a `T` at a constant `offset`: straight from the packet when the
 /// bytes are in the linear part (the usual case), else through
-/// `bpf_skb_load_bytes`, which also reaches paged data. Errs when the
-/// packet is shorter.
+/// `bpf_skb_load_bytes` / `bpf_xdp_load_bytes`, which also reach paged
+/// data. Errs when the packet is shorter.
 #[inline(always)]
-fn load<T: Copy>(ctx: &TcContext, offset: usize) -> Result<T, i64> {
+fn load<T: Copy>(ctx: &impl Frame, offset: usize) -> Result<T, i64> {
     let start = ctx.data();
     if start + offset + core::mem::size_of::<T>() <= ctx.data_end() {
         // SAFETY: the bytes lie between data and data_end, checked above;
         // read_unaligned because headers have no alignment promise.
         return Ok(unsafe { core::ptr::read_unaligned((start + offset) as *const T) });
     }
-    ctx.load::<T>(offset)
+    ctx.load_slow::<T>(offset)
 }
 
 #[inline(always)]
-fn count(ctx: &TcContext, dir: Direction, reason: Reason) {
+fn count<F: Frame>(ctx: &F, dir: Direction, reason: Reason) {
     if let Some(counter) = FIPS_COUNTERS.get_ptr_mut(counter_slot(dir, reason)) {
         // SAFETY: the pointer is this CPU's slot of a per-CPU array, valid
         // for the program's run; no other CPU writes it.
@@ -181,10 +299,8 @@ fn count(ctx: &TcContext, dir: Direction, reason: Reason) {
 }
 
 #[inline(always)]
-fn classify(ctx: &TcContext, dir: Direction) -> Reason {
-    // A tag the driver moved out of the frame into skb metadata.
-    // SAFETY: `skb` is the context pointer the kernel gave this program.
-    if unsafe { (*ctx.skb.skb).vlan_present } != 0 {
+fn classify<F: Frame>(ctx: &F, dir: Direction) -> Reason {
+    if ctx.vlan_present() {
         return Reason::Vlan;
     }
     let policy = FIPS_POLICY.get(0).copied().unwrap_or_default();
@@ -211,7 +327,7 @@ fn classify(ctx: &TcContext, dir: Direction) -> Reason {
 /// are checked here, and the skb is at least as long as its linear part,
 /// so `ipv4`'s length check holds. Anything else takes the general path.
 #[inline(always)]
-fn ipv4_udp_fast(ctx: &TcContext, dir: Direction, policy: &Policy) -> Option<Reason> {
+fn ipv4_udp_fast<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Option<Reason> {
     const UDP_AT: usize = ETH_HLEN + 20;
     let start = ctx.data();
     if start + UDP_AT + 8 > ctx.data_end() {
@@ -241,7 +357,7 @@ fn ipv4_udp_fast(ctx: &TcContext, dir: Direction, policy: &Policy) -> Option<Rea
 
 /// Only ARP for IPv4 over Ethernet passes.
 #[inline(always)]
-fn arp(ctx: &TcContext) -> Reason {
+fn arp<F: Frame>(ctx: &F) -> Reason {
     let Ok(h) = load::<[u8; 8]>(ctx, ETH_HLEN) else {
         return Reason::Malformed;
     };
@@ -257,7 +373,7 @@ fn arp(ctx: &TcContext) -> Reason {
 }
 
 #[inline(always)]
-fn ipv4(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
+fn ipv4<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Reason {
     // Only the first 10 bytes are read (version to protocol): fewer loads
     // on the hot path. A header cut short after them is still caught by
     // the length check below, as header_len is at least 20.
@@ -281,7 +397,7 @@ fn ipv4(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
     let udp_header = if header_len == 20 {
         load::<[u8; 8]>(ctx, ETH_HLEN + 20)
     } else {
-        ctx.load::<[u8; 8]>(ETH_HLEN + header_len)
+        ctx.load_slow::<[u8; 8]>(ETH_HLEN + header_len)
     };
     match udp_header {
         Ok(u) => udp(ctx, dir, [u[0], u[1], u[2], u[3]], policy),
@@ -292,7 +408,7 @@ fn ipv4(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
 /// Extension headers are not walked: the transport never sends them, so a
 /// packet carrying one is dropped under its own reason.
 #[inline(always)]
-fn ipv6(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
+fn ipv6<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Reason {
     let Ok(h) = load::<[u8; 8]>(ctx, ETH_HLEN) else {
         return Reason::Malformed;
     };
@@ -314,7 +430,7 @@ fn ipv6(ctx: &TcContext, dir: Direction, policy: &Policy) -> Reason {
 
 /// Router/neighbour solicitation and advertisement, redirect (133..=137).
 #[inline(always)]
-fn neighbour_discovery(ctx: &TcContext) -> Reason {
+fn neighbour_discovery<F: Frame>(ctx: &F) -> Reason {
     match load::<u8>(ctx, ETH_HLEN + IPV6_HLEN) {
         Ok(133..=137) => Reason::NdPassed,
         Ok(_) => Reason::NotUdp,
@@ -322,24 +438,23 @@ fn neighbour_discovery(ctx: &TcContext) -> Reason {
     }
 }
 
-/// Ingress: UDP to the transport port. Egress: UDP from the transport port
-/// sent by one of the daemon's sockets (so a raw socket or a second
-/// SO_REUSEPORT socket on the same port does not pass). `h`: the first
-/// four bytes of the UDP header, the ports.
+/// Ingress (TC and XDP): UDP to the transport port. Egress: UDP from the
+/// transport port sent by one of the daemon's sockets (so a raw socket or
+/// a second SO_REUSEPORT socket on the same port does not pass). `h`: the
+/// first four bytes of the UDP header, the ports.
 #[inline(always)]
-fn udp(ctx: &TcContext, dir: Direction, h: [u8; 4], policy: &Policy) -> Reason {
+fn udp<F: Frame>(ctx: &F, dir: Direction, h: [u8; 4], policy: &Policy) -> Reason {
     let port = match dir {
-        Direction::Ingress => u16::from_be_bytes([h[2], h[3]]),
+        Direction::Ingress | Direction::Xdp => u16::from_be_bytes([h[2], h[3]]),
         Direction::Egress => u16::from_be_bytes([h[0], h[1]]),
     };
     if policy.udp_port == 0 || port != policy.udp_port {
         return Reason::WrongPort;
     }
-    if dir == Direction::Ingress {
+    if dir != Direction::Egress {
         return Reason::Passed;
     }
-    // SAFETY: the helper takes the program's context pointer.
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.skb.skb as *mut _) };
+    let cookie = ctx.socket_cookie();
     let Some(set) = FIPS_SOCKETS.get(0) else {
         return Reason::ForeignSocket;
     };

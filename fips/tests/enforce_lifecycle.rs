@@ -14,7 +14,7 @@ mod probe;
 #[path = "enforce_util/sockets.rs"]
 mod sockets;
 
-use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason};
+use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason, XdpMode};
 use netns::{in_ns, Topology};
 use probe::Probe;
 use sockets::{drain, receives, v4};
@@ -232,6 +232,9 @@ fn survives_kill_and_restart() {
     );
     let before = pinned(&topo);
     assert!(before.attached, "{}", before.render_table());
+    let xdp_before = before.xdp.clone().expect("an XDP link is pinned");
+    assert!(xdp_before.attached, "{}", before.render_table());
+    assert!(xdp_attached(&topo.sidecar), "ip link shows no XDP on eth0");
 
     first.kill9();
     std::thread::sleep(Duration::from_millis(300));
@@ -242,6 +245,15 @@ fn survives_kill_and_restart() {
         dead.render_table()
     );
     assert_eq!(dead.links, before.links);
+    assert_eq!(
+        dead.xdp.as_ref(),
+        Some(&xdp_before),
+        "the XDP link went away with its process"
+    );
+    assert!(
+        before.egress_backstop && dead.egress_backstop,
+        "the netfilter egress backstop is not in place, or went away with its process"
+    );
     let tcp = in_ns(&topo.sidecar, || {
         std::net::TcpStream::connect_timeout(&v4(peer_ip, 22).into(), WAIT)
     });
@@ -265,6 +277,14 @@ fn survives_kill_and_restart() {
             "the program was not replaced"
         );
     }
+    let xdp_after = after.xdp.clone().expect("XDP link after restart");
+    assert_eq!(
+        (xdp_after.link_id, xdp_after.mode),
+        (xdp_before.link_id, xdp_before.mode),
+        "the XDP link was recreated, not updated in place"
+    );
+    assert_ne!(xdp_after.program_id, xdp_before.program_id);
+    assert!(after.egress_backstop, "no backstop after the restart");
     assert!(
         after.packets(Direction::Egress, Reason::WrongPort) >= dropped_while_dead,
         "counters were not carried over"
@@ -280,6 +300,15 @@ fn survives_kill_and_restart() {
 
     // The probe is able to see a window: without the filter it passes.
     in_ns(&topo.sidecar, || enforce::remove("eth0")).expect("remove");
+    assert!(
+        !xdp_attached(&topo.sidecar),
+        "remove left an XDP program on eth0"
+    );
+    let backstop_left = in_ns(&topo.sidecar, || enforce::remove_backstop("eth0"));
+    assert!(
+        !backstop_left.expect("netfilter"),
+        "remove left the backstop table"
+    );
     let probe = Probe::start(&topo, 33082);
     std::thread::sleep(Duration::from_millis(200));
     let (_, got) = probe.stop();
@@ -324,8 +353,21 @@ fn attaches_with_only_bpf_and_net_admin() {
         leaked, 0,
         "the filter attached without CAP_SYS_ADMIN does not block"
     );
-    assert!(pinned(&topo).attached);
+    let snap = pinned(&topo);
+    assert!(snap.attached);
+    // Measured: veth takes native XDP from a process with only these two
+    // capabilities (README, "Packet sockets").
+    let xdp = snap.xdp.clone().expect("an XDP link is pinned");
+    println!("XDP mode with CAP_BPF + CAP_NET_ADMIN: {}", xdp.mode.name());
+    assert_eq!(xdp.mode, XdpMode::Native, "{}", snap.render_table());
     helper.kill9();
+}
+
+/// Whether `ip link` shows an XDP program on the namespace's eth0.
+fn xdp_attached(ns: &str) -> bool {
+    let out = netns::run("ip", &["-n", ns, "-d", "link", "show", "dev", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.contains("xdp") || text.contains("prog/xdp")
 }
 
 fn names_cap_bpf_when_missing() {

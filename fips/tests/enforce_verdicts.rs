@@ -4,7 +4,9 @@
 #[path = "enforce_util/frames.rs"]
 mod frames;
 
-use fips::enforce::{Classifier, Direction, Policy, Reason, VERDICT_DROP, VERDICT_PASS};
+use fips::enforce::{
+    Classifier, Direction, Policy, Reason, VERDICT_DROP, VERDICT_PASS, XDP_DROP, XDP_PASS,
+};
 use frames::*;
 
 const PORT: u16 = 4242;
@@ -33,10 +35,11 @@ fn packets(c: &Classifier, dir: Direction, reason: Reason) -> u64 {
 fn expect(c: &mut Classifier, dir: Direction, frame: &[u8], reason: Reason) {
     let before = c.counters().expect("reading counters");
     let verdict = c.test_run(dir, frame).expect("BPF_PROG_TEST_RUN");
-    let want = if reason.passes() {
-        VERDICT_PASS
-    } else {
-        VERDICT_DROP
+    let want = match (dir, reason.passes()) {
+        (Direction::Xdp, true) => XDP_PASS as i32,
+        (Direction::Xdp, false) => XDP_DROP as i32,
+        (_, true) => VERDICT_PASS,
+        (_, false) => VERDICT_DROP,
     };
     assert_eq!(verdict, want, "{dir:?} verdict for {reason:?}");
     let after = c.counters().expect("reading counters");
@@ -291,4 +294,70 @@ fn drops_everything_but_arp_until_a_port_is_set() {
         &arp(ETH_P_IP),
         Reason::ArpPassed,
     );
+}
+
+#[test]
+fn xdp_passes_only_arp_and_udp_to_the_transport_port_counting_each_reason() {
+    let mut c = classifier(false);
+    let opts = [1, 1, 0, 0, 0, 0, 0, 0];
+    let cases = [
+        (udp4(5555, PORT), Reason::Passed),
+        (
+            eth(ETH_P_IP, &ipv4_with(UDP, &opts, 0, &udp(5555, PORT, b"x"))),
+            Reason::Passed,
+        ),
+        (arp(ETH_P_IP), Reason::ArpPassed),
+        (arp(0x1234), Reason::OtherEthertype),
+        // XDP sees ingress only: the destination port decides.
+        (udp4(PORT, 9999), Reason::WrongPort),
+        (udp4(5555, PORT + 1), Reason::WrongPort),
+        (eth(ETH_P_IP, &ipv4(TCP, &[0; 20])), Reason::NotUdp),
+        (
+            eth(ETH_P_IP, &ipv4(ICMP, &[8, 0, 0, 0, 0, 1, 0, 1])),
+            Reason::NotUdp,
+        ),
+        (
+            eth(
+                ETH_P_IP,
+                &ipv4_with(UDP, &[], 0x2000, &udp(5555, PORT, b"x")),
+            ),
+            Reason::Fragment,
+        ),
+        (
+            eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT, b"x"))),
+            Reason::Ipv6,
+        ),
+        (
+            vlan_tagged(0x8100, ETH_P_IP, &ipv4(UDP, &udp(5555, PORT, b"x"))),
+            Reason::Vlan,
+        ),
+        (
+            eth(ETH_P_IP, &ipv4(UDP, &[0x10, 0x92, 0x10])),
+            Reason::Malformed,
+        ),
+        (eth(0x88cc, &[0; 46]), Reason::OtherEthertype),
+    ];
+    for (frame, reason) in cases {
+        expect(&mut c, Direction::Xdp, &frame, reason);
+    }
+}
+
+#[test]
+fn xdp_passes_ipv6_udp_and_neighbour_discovery_for_an_ipv6_transport() {
+    let mut c = classifier(true);
+    let udp6 = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT, b"x")));
+    expect(&mut c, Direction::Xdp, &udp6, Reason::Passed);
+    for kind in 133..=137 {
+        let nd = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(kind)));
+        expect(&mut c, Direction::Xdp, &nd, Reason::NdPassed);
+    }
+    let echo = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(128)));
+    expect(&mut c, Direction::Xdp, &echo, Reason::NotUdp);
+    let frag = eth(
+        ETH_P_IPV6,
+        &ipv6(44, &ext_header(UDP, &udp(5555, PORT, b"x"))),
+    );
+    expect(&mut c, Direction::Xdp, &frag, Reason::Fragment);
+    let wrong = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT + 1, b"x")));
+    expect(&mut c, Direction::Xdp, &wrong, Reason::WrongPort);
 }

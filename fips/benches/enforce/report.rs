@@ -115,7 +115,21 @@ pub fn throughput(names: &[&str], samples: &[Sample], opts: &Opts) {
             Setup::Noop.name(),
             spread(over_noop).median
         );
-        for setup in [Setup::Ebpf, Setup::Iptables, Setup::Noop] {
+        let over_plain = ratios_to(samples, i, Setup::Ebpf, Setup::EbpfNoBackstop);
+        let ci = median_ci(over_plain.clone())
+            .map_or("-".to_owned(), |(lo, hi)| format!("{lo:.3} - {hi:.3}"));
+        println!(
+            "\n{} over {} (what the netfilter egress backstop costs): median of per-round ratios {:.3}, 95% CI {ci}",
+            Setup::Ebpf.name(),
+            Setup::EbpfNoBackstop.name(),
+            spread(over_plain).median
+        );
+        for setup in [
+            Setup::Ebpf,
+            Setup::EbpfNoBackstop,
+            Setup::Iptables,
+            Setup::Noop,
+        ] {
             let list: Vec<String> = ratios(samples, i, setup)
                 .iter()
                 .map(|r| format!("{r:.2}"))

@@ -9,7 +9,11 @@ use crate::netns::{in_ns, run, Topology};
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Setup {
     None,
+    /// TC classifier, XDP in front of ingress, netfilter egress backstop.
     Ebpf,
+    /// The same without the netfilter egress backstop: its cost is the
+    /// ratio of `Ebpf` over this.
+    EbpfNoBackstop,
     Iptables,
     /// `fips_noop` alone on eth0 ingress and egress: the bpf_stats floor.
     Noop,
@@ -17,7 +21,13 @@ pub enum Setup {
 
 /// The empty program is in the throughput rounds too: what attaching any
 /// TC classifier on both hooks costs, the floor under ours.
-pub const THROUGHPUT: [Setup; 4] = [Setup::None, Setup::Ebpf, Setup::Iptables, Setup::Noop];
+pub const THROUGHPUT: [Setup; 5] = [
+    Setup::None,
+    Setup::Ebpf,
+    Setup::EbpfNoBackstop,
+    Setup::Iptables,
+    Setup::Noop,
+];
 pub const PER_PACKET: [Setup; 2] = [Setup::Ebpf, Setup::Noop];
 
 impl Setup {
@@ -25,6 +35,7 @@ impl Setup {
         match self {
             Setup::None => "no filter",
             Setup::Ebpf => "eBPF (fips)",
+            Setup::EbpfNoBackstop => "eBPF, no netfilter backstop",
             Setup::Iptables => "iptables, port only",
             Setup::Noop => "empty program",
         }
@@ -77,8 +88,15 @@ pub fn apply(topo: &Topology, setup: Setup, policy: &Policy) -> Attached {
         Setup::Ebpf => {
             let enforcer = in_ns(&topo.sidecar, || Enforcer::attach("eth0", policy))
                 .expect("attach the classifier");
+            assert!(enforcer.backstop(), "no netfilter egress backstop");
             Attached::Fips(enforcer)
         }
+        Setup::EbpfNoBackstop => in_ns(&topo.sidecar, || {
+            let enforcer = Enforcer::attach("eth0", policy).expect("attach the classifier");
+            let removed = enforce::remove_backstop("eth0").expect("remove the backstop");
+            assert!(removed, "no backstop to remove");
+            Attached::Fips(enforcer)
+        }),
         Setup::Iptables => {
             let port = policy.udp_port.to_string();
             for rule in [
@@ -161,7 +179,7 @@ impl Attached {
             return 0;
         };
         let snap = enforcer.snapshot().expect("snapshot");
-        Direction::ALL
+        Direction::COUNTED
             .iter()
             .flat_map(|&d| [Reason::WrongPort, Reason::ForeignSocket].map(|r| snap.packets(d, r)))
             .sum()

@@ -67,7 +67,8 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum FirewallCmd {
-    /// Detach the filter from the interface (traffic is no longer restricted).
+    /// Detach the filter from the interface: the TC and XDP programs and the
+    /// netfilter egress backstop (traffic is no longer restricted).
     Remove,
 }
 

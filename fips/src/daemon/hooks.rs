@@ -47,7 +47,13 @@ impl Firewall {
             .map_err(|e| hook(format!("reading the transport socket: {e}")))?;
         let enforcer = enforce::Enforcer::attach(&cfg.interface, &policy)
             .map_err(|e| hook(format!("attaching the filter to {}: {e}", cfg.interface)))?;
-        info!(iface = %cfg.interface, udp_port = policy.udp_port, "enforcement filter attached");
+        info!(
+            iface = %cfg.interface,
+            udp_port = policy.udp_port,
+            xdp = enforcer.xdp_mode().name(),
+            egress_backstop = enforcer.backstop(),
+            "enforcement filter attached"
+        );
         Ok(Firewall {
             iface: Some(cfg.interface.clone()),
             enforcer: Some(enforcer),

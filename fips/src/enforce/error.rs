@@ -71,6 +71,13 @@ pub enum EnforceError {
         source: std::io::Error,
     },
 
+    #[error("{what} (nf_tables over netlink; needs CAP_NET_ADMIN)")]
+    Netfilter {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("no FIPS filter is pinned for {iface} (looked in {dir})")]
     NotAttached { iface: String, dir: PathBuf },
 }

@@ -27,7 +27,7 @@ pub struct DropEvent {
 
 impl DropEvent {
     fn from_raw(raw: &fips_common::DropEvent) -> Option<DropEvent> {
-        let direction = *Direction::ALL.get(usize::from(raw.direction))?;
+        let direction = Direction::from_index(raw.direction)?;
         let reason = Reason::from_index(u32::from(raw.reason))?;
         let (src, dst) = match raw.ip_version {
             4 => (Some(v4(&raw.src)), Some(v4(&raw.dst))),

@@ -5,11 +5,11 @@ use super::error::{bpf_err, EnforceError};
 use super::snapshot::CounterRow;
 use super::{sys, Policy};
 use aya::maps::{Array, Map, MapData, PerCpuArray, PerCpuValues};
-use aya::programs::SchedClassifier;
+use aya::programs::{SchedClassifier, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use fips_common::{
     counter_slot, Counter, Direction, Reason, MAP_COUNTERS, MAP_POLICY, MAP_SOCKETS,
-    POLICY_ALLOW_IPV6, PROG_EGRESS, PROG_INGRESS,
+    POLICY_ALLOW_IPV6, PROG_EGRESS, PROG_INGRESS, PROG_XDP,
 };
 use std::os::fd::AsFd as _;
 
@@ -27,11 +27,12 @@ pub(crate) const fn program_name(dir: Direction) -> &'static str {
     match dir {
         Direction::Ingress => PROG_INGRESS,
         Direction::Egress => PROG_EGRESS,
+        Direction::Xdp => PROG_XDP,
     }
 }
 
 impl Classifier {
-    /// Loads both programs (through the verifier) with `policy` in place.
+    /// Loads the three programs (through the verifier) with `policy` in place.
     pub fn load(policy: &Policy) -> Result<Classifier, EnforceError> {
         if OBJECT.is_empty() {
             return Err(EnforceError::NotBuilt);
@@ -47,7 +48,21 @@ impl Classifier {
                 .load()
                 .map_err(bpf_err("loading the classifier program"))?;
         }
+        classifier
+            .xdp_mut()?
+            .load()
+            .map_err(bpf_err("loading the XDP program"))?;
         Ok(classifier)
+    }
+
+    pub(crate) fn xdp_mut(&mut self) -> Result<&mut Xdp, EnforceError> {
+        let program = self.ebpf.program_mut(PROG_XDP).ok_or(EnforceError::Bpf {
+            what: "the eBPF object lacks a program",
+            source: PROG_XDP.into(),
+        })?;
+        program
+            .try_into()
+            .map_err(bpf_err("the eBPF program is not an XDP program"))
     }
 
     pub(crate) fn program_mut(
@@ -153,7 +168,8 @@ impl Classifier {
     }
 
     /// Runs the program of `dir` once on `frame` with `BPF_PROG_TEST_RUN`
-    /// and returns its verdict (`fips_common::VERDICT_*`).
+    /// and returns its verdict (`fips_common::VERDICT_*` for the TC hooks,
+    /// `XDP_*` for `Direction::Xdp`).
     pub fn test_run(&mut self, dir: Direction, frame: &[u8]) -> Result<i32, EnforceError> {
         self.test_run_repeat(dir, frame, 1)
             .map(|(verdict, _)| verdict)
@@ -167,7 +183,11 @@ impl Classifier {
         frame: &[u8],
         repeat: u32,
     ) -> Result<(i32, u32), EnforceError> {
-        let program = self.program_mut(dir)?;
+        let name = program_name(dir);
+        let program = self.ebpf.program(name).ok_or(EnforceError::Bpf {
+            what: "the eBPF object lacks a program",
+            source: name.into(),
+        })?;
         let fd = program
             .fd()
             .map_err(bpf_err("the classifier is not loaded"))?;
@@ -180,7 +200,7 @@ pub(crate) fn read_counters(map: &Map) -> Result<Vec<CounterRow>, EnforceError> 
     let array: PerCpuArray<&MapData, Counter> =
         PerCpuArray::try_from(map).map_err(bpf_err("opening the counter map"))?;
     let mut rows = Vec::new();
-    for dir in Direction::ALL {
+    for dir in Direction::COUNTED {
         for reason in Reason::ALL {
             let values = array
                 .get(&counter_slot(dir, reason), 0)

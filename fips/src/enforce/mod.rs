@@ -1,7 +1,8 @@
 //! eBPF enforcement: the sidecar's eth0 talks only FIPS.
 //!
 //! Owns loading the embedded classifier (`fips-ebpf`), filling its policy
-//! maps, attaching it to eth0 ingress and egress with TCX, pinning it so it
+//! maps, attaching it to eth0 ingress and egress with TCX and in front of
+//! ingress with XDP (`xdp.rs`), pinning it so it
 //! survives the daemon, replacing it atomically on restart, removing it on
 //! request, and reading its counters. It must not decide policy beyond what
 //! the daemon passes in [`Policy`].
@@ -12,22 +13,28 @@
 //! program and policy inside the pinned links in one step. Only [`remove`]
 //! takes it away.
 
+mod backstop;
 mod error;
 mod events;
 mod loader;
+mod nfnl;
 mod pin;
 mod snapshot;
 mod sys;
 #[cfg(test)]
 mod tests;
+mod xdp;
 
 pub use error::EnforceError;
 pub use events::{AsyncDropEvents, DropEvent, DropEvents};
-pub use fips_common::{Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS};
+pub use fips_common::{
+    Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS, XDP_DROP, XDP_PASS,
+};
 pub use loader::Classifier;
 pub use pin::{pin_dir, BPFFS};
-pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry};
+pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry, XdpEntry};
 pub use sys::{socket_cookie, test_run_repeat};
+pub use xdp::XdpMode;
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -68,6 +75,10 @@ pub struct Enforcer {
     iface: String,
     dir: PathBuf,
     classifier: Classifier,
+    xdp_mode: XdpMode,
+    /// Netfilter netlink in the filtered namespace, while a backstop is
+    /// installed (snapshots read its counters from any thread).
+    backstop: Option<nfnl::Socket>,
 }
 
 impl Enforcer {
@@ -85,15 +96,31 @@ impl Enforcer {
             Ok(n) => tracing::info!("removed the pins of {n} filter(s) whose interface is gone"),
             Err(e) => tracing::warn!("could not clean up dead filter pins: {e}"),
         }
-        if let Err(e) = install(&mut classifier, iface, ifindex, &dir) {
-            pin::discard_if_unused(&dir);
-            return Err(e);
-        }
+        let xdp_mode = match install(&mut classifier, iface, ifindex, &dir) {
+            Ok(mode) => mode,
+            Err(e) => {
+                pin::discard_if_unused(&dir);
+                return Err(e);
+            }
+        };
+        let backstop = install_backstop(iface, policy);
         Ok(Enforcer {
             iface: iface.to_owned(),
             dir,
             classifier,
+            xdp_mode,
+            backstop,
         })
+    }
+
+    /// Whether the netfilter egress backstop is installed (see `backstop.rs`).
+    pub fn backstop(&self) -> bool {
+        self.backstop.is_some()
+    }
+
+    /// How the XDP program in front of ingress runs.
+    pub fn xdp_mode(&self) -> XdpMode {
+        self.xdp_mode
     }
 
     pub fn iface(&self) -> &str {
@@ -114,6 +141,7 @@ impl Enforcer {
         snapshot::build(
             &self.iface,
             &self.dir,
+            self.backstop.as_ref(),
             snapshot::SnapshotMaps {
                 policy: c.map(fips_common::MAP_POLICY)?,
                 sockets: c.map(fips_common::MAP_SOCKETS)?,
@@ -136,9 +164,11 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
     }
     let [policy, sockets, counters, budget] =
         pin::MAPS.map(|name| snapshot::open_pinned(&dir, name));
+    let netlink = nfnl::open().map_err(netfilter_err("opening netfilter netlink"))?;
     snapshot::build(
         iface,
         &dir,
+        Some(&netlink),
         snapshot::SnapshotMaps {
             policy: &policy?,
             sockets: &sockets?,
@@ -152,22 +182,65 @@ pub fn snapshot_pinned(iface: &str) -> Result<FirewallSnapshot, EnforceError> {
 /// then on eth0 is unfiltered until the daemon attaches again.
 pub fn remove(iface: &str) -> Result<(), EnforceError> {
     let dir = pin_dir(iface)?;
+    xdp::detach(&dir)?;
+    let netlink = nfnl::open().map_err(netfilter_err("opening netfilter netlink"))?;
+    backstop::remove(&netlink, iface)
+        .map_err(netfilter_err("deleting the egress backstop table"))?;
     pin::remove(iface, &dir)
 }
 
-/// Attaches (or replaces) and pins; see [`Enforcer::attach`].
+/// Deletes only the netfilter egress backstop of `iface` (tests, and an
+/// operator comparing with and without it); false when there was none.
+pub fn remove_backstop(iface: &str) -> Result<bool, EnforceError> {
+    let netlink = nfnl::open().map_err(netfilter_err("opening netfilter netlink"))?;
+    backstop::remove(&netlink, iface).map_err(netfilter_err("deleting the egress backstop table"))
+}
+
+fn netfilter_err(what: &'static str) -> impl FnOnce(std::io::Error) -> EnforceError {
+    move |source| EnforceError::Netfilter { what, source }
+}
+
+/// The backstop is a second line behind TC egress, for frames sent past
+/// it: a kernel without the netdev egress hook (before 5.16, or
+/// CONFIG_NETFILTER_EGRESS off, or nf_tables not loaded on the host) gets
+/// a warning, not a daemon that refuses to start.
+fn install_backstop(iface: &str, policy: &Policy) -> Option<nfnl::Socket> {
+    let installed = nfnl::open().and_then(|netlink| {
+        backstop::install(&netlink, iface, policy.udp_port, policy.allow_ipv6)?;
+        Ok(netlink)
+    });
+    match installed {
+        Ok(netlink) => Some(netlink),
+        Err(e) => {
+            tracing::warn!(
+                %iface,
+                error = %e,
+                "no netfilter egress backstop (nf_tables netdev egress hook, Linux 5.16+, \
+                 module nf_tables loaded on the host): a process with CAP_NET_RAW can send any \
+                 frame past TC with PACKET_QDISC_BYPASS; drop NET_RAW from every container \
+                 in the namespace (cap_drop: [NET_RAW])"
+            );
+            None
+        }
+    }
+}
+
+/// Attaches (or replaces) and pins; see [`Enforcer::attach`]. TC first:
+/// XDP only narrows what TC ingress would drop anyway.
 fn install(
     classifier: &mut Classifier,
     iface: &str,
     ifindex: u32,
     dir: &std::path::Path,
-) -> Result<(), EnforceError> {
+) -> Result<XdpMode, EnforceError> {
     pin::clear_stale(dir, ifindex)?;
     if let Some(earlier) = pinned_counters(dir) {
         classifier.add_counters(&earlier)?;
     }
     pin::attach_or_replace(classifier, iface, dir)?;
-    pin::pin_maps(classifier, dir)
+    let mode = xdp::attach_or_replace(classifier, ifindex, dir)?;
+    pin::pin_maps(classifier, dir)?;
+    Ok(mode)
 }
 
 /// Counters of the filter being replaced, if one is pinned and readable.

@@ -102,8 +102,9 @@ fn attach_and_pin(
     path: &Path,
 ) -> Result<(), EnforceError> {
     let attach_type = match direction {
-        Direction::Ingress => TcAttachType::Ingress,
         Direction::Egress => TcAttachType::Egress,
+        // Only the TC directions reach here; XDP is attached by `xdp.rs`.
+        Direction::Ingress | Direction::Xdp => TcAttachType::Ingress,
     };
     let id = program
         .attach_with_options(

@@ -35,6 +35,17 @@ pub struct LinkEntry {
     pub program_id: u32,
 }
 
+/// The pinned XDP link in front of ingress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpEntry {
+    /// "native" (in the driver) or "generic" (in the core receive path).
+    pub mode: super::XdpMode,
+    /// The link still filters the interface (its device exists).
+    pub attached: bool,
+    pub link_id: u32,
+    pub program_id: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallSnapshot {
     pub interface: String,
@@ -43,10 +54,21 @@ pub struct FirewallSnapshot {
     /// Both the ingress and the egress link are pinned and attached.
     pub attached: bool,
     pub links: Vec<LinkEntry>,
+    /// The XDP link, absent when none is pinned (a filter attached by an
+    /// older daemon, or removed).
+    #[serde(default)]
+    pub xdp: Option<XdpEntry>,
+    /// The netfilter egress backstop is installed; its drops are added
+    /// to the egress counters.
+    #[serde(default)]
+    pub egress_backstop: bool,
     pub udp_port: u16,
     pub allow_ipv6: bool,
     pub socket_cookies: Vec<u64>,
+    /// Passed at TC ingress and egress (what XDP passes is counted again
+    /// at TC ingress, so its passes are not added here).
     pub passed_packets: u64,
+    /// Dropped at any hook.
     pub dropped_packets: u64,
     /// Drops not reported as events (over the per-CPU rate or ring full).
     pub drop_events_suppressed: u64,
@@ -81,6 +103,20 @@ impl FirewallSnapshot {
             self.udp_port,
             self.socket_cookies.len(),
         );
+        out += &match &self.xdp {
+            Some(x) if x.attached => format!(
+                "xdp before ingress: {} mode (link {})\n",
+                x.mode.name(),
+                x.link_id
+            ),
+            Some(x) => format!("xdp before ingress: NOT attached (link {})\n", x.link_id),
+            None => "xdp before ingress: none\n".to_owned(),
+        };
+        out += if self.egress_backstop {
+            "netfilter egress backstop: installed (its drops count as egress)\n"
+        } else {
+            "netfilter egress backstop: none\n"
+        };
         out += &format!(
             "passed {} packets, dropped {} packets\n",
             self.passed_packets, self.dropped_packets
@@ -115,6 +151,7 @@ pub(crate) struct SnapshotMaps<'a> {
 pub(crate) fn build(
     interface: &str,
     pin_dir: &std::path::Path,
+    netlink: Option<&super::nfnl::Socket>,
     maps: SnapshotMaps<'_>,
 ) -> Result<FirewallSnapshot, EnforceError> {
     let links = super::pin::pinned_links(pin_dir);
@@ -131,7 +168,11 @@ pub(crate) fn build(
         .map_err(bpf_err("reading the socket map"))?;
     let mut socket_cookies: Vec<u64> = set.cookies.into_iter().filter(|&c| c != 0).collect();
     socket_cookies.sort_unstable();
-    let rows = read_counters(maps.counters)?;
+    let mut rows = read_counters(maps.counters)?;
+    let egress_backstop = match netlink {
+        Some(netlink) => add_backstop_drops(netlink, interface, &mut rows)?,
+        None => false,
+    };
     let budget: PerCpuArray<&MapData, EventBudget> =
         PerCpuArray::try_from(maps.budget).map_err(bpf_err("opening the event budget map"))?;
     let drop_events_suppressed = budget
@@ -142,10 +183,16 @@ pub(crate) fn build(
         .sum();
     let sum = |pass: bool| -> u64 {
         rows.iter()
-            .filter(|r| r.reason.passes() == pass)
+            .filter(|r| r.reason.passes() == pass && !(pass && r.dir == Direction::Xdp))
             .map(|r| r.packets)
             .sum()
     };
+    let xdp = super::xdp::pinned_info(pin_dir).map(|(mode, l)| XdpEntry {
+        mode,
+        attached: l.ifindex != 0,
+        link_id: l.link_id,
+        program_id: l.program_id,
+    });
     Ok(FirewallSnapshot {
         interface: interface.to_owned(),
         pin_dir: pin_dir.to_string_lossy().into_owned(),
@@ -158,6 +205,8 @@ pub(crate) fn build(
                 program_id: l.program_id,
             })
             .collect(),
+        xdp,
+        egress_backstop,
         udp_port: policy.udp_port,
         allow_ipv6: policy.flags & POLICY_ALLOW_IPV6 != 0,
         socket_cookies,
@@ -166,6 +215,34 @@ pub(crate) fn build(
         drop_events_suppressed,
         counters: rows.iter().map(entry).collect(),
     })
+}
+
+/// Adds the backstop's drops to the egress rows of their reasons; false
+/// when no backstop is installed.
+fn add_backstop_drops(
+    netlink: &super::nfnl::Socket,
+    interface: &str,
+    rows: &mut [CounterRow],
+) -> Result<bool, EnforceError> {
+    let counts = super::backstop::counters(netlink, interface).map_err(|source| {
+        EnforceError::Netfilter {
+            what: "reading the egress backstop's counters",
+            source,
+        }
+    })?;
+    let Some(counts) = counts else {
+        return Ok(false);
+    };
+    for (reason, packets, bytes) in counts {
+        if let Some(row) = rows
+            .iter_mut()
+            .find(|r| r.dir == Direction::Egress && r.reason == reason)
+        {
+            row.packets += packets;
+            row.bytes += bytes;
+        }
+    }
+    Ok(true)
 }
 
 fn entry(row: &CounterRow) -> CounterEntry {

@@ -2,7 +2,7 @@
 //! JSON and table, and how syscall errors become user-facing advice.
 
 use super::error::{attach_err, bpf_err, EnforceError};
-use super::snapshot::{CounterEntry, FirewallSnapshot, LinkEntry};
+use super::snapshot::{CounterEntry, FirewallSnapshot, LinkEntry, XdpEntry};
 use std::io;
 
 fn sample() -> FirewallSnapshot {
@@ -15,6 +15,13 @@ fn sample() -> FirewallSnapshot {
             link_id: 7,
             program_id: 42,
         }],
+        xdp: Some(XdpEntry {
+            mode: super::XdpMode::Native,
+            attached: true,
+            link_id: 8,
+            program_id: 43,
+        }),
+        egress_backstop: true,
         udp_port: 2121,
         allow_ipv6: false,
         socket_cookies: vec![4097],
@@ -54,6 +61,7 @@ fn snapshot_json_round_trips_with_stable_field_names() {
     assert_eq!(json["udp_port"], 2121);
     assert_eq!(json["counters"][2]["reason"], "wrong-port");
     assert_eq!(json["links"][0]["program_id"], 42);
+    assert_eq!(json["xdp"]["mode"], "native");
     let back: FirewallSnapshot = serde_json::from_value(json).expect("deserialize");
     assert_eq!(back, snap);
 }
@@ -68,7 +76,24 @@ fn table_lists_nonzero_counters_only() {
     );
     assert!(table.contains("wrong-port"), "{table}");
     assert!(!table.contains("not-udp"), "{table}");
-    assert_eq!(table.lines().count(), 5, "{table}");
+    assert!(
+        table.contains("xdp before ingress: native mode (link 8)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("netfilter egress backstop: installed"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 7, "{table}");
+}
+
+#[test]
+fn a_snapshot_without_an_xdp_field_still_reads() {
+    let mut json = serde_json::to_value(sample()).expect("serialize");
+    json.as_object_mut().expect("object").remove("xdp");
+    let back: FirewallSnapshot = serde_json::from_value(json).expect("deserialize");
+    assert_eq!(back.xdp, None);
+    assert!(back.render_table().contains("xdp before ingress: none"));
 }
 
 #[test]
