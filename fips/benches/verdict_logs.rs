@@ -17,7 +17,6 @@
 //! of the program, so the userspace build profile does not change them.
 
 #[path = "../tests/enforce_util/frames.rs"]
-#[allow(dead_code)]
 mod frames;
 
 use std::os::fd::AsFd;
