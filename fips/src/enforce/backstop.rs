@@ -41,6 +41,7 @@ const CMP_GTE: u32 = 5;
 /// Frame offsets (from the start of the Ethernet header), as in the eBPF
 /// classifier: the backstop checks the same fields.
 const ETHERTYPE: u32 = 12;
+const ARP_HEADER: u32 = 14;
 const IPV4_VERSION_IHL: u32 = 14;
 const IPV4_FRAG: u32 = 20;
 const IPV4_PROTO: u32 = 23;
@@ -223,7 +224,7 @@ fn rules(port: u16, allow_ipv6: bool) -> Vec<Rule> {
         Rule::accept(
             Match::default()
                 .eq(ETHERTYPE, &[0x08, 0x06])
-                .eq(IPV4_VERSION_IHL, &[0, 1, 8, 0, 6, 4]),
+                .eq(ARP_HEADER, &[0, 1, 8, 0, 6, 4]),
         ),
         Rule::accept(
             Match::default()
@@ -387,4 +388,38 @@ fn rule_counter(rule: &[u8]) -> Option<(Reason, u64, u64)> {
         return Some((reason, value(2), value(1)));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_drop_rule_reads_back_its_reason_and_carried_counts() {
+        let mut carried = vec![(Reason::NotUdp, 5, 300), (Reason::Ipv6, 2, 180)];
+        let mut seen = Vec::new();
+        for rule in rules(4242, false) {
+            let dropping = rule.drop_as;
+            let encoded = rule.encode("fips-eth0", &mut carried);
+            let read = rule_counter(&encoded.into_bytes());
+            assert_eq!(read.map(|(r, _, _)| r), dropping);
+            seen.extend(read);
+        }
+        assert!(carried.is_empty(), "counts not handed over: {carried:?}");
+        assert!(seen.contains(&(Reason::NotUdp, 5, 300)), "{seen:?}");
+        assert!(seen.contains(&(Reason::Ipv6, 2, 180)), "{seen:?}");
+        assert!(seen.contains(&(Reason::WrongPort, 0, 0)), "{seen:?}");
+        assert_eq!(seen.last().map(|s| s.0), Some(Reason::OtherEthertype));
+    }
+
+    #[test]
+    fn an_ipv6_transport_gets_ipv6_rules_instead_of_the_ipv6_drop() {
+        let reasons = |ipv6| -> Vec<Option<Reason>> {
+            rules(4242, ipv6).into_iter().map(|r| r.drop_as).collect()
+        };
+        assert!(reasons(false).contains(&Some(Reason::Ipv6)));
+        assert!(!reasons(true).contains(&Some(Reason::Ipv6)));
+        let accepts = |ipv6| reasons(ipv6).iter().filter(|r| r.is_none()).count();
+        assert_eq!((accepts(false), accepts(true)), (2, 4));
+    }
 }

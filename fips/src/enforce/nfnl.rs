@@ -67,6 +67,12 @@ impl Attrs {
     pub fn nested(self, kind: u16, inner: Attrs) -> Attrs {
         self.bytes(kind | NLA_F_NESTED, &inner.0)
     }
+
+    /// The encoded attributes (what a dump returns after the header).
+    #[cfg(test)]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
 }
 
 /// A batch of nf_tables changes the kernel applies all or nothing.
