@@ -13,6 +13,12 @@ pub const MAP_SOCKETS: &str = "FIPS_SOCKETS";
 pub const MAP_COUNTERS: &str = "FIPS_COUNTERS";
 pub const MAP_EVENTS: &str = "FIPS_EVENTS";
 pub const MAP_EVENT_BUDGET: &str = "FIPS_EV_BUDGET";
+/// The classifier's switch for per-packet verdict logs (aya-log): a byte in
+/// read-only data the loader sets before load, 0 (off) unless the daemon
+/// logs `fips::enforce` at debug.
+pub const GLOBAL_LOG_VERDICTS: &str = "FIPS_LOG_VERDICTS";
+/// The log target of those verdicts (under `fips::enforce`).
+pub const LOG_TARGET_VERDICTS: &str = "fips::enforce::ebpf";
 /// Program (function) names in the ELF object.
 pub const PROG_INGRESS: &str = "fips_ingress";
 pub const PROG_EGRESS: &str = "fips_egress";

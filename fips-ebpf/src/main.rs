@@ -11,6 +11,13 @@
 //! (`fips::enforce`).
 //!
 //! One classifier serves both kinds of context through [`Frame`].
+//!
+//! What reports what: the per-CPU counters are the complete record (every
+//! verdict, by hook and reason; `fipsctl show firewall`); the ring buffer
+//! carries rate-limited, structured descriptions of drops for the daemon's
+//! log (addresses, ports, at most `EVENTS_PER_SECOND` per CPU); aya-log
+//! carries every verdict as a debug line for whoever debugs the filter,
+//! only when switched on at load (`FIPS_LOG_VERDICTS`).
 #![no_std]
 #![no_main]
 
@@ -19,6 +26,7 @@ use aya_ebpf::{
     macros::{classifier, map, xdp},
     maps::{Array, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
+    EbpfContext,
 };
 use fips_common::{
     counter_slot, Counter, Direction, DropEvent, EventBudget, Policy, Reason, SocketSet,
@@ -44,6 +52,15 @@ static FIPS_EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
 
 #[map]
 static FIPS_EV_BUDGET: PerCpuArray<EventBudget> = PerCpuArray::with_max_entries(1, 0);
+
+/// Non-zero: log every verdict through aya-log (`GLOBAL_LOG_VERDICTS`).
+/// aya-log-ebpf 0.1 has no level filter in the kernel (each call formats
+/// and writes its perf buffer; the level is checked in userspace), so this
+/// is the switch: the loader sets it before load, and as read-only data
+/// its value is known to the verifier, which removes the logging branch
+/// when it is 0. Off, it costs nothing.
+#[no_mangle]
+static FIPS_LOG_VERDICTS: u8 = 0;
 
 const ETH_HLEN: usize = 14;
 const IPPROTO_TCP: u8 = 6;
@@ -190,14 +207,38 @@ fn tc_verdict(ctx: &TcContext, dir: Direction) -> i32 {
 
 /// Classifies, counts, and reports a drop; true when the frame passes.
 #[inline(always)]
-fn passes<F: Frame>(ctx: &F, dir: Direction) -> bool {
+fn passes<F: Frame + EbpfContext>(ctx: &F, dir: Direction) -> bool {
     let reason = classify(ctx, dir);
     count(ctx, dir, reason);
+    if log_verdicts() {
+        log_verdict(ctx, dir, reason);
+    }
     if reason.passes() {
         return true;
     }
     report_drop(ctx, dir, reason);
     false
+}
+
+#[inline(always)]
+fn log_verdicts() -> bool {
+    // SAFETY: a read of a static byte; volatile so that the compiler keeps
+    // the load (the loader patches the value) instead of folding in 0.
+    unsafe { core::ptr::read_volatile(&FIPS_LOG_VERDICTS) != 0 }
+}
+
+#[inline(never)]
+fn log_verdict<F: Frame + EbpfContext>(ctx: &F, dir: Direction, reason: Reason) {
+    let verdict = if reason.passes() { "pass" } else { "drop" };
+    aya_log_ebpf::debug!(
+        ctx,
+        target: fips_common::LOG_TARGET_VERDICTS,
+        "{} {}: {} ({} bytes)",
+        dir.name(),
+        verdict,
+        reason.name(),
+        ctx.len()
+    );
 }
 
 /// Emits a drop event if this CPU's budget for the current second allows.

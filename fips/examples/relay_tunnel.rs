@@ -1,6 +1,6 @@
 //! Benchmark helper (not a test): one end of a plain, unencrypted tunnel
-//! built from the daemon's I/O pieces (the offloading `Tun`, `fips::udp`,
-//! `offload::split`, `tun::coalesce`) with no protocol: TUN packets go to
+//! built from the daemon's I/O pieces (the offloading `Tun` with tun-rs's
+//! split and join, `fips::udp`) with no protocol: TUN packets go to
 //! the peer verbatim and back. It measures the I/O ceiling of the data
 //! path; see testing/bench/relay-bench.sh.
 //!
@@ -10,20 +10,17 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use fips::tun::coalesce::Coalescer;
-use fips::tun::{offload, Tun};
+use fips::tun::{ReadBatch, Tun, WriteBatch};
 use fips::udp::{AsyncUdpSocket, RecvBatch, SendBatch, UdpSocket, MAX_GRO_BYTES};
 
 struct Relay {
     udp: AsyncUdpSocket,
     tun: Tun,
-    offload: bool,
     peer: SocketAddr,
     rx: RecvBatch,
     tx: SendBatch,
-    tun_buf: Vec<u8>,
-    scratch: Vec<u8>,
-    gro: Coalescer,
+    tun_in: ReadBatch,
+    tun_out: WriteBatch,
 }
 
 impl Relay {
@@ -40,35 +37,27 @@ impl Relay {
                 let Some((_, d)) = self.rx.get_mut(i) else {
                     continue;
                 };
-                if !self.offload {
-                    self.tun.send(d).await?;
-                } else if !self.gro.push(d) {
-                    write_frame(&self.tun, &mut self.gro).await?;
-                    self.gro.push(d);
+                if !self.tun_out.push(d) {
+                    self.tun.send_packets(&mut self.tun_out).await?;
+                    self.tun_out.push(d);
                 }
             }
-            write_frame(&self.tun, &mut self.gro).await?;
+            self.tun.send_packets(&mut self.tun_out).await?;
         }
         Ok(())
     }
 
     /// TUN reads, cut to the MTU, sent to the peer in GSO runs.
-    async fn tun_to_udp(&mut self, first: usize) -> anyhow::Result<()> {
-        let mut n = first;
+    async fn tun_to_udp(&mut self) -> anyhow::Result<()> {
         for _ in 0..16 {
-            let (tx, peer) = (&mut self.tx, self.peer);
-            if self.offload {
-                offload::split(&mut self.tun_buf[..n], &mut self.scratch, |p| {
-                    tx.push(peer, p)
-                })?;
-            } else {
-                tx.push(peer, &self.tun_buf[..n]);
+            for p in self.tun_in.packets() {
+                if self.tx.is_full() {
+                    flush(&self.udp, &mut self.tx).await?;
+                }
+                self.tx.push(self.peer, p);
             }
-            if self.tx.is_full() {
-                self.flush().await?;
-            }
-            match self.tun.try_recv(&mut self.tun_buf) {
-                Ok(k) => n = k,
+            match self.tun.try_recv_packets(&mut self.tun_in) {
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e.into()),
             }
@@ -77,22 +66,18 @@ impl Relay {
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
-        while !self.tx.is_empty() {
-            match self.udp.try_send_batch(&mut self.tx) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.udp.writable().await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        flush(&self.udp, &mut self.tx).await
     }
 }
 
-async fn write_frame(tun: &Tun, gro: &mut Coalescer) -> anyhow::Result<()> {
-    if let Some(frame) = gro.finish() {
-        tun.send_frame(frame).await?;
+async fn flush(udp: &AsyncUdpSocket, tx: &mut SendBatch) -> anyhow::Result<()> {
+    while !tx.is_empty() {
+        match udp.try_send_batch(tx) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => udp.writable().await?,
+            Err(e) => return Err(e.into()),
+        }
     }
-    gro.clear();
     Ok(())
 }
 
@@ -119,13 +104,12 @@ fn main() -> anyhow::Result<()> {
         let mut relay = Relay {
             udp: AsyncUdpSocket::new(udp)?,
             tun,
-            offload,
             peer: peer.parse().context("peer address")?,
             rx: RecvBatch::new(32, MAX_GRO_BYTES),
             tx: SendBatch::new(64),
-            tun_buf: vec![0; offload::MAX_READ],
-            scratch: Vec::new(),
-            gro: Coalescer::new(),
+            // Any MTU the script may set: room for the largest packets.
+            tun_in: ReadBatch::new(u16::MAX),
+            tun_out: WriteBatch::new(),
         };
         loop {
             tokio::select! {
@@ -133,9 +117,9 @@ fn main() -> anyhow::Result<()> {
                     r?;
                     relay.udp_to_tun().await?;
                 }
-                r = relay.tun.recv(&mut relay.tun_buf) => {
-                    let n = r?;
-                    relay.tun_to_udp(n).await?;
+                r = relay.tun.recv_packets(&mut relay.tun_in) => {
+                    r?;
+                    relay.tun_to_udp().await?;
                 }
             }
         }

@@ -16,7 +16,13 @@ pub enum ConfigError {
     Yaml {
         path: PathBuf,
         #[source]
-        source: serde_yaml::Error,
+        source: Box<serde_saphyr::Error>,
+    },
+    #[error("config file {path}: key {key} appears twice in one mapping (line {line}): keep one")]
+    DuplicateKey {
+        path: PathBuf,
+        key: String,
+        line: u64,
     },
     #[error(
         "unknown configuration key{} in {path}: {} (neither this daemon nor FIPS v0.4.1 knows {})",

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::error::ConfigError;
 use super::schema::{walk, Findings, ROOT};
@@ -24,10 +24,7 @@ pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
 }
 
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let doc: Value = serde_yaml::from_str(text).map_err(|source| ConfigError::Yaml {
-        path: path.into(),
-        source,
-    })?;
+    let doc = read_yaml(path, text)?;
     let mut found = Findings::default();
     walk(&ROOT, &doc, "", &mut found)?;
     if !found.unknown.is_empty() {
@@ -61,7 +58,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .push("node.control.enabled: false is ignored; the control socket is always on".into());
     }
     let peers = match lookup(&doc, "peers") {
-        Some(Value::Sequence(items)) => peers(items, &mut notices)?,
+        Some(Value::Array(items)) => peers(items, &mut notices)?,
         _ => Vec::new(),
     };
     Ok(Config {
@@ -79,6 +76,24 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .transpose()?,
         log_level: get("node.log_level").str()?.map(str::to_string),
         notices,
+    })
+}
+
+/// Reads the document into a tree for `walk`.
+fn read_yaml(path: &Path, text: &str) -> Result<Value, ConfigError> {
+    // No snippet in the message: the offending line may hold the secret key.
+    // Duplicate keys stay an error (the default), as they were with serde_yaml.
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options(text, options).map_err(|source| match source {
+        serde_saphyr::Error::DuplicateMappingKey { key, location } => ConfigError::DuplicateKey {
+            path: path.into(),
+            key: key.unwrap_or_else(|| "?".into()),
+            line: location.line(),
+        },
+        source => ConfigError::Yaml {
+            path: path.into(),
+            source: Box::new(source),
+        },
     })
 }
 
@@ -234,7 +249,7 @@ fn peer(i: usize, item: &Value, notices: &mut Vec<String>) -> Result<PeerEntry, 
         }
     };
     let (mut addrs, mut names) = (Vec::new(), Vec::new());
-    if let Some(Value::Sequence(list)) = at("addresses") {
+    if let Some(Value::Array(list)) = at("addresses") {
         for (j, a) in list.iter().enumerate() {
             match peer_address(i, j, a, notices)? {
                 Some(Endpoint::Ip(addr)) => addrs.push(addr),

@@ -2,7 +2,7 @@
 //! knows and we accept without acting on it, and (by elimination) what
 //! nobody knows.
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::error::ConfigError;
 
@@ -124,11 +124,11 @@ pub(crate) fn walk(
 ) -> Result<(), ConfigError> {
     match (schema, value) {
         (Leaf | Reference, _) | (_, Value::Null) => Ok(()),
-        (Map(entries), Value::Mapping(map)) => {
-            for (k, v) in map {
-                let name = key_name(k);
-                let child = join(path, &name);
-                match entries.iter().find(|(n, _)| *n == name) {
+        (Map(entries), Value::Object(map)) => {
+            // serde_json keeps keys as strings: a YAML key `1` arrives as "1".
+            for (name, v) in map {
+                let child = join(path, name);
+                match entries.iter().find(|(n, _)| n == name) {
                     None => found.unknown.push(child),
                     Some((_, Reference)) => found.reference_only.push(child),
                     Some((_, s)) => walk(s, v, &child, found)?,
@@ -136,7 +136,7 @@ pub(crate) fn walk(
             }
             Ok(())
         }
-        (Seq(item), Value::Sequence(items)) => {
+        (Seq(item), Value::Array(items)) => {
             for (i, v) in items.iter().enumerate() {
                 walk(item, v, &format!("{path}[{i}]"), found)?;
             }
@@ -144,15 +144,6 @@ pub(crate) fn walk(
         }
         (Map(_), other) => Err(wrong_type(path, "a mapping of keys", other)),
         (Seq(_), other) => Err(wrong_type(path, "a list", other)),
-    }
-}
-
-fn key_name(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".into()),
     }
 }
 

@@ -519,3 +519,20 @@ fn fips_peers_errors_name_the_entry_and_the_expected_form() {
         "{msg}"
     );
 }
+
+#[test]
+fn reports_broken_yaml_with_its_line_and_without_the_secret_on_it() {
+    let text = "node:\n  identity:\n    nsec: \"nsec1leakyleakyleaky\n  control: [\n";
+    let err = parse_str(text).expect_err("broken");
+    let msg = err.to_string();
+    assert!(matches!(err, ConfigError::Yaml { .. }), "{msg}");
+    assert!(
+        msg.contains("/etc/fips/fips.yaml") && msg.contains("line"),
+        "{msg}"
+    );
+    assert!(!msg.contains("leaky"), "{msg}");
+    let err = parse_str("tun:\n  mtu: 1400\n  mtu: 1500\n").expect_err("duplicate");
+    let msg = err.to_string();
+    assert!(matches!(err, ConfigError::DuplicateKey { .. }), "{msg}");
+    assert!(msg.contains("mtu") && msg.contains("line 3"), "{msg}");
+}

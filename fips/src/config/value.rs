@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use fips_proto::identity::PeerIdentity;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::error::{describe, ConfigError};
 use super::PeerHost;
@@ -70,9 +70,8 @@ pub(crate) fn describe_value(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => describe(s),
-        Value::Sequence(s) => format!("a list of {} items", s.len()),
-        Value::Mapping(_) => "a mapping".into(),
-        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+        Value::Array(s) => format!("a list of {} items", s.len()),
+        Value::Object(_) => "a mapping".into(),
     }
 }
 

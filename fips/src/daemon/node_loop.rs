@@ -12,8 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::control::ControlRequest;
-use crate::tun::coalesce::Coalescer;
-use crate::tun::{offload, Tun};
+use crate::tun::{ReadBatch, Tun, WriteBatch};
 use crate::udp::{AsyncUdpSocket, RecvBatch, SendBatch, MAX_GRO_BYTES};
 
 use super::commands::{self, Context};
@@ -52,11 +51,10 @@ pub(crate) struct NodeLoop {
     ctx: Context,
     rx: RecvBatch,
     tx: SendBatch,
-    tun_buf: Vec<u8>,
-    /// Where TSO super-packets are cut into packets.
-    seg_buf: Vec<u8>,
-    /// Where packets for fips0 are joined into super-packets.
-    gro: Coalescer,
+    /// Where a read from fips0 lands, cut into packets.
+    tun_in: ReadBatch,
+    /// Packets for fips0, joined into super-packets when written.
+    tun_out: WriteBatch,
     out_buf: Vec<u8>,
     refusals: RefusalLog,
 }
@@ -70,6 +68,7 @@ impl NodeLoop {
         ctx: Context,
     ) -> NodeLoop {
         NodeLoop {
+            tun_in: ReadBatch::new(tun_mtu(tun.as_ref())),
             node,
             udp,
             tun,
@@ -79,9 +78,7 @@ impl NodeLoop {
             ctx,
             rx: RecvBatch::new(RECV_MSGS, MAX_GRO_BYTES),
             tx: SendBatch::new(BATCH),
-            tun_buf: vec![0; BUF],
-            seg_buf: Vec::with_capacity(BUF),
-            gro: Coalescer::new(),
+            tun_out: WriteBatch::new(),
             out_buf: Vec::with_capacity(BUF),
             refusals: RefusalLog::default(),
         }
@@ -101,7 +98,7 @@ impl NodeLoop {
             tokio::select! {
                 _ = &mut stopped => break,
                 r = self.udp.readable() => self.on_udp(r),
-                r = recv_tun(self.tun.as_ref(), &mut self.tun_buf) => self.on_tun(r),
+                r = recv_tun(self.tun.as_ref(), &mut self.tun_in) => self.on_tun(r),
                 Some(req) = self.control.recv() => self.on_control(req),
                 Some(id) = self.identities.recv() => self.node.learn_identity(Instant::now(), id),
                 Some((peer, addrs)) = self.addrs.recv() => {
@@ -158,23 +155,21 @@ impl NodeLoop {
         let mut next = first;
         for _ in 0..BATCH {
             match next {
-                Ok(n) if tun.has_vnet_hdr() => {
-                    let node = &mut self.node;
-                    let cut = offload::split(&mut self.tun_buf[..n], &mut self.seg_buf, |p| {
-                        node.handle_tun_packet(now, p)
-                    });
-                    if let Err(e) = cut {
-                        debug!(error = %e, "TUN read dropped");
+                Ok(_) => {
+                    for p in self.tun_in.packets() {
+                        self.node.handle_tun_packet(now, p);
                     }
                 }
-                Ok(n) => self.node.handle_tun_packet(now, &self.tun_buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
+                // An OS error is the device's; any other is tun-rs refusing
+                // a super-packet it cannot cut (counted as dropped).
+                Err(e) if e.raw_os_error().is_some() => {
                     warn!(error = %e, "TUN read error");
                     return;
                 }
+                Err(e) => debug!(error = %e, "TUN read dropped"),
             }
-            next = tun.try_recv(&mut self.tun_buf);
+            next = tun.try_recv_packets(&mut self.tun_in);
         }
     }
 
@@ -215,26 +210,20 @@ impl NodeLoop {
 }
 
 impl NodeLoop {
-    /// Writes the node's packets to fips0; with offload, runs of one TCP
-    /// flow are joined into super-packets (one write each).
+    /// Writes the node's packets to fips0 in batches; with offload, runs of
+    /// one flow are joined into super-packets (one write each).
     async fn flush_tun(&mut self) {
         let Some(tun) = &self.tun else {
             while self.node.poll_tun(&mut self.out_buf) {}
             return;
         };
         while self.node.poll_tun(&mut self.out_buf) {
-            if !tun.has_vnet_hdr() {
-                if let Err(e) = tun.send(&self.out_buf).await {
-                    debug!(error = %e, "TUN write failed");
-                }
-                continue;
-            }
-            if !self.gro.push(&self.out_buf) {
-                write_frame(tun, &mut self.gro).await;
-                self.gro.push(&self.out_buf);
+            if !self.tun_out.push(&self.out_buf) {
+                write_batch(tun, &mut self.tun_out).await;
+                self.tun_out.push(&self.out_buf);
             }
         }
-        write_frame(tun, &mut self.gro).await;
+        write_batch(tun, &mut self.tun_out).await;
     }
 
     /// Sends the queued batch, waiting for socket space when it is full.
@@ -256,19 +245,22 @@ impl NodeLoop {
     }
 }
 
-async fn write_frame(tun: &Tun, gro: &mut Coalescer) {
-    if let Some(frame) = gro.finish() {
-        if let Err(e) = tun.send_frame(frame).await {
-            debug!(error = %e, "TUN write failed");
-        }
+async fn write_batch(tun: &Tun, batch: &mut WriteBatch) {
+    if let Err(e) = tun.send_packets(batch).await {
+        debug!(error = %e, "TUN write failed");
     }
-    gro.clear();
+}
+
+/// The MTU the read buffers are sized for: the device's, or the most a
+/// TUN packet can be when it cannot be asked.
+fn tun_mtu(tun: Option<&Tun>) -> u16 {
+    tun.and_then(|t| t.mtu().ok()).unwrap_or(u16::MAX)
 }
 
 /// A TUN read, or never when TUN is off.
-async fn recv_tun(tun: Option<&Tun>, buf: &mut [u8]) -> io::Result<usize> {
+async fn recv_tun(tun: Option<&Tun>, batch: &mut ReadBatch) -> io::Result<usize> {
     match tun {
-        Some(t) => t.recv(buf).await,
+        Some(t) => t.recv_packets(batch).await,
         None => std::future::pending().await,
     }
 }

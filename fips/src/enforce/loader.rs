@@ -8,8 +8,8 @@ use aya::maps::{Array, Map, MapData, PerCpuArray, PerCpuValues};
 use aya::programs::{SchedClassifier, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use fips_common::{
-    counter_slot, Counter, Direction, Reason, MAP_COUNTERS, MAP_POLICY, MAP_SOCKETS,
-    POLICY_ALLOW_IPV6, PROG_EGRESS, PROG_INGRESS, PROG_XDP,
+    counter_slot, Counter, Direction, Reason, GLOBAL_LOG_VERDICTS, LOG_TARGET_VERDICTS,
+    MAP_COUNTERS, MAP_POLICY, MAP_SOCKETS, POLICY_ALLOW_IPV6, PROG_EGRESS, PROG_INGRESS, PROG_XDP,
 };
 use std::os::fd::AsFd as _;
 
@@ -17,6 +17,11 @@ use std::os::fd::AsFd as _;
 /// build time (see `fips/build.rs`), which [`Classifier::load`] reports.
 // Aligned: the ELF parser reads the headers in place.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("FIPS_EBPF_OBJECT"));
+
+/// The process's `log` logger, by value for aya-log.
+fn aya_log_logger() -> &'static dyn log::Log {
+    log::logger()
+}
 
 /// The classifier loaded into the kernel with its policy, not attached.
 pub struct Classifier {
@@ -32,12 +37,28 @@ pub(crate) const fn program_name(dir: Direction) -> &'static str {
 }
 
 impl Classifier {
-    /// Loads the three programs (through the verifier) with `policy` in place.
+    /// Loads the three programs (through the verifier) with `policy` in
+    /// place. Every verdict is logged (aya-log, target
+    /// `fips::enforce::ebpf`) when this process's tracing shows that target
+    /// at debug, e.g. `RUST_LOG=fips::enforce=debug`; otherwise the logging
+    /// is left out of the loaded program.
     pub fn load(policy: &Policy) -> Result<Classifier, EnforceError> {
+        let verdicts = tracing::enabled!(target: LOG_TARGET_VERDICTS, tracing::Level::DEBUG);
+        let mut classifier = Classifier::load_with(policy, verdicts)?;
+        if verdicts {
+            classifier.forward_verdict_logs();
+        }
+        Ok(classifier)
+    }
+
+    /// Like [`Classifier::load`] with the verdict logs on or off as asked,
+    /// and not forwarded anywhere (see [`Classifier::forward_verdict_logs`]).
+    pub fn load_with(policy: &Policy, log_verdicts: bool) -> Result<Classifier, EnforceError> {
         if OBJECT.is_empty() {
             return Err(EnforceError::NotBuilt);
         }
         let ebpf = EbpfLoader::new()
+            .set_global(GLOBAL_LOG_VERDICTS, &u8::from(log_verdicts), true)
             .load(OBJECT)
             .map_err(bpf_err("loading the eBPF object (creating its maps)"))?;
         let mut classifier = Classifier { ebpf };
@@ -53,6 +74,37 @@ impl Classifier {
             .load()
             .map_err(bpf_err("loading the XDP program"))?;
         Ok(classifier)
+    }
+
+    /// Sends the verdict logs to the `log` crate (which tracing-subscriber
+    /// bridges into the daemon's log), read by one task per CPU on the
+    /// current tokio runtime.
+    pub fn forward_verdict_logs(&mut self) {
+        self.forward_verdict_logs_to(aya_log_logger());
+    }
+
+    /// Like [`Classifier::forward_verdict_logs`] into `logger` (tests).
+    pub fn forward_verdict_logs_to<L: log::Log + 'static>(&mut self, logger: L) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            tracing::warn!("eBPF verdict logs are on but cannot be read outside a tokio runtime");
+            return;
+        }
+        match aya_log::EbpfLogger::init_with_logger(&mut self.ebpf, logger) {
+            Ok(_) => {
+                tracing::debug!("eBPF verdict logs on (every packet on the filtered interface)")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the eBPF verdict logs"),
+        }
+    }
+
+    /// Bytes of the TC program of `dir` after the verifier's rewrite
+    /// (dead code removed): shows what the verdict logs add when on.
+    pub fn translated_size(&mut self, dir: Direction) -> Result<u32, EnforceError> {
+        let info = self
+            .program_mut(dir)?
+            .info()
+            .map_err(bpf_err("reading the program's info"))?;
+        Ok(info.size_translated().unwrap_or(0))
     }
 
     pub(crate) fn xdp_mut(&mut self) -> Result<&mut Xdp, EnforceError> {

