@@ -63,6 +63,16 @@ impl Probe {
         }
     }
 
+    /// Waits until the probe has sent at least `min` datagrams (or `limit`
+    /// passes): a loaded machine schedules the sender late, so tests wait
+    /// for a count instead of sleeping a fixed time.
+    pub fn wait_sent(&self, min: u64, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.sent.load(Ordering::Relaxed) < min && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
