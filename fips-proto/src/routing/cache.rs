@@ -1,8 +1,11 @@
 //! The coordinate cache (NodeAddr → tree coordinates, 300 s TTL refreshed on
 //! use, 50k entries) and the identity cache (fd address → public key, LRU,
-//! 10k entries). Both are bounded: a full cache first drops expired entries,
-//! then the least recently used sixty-fourth, so eviction cost is amortised
-//! over many inserts instead of paid per packet.
+//! 10k entries). Both are bounded (see `crate::limits`): a full cache first
+//! drops expired entries, then the least recently used sixty-fourth, so
+//! eviction cost is amortised over many inserts instead of paid per packet.
+//! The identity cache never evicts a linked peer (pinned) or an address the
+//! caller says is in use (a session): those may take it past its capacity,
+//! by at most the number of peers and sessions, themselves bounded.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -12,9 +15,9 @@ use crate::addr::NodeAddr;
 use crate::identity::PeerIdentity;
 use crate::wire::Coords;
 
+pub use crate::limits::{COORD_CAPACITY, IDENTITY_CAPACITY};
+
 pub const COORD_TTL: Duration = Duration::from_secs(300);
-pub const COORD_CAPACITY: usize = 50_000;
-pub const IDENTITY_CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct CoordEntry {
@@ -42,6 +45,8 @@ pub struct CoordCache {
     ttl: Duration,
     capacity: usize,
     map: HashMap<NodeAddr, CoordEntry>,
+    /// Live entries dropped to make room (expired ones are not counted).
+    evicted: u64,
 }
 
 impl CoordCache {
@@ -50,6 +55,7 @@ impl CoordCache {
             ttl,
             capacity,
             map: HashMap::new(),
+            evicted: 0,
         }
     }
 
@@ -127,10 +133,18 @@ impl CoordCache {
         self.map.is_empty()
     }
 
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
     fn make_room(&mut self, now: Instant) {
         self.map.retain(|_, e| e.expires > now);
         if self.map.len() >= self.capacity {
-            evict_oldest(&mut self.map, |e| e.last_used);
+            self.evicted += evict_oldest(&mut self.map, |e| Some(e.last_used)) as u64;
         }
     }
 }
@@ -142,6 +156,7 @@ pub struct IdentityCache {
     capacity: usize,
     tick: u64,
     map: HashMap<[u8; 15], IdEntry>,
+    evicted: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +167,8 @@ struct IdEntry {
     tick: u64,
     /// Last insert or lookup, for `show_identity_cache`.
     last_seen: Instant,
+    /// A linked peer: never evicted while the link is up.
+    pinned: bool,
 }
 
 impl IdentityCache {
@@ -160,26 +177,62 @@ impl IdentityCache {
             capacity,
             tick: 0,
             map: HashMap::new(),
+            evicted: 0,
         }
     }
 
-    pub fn insert(&mut self, now: Instant, id: PeerIdentity) {
+    /// Remembers `id` as just used. When full, the least recently used
+    /// entries go, except pinned ones and those `in_use` names (their
+    /// sessions carry traffic).
+    pub fn insert(&mut self, now: Instant, id: PeerIdentity, in_use: impl Fn(&NodeAddr) -> bool) {
         let addr = id.node_addr();
         let key = prefix_of(&addr);
         self.tick += 1;
-        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
-            evict_oldest(&mut self.map, |e| e.tick);
-        }
         let tick = self.tick;
-        self.map.insert(
-            key,
-            IdEntry {
-                id,
-                addr,
-                tick,
-                last_seen: now,
-            },
-        );
+        if let Some(e) = self.map.get_mut(&key) {
+            (e.id, e.addr, e.tick, e.last_seen) = (id, addr, tick, now);
+            return;
+        }
+        if self.map.len() >= self.capacity {
+            let age = |e: &IdEntry| (!e.pinned && !in_use(&e.addr)).then_some(e.tick);
+            self.evicted += evict_oldest(&mut self.map, age) as u64;
+        }
+        let entry = IdEntry {
+            id,
+            addr,
+            tick,
+            last_seen: now,
+            pinned: false,
+        };
+        self.map.insert(key, entry);
+    }
+
+    /// Inserts `id` and keeps it until `unpin` (a link to it is up).
+    pub fn insert_pinned(&mut self, now: Instant, id: PeerIdentity) {
+        self.insert(now, id, |_| false);
+        if let Some(e) = self.map.get_mut(&prefix_of(&id.node_addr())) {
+            e.pinned = true;
+        }
+    }
+
+    /// The link to `addr` went down: its entry may be evicted again.
+    pub fn unpin(&mut self, addr: &NodeAddr) {
+        if let Some(e) = self.map.get_mut(&prefix_of(addr)) {
+            e.pinned = false;
+        }
+    }
+
+    /// The identity whose NodeAddr is `addr`, without marking it used.
+    pub fn peek(&self, addr: &NodeAddr) -> Option<PeerIdentity> {
+        self.map
+            .get(&prefix_of(addr))
+            .filter(|e| e.addr == *addr)
+            .map(|e| e.id)
+    }
+
+    /// Entries dropped to make room since start.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Looks up by the 15 address bytes after `fd` and marks the entry used.
@@ -228,20 +281,26 @@ pub fn prefix_of(addr: &NodeAddr) -> [u8; 15] {
     p
 }
 
-/// Drops the least recently used sixty-fourth of `map` (at least one).
-fn evict_oldest<K, V, T>(map: &mut HashMap<K, V>, age: impl Fn(&V) -> T)
+/// Drops the least recently used sixty-fourth of `map` (at least one),
+/// among the entries `age` gives an age; returns how many went.
+fn evict_oldest<K, V, T>(map: &mut HashMap<K, V>, age: impl Fn(&V) -> Option<T>) -> usize
 where
     K: Hash + Eq + Clone,
     T: Ord + Copy,
 {
     let n = (map.len() / 64).max(1);
-    let mut ages: Vec<(T, K)> = map.iter().map(|(k, v)| (age(v), k.clone())).collect();
+    let mut ages: Vec<(T, K)> = map
+        .iter()
+        .filter_map(|(k, v)| Some((age(v)?, k.clone())))
+        .collect();
     if n < ages.len() {
         ages.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
     }
+    let gone = n.min(ages.len());
     for (_, k) in ages.into_iter().take(n) {
         map.remove(&k);
     }
+    gone
 }
 
 #[cfg(test)]
@@ -298,11 +357,11 @@ mod tests {
         let t = Instant::now();
         let mut c = IdentityCache::new(3);
         for id in &ids[..3] {
-            c.insert(t, *id);
+            c.insert(t, *id, |_| false);
         }
         let a0 = ids[0].node_addr();
         assert_eq!(c.lookup(t, &prefix_of(&a0)), Some((a0, ids[0])));
-        c.insert(t, ids[3]);
+        c.insert(t, ids[3], |_| false);
         assert_eq!(c.len(), 3);
         assert!(
             c.get(t, &ids[1].node_addr()).is_none(),
@@ -324,8 +383,8 @@ mod tests {
         let t0 = Instant::now();
         let later = t0 + Duration::from_secs(7);
         let mut c = IdentityCache::new(10);
-        c.insert(t0, id(1));
-        c.insert(t0, id(2));
+        c.insert(t0, id(1), |_| false);
+        c.insert(t0, id(2), |_| false);
         assert!(c.get(later, &id(2).node_addr()).is_some());
         let seen = |who: PeerIdentity| {
             c.entries()

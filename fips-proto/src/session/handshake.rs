@@ -77,6 +77,7 @@ impl Dataplane {
         peer: PeerIdentity,
     ) {
         if self.full() {
+            self.counters.sessions_refused += 1;
             return;
         }
         let eph = Self::ephemeral(mesh);
@@ -137,6 +138,7 @@ impl Dataplane {
             _ => {}
         }
         if !self.sessions.contains_key(&src) && self.full() {
+            self.counters.sessions_refused += 1;
             return;
         }
         let Some((hs, ack)) = self.respond(now, mesh, src, &setup) else {
@@ -259,7 +261,8 @@ impl Dataplane {
         if peer.node_addr() != src {
             return;
         }
-        self.ids.insert(now, peer);
+        let sessions = &self.sessions;
+        self.ids.insert(now, peer, |a| sessions.contains_key(a));
         let mut e = self.new_established(now, mesh, peer, Keys::new(t));
         e.initial_msg1 = Some(msg1);
         self.established(now, mesh, src, e);

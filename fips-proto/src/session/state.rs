@@ -256,7 +256,7 @@ impl Established {
 const MTU_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Encrypted messages kept per session while msg3 is missing.
-pub(crate) const EARLY_LIMIT: usize = 16;
+pub(crate) use crate::limits::EARLY_LIMIT;
 
 pub(crate) enum SessionState {
     /// We sent SessionSetup and wait for the Ack.

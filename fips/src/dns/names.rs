@@ -15,8 +15,8 @@ use tracing::warn;
 use super::hosts::{is_host_label, HostsFile};
 use super::PeerIdentity;
 
-/// Identities remembered from answers (the reference's identity cache size).
-const LEARNED_CAP: usize = 10_000;
+/// Identities remembered from answers (see `crate::limits`).
+const LEARNED_CAP: usize = crate::limits::DNS_NAMES;
 /// The node is told about an identity again after this long, in case its
 /// own cache dropped it; more often would only flood the channel.
 const RENOTIFY_AFTER: Duration = Duration::from_secs(60);
@@ -109,12 +109,15 @@ impl NameBook {
             if let Some((old, npub)) = learned.order.pop_front() {
                 learned.by_addr.remove(&old);
                 learned.by_npub.remove(&npub);
+                crate::limits::count(&crate::limits::DNS_NAMES_EVICTED);
             }
         }
         let npub = id.npub();
         learned.order.push_back((addr, npub.clone()));
         learned.by_npub.insert(npub, (id, addr));
         learned.by_addr.insert(addr, (id, now));
+        crate::limits::DNS_NAMES_LEN
+            .store(learned.order.len(), std::sync::atomic::Ordering::Relaxed);
         true
     }
 }
