@@ -15,7 +15,7 @@
 //! | store | key | cap | when full | counter (`show status` → `bounds`) |
 //! |---|---|---|---|---|
 //! | identity cache (DNS answers, session initiators, linked peers) | fd address | [`IDENTITY_CAPACITY`], plus linked peers and sessions, which are never evicted | least recently used 1/64 evicted | `identity_cache.evicted` |
-//! | coordinate cache (lookup answers, session setups, CP frames) | NodeAddr | [`COORD_CAPACITY`], 300 s TTL refreshed on use | expired entries, then least recently used 1/64 evicted | `coord_cache.evicted` |
+//! | coordinate cache (lookup answers, session setups, CP frames) | NodeAddr | [`COORD_CAPACITY`] entries and [`COORD_ADDR_BUDGET`] addresses in all, 300 s TTL refreshed on use | expired entries, then least recently used 1/64 evicted | `coord_cache.evicted` |
 //! | route cache | NodeAddr | [`ROUTE_CACHE_CAPACITY`] | cleared (rebuilt from the coordinate cache) | none: a cache of a cache |
 //! | sessions, any state (remote keys opening sessions) | NodeAddr | `max_sessions` (16,384) | new session refused; idle ones end after 90 s | `sessions.refused` |
 //! | sessions in handshake (Setup received, msg3 awaited) | NodeAddr | `max_handshakes` (1,024), 30 s timeout | new Setup refused | `sessions.refused` |
@@ -33,6 +33,9 @@
 pub const IDENTITY_CAPACITY: usize = 10_000;
 /// Destinations whose tree coordinates we cache.
 pub const COORD_CAPACITY: usize = 50_000;
+/// Addresses in all cached coordinates together (4 MiB of them): a sender
+/// picks how long coordinates are. One entry may use at most 1/64 of it.
+pub const COORD_ADDR_BUDGET: usize = 262_144;
 /// Next hops remembered per topology version.
 pub const ROUTE_CACHE_CAPACITY: usize = 4096;
 /// Packets buffered for a session still waiting for msg3.

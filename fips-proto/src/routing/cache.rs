@@ -15,7 +15,7 @@ use crate::addr::NodeAddr;
 use crate::identity::PeerIdentity;
 use crate::wire::Coords;
 
-pub use crate::limits::{COORD_CAPACITY, IDENTITY_CAPACITY};
+pub use crate::limits::{COORD_ADDR_BUDGET, COORD_CAPACITY, IDENTITY_CAPACITY};
 
 pub const COORD_TTL: Duration = Duration::from_secs(300);
 
@@ -45,6 +45,9 @@ pub struct CoordCache {
     ttl: Duration,
     capacity: usize,
     map: HashMap<NodeAddr, CoordEntry>,
+    /// Addresses held in all entries' coordinates: a sender chooses how
+    /// long coordinates are, so the cache is bounded in them too.
+    addrs: usize,
     /// Live entries dropped to make room (expired ones are not counted).
     evicted: u64,
 }
@@ -55,6 +58,7 @@ impl CoordCache {
             ttl,
             capacity,
             map: HashMap::new(),
+            addrs: 0,
             evicted: 0,
         }
     }
@@ -65,17 +69,22 @@ impl CoordCache {
         if coords.is_empty() {
             return;
         }
+        if coords.len() > COORD_ADDR_BUDGET / 64 {
+            return;
+        }
         if let Some(e) = self.map.get_mut(&addr) {
             if e.coords != coords {
+                self.addrs = self.addrs - e.coords.len() + coords.len();
                 e.coords = coords;
             }
             e.expires = now + self.ttl;
             e.last_used = now;
             return;
         }
-        if self.map.len() >= self.capacity {
-            self.make_room(now);
+        if self.map.len() >= self.capacity || self.addrs + coords.len() > COORD_ADDR_BUDGET {
+            self.make_room(now, coords.len());
         }
+        self.addrs += coords.len();
         let entry = CoordEntry {
             coords,
             path_mtu: None,
@@ -101,7 +110,7 @@ impl CoordCache {
         let ttl = self.ttl;
         let live = self.map.get(addr)?.expires > now;
         if !live {
-            self.map.remove(addr);
+            self.remove(addr);
             return None;
         }
         let e = self.map.get_mut(addr)?;
@@ -116,13 +125,16 @@ impl CoordCache {
     }
 
     pub fn remove(&mut self, addr: &NodeAddr) {
-        self.map.remove(addr);
+        if let Some(e) = self.map.remove(addr) {
+            self.addrs -= e.coords.len();
+        }
     }
 
     /// Our own coordinates changed (parent switch): everything cached was
     /// judged against the old position, so start over.
     pub fn clear(&mut self) {
         self.map.clear();
+        self.addrs = 0;
     }
 
     pub fn len(&self) -> usize {
@@ -141,10 +153,14 @@ impl CoordCache {
         self.evicted
     }
 
-    fn make_room(&mut self, now: Instant) {
+    /// Drops expired entries, then least recently used ones until one
+    /// more entry of `incoming` addresses fits.
+    fn make_room(&mut self, now: Instant, incoming: usize) {
         self.map.retain(|_, e| e.expires > now);
-        if self.map.len() >= self.capacity {
+        let full = |c: &Self| c.map.len() >= c.capacity || c.addrs + incoming > COORD_ADDR_BUDGET;
+        while full(self) && !self.map.is_empty() {
             self.evicted += evict_oldest(&mut self.map, |e| Some(e.last_used)) as u64;
+            self.addrs = self.map.values().map(|e| e.coords.len()).sum();
         }
     }
 }
@@ -395,6 +411,51 @@ mod tests {
         assert_eq!(seen(id(1)), t0, "never looked up since insert");
         assert_eq!(seen(id(2)), later, "the lookup refreshed it");
         assert_eq!(c.capacity(), 10);
+    }
+
+    #[test]
+    fn coord_cache_bounds_the_addresses_it_holds_whatever_their_length() {
+        let t0 = Instant::now();
+        let mut c = CoordCache::new(COORD_TTL, COORD_CAPACITY);
+        let long = |i: u16| Coords((0..64).map(|j| addr(i.wrapping_add(j))).collect());
+        for i in 1..=10_000u16 {
+            c.insert(t0 + Duration::from_millis(u64::from(i)), addr(i), long(i));
+            assert!(c.addrs <= COORD_ADDR_BUDGET);
+        }
+        assert!(c.evicted() > 0);
+        assert!(c.peek(t0, &addr(10_000)).is_some(), "the newest stays");
+        let huge = Coords((0..=COORD_ADDR_BUDGET / 64).map(|_| addr(1)).collect());
+        c.insert(t0, addr(1), huge);
+        assert!(c.addrs <= COORD_ADDR_BUDGET, "one entry cannot take it all");
+    }
+
+    #[test]
+    fn identity_cache_never_evicts_pinned_peers_or_identities_in_use() {
+        let id = |i: u16| {
+            let mut b = [7u8; 32];
+            b[..2].copy_from_slice(&i.to_be_bytes());
+            *crate::identity::Identity::from_secret_bytes(b)
+                .expect("key")
+                .public()
+        };
+        let t = Instant::now();
+        let mut c = IdentityCache::new(64);
+        let (peer, session) = (id(1), id(2));
+        c.insert_pinned(t, peer);
+        c.insert(t, session, |_| false);
+        let busy = session.node_addr();
+        for i in 3..500 {
+            c.insert(t, id(i), |a| *a == busy);
+        }
+        assert!(c.len() <= 64);
+        assert!(c.evicted() > 400);
+        assert_eq!(c.peek(&peer.node_addr()), Some(peer), "linked peer kept");
+        assert_eq!(c.peek(&busy), Some(session), "session kept");
+        c.unpin(&peer.node_addr());
+        for i in 500..700 {
+            c.insert(t, id(i), |_| false);
+        }
+        assert_eq!(c.peek(&peer.node_addr()), None, "evictable once unlinked");
     }
 
     #[test]
