@@ -43,7 +43,15 @@ fn pair(tag: &str, port: u16) -> Net {
 fn assert_routes(net: &Net) {
     let addr = net.resolve("a", "b");
     let (got, text) = net.ping(&"a", &addr.to_string(), 3, 5);
-    assert!(got >= 2, "a -> b after the flood:\n{text}\n{}", net.logs());
+    let show = |n, q| net.daemon(n).show(q).unwrap_or_default().to_string();
+    assert!(
+        got >= 2,
+        "a -> b after the flood:\n{text}\nb sessions {}\nb routing {}\nb peers {}\n{}",
+        show("b", Query::Sessions),
+        show("b", Query::Routing),
+        show("b", Query::Peers),
+        net.logs()
+    );
 }
 
 fn bounds(net: &Net, name: &str) -> serde_json::Value {
@@ -140,9 +148,21 @@ fn control_socket_survives_oversized_and_endless_lines_and_idle_clients() {
     // are closed at once.
     let held: Vec<UnixStream> = (0..200).map(|_| connect()).collect();
     std::thread::sleep(Duration::from_millis(500));
-    let b = bounds(&net, "a");
-    let refused_idle = b["control_clients"]["refused"].as_u64().unwrap_or(0);
+    assert!(
+        net.daemon("a").show(Query::Status).is_none(),
+        "64 idle clients take every slot"
+    );
     drop(held);
+    let mut refused_idle = 0;
+    support::daemon::wait_until(Duration::from_secs(10), || {
+        let status = net.daemon("a").show(Query::Status);
+        refused_idle = status.map_or(0, |s| {
+            s["bounds"]["control_clients"]["refused"]
+                .as_u64()
+                .unwrap_or(0)
+        });
+        refused_idle > 0
+    });
     // Oversized lines, many at once: each gets "request too large".
     let n = size(2_000, 20_000);
     let big = vec![b'x'; 64 * 1024];

@@ -170,8 +170,14 @@ pub fn settle_rss(pid: u32, limit_kib: u64, timeout: Duration) -> u64 {
 }
 
 /// Scale of a flood: `FIPS_FLOOD_FULL=1` runs the full sizes,
-/// else the CI size.
+/// `FIPS_FLOOD_N=<n>` any size, else the CI size.
 pub fn size(ci: u64, full: u64) -> u64 {
+    if let Some(n) = std::env::var("FIPS_FLOOD_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        return n;
+    }
     match std::env::var("FIPS_FLOOD_FULL").as_deref() {
         Ok("1") => full,
         _ => ci,
