@@ -69,7 +69,7 @@ fn a_million_distinct_npub_names_do_not_grow_the_daemon() {
     let net = pair("fla", 4311);
     let pid = net.daemon("a").pid().expect("running");
     let idle = idle_rss(&net, "a");
-    let n = size(60_000, 1_000_000);
+    let n = size(40_000, 1_000_000);
     let flood = spawn_in(net.ns("a"), move || {
         blast::dns_flood("127.0.0.1:53".parse().expect("addr"), n, 7)
     })

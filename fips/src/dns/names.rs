@@ -5,6 +5,7 @@
 //! node needs to be told again.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
@@ -22,12 +23,36 @@ const LEARNED_CAP: usize = crate::limits::DNS_NAMES;
 const RENOTIFY_AFTER: Duration = Duration::from_secs(60);
 
 /// Identities answered before. Also a cache of decoded npubs: decoding
-/// checks the key is on the curve, the costliest step of an answer.
+/// checks the key is on the curve, the costliest step of an answer. Kept
+/// small, as an app may fill it: the npub text (63 bytes) is not stored,
+/// only its hash; a hit is confirmed by encoding the identity again.
 #[derive(Default)]
 struct Learned {
     by_addr: HashMap<Ipv6Addr, (PeerIdentity, Instant)>,
-    by_npub: HashMap<String, (PeerIdentity, Ipv6Addr)>,
-    order: VecDeque<(Ipv6Addr, String)>,
+    by_label: HashMap<u64, Ipv6Addr>,
+    order: VecDeque<Ipv6Addr>,
+    hasher: RandomState,
+}
+
+impl Learned {
+    fn get(&self, label: &str) -> Option<PeerIdentity> {
+        let addr = self.by_label.get(&self.hasher.hash_one(label))?;
+        let (id, _) = self.by_addr.get(addr)?;
+        (id.npub() == label).then_some(*id)
+    }
+
+    fn forget_oldest(&mut self) {
+        let Some(old) = self.order.pop_front() else {
+            return;
+        };
+        if let Some((id, _)) = self.by_addr.remove(&old) {
+            let h = self.hasher.hash_one(id.npub());
+            if self.by_label.get(&h) == Some(&old) {
+                self.by_label.remove(&h);
+            }
+        }
+        crate::limits::count(&crate::limits::DNS_NAMES_EVICTED);
+    }
 }
 
 pub struct NameBook {
@@ -74,8 +99,8 @@ impl NameBook {
             return None;
         }
         let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((id, _)) = learned.by_npub.get(label) {
-            return Some(*id);
+        if let Some(id) = learned.get(label) {
+            return Some(id);
         }
         drop(learned);
         PeerIdentity::from_npub(label).ok()
@@ -106,15 +131,11 @@ impl NameBook {
             return true;
         }
         if learned.order.len() >= LEARNED_CAP {
-            if let Some((old, npub)) = learned.order.pop_front() {
-                learned.by_addr.remove(&old);
-                learned.by_npub.remove(&npub);
-                crate::limits::count(&crate::limits::DNS_NAMES_EVICTED);
-            }
+            learned.forget_oldest();
         }
-        let npub = id.npub();
-        learned.order.push_back((addr, npub.clone()));
-        learned.by_npub.insert(npub, (id, addr));
+        let h = learned.hasher.hash_one(id.npub());
+        learned.order.push_back(addr);
+        learned.by_label.insert(h, addr);
         learned.by_addr.insert(addr, (id, now));
         crate::limits::DNS_NAMES_LEN
             .store(learned.order.len(), std::sync::atomic::Ordering::Relaxed);
@@ -165,6 +186,34 @@ mod tests {
         assert_eq!(book.reverse(&c.ipv6()), None);
         assert!(book.remember(c, c.ipv6(), Instant::now()));
         assert_eq!(book.reverse(&c.ipv6()), Some(c.npub()));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn remembered_names_are_bounded_and_the_oldest_go_first() {
+        let (book, path) = book_with_hosts("", &[]);
+        let t0 = Instant::now();
+        let ids: Vec<PeerIdentity> = (0u32..)
+            .filter_map(|i| {
+                let mut x = [0x42u8; 32];
+                x[..4].copy_from_slice(&i.to_le_bytes());
+                PeerIdentity::from_xonly(x).ok()
+            })
+            .take(LEARNED_CAP + 1)
+            .collect();
+        for id in &ids {
+            assert!(book.remember(*id, id.ipv6(), t0));
+        }
+        let learned = book.learned.lock().expect("lock");
+        assert_eq!(learned.by_addr.len(), LEARNED_CAP);
+        assert_eq!(learned.by_label.len(), LEARNED_CAP);
+        assert_eq!(learned.get(&ids[0].npub()), None, "oldest forgotten");
+        assert_eq!(
+            learned.get(&ids[LEARNED_CAP].npub()),
+            Some(ids[LEARNED_CAP])
+        );
+        drop(learned);
+        assert_eq!(book.reverse(&ids[1].ipv6()), Some(ids[1].npub()));
         let _ = std::fs::remove_file(path);
     }
 
