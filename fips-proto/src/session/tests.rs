@@ -729,3 +729,24 @@ fn a_quiet_session_whose_last_data_went_one_way_is_not_declared_dead() {
     settle(t, &mut x, &mut y);
     assert_eq!(y.dp.counters().unknown_session, 0);
 }
+
+#[test]
+fn setups_filling_the_handshake_bound_do_not_stop_our_own_sessions() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    x.dp.cfg.max_handshakes = 1;
+    // A third node's Setup, arriving through y, takes x's only inbound
+    // handshake slot.
+    let (mut z, _) = pair(kat_identity("B"), kat_identity("A"));
+    let peer = *x.mesh.identity.public();
+    z.dp.open_session(t0, &mut z.mesh, x.addr(), peer);
+    let (_, mut setup) = z.mesh.take_sent().pop().expect("setup");
+    x.dp.handle_session_datagram(t0, y.addr(), &mut setup, &mut x.mesh);
+    assert_eq!(x.dp.session_count(), 1, "z's handshake holds the slot");
+    x.mesh.take_sent();
+    // x can still open a session of its own, to y.
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    assert!(x.dp.is_established(&y.addr()));
+    assert_eq!(x.dp.counters().sessions_refused, 0);
+}
