@@ -43,7 +43,7 @@ fn pair(tag: &str, port: u16) -> Net {
 
 fn assert_routes(net: &Net) {
     let addr = net.resolve("a", "b");
-    let (got, text) = net.ping(&"a", &addr.to_string(), 3, 5);
+    let (got, text) = net.ping("a", &addr.to_string(), 3, 5);
     let show = |n, q| net.daemon(n).show(q).unwrap_or_default().to_string();
     assert!(
         got >= 2,

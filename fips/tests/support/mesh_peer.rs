@@ -114,7 +114,7 @@ impl MeshPeer {
     pub fn send(&mut self, msg: &[u8]) -> bool {
         let ok = self.node.bench_link_send(Instant::now(), &self.target, msg);
         self.sent += 1;
-        if self.sent % 64 == 0 {
+        if self.sent.is_multiple_of(64) {
             self.pump();
             // Paced like a busy peer, not faster than the daemon's socket.
             std::thread::sleep(Duration::from_micros(200));
