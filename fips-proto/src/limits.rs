@@ -18,7 +18,7 @@
 //! | coordinate cache (lookup answers, session setups, CP frames) | NodeAddr | [`COORD_CAPACITY`] entries and [`COORD_ADDR_BUDGET`] addresses in all, 300 s TTL refreshed on use | expired entries, then least recently used 1/64 evicted | `coord_cache.evicted` |
 //! | route cache | NodeAddr | [`ROUTE_CACHE_CAPACITY`] | cleared (rebuilt from the coordinate cache) | none: a cache of a cache |
 //! | sessions, any state (remote keys opening sessions) | NodeAddr | `max_sessions` (16,384) | new session refused; idle ones end after 90 s | `sessions.refused` |
-//! | sessions in handshake (Setup received, msg3 awaited) | NodeAddr | `max_handshakes` (1,024), 30 s timeout | new Setup refused | `sessions.refused` |
+//! | sessions in handshake that others started (Setup received, msg3 awaited) | NodeAddr | `max_handshakes` (1,024), 30 s timeout; our own handshakes do not count | new Setup refused, and its coordinates not cached | `sessions.refused` |
 //! | packets that arrive before msg3 | per handshake | [`EARLY_LIMIT`] | dropped | none |
 //! | packets waiting for a session or lookup | NodeAddr | `pending_per_dest` (16) per destination, `pending_dests` (256) destinations | oldest packet of the destination dropped; a new destination refused | `pending.refused` (`tun_queue_full`) |
 //! | our lookups in flight (TUN traffic to unrouted keys) | NodeAddr | [`MAX_PENDING_LOOKUPS`] | new lookup refused (its packets get Unreachable) | `lookups.refused` |
@@ -26,8 +26,15 @@
 //! | lookup forwarding throttle | target | [`MAX_RECENT_LOOKUPS`] keys, one forward per 2 s per target | request not forwarded | `lookup_requests.rate_limited` |
 //! | routing-error / ICMP / suspect-path throttles | NodeAddr, source address | 4,096 / 1,024 / 1,024 keys | expired keys purged, else the event is not sent | none |
 //! | packets for the TUN not yet drained | none | [`TUN_QUEUE_LIMIT`] | dropped | `tun_out_dropped` |
-//! | links (msg1 from new keys) | NodeAddr | `max_peers` (128); msg1 admission 100 burst, 10/s | msg1 refused | `msg1_refused_full`, `msg1_rate_limited` |
+//! | links (msg1 from new keys) | NodeAddr | `max_peers` (128); msg1 admission 100 burst, 10/s | msg1 refused | `peer_limit`, `msg1_rate_limited` (`show routing`, `node`) |
 //! | bloom filters, tree state | linked peer | one per link (so `max_peers`) | go with the link | none |
+//!
+//! The caches evict by sampling ages and dropping the oldest 1/64 at once
+//! (`routing::cache`), not with an `lru`/`hashlink` list: those allocate a
+//! node and two pointers per entry (more memory per entry than the entry
+//! itself for an identity) and evict one entry per insert, and skipping
+//! pinned entries would mean re-linking them on every eviction. The batch
+//! costs one pass over the map per 1/64 of its capacity inserted.
 
 /// Identities the dataplane can route to (the reference's cache size).
 pub const IDENTITY_CAPACITY: usize = 10_000;
