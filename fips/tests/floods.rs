@@ -230,6 +230,17 @@ fn control_socket_survives_oversized_and_endless_lines_and_idle_clients() {
         net.daemon("a").show(Query::Status).is_some(),
         "still answers"
     );
+    let table = Command::new(support::daemon::FIPSCTL)
+        .arg("-s")
+        .arg(&socket)
+        .args(["show", "status"])
+        .output()
+        .expect("fipsctl");
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("bounds:") && table.contains("control_clients"),
+        "show status lists the bounds:\n{table}"
+    );
     assert_routes(&net);
 }
 
