@@ -95,6 +95,7 @@ impl FipsHandler {
         if self.book.remember(id, id.ipv6(), Instant::now()) {
             if let Err(e) = self.on_identity.try_send(id) {
                 debug!(error = %e, "identity channel full or closed; the node was not told");
+                self.book.untold(&id.ipv6());
             }
         }
     }

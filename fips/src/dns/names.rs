@@ -28,7 +28,8 @@ const RENOTIFY_AFTER: Duration = Duration::from_secs(60);
 /// only its hash; a hit is confirmed by encoding the identity again.
 #[derive(Default)]
 struct Learned {
-    by_addr: HashMap<Ipv6Addr, (PeerIdentity, Instant)>,
+    /// Identity, and when the node was last told of it (None: not yet).
+    by_addr: HashMap<Ipv6Addr, (PeerIdentity, Option<Instant>)>,
     by_label: HashMap<u64, Ipv6Addr>,
     order: VecDeque<Ipv6Addr>,
     hasher: RandomState,
@@ -119,15 +120,24 @@ impl NameBook {
         learned.by_addr.get(addr).map(|(id, _)| id.npub())
     }
 
+    /// The node could not be told of `addr` after all (its queue was
+    /// full): the next answer for it tries again.
+    pub fn untold(&self, addr: &Ipv6Addr) {
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, told)) = learned.by_addr.get_mut(addr) {
+            *told = None;
+        }
+    }
+
     /// Records an answered identity, whose address is `addr`; true when
     /// the node should be told (first time, or not for `RENOTIFY_AFTER`).
     pub fn remember(&self, id: PeerIdentity, addr: Ipv6Addr, now: Instant) -> bool {
         let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, told)) = learned.by_addr.get_mut(&addr) {
-            if now.saturating_duration_since(*told) < RENOTIFY_AFTER {
+            if told.is_some_and(|t| now.saturating_duration_since(t) < RENOTIFY_AFTER) {
                 return false;
             }
-            *told = now;
+            *told = Some(now);
             return true;
         }
         if learned.order.len() >= LEARNED_CAP {
@@ -136,7 +146,7 @@ impl NameBook {
         let h = learned.hasher.hash_one(id.npub());
         learned.order.push_back(addr);
         learned.by_label.insert(h, addr);
-        learned.by_addr.insert(addr, (id, now));
+        learned.by_addr.insert(addr, (id, Some(now)));
         crate::limits::DNS_NAMES_LEN
             .store(learned.order.len(), std::sync::atomic::Ordering::Relaxed);
         true
@@ -225,6 +235,11 @@ mod tests {
         assert!(book.remember(id(A), a, t0));
         assert!(!book.remember(id(A), a, t0 + Duration::from_secs(1)));
         assert!(book.remember(id(A), a, t0 + RENOTIFY_AFTER));
+        book.untold(&a);
+        assert!(
+            book.remember(id(A), a, t0 + RENOTIFY_AFTER),
+            "not told after all (queue full): told at the next answer"
+        );
         let _ = std::fs::remove_file(path);
     }
 }
