@@ -112,12 +112,46 @@ fn a_million_distinct_npub_names_do_not_grow_the_daemon() {
         "the cap was reached: {b}"
     );
     assert!(b["dns_names"]["evicted"].as_u64() > Some(0), "{b}");
+    app_traffic_to_unroutable_names_is_bounded(&net);
     assert_routes(&net);
     assert!(
         net.daemon("a").log().contains("bound reached"),
         "a WARN says the bound was hit"
     );
     fipsctl_into_a_closed_pipe_exits_quietly(&net);
+}
+
+/// The app sends a datagram to every name it was given (none of them is
+/// on the mesh): each starts a lookup and queues its packet, up to the
+/// bounds; the rest are refused and counted.
+fn app_traffic_to_unroutable_names_is_bounded(net: &Net) {
+    let cache = net.daemon("a").show(Query::IdentityCache).expect("cache");
+    let addrs: Vec<String> = cache["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["ipv6_addr"].as_str().map(str::to_owned))
+        .collect();
+    let sent = spawn_in(net.ns("a"), move || {
+        let sock = std::net::UdpSocket::bind("[::]:0").expect("bind");
+        addrs
+            .iter()
+            .filter(|a| sock.send_to(b"x", format!("[{a}]:9")).is_ok())
+            .count()
+    })
+    .join()
+    .expect("app");
+    std::thread::sleep(Duration::from_secs(1));
+    let b = bounds(net, "a");
+    eprintln!(
+        "app datagrams to {sent} unroutable names: lookups {}, pending {}",
+        b["lookups"], b["pending"]
+    );
+    assert!(sent > 1024, "{sent}");
+    for store in ["lookups", "pending"] {
+        assert!(b[store]["len"].as_u64() <= b[store]["cap"].as_u64(), "{b}");
+        assert!(b[store]["refused"].as_u64() > Some(0), "{store} full: {b}");
+    }
 }
 
 /// Issue 10, deliverable 6: `fipsctl --json show identity-cache | head -c
