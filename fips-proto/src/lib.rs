@@ -12,6 +12,7 @@ pub mod bloom;
 pub mod discovery;
 pub mod identity;
 pub mod ipv6;
+pub mod limits;
 pub mod mmp;
 pub mod node;
 pub mod noise;

@@ -6,6 +6,7 @@ pub mod control;
 pub mod daemon;
 pub mod dns;
 pub mod enforce;
+pub mod limits;
 #[cfg(test)]
 pub(crate) mod test_netns;
 pub mod tun;

@@ -43,8 +43,7 @@ impl Default for DiscoveryConfig {
 }
 
 /// Bounds on state an attacker can grow by sending requests.
-const MAX_RECENT: usize = 4096;
-const MAX_PENDING: usize = 1024;
+use crate::limits::{MAX_PENDING_LOOKUPS as MAX_PENDING, MAX_RECENT_LOOKUPS as MAX_RECENT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -119,6 +118,16 @@ impl Discovery {
             forwards,
             buf: Vec::with_capacity(256),
         }
+    }
+
+    /// Our lookups in flight.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Request ids remembered for dedup and reverse paths.
+    pub fn recent_len(&self) -> usize {
+        self.recent.len()
     }
 
     pub fn is_pending(&self, target: &NodeAddr) -> bool {

@@ -120,7 +120,7 @@ fn originator_verifies_the_proof_from_its_identity_cache() {
     let mut forged = resp.clone();
     let n = forged.len();
     forged[n - 1] ^= 1;
-    ids.insert(t0, *c.public());
+    ids.insert(t0, *c.public(), |_| false);
     assert!(matches!(
         d.handle_response(t0, resp_of(&forged), &mut mesh_a, &mut ids),
         Err(DiscoveryError::BadProof { .. })

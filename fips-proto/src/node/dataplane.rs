@@ -158,6 +158,22 @@ impl Node {
         }
     }
 
+    /// Pins (link up) or unpins (link down) a peer's identity.
+    pub(super) fn dataplane_pin_identity(&mut self, now: Instant, peer: PeerIdentity, pin: bool) {
+        if let Some(h) = self.dataplane.as_mut() {
+            if pin {
+                h.dp.pin_identity(now, peer);
+            } else {
+                h.dp.unpin_identity(&peer.node_addr());
+            }
+        }
+    }
+
+    /// Fill and refusals of the dataplane's bounded stores.
+    pub fn bounds(&self) -> Option<crate::limits::Bounds> {
+        self.dataplane().map(|d| d.bounds())
+    }
+
     /// The dataplane's state, for snapshots and tests.
     pub fn dataplane(&self) -> Option<&Dataplane> {
         self.dataplane.as_ref().map(|h| &h.dp)

@@ -406,10 +406,10 @@ impl Node {
             decrypt_failures: 0,
             timers: TimerTable::default(),
         };
-        self.identities.insert(paddr, identity);
         // A linked peer is reachable by its fd address at once, whoever
-        // dialled (as the reference does), not only after a DNS answer.
-        self.dataplane_learn_identity(now, identity);
+        // dialled (as the reference does), not only after a DNS answer,
+        // and stays so while the link is up (pinned in the cache).
+        self.dataplane_pin_identity(now, identity, true);
         self.peers.insert(paddr, peer);
         if let Some(slot) = self.slots.get_mut(&paddr) {
             // Up, whoever dialled: no redial pending, backoff starts over.
@@ -453,6 +453,7 @@ impl Node {
             reason,
         });
         self.tree_peer_removed(now, paddr);
+        self.dataplane_pin_identity(now, p.identity, false);
         self.dataplane_peer_down(now, paddr);
         if reason != DownReason::Local {
             self.schedule_reconnect(now, paddr, false);

@@ -158,7 +158,6 @@ pub struct Node {
     dials: BTreeMap<NodeAddr, Dial>,
     peers: BTreeMap<NodeAddr, Peer>,
     indices: HashMap<(TransportId, u32), Owner, BuildHasherDefault<IndexHasher>>,
-    identities: HashMap<NodeAddr, PeerIdentity>,
     tree: TreeState,
     bloom: BloomState,
     next_tree_eval: Instant,
@@ -212,7 +211,6 @@ impl Node {
             dials: BTreeMap::new(),
             peers: BTreeMap::new(),
             indices: HashMap::default(),
-            identities: HashMap::new(),
             tree: TreeState::new(my_addr),
             bloom: BloomState::new(my_addr),
             next_tree_eval: now + config.timers.tree_reeval,
@@ -356,9 +354,10 @@ impl Node {
         self.events.pop_front()
     }
 
-    /// Remembers a peer identity learned elsewhere (DNS `<npub>.fips`, config).
+    /// Remembers a peer identity learned elsewhere (DNS `<npub>.fips`,
+    /// config), in the dataplane's bounded identity cache: nothing else
+    /// keeps it, so distinct names cannot grow the node.
     pub fn learn_identity(&mut self, now: Instant, peer: PeerIdentity) {
-        self.identities.insert(peer.node_addr(), peer);
         self.dataplane_learn_identity(now, peer);
     }
 

@@ -189,7 +189,13 @@ impl Node {
 
     pub(super) fn display_name(&self, addr: &NodeAddr) -> String {
         let alias = self.slots.get(addr).and_then(|s| s.cfg.alias.clone());
-        let npub = self.identities.get(addr).map(|i| short_npub(&i.npub()));
+        let npub = self
+            .peers
+            .get(addr)
+            .map(|p| p.identity)
+            .or_else(|| self.slots.get(addr).map(|s| s.cfg.identity))
+            .or_else(|| self.dataplane().and_then(|d| d.identity_cache().peek(addr)))
+            .map(|i| short_npub(&i.npub()));
         alias.or(npub).unwrap_or_else(|| addr.short())
     }
 

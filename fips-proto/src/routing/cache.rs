@@ -1,8 +1,11 @@
 //! The coordinate cache (NodeAddr → tree coordinates, 300 s TTL refreshed on
 //! use, 50k entries) and the identity cache (fd address → public key, LRU,
-//! 10k entries). Both are bounded: a full cache first drops expired entries,
-//! then the least recently used sixty-fourth, so eviction cost is amortised
-//! over many inserts instead of paid per packet.
+//! 10k entries). Both are bounded (see `crate::limits`): a full cache first
+//! drops expired entries, then the least recently used sixty-fourth, so
+//! eviction cost is amortised over many inserts instead of paid per packet.
+//! The identity cache never evicts a linked peer (pinned) or an address the
+//! caller says is in use (a session): those may take it past its capacity,
+//! by at most the number of peers and sessions, themselves bounded.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -12,9 +15,9 @@ use crate::addr::NodeAddr;
 use crate::identity::PeerIdentity;
 use crate::wire::Coords;
 
+pub use crate::limits::{COORD_ADDR_BUDGET, COORD_CAPACITY, IDENTITY_CAPACITY};
+
 pub const COORD_TTL: Duration = Duration::from_secs(300);
-pub const COORD_CAPACITY: usize = 50_000;
-pub const IDENTITY_CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct CoordEntry {
@@ -42,6 +45,11 @@ pub struct CoordCache {
     ttl: Duration,
     capacity: usize,
     map: HashMap<NodeAddr, CoordEntry>,
+    /// Addresses held in all entries' coordinates: a sender chooses how
+    /// long coordinates are, so the cache is bounded in them too.
+    addrs: usize,
+    /// Live entries dropped to make room (expired ones are not counted).
+    evicted: u64,
 }
 
 impl CoordCache {
@@ -50,6 +58,8 @@ impl CoordCache {
             ttl,
             capacity,
             map: HashMap::new(),
+            addrs: 0,
+            evicted: 0,
         }
     }
 
@@ -59,17 +69,22 @@ impl CoordCache {
         if coords.is_empty() {
             return;
         }
+        if coords.len() > COORD_ADDR_BUDGET / 64 {
+            return;
+        }
         if let Some(e) = self.map.get_mut(&addr) {
             if e.coords != coords {
+                self.addrs = self.addrs - e.coords.len() + coords.len();
                 e.coords = coords;
             }
             e.expires = now + self.ttl;
             e.last_used = now;
             return;
         }
-        if self.map.len() >= self.capacity {
-            self.make_room(now);
+        if self.map.len() >= self.capacity || self.addrs + coords.len() > COORD_ADDR_BUDGET {
+            self.make_room(now, coords.len());
         }
+        self.addrs += coords.len();
         let entry = CoordEntry {
             coords,
             path_mtu: None,
@@ -95,7 +110,7 @@ impl CoordCache {
         let ttl = self.ttl;
         let live = self.map.get(addr)?.expires > now;
         if !live {
-            self.map.remove(addr);
+            self.remove(addr);
             return None;
         }
         let e = self.map.get_mut(addr)?;
@@ -110,13 +125,16 @@ impl CoordCache {
     }
 
     pub fn remove(&mut self, addr: &NodeAddr) {
-        self.map.remove(addr);
+        if let Some(e) = self.map.remove(addr) {
+            self.addrs -= e.coords.len();
+        }
     }
 
     /// Our own coordinates changed (parent switch): everything cached was
     /// judged against the old position, so start over.
     pub fn clear(&mut self) {
         self.map.clear();
+        self.addrs = 0;
     }
 
     pub fn len(&self) -> usize {
@@ -127,10 +145,22 @@ impl CoordCache {
         self.map.is_empty()
     }
 
-    fn make_room(&mut self, now: Instant) {
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Drops expired entries, then least recently used ones until one
+    /// more entry of `incoming` addresses fits.
+    fn make_room(&mut self, now: Instant, incoming: usize) {
         self.map.retain(|_, e| e.expires > now);
-        if self.map.len() >= self.capacity {
-            evict_oldest(&mut self.map, |e| e.last_used);
+        let full = |c: &Self| c.map.len() >= c.capacity || c.addrs + incoming > COORD_ADDR_BUDGET;
+        while full(self) && !self.map.is_empty() {
+            self.evicted += evict_oldest(&mut self.map, |e| Some(e.last_used)) as u64;
+            self.addrs = self.map.values().map(|e| e.coords.len()).sum();
         }
     }
 }
@@ -142,6 +172,7 @@ pub struct IdentityCache {
     capacity: usize,
     tick: u64,
     map: HashMap<[u8; 15], IdEntry>,
+    evicted: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +183,8 @@ struct IdEntry {
     tick: u64,
     /// Last insert or lookup, for `show_identity_cache`.
     last_seen: Instant,
+    /// A linked peer: never evicted while the link is up.
+    pinned: bool,
 }
 
 impl IdentityCache {
@@ -160,26 +193,62 @@ impl IdentityCache {
             capacity,
             tick: 0,
             map: HashMap::new(),
+            evicted: 0,
         }
     }
 
-    pub fn insert(&mut self, now: Instant, id: PeerIdentity) {
+    /// Remembers `id` as just used. When full, the least recently used
+    /// entries go, except pinned ones and those `in_use` names (their
+    /// sessions carry traffic).
+    pub fn insert(&mut self, now: Instant, id: PeerIdentity, in_use: impl Fn(&NodeAddr) -> bool) {
         let addr = id.node_addr();
         let key = prefix_of(&addr);
         self.tick += 1;
-        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
-            evict_oldest(&mut self.map, |e| e.tick);
-        }
         let tick = self.tick;
-        self.map.insert(
-            key,
-            IdEntry {
-                id,
-                addr,
-                tick,
-                last_seen: now,
-            },
-        );
+        if let Some(e) = self.map.get_mut(&key) {
+            (e.id, e.addr, e.tick, e.last_seen) = (id, addr, tick, now);
+            return;
+        }
+        if self.map.len() >= self.capacity {
+            let age = |e: &IdEntry| (!e.pinned && !in_use(&e.addr)).then_some(e.tick);
+            self.evicted += evict_oldest(&mut self.map, age) as u64;
+        }
+        let entry = IdEntry {
+            id,
+            addr,
+            tick,
+            last_seen: now,
+            pinned: false,
+        };
+        self.map.insert(key, entry);
+    }
+
+    /// Inserts `id` and keeps it until `unpin` (a link to it is up).
+    pub fn insert_pinned(&mut self, now: Instant, id: PeerIdentity) {
+        self.insert(now, id, |_| false);
+        if let Some(e) = self.map.get_mut(&prefix_of(&id.node_addr())) {
+            e.pinned = true;
+        }
+    }
+
+    /// The link to `addr` went down: its entry may be evicted again.
+    pub fn unpin(&mut self, addr: &NodeAddr) {
+        if let Some(e) = self.map.get_mut(&prefix_of(addr)) {
+            e.pinned = false;
+        }
+    }
+
+    /// The identity whose NodeAddr is `addr`, without marking it used.
+    pub fn peek(&self, addr: &NodeAddr) -> Option<PeerIdentity> {
+        self.map
+            .get(&prefix_of(addr))
+            .filter(|e| e.addr == *addr)
+            .map(|e| e.id)
+    }
+
+    /// Entries dropped to make room since start.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Looks up by the 15 address bytes after `fd` and marks the entry used.
@@ -228,20 +297,26 @@ pub fn prefix_of(addr: &NodeAddr) -> [u8; 15] {
     p
 }
 
-/// Drops the least recently used sixty-fourth of `map` (at least one).
-fn evict_oldest<K, V, T>(map: &mut HashMap<K, V>, age: impl Fn(&V) -> T)
+/// Drops the least recently used sixty-fourth of `map` (at least one),
+/// among the entries `age` gives an age; returns how many went.
+fn evict_oldest<K, V, T>(map: &mut HashMap<K, V>, age: impl Fn(&V) -> Option<T>) -> usize
 where
     K: Hash + Eq + Clone,
     T: Ord + Copy,
 {
     let n = (map.len() / 64).max(1);
-    let mut ages: Vec<(T, K)> = map.iter().map(|(k, v)| (age(v), k.clone())).collect();
+    let mut ages: Vec<(T, K)> = map
+        .iter()
+        .filter_map(|(k, v)| Some((age(v)?, k.clone())))
+        .collect();
     if n < ages.len() {
         ages.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
     }
+    let gone = n.min(ages.len());
     for (_, k) in ages.into_iter().take(n) {
         map.remove(&k);
     }
+    gone
 }
 
 #[cfg(test)]
@@ -298,11 +373,11 @@ mod tests {
         let t = Instant::now();
         let mut c = IdentityCache::new(3);
         for id in &ids[..3] {
-            c.insert(t, *id);
+            c.insert(t, *id, |_| false);
         }
         let a0 = ids[0].node_addr();
         assert_eq!(c.lookup(t, &prefix_of(&a0)), Some((a0, ids[0])));
-        c.insert(t, ids[3]);
+        c.insert(t, ids[3], |_| false);
         assert_eq!(c.len(), 3);
         assert!(
             c.get(t, &ids[1].node_addr()).is_none(),
@@ -324,8 +399,8 @@ mod tests {
         let t0 = Instant::now();
         let later = t0 + Duration::from_secs(7);
         let mut c = IdentityCache::new(10);
-        c.insert(t0, id(1));
-        c.insert(t0, id(2));
+        c.insert(t0, id(1), |_| false);
+        c.insert(t0, id(2), |_| false);
         assert!(c.get(later, &id(2).node_addr()).is_some());
         let seen = |who: PeerIdentity| {
             c.entries()
@@ -336,6 +411,51 @@ mod tests {
         assert_eq!(seen(id(1)), t0, "never looked up since insert");
         assert_eq!(seen(id(2)), later, "the lookup refreshed it");
         assert_eq!(c.capacity(), 10);
+    }
+
+    #[test]
+    fn coord_cache_bounds_the_addresses_it_holds_whatever_their_length() {
+        let t0 = Instant::now();
+        let mut c = CoordCache::new(COORD_TTL, COORD_CAPACITY);
+        let long = |i: u16| Coords((0..64).map(|j| addr(i.wrapping_add(j))).collect());
+        for i in 1..=10_000u16 {
+            c.insert(t0 + Duration::from_millis(u64::from(i)), addr(i), long(i));
+            assert!(c.addrs <= COORD_ADDR_BUDGET);
+        }
+        assert!(c.evicted() > 0);
+        assert!(c.peek(t0, &addr(10_000)).is_some(), "the newest stays");
+        let huge = Coords((0..=COORD_ADDR_BUDGET / 64).map(|_| addr(1)).collect());
+        c.insert(t0, addr(1), huge);
+        assert!(c.addrs <= COORD_ADDR_BUDGET, "one entry cannot take it all");
+    }
+
+    #[test]
+    fn identity_cache_never_evicts_pinned_peers_or_identities_in_use() {
+        let id = |i: u16| {
+            let mut b = [7u8; 32];
+            b[..2].copy_from_slice(&i.to_be_bytes());
+            *crate::identity::Identity::from_secret_bytes(b)
+                .expect("key")
+                .public()
+        };
+        let t = Instant::now();
+        let mut c = IdentityCache::new(64);
+        let (peer, session) = (id(1), id(2));
+        c.insert_pinned(t, peer);
+        c.insert(t, session, |_| false);
+        let busy = session.node_addr();
+        for i in 3..500 {
+            c.insert(t, id(i), |a| *a == busy);
+        }
+        assert!(c.len() <= 64);
+        assert!(c.evicted() > 400);
+        assert_eq!(c.peek(&peer.node_addr()), Some(peer), "linked peer kept");
+        assert_eq!(c.peek(&busy), Some(session), "session kept");
+        c.unpin(&peer.node_addr());
+        for i in 500..700 {
+            c.insert(t, id(i), |_| false);
+        }
+        assert_eq!(c.peek(&peer.node_addr()), None, "evictable once unlinked");
     }
 
     #[test]

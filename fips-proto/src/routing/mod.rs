@@ -27,7 +27,7 @@ pub struct RouteCache {
     map: HashMap<NodeAddr, NodeAddr>,
 }
 
-const ROUTE_CACHE_CAPACITY: usize = 4096;
+use crate::limits::ROUTE_CACHE_CAPACITY;
 
 impl RouteCache {
     pub fn get(&mut self, version: u64, dest: &NodeAddr) -> Option<NodeAddr> {

@@ -15,7 +15,7 @@ use super::config::DataplaneConfig;
 use super::pending::PendingQueue;
 use super::state::{SessionState, Slot};
 use crate::addr::NodeAddr;
-use crate::discovery::{Discovery, ResponseOutcome};
+use crate::discovery::{Discovery, DiscoveryError, ResponseOutcome};
 use crate::identity::PeerIdentity;
 use crate::ipv6::{effective_mtu, icmp, mss, Ipv6Packet};
 use crate::routing::cache::{COORD_CAPACITY, COORD_TTL, IDENTITY_CAPACITY};
@@ -27,7 +27,7 @@ use crate::wire::Coords;
 
 /// TUN packets waiting for `poll_tun`; beyond this the caller is not
 /// draining and new packets are dropped rather than queued without bound.
-const TUN_QUEUE_LIMIT: usize = 4096;
+use crate::limits::{Bounds, Store, MAX_PENDING_LOOKUPS, MAX_RECENT_LOOKUPS, TUN_QUEUE_LIMIT};
 const FREE_BUFFERS: usize = 256;
 /// At most one lookup a second per destination whose next hop is silent.
 const SUSPECT_LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
@@ -63,6 +63,15 @@ pub struct DataplaneCounters {
     /// Sessions dropped because nothing authenticated for the idle time
     /// while we kept sending (the peer restarted).
     pub dead_sessions: u64,
+    /// New sessions (either role) refused: `max_sessions` or
+    /// `max_handshakes` reached.
+    pub sessions_refused: u64,
+    /// Lookups not started: `MAX_PENDING_LOOKUPS` in flight.
+    pub lookups_refused: u64,
+    /// LookupRequests dropped: the table of recent request ids is full.
+    pub lookup_requests_refused: u64,
+    /// LookupRequests not forwarded: one per target per 2 s.
+    pub lookup_requests_rate_limited: u64,
 }
 
 /// A session as shown by the control socket (`show_sessions`).
@@ -178,7 +187,65 @@ impl Dataplane {
     /// Registers an identity (DNS answer, configured peer) so TUN traffic to
     /// its address can be routed and its lookup proofs verified.
     pub fn learn_identity(&mut self, now: Instant, id: PeerIdentity) {
-        self.ids.insert(now, id);
+        let sessions = &self.sessions;
+        self.ids.insert(now, id, |a| sessions.contains_key(a));
+    }
+
+    /// A link to `id` is up: routable by its address until `unpin_identity`.
+    pub fn pin_identity(&mut self, now: Instant, id: PeerIdentity) {
+        self.ids.insert_pinned(now, id);
+    }
+
+    pub fn unpin_identity(&mut self, addr: &NodeAddr) {
+        self.ids.unpin(addr);
+    }
+
+    /// Fill and refusals of every bounded store (see `crate::limits`).
+    pub fn bounds(&self) -> Bounds {
+        let c = &self.counters;
+        let store = |len, cap, evicted, refused| Store {
+            len,
+            cap,
+            evicted,
+            refused,
+            rate_limited: 0,
+        };
+        Bounds {
+            identity_cache: store(self.ids.len(), self.ids.capacity(), self.ids.evicted(), 0),
+            coord_cache: store(
+                self.coords.len(),
+                self.coords.capacity(),
+                self.coords.evicted(),
+                0,
+            ),
+            sessions: store(
+                self.sessions.len(),
+                self.cfg.max_sessions,
+                0,
+                c.sessions_refused,
+            ),
+            pending: store(
+                self.pending.len(),
+                self.cfg.pending_dests,
+                0,
+                c.tun_queue_full,
+            ),
+            lookups: store(
+                self.discovery.pending_len(),
+                MAX_PENDING_LOOKUPS,
+                0,
+                c.lookups_refused,
+            ),
+            lookup_requests: Store {
+                rate_limited: c.lookup_requests_rate_limited,
+                ..store(
+                    self.discovery.recent_len(),
+                    MAX_RECENT_LOOKUPS,
+                    0,
+                    c.lookup_requests_refused,
+                )
+            },
+        }
     }
 
     /// Our tree parent changed: cached coordinates were judged from the old
@@ -321,8 +388,8 @@ impl Dataplane {
         }
         if self.route(now, mesh, &dest).is_some() {
             self.initiate(now, mesh, dest, peer);
-        } else {
-            self.discovery.start(now, dest, mesh);
+        } else if !self.discovery.start(now, dest, mesh) {
+            self.counters.lookups_refused += 1;
         }
     }
 
@@ -334,8 +401,12 @@ impl Dataplane {
         req: LookupRequest,
         mesh: &mut M,
     ) {
-        // Outcomes other than success are ordinary (duplicates, rate limits).
-        let _ = self.discovery.handle_request(now, from, req, mesh);
+        // Other outcomes than these are ordinary (duplicates, TTL).
+        match self.discovery.handle_request(now, from, req, mesh) {
+            Err(DiscoveryError::TableFull) => self.counters.lookup_requests_refused += 1,
+            Err(DiscoveryError::RateLimited) => self.counters.lookup_requests_rate_limited += 1,
+            _ => {}
+        }
     }
 
     /// A LookupResponse link message.

@@ -19,15 +19,26 @@ use crate::wire::fsp::{SessionAck, SessionMsg3, SessionSetup};
 use crate::wire::Coords;
 
 impl Dataplane {
-    /// Whether a new session (either role) would exceed our bounds.
+    /// Whether a new session we answer would exceed our bounds. Only
+    /// handshakes others started count against `max_handshakes`: a flood of
+    /// Setups from fresh addresses must not stop us opening our own.
     fn full(&self) -> bool {
-        self.sessions.len() >= self.cfg.max_sessions || self.handshakes() >= self.cfg.max_handshakes
+        self.sessions.len() >= self.cfg.max_sessions
+            || self.inbound_handshakes() >= self.cfg.max_handshakes
     }
 
-    fn handshakes(&self) -> usize {
+    /// Whether a Setup from `src` would be refused for want of room.
+    pub(crate) fn refuses_setup_from(&self, src: &NodeAddr) -> bool {
+        !self.sessions.contains_key(src) && self.full()
+    }
+
+    fn inbound_handshakes(&self) -> usize {
+        if self.sessions.len() < self.cfg.max_handshakes {
+            return self.sessions.len();
+        }
         self.sessions
             .values()
-            .filter(|s| !matches!(s.state, SessionState::Established(_)))
+            .filter(|s| matches!(s.state, SessionState::AwaitingMsg3 { .. }))
             .count()
     }
 
@@ -76,7 +87,8 @@ impl Dataplane {
         dest: NodeAddr,
         peer: PeerIdentity,
     ) {
-        if self.full() {
+        if self.sessions.len() >= self.cfg.max_sessions {
+            self.counters.sessions_refused += 1;
             return;
         }
         let eph = Self::ephemeral(mesh);
@@ -136,7 +148,8 @@ impl Dataplane {
             Some(SessionState::Established(_)) => return self.rekey_respond(now, mesh, src, setup),
             _ => {}
         }
-        if !self.sessions.contains_key(&src) && self.full() {
+        if self.refuses_setup_from(&src) {
+            self.counters.sessions_refused += 1;
             return;
         }
         let Some((hs, ack)) = self.respond(now, mesh, src, &setup) else {
@@ -259,7 +272,8 @@ impl Dataplane {
         if peer.node_addr() != src {
             return;
         }
-        self.ids.insert(now, peer);
+        let sessions = &self.sessions;
+        self.ids.insert(now, peer, |a| sessions.contains_key(a));
         let mut e = self.new_established(now, mesh, peer, Keys::new(t));
         e.initial_msg1 = Some(msg1);
         self.established(now, mesh, src, e);

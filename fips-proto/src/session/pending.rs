@@ -44,6 +44,11 @@ impl PendingQueue {
         self.map.remove(dest)
     }
 
+    /// Destinations with packets waiting.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
     pub fn has(&self, dest: &NodeAddr) -> bool {
         self.map.contains_key(dest)
     }

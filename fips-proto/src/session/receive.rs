@@ -55,6 +55,10 @@ impl Dataplane {
             return;
         };
         match first {
+            // A Setup for us that will be refused (tables full) teaches
+            // nothing worth keeping: a flood of them would evict the
+            // coordinates of destinations in use.
+            PHASE_SETUP if env.dst == self.me && self.refuses_setup_from(&env.src) => {}
             PHASE_SETUP => {
                 if let Ok(s) = SessionSetup::parse(p) {
                     self.cache_coords(now, env.src, s.src_coords);

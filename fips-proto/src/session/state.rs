@@ -101,6 +101,10 @@ pub(crate) struct Established {
     pub unanswered_since: Option<Instant>,
     /// Last PathMtuNotification we sent: when, and the value.
     pub mtu_reported: Option<(Instant, u16)>,
+    /// Data arrived that no notification has answered yet: one goes out
+    /// by then, so the sender never sees its last Data go unanswered (and
+    /// drops a live session as dead 30 s later).
+    pub report_owed: Option<(Instant, u16)>,
     pub warmup_remaining: u8,
     /// Largest datagram the path takes, learned from MtuExceeded.
     pub path_mtu: u16,
@@ -140,6 +144,7 @@ impl Established {
             last_recv: now,
             unanswered_since: None,
             mtu_reported: None,
+            report_owed: None,
             warmup_remaining: warmup,
             path_mtu: u16::MAX,
             msg3: None,
@@ -154,7 +159,9 @@ impl Established {
 
     /// Whether to tell the sender the path MTU its Data arrived with: first
     /// time, on a decrease, and every 10 s (as the reference does). This
-    /// also keeps one-way flows from looking dead to the sender.
+    /// also keeps one-way flows from looking dead to the sender. Data that
+    /// is not answered now is answered when the 10 s are up
+    /// (`report_owed`, sent by the timer sweep).
     pub fn path_mtu_to_report(&mut self, now: Instant, observed: u16) -> Option<u16> {
         let due = match self.mtu_reported {
             None => true,
@@ -164,6 +171,10 @@ impl Established {
         };
         if due {
             self.mtu_reported = Some((now, observed));
+            self.report_owed = None;
+        } else if self.report_owed.is_none() {
+            let at = self.mtu_reported.map_or(now, |(at, _)| at) + MTU_REPORT_INTERVAL;
+            self.report_owed = Some((at, observed));
         }
         due.then_some(observed)
     }
@@ -256,7 +267,7 @@ impl Established {
 const MTU_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Encrypted messages kept per session while msg3 is missing.
-pub(crate) const EARLY_LIMIT: usize = 16;
+pub(crate) use crate::limits::EARLY_LIMIT;
 
 pub(crate) enum SessionState {
     /// We sent SessionSetup and wait for the Ack.

@@ -696,3 +696,57 @@ fn setups_beyond_the_handshake_bound_are_refused() {
     assert_eq!(y.dp.counters().acks_sent, 1);
     assert_eq!(y.dp.session_count(), 1);
 }
+
+#[test]
+fn a_quiet_session_whose_last_data_went_one_way_is_not_declared_dead() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    for n in [&mut x, &mut y] {
+        n.dp.cfg.rekey_after = Duration::from_secs(3600);
+    }
+    // A ping: x's echo, then y's replies, the last one within 10 s of the
+    // notification x sent for the first: nothing answers it at once.
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    for i in 0..3u16 {
+        let t = t0 + ms(100 * u64::from(i) + 100);
+        y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 129, i, 8), &mut y.mesh);
+        settle(t, &mut x, &mut y);
+    }
+    let mut t = t0;
+    for _ in 0..60 {
+        t += Duration::from_secs(1);
+        for n in [&mut x, &mut y] {
+            if n.dp.poll_timeout().is_some_and(|w| w <= t) {
+                n.dp.handle_timeout(t, &mut n.mesh);
+            }
+        }
+        settle(t, &mut x, &mut y);
+    }
+    assert_eq!(y.dp.counters().dead_sessions, 0, "x answered y's last Data");
+    assert!(y.dp.is_established(&x.addr()));
+    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 9, 8), &mut x.mesh);
+    settle(t, &mut x, &mut y);
+    assert_eq!(y.dp.counters().unknown_session, 0);
+}
+
+#[test]
+fn setups_filling_the_handshake_bound_do_not_stop_our_own_sessions() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    x.dp.cfg.max_handshakes = 1;
+    // A third node's Setup, arriving through y, takes x's only inbound
+    // handshake slot.
+    let (mut z, _) = pair(kat_identity("B"), kat_identity("A"));
+    let peer = *x.mesh.identity.public();
+    z.dp.open_session(t0, &mut z.mesh, x.addr(), peer);
+    let (_, mut setup) = z.mesh.take_sent().pop().expect("setup");
+    x.dp.handle_session_datagram(t0, y.addr(), &mut setup, &mut x.mesh);
+    assert_eq!(x.dp.session_count(), 1, "z's handshake holds the slot");
+    x.mesh.take_sent();
+    // x can still open a session of its own, to y.
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    assert!(x.dp.is_established(&y.addr()));
+    assert_eq!(x.dp.counters().sessions_refused, 0);
+}

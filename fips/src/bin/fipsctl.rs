@@ -1,5 +1,6 @@
 //! fipsctl: query and steer a running fips daemon over its control socket.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -77,6 +78,7 @@ enum FirewallCmd {
 fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => die_of_sigpipe(),
         Err(e) => {
             eprintln!("fipsctl: {e}");
             ExitCode::FAILURE
@@ -114,11 +116,10 @@ fn run(args: Args) -> Result<()> {
         Response::Error(message) => bail!("{}: {message}", command.name()),
     };
     match (&command, args.json) {
-        (Command::Show(q), false) => print!("{}", control::render(*q, &data)),
-        (_, false) if data.is_null() => println!("ok"),
-        _ => println!("{}", serde_json::to_string_pretty(&data)?),
+        (Command::Show(q), false) => out(&control::render(*q, &data)),
+        (_, false) if data.is_null() => out("ok\n"),
+        _ => out(&(serde_json::to_string_pretty(&data)? + "\n")),
     }
-    Ok(())
 }
 
 fn health(socket: &std::path::Path, dns: &str, no_filter: bool) -> Result<()> {
@@ -140,8 +141,7 @@ fn health(socket: &std::path::Path, dns: &str, no_filter: bool) -> Result<()> {
             .collect(),
         require_filter: !no_filter && env("FIPS_ENFORCE").as_deref() != Some("0"),
     };
-    println!("{}", check.run()?);
-    Ok(())
+    out(&(check.run()? + "\n"))
 }
 
 fn keygen(json: bool) -> Result<()> {
@@ -149,9 +149,37 @@ fn keygen(json: bool) -> Result<()> {
     let (nsec, npub, addr) = (id.nsec(), id.public().npub(), id.public().ipv6());
     if json {
         let v = serde_json::json!({"nsec": nsec, "npub": npub, "ipv6_addr": addr.to_string()});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out(&(serde_json::to_string_pretty(&v)? + "\n"))
     } else {
-        println!("nsec    {nsec}\nnpub    {npub}\naddress {addr}");
+        out(&format!("nsec    {nsec}\nnpub    {npub}\naddress {addr}\n"))
     }
+}
+
+/// Writes to stdout without `print!`, which panics when the reader has
+/// gone (`fipsctl show ... | head`): a closed pipe comes back as an error.
+fn out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
     Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Ends the process the way `ls | head` ends `ls`: killed by SIGPIPE,
+/// quietly, so shells and `pipefail` see the usual status (141). Rust
+/// ignores SIGPIPE at start-up (the control socket needs that), so the
+/// default action is restored only here, after the reader has gone.
+fn die_of_sigpipe() -> ExitCode {
+    // SAFETY: signal(2) and raise(3) with constant arguments; nothing else
+    // runs in this single-threaded process while they do.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    // Not reached: SIGPIPE's default action ends the process.
+    ExitCode::from(141)
 }

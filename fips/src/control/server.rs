@@ -5,13 +5,16 @@
 use std::future::Future;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
 use super::proto::{Command, Response, IO_TIMEOUT, MAX_REQUEST};
+use crate::limits::{self, CONTROL_CLIENTS};
 
 /// A command on its way to the node task, with where to send the reply.
 #[derive(Debug)]
@@ -79,20 +82,29 @@ impl ControlServer {
     }
 
     /// Serves until `shutdown` completes. Each connection runs in its own
-    /// task so a slow client cannot stall the others.
+    /// task so a slow client cannot stall the others; beyond
+    /// [`CONTROL_CLIENTS`] at once, a new connection is closed unserved.
     pub async fn run(
         self,
         requests: mpsc::Sender<ControlRequest>,
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        let clients = Arc::new(Semaphore::new(CONTROL_CLIENTS));
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        tokio::spawn(serve_connection(stream, requests.clone()));
-                    }
+                    Ok((stream, _)) => match clients.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            limits::CONTROL_CLIENTS_NOW.fetch_add(1, Relaxed);
+                            tokio::spawn(serve_connection(stream, requests.clone(), permit));
+                        }
+                        Err(_) => {
+                            limits::count(&limits::CONTROL_REFUSED);
+                            drop(stream);
+                        }
+                    },
                     Err(e) => {
                         tracing::warn!(error = %e, "control socket accept failed");
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -109,10 +121,21 @@ impl Drop for ControlServer {
     }
 }
 
-async fn serve_connection(mut stream: UnixStream, requests: mpsc::Sender<ControlRequest>) {
+async fn serve_connection(
+    mut stream: UnixStream,
+    requests: mpsc::Sender<ControlRequest>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let _gone = ClientGone;
     let response = match timeout(IO_TIMEOUT, read_request(&mut stream)).await {
-        Err(_) => Response::error("read timeout"),
-        Ok(Err(message)) => Response::Error(message),
+        Err(_) => {
+            limits::count(&limits::CONTROL_BAD_REQUESTS);
+            Response::error("read timeout")
+        }
+        Ok(Err(message)) => {
+            limits::count(&limits::CONTROL_BAD_REQUESTS);
+            Response::Error(message)
+        }
         Ok(Ok(line)) => match Command::parse_line(&line) {
             Err(message) => Response::Error(message),
             Ok(command) => dispatch(command, &requests).await,
@@ -125,6 +148,15 @@ async fn serve_connection(mut stream: UnixStream, requests: mpsc::Sender<Control
         }
         Ok(Err(e)) => tracing::debug!(error = %e, "control reply write failed"),
         Err(_) => tracing::debug!("control reply write timed out"),
+    }
+}
+
+/// Keeps `CONTROL_CLIENTS_NOW` true however a connection task ends.
+struct ClientGone;
+
+impl Drop for ClientGone {
+    fn drop(&mut self) {
+        limits::CONTROL_CLIENTS_NOW.fetch_sub(1, Relaxed);
     }
 }
 

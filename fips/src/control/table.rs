@@ -160,7 +160,7 @@ const IDENTITY_COLUMNS: &[Column] = &[
 /// Renders a `show_*` reply's data as text.
 pub fn render(query: Query, data: &Value) -> String {
     match query {
-        Query::Status => fields(data, STATUS_FIELDS),
+        Query::Status => fields(data, STATUS_FIELDS) + &bounds(data),
         Query::Peers => table(rows(data, "peers"), PEER_COLUMNS),
         Query::Links => table(rows(data, "links"), LINK_COLUMNS),
         Query::Sessions => table(rows(data, "sessions"), SESSION_COLUMNS),
@@ -277,6 +277,32 @@ fn fields(data: &Value, spec: &[Column]) -> String {
         .map(|(l, v)| format!("{l:<width$}  {v}\n"))
         .collect()
 }
+
+/// The `bounds` object of `show status` (our daemon only): one row per
+/// bounded store.
+fn bounds(data: &Value) -> String {
+    let Some(stores) = data.get("bounds").and_then(Value::as_object) else {
+        return String::new();
+    };
+    let rows: Vec<Value> = stores
+        .iter()
+        .map(|(name, v)| {
+            let mut row = v.clone();
+            row["store"] = Value::from(name.as_str());
+            row
+        })
+        .collect();
+    "bounds:\n".to_owned() + &table(&rows, BOUND_COLUMNS)
+}
+
+const BOUND_COLUMNS: &[Column] = &[
+    ("STORE", "store"),
+    ("LEN", "len"),
+    ("CAP", "cap"),
+    ("EVICTED", "evicted"),
+    ("REFUSED", "refused"),
+    ("RATE-LIMITED", "rate_limited"),
+];
 
 /// Aligned columns, one row per item; "(none)" for an empty list.
 fn table(items: &[Value], columns: &[Column]) -> String {

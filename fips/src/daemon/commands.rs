@@ -80,6 +80,7 @@ fn status(node: &Node, ctx: &Context, now: Instant) -> Response {
             if let (Some(obj), Some(dp)) = (v.as_object_mut(), node.dataplane()) {
                 obj.entry("forwarding")
                     .or_insert_with(|| views::forwarding(dp.counters()));
+                obj.insert("bounds".into(), bounds(dp));
             }
             if let (Some(obj), Ok(a)) = (
                 v.as_object_mut(),
@@ -91,6 +92,17 @@ fn status(node: &Node, ctx: &Context, now: Instant) -> Response {
         }
         Err(e) => Response::error(format!("internal error: {e}")),
     }
+}
+
+/// Every bounded store, the core's and the daemon's (see the `limits`
+/// modules): fill, cap, evicted, refused.
+fn bounds(dp: &fips_proto::session::Dataplane) -> Value {
+    let mut v = serde_json::to_value(dp.bounds()).unwrap_or_default();
+    if let (Some(obj), Value::Object(daemon)) = (v.as_object_mut(), crate::limits::daemon_bounds())
+    {
+        obj.extend(daemon);
+    }
+    v
 }
 
 fn add_daemon_facts(v: &mut Value, ctx: &Context, now: Instant) {

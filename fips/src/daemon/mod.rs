@@ -108,7 +108,7 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
         control.run(control_tx, token.cancelled()).await;
         drop(guard);
     });
-    let (id_tx, id_rx) = mpsc::channel(64);
+    let (id_tx, id_rx) = mpsc::channel(crate::limits::IDENTITY_CHANNEL);
     hooks::start_dns(config, id_tx, shutdown).await?;
     let node = build_node(config, identity);
     let (addr_tx, addr_rx) = mpsc::channel(16);

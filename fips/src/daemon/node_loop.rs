@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::control::ControlRequest;
+use crate::limits;
 use crate::tun::{ReadBatch, Tun, WriteBatch};
 use crate::udp::{AsyncUdpSocket, RecvBatch, SendBatch, MAX_GRO_BYTES};
 
@@ -31,6 +32,8 @@ const RECV_MSGS: usize = 32;
 const BUF: usize = 65536 + 64;
 /// How long to wait when the node has no timer at all.
 const IDLE: Duration = Duration::from_secs(3600);
+/// How often the bounded stores are checked (warnings, heap trim).
+const BOUNDS_CHECK: Duration = Duration::from_secs(1);
 
 /// What the other tasks send the node task.
 pub(crate) struct Inputs {
@@ -57,6 +60,8 @@ pub(crate) struct NodeLoop {
     tun_out: WriteBatch,
     out_buf: Vec<u8>,
     refusals: RefusalLog,
+    bounds: limits::Watch,
+    next_bounds_check: Instant,
 }
 
 impl NodeLoop {
@@ -81,6 +86,8 @@ impl NodeLoop {
             tun_out: WriteBatch::new(),
             out_buf: Vec::with_capacity(BUF),
             refusals: RefusalLog::default(),
+            bounds: limits::Watch::default(),
+            next_bounds_check: Instant::now() + BOUNDS_CHECK,
         }
     }
 
@@ -94,7 +101,8 @@ impl NodeLoop {
             let deadline = self
                 .node
                 .poll_timeout()
-                .unwrap_or_else(|| Instant::now() + IDLE);
+                .unwrap_or_else(|| Instant::now() + IDLE)
+                .min(self.next_bounds_check);
             tokio::select! {
                 _ = &mut stopped => break,
                 r = self.udp.readable() => self.on_udp(r),
@@ -109,6 +117,11 @@ impl NodeLoop {
             let now = Instant::now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
+            }
+            if now >= self.next_bounds_check {
+                self.next_bounds_check = now + BOUNDS_CHECK;
+                let core = self.node.bounds().unwrap_or_default().pressure();
+                self.bounds.check(now, &core);
             }
         }
         info!("telling peers goodbye");

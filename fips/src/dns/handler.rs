@@ -21,6 +21,7 @@ use super::answer::{answer, Reply};
 use super::forward::Upstream;
 use super::names::NameBook;
 use super::PeerIdentity;
+use crate::limits;
 
 /// EDNS version we speak (RFC 6891).
 const EDNS_VERSION: u8 = 0;
@@ -42,6 +43,7 @@ impl RequestHandler for FipsHandler {
     ) -> ResponseInfo {
         let Ok(_permit) = self.in_flight.try_acquire() else {
             debug!(src = %request.src(), "too many DNS requests in flight; dropping one");
+            limits::count(&limits::DNS_DROPPED);
             return dropped(request);
         };
         let edns = response_edns(request);
@@ -93,6 +95,7 @@ impl FipsHandler {
         if self.book.remember(id, id.ipv6(), Instant::now()) {
             if let Err(e) = self.on_identity.try_send(id) {
                 debug!(error = %e, "identity channel full or closed; the node was not told");
+                self.book.untold(&id.ipv6());
             }
         }
     }
@@ -106,6 +109,7 @@ impl FipsHandler {
     ) -> ResponseInfo {
         let Ok(_permit) = self.forwards.try_acquire() else {
             debug!("too many forwards in flight");
+            limits::count(&limits::DNS_FORWARDS_REFUSED);
             return send_error(request, edns, ResponseCode::ServFail, response).await;
         };
         match upstream.query(request.as_slice(), request.protocol()).await {

@@ -73,8 +73,8 @@ impl Default for DnsConfig {
             upstream_timeout: Duration::from_secs(2),
             hosts_file: PathBuf::from(DEFAULT_HOSTS_FILE),
             aliases: Vec::new(),
-            max_in_flight: 512,
-            max_forwards: 64,
+            max_in_flight: crate::limits::DNS_IN_FLIGHT,
+            max_forwards: crate::limits::DNS_FORWARDS,
         }
     }
 }

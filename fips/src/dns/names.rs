@@ -5,6 +5,7 @@
 //! node needs to be told again.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
@@ -15,19 +16,44 @@ use tracing::warn;
 use super::hosts::{is_host_label, HostsFile};
 use super::PeerIdentity;
 
-/// Identities remembered from answers (the reference's identity cache size).
-const LEARNED_CAP: usize = 10_000;
+/// Identities remembered from answers (see `crate::limits`).
+const LEARNED_CAP: usize = crate::limits::DNS_NAMES;
 /// The node is told about an identity again after this long, in case its
 /// own cache dropped it; more often would only flood the channel.
 const RENOTIFY_AFTER: Duration = Duration::from_secs(60);
 
 /// Identities answered before. Also a cache of decoded npubs: decoding
-/// checks the key is on the curve, the costliest step of an answer.
+/// checks the key is on the curve, the costliest step of an answer. Kept
+/// small, as an app may fill it: the npub text (63 bytes) is not stored,
+/// only its hash; a hit is confirmed by encoding the identity again.
 #[derive(Default)]
 struct Learned {
-    by_addr: HashMap<Ipv6Addr, (PeerIdentity, Instant)>,
-    by_npub: HashMap<String, (PeerIdentity, Ipv6Addr)>,
-    order: VecDeque<(Ipv6Addr, String)>,
+    /// Identity, and when the node was last told of it (None: not yet).
+    by_addr: HashMap<Ipv6Addr, (PeerIdentity, Option<Instant>)>,
+    by_label: HashMap<u64, Ipv6Addr>,
+    order: VecDeque<Ipv6Addr>,
+    hasher: RandomState,
+}
+
+impl Learned {
+    fn get(&self, label: &str) -> Option<PeerIdentity> {
+        let addr = self.by_label.get(&self.hasher.hash_one(label))?;
+        let (id, _) = self.by_addr.get(addr)?;
+        (id.npub() == label).then_some(*id)
+    }
+
+    fn forget_oldest(&mut self) {
+        let Some(old) = self.order.pop_front() else {
+            return;
+        };
+        if let Some((id, _)) = self.by_addr.remove(&old) {
+            let h = self.hasher.hash_one(id.npub());
+            if self.by_label.get(&h) == Some(&old) {
+                self.by_label.remove(&h);
+            }
+        }
+        crate::limits::count(&crate::limits::DNS_NAMES_EVICTED);
+    }
 }
 
 pub struct NameBook {
@@ -74,8 +100,8 @@ impl NameBook {
             return None;
         }
         let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((id, _)) = learned.by_npub.get(label) {
-            return Some(*id);
+        if let Some(id) = learned.get(label) {
+            return Some(id);
         }
         drop(learned);
         PeerIdentity::from_npub(label).ok()
@@ -94,27 +120,35 @@ impl NameBook {
         learned.by_addr.get(addr).map(|(id, _)| id.npub())
     }
 
+    /// The node could not be told of `addr` after all (its queue was
+    /// full): the next answer for it tries again.
+    pub fn untold(&self, addr: &Ipv6Addr) {
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, told)) = learned.by_addr.get_mut(addr) {
+            *told = None;
+        }
+    }
+
     /// Records an answered identity, whose address is `addr`; true when
     /// the node should be told (first time, or not for `RENOTIFY_AFTER`).
     pub fn remember(&self, id: PeerIdentity, addr: Ipv6Addr, now: Instant) -> bool {
         let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, told)) = learned.by_addr.get_mut(&addr) {
-            if now.saturating_duration_since(*told) < RENOTIFY_AFTER {
+            if told.is_some_and(|t| now.saturating_duration_since(t) < RENOTIFY_AFTER) {
                 return false;
             }
-            *told = now;
+            *told = Some(now);
             return true;
         }
         if learned.order.len() >= LEARNED_CAP {
-            if let Some((old, npub)) = learned.order.pop_front() {
-                learned.by_addr.remove(&old);
-                learned.by_npub.remove(&npub);
-            }
+            learned.forget_oldest();
         }
-        let npub = id.npub();
-        learned.order.push_back((addr, npub.clone()));
-        learned.by_npub.insert(npub, (id, addr));
-        learned.by_addr.insert(addr, (id, now));
+        let h = learned.hasher.hash_one(id.npub());
+        learned.order.push_back(addr);
+        learned.by_label.insert(h, addr);
+        learned.by_addr.insert(addr, (id, Some(now)));
+        crate::limits::DNS_NAMES_LEN
+            .store(learned.order.len(), std::sync::atomic::Ordering::Relaxed);
         true
     }
 }
@@ -166,6 +200,34 @@ mod tests {
     }
 
     #[test]
+    fn remembered_names_are_bounded_and_the_oldest_go_first() {
+        let (book, path) = book_with_hosts("", &[]);
+        let t0 = Instant::now();
+        let ids: Vec<PeerIdentity> = (0u32..)
+            .filter_map(|i| {
+                let mut x = [0x42u8; 32];
+                x[..4].copy_from_slice(&i.to_le_bytes());
+                PeerIdentity::from_xonly(x).ok()
+            })
+            .take(LEARNED_CAP + 1)
+            .collect();
+        for id in &ids {
+            assert!(book.remember(*id, id.ipv6(), t0));
+        }
+        let learned = book.learned.lock().expect("lock");
+        assert_eq!(learned.by_addr.len(), LEARNED_CAP);
+        assert_eq!(learned.by_label.len(), LEARNED_CAP);
+        assert_eq!(learned.get(&ids[0].npub()), None, "oldest forgotten");
+        assert_eq!(
+            learned.get(&ids[LEARNED_CAP].npub()),
+            Some(ids[LEARNED_CAP])
+        );
+        drop(learned);
+        assert_eq!(book.reverse(&ids[1].ipv6()), Some(ids[1].npub()));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
     fn remember_tells_the_node_once_per_interval() {
         let (book, path) = book_with_hosts("", &[]);
         let t0 = Instant::now();
@@ -173,6 +235,11 @@ mod tests {
         assert!(book.remember(id(A), a, t0));
         assert!(!book.remember(id(A), a, t0 + Duration::from_secs(1)));
         assert!(book.remember(id(A), a, t0 + RENOTIFY_AFTER));
+        book.untold(&a);
+        assert!(
+            book.remember(id(A), a, t0 + RENOTIFY_AFTER),
+            "not told after all (queue full): told at the next answer"
+        );
         let _ = std::fs::remove_file(path);
     }
 }
