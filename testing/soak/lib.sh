@@ -33,6 +33,7 @@ start_daemon() { # dir netns binary: runs `binary -c dir/fips.yaml` in netns
     rm -f "$d/control.sock"
     (cd "$d" && exec ip netns exec "$2" "$3" -c "$d/fips.yaml") >> "$d/fips.log" 2>&1 &
     echo $! > "$d/fips.pid"
+    disown $!   # no "Killed" job notices when the churn kills it
 }
 
 pid_of() { cat "$1/fips.pid" 2>/dev/null; }
@@ -63,16 +64,27 @@ ctl_json() { # dir what
 }
 
 # ---------------------------------------------------------------- loss --
-# 5% (LOSS) of the datagrams arriving at the FIPS port of the namespace
-# are dropped: each direction of each link loses LOSS, independently.
+# LOSS (e.g. 0.05) of the datagrams arriving at the FIPS port of the
+# namespace are dropped: each direction of each link loses LOSS,
+# independently. A first rule without a target only counts what arrives.
 add_loss() { # netns port probability
+    ip netns exec "$1" iptables -w -A INPUT -p udp --dport "$2"
     ip netns exec "$1" iptables -w -A INPUT -p udp --dport "$2" \
         -m statistic --mode random --probability "$3" -j DROP
 }
 
-loss_dropped() { # netns -> packets the loss rule dropped
+# Our daemon sends with UDP GSO: over a veth a batch of up to 64 datagrams
+# stays one packet up to the receiving socket, so the loss rule would drop
+# whole batches. With gso_max_segs 1 the sending veth segments every batch
+# (as a NIC without UDP segmentation offload does), and the rule sees, and
+# drops, single datagrams, as it does for a sender without GSO.
+segment_on_send() { # netns dev
+    ip -n "$1" link set dev "$2" gso_max_segs 1
+}
+
+loss_counts() { # netns -> "arrived dropped" at the FIPS port
     ip netns exec "$1" iptables -w -L INPUT -v -n -x 2>/dev/null \
-        | awk '/statistic/ {s += $1} END {print s + 0}'
+        | awk '/udp dpt:/ && !/statistic/ {a += $1} /statistic/ {d += $1} END {print a + 0, d + 0}'
 }
 
 # ------------------------------------------------------------- summary --

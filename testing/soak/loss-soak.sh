@@ -105,6 +105,8 @@ chain_net() {
     ip -n "$(nsname chain b)" link set "$PREFIX-ab-b" up
     ip -n "$(nsname chain b)" link set "$PREFIX-bc-b" up
     ip -n "$(nsname chain c)" link set "$PREFIX-bc-c" up
+    segment_on_send "$(nsname chain a)" "$PREFIX-ab-a"; segment_on_send "$(nsname chain b)" "$PREFIX-ab-b"
+    segment_on_send "$(nsname chain b)" "$PREFIX-bc-b"; segment_on_send "$(nsname chain c)" "$PREFIX-bc-c"
 }
 
 mesh_net() {
@@ -118,6 +120,7 @@ mesh_net() {
         ip -n "$hub" link set "$PREFIX-v-$n" master "$PREFIX-br" up
         ip -n "$(nsname mesh "$n")" addr add "${MESH_IP[$n]}/24" dev eth0
         ip -n "$(nsname mesh "$n")" link set eth0 up
+        segment_on_send "$(nsname mesh "$n")" eth0; segment_on_send "$hub" "$PREFIX-v-$n"
     done
 }
 
@@ -326,10 +329,11 @@ verdicts() {
     echo "$out" | sed 's/^/     /'; echo "$out" > "$RUNDIR/rss-report.txt"
     if (( rc == 0 )); then pass "RSS flat: last within 10% of the value at ${BASE_T}s on every daemon"
     else fail "RSS grew: see $RUNDIR/rss-report.txt"; fi
-    local drops=""
+    local drops="" arrived dropped
     for topo in $TOPOLOGIES; do for n in ${NODES_OF[$topo]}; do
-        drops+=" $topo/$n=$(loss_dropped "$(nsname "$topo" "$n")")"; done; done
-    NOTES+=("datagrams dropped by the loss rules:$drops")
+        read -r arrived dropped < <(loss_counts "$(nsname "$topo" "$n")")
+        drops+=" $topo/$n=$dropped/$arrived"; done; done
+    NOTES+=("datagrams dropped/arrived at each FIPS port (during the soak):$drops")
     NOTES+=("bursts (Mbit/s): $(awk -F'\t' '{printf "%s@%ss=%s ", $2, $1, $3}' "$RUNDIR/bursts.tsv" | sed 's#/burst_mbit##g')")
 }
 
