@@ -9,12 +9,18 @@ use crate::install::sh;
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 
-/// (script, namespace prefix, environment) of each short soak.
-const SOAKS: &[(&str, &str, &[(&str, &str)])] = &[
-    (
-        "testing/soak/loss-soak.sh",
-        "sl-ci",
-        &[
+/// One short soak: its script, the prefix of its namespaces, its knobs.
+struct Soak {
+    script: &'static str,
+    prefix: &'static str,
+    env: &'static [(&'static str, &'static str)],
+}
+
+const SOAKS: &[Soak] = &[
+    Soak {
+        script: "testing/soak/loss-soak.sh",
+        prefix: "sl-ci",
+        env: &[
             ("DURATION", "75"),
             ("SAMPLE", "5"),
             ("RSS_EVERY", "5"),
@@ -23,30 +29,33 @@ const SOAKS: &[(&str, &str, &[(&str, &str)])] = &[
             ("BASE_T", "40"),
             ("GOODPUT_SECS", "10"),
         ],
-    ),
-    (
-        "testing/soak/churn-soak.sh",
-        "sc-ci",
-        &[("DURATION", "60"), ("SAMPLE", "5"), ("BASE_T", "20")],
-    ),
+    },
+    Soak {
+        script: "testing/soak/churn-soak.sh",
+        prefix: "sc-ci",
+        env: &[("DURATION", "60"), ("SAMPLE", "5"), ("BASE_T", "20")],
+    },
 ];
 
 pub fn run() -> Result<()> {
     println!("xtask: the short loss and churn soaks (testing/soak/, namespaces sl-ci-*, sc-ci-*)");
     sh(Command::new("cargo").args(["build", "--release", "-p", "fips"]))?;
     let mut running = Vec::new();
-    for (script, prefix, env) in SOAKS {
-        let mut cmd = Command::new("bash");
-        cmd.arg(script)
-            .env("PREFIX", prefix)
-            .env("RUNDIR", format!("/tmp/soak-{prefix}"))
-            .envs(env.iter().copied());
-        let child = cmd.spawn().with_context(|| format!("starting {script}"))?;
-        running.push((script, child));
+    for soak in SOAKS {
+        let child = Command::new("bash")
+            .arg(soak.script)
+            .env("PREFIX", soak.prefix)
+            .env("RUNDIR", format!("/tmp/soak-{}", soak.prefix))
+            .envs(soak.env.iter().copied())
+            .spawn()
+            .with_context(|| format!("starting {}", soak.script))?;
+        running.push((soak.script, child));
     }
     let mut failed = Vec::new();
     for (script, mut child) in running {
-        let status = child.wait().with_context(|| format!("waiting for {script}"))?;
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for {script}"))?;
         if !status.success() {
             failed.push(format!("{script} ({status})"));
         }
