@@ -21,14 +21,17 @@
 #                       the last is within 10% of the value at BASE_T
 #                       (default min(300, DURATION/3) s).
 # Then the goodput: iperf3 TCP A->C (2 hops) for GOODPUT_SECS on the same
-# chain under the same loss, ours, then FIPS_REF_BIN (a reference build you
-# made yourself; nothing here builds it), then ours again. Without
+# chain under the same loss: ours, then GOODPUT_ROUNDS times a fresh chain
+# of FIPS_REF_BIN (a reference build you made yourself; nothing here builds
+# it) and a fresh chain of ours; medians and their ratio. Without
 # FIPS_REF_BIN (CI) only ours is measured, and the summary says so.
 #
-# Usage: sudo testing/soak/loss-soak.sh
+# Usage: sudo testing/soak/loss-soak.sh [soak|goodput]
+#   soak (default) everything above; goodput: only the chain and the goodput
+#   comparison (about 2 minutes).
 #   DURATION [1800]  SAMPLE [10]  RSS_EVERY [60]  LOSS [0.05]
 #   BURST_EVERY [300]  BURST_SECS [10]  BURST_FIRST [60, or DURATION/8 when shorter]
-#   GOODPUT_SECS [20]  MIN_REKEYS [DURATION/240]  PING_LOSS_MAX [45]  PING_GAP_MAX [8]
+#   GOODPUT_SECS [20]  GOODPUT_ROUNDS [2]  MIN_REKEYS [DURATION/240]  PING_LOSS_MAX [45]  PING_GAP_MAX [8]
 #   FIPS_BIN / FIPSCTL_BIN [target/release]  FIPS_REF_BIN [unset]
 #   TOPOLOGIES ["chain mesh"]  RUNDIR [/tmp/soak-loss]  PREFIX [sl]
 # Exit status 0 when every check passed. Needs root, iptables, iperf3, dig.
@@ -47,6 +50,7 @@ BURST_EVERY="${BURST_EVERY:-300}"
 BURST_SECS="${BURST_SECS:-10}"
 BURST_FIRST="${BURST_FIRST:-$(( DURATION >= 480 ? 60 : DURATION / 8 ))}"
 GOODPUT_SECS="${GOODPUT_SECS:-20}"
+GOODPUT_ROUNDS="${GOODPUT_ROUNDS:-2}"
 MIN_REKEYS="${MIN_REKEYS:-$(( DURATION / 240 ))}"
 PING_LOSS_MAX="${PING_LOSS_MAX:-45}"
 PING_GAP_MAX="${PING_GAP_MAX:-8}"
@@ -338,25 +342,36 @@ verdicts() {
 }
 
 # ------------------------------------------------------------- goodput --
+median() { python3 -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])):g}")' "$@"; }
+
+# A fresh chain of binary, then one iperf3 run A->C (Mbit/s, 0 when the
+# chain did not carry A->C within 60 s).
+fresh_goodput() { # binary
+    stop_topo chain
+    start_topo chain "$1"
+    if wait_path chain a c 60; then iperf_mbit chain a c "$GOODPUT_SECS"; else echo 0; fi
+}
+
+# Ours, then (reference, ours) GOODPUT_ROUNDS times: medians and their ratio.
 goodput() {
-    local ours1 ref ours2 ratio
+    local ours=() ref=() r ref_bin mo mr
     [[ " $TOPOLOGIES " == *" chain "* ]] || return 0
     say "goodput: iperf3 A->C over the chain (2 hops), ${GOODPUT_SECS}s each, loss $LOSS"
-    ours1="$(iperf_mbit chain a c "$GOODPUT_SECS")"
+    ours+=("$(iperf_mbit chain a c "$GOODPUT_SECS")")
     if [[ -z "${FIPS_REF_BIN:-}" || ! -x "${FIPS_REF_BIN:-}" ]]; then
-        NOTES+=("goodput A->C 2 hops at loss $LOSS: ours $ours1 Mbit/s; reference not measured (FIPS_REF_BIN ${FIPS_REF_BIN:+not executable: $FIPS_REF_BIN}${FIPS_REF_BIN:-unset})")
-        (( ours1 > 0 )) || fail "goodput: ours carried no TCP over the lossy chain"
+        NOTES+=("goodput A->C 2 hops at loss $LOSS: ours ${ours[0]} Mbit/s; reference not measured (FIPS_REF_BIN ${FIPS_REF_BIN:+not executable: $FIPS_REF_BIN}${FIPS_REF_BIN:-unset})")
+        (( ours[0] > 0 )) || fail "goodput: ours carried no TCP over the lossy chain"
         return 0
     fi
-    stop_topo chain
-    start_topo chain "$(readlink -f "$FIPS_REF_BIN")"
-    if wait_path chain a c 60; then ref="$(iperf_mbit chain a c "$GOODPUT_SECS")"; else ref=0; fail "goodput: the reference chain did not carry A->C"; fi
-    stop_topo chain
-    start_topo chain
-    if wait_path chain a c 60; then ours2="$(iperf_mbit chain a c "$GOODPUT_SECS")"; else ours2=0; fi
-    ratio="$(python3 -c "import sys; o=($ours1+$ours2)/2; r=$ref; print(f'{o/r:.2f}' if r else 'n/a')")"
-    NOTES+=("goodput A->C 2 hops at loss $LOSS, ${GOODPUT_SECS}s each: ours $ours1 and $ours2 Mbit/s (before and after), reference $ref Mbit/s ($FIPS_REF_BIN); ours/reference $ratio")
-    (( ours1 > 0 && ours2 > 0 )) || fail "goodput: ours carried no TCP over the lossy chain"
+    ref_bin="$(readlink -f "$FIPS_REF_BIN")"
+    for ((r = 0; r < GOODPUT_ROUNDS; r++)); do
+        ref+=("$(fresh_goodput "$ref_bin")"); say "goodput reference: ${ref[-1]} Mbit/s"
+        ours+=("$(fresh_goodput "$FIPS_BIN")"); say "goodput ours: ${ours[-1]} Mbit/s"
+    done
+    mo="$(median "${ours[@]}")"; mr="$(median "${ref[@]}")"
+    NOTES+=("goodput A->C 2 hops at loss $LOSS, ${GOODPUT_SECS}s each: ours ${ours[*]} Mbit/s (median $mo), reference ${ref[*]} Mbit/s (median $mr; $ref_bin); ours/reference $(python3 -c "print(f'{$mo/$mr:.2f}' if $mr else 'n/a')")")
+    [[ "$mr" != 0 ]] || fail "goodput: the reference chain carried no TCP"
+    [[ "$mo" != 0 ]] || fail "goodput: ours carried no TCP over the lossy chain"
 }
 
 # ------------------------------------------------------------- teardown --
@@ -374,6 +389,12 @@ teardown() {
 }
 
 main() {
+    local mode="${1:-soak}"
+    case "$mode" in
+        soak) ;;
+        goodput) TOPOLOGIES=chain ;;
+        *) echo "usage: $0 [soak|goodput]" >&2; exit 2 ;;
+    esac
     [[ $EUID -eq 0 ]] || { echo "loss-soak: needs root (netns, TUN, iptables)" >&2; exit 1; }
     need jq jq; need dig dnsutils; need iperf3 iperf3; need iptables iptables; need ping iputils-ping
     FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"
@@ -398,11 +419,8 @@ main() {
         if wait_path "$topo" "$a" "$b" && wait_path "$topo" "$b" "$a"; then pass "$topo: $a and $b reach each other"
         else fail "$topo: $a cannot reach $b"; ok=0; fi
     done
-    if (( ok )); then
-        soak
-        verdicts
-        goodput
-    fi
+    if (( ok )) && [[ $mode == soak ]]; then soak; verdicts; fi
+    (( ok )) && goodput
     summary loss-soak
 }
 
