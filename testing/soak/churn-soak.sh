@@ -31,7 +31,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/testing/soak"
-# shellcheck source=lib.sh
+# shellcheck source=testing/soak/lib.sh
 source "$HERE/lib.sh"
 
 DURATION="${DURATION:-1800}"
@@ -220,7 +220,7 @@ verdicts() {
         'hub/links:0.10:5' 'hub/sessions:0.10:5' 'hub/connections:0.10:5' \
         "hub/identity_cache:max:$(( seen + 1 < 10000 ? seen + 1 : 10000 ))" \
         "hub/coord_cache:max:$(( seen + 1 < 50000 ? seen + 1 : 50000 ))" 'hub/dead:max:0')"; rc=$?
-    echo "$out" | sed 's/^/     /'; echo "$out" > "$RUNDIR/hub-report.txt"
+    indent "$out"; echo "$out" > "$RUNDIR/hub-report.txt"
     if (( rc == 0 )); then pass "hub: RSS, fds, peers, links, sessions flat; caches within $seen identities shown"
     else fail "hub figures: see $RUNDIR/hub-report.txt"; fi
 }

@@ -10,6 +10,7 @@ say() { echo "[$(date +%T)] $*"; }
 fail() { FAILS+=("$*"); say "FAIL $*"; }
 pass() { say "ok   $*"; }
 note() { NOTES+=("$*"); say "note $*"; }
+indent() { local line; while IFS= read -r line; do echo "     $line"; done <<<"$1"; }
 
 need() { # command debian-package
     command -v "$1" >/dev/null && return 0

@@ -39,7 +39,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/testing/soak"
-# shellcheck source=lib.sh
+# shellcheck source=testing/soak/lib.sh
 source "$HERE/lib.sh"
 
 DURATION="${DURATION:-1800}"
@@ -76,7 +76,6 @@ declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b4
                [c]=fdac:a221:4069:5044:c41:d550:280e:d15a)
 # Chain: A and C dial B. Mesh (testing/netns/mesh.sh): links a-d a-e c-d b-c d-e c-e.
 CHAIN_PORT=2121
-declare -A CHAIN_IP=([a]=10.203.0.1 [b]=10.203.0.2 [c]=10.203.0.6)
 declare -A CHAIN_DIALS=([a]="b@10.203.0.2" [b]="" [c]="b@10.203.0.5")
 MESH_PORT=4000
 declare -A MESH_IP=([a]=172.20.0.10 [b]=172.20.0.11 [c]=172.20.0.12 [d]=172.20.0.13 [e]=172.20.0.14)
@@ -240,7 +239,9 @@ sample_links() { # t
         ctl_json "$d" routing | jq -r --arg t "$t" --arg id "$id" '
             [["fmp_rekeys", .node.rekeys], ["fsp_rekeys", .dataplane.rekeys],
              ["dead_peers", .node.dead_peers], ["peer_restarts", .node.peer_restarts],
-             ["silent_peers", .node.silent_peers], ["handshake_timeouts", .node.handshake_timeouts]][]
+             ["silent_peers", .node.silent_peers], ["handshake_timeouts", .node.handshake_timeouts],
+             ["sessions_established", .dataplane.sessions_established],
+             ["dead_sessions", .dataplane.dead_sessions]][]
             | select(.[1] != null) | [$t, ($id + "/" + .[0]), (.[1] | tostring)] | @tsv' \
             >> "$RUNDIR/counters.tsv" 2>/dev/null
     done; done
@@ -300,7 +301,7 @@ soak() {
 verdicts() {
     local f out rc topo n
     out="$(python3 "$HERE/soak_check.py" links "$RUNDIR/links.tsv" "$RUNDIR/expected.txt" "$MIN_REKEYS")"; rc=$?
-    echo "$out" | sed 's/^/     /'; echo "$out" > "$RUNDIR/links-report.txt"
+    indent "$out"; echo "$out" > "$RUNDIR/links-report.txt"
     if (( rc == 0 )); then pass "links: every link held for ${DURATION}s, each rekeyed >= $MIN_REKEYS times"
     else fail "links: see $RUNDIR/links-report.txt"; fi
     for f in "$RUNDIR"/ping-*.txt; do
@@ -310,9 +311,10 @@ verdicts() {
         NOTES+=("$name: $out")
     done
     out="$(python3 "$HERE/soak_check.py" figures "$RUNDIR/counters.tsv" "$BASE_T" \
-        '*/dead_peers:max:0' '*/peer_restarts:max:0' '*/handshake_timeouts:max:0')"; rc=$?
+        '*/dead_peers:max:0' '*/peer_restarts:max:0' '*/handshake_timeouts:max:0' \
+        '*/dead_sessions:max:0')"; rc=$?
     echo "$out" > "$RUNDIR/counters-report.txt"
-    if (( rc == 0 )); then pass "counters: no dead peer, no peer restart, no handshake timeout"
+    if (( rc == 0 )); then pass "counters: no dead peer or session, no peer restart, no handshake timeout"
     else fail "counters: $(grep FAIL <<<"$out" | head -3 | tr '\n' ' ')"; fi
     for topo in $TOPOLOGIES; do
         local fmp=0 fsp=0 v
@@ -321,8 +323,8 @@ verdicts() {
             v="$(awk -F'\t' -v s="$topo/$n/fsp_rekeys" '$2 == s {x = $3} END {print x + 0}' "$RUNDIR/counters.tsv")"; fsp=$((fsp + v))
         done
         NOTES+=("$topo: rekeys completed (sum over nodes): FMP $fmp, FSP $fsp")
-        (( fmp > 0 )) && pass "$topo: $fmp FMP rekeys completed" || fail "$topo: no FMP rekey completed"
-        (( fsp > 0 )) && pass "$topo: $fsp FSP rekeys completed" || fail "$topo: no FSP rekey completed"
+        if (( fmp > 0 )); then pass "$topo: $fmp FMP rekeys completed"; else fail "$topo: no FMP rekey completed"; fi
+        if (( fsp > 0 )); then pass "$topo: $fsp FSP rekeys completed"; else fail "$topo: no FSP rekey completed"; fi
     done
     for topo in $TOPOLOGIES; do for n in ${NODES_OF[$topo]}; do
         local downs; downs=$(grep -c "peer down" "$(dir_of "$topo" "$n")/fips.log")
@@ -330,7 +332,7 @@ verdicts() {
         alive "$(dir_of "$topo" "$n")" || fail "$topo/$n: daemon not running at the end"
     done; done
     out="$(python3 "$HERE/soak_check.py" figures "$RUNDIR/rss.tsv" "$BASE_T" '*/rss_kb:0.10:0')"; rc=$?
-    echo "$out" | sed 's/^/     /'; echo "$out" > "$RUNDIR/rss-report.txt"
+    indent "$out"; echo "$out" > "$RUNDIR/rss-report.txt"
     if (( rc == 0 )); then pass "RSS flat: last within 10% of the value at ${BASE_T}s on every daemon"
     else fail "RSS grew: see $RUNDIR/rss-report.txt"; fi
     local drops="" arrived dropped
@@ -397,7 +399,7 @@ main() {
     esac
     [[ $EUID -eq 0 ]] || { echo "loss-soak: needs root (netns, TUN, iptables)" >&2; exit 1; }
     need jq jq; need dig dnsutils; need iperf3 iperf3; need iptables iptables; need ping iputils-ping
-    FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"
+    FIPS_BIN="$(pick_bin fips)"; FIPSCTL_BIN="$(pick_bin fipsctl)"; export FIPSCTL_BIN
     NAMES="$(names_json)"
     teardown; rm -rf "$RUNDIR"; mkdir -p "$RUNDIR"; : > "$RUNDIR/netns.list"
     trap teardown EXIT
