@@ -17,6 +17,8 @@ enum Action {
     Remove(NodeAddr),
     Dead(NodeAddr),
     Rekey(NodeAddr),
+    /// Answer the peer's last Data (`Established::answer_due`).
+    Answer(NodeAddr, u16),
 }
 
 /// When the sweep next has rekey work for `e`: the end of a stuck
@@ -66,6 +68,7 @@ impl Dataplane {
                     self.sessions.remove(&dest);
                 }
                 Action::Rekey(dest) => self.rekey_initiate(now, mesh, dest),
+                Action::Answer(dest, mtu) => self.send_path_mtu(now, mesh, dest, mtu),
             }
         }
         self.error_throttle.purge(now);
@@ -114,6 +117,9 @@ impl Dataplane {
                     {
                         actions.push(Action::Dead(addr));
                         continue;
+                    }
+                    if let Some(mtu) = e.take_due_answer(now) {
+                        actions.push(Action::Answer(addr, mtu));
                     }
                     if let Some(r) = &mut e.msg3 {
                         if now >= r.next {
@@ -174,6 +180,9 @@ impl Dataplane {
                     let mut t = idle;
                     if let Some(u) = e.unanswered_since {
                         t = t.min(u + cfg.dead_after);
+                    }
+                    if let Some(a) = e.answer_due {
+                        t = t.min(a);
                     }
                     if let Some(r) = rekey_due_at(e, cfg) {
                         t = t.min(r);
