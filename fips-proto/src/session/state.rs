@@ -180,7 +180,7 @@ impl Established {
     /// The deferred answer to Data (`answer_due`), once it is due: the
     /// path MTU to report again.
     pub fn take_due_answer(&mut self, now: Instant) -> Option<u16> {
-        if !self.answer_due.is_some_and(|t| now >= t) {
+        if self.answer_due.is_none_or(|t| now < t) {
             return None;
         }
         self.answer_due = None;
