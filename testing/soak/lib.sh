@@ -80,6 +80,7 @@ add_loss() { # netns port probability
 # (as a NIC without UDP segmentation offload does), and the rule sees, and
 # drops, single datagrams, as it does for a sender without GSO.
 segment_on_send() { # netns dev
+    [[ "${SEGMENT:-1}" == 1 ]] || return 0
     ip -n "$1" link set dev "$2" gso_max_segs 1
 }
 
