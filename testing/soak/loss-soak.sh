@@ -51,6 +51,7 @@ BURST_SECS="${BURST_SECS:-10}"
 BURST_FIRST="${BURST_FIRST:-$(( DURATION >= 480 ? 60 : DURATION / 8 ))}"
 GOODPUT_SECS="${GOODPUT_SECS:-20}"
 GOODPUT_ROUNDS="${GOODPUT_ROUNDS:-2}"
+PATH_WAIT="${PATH_WAIT:-120}"
 MIN_REKEYS="${MIN_REKEYS:-$(( DURATION / 240 ))}"
 PING_LOSS_MAX="${PING_LOSS_MAX:-45}"
 PING_GAP_MAX="${PING_GAP_MAX:-8}"
@@ -349,9 +350,16 @@ median() { python3 -c 'import statistics, sys; print(f"{statistics.median(map(fl
 # A fresh chain of binary, then one iperf3 run A->C (Mbit/s, 0 when the
 # chain did not carry A->C within 60 s).
 fresh_goodput() { # binary
+    local t0=$SECONDS
     stop_topo chain
     start_topo chain "$1"
-    if wait_path chain a c 60; then iperf_mbit chain a c "$GOODPUT_SECS"; else echo 0; fi
+    if wait_path chain a c "$PATH_WAIT"; then
+        say "$1: A reaches C $((SECONDS - t0)) s after the start" >&2
+        iperf_mbit chain a c "$GOODPUT_SECS"
+    else
+        say "$1: A does not reach C within ${PATH_WAIT}s (logs: $RUNDIR/chain/*/fips.log)" >&2
+        echo 0
+    fi
 }
 
 # Ours, then (reference, ours) GOODPUT_ROUNDS times: medians and their ratio.
