@@ -23,7 +23,9 @@
 # Then the goodput: iperf3 TCP A->C (2 hops) for GOODPUT_SECS on the same
 # chain under the same loss: ours, then GOODPUT_ROUNDS times a fresh chain
 # of FIPS_REF_BIN (a reference build you made yourself; nothing here builds
-# it) and a fresh chain of ours; medians and their ratio. Without
+# it) and a fresh chain of ours (each started without loss, the loss added
+# once A reaches C; START_LOSSY=1 starts them under loss); medians and their
+# ratio. Without
 # FIPS_REF_BIN (CI) only ours is measured, and the summary says so.
 #
 # Usage: sudo testing/soak/loss-soak.sh [soak|goodput]
@@ -31,7 +33,7 @@
 #   comparison (about 2 minutes).
 #   DURATION [1800]  SAMPLE [10]  RSS_EVERY [60]  LOSS [0.05]
 #   BURST_EVERY [300]  BURST_SECS [10]  BURST_FIRST [60, or DURATION/8 when shorter]
-#   GOODPUT_SECS [20]  GOODPUT_ROUNDS [2]  MIN_REKEYS [DURATION/240]  PING_LOSS_MAX [45]  PING_GAP_MAX [8]
+#   GOODPUT_SECS [20]  GOODPUT_ROUNDS [2]  PATH_WAIT [120]  START_LOSSY [0]  MIN_REKEYS [DURATION/240]  PING_LOSS_MAX [45]  PING_GAP_MAX [8]
 #   FIPS_BIN / FIPSCTL_BIN [target/release]  FIPS_REF_BIN [unset]
 #   TOPOLOGIES ["chain mesh"]  RUNDIR [/tmp/soak-loss]  PREFIX [sl]
 # Exit status 0 when every check passed. Needs root, iptables, iperf3, dig.
@@ -349,17 +351,28 @@ median() { python3 -c 'import statistics, sys; print(f"{statistics.median(map(fl
 
 # A fresh chain of binary, then one iperf3 run A->C (Mbit/s, 0 when the
 # chain did not carry A->C within 60 s).
+# The chain starts without loss, then the loss rules go back in: this
+# measures goodput under loss, not how a node starts on a lossy network
+# (the reference often cannot: it sends each TreeAnnounce and
+# FilterAnnounce once, and a lost one leaves A without a route to C;
+# ours resends them every 15 s). START_LOSSY=1 starts under loss.
 fresh_goodput() { # binary
-    local t0=$SECONDS
+    local t0=$SECONDS n
     stop_topo chain
+    if [[ "${START_LOSSY:-0}" != 1 ]]; then
+        for n in ${NODES_OF[chain]}; do ip netns exec "$(nsname chain "$n")" iptables -w -F INPUT; done
+    fi
     start_topo chain "$1"
     if wait_path chain a c "$PATH_WAIT"; then
         say "$1: A reaches C $((SECONDS - t0)) s after the start" >&2
-        iperf_mbit chain a c "$GOODPUT_SECS"
     else
         say "$1: A does not reach C within ${PATH_WAIT}s (logs: $RUNDIR/chain/*/fips.log)" >&2
-        echo 0
+        echo 0; return
     fi
+    if [[ "${START_LOSSY:-0}" != 1 ]]; then
+        for n in ${NODES_OF[chain]}; do add_loss "$(nsname chain "$n")" "$CHAIN_PORT" "$LOSS"; done
+    fi
+    iperf_mbit chain a c "$GOODPUT_SECS"
 }
 
 # Ours, then (reference, ours) GOODPUT_ROUNDS times: medians and their ratio.
