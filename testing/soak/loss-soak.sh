@@ -353,9 +353,8 @@ median() { python3 -c 'import statistics, sys; print(f"{statistics.median(map(fl
 # chain did not carry A->C within 60 s).
 # The chain starts without loss, then the loss rules go back in: this
 # measures goodput under loss, not how a node starts on a lossy network
-# (the reference often cannot: it sends each TreeAnnounce and
-# FilterAnnounce once, and a lost one leaves A without a route to C;
-# ours resends them every 15 s). START_LOSSY=1 starts under loss.
+# (the reference, started under loss, often never routes A->C; see
+# docs/benchmarks.md). START_LOSSY=1 starts under loss.
 fresh_goodput() { # binary
     local t0=$SECONDS n
     stop_topo chain
