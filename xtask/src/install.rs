@@ -18,6 +18,7 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("python3", "/usr/bin/python3"),
     ("procps", "/usr/bin/pgrep"),
     ("bc", "/usr/bin/bc"),
+    ("jq", "/usr/bin/jq"),
 ];
 
 pub fn all() -> Result<()> {

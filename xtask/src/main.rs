@@ -3,6 +3,7 @@
 mod ebpf;
 mod install;
 mod mesh;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};

@@ -15,6 +15,9 @@ pub struct TestArgs {
     /// Skip the run of the main job (`cargo xtask mesh` up and down).
     #[arg(long)]
     no_mesh: bool,
+    /// Skip the short loss and churn soaks (testing/soak/, about 2 minutes).
+    #[arg(long)]
+    no_soak: bool,
     /// Extra arguments passed to `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true)]
     cargo_args: Vec<String>,
@@ -60,6 +63,9 @@ pub fn run(args: TestArgs) -> Result<()> {
     run_tests(&args)?;
     if !args.no_mesh {
         main_job()?;
+    }
+    if !args.no_soak {
+        crate::soak::run()?;
     }
     if !args.no_docker {
         println!("xtask: the Docker sidecar harness (testing/sidecar/scripts/test-sidecar.sh)");

@@ -16,7 +16,8 @@ pub struct DataplaneConfig {
     /// A session whose oldest unanswered Data is this old is dead (the
     /// peer restarted and dropped it): start over. A live peer answers
     /// Data within 10 s (reference ReceiverReports every 0.5-10 s, our
-    /// PathMtuNotification at least every 10 s while Data arrives).
+    /// PathMtuNotification at least every 10 s while Data arrives and
+    /// within 10 s of the last Data).
     pub dead_after: Duration,
     /// Data packets per session that carry CP coordinates.
     pub coords_warmup_packets: u8,

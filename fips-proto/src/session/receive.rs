@@ -265,6 +265,9 @@ impl Dataplane {
             }
             _ => {}
         }
+        if let Some(at) = e.answer_due {
+            self.schedule(at);
+        }
         self.note_slot(slot);
         if pt[4] == DATA && body.len() >= PORT_HEADER {
             let dst_port = u16::from_le_bytes([body[2], body[3]]);

@@ -113,6 +113,8 @@ impl Dataplane {
         else {
             return;
         };
+        // Whatever we seal answers the peer's Data (`answer_due`).
+        e.answer_due = None;
         let coords = if cp {
             let dst_coords = self
                 .coords

@@ -101,10 +101,11 @@ pub(crate) struct Established {
     pub unanswered_since: Option<Instant>,
     /// Last PathMtuNotification we sent: when, and the value.
     pub mtu_reported: Option<(Instant, u16)>,
-    /// Data arrived that no notification has answered yet: one goes out
-    /// by then, so the sender never sees its last Data go unanswered (and
-    /// drops a live session as dead 30 s later).
-    pub report_owed: Option<(Instant, u16)>,
+    /// Data arrived that nothing of ours has answered since: when the
+    /// PathMtuNotification that answers it is due (10 s after the last
+    /// one), so a sender's last Data never goes unanswered and never
+    /// makes a live session look dead to it (`dead_after`).
+    pub answer_due: Option<Instant>,
     pub warmup_remaining: u8,
     /// Largest datagram the path takes, learned from MtuExceeded.
     pub path_mtu: u16,
@@ -144,7 +145,7 @@ impl Established {
             last_recv: now,
             unanswered_since: None,
             mtu_reported: None,
-            report_owed: None,
+            answer_due: None,
             warmup_remaining: warmup,
             path_mtu: u16::MAX,
             msg3: None,
@@ -161,7 +162,7 @@ impl Established {
     /// time, on a decrease, and every 10 s (as the reference does). This
     /// also keeps one-way flows from looking dead to the sender. Data that
     /// is not answered now is answered when the 10 s are up
-    /// (`report_owed`, sent by the timer sweep).
+    /// (`answer_due`, sent by the timer sweep).
     pub fn path_mtu_to_report(&mut self, now: Instant, observed: u16) -> Option<u16> {
         let due = match self.mtu_reported {
             None => true,
@@ -171,12 +172,23 @@ impl Established {
         };
         if due {
             self.mtu_reported = Some((now, observed));
-            self.report_owed = None;
-        } else if self.report_owed.is_none() {
-            let at = self.mtu_reported.map_or(now, |(at, _)| at) + MTU_REPORT_INTERVAL;
-            self.report_owed = Some((at, observed));
+            self.answer_due = None;
+        } else if let Some((at, _)) = self.mtu_reported {
+            self.answer_due.get_or_insert(at + MTU_REPORT_INTERVAL);
         }
         due.then_some(observed)
+    }
+
+    /// The deferred answer to Data (`answer_due`), once it is due: the
+    /// path MTU to report again.
+    pub fn take_due_answer(&mut self, now: Instant) -> Option<u16> {
+        if self.answer_due.is_none_or(|t| now < t) {
+            return None;
+        }
+        self.answer_due = None;
+        let (_, v) = self.mtu_reported?;
+        self.mtu_reported = Some((now, v));
+        Some(v)
     }
 
     /// Session-relative milliseconds for the inner header.

@@ -646,6 +646,43 @@ fn a_one_way_stream_to_a_live_peer_is_not_declared_dead() {
 }
 
 #[test]
+fn the_last_data_of_an_exchange_is_answered_so_the_peer_keeps_the_session() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    for n in [&mut x, &mut y] {
+        n.dp.cfg.rekey_after = Duration::from_secs(3600);
+    }
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    settle(t0, &mut x, &mut y);
+    // 5 s later x sends its last Data (a reply, say): y's periodic
+    // PathMtuNotification is not due for another 5 s, and y has nothing
+    // else to send.
+    let mut t = t0 + Duration::from_secs(5);
+    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh);
+    settle(t, &mut x, &mut y);
+    assert_eq!(drain_tun(&mut y.dp).len(), 2);
+    for _ in 0..50 {
+        t += Duration::from_secs(1);
+        for n in [&mut x, &mut y] {
+            if n.dp.poll_timeout().is_some_and(|w| w <= t) {
+                n.dp.handle_timeout(t, &mut n.mesh);
+            }
+        }
+        settle(t, &mut x, &mut y);
+    }
+    assert_eq!(
+        x.dp.counters().dead_sessions,
+        0,
+        "y answered x's last Data within 10 s"
+    );
+    // y speaks next, 50 s later, on its session: x still has it.
+    y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 128, 2, 8), &mut y.mesh);
+    settle(t, &mut x, &mut y);
+    assert_eq!(x.dp.counters().unknown_session, 0);
+    assert_eq!(drain_tun(&mut x.dp).len(), 1);
+}
+
+#[test]
 fn poll_timeout_moves_past_now_even_while_a_due_rekey_is_dampened() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));

@@ -17,8 +17,8 @@ enum Action {
     Remove(NodeAddr),
     Dead(NodeAddr),
     Rekey(NodeAddr),
-    /// A PathMtuNotification owed for Data received.
-    Report(NodeAddr, u16),
+    /// Answer the peer's last Data (`Established::answer_due`).
+    Answer(NodeAddr, u16),
 }
 
 /// When the sweep next has rekey work for `e`: the end of a stuck
@@ -68,7 +68,7 @@ impl Dataplane {
                     self.sessions.remove(&dest);
                 }
                 Action::Rekey(dest) => self.rekey_initiate(now, mesh, dest),
-                Action::Report(dest, mtu) => self.send_path_mtu(now, mesh, dest, mtu),
+                Action::Answer(dest, mtu) => self.send_path_mtu(now, mesh, dest, mtu),
             }
         }
         self.error_throttle.purge(now);
@@ -118,10 +118,8 @@ impl Dataplane {
                         actions.push(Action::Dead(addr));
                         continue;
                     }
-                    if let Some((at, mtu)) = e.report_owed.filter(|(at, _)| now >= *at) {
-                        e.report_owed = None;
-                        e.mtu_reported = Some((at, mtu));
-                        actions.push(Action::Report(addr, mtu));
+                    if let Some(mtu) = e.take_due_answer(now) {
+                        actions.push(Action::Answer(addr, mtu));
                     }
                     if let Some(r) = &mut e.msg3 {
                         if now >= r.next {
@@ -183,8 +181,8 @@ impl Dataplane {
                     if let Some(u) = e.unanswered_since {
                         t = t.min(u + cfg.dead_after);
                     }
-                    if let Some((at, _)) = e.report_owed {
-                        t = t.min(at);
+                    if let Some(a) = e.answer_due {
+                        t = t.min(a);
                     }
                     if let Some(r) = rekey_due_at(e, cfg) {
                         t = t.min(r);
