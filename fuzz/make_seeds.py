@@ -56,3 +56,68 @@ write("fsp_classify", "cp-warmup",
 
 write("shim_decompress", "kat-echo", xk["ipv6_shim_payload"])
 write("shim_decompress", "empty-upper", raw=bytes([0, 0x6a, 0xbf, 0xed, 0xcb, 59, 1]))
+
+# --- Real traffic from the reference captures (testdata/captures) ---------
+
+CAPTURES = "../testdata/captures"
+
+
+def pcap_udp_payloads(path):
+    """UDP payloads of a classic little-endian pcap (Ethernet, IPv4)."""
+    data = open(path, "rb").read()
+    assert data[:4] == b"\xd4\xc3\xb2\xa1", path + ": expected a little-endian pcap"
+    linktype = struct.unpack_from("<I", data, 20)[0]
+    l2 = {1: 14, 113: 16}[linktype]
+    off = 24
+    while off + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        ip = data[off + 16 + l2: off + 16 + incl]
+        off += 16 + incl
+        if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
+            continue
+        udp = ip[(ip[0] & 0x0F) * 4:]
+        ulen = struct.unpack_from(">H", udp, 4)[0]
+        yield udp[8:max(ulen, 8)]
+
+
+def fmp_frames(payload):
+    """Splits a GSO batch by the common prefix (see tests/support/pcap.rs)."""
+    off = 0
+    while off + 4 <= len(payload):
+        phase = payload[off] & 0x0F
+        plen = struct.unpack_from("<H", payload, off + 2)[0]
+        n = 16 + plen + 16 if phase == 0 else 4 + plen
+        yield payload[off: off + n]
+        off += n
+
+
+def captured_frames():
+    """One frame per (capture, phase, length bucket): the shapes, not the bulk."""
+    seen = {}
+    for name in sorted(os.listdir(CAPTURES)):
+        if not name.endswith(".pcap"):
+            continue
+        for payload in pcap_udp_payloads(os.path.join(CAPTURES, name)):
+            for f in fmp_frames(payload):
+                key = (name.split("-")[0], f[0] & 0x0F, len(f) // 64)
+                seen.setdefault(key, f)
+    return sorted(seen.items())
+
+
+for (cap, phase, bucket), f in captured_frames()[:24]:
+    write("fmp_classify", "pcap-%s-p%d-%d" % (cap, phase, len(f)), raw=f)
+
+# node_datagram splits its input at 0xff: keep each frame whole.
+for (cap, phase, bucket), f in captured_frames()[:12]:
+    write("node_datagram", "pcap-%s-p%d-%d" % (cap, phase, len(f)),
+          raw=f.replace(b"\xff", b"\xfe"))
+
+# dataplane_input: kind 0x11 = a SessionDatagram for us, 2 = LookupRequest,
+# 3 = LookupResponse (first byte of each chunk; chunks split at 0xff).
+for cap in ("probe-result", "probe-result-passive"):
+    for ty, f in sorted(caps[cap]["frames"].items()):
+        body = bytes.fromhex(f["plaintext"])[5:]  # timestamp, msg type
+        kind = {"0x00": 0x11, "0x30": 2, "0x31": 3}.get(ty)
+        if kind is not None:
+            write("dataplane_input", "%s-%s" % (cap, ty),
+                  raw=bytes([kind]) + body.replace(b"\xff", b"\xfe"))
