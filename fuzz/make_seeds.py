@@ -121,3 +121,88 @@ for cap in ("probe-result", "probe-result-passive"):
         if kind is not None:
             write("dataplane_input", "%s-%s" % (cap, ty),
                   raw=bytes([kind]) + body.replace(b"\xff", b"\xfe"))
+
+# --- DNS queries for the capture identities (dns_wire) --------------------
+# First byte: 0 = over UDP, 1 = over TCP; then the DNS message.
+
+
+NPUBS = {
+    "A": "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m",
+    "B": "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le",
+    "C": "npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6",
+}
+NODE_ADDR_C = "aca221406950440c41d550280ed15a7f"  # fd + its first 15 bytes
+
+
+def dns_query(name, qtype, qclass=1, flags=0x0100, edns=None, qdcount=None):
+    msg = struct.pack(">HHHHHH", 0x1234, flags, 1 if qdcount is None else qdcount,
+                      0, 0, 0 if edns is None else 1)
+    for label in name.split(".") if name else []:
+        if label:
+            msg += bytes([len(label)]) + label.encode()
+    msg += b"\x00" + struct.pack(">HH", qtype, qclass)
+    if edns is not None:
+        size, version, options = edns
+        msg += b"\x00" + struct.pack(">HHBBHH", 41, size, 0, version, 0x8000, len(options)) + options
+    return msg
+
+
+def reverse_name(hex_addr):
+    return ".".join(reversed(hex_addr)) + ".ip6.arpa"
+
+
+addr_c = "fd" + NODE_ADDR_C[:30]
+dns_seeds = {
+    "aaaa-A": dns_query(NPUBS["A"] + ".fips", 28),
+    "aaaa-B-upper": dns_query(NPUBS["B"].upper() + ".FIPS", 28),
+    "any-C-edns": dns_query(NPUBS["C"] + ".fips", 255, edns=(1232, 0, b"")),
+    "a-A": dns_query(NPUBS["A"] + ".fips", 1),
+    "txt-A": dns_query(NPUBS["A"] + ".fips", 16),
+    "aaaa-bad-checksum": dns_query(NPUBS["A"][:-1] + "q.fips", 28),
+    "aaaa-sub": dns_query("www." + NPUBS["A"] + ".fips", 28),
+    "aaaa-alias": dns_query("bee.fips", 28),
+    "aaaa-host": dns_query("laptop.fips", 28),
+    "ptr-C": dns_query(reverse_name(addr_c), 12),
+    "ptr-short": dns_query(reverse_name(addr_c[:7]), 12),
+    "soa-apex": dns_query("fips", 6),
+    "ns-reverse-apex": dns_query("d.f.ip6.arpa", 2),
+    "axfr": dns_query("fips", 252),
+    "chaos": dns_query("fips", 16, qclass=3),
+    "status-opcode": dns_query("fips", 6, flags=0x1000),
+    "two-questions": dns_query(NPUBS["A"] + ".fips", 28, qdcount=2)
+    + dns_query(NPUBS["B"] + ".fips", 28)[12:],
+    "no-question": struct.pack(">HHHHHH", 1, 0x0100, 0, 0, 0, 0),
+    "edns-v1": dns_query(NPUBS["A"] + ".fips", 28, edns=(4096, 1, b"")),
+    "edns-cookie": dns_query(NPUBS["A"] + ".fips", 28, edns=(512, 0, struct.pack(">HH", 10, 8) + bytes(8))),
+    "foreign": dns_query("example.com", 1),
+    "pointer-loop": struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\x00\x1c\x00\x01",
+}
+for name, msg in dns_seeds.items():
+    write("dns_wire", "udp-" + name, raw=b"\x00" + msg)
+write("dns_wire", "tcp-any-C", raw=b"\x01" + dns_seeds["any-C-edns"])
+
+# --- Control requests and the reference's replies (control_request) -------
+# Inputs starting with '{' are request lines; each seed is one request and
+# one reply of the reference (fips/tests/data/reference-control).
+
+REFCTL = "../fips/tests/data/reference-control"
+requests = {
+    "status": {"command": "show_status"},
+    "connect": {"command": "connect", "params": {"npub": NPUBS["C"], "address": "10.200.0.3:2121", "transport": "udp"}},
+    "connect-name": {"command": "connect", "params": {"npub": NPUBS["C"], "address": "fips-c:2121", "transport": "udp"}},
+    "connect-tcp": {"command": "connect", "params": {"npub": NPUBS["C"], "address": "[fd00::1]:2121", "transport": "tcp"}},
+    "disconnect": {"command": "disconnect", "params": {"npub": NPUBS["B"]}},
+    "disconnect-bad": {"command": "disconnect", "params": {"npub": 7}},
+    "firewall": {"command": "firewall_remove"},
+    "unknown": {"command": "bogus_cmd"},
+}
+replies = sorted(f for f in os.listdir(REFCTL) if f.startswith("b-show-") and f.endswith(".json"))
+for i, (name, req) in enumerate(requests.items()):
+    reply = json.load(open(os.path.join(REFCTL, replies[i % len(replies)])))
+    line = json.dumps({"status": "ok", "data": reply}, separators=(",", ":"))
+    write("control_request", name, raw=(json.dumps(req) + "\n" + line).encode())
+for f in replies:
+    data = json.load(open(os.path.join(REFCTL, f)))
+    q = f[len("b-show-"):-len(".json")].replace("-", "_")
+    line = json.dumps({"status": "ok", "data": data}, separators=(",", ":"))
+    write("control_request", "show-" + q, raw=(json.dumps({"command": "show_" + q}) + "\n" + line).encode())

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use fips::control::{render, Command, Query, Response};
 use fips::daemon::answer_control_line;
 use fips_proto::identity::Identity;
@@ -67,10 +67,18 @@ enum Json {
 const COMMANDS: [&str; 6] = ["show_status", "connect", "disconnect", "firewall_remove", "show_peers", "nope"];
 const PARAMS: [&str; 4] = ["npub", "address", "transport", "extra"];
 
-fuzz_target!(|requests: Vec<Request>| {
-    if requests.len() > 16 {
-        return;
-    }
+/// An input that starts with `{` is raw request lines (the seeds are the
+/// reference's requests and replies); anything else is read as structured
+/// requests.
+fuzz_target!(|data: &[u8]| {
+    let requests: Vec<Request> = if data.first() == Some(&b'{') {
+        data.split(|b| *b == b'\n').take(16).map(|l| Request::Raw(l.to_vec())).collect()
+    } else {
+        match Vec::<Request>::arbitrary_take_rest(Unstructured::new(data)) {
+            Ok(r) if r.len() <= 16 => r,
+            _ => return,
+        }
+    };
     let start = Instant::now();
     let (mut node, peer_npub, other_npub) = linked_node(start);
     let mut now = start;

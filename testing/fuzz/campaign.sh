@@ -7,10 +7,11 @@
 #
 #   testing/fuzz/campaign.sh [MINUTES] [TARGET...]     (default: 10, all)
 #
-# Needs the nightly toolchain and cargo-fuzz (`cargo xtask install` or
-# `cargo install cargo-fuzz --locked`). Environment: FUZZ_NICE (default 15),
-# FUZZ_RSS_LIMIT_MB (libFuzzer's -rss_limit_mb, default 2048),
-# FUZZ_TIMEOUT_S (per input, default 10). Logs go to
+# Needs the nightly toolchain (`cargo xtask install`) and cargo-fuzz, which
+# it installs when missing (`cargo install cargo-fuzz --locked`).
+# Environment: FUZZ_NICE (default 15), FUZZ_RSS_LIMIT_MB (libFuzzer's
+# -rss_limit_mb, default 2048), FUZZ_TIMEOUT_S (per input, default 10).
+# Leaks are checked (-detect_leaks=1, LeakSanitizer). Logs go to
 # fuzz/target/campaign/<UTC time>/<target>.log. Not part of CI, which only
 # builds the targets (`cargo +nightly check` in xtask/src/test.rs).
 set -euo pipefail
@@ -26,10 +27,13 @@ rss_limit=${FUZZ_RSS_LIMIT_MB:-2048}
 timeout_s=${FUZZ_TIMEOUT_S:-10}
 
 cd "$(dirname "$0")/../../fuzz"
-cargo +nightly fuzz --version >/dev/null 2>&1 || {
-    echo "campaign.sh: cargo-fuzz is missing; install it with: cargo install cargo-fuzz --locked" >&2
-    exit 2
-}
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "campaign: installing cargo-fuzz (cargo install cargo-fuzz --locked)"
+    cargo install cargo-fuzz --locked || {
+        echo "campaign.sh: cargo-fuzz is missing and did not install; try: cargo install cargo-fuzz --locked" >&2
+        exit 2
+    }
+fi
 if [[ $# -gt 0 ]]; then
     targets=("$@")
 else
