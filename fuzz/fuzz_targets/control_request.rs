@@ -34,6 +34,7 @@ enum Request {
 enum Npub {
     Peer,
     Other,
+    Own,
     Typo { at: u8, ch: char },
     Text(String),
 }
@@ -80,12 +81,12 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let start = Instant::now();
-    let (mut node, peer_npub, other_npub) = linked_node(start);
+    let (mut node, npubs) = linked_node(start);
     let mut now = start;
     let mut buf = Vec::new();
     for req in &requests {
         now += Duration::from_millis(250);
-        let line = line_of(req, &peer_npub, &other_npub);
+        let line = line_of(req, &npubs);
         if let Request::Raw(raw) = req {
             read_as_reply(raw);
         }
@@ -100,8 +101,15 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
+/// The npubs a request may name: the peer's, a stranger's, the node's own.
+struct Npubs {
+    peer: String,
+    other: String,
+    own: String,
+}
+
 /// Node A with an established link to B, as in node_datagram.
-fn linked_node(now: Instant) -> (Node, String, String) {
+fn linked_node(now: Instant) -> (Node, Npubs) {
     let (a_addr, b_addr): (SocketAddr, SocketAddr) =
         ("10.0.0.1:2121".parse().expect("lit"), "10.0.0.2:2121".parse().expect("lit"));
     let b_id = Identity::from_secret_bytes([0xb1; 32]).expect("valid key");
@@ -120,7 +128,8 @@ fn linked_node(now: Instant) -> (Node, String, String) {
     let _ = b.poll_transmit(&mut msg);
     a.handle_datagram(now, b_addr, &mut msg);
     assert_eq!(a.peer_addrs().len(), 1, "the link is up");
-    (a, b_id.public().npub(), other.public().npub())
+    let own = Identity::from_secret_bytes([0xa1; 32]).expect("valid key").public().npub();
+    (a, Npubs { peer: b_id.public().npub(), other: other.public().npub(), own })
 }
 
 fn node(secret: [u8; 32], peers: Vec<PeerConfig>, seed: u8, now: Instant) -> Node {
@@ -129,7 +138,7 @@ fn node(secret: [u8; 32], peers: Vec<PeerConfig>, seed: u8, now: Instant) -> Nod
     Node::new(cfg, [seed; 32], now, 1_795_600_000_000)
 }
 
-fn line_of(req: &Request, peer: &str, other: &str) -> Vec<u8> {
+fn line_of(req: &Request, npubs: &Npubs) -> Vec<u8> {
     let command = |name: &str, params: Option<Map<String, Value>>| {
         let mut v = json!({ "command": name });
         if let Some(p) = params {
@@ -142,7 +151,7 @@ fn line_of(req: &Request, peer: &str, other: &str) -> Vec<u8> {
         Request::Show(i) => command(Query::ALL[usize::from(*i) % Query::ALL.len()].command_name(), None),
         Request::Connect { npub, address, transport } => {
             let params = Map::from_iter([
-                ("npub".to_owned(), Value::from(npub_text(npub, peer, other))),
+                ("npub".to_owned(), Value::from(npub_text(npub, npubs))),
                 ("address".to_owned(), Value::from(address_text(address))),
                 ("transport".to_owned(), Value::from(match transport {
                     Transport::Udp => "udp".to_owned(),
@@ -153,7 +162,7 @@ fn line_of(req: &Request, peer: &str, other: &str) -> Vec<u8> {
         }
         Request::Disconnect(npub) => command(
             "disconnect",
-            Some(Map::from_iter([("npub".to_owned(), Value::from(npub_text(npub, peer, other)))])),
+            Some(Map::from_iter([("npub".to_owned(), Value::from(npub_text(npub, npubs)))])),
         ),
         Request::FirewallRemove => command("firewall_remove", None),
         Request::Odd { command: c, params, trailer } => {
@@ -172,12 +181,13 @@ fn line_of(req: &Request, peer: &str, other: &str) -> Vec<u8> {
     }
 }
 
-fn npub_text(n: &Npub, peer: &str, other: &str) -> String {
+fn npub_text(n: &Npub, npubs: &Npubs) -> String {
     match n {
-        Npub::Peer => peer.to_owned(),
-        Npub::Other => other.to_owned(),
+        Npub::Peer => npubs.peer.clone(),
+        Npub::Other => npubs.other.clone(),
+        Npub::Own => npubs.own.clone(),
         Npub::Typo { at, ch } => {
-            let mut chars: Vec<char> = peer.chars().collect();
+            let mut chars: Vec<char> = npubs.peer.chars().collect();
             let at = usize::from(*at) % chars.len();
             chars[at] = *ch;
             chars.into_iter().collect()

@@ -138,3 +138,55 @@ fn encode<'a>(
     header.emit(&mut encoder)?;
     Ok((ResponseInfo::from(header), bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    const A: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut m = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            m.push(u8::try_from(label.len()).expect("short label"));
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.push(0);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1]); // class IN
+        m
+    }
+
+    fn responder() -> Responder {
+        Responder::new(NameBook::new(PathBuf::from("/nonexistent/fips/hosts"), &[]))
+    }
+
+    #[test]
+    fn responder_answers_an_npub_and_tells_the_node_once() {
+        let mut r = responder();
+        let src = "127.0.0.1:5300".parse().expect("lit");
+        let reply = r
+            .respond(&query(&format!("{A}.fips"), 28), src, false)
+            .expect("a reply");
+        assert_eq!(&reply[..2], &[0xab, 0xcd]);
+        assert_eq!(reply[3] & 0x0f, 0, "NOERROR");
+        assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1, "one answer");
+        let id = PeerIdentity::from_npub(A).expect("vector");
+        assert!(reply.ends_with(&id.ipv6().octets()));
+        assert_eq!(r.told(), vec![id]);
+        assert!(r.respond(&query(&format!("{A}.fips"), 28), src, true).is_some());
+        assert_eq!(r.told(), vec![], "told again within a minute");
+    }
+
+    #[test]
+    fn responder_sends_nothing_for_a_short_header_or_a_response() {
+        let r = responder();
+        let src = "127.0.0.1:5300".parse().expect("lit");
+        assert_eq!(r.respond(&[0; 11], src, false), None);
+        let mut response = query("fips", 6);
+        response[2] |= 0x80;
+        assert_eq!(r.respond(&response, src, false), None);
+    }
+}
