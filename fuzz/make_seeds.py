@@ -206,3 +206,9 @@ for f in replies:
     q = f[len("b-show-"):-len(".json")].replace("-", "_")
     line = json.dumps({"status": "ok", "data": data}, separators=(",", ":"))
     write("control_request", "show-" + q, raw=(json.dumps({"command": "show_" + q}) + "\n" + line).encode())
+
+# dns_query and the structured half of control_request read their input
+# through `arbitrary`, which has no wire form to write seeds in: their
+# seed-run-* files are a spread by size of a 25-second run's corpus after
+# `cargo fuzz run <target> NEW corpus/<target> -- -merge=1`. Crashing inputs
+# found later are kept as seed-crash-*.

@@ -68,9 +68,9 @@ enum Json {
 const COMMANDS: [&str; 6] = ["show_status", "connect", "disconnect", "firewall_remove", "show_peers", "nope"];
 const PARAMS: [&str; 4] = ["npub", "address", "transport", "extra"];
 
-/// An input that starts with `{` is raw request lines (the seeds are the
-/// reference's requests and replies); anything else is read as structured
-/// requests.
+// An input that starts with `{` is raw request lines (the seeds are the
+// reference's requests and replies); anything else is read as structured
+// requests.
 fuzz_target!(|data: &[u8]| {
     let requests: Vec<Request> = if data.first() == Some(&b'{') {
         data.split(|b| *b == b'\n').take(16).map(|l| Request::Raw(l.to_vec())).collect()
