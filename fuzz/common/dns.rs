@@ -25,14 +25,20 @@ pub fn known(i: usize) -> PeerIdentity {
 
 static HOSTS_FILE: LazyLock<PathBuf> = LazyLock::new(|| {
     let path = std::env::temp_dir().join(format!("fips-fuzz-hosts-{}", std::process::id()));
-    let text = format!("# fuzz\n{} {}\n{} {}\n", HOSTS[0], KNOWN[0], HOSTS[1], KNOWN[2]);
+    let text = format!(
+        "# fuzz\n{} {}\n{} {}\n",
+        HOSTS[0], KNOWN[0], HOSTS[1], KNOWN[2]
+    );
     std::fs::write(&path, text).expect("write the fuzz hosts file");
     path
 });
 
 /// A fresh server per input, so a crash replays from its input alone.
 pub fn responder() -> Responder {
-    Responder::new(NameBook::new(HOSTS_FILE.clone(), &[(ALIAS.to_owned(), known(1))]))
+    Responder::new(NameBook::new(
+        HOSTS_FILE.clone(),
+        &[(ALIAS.to_owned(), known(1))],
+    ))
 }
 
 pub static SRC: LazyLock<SocketAddr> = LazyLock::new(|| "127.0.0.1:40000".parse().expect("lit"));
@@ -42,14 +48,21 @@ pub static SRC: LazyLock<SocketAddr> = LazyLock::new(|| "127.0.0.1:40000".parse(
 pub fn check_reply(request: &[u8], udp: bool, reply: &[u8]) -> Message {
     let msg = Message::from_vec(reply)
         .unwrap_or_else(|e| panic!("the server's reply does not decode: {e}"));
-    assert_eq!(msg.metadata.id, u16::from_be_bytes([request[0], request[1]]));
+    assert_eq!(
+        msg.metadata.id,
+        u16::from_be_bytes([request[0], request[1]])
+    );
     assert_eq!(msg.metadata.message_type, MessageType::Response);
     if udp {
         let asked = Message::from_vec(request)
             .ok()
             .and_then(|m| m.edns)
             .map_or(512, |e| usize::from(e.max_payload()).max(512));
-        assert!(reply.len() <= asked, "UDP reply of {} bytes, client takes {asked}", reply.len());
+        assert!(
+            reply.len() <= asked,
+            "UDP reply of {} bytes, client takes {asked}",
+            reply.len()
+        );
     }
     assert!(reply.len() <= usize::from(u16::MAX));
     msg

@@ -23,11 +23,19 @@ use serde_json::{json, Map, Value};
 enum Request {
     Raw(Vec<u8>),
     Show(u8),
-    Connect { npub: Npub, address: Address, transport: Transport },
+    Connect {
+        npub: Npub,
+        address: Address,
+        transport: Transport,
+    },
     Disconnect(Npub),
     FirewallRemove,
     /// A known command name with parameters of any JSON shape.
-    Odd { command: u8, params: Option<Vec<(u8, Json)>>, trailer: Option<String> },
+    Odd {
+        command: u8,
+        params: Option<Vec<(u8, Json)>>,
+        trailer: Option<String>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -65,7 +73,14 @@ enum Json {
     List(Vec<String>),
 }
 
-const COMMANDS: [&str; 6] = ["show_status", "connect", "disconnect", "firewall_remove", "show_peers", "nope"];
+const COMMANDS: [&str; 6] = [
+    "show_status",
+    "connect",
+    "disconnect",
+    "firewall_remove",
+    "show_peers",
+    "nope",
+];
 const PARAMS: [&str; 4] = ["npub", "address", "transport", "extra"];
 
 // An input that starts with `{` is raw request lines (the seeds are the
@@ -73,7 +88,10 @@ const PARAMS: [&str; 4] = ["npub", "address", "transport", "extra"];
 // requests.
 fuzz_target!(|data: &[u8]| {
     let requests: Vec<Request> = if data.first() == Some(&b'{') {
-        data.split(|b| *b == b'\n').take(16).map(|l| Request::Raw(l.to_vec())).collect()
+        data.split(|b| *b == b'\n')
+            .take(16)
+            .map(|l| Request::Raw(l.to_vec()))
+            .collect()
     } else {
         match Vec::<Request>::arbitrary_take_rest(Unstructured::new(data)) {
             Ok(r) if r.len() <= 16 => r,
@@ -94,7 +112,11 @@ fuzz_target!(|data: &[u8]| {
         check_reply(&reply);
         if let Ok(cmd) = Command::parse_line(&line) {
             let again = cmd.to_line();
-            assert_eq!(Command::parse_line(again.as_bytes()).as_ref(), Ok(&cmd), "{again}");
+            assert_eq!(
+                Command::parse_line(again.as_bytes()).as_ref(),
+                Ok(&cmd),
+                "{again}"
+            );
         }
         node.handle_timeout(now);
         while node.poll_transmit(&mut buf).is_some() {}
@@ -110,8 +132,10 @@ struct Npubs {
 
 /// Node A with an established link to B, as in node_datagram.
 fn linked_node(now: Instant) -> (Node, Npubs) {
-    let (a_addr, b_addr): (SocketAddr, SocketAddr) =
-        ("10.0.0.1:2121".parse().expect("lit"), "10.0.0.2:2121".parse().expect("lit"));
+    let (a_addr, b_addr): (SocketAddr, SocketAddr) = (
+        "10.0.0.1:2121".parse().expect("lit"),
+        "10.0.0.2:2121".parse().expect("lit"),
+    );
     let b_id = Identity::from_secret_bytes([0xb1; 32]).expect("valid key");
     let other = Identity::from_secret_bytes([0xc1; 32]).expect("valid key");
     let peer_b = PeerConfig {
@@ -128,13 +152,29 @@ fn linked_node(now: Instant) -> (Node, Npubs) {
     let _ = b.poll_transmit(&mut msg);
     a.handle_datagram(now, b_addr, &mut msg);
     assert_eq!(a.peer_addrs().len(), 1, "the link is up");
-    let own = Identity::from_secret_bytes([0xa1; 32]).expect("valid key").public().npub();
-    (a, Npubs { peer: b_id.public().npub(), other: other.public().npub(), own })
+    let own = Identity::from_secret_bytes([0xa1; 32])
+        .expect("valid key")
+        .public()
+        .npub();
+    (
+        a,
+        Npubs {
+            peer: b_id.public().npub(),
+            other: other.public().npub(),
+            own,
+        },
+    )
 }
 
 fn node(secret: [u8; 32], peers: Vec<PeerConfig>, seed: u8, now: Instant) -> Node {
     let identity = Identity::from_secret_bytes(secret).expect("valid key");
-    let cfg = NodeConfig { identity, peers, link_mtu: 1280, tun_mtu: 1203, timers: Timers::default() };
+    let cfg = NodeConfig {
+        identity,
+        peers,
+        link_mtu: 1280,
+        tun_mtu: 1203,
+        timers: Timers::default(),
+    };
     Node::new(cfg, [seed; 32], now, 1_795_600_000_000)
 }
 
@@ -147,29 +187,55 @@ fn line_of(req: &Request, npubs: &Npubs) -> Vec<u8> {
         v.to_string().into_bytes()
     };
     match req {
-        Request::Raw(raw) => raw.split(|b| *b == b'\n').next().unwrap_or_default().to_vec(),
-        Request::Show(i) => command(Query::ALL[usize::from(*i) % Query::ALL.len()].command_name(), None),
-        Request::Connect { npub, address, transport } => {
+        Request::Raw(raw) => raw
+            .split(|b| *b == b'\n')
+            .next()
+            .unwrap_or_default()
+            .to_vec(),
+        Request::Show(i) => command(
+            Query::ALL[usize::from(*i) % Query::ALL.len()].command_name(),
+            None,
+        ),
+        Request::Connect {
+            npub,
+            address,
+            transport,
+        } => {
             let params = Map::from_iter([
                 ("npub".to_owned(), Value::from(npub_text(npub, npubs))),
                 ("address".to_owned(), Value::from(address_text(address))),
-                ("transport".to_owned(), Value::from(match transport {
-                    Transport::Udp => "udp".to_owned(),
-                    Transport::Text(t) => t.clone(),
-                })),
+                (
+                    "transport".to_owned(),
+                    Value::from(match transport {
+                        Transport::Udp => "udp".to_owned(),
+                        Transport::Text(t) => t.clone(),
+                    }),
+                ),
             ]);
             command("connect", Some(params))
         }
         Request::Disconnect(npub) => command(
             "disconnect",
-            Some(Map::from_iter([("npub".to_owned(), Value::from(npub_text(npub, npubs)))])),
+            Some(Map::from_iter([(
+                "npub".to_owned(),
+                Value::from(npub_text(npub, npubs)),
+            )])),
         ),
         Request::FirewallRemove => command("firewall_remove", None),
-        Request::Odd { command: c, params, trailer } => {
+        Request::Odd {
+            command: c,
+            params,
+            trailer,
+        } => {
             let params = params.as_ref().map(|ps| {
                 ps.iter()
                     .take(6)
-                    .map(|(k, v)| (PARAMS[usize::from(*k) % PARAMS.len()].to_owned(), json_of(v)))
+                    .map(|(k, v)| {
+                        (
+                            PARAMS[usize::from(*k) % PARAMS.len()].to_owned(),
+                            json_of(v),
+                        )
+                    })
                     .collect()
             });
             let mut line = command(COMMANDS[usize::from(*c) % COMMANDS.len()], params);
@@ -199,7 +265,9 @@ fn npub_text(n: &Npub, npubs: &Npubs) -> String {
 fn address_text(a: &Address) -> String {
     match a {
         Address::V4(ip, port) => SocketAddr::from((*ip, *port)).to_string(),
-        Address::V6(seg, port) => SocketAddr::from((std::net::Ipv6Addr::from(*seg), *port)).to_string(),
+        Address::V6(seg, port) => {
+            SocketAddr::from((std::net::Ipv6Addr::from(*seg), *port)).to_string()
+        }
         Address::Mesh(port) => format!("[fd00::1]:{port}"),
         Address::NoPort(ip) => std::net::Ipv4Addr::from(*ip).to_string(),
         Address::Name(host) => format!("{host}:2121"),
@@ -220,8 +288,15 @@ fn json_of(j: &Json) -> Value {
 
 /// One JSON line that fipsctl parses and can render, whatever the query.
 fn check_reply(reply: &str) {
-    assert!(reply.ends_with('\n'), "reply without its newline: {reply:?}");
-    assert_eq!(reply.matches('\n').count(), 1, "reply of several lines: {reply:?}");
+    assert!(
+        reply.ends_with('\n'),
+        "reply without its newline: {reply:?}"
+    );
+    assert_eq!(
+        reply.matches('\n').count(),
+        1,
+        "reply of several lines: {reply:?}"
+    );
     let parsed = Response::parse_line(reply.as_bytes()).expect("fipsctl parses the daemon's reply");
     if let Response::Ok(data) = parsed {
         for q in Query::ALL {

@@ -74,18 +74,37 @@ enum Key {
     /// 32 bytes read as an x-only key (about half are on the curve).
     Xonly([u8; 32]),
     /// A known npub with one character replaced.
-    Typo { which: u8, at: u8, ch: u8 },
+    Typo {
+        which: u8,
+        at: u8,
+        ch: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
 enum QName {
     /// `<npub>.fips.`, with a case mask and optional labels around it.
-    Npub { key: Key, upper: u64, prefix: Option<String>, zone: Zone },
-    Host { which: u8, upper: u64 },
+    Npub {
+        key: Key,
+        upper: u64,
+        prefix: Option<String>,
+        zone: Zone,
+    },
+    Host {
+        which: u8,
+        upper: u64,
+    },
     /// The reverse name of an address: `nibbles` of its 32 labels.
-    Reverse { addr: Addr, nibbles: u8, odd: Option<(u8, String)> },
+    Reverse {
+        addr: Addr,
+        nibbles: u8,
+        odd: Option<(u8, String)>,
+    },
     Apex(Zone),
-    Labels { labels: Vec<Vec<u8>>, zone: Zone },
+    Labels {
+        labels: Vec<Vec<u8>>,
+        zone: Zone,
+    },
     /// A compression pointer where the name should be.
     Pointer(u16),
 }
@@ -131,7 +150,10 @@ fuzz_target!(|input: Input| {
     let reply = server.respond(raw, *common::SRC, input.tcp);
     let told = server.told();
     let Some(reply) = reply else {
-        assert!(told.is_empty(), "told the node about a name it sent no answer for");
+        assert!(
+            told.is_empty(),
+            "told the node about a name it sent no answer for"
+        );
         return;
     };
     let msg = common::check_reply(raw, !input.tcp, &reply);
@@ -144,12 +166,19 @@ fuzz_target!(|input: Input| {
         })
         .collect();
     for id in &told {
-        assert!(addrs.contains(&id.ipv6()), "told the node about {id:?}, not in the answer");
+        assert!(
+            addrs.contains(&id.ipv6()),
+            "told the node about {id:?}, not in the answer"
+        );
     }
     let Some(id) = expect.filter(|_| raw.len() == wire.len()) else {
         return;
     };
-    assert_eq!(msg.metadata.response_code, ResponseCode::NoError, "{input:?}");
+    assert_eq!(
+        msg.metadata.response_code,
+        ResponseCode::NoError,
+        "{input:?}"
+    );
     assert!(msg.metadata.authoritative);
     assert_eq!(addrs, vec![id.ipv6()], "{input:?}");
 });
@@ -183,7 +212,10 @@ fn encode(input: &Input, out: &mut Vec<u8>) -> Option<PeerIdentity> {
     let plain = input.questions.len() == 1
         && opcode == 0
         && !input.response_bit
-        && input.edns.as_ref().is_none_or(|e| e.version == 0 && !e.twice && e.rcode_high == 0);
+        && input
+            .edns
+            .as_ref()
+            .is_none_or(|e| e.version == 0 && !e.twice && e.rcode_high == 0);
     expect.filter(|_| plain)
 }
 
@@ -209,7 +241,12 @@ fn opt_record(e: &Edns, out: &mut Vec<u8>) {
 /// name of the fips zone the server must resolve.
 fn name(q: &QName, out: &mut Vec<u8>) -> Option<PeerIdentity> {
     match q {
-        QName::Npub { key, upper, prefix, zone } => {
+        QName::Npub {
+            key,
+            upper,
+            prefix,
+            zone,
+        } => {
             let (text, id) = npub(key);
             if let Some(p) = prefix {
                 label(p.as_bytes(), out);
@@ -292,7 +329,13 @@ fn hex(b: &[u8]) -> String {
 fn cased(text: &str, mask: u64) -> String {
     text.chars()
         .enumerate()
-        .map(|(i, c)| if mask >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+        .map(|(i, c)| {
+            if mask >> (i % 64) & 1 == 1 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

@@ -11,10 +11,14 @@ use hickory_proto::op::ResponseCode;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&how, raw)) = data.split_first() else { return };
+    let Some((&how, raw)) = data.split_first() else {
+        return;
+    };
     let udp = how & 1 == 0;
     let mut server = common::responder();
-    let Some(reply) = server.respond(raw, *common::SRC, !udp) else { return };
+    let Some(reply) = server.respond(raw, *common::SRC, !udp) else {
+        return;
+    };
     let msg = common::check_reply(raw, udp, &reply);
     // Only an answer that names an identity tells the node about one.
     let told = server.told();

@@ -52,7 +52,11 @@ impl Responder {
     /// sends nothing (shorter than a header, a response, or unparsable:
     /// hickory answers the last with its own FORMERR, not our code).
     pub fn respond(&self, raw: &[u8], src: SocketAddr, over_tcp: bool) -> Option<Vec<u8>> {
-        let protocol = if over_tcp { Protocol::Tcp } else { Protocol::Udp };
+        let protocol = if over_tcp {
+            Protocol::Tcp
+        } else {
+            Protocol::Udp
+        };
         let request = Request::from_bytes(raw.to_vec(), src, protocol).ok()?;
         if request.metadata.message_type == MessageType::Response {
             return None;
@@ -65,7 +69,11 @@ impl Responder {
             .handler
             .handle_request::<_, TokioTime>(&request, sent.clone());
         futures::executor::block_on(handled);
-        let bytes = sent.bytes.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let bytes = sent
+            .bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         bytes
     }
 
@@ -176,7 +184,9 @@ mod tests {
         let id = PeerIdentity::from_npub(A).expect("vector");
         assert!(reply.ends_with(&id.ipv6().octets()));
         assert_eq!(r.told(), vec![id]);
-        assert!(r.respond(&query(&format!("{A}.fips"), 28), src, true).is_some());
+        assert!(r
+            .respond(&query(&format!("{A}.fips"), 28), src, true)
+            .is_some());
         assert_eq!(r.told(), vec![], "told again within a minute");
     }
 
