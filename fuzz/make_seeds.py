@@ -56,3 +56,159 @@ write("fsp_classify", "cp-warmup",
 
 write("shim_decompress", "kat-echo", xk["ipv6_shim_payload"])
 write("shim_decompress", "empty-upper", raw=bytes([0, 0x6a, 0xbf, 0xed, 0xcb, 59, 1]))
+
+# --- Real traffic from the reference captures (testdata/captures) ---------
+
+CAPTURES = "../testdata/captures"
+
+
+def pcap_udp_payloads(path):
+    """UDP payloads of a classic little-endian pcap (Ethernet, IPv4)."""
+    data = open(path, "rb").read()
+    assert data[:4] == b"\xd4\xc3\xb2\xa1", path + ": expected a little-endian pcap"
+    linktype = struct.unpack_from("<I", data, 20)[0]
+    l2 = {1: 14, 113: 16}[linktype]
+    off = 24
+    while off + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        ip = data[off + 16 + l2: off + 16 + incl]
+        off += 16 + incl
+        if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
+            continue
+        udp = ip[(ip[0] & 0x0F) * 4:]
+        ulen = struct.unpack_from(">H", udp, 4)[0]
+        yield udp[8:max(ulen, 8)]
+
+
+def fmp_frames(payload):
+    """Splits a GSO batch by the common prefix (see tests/support/pcap.rs)."""
+    off = 0
+    while off + 4 <= len(payload):
+        phase = payload[off] & 0x0F
+        plen = struct.unpack_from("<H", payload, off + 2)[0]
+        n = 16 + plen + 16 if phase == 0 else 4 + plen
+        yield payload[off: off + n]
+        off += n
+
+
+def captured_frames():
+    """One frame per (capture, phase, length bucket): the shapes, not the bulk."""
+    seen = {}
+    for name in sorted(os.listdir(CAPTURES)):
+        if not name.endswith(".pcap"):
+            continue
+        for payload in pcap_udp_payloads(os.path.join(CAPTURES, name)):
+            for f in fmp_frames(payload):
+                key = (name.split("-")[0], f[0] & 0x0F, len(f) // 64)
+                seen.setdefault(key, f)
+    return sorted(seen.items())
+
+
+for (cap, phase, bucket), f in captured_frames()[:24]:
+    write("fmp_classify", "pcap-%s-p%d-%d" % (cap, phase, len(f)), raw=f)
+
+# node_datagram splits its input at 0xff: keep each frame whole.
+for (cap, phase, bucket), f in captured_frames()[:12]:
+    write("node_datagram", "pcap-%s-p%d-%d" % (cap, phase, len(f)),
+          raw=f.replace(b"\xff", b"\xfe"))
+
+# dataplane_input: kind 0x11 = a SessionDatagram for us, 2 = LookupRequest,
+# 3 = LookupResponse (first byte of each chunk; chunks split at 0xff).
+for cap in ("probe-result", "probe-result-passive"):
+    for ty, f in sorted(caps[cap]["frames"].items()):
+        body = bytes.fromhex(f["plaintext"])[5:]  # timestamp, msg type
+        kind = {"0x00": 0x11, "0x30": 2, "0x31": 3}.get(ty)
+        if kind is not None:
+            write("dataplane_input", "%s-%s" % (cap, ty),
+                  raw=bytes([kind]) + body.replace(b"\xff", b"\xfe"))
+
+# --- DNS queries for the capture identities (dns_wire) --------------------
+# First byte: 0 = over UDP, 1 = over TCP; then the DNS message.
+
+
+NPUBS = {
+    "A": "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m",
+    "B": "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le",
+    "C": "npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6",
+}
+NODE_ADDR_C = "aca221406950440c41d550280ed15a7f"  # fd + its first 15 bytes
+
+
+def dns_query(name, qtype, qclass=1, flags=0x0100, edns=None, qdcount=None):
+    msg = struct.pack(">HHHHHH", 0x1234, flags, 1 if qdcount is None else qdcount,
+                      0, 0, 0 if edns is None else 1)
+    for label in name.split(".") if name else []:
+        if label:
+            msg += bytes([len(label)]) + label.encode()
+    msg += b"\x00" + struct.pack(">HH", qtype, qclass)
+    if edns is not None:
+        size, version, options = edns
+        msg += b"\x00" + struct.pack(">HHBBHH", 41, size, 0, version, 0x8000, len(options)) + options
+    return msg
+
+
+def reverse_name(hex_addr):
+    return ".".join(reversed(hex_addr)) + ".ip6.arpa"
+
+
+addr_c = "fd" + NODE_ADDR_C[:30]
+dns_seeds = {
+    "aaaa-A": dns_query(NPUBS["A"] + ".fips", 28),
+    "aaaa-B-upper": dns_query(NPUBS["B"].upper() + ".FIPS", 28),
+    "any-C-edns": dns_query(NPUBS["C"] + ".fips", 255, edns=(1232, 0, b"")),
+    "a-A": dns_query(NPUBS["A"] + ".fips", 1),
+    "txt-A": dns_query(NPUBS["A"] + ".fips", 16),
+    "aaaa-bad-checksum": dns_query(NPUBS["A"][:-1] + "q.fips", 28),
+    "aaaa-sub": dns_query("www." + NPUBS["A"] + ".fips", 28),
+    "aaaa-alias": dns_query("bee.fips", 28),
+    "aaaa-host": dns_query("laptop.fips", 28),
+    "ptr-C": dns_query(reverse_name(addr_c), 12),
+    "ptr-short": dns_query(reverse_name(addr_c[:7]), 12),
+    "soa-apex": dns_query("fips", 6),
+    "ns-reverse-apex": dns_query("d.f.ip6.arpa", 2),
+    "axfr": dns_query("fips", 252),
+    "chaos": dns_query("fips", 16, qclass=3),
+    "status-opcode": dns_query("fips", 6, flags=0x1000),
+    "two-questions": dns_query(NPUBS["A"] + ".fips", 28, qdcount=2)
+    + dns_query(NPUBS["B"] + ".fips", 28)[12:],
+    "no-question": struct.pack(">HHHHHH", 1, 0x0100, 0, 0, 0, 0),
+    "edns-v1": dns_query(NPUBS["A"] + ".fips", 28, edns=(4096, 1, b"")),
+    "edns-cookie": dns_query(NPUBS["A"] + ".fips", 28, edns=(512, 0, struct.pack(">HH", 10, 8) + bytes(8))),
+    "foreign": dns_query("example.com", 1),
+    "pointer-loop": struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\x00\x1c\x00\x01",
+}
+for name, msg in dns_seeds.items():
+    write("dns_wire", "udp-" + name, raw=b"\x00" + msg)
+write("dns_wire", "tcp-any-C", raw=b"\x01" + dns_seeds["any-C-edns"])
+
+# --- Control requests and the reference's replies (control_request) -------
+# Inputs starting with '{' are request lines; each seed is one request and
+# one reply of the reference (fips/tests/data/reference-control).
+
+REFCTL = "../fips/tests/data/reference-control"
+requests = {
+    "status": {"command": "show_status"},
+    "connect": {"command": "connect", "params": {"npub": NPUBS["C"], "address": "10.200.0.3:2121", "transport": "udp"}},
+    "connect-name": {"command": "connect", "params": {"npub": NPUBS["C"], "address": "fips-c:2121", "transport": "udp"}},
+    "connect-tcp": {"command": "connect", "params": {"npub": NPUBS["C"], "address": "[fd00::1]:2121", "transport": "tcp"}},
+    "disconnect": {"command": "disconnect", "params": {"npub": NPUBS["B"]}},
+    "disconnect-bad": {"command": "disconnect", "params": {"npub": 7}},
+    "firewall": {"command": "firewall_remove"},
+    "unknown": {"command": "bogus_cmd"},
+}
+replies = sorted(f for f in os.listdir(REFCTL) if f.startswith("b-show-") and f.endswith(".json"))
+for i, (name, req) in enumerate(requests.items()):
+    reply = json.load(open(os.path.join(REFCTL, replies[i % len(replies)])))
+    line = json.dumps({"status": "ok", "data": reply}, separators=(",", ":"))
+    write("control_request", name, raw=(json.dumps(req) + "\n" + line).encode())
+for f in replies:
+    data = json.load(open(os.path.join(REFCTL, f)))
+    q = f[len("b-show-"):-len(".json")].replace("-", "_")
+    line = json.dumps({"status": "ok", "data": data}, separators=(",", ":"))
+    write("control_request", "show-" + q, raw=(json.dumps({"command": "show_" + q}) + "\n" + line).encode())
+
+# dns_query and the structured half of control_request read their input
+# through `arbitrary`, which has no wire form to write seeds in: their
+# seed-run-* files are a spread by size of a 25-second run's corpus after
+# `cargo fuzz run <target> NEW corpus/<target> -- -merge=1`. Crashing inputs
+# found later are kept as seed-crash-*.

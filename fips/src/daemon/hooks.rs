@@ -29,6 +29,15 @@ pub(crate) struct Firewall {
 }
 
 impl Firewall {
+    /// No enforcement configured.
+    pub(crate) fn disabled() -> Firewall {
+        Firewall {
+            iface: None,
+            enforcer: None,
+            tripwire: None,
+        }
+    }
+
     /// Attaches (or replaces) the filter for the transport socket. Called
     /// before ready; a failure stops the daemon, so an unfiltered sidecar
     /// never reports ready.
@@ -37,11 +46,7 @@ impl Firewall {
         socket: &std::net::UdpSocket,
     ) -> Result<Firewall, DaemonError> {
         if !cfg.enabled {
-            return Ok(Firewall {
-                iface: None,
-                enforcer: None,
-                tripwire: None,
-            });
+            return Ok(Firewall::disabled());
         }
         let hook = |message: String| DaemonError::Hook {
             what: "enforcement",

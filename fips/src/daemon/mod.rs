@@ -9,6 +9,7 @@
 mod commands;
 mod hooks;
 mod node_loop;
+mod offline;
 mod refusals;
 mod resolve;
 mod shutdown;
@@ -29,6 +30,7 @@ use crate::config::{Config, ConfigError, KeyOrigin};
 use crate::control::{ControlError, ControlServer};
 use crate::tun::{self, Tun, TunError, TunSetup};
 
+pub use offline::answer_control_line;
 pub use shutdown::{DoneGuard, Shutdown, ShutdownToken, Trigger};
 
 /// Why the daemon could not start (or stopped).

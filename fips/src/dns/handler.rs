@@ -46,6 +46,10 @@ impl RequestHandler for FipsHandler {
             limits::count(&limits::DNS_DROPPED);
             return dropped(request);
         };
+        if points_into_header(request.queries.as_bytes()) {
+            debug!(src = %request.src(), "DNS question compressed into the header; dropping it");
+            return dropped(request);
+        }
         let edns = response_edns(request);
         match check(request) {
             Err(rcode) => send_error(request, edns.as_ref(), rcode, response).await,
@@ -171,6 +175,30 @@ fn check(request: &Request) -> Result<(), ResponseCode> {
     }
 }
 
+/// Whether a question name uses a compression pointer into the 12-byte
+/// header. Every reply echoes the question section's raw bytes after a
+/// header of its own, so such a name would decode to something else there,
+/// or not at all (found by the dns_query fuzz target). No client writes
+/// one; pointers to earlier questions are echoed intact and allowed.
+fn points_into_header(questions: &[u8]) -> bool {
+    const HEADER_LEN: usize = 12;
+    let mut at = 0;
+    while let Some(&len) = questions.get(at) {
+        match len {
+            0 => at += 1 + 4, // root label, then type and class
+            l if l & 0xc0 == 0xc0 => {
+                let low = questions.get(at + 1).copied().unwrap_or(0);
+                if usize::from(u16::from_be_bytes([l & 0x3f, low])) < HEADER_LEN {
+                    return true;
+                }
+                at += 2 + 4;
+            }
+            l => at += 1 + usize::from(l),
+        }
+    }
+    false
+}
+
 /// An OPT in the answer iff the query had one; its size is the client's,
 /// which is what limits the UDP answer's length (longer ones get TC).
 fn response_edns(request: &Request) -> Option<Edns> {
@@ -234,4 +262,37 @@ fn dropped(request: &Request) -> ResponseInfo {
         metadata,
         counts: HeaderCounts::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::super::{NameBook, Responder};
+
+    #[test]
+    fn a_question_compressed_into_the_header_gets_no_reply() {
+        // The dns_query fuzz target's crash: the name is a pointer to
+        // offset 0, and the reply's header differs from the query's, so
+        // the echoed question did not decode.
+        let query = [
+            0x01, 0xe4, 0x0f, 0xfa, 0, 1, 0, 0, 0, 0, 0, 0, // header, 1 question
+            0xc0, 0x00, 0x00, 0x1c, 0x00, 0x01, // pointer to 0, AAAA, IN
+        ];
+        let r = Responder::new(NameBook::new(PathBuf::from("/nonexistent/fips/hosts"), &[]));
+        let src = "127.0.0.1:5300".parse().expect("lit");
+        assert_eq!(r.respond(&query, src, false), None);
+    }
+
+    #[test]
+    fn a_second_question_may_point_at_the_first() {
+        let mut query = vec![0, 7, 0x01, 0x00, 0, 2, 0, 0, 0, 0, 0, 0];
+        query.extend_from_slice(b"\x04fips\x00\x00\x06\x00\x01"); // fips. SOA IN
+        query.extend_from_slice(&[0xc0, 12, 0x00, 0x02, 0x00, 0x01]); // -> fips. NS IN
+        let r = Responder::new(NameBook::new(PathBuf::from("/nonexistent/fips/hosts"), &[]));
+        let src = "127.0.0.1:5300".parse().expect("lit");
+        let reply = r.respond(&query, src, false).expect("a FORMERR");
+        assert_eq!(reply[3] & 0x0f, 1, "FORMERR for two questions");
+        assert_eq!(&reply[12..], &query[12..], "questions echoed as sent");
+    }
 }

@@ -16,6 +16,7 @@ pub(crate) mod forward;
 mod handler;
 mod hosts;
 mod names;
+mod offline;
 
 use std::future::Future;
 use std::io;
@@ -32,6 +33,7 @@ use tracing::info;
 pub use answer::TTL;
 pub use fips_proto::identity::PeerIdentity;
 pub use names::NameBook;
+pub use offline::Responder;
 
 use forward::Upstream;
 use handler::FipsHandler;
