@@ -148,6 +148,10 @@ wait_health() {
 # figures of README's table.
 netraw_app() {
     local mac t0 secs read sent
+    # Which XDP mode the daemon got in a container with only NET_ADMIN and
+    # BPF (the output is printed; README, "Packet sockets", records it).
+    check "XDP is attached in front of eth0 in the container (mode printed)" \
+        show_has fips-sidecar firewall "xdp before ingress: [a-z]* mode"
     mac="$(docker inspect -f '{{(index .NetworkSettings.Networks "static_fips-net").MacAddress}}' fips-test-listener)"
     docker rm -f fips-test-netraw >/dev/null 2>&1
     docker run -d --name fips-test-netraw --network container:fips-sidecar \
