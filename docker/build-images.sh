@@ -3,7 +3,8 @@
 # them into the docker/ build context and builds the images fips-sidecar:latest
 # and fips-app:latest. If the base image debian:bookworm-slim is missing and
 # cannot be pulled (no registry reachable), it is made offline with
-# debootstrap from Debian's mirror, and the script says so.
+# debootstrap from the Debian mirror of this machine's apt sources
+# (docker/debian-mirror.sh), and the script says so.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,7 +21,8 @@ ensure_base_image() {
     }
     local dir mirror
     dir="$(mktemp -d /tmp/fips-rootfs.XXXXXX)"
-    mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+    mirror="$(docker/debian-mirror.sh)"
+    echo "build-images: debootstrap bookworm from $mirror (this machine's apt source; DEBIAN_MIRROR overrides)"
     debootstrap --variant=minbase bookworm "$dir" "$mirror" >/tmp/fips-debootstrap.log 2>&1 \
         || { echo "build-images: debootstrap failed, see /tmp/fips-debootstrap.log" >&2; exit 1; }
     tar -C "$dir" -c . | docker import - "$base" >/dev/null

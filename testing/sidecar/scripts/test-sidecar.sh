@@ -44,8 +44,7 @@ check_not() { local what="$1"; shift; if "$@"; then fail "$what"; else pass "$wh
 # signature with the trixie key that Debian 12's debian-archive-keyring holds.
 install_engine() {
     local mirror
-    mirror="$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)"
-    mirror="${mirror:-http://deb.debian.org/debian}"
+    mirror="$("$ROOT/docker/debian-mirror.sh")"
     say "installing Docker Engine 26 from Debian 13's docker.io and docker-cli packages ($mirror, suite trixie, pinned to those two packages)"
     cat > /etc/apt/sources.list.d/fips-trixie-docker.sources <<EOS
 Types: deb
