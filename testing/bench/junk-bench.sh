@@ -75,37 +75,8 @@ topology() {
     done
 }
 
-fips_config() { # node peer_addr_or_empty
-    local n="$1" d="$RUN/$1"; mkdir -p "$d"
-    cat > "$d/fips.yaml" <<YAML
-node:
-  identity:
-    nsec: "${NSEC[$n]}"
-  control:
-    socket_path: "$d/control.sock"
-tun:
-  enabled: true
-  name: fips0
-  mtu: 1280
-dns:
-  enabled: true
-  bind_addr: "127.0.0.1"
-  port: 5354
-transports:
-  udp:
-    bind_addr: "0.0.0.0:2121"
-YAML
-    if [ -n "$2" ]; then cat >> "$d/fips.yaml" <<YAML
-peers:
-  - npub: "${NPUB[b]}"
-    alias: "b"
-    addresses:
-      - transport: udp
-        addr: "$2:2121"
-    connect_policy: auto_connect
-YAML
-    else echo "peers: []" >> "$d/fips.yaml"; fi
-}
+# fips_config: testing/bench/lib.sh
+source "$ROOT/testing/bench/lib.sh"
 
 start_fips() { # binary
     fips_config a 10.203.1.2; fips_config b ""; fips_config c 10.203.1.5
