@@ -8,6 +8,9 @@
 //! replies, as fipsctl reads what the daemon sent.
 #![no_main]
 
+#[path = "common/linked.rs"]
+mod linked;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -15,7 +18,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use fips::control::{render, Command, Query, Response};
 use fips::daemon::answer_control_line;
 use fips_proto::identity::Identity;
-use fips_proto::node::{Node, NodeConfig, PeerConfig, Timers};
+use fips_proto::node::Node;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
@@ -130,52 +133,22 @@ struct Npubs {
     own: String,
 }
 
-/// Node A with an established link to B, as in node_datagram.
+/// Node A with an established link to B (`common::linked`).
 fn linked_node(now: Instant) -> (Node, Npubs) {
-    let (a_addr, b_addr): (SocketAddr, SocketAddr) = (
-        "10.0.0.1:2121".parse().expect("lit"),
-        "10.0.0.2:2121".parse().expect("lit"),
-    );
-    let b_id = Identity::from_secret_bytes([0xb1; 32]).expect("valid key");
-    let other = Identity::from_secret_bytes([0xc1; 32]).expect("valid key");
-    let peer_b = PeerConfig {
-        identity: *b_id.public(),
-        alias: None,
-        addrs: vec![b_addr],
-        auto_connect: true,
+    let l = linked::linked(now);
+    assert_eq!(l.a.peer_addrs().len(), 1, "the link is up");
+    let npub = |secret| {
+        Identity::from_secret_bytes(secret)
+            .expect("valid key")
+            .public()
+            .npub()
     };
-    let mut a = node([0xa1; 32], vec![peer_b], 1, now);
-    let mut b = node([0xb1; 32], vec![], 2, now);
-    let mut msg = Vec::new();
-    let _ = a.poll_transmit(&mut msg);
-    b.handle_datagram(now, a_addr, &mut msg);
-    let _ = b.poll_transmit(&mut msg);
-    a.handle_datagram(now, b_addr, &mut msg);
-    assert_eq!(a.peer_addrs().len(), 1, "the link is up");
-    let own = Identity::from_secret_bytes([0xa1; 32])
-        .expect("valid key")
-        .public()
-        .npub();
-    (
-        a,
-        Npubs {
-            peer: b_id.public().npub(),
-            other: other.public().npub(),
-            own,
-        },
-    )
-}
-
-fn node(secret: [u8; 32], peers: Vec<PeerConfig>, seed: u8, now: Instant) -> Node {
-    let identity = Identity::from_secret_bytes(secret).expect("valid key");
-    let cfg = NodeConfig {
-        identity,
-        peers,
-        link_mtu: 1280,
-        tun_mtu: 1203,
-        timers: Timers::default(),
+    let npubs = Npubs {
+        peer: npub(linked::B_SECRET),
+        other: npub([0xc1; 32]),
+        own: npub(linked::A_SECRET),
     };
-    Node::new(cfg, [seed; 32], now, 1_795_600_000_000)
+    (l.a, npubs)
 }
 
 fn line_of(req: &Request, npubs: &Npubs) -> Vec<u8> {
