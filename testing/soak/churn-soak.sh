@@ -12,7 +12,9 @@
 # connections) are recorded. Asserts:
 #   flat      RSS within 10% of its value at BASE_T (default
 #             min(300, DURATION/3) s); fds, peers, links and sessions
-#             within 10% (+2 fds, +5 entries) of theirs;
+#             within 10% (+2 fds, +5 entries) of theirs (sessions only
+#             when BASE_T >= 120 s, past their 90 s idle timeout; an
+#             earlier base bounds them by the identities shown);
 #   bounded   the identity cache and the coordinate cache hold no more
 #             than the identities the hub was shown (LEAVES + fresh keys)
 #             and never pass their caps (10,000, 50,000): both keep
@@ -214,10 +216,16 @@ settle() {
 }
 
 verdicts() {
-    local out rc seen=$((LEAVES + FRESH))
+    local out rc seen=$((LEAVES + FRESH)) sessions
+    # A session to an identity that left (a leaf restarted with a fresh key)
+    # lives until its idle timeout (90 s), so the hub's sessions level off
+    # only once that much churn has passed. A run whose base comes earlier
+    # (the short CI run) bounds them instead: at most one per identity shown.
+    if (( BASE_T >= 120 )); then sessions='hub/sessions:0.10:5'
+    else sessions="hub/sessions:max:$((seen + 1))"; fi
     out="$(python3 "$HERE/soak_check.py" figures "$RUNDIR/hub.tsv" "$BASE_T" \
         'hub/rss_kb:0.10:0' 'hub/fds:0.10:2' 'hub/peers:0.10:5' 'hub/peers_connected:0.10:5' \
-        'hub/links:0.10:5' 'hub/sessions:0.10:5' 'hub/connections:0.10:5' \
+        'hub/links:0.10:5' "$sessions" 'hub/connections:0.10:5' \
         "hub/identity_cache:max:$(( seen + 1 < 10000 ? seen + 1 : 10000 ))" \
         "hub/coord_cache:max:$(( seen + 1 < 50000 ? seen + 1 : 50000 ))" 'hub/dead:max:0')"; rc=$?
     indent "$out"; echo "$out" > "$RUNDIR/hub-report.txt"
