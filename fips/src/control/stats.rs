@@ -306,3 +306,47 @@ fn by_peer(history: &StatsHistory, metric: PeerMetric, span: Span) -> Value {
         "peers": list,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::proto::Command;
+    use super::*;
+
+    #[test]
+    fn stats_requests_travel_as_the_reference_writes_them_and_back() {
+        let line = br#"{"command":"show_stats_history","params":{"metric":"srtt_ms","peer":"npub1x","window":"1h","granularity":"1m"}}"#;
+        let cmd = Command::parse_line(line).expect("parses");
+        let want = StatsRequest::History {
+            metric: "srtt_ms".into(),
+            peer: Some("npub1x".into()),
+            span: Span {
+                window: Duration::from_secs(3600),
+                granularity: Granularity::Minute,
+            },
+        };
+        assert_eq!(cmd, Command::Stats(want));
+        let again = Command::parse_line(cmd.to_line().as_bytes()).expect("round trip");
+        assert_eq!(again, cmd);
+        let bare = Command::parse_line(br#"{"command":"show_stats_all_history"}"#);
+        assert!(matches!(
+            bare,
+            Ok(Command::Stats(StatsRequest::AllHistory { peer: None, span }))
+                if span.window == Duration::from_secs(600) && span.granularity == Granularity::Second
+        ));
+    }
+
+    #[test]
+    fn an_empty_history_answers_full_width_series_of_gaps() {
+        let h = StatsHistory::default();
+        let span = parse_span(Some("30s"), None).expect("span");
+        let Response::Ok(v) = StatsRequest::AllHistory { peer: None, span }.answer(&h) else {
+            panic!("error reply");
+        };
+        let series = v["series"].as_array().expect("series");
+        assert_eq!(series.len(), Metric::ALL.len());
+        assert!(series.iter().all(|s| s["values"]
+            .as_array()
+            .is_some_and(|v| v.len() == 30 && v.iter().all(Value::is_null))));
+        assert!(parse_span(Some("99999999999999999h"), None).is_err());
+    }
+}
