@@ -1,6 +1,7 @@
 //! The commands the reference's fipstop reads beyond `show_*` — the stats
-//! history family and `show_listening_sockets` — and the `show_tree` and
-//! `show_status` fields it reads, asked of real daemons over the control
+//! history family and `show_listening_sockets` — and the fields it reads in
+//! `show_tree`, `show_status`, `show_routing`, `show_cache` and
+//! `show_transports`, asked of real daemons over the control
 //! socket as raw JSON lines. The field names below were taken from reading
 //! the reference's control server and fipstop (v0.4.1).
 
@@ -308,6 +309,23 @@ fn tree_and_status_carry_the_fields_fipstop_reads() {
     assert!(
         status["transport_peer_counts"].get("udp").is_some(),
         "{status}"
+    );
+    let routing = data(&b, "show_routing", Value::Null);
+    has_fields(
+        &routing,
+        &[
+            "coord_cache_entries",
+            "identity_cache_entries",
+            "recent_requests",
+            "pending_tun_destinations",
+        ],
+        "routing",
+    );
+    let cache = data(&b, "show_cache", Value::Null);
+    has_fields(
+        &cache,
+        &["count", "max_entries", "fill_ratio", "entries"],
+        "cache",
     );
     let t = &data(&b, "show_transports", Value::Null)["transports"][0];
     has_fields(
