@@ -71,8 +71,9 @@ fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
         Query::Mmp => Response::ok_from(&node.mmp_view()),
         Query::Connections => Response::ok_from(&node.connections_view(now)),
         Query::IdentityCache => Response::ok_from(&node.identity_cache_view(now)),
+        // No `name`: the reference writes one only for a named transport.
         Query::Transports => Response::Ok(json!({ "transports": [{
-            "transport_id": 1, "type": "udp", "state": "up", "name": "udp",
+            "transport_id": 1, "type": "udp", "state": "up",
             "mtu": node.link_mtu(),
             "local_addr": ctx.udp_local.map(|a| a.to_string()),
             "stats": stats::link_totals(node, now),
