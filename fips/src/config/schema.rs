@@ -28,6 +28,7 @@ const NODE: Schema = Map(&[
     ("control", CONTROL),
     ("log_level", Leaf),
     ("peer_resolver", Leaf),
+    ("drain_timeout_secs", Leaf),
     ("leaf_only", Reference),
     ("tick_interval_secs", Reference),
     ("base_rtt_ms", Reference),
@@ -104,6 +105,7 @@ pub(crate) static ROOT: Schema = Map(&[
     ("transports", TRANSPORTS),
     ("peers", Seq(&PEER)),
     ("enforce", ENFORCE),
+    ("log", Map(&[("format", Leaf)])),
     ("gateway", Reference),
 ]);
 
