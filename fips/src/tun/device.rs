@@ -151,15 +151,18 @@ impl Written {
     /// size; the run's other buffers, skipped, are the packets it splits
     /// back into. Every other buffer's header stays zero.
     fn of(bufs: &[GroBuf]) -> Written {
-        let supers: Vec<usize> = bufs
+        let (mut super_packets, mut folded) = (0, 0);
+        for n in bufs
             .iter()
             .map(|b| packets_in(b.bytes()))
             .filter(|&n| n > 0)
-            .collect();
-        let folded: usize = supers.iter().map(|n| n - 1).sum();
+        {
+            super_packets += 1;
+            folded += n - 1;
+        }
         Written {
             frames: bufs.len() - folded,
-            super_packets: supers.len(),
+            super_packets,
             bytes: 0,
         }
     }
@@ -167,7 +170,7 @@ impl Written {
 
 /// How many packets the joined frame `frame` (header + packet) holds; 0
 /// when it is not a super-packet.
-pub(crate) fn packets_in(frame: &[u8]) -> usize {
+fn packets_in(frame: &[u8]) -> usize {
     match offload::parse_header(frame) {
         Ok(h) if h.gso_type != offload::GSO_NONE && h.gso_size > 0 => {
             let headers = VIRTIO_NET_HDR_LEN + usize::from(h.hdr_len);
