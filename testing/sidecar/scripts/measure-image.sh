@@ -50,8 +50,11 @@ build_old() {
     docker build -q -t fips-sidecar:before -f "$TMP/docker/Dockerfile" "$TMP/docker" >/dev/null
 }
 
+# The network outlives each round's `compose down` (the peer stays on it);
+# compose takes it as its own network fips-net by these labels.
 start_peer() {
-    docker network create --subnet 172.20.9.0/24 "$NET" >/dev/null
+    docker network create --subnet 172.20.9.0/24 --label com.docker.compose.project=sidecar \
+        --label com.docker.compose.network=fips-net "$NET" >/dev/null
     docker run -d --name "$PEER" --network "$NET" --ip 172.20.9.13 --cap-add NET_ADMIN \
         --device /dev/net/tun --sysctl net.ipv6.conf.all.disable_ipv6=0 \
         -v "$ROOT/testing/static/configs/node-d.yaml:/etc/fips/fips.yaml:ro" \
