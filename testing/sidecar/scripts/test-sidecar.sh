@@ -77,7 +77,13 @@ ensure_engine() {
             rm -f /var/run/docker.pid
         fi
         say "starting dockerd"
-        (dockerd >/var/log/fips-test-dockerd.log 2>&1 &)
+        # dockerd outlives this script, so it must not inherit the file
+        # descriptors the script got: run as `flock LOCK test-sidecar.sh`,
+        # one of them holds the lock, which dockerd would then hold forever.
+        ( (
+            for fd in $(ls /proc/$BASHPID/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+            exec dockerd </dev/null >/var/log/fips-test-dockerd.log 2>&1
+        ) & )
         for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
     fi
     docker info >/dev/null 2>&1 || { say "dockerd did not start (see /var/log/fips-test-dockerd.log)"; exit 1; }
