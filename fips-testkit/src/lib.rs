@@ -1,0 +1,24 @@
+//! Test fixtures shared by the `fips` crate's tests and benchmarks, and the
+//! only place they live: throwaway network namespaces ([`netns`]), the one
+//! polling wait ([`wait`]), the test identities and topologies of
+//! `testdata/identity.json` ([`keys`], [`topology`]), real daemons queried
+//! over their control sockets ([`daemon`]) and nodes on a bridged segment
+//! ([`lan`], [`net`]).
+//!
+//! Dev-only (`publish = false`): nothing here is part of the product. It
+//! runs real programs (`ip`, `fips`) and needs root for namespaces.
+
+pub mod daemon;
+pub mod keys;
+pub mod lan;
+pub mod net;
+pub mod netns;
+pub mod topology;
+pub mod wait;
+
+pub use daemon::{Daemon, Launch};
+pub use keys::{key, keys, Key};
+pub use lan::Lan;
+pub use net::Net;
+pub use netns::NetNs;
+pub use wait::wait_until;
