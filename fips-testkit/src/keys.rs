@@ -1,5 +1,7 @@
 //! The test identities of `testdata/identity.json`: nodes a..e of the
-//! static mesh and the sidecar's development key. Test keys only.
+//! static mesh ([`A`]..[`E`]) and the sidecar's development key
+//! ([`SIDECAR_DEFAULT`]), as constants the build script writes from the
+//! file. Test keys only.
 
 use std::net::Ipv6Addr;
 use std::sync::LazyLock;
@@ -29,7 +31,7 @@ impl Key {
     }
 }
 
-/// The parsed vectors file.
+/// The parsed vectors file (the topologies read it at run time).
 pub fn vectors() -> &'static Value {
     static VECTORS: LazyLock<Value> = LazyLock::new(|| {
         serde_json::from_str(IDENTITY_JSON).expect("testdata/identity.json is valid JSON")
@@ -37,17 +39,11 @@ pub fn vectors() -> &'static Value {
     &VECTORS
 }
 
+include!(concat!(env!("OUT_DIR"), "/keys.rs"));
+
 /// Every identity of the vectors file, in its order (a..e first).
 pub fn keys() -> &'static [Key] {
-    static KEYS: LazyLock<Vec<Key>> = LazyLock::new(|| {
-        vectors()["nodes"]
-            .as_array()
-            .expect("identity.json: nodes")
-            .iter()
-            .map(parse)
-            .collect()
-    });
-    &KEYS
+    &ALL
 }
 
 /// The identity named `name`; panics on an unknown name.
@@ -58,26 +54,23 @@ pub fn key(name: &str) -> Key {
         .unwrap_or_else(|| panic!("no node {name:?} in testdata/identity.json"))
 }
 
-fn parse(node: &Value) -> Key {
-    // Leaked once per process: the keys live as long as the tests.
-    let field = |f: &str| -> &'static str {
-        let s = node[f]
-            .as_str()
-            .unwrap_or_else(|| panic!("identity.json: node without {f}"));
-        Box::leak(s.to_owned().into_boxed_str())
-    };
-    Key {
-        name: field("name"),
-        nsec: field("nsec_hex"),
-        npub: field("npub"),
-        node_addr: field("node_addr_hex"),
-        ipv6: field("ipv6").parse().expect("identity.json: ipv6"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_constants_are_the_files_nodes() {
+        let nodes = vectors()["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), ALL.len());
+        for (n, k) in nodes.iter().zip(ALL) {
+            assert_eq!(n["npub"], k.npub);
+            assert_eq!(n["nsec_hex"], k.nsec);
+            assert_eq!(
+                n["ipv6"].as_str().map(|s| s.parse().ok()),
+                Some(Some(k.ipv6))
+            );
+        }
+    }
 
     #[test]
     fn the_five_mesh_nodes_come_first_in_name_order() {

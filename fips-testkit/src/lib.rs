@@ -3,7 +3,7 @@
 //! polling wait ([`wait`]), the test identities and topologies of
 //! `testdata/identity.json` ([`keys`], [`topology`]), real daemons queried
 //! over their control sockets ([`daemon`]) and nodes on a bridged segment
-//! ([`lan`], [`net`]).
+//! ([`lan`], [`net`]), and a sidecar with one peer ([`pair`]).
 //!
 //! Dev-only (`publish = false`): nothing here is part of the product. It
 //! runs real programs (`ip`, `fips`) and needs root for namespaces.
@@ -13,6 +13,7 @@ pub mod keys;
 pub mod lan;
 pub mod net;
 pub mod netns;
+pub mod pair;
 pub mod topology;
 pub mod wait;
 
@@ -21,4 +22,5 @@ pub use keys::{key, keys, Key};
 pub use lan::Lan;
 pub use net::Net;
 pub use netns::NetNs;
+pub use pair::SidecarPair;
 pub use wait::wait_until;

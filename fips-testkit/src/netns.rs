@@ -194,3 +194,8 @@ pub fn run(cmd: &mut Command) -> Output {
 pub fn output(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
+
+/// `run` for a program and its arguments.
+pub fn run_cmd(program: &str, args: &[&str]) -> Output {
+    run(Command::new(program).args(args))
+}

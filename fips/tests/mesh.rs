@@ -1,12 +1,12 @@
 //! Real daemons in network namespaces: links, the spanning tree, a dead
 //! node dropped and re-linked, clean shutdown.
 
-mod support;
-
 use std::time::Duration;
 
 use fips::control::Query;
-use support::daemon::{key, wait_until, Daemon, Lan};
+use fips_testkit::daemon::fipsctl_bin;
+use fips_testkit::topology::Topology;
+use fips_testkit::{key, wait_until, Daemon, Lan};
 
 const LINK_UP: Duration = Duration::from_secs(30);
 
@@ -67,24 +67,12 @@ fn three_node_chain_links_up_and_roots_the_tree_at_a() {
 
 #[test]
 fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tree() {
-    let lan = Lan::new("sm", &["a", "b", "c", "d", "e"]);
     // Links a-d a-e c-d b-c d-e c-e; the first of each pair dials.
-    let daemons = [
-        lan.start("a", &["d", "e"]),
-        lan.start("b", &["c"]),
-        lan.start("c", &["d", "e"]),
-        lan.start("d", &["e"]),
-        lan.start("e", &[]),
-    ];
+    let mesh = Topology::static_mesh();
+    let lan = Lan::new("sm", &mesh.nodes());
+    let daemons = lan.start_topology(&mesh);
     let d = |n: &str| daemons.iter().find(|x| x.key.name == n).expect("node");
-    let links = [
-        ("a", "d"),
-        ("a", "e"),
-        ("c", "d"),
-        ("b", "c"),
-        ("d", "e"),
-        ("c", "e"),
-    ];
+    let links = &mesh.links;
     assert!(
         wait_until(LINK_UP, || links.iter().all(|(x, y)| linked(d(x), d(y)))),
         "missing: {:?}",
@@ -93,7 +81,11 @@ fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tre
             .filter(|(x, y)| !linked(d(x), d(y)))
             .collect::<Vec<_>>()
     );
-    for (x, y) in [("a", "b"), ("a", "c"), ("b", "d"), ("b", "e")] {
+    assert_eq!(
+        mesh.unlinked(),
+        [("a", "b"), ("a", "c"), ("b", "d"), ("b", "e")]
+    );
+    for (x, y) in mesh.unlinked() {
         assert!(
             !d(x).has_peer(key(y)),
             "{x} and {y} are not configured peers"
@@ -302,7 +294,7 @@ fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
     let fw = c.show(Query::Firewall).expect("show firewall");
     assert_eq!(fw["attached"], true, "{fw}");
     let fipsctl = |args: &[&str]| {
-        std::process::Command::new(support::daemon::FIPSCTL)
+        std::process::Command::new(fipsctl_bin())
             .arg("-s")
             .arg(&c.socket)
             .args(args)

@@ -11,8 +11,8 @@ use super::lib_calls::{
 };
 use tokio::runtime::Runtime;
 
-use crate::test_netns::NetNs;
 use crate::tun::{ReadBatch, Tun, WriteBatch};
+use fips_testkit::NetNs;
 
 /// tun-rs's split of one read whose header is `hdr`.
 fn segment(hdr: &VnetHdr, packet: &[u8]) -> std::io::Result<Vec<Vec<u8>>> {
