@@ -1,6 +1,7 @@
 # Shared by the chain benchmarks (chain-bench.sh, junk-bench.sh): the YAML
 # config of one node of the 3-node chain A - B - C, where A and C dial B.
-# Needs RUN (the run directory) and the NSEC/NPUB arrays of the caller.
+# Needs RUN (the run directory) and the NSEC/NPUB arrays of
+# testing/lib/keys.sh, which the caller sources.
 
 fips_config() { # node peer_addr_or_empty
     local n="$1" d="$RUN/$1"; mkdir -p "$d"

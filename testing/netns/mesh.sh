@@ -6,7 +6,7 @@
 #   testing/netns/mesh.sh status   links, tree and peers of every node
 #   testing/netns/mesh.sh down     stop the daemons, delete the namespaces
 #
-# Topology: the static mesh of shared/vectors/identity.json (links a-d a-e
+# Topology: the static mesh of testdata/identity.json (links a-d a-e
 # c-d b-c d-e c-e), same keys and IPv4 addresses as testing/static. Every
 # node has an `eth0` in its own namespace, bridged in a hub namespace, so
 # any node can reach any other over IPv4 but FIPS links only the configured
@@ -39,26 +39,14 @@ pick_bin() { # $1=name
   echo "mesh.sh: no $1 binary; run 'cargo build --release -p fips' or set ${v}" >&2; exit 1
 }
 
+# Test keys, addresses and links: testdata/identity.json.
+# shellcheck source=../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
 NODES=(a b c d e)
-declare -A NSEC=(
-  [a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
-  [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
-  [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0
-  [d]=d102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fd0
-  [e]=e102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fe0
-  [sidecar]=e752b92aed3ac1595807f5d0eb5125589fbec0a2cfd3a2948d87ea076557deeb
-)
-declare -A NPUB=(
-  [a]=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-  [b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-  [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6
-  [d]=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
-  [e]=npub1wf8akf8lu2zdkjkmwhl75pqvven654mpv4sz2x2tprl5265mgrzq8nhak4
-)
-declare -A IPV4=( [a]=172.20.0.10 [b]=172.20.0.11 [c]=172.20.0.12 [d]=172.20.0.13 [e]=172.20.0.14 [sidecar]=172.20.0.20 )
-# Each node dials the peers listed here; the other side accepts.
-declare -A DIALS=( [a]="d e" [b]="c" [c]="d e" [d]="e" [e]="" )
-declare -A DEGREE=( [a]=2 [b]=1 [c]=3 [d]=3 [e]=3 )
+declare -A IPV4 DIALS DEGREE
+for n in "${!MESH_IPV4[@]}"; do IPV4[$n]=${MESH_IPV4[$n]}; done
+# Each node dials the peers of its links it comes first in; the other side accepts.
+for n in "${NODES[@]}"; do DIALS[$n]="$(dials_of "$n" MESH_LINKS)"; DEGREE[$n]="$(degree_of "$n" MESH_LINKS)"; done
 
 ns() { echo "$PREFIX-$1"; }
 ctl() { "$FIPSCTL_BIN" -s "$RUNDIR/$1/control.sock" "${@:2}"; }
@@ -144,15 +132,15 @@ start_sidecar() {
   echo $! > "$d/fips.pid"
 }
 
-peer_count() { ctl "$1" --json show status 2>/dev/null | sed -n 's/.*"peer_count": *\([0-9]*\).*/\1/p'; }
-root_of() { ctl "$1" --json show status 2>/dev/null | sed -n 's/.*"root": *"\([0-9a-f]*\)".*/\1/p'; }
+peer_count() { ctl "$1" --json show status 2>/dev/null | jq -r '.peer_count // empty' 2>/dev/null; }
+root_of() { ctl "$1" --json show status 2>/dev/null | jq -r '.root // empty' 2>/dev/null; }
 
 # The tree settles a moment after the links: wait until all agree on a.
 wait_tree() {
   local n i ok
   for ((i = 0; i < 20; i++)); do
     ok=1
-    for n in "${NODES[@]}"; do [[ "$(root_of "$n")" == 69e08d65cc3a6b9c2c2ac4bd405e4b0e ]] || ok=0; done
+    for n in "${NODES[@]}"; do [[ "$(root_of "$n")" == "${NADDR[a]}" ]] || ok=0; done
     [[ $ok == 1 ]] && return 0
     sleep 0.5
   done

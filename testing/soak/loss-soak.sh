@@ -64,19 +64,9 @@ PREFIX="${PREFIX:-sl}"
 WAIT="${WAIT:-60}"
 export RUST_LOG="${RUST_LOG:-info}"
 
-# Test keys only (testdata/identity.json, nodes a-e).
-declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
-                 [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
-                 [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0
-                 [d]=d102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fd0
-                 [e]=e102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fe0)
-declare -A NPUB=([a]=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-                 [b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-                 [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6
-                 [d]=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
-                 [e]=npub1wf8akf8lu2zdkjkmwhl75pqvven654mpv4sz2x2tprl5265mgrzq8nhak4)
-declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
-               [c]=fdac:a221:4069:5044:c41:d550:280e:d15a)
+# Test keys only (testdata/identity.json): NSEC, NPUB, FD, the link lists.
+# shellcheck source=../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
 # Chain: A and C dial B. Mesh (testing/netns/mesh.sh): links a-d a-e c-d b-c d-e c-e.
 CHAIN_PORT=2121
 declare -A CHAIN_DIALS=([a]="b@10.203.0.2" [b]="" [c]="b@10.203.0.5")
