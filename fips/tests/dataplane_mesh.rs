@@ -1,4 +1,4 @@
-//! The 5-node static mesh of shared/vectors/identity.json (links a-d a-e
+//! The 5-node static mesh of testdata/identity.json (links a-d a-e
 //! c-d b-c d-e c-e) with real daemons, real `fips0` TUN devices and real
 //! namespaces: every ordered pair pings, first packet included, and
 //! traffic survives the loss of a transit node.
