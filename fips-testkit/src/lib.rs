@@ -8,18 +8,24 @@
 //! Dev-only (`publish = false`): nothing here is part of the product. It
 //! runs real programs (`ip`, `fips`) and needs root for namespaces.
 
+#[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod keys;
+#[cfg(feature = "daemon")]
 pub mod lan;
+#[cfg(feature = "daemon")]
 pub mod net;
 pub mod netns;
 pub mod pair;
 pub mod topology;
 pub mod wait;
 
+#[cfg(feature = "daemon")]
 pub use daemon::{Daemon, Launch};
 pub use keys::{key, keys, Key};
+#[cfg(feature = "daemon")]
 pub use lan::Lan;
+#[cfg(feature = "daemon")]
 pub use net::Net;
 pub use netns::NetNs;
 pub use pair::SidecarPair;

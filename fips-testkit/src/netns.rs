@@ -41,6 +41,22 @@ impl NetNs {
         ns
     }
 
+    /// A guard for an existing namespace (one kept earlier): it deletes
+    /// the namespace, and its `/etc/netns/<name>/`, on drop.
+    pub fn adopt(name: &str) -> NetNs {
+        NetNs {
+            name: name.to_owned(),
+            etc: Some(PathBuf::from("/etc/netns").join(name)),
+        }
+    }
+
+    /// Keeps the namespace (and its resolv.conf) past this value: for a
+    /// mesh that outlives the process that made it. Its name.
+    pub fn keep(self) -> String {
+        let kept = std::mem::ManuallyDrop::new(self);
+        kept.name.clone()
+    }
+
     /// Gives the namespace `/etc/netns/<name>/resolv.conf` with `text`,
     /// which `ip netns exec` bind-mounts over `/etc/resolv.conf`.
     pub fn with_resolv_conf(mut self, text: &str) -> NetNs {

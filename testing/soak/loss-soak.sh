@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loss soak (a documented command, not a timed test): the 3-node chain
-# A - B - C and the 5-node static mesh of testing/netns/mesh.sh, our daemon
+# A - B - C and the 5-node static mesh of the main job (`cargo xtask mesh`), our daemon
 # on every node, with LOSS (5%) of the datagrams arriving at every node's
 # FIPS port dropped at random (iptables -m statistic; this kernel has no
 # netem), for DURATION seconds. Light traffic only (the CPU is shared):
@@ -67,12 +67,13 @@ export RUST_LOG="${RUST_LOG:-info}"
 # Test keys only (testdata/identity.json): NSEC, NPUB, FD, the link lists.
 # shellcheck source=../lib/keys.sh
 source "$ROOT/testing/lib/keys.sh"
-# Chain: A and C dial B. Mesh (testing/netns/mesh.sh): links a-d a-e c-d b-c d-e c-e.
+# Chain (CHAIN_LINKS): A and C dial B. Mesh (MESH_LINKS, the main job's):
+# links a-d a-e c-d b-c d-e c-e, the first of each pair dials.
 CHAIN_PORT=2121
 declare -A CHAIN_DIALS=([a]="b@10.203.0.2" [b]="" [c]="b@10.203.0.5")
 MESH_PORT=4000
-declare -A MESH_IP=([a]=172.20.0.10 [b]=172.20.0.11 [c]=172.20.0.12 [d]=172.20.0.13 [e]=172.20.0.14)
-declare -A MESH_DIALS=([a]="d e" [b]="c" [c]="d e" [d]="e" [e]="")
+declare -A MESH_IP MESH_DIALS
+for n in a b c d e; do MESH_IP[$n]=${MESH_IPV4[$n]}; MESH_DIALS[$n]="$(dials_of "$n" MESH_LINKS)"; done
 declare -A NODES_OF=([chain]="a b c" [mesh]="a b c d e")
 declare -A PORT_OF=([chain]=$CHAIN_PORT [mesh]=$MESH_PORT)
 # The pinged pair of each topology (its far ends).
@@ -162,11 +163,9 @@ YAML
 
 # Expected links, "topo/node npub" per line, for soak_check.py links.
 expected_links() {
-    local a b
-    for pair in a-b b-c; do a=${pair%-*}; b=${pair#*-}
-        echo "chain/$a $b"; echo "chain/$b $a"; done
-    for pair in a-d a-e c-d b-c d-e c-e; do a=${pair%-*}; b=${pair#*-}
-        echo "mesh/$a $b"; echo "mesh/$b $a"; done
+    local l
+    for l in "${CHAIN_LINKS[@]}"; do echo "chain/${l% *} ${l#* }"; echo "chain/${l#* } ${l% *}"; done
+    for l in "${MESH_LINKS[@]}"; do echo "mesh/${l% *} ${l#* }"; echo "mesh/${l#* } ${l% *}"; done
 }
 
 start_topo() { # topo [binary]
