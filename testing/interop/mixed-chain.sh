@@ -59,9 +59,9 @@ LOGLEVEL="${LOGLEVEL:-info,fips::node::handlers::rekey=debug,fips::node::handler
 OUR_BIN="$(readlink -f "${FIPS_BIN:-$ROOT/target/release/fips}")"
 NODES=(a b c)
 
-# Test keys only (testdata/identity.json): NSEC, NPUB, NADDR, FD.
-# shellcheck source=../lib/keys.sh
-source "$ROOT/testing/lib/keys.sh"
+# Test keys only (testdata/identity.json): NSEC, NPUB, NADDR, FD; fips_yaml.
+# shellcheck source=../lib/config.sh
+source "$ROOT/testing/lib/config.sh"
 declare -A IP4=([a]=10.200.0.1 [b]=10.200.0.2 [c]=10.200.0.6)
 declare -A NEIGH=([a]="b" [b]="a c" [c]="b")
 declare -A DEPTH=([a]=0 [b]=1 [c]=2)
@@ -127,39 +127,10 @@ topology() {
 # ------------------------------------------------------------------ config --
 # The same YAML layout for every implementation (the reference's layout).
 write_config() { # node
-    local n="$1" d="$RUNDIR/$1" via
-    mkdir -p "$d"
-    cat > "$d/fips.yaml" <<YAML
-# mixed-chain.sh node $n (test key)
-node:
-  identity:
-    nsec: "${NSEC[$n]}"
-  control:
-    enabled: true
-    socket_path: "$d/control.sock"
-tun:
-  enabled: true
-  name: fips0
-  mtu: 1280
-dns:
-  enabled: true
-  bind_addr: "::1"
-  port: 5354
-transports:
-  udp:
-    bind_addr: "0.0.0.0:$PORT"
-YAML
-    if [[ "$n" == b ]]; then echo "peers: []" >> "$d/fips.yaml"; return; fi
+    local n="$1" via
+    if [[ "$n" == b ]]; then fips_yaml "$RUNDIR/$n" mixed-chain.sh "$n" ::1 "$PORT"; return; fi
     [[ "$n" == a ]] && via=10.200.0.2 || via=10.200.0.5
-    cat >> "$d/fips.yaml" <<YAML
-peers:
-  - npub: "${NPUB[b]}"
-    alias: "node-b"
-    addresses:
-      - transport: udp
-        addr: "$via:$PORT"
-    connect_policy: auto_connect
-YAML
+    fips_yaml "$RUNDIR/$n" mixed-chain.sh "$n" ::1 "$PORT" "b@$via"
 }
 
 choose_binaries() {

@@ -64,9 +64,10 @@ PREFIX="${PREFIX:-sl}"
 WAIT="${WAIT:-60}"
 export RUST_LOG="${RUST_LOG:-info}"
 
-# Test keys only (testdata/identity.json): NSEC, NPUB, FD, the link lists.
-# shellcheck source=../lib/keys.sh
-source "$ROOT/testing/lib/keys.sh"
+# Test keys only (testdata/identity.json): NSEC, NPUB, FD, the link lists;
+# fips_yaml.
+# shellcheck source=../lib/config.sh
+source "$ROOT/testing/lib/config.sh"
 # Chain (CHAIN_LINKS): A and C dial B. Mesh (MESH_LINKS, the main job's):
 # links a-d a-e c-d b-c d-e c-e, the first of each pair dials.
 CHAIN_PORT=2121
@@ -123,42 +124,13 @@ mesh_net() {
 
 # --------------------------------------------------------------- config --
 write_config() { # topo node
-    local t="$1" n="$2" d p peer addr; d="$(dir_of "$1" "$2")"
-    mkdir -p "$d"
-    cat > "$d/fips.yaml" <<YAML
-# loss-soak.sh $t node $n (test key)
-node:
-  identity:
-    nsec: "${NSEC[$n]}"
-  control:
-    enabled: true
-    socket_path: "$d/control.sock"
-tun:
-  enabled: true
-  name: fips0
-  mtu: 1280
-dns:
-  enabled: true
-  bind_addr: "127.0.0.1"
-  port: 5354
-transports:
-  udp:
-    bind_addr: "0.0.0.0:${PORT_OF[$t]}"
-YAML
-    local dials; if [[ $t == chain ]]; then dials="${CHAIN_DIALS[$n]}"; else dials="${MESH_DIALS[$n]}"; fi
-    [[ -z "$dials" ]] && { echo "peers: []" >> "$d/fips.yaml"; return; }
-    echo "peers:" >> "$d/fips.yaml"
-    for p in $dials; do
-        if [[ $t == chain ]]; then peer="${p%@*}"; addr="${p#*@}"; else peer="$p"; addr="${MESH_IP[$p]}"; fi
-        cat >> "$d/fips.yaml" <<YAML
-  - npub: "${NPUB[$peer]}"
-    alias: "node-$peer"
-    addresses:
-      - transport: udp
-        addr: "$addr:${PORT_OF[$t]}"
-    connect_policy: auto_connect
-YAML
-    done
+    local t="$1" n="$2" p dials=()
+    if [[ $t == chain ]]; then
+        [[ -n "${CHAIN_DIALS[$n]}" ]] && dials=("${CHAIN_DIALS[$n]}")
+    else
+        for p in ${MESH_DIALS[$n]}; do dials+=("$p@${MESH_IP[$p]}"); done
+    fi
+    fips_yaml "$(dir_of "$t" "$n")" "loss-soak.sh $t" "$n" 127.0.0.1 "${PORT_OF[$t]}" "${dials[@]}"
 }
 
 # Expected links, "topo/node npub" per line, for soak_check.py links.
