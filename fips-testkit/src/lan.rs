@@ -172,11 +172,6 @@ impl Lan {
     }
 }
 
-/// Whether every pair of `links` lists each other as peers.
-pub fn all_linked(daemon: impl Fn(&str) -> &Daemon, links: &[(&str, &str)]) -> bool {
-    links.iter().all(|(x, y)| linked(daemon(x), daemon(y)))
-}
-
 /// Whether `a` and `b` list each other as peers.
 pub fn linked(a: &Daemon, b: &Daemon) -> bool {
     a.has_peer(b.key) && b.has_peer(a.key)

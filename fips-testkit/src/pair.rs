@@ -65,3 +65,20 @@ impl SidecarPair {
         t
     }
 }
+
+/// Detaches the filter from the sidecar's `eth0` on drop, even when a test
+/// fails: its pins live on the host's bpffs, outside the namespace, and
+/// would outlive it. No filter attached is fine.
+#[cfg(feature = "daemon")]
+pub struct RemoveFilterOnDrop<'a>(pub &'a SidecarPair);
+
+#[cfg(feature = "daemon")]
+impl Drop for RemoveFilterOnDrop<'_> {
+    fn drop(&mut self) {
+        use fips::enforce::{self, EnforceError};
+        match self.0.sidecar.enter(|| enforce::remove("eth0")) {
+            Ok(()) | Err(EnforceError::NotAttached { .. }) => {}
+            Err(e) => eprintln!("removing the test filter: {e}"),
+        }
+    }
+}

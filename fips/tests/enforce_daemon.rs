@@ -13,6 +13,7 @@ mod probe;
 mod sockets;
 
 use fips::enforce::{self, Direction, FirewallSnapshot, Reason};
+use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::{key, Daemon, Launch, SidecarPair};
 use probe::Probe;
 use sockets::v4;
@@ -59,17 +60,6 @@ fn passed(s: &FirewallSnapshot) -> (u64, u64) {
     )
 }
 
-struct RemoveOnDrop<'a>(&'a SidecarPair);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        match self.0.sidecar.enter(|| enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the test filter: {e}"),
-        }
-    }
-}
-
 #[test]
 fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
     let topo = SidecarPair::new("rd", 85);
@@ -83,7 +73,7 @@ fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
         ],
     );
     let mut first = sidecar_daemon(&topo);
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     wait_for(
         "the daemon's link traffic through the filter",
         &first,

@@ -10,6 +10,7 @@ mod sockets;
 
 use fips::enforce;
 use fips_testkit::netns::in_ns;
+use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::{key, Daemon, Launch, SidecarPair};
 use sockets::{raw_udp_send, receives};
 use std::net::UdpSocket;
@@ -29,18 +30,6 @@ fn sidecar(topo: &SidecarPair, launch: Launch) -> Daemon {
             ("FIPS_ENFORCE", "on".into()),
         ],
     )
-}
-
-/// Detaches a filter pinned on the host's bpffs, even when a test fails.
-struct RemoveOnDrop<'a>(&'a SidecarPair);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        match self.0.sidecar.enter(|| enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the test filter: {e}"),
-        }
-    }
 }
 
 /// An AF_PACKET socket for all protocols on `ns`'s eth0, as a process with
@@ -112,7 +101,7 @@ fn text(out: &std::process::Output) -> String {
 #[test]
 fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_closes() {
     let topo = SidecarPair::with_prefix("fg", "tw", 94);
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let d = sidecar(&topo, Launch::Nsenter);
     let fw = d.wait_attached();
     assert_eq!(fw["packet_sockets"], serde_json::json!([]), "{fw}");
@@ -161,7 +150,7 @@ fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_clo
 #[test]
 fn on_the_hosts_bpffs_the_daemon_says_fail_closed_and_its_filter_outlives_kill_9() {
     let topo = SidecarPair::with_prefix("fg", "pinh", 95);
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let mut d = sidecar(&topo, Launch::Nsenter);
     let fw = d.wait_attached();
     assert_eq!(fw["pinned"], "fail-closed", "{fw}");

@@ -13,6 +13,7 @@ mod probe;
 mod sockets;
 
 use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason, XdpMode};
+use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::{netns::run_cmd, SidecarPair};
 use probe::Probe;
 use sockets::{drain, receives, v4};
@@ -197,18 +198,6 @@ fn pinned(topo: &SidecarPair) -> FirewallSnapshot {
         .expect("pinned snapshot")
 }
 
-/// Removes the test's filter at the end, failed or not.
-struct RemoveOnDrop<'a>(&'a SidecarPair);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        match self.0.sidecar.enter(|| enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the test filter: {e}"),
-        }
-    }
-}
-
 fn wait_for_alive(peer: &UdpSocket) -> bool {
     drain(peer);
     receives(peer, b"alive", Duration::from_secs(2))
@@ -224,7 +213,7 @@ fn survives_kill_and_restart() {
         .enter(|| UdpSocket::bind(peer_addr).expect("bind peer"));
 
     let first = Helper::start(&topo.sidecar.name, &[], local, peer_addr).expect("first daemon");
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let probe = Probe::start(&topo, 33081);
     assert!(
         wait_for_alive(&peer),
@@ -342,7 +331,7 @@ fn attaches_with_only_bpf_and_net_admin() {
     let wrapper = setpriv("+bpf,+net_admin");
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
     let helper = Helper::start(&topo.sidecar.name, &wrapper, local, peer_addr);
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let helper =
         helper.unwrap_or_else(|e| panic!("attach with CAP_BPF + CAP_NET_ADMIN failed: {e}"));
     assert_eq!(
@@ -383,7 +372,7 @@ fn names_cap_bpf_when_missing() {
     let wrapper = setpriv("+net_admin");
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
     let result = Helper::start(&topo.sidecar.name, &wrapper, local, peer_addr);
-    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveOnDrop(&topo));
+    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveFilterOnDrop(&topo));
     let err = result.err().expect("attached without CAP_BPF");
     println!("without CAP_BPF: {err}");
     assert!(
@@ -417,7 +406,7 @@ fn explains_a_missing_bpffs() {
         &script,
     ];
     let result = Helper::start(&topo.sidecar.name, &wrapper, local, peer_addr);
-    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveOnDrop(&topo));
+    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveFilterOnDrop(&topo));
     let err = result.err().expect("attached without a bpffs");
     println!("without bpffs: {err}");
     assert!(err.contains("no BPF file system at /sys/fs/bpf"), "{err}");

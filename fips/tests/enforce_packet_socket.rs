@@ -11,6 +11,7 @@ mod packet;
 mod sockets;
 
 use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason};
+use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::SidecarPair;
 use packet::{describe, is_arp, is_udp4_port, PacketSocket};
 use sockets::{receives, v4};
@@ -18,18 +19,6 @@ use std::net::{TcpStream, UdpSocket};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_millis(400);
-
-/// Removes the test's filter at the end, failed or not.
-struct RemoveOnDrop<'a>(&'a SidecarPair);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        match self.0.sidecar.enter(|| enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the test filter: {e}"),
-        }
-    }
-}
 
 /// From the peer: ICMP echo, UDP to another port, a TCP SYN and an IPv6
 /// ping to the sidecar, then one datagram to the transport.
@@ -87,7 +76,7 @@ fn a_packet_socket_in_the_sidecar_reads_only_arp_and_the_transports_udp_either_w
         .sidecar
         .enter(|| Enforcer::attach("eth0", &policy))
         .unwrap_or_else(|e| panic!("attach: {e}"));
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     reader.inbound(Duration::from_millis(100));
     let before = snapshot(&enforcer);
 
@@ -242,7 +231,7 @@ fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() 
         .sidecar
         .enter(|| Enforcer::attach("eth0", &policy))
         .unwrap_or_else(|e| panic!("attach: {e}"));
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     assert!(enforcer.backstop(), "no backstop installed");
 
     // TC alone: bypassed frames never meet it, everything gets out.

@@ -9,6 +9,7 @@ mod frames;
 mod sockets;
 
 use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason};
+use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::SidecarPair;
 use sockets::*;
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -401,15 +402,7 @@ fn an_ipv6_transport_passes_its_udp_and_neighbour_discovery_but_not_ping() {
         .sidecar
         .enter(|| Enforcer::attach("eth0", &policy))
         .expect("attach");
-    struct Remove<'a>(&'a SidecarPair);
-    impl Drop for Remove<'_> {
-        fn drop(&mut self) {
-            if let Err(e) = self.0.sidecar.enter(|| enforce::remove("eth0")) {
-                eprintln!("removing the test filter: {e}");
-            }
-        }
-    }
-    let _remove = Remove(&topo);
+    let _remove = RemoveFilterOnDrop(&topo);
     let scope = topo.sidecar.enter(|| netns_ifindex("eth0"));
     let peer_ll: std::net::Ipv6Addr = topo.peer.link_local("eth0").parse().expect("ll");
     let to = std::net::SocketAddrV6::new(peer_ll, peer_port, 0, scope);

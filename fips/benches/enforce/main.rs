@@ -27,9 +27,10 @@ use fips::enforce::{
 };
 use fips_testkit::key;
 use fips_testkit::netns::run_cmd;
+use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::SidecarPair;
 use load::Stream;
-use setup::{apply, Cleanup, ProgStats, Setup, PER_PACKET, THROUGHPUT};
+use setup::{apply, ProgStats, Setup, PER_PACKET, THROUGHPUT};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -94,7 +95,8 @@ fn main() {
     let opts = Opts::from_env();
     let test_run = test_run_ns();
     let topo = SidecarPair::with_prefix("eb", "bench", 90);
-    let _cleanup = Cleanup(&topo);
+    // Removes whatever an interrupted measurement left on eth0.
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let bench_addr = format!("{BENCH_IP}/24");
     run_cmd(
         "ip",

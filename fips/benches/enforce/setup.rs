@@ -229,17 +229,3 @@ fn prog_stats(program_id: u32) -> ProgStats {
         bytes: 0,
     }
 }
-
-/// Removes whatever an interrupted measurement left on eth0.
-pub struct Cleanup<'a>(pub &'a SidecarPair);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        // The namespace goes with the SidecarPair; the bpffs pins of the
-        // classifier would not, so remove them while eth0 still exists.
-        match self.0.sidecar.enter(|| enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the bench's filter: {e}"),
-        }
-    }
-}
