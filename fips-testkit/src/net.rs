@@ -103,15 +103,15 @@ impl Net {
         }
     }
 
-    /// With `FX_KEEP=DIR`, copies every daemon's log into DIR (to read a
-    /// failure after the namespaces are gone).
+    /// With `FIPS_TEST_LOGS=DIR`, copies every daemon's log into DIR (to
+    /// read a failure after the namespaces are gone).
     pub fn keep_logs(&self) {
-        let Ok(dir) = std::env::var("FX_KEEP") else {
+        let Ok(dir) = std::env::var("FIPS_TEST_LOGS") else {
             return;
         };
         for d in &self.daemons {
             if let Err(e) = std::fs::copy(d.log_path(), format!("{dir}/{}.log", d.key.name)) {
-                eprintln!("FX_KEEP: copying {}: {e}", d.log_path().display());
+                eprintln!("FIPS_TEST_LOGS: copying {}: {e}", d.log_path().display());
             }
         }
     }

@@ -4,8 +4,10 @@ use std::path::Path;
 use super::file::parse;
 use super::*;
 
-const NSEC_A: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
-const NPUB_B: &str = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
+// Test keys a and b (testdata/identity.json).
+const NSEC_A: &str = fips_testkit::keys::A.nsec;
+const NPUB_A: &str = fips_testkit::keys::A.npub;
+const NPUB_B: &str = fips_testkit::keys::B.npub;
 
 fn parse_str(text: &str) -> Result<Config, ConfigError> {
     parse(Path::new("/etc/fips/fips.yaml"), text)
@@ -84,12 +86,12 @@ transports:
   udp: { bind_addr: "0.0.0.0:2121", mtu: 1472, outbound_only: false }
   tcp: { bind_addr: "0.0.0.0:8443" }
 peers:
-  - npub: "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m"
+  - npub: "NPUB_A"
     addresses: [{ transport: tcp, addr: "10.0.0.1:8443", priority: 1 }]
     auto_reconnect: true
 gateway: { enabled: false }
 "#;
-    let c = parse_str(text).expect("valid");
+    let c = parse_str(&text.replace("NPUB_A", NPUB_A)).expect("valid");
     let joined = c.notices.join("\n");
     for key in [
         "node.leaf_only",
@@ -130,7 +132,10 @@ fn rejects_unknown_keys_naming_each_one() {
 
 #[test]
 fn rejects_unknown_keys_inside_peer_entries() {
-    let err = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    adress: 1.2.3.4:5\n").expect_err("unknown");
+    let err = parse_str(&format!(
+        "peers:\n  - npub: {NPUB_A}\n    adress: 1.2.3.4:5\n"
+    ))
+    .expect_err("unknown");
     assert!(err.to_string().contains("peers[0].adress"), "{err}");
 }
 
@@ -193,16 +198,20 @@ fn secret_key_debug_is_redacted() {
 
 #[test]
 fn keeps_peer_host_names_for_the_daemon_and_rejects_bad_policy() {
-    let c = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    addresses:\n      - transport: udp\n        addr: \"Node-D.example:2121\"\n      - addr: \"10.0.0.4:2121\"\n")
+    let c = parse_str(&format!(
+        "peers:\n  - npub: {NPUB_A}\n    addresses:\n      - transport: udp\n        addr: \"Node-D.example:2121\"\n      - addr: \"10.0.0.4:2121\"\n"
+    ))
         .expect("valid");
     // A name is not resolved here (its host may not be up yet): the daemon
     // resolves it, and again while it runs.
     assert_eq!(c.peers[0].names[0].to_string(), "node-d.example:2121");
     assert_eq!(c.peers[0].names[0].key, "peers[0].addresses[0].addr");
     assert_eq!(c.peers[0].addrs, vec!["10.0.0.4:2121".parse().expect("ip")]);
-    let msg = parse_str("peers:\n  - npub: npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m\n    connect_policy: sometimes\n")
-        .expect_err("policy")
-        .to_string();
+    let msg = parse_str(&format!(
+        "peers:\n  - npub: {NPUB_A}\n    connect_policy: sometimes\n"
+    ))
+    .expect_err("policy")
+    .to_string();
     assert!(
         msg.contains("peers[0].connect_policy") && msg.contains("sometimes"),
         "{msg}"
@@ -462,7 +471,7 @@ fn reads_the_peer_resolver_from_env_and_file_and_names_a_bad_one() {
 
 #[test]
 fn fips_peers_gives_several_peers_with_optional_aliases_and_host_names() {
-    let list = format!("node-a=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m@10.0.0.1:4000, {NPUB_B}@fips-node-b:4000");
+    let list = format!("node-a={NPUB_A}@10.0.0.1:4000, {NPUB_B}@fips-node-b:4000");
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_PEERS", list.as_str())];
     let c = Config::from_env(&env).expect("valid");
     assert_eq!(c.peers.len(), 2);
@@ -476,7 +485,7 @@ fn fips_peers_gives_several_peers_with_optional_aliases_and_host_names() {
 
 #[test]
 fn fips_peers_errors_name_the_entry_and_the_expected_form() {
-    let a = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+    let a = NPUB_A;
     let cases = [
         (
             format!("{a}@10.0.0.1:4000 {a}"),
