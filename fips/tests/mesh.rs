@@ -223,13 +223,14 @@ fn dns_answers_peer_aliases_and_npubs_inside_the_namespace() {
     );
     assert_eq!(
         dig(&format!("{}.fips", key("c").npub)),
-        "fdac:a221:4069:5044:c41:d550:280e:d15a"
+        key("c").ipv6.to_string()
     );
 }
 
-#[test]
-fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
-    let lan = Lan::new("pg", &["a", "b", "c"]);
+/// The chain a - b - c (a and c dial b), a with its DNS server on
+/// 127.0.0.1:53, links up. Daemons before the segment: they go first.
+fn dns_chain(tag: &str) -> (Lan, [Daemon; 3]) {
+    let lan = Lan::new(tag, &["a", "b", "c"]);
     let b = lan.start("b", &[]);
     let a = lan.start_with_dns("a", &["b"]);
     let c = lan.start("c", &["b"]);
@@ -238,14 +239,20 @@ fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
         "{}",
         a.log()
     );
+    (lan, [a, b, c])
+}
+
+#[test]
+fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
+    let (lan, [a, b, c]) = dns_chain("pg");
     // The mesh routes only to identities it knows: resolving the npub
     // tells a's node who fdac:... is (as the reference does).
-    let c_ip = "fdac:a221:4069:5044:c41:d550:280e:d15a";
+    let c_ip = key("c").ipv6.to_string();
     assert_eq!(lan.dig_fips("a", "c"), c_ip);
     let ping = || {
         lan.ns("a")
             .command("ping")
-            .args(["-6", "-c", "3", "-i", "0.2", "-W", "2", c_ip])
+            .args(["-6", "-c", "3", "-i", "0.2", "-W", "2", &c_ip])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -331,15 +338,7 @@ fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
 
 #[test]
 fn tcp_transfer_across_the_chain_arrives_intact() {
-    let lan = Lan::new("tc", &["a", "b", "c"]);
-    let b = lan.start("b", &[]);
-    let a = lan.start_with_dns("a", &["b"]);
-    let c = lan.start("c", &["b"]);
-    assert!(
-        wait_until(LINK_UP, || linked(&a, &b) && linked(&b, &c)),
-        "{}",
-        a.log()
-    );
+    let (lan, [a, _b, c]) = dns_chain("tc");
     let c_ip = lan.dig_fips("a", "c");
     let server = lan
         .ns("c")
