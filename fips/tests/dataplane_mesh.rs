@@ -243,16 +243,20 @@ fn traffic_resumes_over_the_other_path_within_10_s_of_its_transit_node_being_kil
         net.logs()
     );
     // And it keeps flowing, over the survivor.
-    // 15 more echoes (1.5 s of the stream) within 6 s: the path may still
-    // move while links around the change come up.
+    keeps_flowing(&stream);
+    let survivor = bytes_sent_to(net.daemon(other), key("c"));
+    assert!(survivor > 0, "{other} carries nothing to c");
+}
+
+/// 15 more echoes (1.5 s of the stream) within 6 s: the path may still
+/// move while links around the change come up.
+fn keeps_flowing(stream: &PingStream) {
     let base = stream.replies().len();
     let steady = wait_until(Duration::from_secs(6), || {
         stream.replies().len() - base >= 15
     });
     let fresh = stream.replies().len() - base;
     assert!(steady, "only {fresh} replies in the 6 s after resuming");
-    let survivor = bytes_sent_to(net.daemon(other), key("c"));
-    assert!(survivor > 0, "{other} carries nothing to c");
 }
 
 #[test]
@@ -283,12 +287,5 @@ fn a_destination_killed_and_restarted_is_answering_again_within_40_s() {
         net.state(),
         net.logs()
     );
-    // 15 more echoes (1.5 s of the stream) within 6 s: the path may still
-    // move while links around the change come up.
-    let base = stream.replies().len();
-    let steady = wait_until(Duration::from_secs(6), || {
-        stream.replies().len() - base >= 15
-    });
-    let fresh = stream.replies().len() - base;
-    assert!(steady, "only {fresh} replies in the 6 s after resuming");
+    keeps_flowing(&stream);
 }
