@@ -45,6 +45,18 @@ fn foreign(frames: &[Vec<u8>], port: u16) -> Vec<String> {
         .collect()
 }
 
+/// The sidecar's transport socket on `port` and the peer's on `peer_port`.
+fn transport_and_peer(topo: &SidecarPair, port: u16, peer_port: u16) -> (UdpSocket, UdpSocket) {
+    let (ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);
+    let transport = topo
+        .sidecar
+        .enter(|| UdpSocket::bind((ip, port)).expect("bind transport"));
+    let peer = topo
+        .peer
+        .enter(|| UdpSocket::bind((peer_ip, peer_port)).expect("bind peer"));
+    (transport, peer)
+}
+
 fn snapshot(enforcer: &Enforcer) -> FirewallSnapshot {
     enforcer.snapshot().expect("snapshot")
 }
@@ -53,13 +65,7 @@ fn snapshot(enforcer: &Enforcer) -> FirewallSnapshot {
 fn a_packet_socket_in_the_sidecar_reads_only_arp_and_the_transports_udp_either_way() {
     let topo = SidecarPair::with_prefix("is", "pkin", 91);
     let port = 31091;
-    let (ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);
-    let transport = topo
-        .sidecar
-        .enter(|| UdpSocket::bind((ip, port)).expect("bind transport"));
-    let peer = topo
-        .peer
-        .enter(|| UdpSocket::bind((peer_ip, 32091)).expect("bind peer"));
+    let (transport, peer) = transport_and_peer(&topo, port, 32091);
     let reader = topo.sidecar.enter(|| PacketSocket::open("eth0"));
 
     // Without the filter the reader sees the probes: the test can fail.
@@ -211,13 +217,7 @@ fn captured(topo: &SidecarPair, probes: &[(&'static str, Vec<u8>)]) -> Vec<&'sta
 fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() {
     let topo = SidecarPair::with_prefix("is", "pkout", 92);
     let port = 31092;
-    let (ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);
-    let transport = topo
-        .sidecar
-        .enter(|| UdpSocket::bind((ip, port)).expect("bind transport"));
-    let peer = topo
-        .peer
-        .enter(|| UdpSocket::bind((peer_ip, 32092)).expect("bind peer"));
+    let (transport, peer) = transport_and_peer(&topo, port, 32092);
     let probes = bypass_probes(&topo, port);
     let all: Vec<&str> = probes.iter().map(|(n, _)| *n).collect();
     assert_eq!(
@@ -268,7 +268,7 @@ fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() 
         );
     }
     // The daemon's own traffic still flows.
-    let peer_addr = v4(peer_ip, 32092);
+    let peer_addr = v4(topo.peer_ip, 32092);
     let out = (0..5).any(|_| {
         transport.send_to(b"fips out", peer_addr).expect("send");
         receives(&peer, b"fips out", WAIT)
