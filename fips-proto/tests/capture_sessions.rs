@@ -23,12 +23,8 @@ use fips_proto::wire::link::{LookupRequest, LookupResponse};
 use fips_proto::NodeAddr;
 use serde_json::Value;
 use support::pcap::{read_udp, split_fmp_frames};
-use support::{hex_arr, testdata};
+use support::{hex_arr, test_secret, testdata};
 
-const D_SECRET: &str = "d102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fd0";
-const C_SECRET: &str = "c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0";
-const A_SECRET: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
-const B_SECRET: &str = "b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0";
 const PASSIVE_PROBE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 200, 0, 1), 2121);
 const ACTIVE_PROBE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 200, 0, 1), 2122);
 
@@ -113,7 +109,7 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
     .expect("parses");
     let keys = &json["keys_and_samples"];
     let [d, c, b] =
-        [D_SECRET, C_SECRET, B_SECRET].map(|s| Identity::from_secret_str(s).expect("key"));
+        ["d", "c", "b"].map(|n| Identity::from_secret_str(&test_secret(n)).expect("key"));
     let (da, ca, ba) = (d.node_addr(), c.node_addr(), b.node_addr());
     let mut seat = ProbeSeat {
         id: d,
@@ -229,8 +225,8 @@ fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
     )
     .expect("parses");
     let keys = &json["keys_and_samples"];
-    let [d, c, b, a] = [D_SECRET, C_SECRET, B_SECRET, A_SECRET]
-        .map(|s| Identity::from_secret_str(s).expect("key"));
+    let [d, c, b, a] =
+        ["d", "c", "b", "a"].map(|n| Identity::from_secret_str(&test_secret(n)).expect("key"));
     let (da, ca, ba, aa) = (d.node_addr(), c.node_addr(), b.node_addr(), a.node_addr());
     let eph = hex_arr(keys["fsp"]["D_ephemeral_secret"].as_str().expect("eph"));
     let mut seat = ProbeSeat {

@@ -179,7 +179,11 @@ impl Node {
         msg: &[u8],
     ) -> Result<(), LinkSendError> {
         if msg.is_empty() || msg.len() > MAX_LINK_MESSAGE {
-            return Err(LinkSendError::Unavailable { peer: *to });
+            return Err(LinkSendError::BadLength {
+                peer: *to,
+                len: msg.len(),
+                max: MAX_LINK_MESSAGE,
+            });
         }
         if self.send_frame(now, to, |out| out.extend_from_slice(msg)) {
             Ok(())

@@ -28,10 +28,16 @@ pub struct PeerInfo<'a> {
 /// Why a link message could not be queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkSendError {
-    #[error("peer {peer:?} is not connected")]
+    /// No authenticated link to `peer` (never linked, or gone).
+    #[error("no link to {peer:?}: it is not an authenticated peer")]
     NotConnected { peer: NodeAddr },
-    #[error("link to {peer:?} cannot send right now")]
-    Unavailable { peer: NodeAddr },
+    /// The message does not fit one link frame (or is empty).
+    #[error("a {len}-byte link message for {peer:?} does not fit a link frame (1 to {max} bytes)")]
+    BadLength {
+        peer: NodeAddr,
+        len: usize,
+        max: usize,
+    },
 }
 
 /// The node as the dataplane sees it.

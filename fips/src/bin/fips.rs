@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     let config = match loaded {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("fips: {e}");
+            eprintln!("fips: {}", fips::daemon::describe(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -55,6 +55,7 @@ fn main() -> ExitCode {
     match fips::daemon::run_blocking(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let e = fips::daemon::describe(&e);
             tracing::error!("{e}");
             eprintln!("fips: {e}");
             ExitCode::FAILURE

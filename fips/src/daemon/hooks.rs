@@ -1,6 +1,6 @@
-//! Integration points for the teammates' modules: `fips::dns` (the .fips
-//! DNS server) and `fips::enforce` (the eth0 eBPF filter). Each is started
-//! here, before the daemon reports ready.
+//! Where the daemon starts `fips::dns` (the .fips DNS server) and
+//! `fips::enforce` (the eth0 eBPF filter), both before it reports ready,
+//! and answers the control socket's questions about the filter.
 //!
 //! Enforcement fails closed: if the filter cannot be attached the daemon
 //! does not start.
@@ -48,14 +48,14 @@ impl Firewall {
         if !cfg.enabled {
             return Ok(Firewall::disabled());
         }
-        let hook = |message: String| DaemonError::Hook {
-            what: "enforcement",
-            message,
-        };
         let policy = enforce::Policy::for_socket(socket)
-            .map_err(|e| hook(format!("reading the transport socket: {e}")))?;
-        let enforcer = enforce::Enforcer::attach(&cfg.interface, &policy)
-            .map_err(|e| hook(format!("attaching the filter to {}: {e}", cfg.interface)))?;
+            .map_err(|source| DaemonError::EnforcePolicy { source })?;
+        let enforcer = enforce::Enforcer::attach(&cfg.interface, &policy).map_err(|source| {
+            DaemonError::EnforceAttach {
+                iface: cfg.interface.clone(),
+                source,
+            }
+        })?;
         info!(
             iface = %cfg.interface,
             udp_port = policy.udp_port,
@@ -194,12 +194,7 @@ pub(crate) async fn start_dns(
         aliases,
         ..dns::DnsConfig::default()
     };
-    let server = dns::DnsServer::bind(dns_config, identities)
-        .await
-        .map_err(|e| DaemonError::Hook {
-            what: "DNS",
-            message: e.to_string(),
-        })?;
+    let server = dns::DnsServer::bind(dns_config, identities).await?;
     let (token, guard) = (shutdown.token(), shutdown.guard());
     tokio::spawn(async move {
         if let Err(e) = server.run(token.cancelled()).await {

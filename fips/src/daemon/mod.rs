@@ -51,8 +51,22 @@ pub enum DaemonError {
     Tun(#[from] TunError),
     #[error(transparent)]
     Control(#[from] ControlError),
-    #[error("{what}: {message}")]
-    Hook { what: &'static str, message: String },
+    #[error("enforcement: cannot read the transport socket's address: {source}")]
+    EnforcePolicy {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("enforcement: cannot attach the filter to {iface}: {source}")]
+    EnforceAttach {
+        iface: String,
+        #[source]
+        source: crate::enforce::EnforceError,
+    },
+    #[error("DNS: {source}")]
+    Dns {
+        #[from]
+        source: crate::dns::DnsError,
+    },
     #[error("cannot start the async runtime: {source}")]
     Runtime {
         #[source]
@@ -64,6 +78,23 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `err` and its sources as one line, "what: why: underlying cause",
+/// each cause once: a variant whose message already shows its source does
+/// not get it twice.
+pub fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let line = e.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// Builds a single-threaded runtime and runs the daemon on it until a
@@ -260,4 +291,35 @@ fn spawn_signal_watch(shutdown: &Shutdown) -> Result<(), DaemonError> {
         trigger.trigger();
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn describe_adds_a_cause_the_message_leaves_out() {
+        let dns = crate::dns::DnsError::Bind {
+            protocol: "UDP",
+            addr: "127.0.0.1:53".parse().expect("addr"),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        };
+        let text = describe(&DaemonError::from(dns));
+        assert!(
+            text.starts_with("DNS: cannot bind the DNS UDP socket to 127.0.0.1:53"),
+            "{text}"
+        );
+        assert!(text.ends_with(": address in use"), "{text}");
+    }
+
+    #[test]
+    fn describe_shows_a_cause_the_message_holds_once() {
+        let e = DaemonError::EnforcePolicy {
+            source: std::io::Error::other("bad socket"),
+        };
+        assert_eq!(
+            describe(&e),
+            "enforcement: cannot read the transport socket's address: bad socket"
+        );
+    }
 }

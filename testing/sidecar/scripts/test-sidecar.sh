@@ -17,18 +17,13 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-NPUB_A=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-NPUB_D=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
-FD_A=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b
-FD_SIDECAR=fd94:8ae8:4a76:b804:9b55:b0eb:6e0:c97
-declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
-    [c]=fdac:a221:4069:5044:c41:d550:280e:d15a [d]=fdb6:8411:a191:6d48:efc6:b8bd:63bb:1cd7
-    [e]=fded:7dee:d386:a546:2a43:5103:16d8:4f3c)
-declare -A NPUB=([a]=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-    [b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-    [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6
-    [d]=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
-    [e]=npub1wf8akf8lu2zdkjkmwhl75pqvven654mpv4sz2x2tprl5265mgrzq8nhak4)
+# Test keys (testdata/identity.json): NPUB, FD (and NSEC, NADDR).
+# shellcheck source=../../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
+NPUB_A=${NPUB[a]}
+NPUB_D=${NPUB[d]}
+FD_A=${FD[a]}
+FD_SIDECAR=${FD[sidecar]}
 PASSED=0
 FAILED=0
 FAILED_CHECKS=()

@@ -13,8 +13,8 @@ use super::{
     header_bytes, parse_header, OffloadError, VnetHdr, F_NEEDS_CSUM, GSO_NONE, GSO_TCPV6,
     VNET_HDR_LEN,
 };
-use crate::test_netns::NetNs;
 use crate::tun::{ReadBatch, Tun, WriteBatch};
+use fips_testkit::NetNs;
 
 /// The first shape of `segment`: the packets of the read `hdr` +
 /// `packet`, cut at `mtu`, each handed to `emit`; how many.
