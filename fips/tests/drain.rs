@@ -3,12 +3,10 @@
 //! keeps answering on its control socket for the drain window
 //! (`node.drain_timeout_secs`), then exits 0.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use fips::control::Query;
-use support::daemon::{wait_until, Daemon, Lan};
+use fips_testkit::{wait_until, Daemon, Lan};
 
 const LINK_UP: Duration = Duration::from_secs(30);
 
@@ -24,12 +22,7 @@ fn start_with_drain(lan: &Lan, name: &str, dials: &[&str], secs: u64) -> Daemon 
         &format!("node:\n  drain_timeout_secs: {secs}\n"),
         1,
     );
-    Daemon::with_config(
-        lan.ns(name),
-        lan.dir.path(),
-        support::daemon::key(name),
-        &yaml,
-    )
+    Daemon::with_config(lan.ns(name), lan.dir.path(), fips_testkit::key(name), &yaml)
 }
 
 #[test]

@@ -2,14 +2,13 @@
 //! JSON object per line, with no secret in it; a bad value is refused with
 //! the key and the valid values named.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
 use fips::control::Query;
+use fips_testkit::daemon::fips_bin;
+use fips_testkit::{key, wait_until, Daemon, Lan};
 use serde_json::Value;
-use support::daemon::{key, wait_until, Daemon, Lan, FIPS};
 
 const LINK_UP: Duration = Duration::from_secs(30);
 
@@ -89,7 +88,7 @@ fn a_bad_log_format_is_refused_naming_the_key_and_the_choices() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.yaml");
     std::fs::write(&path, "log:\n  format: yaml\n").expect("write");
-    let out = Command::new(FIPS)
+    let out = Command::new(fips_bin())
         .arg("-c")
         .arg(&path)
         .output()
@@ -100,7 +99,7 @@ fn a_bad_log_format_is_refused_naming_the_key_and_the_choices() {
         err.contains("log.format") && err.contains("text or json") && err.contains("\"yaml\""),
         "{err}"
     );
-    let out = Command::new(FIPS)
+    let out = Command::new(fips_bin())
         .env_clear()
         .env("FIPS_LOG_FORMAT", "JSONL")
         .output()

@@ -5,14 +5,12 @@
 //! socket as raw JSON lines. The field names below were taken from reading
 //! the reference's control server and fipstop (v0.4.1).
 
-mod support;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use fips_testkit::{key, wait_until, Daemon, Lan};
 use serde_json::{json, Value};
-use support::daemon::{key, wait_until, Daemon, Lan};
 
 const LINK_UP: Duration = Duration::from_secs(30);
 
@@ -347,11 +345,11 @@ fn listening_sockets_lists_a_listener_the_mesh_reaches_with_its_process() {
     let (lan, _a, b) = linked_pair("ls");
     let listener = lan
         .ns("b")
-        .run_in(|| std::net::TcpListener::bind("[::]:0").expect("bind in b"));
+        .enter(|| std::net::TcpListener::bind("[::]:0").expect("bind in b"));
     let port = listener.local_addr().expect("addr").port();
     let only_v4 = lan
         .ns("b")
-        .run_in(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind v4"));
+        .enter(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind v4"));
     let v4_port = only_v4.local_addr().expect("addr").port();
 
     let reply = data(&b, "show_listening_sockets", Value::Null);
