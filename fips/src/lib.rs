@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod dns;
 pub mod enforce;
 pub mod limits;
+pub mod metrics;
 #[cfg(test)]
 pub(crate) mod test_netns;
 pub mod tun;

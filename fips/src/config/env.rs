@@ -35,6 +35,7 @@ const KNOWN: &[&str] = &[
     "FIPS_PEER_RESOLVER",
     "FIPS_ENFORCE",
     "FIPS_ENFORCE_IFACE",
+    "FIPS_METRICS_ADDR",
 ];
 
 /// Reads environment variables; a trait so tests need not mutate the
@@ -142,6 +143,9 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
         enforce,
         peer_resolver: get("FIPS_PEER_RESOLVER")
             .map(|s| value::parse_upstream("FIPS_PEER_RESOLVER", s.trim()))
+            .transpose()?,
+        metrics: get("FIPS_METRICS_ADDR")
+            .map(|s| value::parse_bind("FIPS_METRICS_ADDR", s.trim()))
             .transpose()?,
         log_level: None,
         notices,

@@ -97,6 +97,8 @@ const PEER: Schema = Map(&[
 
 const ENFORCE: Schema = Map(&[("enabled", Leaf), ("interface", Leaf)]);
 
+const METRICS: Schema = Map(&[("bind_addr", Leaf)]);
+
 pub(crate) static ROOT: Schema = Map(&[
     ("node", NODE),
     ("tun", TUN),
@@ -104,6 +106,7 @@ pub(crate) static ROOT: Schema = Map(&[
     ("transports", TRANSPORTS),
     ("peers", Seq(&PEER)),
     ("enforce", ENFORCE),
+    ("metrics", METRICS),
     ("gateway", Reference),
 ]);
 
