@@ -32,6 +32,9 @@ const TCP_FLAGS: usize = 13;
 /// address, or bound before the daemon) has neither.
 #[inline(always)]
 pub(crate) fn tcp<F: Frame>(ctx: &F, dir: Direction, policy: &Policy, l4: usize) -> Reason {
+    if policy.metrics_port == 0 {
+        return Reason::NotUdp;
+    }
     // Ports and flags; without IP options the header sits at a constant
     // offset, readable straight from the linear data.
     let h = if l4 == ETH_HLEN + 20 || l4 == ETH_HLEN + 40 {
@@ -46,7 +49,7 @@ pub(crate) fn tcp<F: Frame>(ctx: &F, dir: Direction, policy: &Policy, l4: usize)
         Direction::Ingress | Direction::Xdp => u16::from_be_bytes([h[2], h[3]]),
         Direction::Egress => u16::from_be_bytes([h[0], h[1]]),
     };
-    if policy.metrics_port == 0 || port != policy.metrics_port {
+    if port != policy.metrics_port {
         return Reason::NotUdp;
     }
     if dir != Direction::Egress {
