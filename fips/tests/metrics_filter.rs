@@ -50,7 +50,10 @@ fn sidecar(topo: &Topology) -> Daemon {
             ("FIPS_PEER_NPUB", PEER_NPUB.into()),
             ("FIPS_PEER_ADDR", format!("{}:{PORT}", topo.peer_ip)),
             ("FIPS_ENFORCE", "on".into()),
-            ("FIPS_METRICS_ADDR", format!("{}:{METRICS}", topo.sidecar_ip)),
+            (
+                "FIPS_METRICS_ADDR",
+                format!("{}:{METRICS}", topo.sidecar_ip),
+            ),
         ],
     )
 }
@@ -98,7 +101,9 @@ fn wait_until(daemon: &Daemon, what: &str, mut cond: impl FnMut() -> bool) {
 fn escape_probes(topo: &Topology) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../testing/netns/escape.py");
     let mut listener = Command::new("ip")
-        .args(["netns", "exec", &topo.peer, "python3", script, "listen", "7100", "5"])
+        .args([
+            "netns", "exec", &topo.peer, "python3", script, "listen", "7100", "5",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("escape.py listen");
@@ -109,7 +114,14 @@ fn escape_probes(topo: &Topology) -> String {
     let ll = ll.split('/').next().unwrap_or_default().to_string();
     let sent = Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", topo.sidecar))
-        .args(["python3", script, "send", &topo.peer_ip.to_string(), &ll, "7100"])
+        .args([
+            "python3",
+            script,
+            "send",
+            &topo.peer_ip.to_string(),
+            &ll,
+            "7100",
+        ])
         .arg(PORT.to_string())
         .output()
         .expect("escape.py send");
@@ -166,16 +178,35 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
 
     // The app on the metrics port at another address of eth0.
     let other = Ipv4Addr::new(10, 91, 0, 11);
-    run("ip", &["-n", &topo.sidecar, "addr", "add", &format!("{other}/24"), "dev", "eth0"]);
+    run(
+        "ip",
+        &[
+            "-n",
+            &topo.sidecar,
+            "addr",
+            "add",
+            &format!("{other}/24"),
+            "dev",
+            "eth0",
+        ],
+    );
     let app_port = SocketAddr::from((other, METRICS));
-    let sink = in_ns(&topo.peer, || TcpListener::bind((topo.peer_ip, 7200)).expect("sink"));
+    let sink = in_ns(&topo.peer, || {
+        TcpListener::bind((topo.peer_ip, 7200)).expect("sink")
+    });
     sink.set_nonblocking(true).expect("nonblocking");
     let out = in_ns(&topo.sidecar, || {
         let s = bound_tcp(app_port);
-        s.connect_timeout(&SocketAddr::from((topo.peer_ip, 7200)).into(), Duration::from_secs(2))
+        s.connect_timeout(
+            &SocketAddr::from((topo.peer_ip, 7200)).into(),
+            Duration::from_secs(2),
+        )
     });
     assert!(out.is_err(), "TCP from the metrics port got out");
-    assert!(sink.accept().is_err(), "the peer accepted the app's connection");
+    assert!(
+        sink.accept().is_err(),
+        "the peer accepted the app's connection"
+    );
 
     let app = in_ns(&topo.sidecar, || {
         let s = bound_tcp(app_port);
@@ -188,7 +219,10 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
         "a scraper reached the app's listener on the metrics port: {reached:?}"
     );
     app.set_nonblocking(true).expect("nonblocking");
-    assert!(app.accept().is_err(), "the app's listener completed a handshake");
+    assert!(
+        app.accept().is_err(),
+        "the app's listener completed a handshake"
+    );
     // The daemon's own server still answers.
     assert!(scrape(&topo.peer, metrics).is_ok_and(|r| r.starts_with("HTTP/1.1 200")));
     let fw = sidecar.firewall().expect("show firewall");
@@ -198,7 +232,10 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
         .into_iter()
         .flatten()
         .find(|c| c["direction"] == "egress" && c["reason"] == "foreign-socket");
-    assert!(foreign.is_some(), "the app's SYN-ACKs were not dropped as foreign:\n{fw:#}");
+    assert!(
+        foreign.is_some(),
+        "the app's SYN-ACKs were not dropped as foreign:\n{fw:#}"
+    );
 
     // TC alone holds too (the backstop only repeats it by mark): the
     // daemon is scraped, the app's listener and its socket on the port
@@ -206,15 +243,27 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
     let removed = in_ns(&topo.sidecar, || enforce::remove_backstop("eth0"));
     assert!(removed.expect("remove the backstop"));
     assert!(scrape(&topo.peer, metrics).is_ok_and(|r| r.starts_with("HTTP/1.1 200")));
-    assert!(scrape(&topo.peer, app_port).is_err(), "TC let the app's SYN-ACK out");
-    assert!(app.accept().is_err(), "the app's listener completed a handshake");
+    assert!(
+        scrape(&topo.peer, app_port).is_err(),
+        "TC let the app's SYN-ACK out"
+    );
+    assert!(
+        app.accept().is_err(),
+        "the app's listener completed a handshake"
+    );
     drop(app);
     let out = in_ns(&topo.sidecar, || {
         let s = bound_tcp(app_port);
-        s.connect_timeout(&SocketAddr::from((topo.peer_ip, 7200)).into(), Duration::from_secs(2))
+        s.connect_timeout(
+            &SocketAddr::from((topo.peer_ip, 7200)).into(),
+            Duration::from_secs(2),
+        )
     });
     assert!(out.is_err(), "TCP from the metrics port got past TC");
-    assert!(sink.accept().is_err(), "the peer accepted the app's connection");
+    assert!(
+        sink.accept().is_err(),
+        "the peer accepted the app's connection"
+    );
 
     // Control: without the filter the same listener is reached, so the
     // filter is what refused it above.
@@ -227,23 +276,35 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
     let reached = in_ns(&topo.peer, || {
         TcpStream::connect_timeout(&app_port, Duration::from_secs(2))
     });
-    assert!(reached.is_ok(), "unfiltered, the app's listener: {reached:?}");
+    assert!(
+        reached.is_ok(),
+        "unfiltered, the app's listener: {reached:?}"
+    );
 }
 
 #[test]
 fn an_app_holding_the_metrics_port_before_the_daemon_gets_nothing_out() {
     let topo = Topology::with_prefix("mt", "first", 92);
     let metrics = SocketAddr::from((topo.sidecar_ip, METRICS));
-    let app = in_ns(&topo.sidecar, || TcpListener::bind(metrics).expect("the app binds first"));
+    let app = in_ns(&topo.sidecar, || {
+        TcpListener::bind(metrics).expect("the app binds first")
+    });
     app.set_nonblocking(true).expect("nonblocking");
     let sidecar = sidecar(&topo);
     let _cleanup = RemoveOnDrop(&topo);
     sidecar.wait_attached();
-    assert!(sidecar.log().contains("no metrics server"), "{}", sidecar.log());
+    assert!(
+        sidecar.log().contains("no metrics server"),
+        "{}",
+        sidecar.log()
+    );
     // The daemon runs on without metrics and the filter keeps the port shut.
     let reached = scrape(&topo.peer, metrics);
     assert!(reached.is_err(), "a scraper reached the app: {reached:?}");
-    assert!(app.accept().is_err(), "the app's listener completed a handshake");
+    assert!(
+        app.accept().is_err(),
+        "the app's listener completed a handshake"
+    );
     let escaped = escape_probes(&topo);
     assert!(escaped.starts_with(NOTHING), "{escaped}");
 }
