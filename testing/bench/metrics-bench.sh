@@ -127,6 +127,10 @@ round() { # label scrape(0/1)
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+column_of() { # label field -> that field of the label's rows, one a line
+    printf '%s\n' "${ROWS[@]}" | awk -F'|' -v l="$1" -v f="$2" '$1 == l {print $f}'
+}
+
 main() {
     command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
     [ -x "$FIPS_BIN" ] || { echo "metrics-bench: $FIPS_BIN missing: cargo build --release -p fips" >&2; exit 1; }
@@ -145,8 +149,8 @@ main() {
         echo
         for label in "metrics off" "metrics on, no scraper" "metrics on, scraped"; do
             local mb cpu
-            mb=$(for r in "${ROWS[@]}"; do IFS='|' read -r a _ c _ _ _ _ <<< "$r"; [ "$a" = "$label" ] && echo "$c"; done | median)
-            cpu=$(for r in "${ROWS[@]}"; do IFS='|' read -r a _ _ _ e _ _ <<< "$r"; [ "$a" = "$label" ] && echo "$e"; done | median)
+            mb=$(column_of "$label" 3 | median)
+            cpu=$(column_of "$label" 5 | median)
             echo "- $label: median $mb Mbit/s, main thread $cpu ms CPU per GB"
             eval "MB_${label//[^a-z]/_}=$mb CPU_${label//[^a-z]/_}=$cpu"
         done
