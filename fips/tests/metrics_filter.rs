@@ -144,6 +144,23 @@ fn bound_tcp(from: SocketAddr) -> socket2::Socket {
     s
 }
 
+/// Accepts one connection within 5 s and answers it; whether one came.
+fn answer_once(listener: socket2::Socket) -> bool {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok((conn, _)) = listener.accept() {
+            let mut conn: TcpStream = conn.into();
+            // The reply must not get out; whether write succeeds is the kernel's.
+            let _queued = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nleak!");
+            std::thread::sleep(Duration::from_secs(4));
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 #[test]
 fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing_out() {
     let topo = Topology::with_prefix("mt", "open", 91);
@@ -235,6 +252,51 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
     assert!(
         foreign.is_some(),
         "the app's SYN-ACKs were not dropped as foreign:\n{fw:#}"
+    );
+
+    // A process that can mark its sockets (CAP_NET_ADMIN or CAP_NET_RAW,
+    // which the app must not have) on the port at a third address: its
+    // SYN-ACKs carry the mark and pass, its data has no registered cookie
+    // and does not.
+    let third = SocketAddr::from((Ipv4Addr::new(10, 91, 0, 12), METRICS));
+    run(
+        "ip",
+        &[
+            "-n",
+            &topo.sidecar,
+            "addr",
+            "add",
+            "10.91.0.12/24",
+            "dev",
+            "eth0",
+        ],
+    );
+    let marked = in_ns(&topo.sidecar, || {
+        let s = bound_tcp(third);
+        s.set_mark(fips_common::METRICS_MARK).expect("SO_MARK");
+        s.listen(8).expect("listen");
+        s
+    });
+    let leak = std::thread::spawn(move || answer_once(marked));
+    let got = in_ns(&topo.peer, || -> std::io::Result<usize> {
+        let mut s = TcpStream::connect_timeout(&third, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        s.read(&mut [0u8; 256])
+    });
+    assert!(
+        leak.join().expect("marked listener"),
+        "the marked listener saw no connection"
+    );
+    let timed_out = got.as_ref().is_err_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    });
+    assert!(
+        timed_out,
+        "data left a marked socket with no registered cookie: {got:?}"
     );
 
     // TC alone holds too (the backstop only repeats it by mark): the
