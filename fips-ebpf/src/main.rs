@@ -417,7 +417,7 @@ fn ipv4_udp_fast<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Option<R
     }
     match byte(ETH_HLEN + 9) {
         IPPROTO_UDP => {}
-        IPPROTO_TCP => return Some(metrics::tcp(ctx, dir, policy, UDP_AT)),
+        IPPROTO_TCP => return Some(metrics::tcp(ctx, dir, policy, metrics::At::Ipv4)),
         _ => return Some(Reason::NotUdp),
     }
     let ports = [
@@ -463,7 +463,13 @@ fn ipv4<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Reason {
     }
     match h[9] {
         IPPROTO_UDP => {}
-        IPPROTO_TCP => return metrics::tcp(ctx, dir, policy, ETH_HLEN + header_len),
+        IPPROTO_TCP if header_len == 20 => {
+            return metrics::tcp(ctx, dir, policy, metrics::At::Ipv4)
+        }
+        IPPROTO_TCP => {
+            let at = metrics::At::Ipv4Options(ETH_HLEN + header_len);
+            return metrics::tcp(ctx, dir, policy, at);
+        }
         _ => return Reason::NotUdp,
     }
     // Without options (every packet the transport sends) the UDP header
@@ -496,7 +502,7 @@ fn ipv6<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Reason {
             Ok(u) => udp(ctx, dir, [u[0], u[1], u[2], u[3]], policy),
             Err(_) => Reason::Malformed,
         },
-        IPPROTO_TCP => metrics::tcp(ctx, dir, policy, ETH_HLEN + IPV6_HLEN),
+        IPPROTO_TCP => metrics::tcp(ctx, dir, policy, metrics::At::Ipv6),
         IPPROTO_ICMPV6 => neighbour_discovery(ctx),
         44 => Reason::Fragment,
         // Hop-by-hop, routing, destination options, AH, mobility, HIP, shim6.

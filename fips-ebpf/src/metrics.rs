@@ -23,7 +23,30 @@ const TCP_FIN: u8 = 0x01;
 /// Offset of the flags byte in the TCP header.
 const TCP_FLAGS: usize = 13;
 
-/// The verdict for a TCP segment whose header starts at `l4`. Ingress
+/// Where the TCP header starts. The offset must reach the loads as a
+/// constant: without CAP_PERFMON the verifier refuses `data + offset` with
+/// a variable offset, even one a branch proved constant (it does not carry
+/// that proof over to a register derived from it).
+pub(crate) enum At {
+    /// After an IPv4 header without options.
+    Ipv4,
+    /// After the IPv6 header.
+    Ipv6,
+    /// After an IPv4 header with options: through the load helper.
+    Ipv4Options(usize),
+}
+
+/// Ports and flags of the TCP header.
+#[inline(always)]
+fn header<F: Frame>(ctx: &F, at: At) -> Result<[u8; 14], i64> {
+    match at {
+        At::Ipv4 => load::<[u8; 14]>(ctx, ETH_HLEN + 20),
+        At::Ipv6 => load::<[u8; 14]>(ctx, ETH_HLEN + 40),
+        At::Ipv4Options(l4) => ctx.load_slow::<[u8; 14]>(l4),
+    }
+}
+
+/// The verdict for a TCP segment whose header is `at`. Ingress
 /// (TC and XDP): to the metrics port. Egress: from the metrics port and
 /// either sent by a socket whose cookie the daemon registered, or a SYN-ACK
 /// of a connection still in the listener's queue (the kernel's reply from a
@@ -31,18 +54,11 @@ const TCP_FLAGS: usize = 13;
 /// daemon's listener mark. An app's listener on the same port (another
 /// address, or bound before the daemon) has neither.
 #[inline(always)]
-pub(crate) fn tcp<F: Frame>(ctx: &F, dir: Direction, policy: &Policy, l4: usize) -> Reason {
+pub(crate) fn tcp<F: Frame>(ctx: &F, dir: Direction, policy: &Policy, at: At) -> Reason {
     if policy.metrics_port == 0 {
         return Reason::NotUdp;
     }
-    // Ports and flags; without IP options the header sits at a constant
-    // offset, readable straight from the linear data.
-    let h = if l4 == ETH_HLEN + 20 || l4 == ETH_HLEN + 40 {
-        load::<[u8; 14]>(ctx, l4)
-    } else {
-        ctx.load_slow::<[u8; 14]>(l4)
-    };
-    let Ok(h) = h else {
+    let Ok(h) = header(ctx, at) else {
         return Reason::Malformed;
     };
     let port = match dir {
