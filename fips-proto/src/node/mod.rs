@@ -170,6 +170,8 @@ pub struct Node {
     /// Budgets for msg1 processing, checked before any ECDH.
     admission: admission::Admission,
     shut_down: bool,
+    /// Between `begin_drain` and `shutdown`: no new links.
+    draining: bool,
     /// Sessions, discovery and routing; `None` only while it runs.
     dataplane: Option<Box<dataplane::DataplaneHook>>,
     /// Bumped whenever peers, the tree or bloom filters may have changed.
@@ -222,6 +224,7 @@ impl Node {
             next_link_id: 1,
             admission: admission::Admission::new(now),
             shut_down: false,
+            draining: false,
             dataplane: Some(dataplane::DataplaneHook::new(
                 my_addr,
                 config.link_mtu,
@@ -256,6 +259,8 @@ impl Node {
             return;
         }
         match codec::classify(data) {
+            // A draining node takes no new links.
+            Ok(codec::Packet::Msg1(_)) if self.draining => {}
             Ok(codec::Packet::Msg1(m)) => self.handle_msg1(now, from, m),
             Ok(codec::Packet::Msg2(m)) => self.handle_msg2(now, from, m),
             Ok(codec::Packet::Frame(h)) => self.handle_frame(now, from, h, data),
@@ -430,10 +435,38 @@ impl Node {
         }
     }
 
-    /// Queues Disconnect(Shutdown) to every peer and stops all activity.
-    pub fn shutdown(&mut self, now: Instant) {
+    /// Starts a graceful stop: queues Disconnect(Shutdown) to every peer,
+    /// stops dialling and refuses new handshakes. Links stay, so frames
+    /// already in flight are still taken in, until [`Node::shutdown`]
+    /// (which then sends no second Disconnect). The daemon calls this on
+    /// SIGTERM and `shutdown` when its drain window closes or
+    /// [`Node::peer_count`] reaches 0.
+    pub fn begin_drain(&mut self, now: Instant) {
+        if self.draining || self.shut_down {
+            return;
+        }
         let addrs: Vec<NodeAddr> = self.peers.keys().copied().collect();
         for a in &addrs {
+            self.send_disconnect(now, a, DISCONNECT_SHUTDOWN);
+        }
+        self.slots.clear();
+        for a in self.dials.keys().copied().collect::<Vec<_>>() {
+            self.cancel_dial(&a);
+        }
+        self.draining = true;
+    }
+
+    /// Authenticated peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Queues Disconnect(Shutdown) to every peer (unless a drain already
+    /// did) and stops all activity.
+    pub fn shutdown(&mut self, now: Instant) {
+        let addrs: Vec<NodeAddr> = self.peers.keys().copied().collect();
+        let told = self.draining;
+        for a in addrs.iter().filter(|_| !told) {
             self.send_disconnect(now, a, DISCONNECT_SHUTDOWN);
         }
         self.slots.clear();

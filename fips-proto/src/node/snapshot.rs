@@ -174,7 +174,11 @@ impl Node {
             npub: self.identity.public().npub(),
             node_addr: self.my_addr.to_hex(),
             ipv6_addr: self.my_addr.ipv6().to_string(),
-            state: if self.shut_down { "stopped" } else { "running" },
+            state: match (self.shut_down, self.draining) {
+                (true, _) => "stopped",
+                (false, true) => "draining",
+                (false, false) => "running",
+            },
             is_root: self.tree.is_root(),
             root: self.tree.root().to_hex(),
             peer_count: self.peers.len(),

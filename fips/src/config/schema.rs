@@ -28,6 +28,7 @@ const NODE: Schema = Map(&[
     ("control", CONTROL),
     ("log_level", Leaf),
     ("peer_resolver", Leaf),
+    ("drain_timeout_secs", Leaf),
     ("leaf_only", Reference),
     ("tick_interval_secs", Reference),
     ("base_rtt_ms", Reference),
@@ -107,6 +108,7 @@ pub(crate) static ROOT: Schema = Map(&[
     ("peers", Seq(&PEER)),
     ("enforce", ENFORCE),
     ("metrics", METRICS),
+    ("log", Map(&[("format", Leaf)])),
     ("gateway", Reference),
 ]);
 

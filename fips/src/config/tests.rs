@@ -536,3 +536,51 @@ fn reports_broken_yaml_with_its_line_and_without_the_secret_on_it() {
     assert!(matches!(err, ConfigError::DuplicateKey { .. }), "{msg}");
     assert!(msg.contains("mtu") && msg.contains("line 3"), "{msg}");
 }
+
+#[test]
+fn reads_the_log_format_and_refuses_a_bad_one_naming_the_choices() {
+    assert_eq!(parse_str("").expect("empty").log_format, LogFormat::Text);
+    let c = parse_str("log:\n  format: json\n").expect("json");
+    assert_eq!(c.log_format, LogFormat::Json);
+    let msg = parse_str("log:\n  format: logfmt\n")
+        .expect_err("bad")
+        .to_string();
+    assert!(
+        msg.contains("log.format") && msg.contains("text or json") && msg.contains("logfmt"),
+        "{msg}"
+    );
+    let env = [("FIPS_NSEC", NSEC_A), ("FIPS_LOG_FORMAT", "json")];
+    assert_eq!(
+        Config::from_env(&env).expect("env").log_format,
+        LogFormat::Json
+    );
+    let env = [("FIPS_NSEC", NSEC_A), ("FIPS_LOG_FORMAT", "xml")];
+    let msg = Config::from_env(&env).expect_err("bad").to_string();
+    assert!(
+        msg.contains("FIPS_LOG_FORMAT") && msg.contains("text or json"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn reads_the_drain_timeout_with_the_reference_default_of_two_seconds() {
+    use std::time::Duration;
+    assert_eq!(
+        parse_str("").expect("empty").drain_timeout,
+        Duration::from_secs(2)
+    );
+    let c = parse_str("node:\n  drain_timeout_secs: 0\n").expect("zero");
+    assert_eq!(c.drain_timeout, Duration::ZERO);
+    let msg = parse_str("node:\n  drain_timeout_secs: -1\n")
+        .expect_err("negative")
+        .to_string();
+    assert!(msg.contains("node.drain_timeout_secs"), "{msg}");
+    let env = [("FIPS_NSEC", NSEC_A), ("FIPS_DRAIN_TIMEOUT_SECS", "7")];
+    assert_eq!(
+        Config::from_env(&env).expect("env").drain_timeout,
+        Duration::from_secs(7)
+    );
+    let env = [("FIPS_NSEC", NSEC_A), ("FIPS_DRAIN_TIMEOUT_SECS", "2s")];
+    let msg = Config::from_env(&env).expect_err("unit").to_string();
+    assert!(msg.contains("FIPS_DRAIN_TIMEOUT_SECS"), "{msg}");
+}

@@ -1,7 +1,7 @@
 //! The daemon runtime: brings up UDP, TUN, the control socket, DNS and
 //! enforcement, then drives the protocol core ([`fips_proto::node::Node`])
 //! from one task until SIGTERM/SIGINT, when it tells peers goodbye and
-//! drains.
+//! keeps serving for the drain window (`node.drain_timeout_secs`).
 //!
 //! Only the node task touches the `Node`; the other tasks (control socket,
 //! DNS) talk to it over channels. Protocol decisions stay in `fips-proto`.
@@ -14,6 +14,7 @@ mod offline;
 mod refusals;
 mod resolve;
 mod shutdown;
+mod stats;
 mod tripwire;
 mod udp;
 mod views;
@@ -79,10 +80,14 @@ pub fn run_blocking(config: Config) -> Result<(), DaemonError> {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let shutdown = Shutdown::new();
-    spawn_signal_watch(&shutdown)?;
+    // SIGTERM stops the node task first: it drains (peers told goodbye,
+    // control socket and DNS still serving) and only then is everything
+    // else stopped.
+    let signalled = Shutdown::new();
+    spawn_signal_watch(&signalled)?;
     let node_loop = start(&config, &shutdown).await?;
     info!("ready");
-    node_loop.run(shutdown.token()).await;
+    node_loop.run(signalled.token(), config.drain_timeout).await;
     shutdown.trigger();
     shutdown.wait_done().await;
     info!("stopped");
@@ -100,13 +105,14 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
     let publisher = metrics::start(metrics, &mut firewall, shutdown);
     firewall.spawn_drop_log(shutdown);
     firewall.spawn_tripwire();
-    info!(addr = %udp.local_addr(), "UDP transport listening");
+    let udp_local = udp.local_addr();
+    info!(addr = %udp_local, "UDP transport listening");
     let udp = crate::udp::AsyncUdpSocket::new(udp).map_err(|source| DaemonError::Bind {
         addr: config.udp.bind,
         source,
     })?;
     let tun = start_tun(config, &identity).await?;
-    let control = ControlServer::bind(&config.control_socket)?;
+    let control = ControlServer::bind(&config.control_socket)?.with_fips0(identity.public().ipv6());
     info!(path = %control.path().display(), "control socket listening");
     let (control_tx, control_rx) = mpsc::channel(32);
     let (token, guard) = (shutdown.token(), shutdown.guard());
@@ -125,6 +131,8 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
         firewall,
         started: Instant::now(),
         names,
+        udp_local: Some(udp_local),
+        history: Default::default(),
     };
     let inputs = node_loop::Inputs {
         control: control_rx,

@@ -95,20 +95,32 @@ impl NodeLoop {
         }
     }
 
-    /// Runs until `stop` fires, then shuts the node down and sends its
-    /// goodbyes.
-    pub(crate) async fn run(mut self, stop: ShutdownToken) {
+    /// Runs until `stop` fires; then tells the peers goodbye and keeps
+    /// serving for `drain` (less once no peer is left), then shuts the
+    /// node down.
+    pub(crate) async fn run(mut self, stop: ShutdownToken, drain: Duration) {
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
+        let mut drain_end: Option<Instant> = None;
         loop {
             self.flush().await;
+            if drain_end.is_some() && self.node.peer_count() == 0 {
+                break;
+            }
             let deadline = self
                 .node
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + IDLE)
                 .min(self.next_bounds_check);
             tokio::select! {
-                _ = &mut stopped => break,
+                _ = &mut stopped, if drain_end.is_none() => {
+                    info!(peers = self.node.peer_count(), drain_secs = drain.as_secs_f64(),
+                        "telling peers goodbye, draining");
+                    self.node.begin_drain(Instant::now());
+                    drain_end = Some(Instant::now() + drain);
+                }
+                _ = tokio::time::sleep_until(drain_end.unwrap_or_else(Instant::now).into()),
+                    if drain_end.is_some() => break,
                 r = self.udp.readable() => self.on_udp(r),
                 r = recv_tun(self.tun.as_ref(), &mut self.tun_in) => self.on_tun(r),
                 Some(req) = self.control.recv() => self.on_control(req),
@@ -129,9 +141,10 @@ impl NodeLoop {
                 if let Some(m) = &self.metrics {
                     m.publish(&self.node, now);
                 }
+                super::stats::record(&mut self.ctx.history, &self.node, now);
             }
         }
-        info!("telling peers goodbye");
+        info!("drained");
         self.node.shutdown(Instant::now());
         self.flush().await;
     }
