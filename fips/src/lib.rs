@@ -7,5 +7,6 @@ pub mod daemon;
 pub mod dns;
 pub mod enforce;
 pub mod limits;
+pub mod metrics;
 pub mod tun;
 pub mod udp;

@@ -24,6 +24,8 @@ Without -c, these environment variables configure the node (sidecar mode):
   FIPS_UDP_BIND [0.0.0.0:4000]  FIPS_UDP_MTU [1280]  FIPS_TUN_MTU [1280]
   FIPS_DNS_UPSTREAM [none: other names are REFUSED]
   FIPS_ENFORCE [1]  FIPS_ENFORCE_IFACE [eth0]  RUST_LOG [info]
+  FIPS_METRICS_ADDR [off]  Prometheus GET /metrics on IP:port, e.g. 0.0.0.0:9464
+    (metrics.bind_addr in a config file); the filter opens it for the daemon only
   FIPS_LOG_FORMAT [text]  text, or json: one JSON object per line (log.format)
   FIPS_DRAIN_TIMEOUT_SECS [2]  on SIGTERM the daemon sends Disconnect to every
     peer, keeps serving this long, then exits 0 (node.drain_timeout_secs)

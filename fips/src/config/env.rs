@@ -35,6 +35,7 @@ const KNOWN: &[&str] = &[
     "FIPS_PEER_RESOLVER",
     "FIPS_ENFORCE",
     "FIPS_ENFORCE_IFACE",
+    "FIPS_METRICS_ADDR",
     "FIPS_LOG_FORMAT",
     "FIPS_DRAIN_TIMEOUT_SECS",
 ];
@@ -144,6 +145,9 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
         enforce,
         peer_resolver: get("FIPS_PEER_RESOLVER")
             .map(|s| value::parse_upstream("FIPS_PEER_RESOLVER", s.trim()))
+            .transpose()?,
+        metrics: get("FIPS_METRICS_ADDR")
+            .map(|s| value::parse_bind("FIPS_METRICS_ADDR", s.trim()))
             .transpose()?,
         log_level: None,
         log_format: get("FIPS_LOG_FORMAT")

@@ -74,6 +74,10 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .str()?
             .map(|s| value::parse_upstream("node.peer_resolver", s))
             .transpose()?,
+        metrics: get("metrics.bind_addr")
+            .str()?
+            .map(|s| value::parse_bind("metrics.bind_addr", s))
+            .transpose()?,
         log_level: get("node.log_level").str()?.map(str::to_string),
         log_format: match get("log.format").str()? {
             Some(s) => value::parse_log_format("log.format", s)?,

@@ -17,6 +17,8 @@ mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +53,9 @@ pub struct Config {
     /// The DNS server the daemon asks for peer host names
     /// (`node.peer_resolver`, `FIPS_PEER_RESOLVER`); `None`: the system's.
     pub peer_resolver: Option<SocketAddr>,
+    /// Where the Prometheus metrics server listens (`metrics.bind_addr`,
+    /// `FIPS_METRICS_ADDR`); `None`: no metrics server (the default).
+    pub metrics: Option<SocketAddr>,
     /// `node.log_level`, used when `RUST_LOG` is unset.
     pub log_level: Option<String>,
     /// `log.format`, `FIPS_LOG_FORMAT`: text (default) or json lines.

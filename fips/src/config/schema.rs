@@ -98,6 +98,8 @@ const PEER: Schema = Map(&[
 
 const ENFORCE: Schema = Map(&[("enabled", Leaf), ("interface", Leaf)]);
 
+const METRICS: Schema = Map(&[("bind_addr", Leaf)]);
+
 pub(crate) static ROOT: Schema = Map(&[
     ("node", NODE),
     ("tun", TUN),
@@ -105,6 +107,7 @@ pub(crate) static ROOT: Schema = Map(&[
     ("transports", TRANSPORTS),
     ("peers", Seq(&PEER)),
     ("enforce", ENFORCE),
+    ("metrics", METRICS),
     ("log", Map(&[("format", Leaf)])),
     ("gateway", Reference),
 ]);

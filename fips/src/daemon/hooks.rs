@@ -44,21 +44,24 @@ impl Firewall {
     pub(crate) fn attach(
         cfg: &EnforceConfig,
         socket: &std::net::UdpSocket,
+        metrics_port: u16,
     ) -> Result<Firewall, DaemonError> {
         if !cfg.enabled {
             return Ok(Firewall::disabled());
         }
         let policy = enforce::Policy::for_socket(socket)
             .map_err(|source| DaemonError::EnforcePolicy { source })?;
-        let enforcer = enforce::Enforcer::attach(&cfg.interface, &policy).map_err(|source| {
-            DaemonError::EnforceAttach {
-                iface: cfg.interface.clone(),
-                source,
-            }
-        })?;
+        let enforcer =
+            enforce::Enforcer::attach_with_metrics(&cfg.interface, &policy, metrics_port).map_err(
+                |source| DaemonError::EnforceAttach {
+                    iface: cfg.interface.clone(),
+                    source,
+                },
+            )?;
         info!(
             iface = %cfg.interface,
             udp_port = policy.udp_port,
+            metrics_tcp_port = metrics_port,
             xdp = enforcer.xdp_mode().name(),
             egress_backstop = enforcer.backstop(),
             "enforcement filter attached"
@@ -69,6 +72,22 @@ impl Firewall {
             enforcer: Some(enforcer),
             tripwire: None,
         })
+    }
+
+    /// The filtered interface, with enforcement on.
+    pub(crate) fn iface(&self) -> Option<&str> {
+        self.iface.as_deref()
+    }
+
+    /// The filter's set of metrics connections allowed out; `None` without
+    /// enforcement (nothing to register with).
+    pub(crate) fn metrics_conns(
+        &mut self,
+    ) -> Result<Option<enforce::MetricsConns>, enforce::EnforceError> {
+        self.enforcer
+            .as_mut()
+            .map(|e| e.metrics_conns())
+            .transpose()
     }
 
     /// Starts watching for packet sockets (only with enforcement on: without

@@ -8,6 +8,7 @@
 
 mod commands;
 mod hooks;
+mod metrics;
 mod node_loop;
 mod offline;
 mod refusals;
@@ -129,7 +130,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLoop, DaemonError> {
     let identity = load_identity(config)?;
     let udp = udp::bind(&config.udp)?;
-    let mut firewall = hooks::Firewall::attach(&config.enforce, udp.as_std())?;
+    let metrics = metrics::bind(config);
+    let metrics_port = metrics.as_ref().map_or(0, |m| m.local_addr().port());
+    let mut firewall = hooks::Firewall::attach(&config.enforce, udp.as_std(), metrics_port)?;
+    let publisher = metrics::start(metrics, &mut firewall, shutdown);
     firewall.spawn_drop_log(shutdown);
     firewall.spawn_tripwire();
     let udp_local = udp.local_addr();
@@ -165,6 +169,7 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
         control: control_rx,
         identities: id_rx,
         addrs: addr_rx,
+        metrics: publisher,
     };
     Ok(node_loop::NodeLoop::new(node, udp, tun, inputs, ctx))
 }

@@ -42,6 +42,8 @@ pub(crate) struct Inputs {
     pub identities: mpsc::Receiver<PeerIdentity>,
     /// Peer addresses from host names (`resolve`).
     pub addrs: mpsc::Receiver<AddrUpdate>,
+    /// Where the figures for the metrics server go, once per stats tick.
+    pub metrics: Option<crate::metrics::Publisher>,
 }
 
 pub(crate) struct NodeLoop {
@@ -51,6 +53,7 @@ pub(crate) struct NodeLoop {
     control: mpsc::Receiver<ControlRequest>,
     identities: mpsc::Receiver<PeerIdentity>,
     addrs: mpsc::Receiver<AddrUpdate>,
+    metrics: Option<crate::metrics::Publisher>,
     ctx: Context,
     rx: RecvBatch,
     tx: SendBatch,
@@ -80,6 +83,7 @@ impl NodeLoop {
             control: inputs.control,
             identities: inputs.identities,
             addrs: inputs.addrs,
+            metrics: inputs.metrics,
             ctx,
             rx: RecvBatch::new(RECV_MSGS, MAX_GRO_BYTES),
             tx: SendBatch::new(BATCH),
@@ -134,6 +138,9 @@ impl NodeLoop {
                 self.next_bounds_check = now + BOUNDS_CHECK;
                 let core = self.node.bounds().unwrap_or_default().pressure();
                 self.bounds.check(now, &core);
+                if let Some(m) = &self.metrics {
+                    m.publish(&self.node, now);
+                }
                 super::stats::record(&mut self.ctx.history, &self.node, now);
             }
         }
@@ -220,6 +227,9 @@ impl NodeLoop {
         while let Some(event) = self.node.poll_event() {
             match event {
                 NodeEvent::PeerUp { addr, npub } => {
+                    if let Some(m) = &mut self.metrics {
+                        m.link_established();
+                    }
                     info!(peer = %npub, addr = %addr.ipv6(), "peer up")
                 }
                 NodeEvent::PeerDown { addr, reason } => {
