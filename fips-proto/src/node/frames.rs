@@ -2,6 +2,7 @@
 //! roaming, trial-promotion of a pending rekey session) and send (counter
 //! nonce, K bit, inner timestamp), and the dispatch of link messages.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -10,9 +11,10 @@ use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
 use crate::wire::link::LinkMessage;
 use crate::NodeAddr;
 
-use super::link::Slot;
+use super::link::{Peer, Slot};
 use super::timers::LinkTimer;
-use super::{codec, DownReason, Node, Owner, UDP};
+use super::txqueue::TxQueue;
+use super::{codec, DownReason, Node, Owner, Timers, UDP};
 
 /// The link inner timestamp before the message.
 const LINK_TS_LEN: usize = 4;
@@ -169,15 +171,64 @@ impl Node {
         self.send_frame(now, to, |out| msg.emit(out))
     }
 
-    /// Sends an encoded link message (msg_type byte first) from the
-    /// dataplane: SessionDatagrams it built or forwards, lookups. The bytes
-    /// are framed as they are, without a parse and re-encode.
+    /// Sends every link message the dataplane left in the outbox.
+    pub(super) fn drain_link_out(&mut self, now: Instant) {
+        let mut tx = LinkTx {
+            peers: &mut self.peers,
+            transmits: &mut self.transmits,
+            timers: &self.timers,
+        };
+        while let Some((peer, msg)) = self.link_out.poll() {
+            if tx.send_bytes(now, &peer, msg).is_err() {
+                self.counters.link_sends_failed += 1;
+            }
+        }
+    }
+
+    /// Sends an encoded link message (msg_type byte first), framed as it
+    /// is, without a parse and re-encode.
+    #[cfg(feature = "bench")]
     pub(crate) fn send_link_bytes(
         &mut self,
         now: Instant,
         to: &NodeAddr,
         msg: &[u8],
     ) -> Result<(), LinkSendError> {
+        self.link_tx().send_bytes(now, to, msg)
+    }
+
+    fn send_frame(
+        &mut self,
+        now: Instant,
+        to: &NodeAddr,
+        write_msg: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
+        self.link_tx().send_frame(now, to, write_msg)
+    }
+
+    fn link_tx(&mut self) -> LinkTx<'_> {
+        LinkTx {
+            peers: &mut self.peers,
+            transmits: &mut self.transmits,
+            timers: &self.timers,
+        }
+    }
+
+    pub(super) fn send_disconnect(&mut self, now: Instant, to: &NodeAddr, reason: u8) {
+        self.send_link_message(now, to, &LinkMessage::Disconnect { reason });
+    }
+}
+
+/// The parts of the node a frame is sent with, borrowed apart from the
+/// dataplane's outbox so the node can drain one into the other.
+struct LinkTx<'a> {
+    peers: &'a mut BTreeMap<NodeAddr, Peer>,
+    transmits: &'a mut TxQueue,
+    timers: &'a Timers,
+}
+
+impl LinkTx<'_> {
+    fn send_bytes(&mut self, now: Instant, to: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
         if msg.is_empty() || msg.len() > MAX_LINK_MESSAGE {
             return Err(LinkSendError::Unavailable { peer: *to });
         }
@@ -229,9 +280,5 @@ impl Node {
         }
         self.transmits.push(p.remote, buf);
         true
-    }
-
-    pub(super) fn send_disconnect(&mut self, now: Instant, to: &NodeAddr, reason: u8) {
-        self.send_link_message(now, to, &LinkMessage::Disconnect { reason });
     }
 }

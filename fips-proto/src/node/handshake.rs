@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::identity::PeerIdentity;
 use crate::mmp::{MmpMetrics, MmpReceiver};
 use crate::noise::{self, IkInitiator, IkResponder};
+use crate::routing::MeshChange;
 use crate::wire::fmp::{Msg1, Msg2};
 use crate::NodeAddr;
 
@@ -454,7 +455,7 @@ impl Node {
         });
         self.tree_peer_removed(now, paddr);
         self.dataplane_pin_identity(now, p.identity, false);
-        self.dataplane_peer_down(now, paddr);
+        self.mesh_changed(MeshChange::Peers);
         if reason != DownReason::Local {
             self.schedule_reconnect(now, paddr, false);
         }

@@ -170,10 +170,12 @@ pub struct Node {
     /// Budgets for msg1 processing, checked before any ECDH.
     admission: admission::Admission,
     shut_down: bool,
-    /// Sessions, discovery and routing; `None` only while it runs.
-    dataplane: Option<Box<dataplane::DataplaneHook>>,
-    /// Bumped whenever peers, the tree or bloom filters may have changed.
-    topology: u64,
+    /// Sessions, discovery and routing, behind a one-way boundary.
+    dataplane: crate::session::Dataplane,
+    /// What the dataplane reads of the tree, rebuilt after `MeshChange`s.
+    view: dataplane::ViewCache,
+    /// Link messages the dataplane produced, drained after each call.
+    link_out: crate::routing::Outbox,
 }
 
 impl Node {
@@ -222,12 +224,9 @@ impl Node {
             next_link_id: 1,
             admission: admission::Admission::new(now),
             shut_down: false,
-            dataplane: Some(dataplane::DataplaneHook::new(
-                my_addr,
-                config.link_mtu,
-                epoch,
-            )),
-            topology: 0,
+            dataplane: dataplane::new_dataplane(my_addr, config.link_mtu, epoch),
+            view: dataplane::ViewCache::new(),
+            link_out: crate::routing::Outbox::default(),
             timers: config.timers,
             identity: config.identity,
         };
@@ -319,7 +318,7 @@ impl Node {
             .poll_timeout()
             .into_iter()
             .chain(self.bloom.poll_timeout())
-            .chain(self.dataplane_poll_timeout());
+            .chain(self.dataplane.poll_timeout());
         links
             .chain(dials)
             .chain(slots)
@@ -345,7 +344,7 @@ impl Node {
                 buf.extend_from_slice(&p);
                 true
             }
-            None => self.dataplane_poll_tun(buf),
+            None => self.dataplane.poll_tun(buf),
         }
     }
 
@@ -358,7 +357,7 @@ impl Node {
     /// config), in the dataplane's bounded identity cache: nothing else
     /// keeps it, so distinct names cannot grow the node.
     pub fn learn_identity(&mut self, now: Instant, peer: PeerIdentity) {
-        self.dataplane_learn_identity(now, peer);
+        self.dataplane.learn_identity(now, peer);
     }
 
     /// Adds (or replaces) a peer and dials it now.

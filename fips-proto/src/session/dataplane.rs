@@ -3,9 +3,10 @@
 //!
 //! Call order, like the node around it: feed inputs (`handle_tun_packet`,
 //! `handle_session_datagram`, `handle_lookup_request`,
-//! `handle_lookup_response`, `handle_timeout`), then drain `poll_tun` until
-//! it returns false, then sleep until `poll_timeout()`. Link messages leave
-//! through `MeshView::send_link` as they are produced.
+//! `handle_lookup_response`, `handle_timeout`, `handle_mesh_change`), then
+//! drain the call's `Outbox` and `poll_tun` until it returns false, then
+//! sleep until `poll_timeout()`. Each input gets a `Cx`: the mesh as a
+//! read-only `MeshView`, the RNG, and the outbox its link messages go to.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv6Addr;
@@ -20,7 +21,7 @@ use crate::identity::PeerIdentity;
 use crate::ipv6::{effective_mtu, icmp, mss, Ipv6Packet};
 use crate::routing::cache::{COORD_CAPACITY, COORD_TTL, IDENTITY_CAPACITY};
 use crate::routing::{
-    find_next_hop, CoordCache, IdentityCache, MeshView, Route, RouteCache, Throttle,
+    find_next_hop, CoordCache, Cx, IdentityCache, MeshChange, MeshView, Route, RouteCache, Throttle,
 };
 use crate::wire::lookup::{LookupRequest, LookupResponse};
 use crate::wire::Coords;
@@ -248,10 +249,12 @@ impl Dataplane {
         }
     }
 
-    /// Our tree parent changed: cached coordinates were judged from the old
-    /// position, so they and every remembered route go.
-    pub fn parent_changed(&mut self) {
-        self.coords.clear();
+    /// The mesh around us changed: remembered next hops go; after a
+    /// parent change, so do coordinates judged from the old position.
+    pub fn handle_mesh_change(&mut self, change: MeshChange) {
+        if change == MeshChange::Parent {
+            self.coords.clear();
+        }
         self.routes.clear();
     }
 
@@ -330,7 +333,7 @@ impl Dataplane {
     }
 
     /// An IPv6 packet read from the TUN device.
-    pub fn handle_tun_packet<M: MeshView>(&mut self, now: Instant, pkt: &[u8], mesh: &mut M) {
+    pub fn handle_tun_packet<M: MeshView>(&mut self, now: Instant, pkt: &[u8], cx: &mut Cx<'_, M>) {
         let Ok(ip) = Ipv6Packet::parse(pkt) else {
             self.counters.tun_malformed += 1;
             return;
@@ -356,13 +359,13 @@ impl Dataplane {
             Some(_) => None,
             None => {
                 self.queue(dest, pkt);
-                self.open_session(now, mesh, dest, peer);
+                self.open_session(now, cx, dest, peer);
                 return;
             }
         };
         match path_limit {
             Some(l) if pkt.len() > usize::from(l) => self.packet_too_big(now, pkt, l),
-            Some(_) => self.send_ipv6(now, mesh, dest, pkt),
+            Some(_) => self.send_ipv6(now, cx, dest, pkt),
             None => self.queue(dest, pkt),
         }
     }
@@ -379,16 +382,16 @@ impl Dataplane {
     pub(crate) fn open_session<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         peer: PeerIdentity,
     ) {
         if self.sessions.contains_key(&dest) {
             return;
         }
-        if self.route(now, mesh, &dest).is_some() {
-            self.initiate(now, mesh, dest, peer);
-        } else if !self.discovery.start(now, dest, mesh) {
+        if self.route(now, cx.mesh, &dest).is_some() {
+            self.initiate(now, cx, dest, peer);
+        } else if !self.discovery.start(now, dest, cx) {
             self.counters.lookups_refused += 1;
         }
     }
@@ -399,10 +402,10 @@ impl Dataplane {
         now: Instant,
         from: NodeAddr,
         req: LookupRequest,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
     ) {
         // Other outcomes than these are ordinary (duplicates, TTL).
-        match self.discovery.handle_request(now, from, req, mesh) {
+        match self.discovery.handle_request(now, from, req, cx) {
             Err(DiscoveryError::TableFull) => self.counters.lookup_requests_refused += 1,
             Err(DiscoveryError::RateLimited) => self.counters.lookup_requests_rate_limited += 1,
             _ => {}
@@ -415,15 +418,13 @@ impl Dataplane {
         now: Instant,
         _from: NodeAddr,
         resp: LookupResponse,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
     ) {
         let Ok(ResponseOutcome::Resolved {
             target,
             coords,
             path_mtu,
-        }) = self
-            .discovery
-            .handle_response(now, resp, mesh, &mut self.ids)
+        }) = self.discovery.handle_response(now, resp, cx, &mut self.ids)
         else {
             return;
         };
@@ -437,14 +438,14 @@ impl Dataplane {
             Some(_) => {}
             None if self.pending.has(&target) => {
                 if let Some(peer) = self.ids.get(now, &target) {
-                    self.open_session(now, mesh, target, peer);
+                    self.open_session(now, cx, target, peer);
                 }
             }
             None => {}
         }
     }
 
-    /// The next hop toward `dest`, remembered per topology version.
+    /// The next hop toward `dest`, remembered until the mesh changes.
     pub(crate) fn route<M: MeshView>(
         &mut self,
         now: Instant,
@@ -463,8 +464,7 @@ impl Dataplane {
         mesh: &M,
         dest: &NodeAddr,
     ) -> Route {
-        let version = mesh.topology_version();
-        if let Some(hop) = self.routes.get(version, dest) {
+        if let Some(hop) = self.routes.get(dest) {
             // Routing through a cache entry keeps it alive.
             let _ = self.coords.get_and_touch(now, dest);
             return Route::Peer(hop);
@@ -472,7 +472,7 @@ impl Dataplane {
         let coords = self.coords.get_and_touch(now, dest).map(|c| &c.0[..]);
         let route = find_next_hop(mesh, dest, coords);
         if let Route::Peer(hop) = route {
-            self.routes.put(version, *dest, hop);
+            self.routes.put(*dest, hop);
             // Only a silent peer makes progress: the destination may have
             // moved to a branch our cached coordinates do not show.
             let silent = mesh.peer(&hop, dest).is_some_and(|p| p.silent);
@@ -568,13 +568,13 @@ impl Dataplane {
     pub(crate) fn flush_pending<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
     ) {
         self.discovery.cancel(&dest);
         if let Some(q) = self.pending.take(&dest) {
             for pkt in q {
-                self.send_ipv6(now, mesh, dest, &pkt);
+                self.send_ipv6(now, cx, dest, &pkt);
                 self.recycle(pkt);
             }
         }

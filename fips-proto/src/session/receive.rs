@@ -8,7 +8,7 @@ use super::codec::{self, Envelope, DG_HEADER, INNER_HEADER, PORT_HEADER};
 use super::dataplane::Dataplane;
 use super::state::{SessionState, Slot, EARLY_LIMIT};
 use crate::addr::NodeAddr;
-use crate::routing::{fits_link, MeshView, Route};
+use crate::routing::{fits_link, Cx, MeshView, Route};
 use crate::wire::fsp::{
     SessionAck, SessionMsg3, SessionSetup, FLAG_CP, FLAG_U, PHASE_ACK, PHASE_ESTABLISHED,
     PHASE_MSG3, PHASE_SETUP,
@@ -25,7 +25,7 @@ impl Dataplane {
         now: Instant,
         from: NodeAddr,
         msg: &mut [u8],
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
     ) {
         let Some(env) = Envelope::read(msg) else {
             self.counters.malformed += 1;
@@ -37,14 +37,14 @@ impl Dataplane {
         }
         self.warm_coords(now, &env, &msg[DG_HEADER..]);
         if env.dst == self.me {
-            self.deliver(now, mesh, &env, &mut msg[DG_HEADER..]);
+            self.deliver(now, cx, &env, &mut msg[DG_HEADER..]);
         } else if env.src == self.me {
             // Our own datagram came back: nodes disagree about the
             // destination's coordinates. Look it up again.
             self.counters.looped += 1;
-            self.discovery.start(now, env.dst, mesh);
+            self.discovery.start(now, env.dst, cx);
         } else {
-            self.forward(now, mesh, from, &env, msg);
+            self.forward(now, cx, from, &env, msg);
         }
     }
 
@@ -89,24 +89,24 @@ impl Dataplane {
     fn forward<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         from: NodeAddr,
         env: &Envelope,
         msg: &mut [u8],
     ) {
-        let hop = match self.route_decision(now, mesh, &env.dst) {
+        let hop = match self.route_decision(now, cx.mesh, &env.dst) {
             // Never straight back: the sender routed by other coordinates
             // than ours, and bouncing would loop until the TTL runs out.
             // PathBroken makes the source look the destination up again.
             Route::Peer(h) if h == from => {
                 self.counters.looped += 1;
-                return self.routing_error(now, mesh, env, msg, true);
+                return self.routing_error(now, cx, env, msg, true);
             }
             Route::Peer(h) => h,
-            Route::NoCoords => return self.routing_error(now, mesh, env, msg, false),
-            Route::NoProgress => return self.routing_error(now, mesh, env, msg, true),
+            Route::NoCoords => return self.routing_error(now, cx, env, msg, false),
+            Route::NoProgress => return self.routing_error(now, cx, env, msg, true),
         };
-        let link_mtu = mesh.link_mtu(&hop).unwrap_or(0);
+        let link_mtu = cx.mesh.link_mtu(&hop).unwrap_or(0);
         if !fits_link(msg.len(), link_mtu) {
             self.counters.mtu_exceeded += 1;
             let err = FspError::MtuExceeded {
@@ -114,10 +114,10 @@ impl Dataplane {
                 reporter: self.me,
                 mtu: link_mtu,
             };
-            return self.send_error(now, mesh, env, msg, err);
+            return self.send_error(now, cx, env, msg, err);
         }
         codec::set_ttl_and_mtu(msg, env.ttl - 1, env.path_mtu.min(link_mtu));
-        match mesh.send_link(&hop, msg) {
+        match cx.queue_link(&hop, msg) {
             Ok(()) => self.counters.forwarded += 1,
             Err(_) => self.counters.no_route += 1,
         }
@@ -126,7 +126,7 @@ impl Dataplane {
     fn routing_error<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         env: &Envelope,
         msg: &[u8],
         known: bool,
@@ -143,7 +143,7 @@ impl Dataplane {
                 reporter: self.me,
             },
         };
-        self.send_error(now, mesh, env, msg, err);
+        self.send_error(now, cx, env, msg, err);
     }
 
     /// Reports a failure back to the datagram's source, at most once per
@@ -152,7 +152,7 @@ impl Dataplane {
     fn send_error<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         env: &Envelope,
         msg: &[u8],
         err: FspError,
@@ -166,26 +166,32 @@ impl Dataplane {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         err.emit(&mut buf);
-        if self.send_plain(now, mesh, env.src, &buf) {
+        if self.send_plain(now, cx, env.src, &buf) {
             self.counters.routing_errors_sent += 1;
         }
         self.scratch = buf;
     }
 
-    fn deliver<M: MeshView>(&mut self, now: Instant, mesh: &mut M, env: &Envelope, p: &mut [u8]) {
+    fn deliver<M: MeshView>(
+        &mut self,
+        now: Instant,
+        cx: &mut Cx<'_, M>,
+        env: &Envelope,
+        p: &mut [u8],
+    ) {
         let (Some(&first), Some(&flags)) = (p.first(), p.get(1)) else {
             self.counters.malformed += 1;
             return;
         };
         let parsed = match first {
-            PHASE_SETUP => SessionSetup::parse(p).map(|s| self.on_setup(now, mesh, env.src, s)),
-            PHASE_ACK => SessionAck::parse(p).map(|a| self.on_ack(now, mesh, env.src, a)),
-            PHASE_MSG3 => SessionMsg3::parse(p).map(|m| self.on_msg3(now, mesh, env.src, m)),
+            PHASE_SETUP => SessionSetup::parse(p).map(|s| self.on_setup(now, cx, env.src, s)),
+            PHASE_ACK => SessionAck::parse(p).map(|a| self.on_ack(now, cx, env.src, a)),
+            PHASE_MSG3 => SessionMsg3::parse(p).map(|m| self.on_msg3(now, cx, env.src, m)),
             PHASE_ESTABLISHED if flags & FLAG_U != 0 => {
-                FspError::parse(p).map(|e| self.on_error(now, mesh, e))
+                FspError::parse(p).map(|e| self.on_error(now, cx, e))
             }
             PHASE_ESTABLISHED => {
-                self.on_encrypted(now, mesh, env.src, env.path_mtu, p);
+                self.on_encrypted(now, cx, env.src, env.path_mtu, p);
                 Ok(())
             }
             _ => {
@@ -203,7 +209,7 @@ impl Dataplane {
     pub(crate) fn on_encrypted<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         path_mtu: u16,
         p: &mut [u8],
@@ -276,14 +282,14 @@ impl Dataplane {
             }
         }
         if let Some(mtu) = notify {
-            self.send_path_mtu(now, mesh, src, mtu);
+            self.send_path_mtu(now, cx, src, mtu);
         }
     }
 
     /// CoordsRequired / PathBroken: re-warm the path (at most every 2 s),
     /// restart the warmup count, look the destination up again.
     /// MtuExceeded: lower the session's path MTU.
-    fn on_error<M: MeshView>(&mut self, now: Instant, mesh: &mut M, err: FspError) {
+    fn on_error<M: MeshView>(&mut self, now: Instant, cx: &mut Cx<'_, M>, err: FspError) {
         let dest = err.dest();
         if let FspError::MtuExceeded { mtu, .. } = err {
             if let Some(SessionState::Established(e)) =
@@ -293,7 +299,7 @@ impl Dataplane {
             }
             return;
         }
-        self.rewarm_and_lookup(now, mesh, dest);
+        self.rewarm_and_lookup(now, cx, dest);
     }
 
     /// The path to `dest` is broken or suspect: re-warm it and look the
@@ -301,7 +307,7 @@ impl Dataplane {
     pub(crate) fn rewarm_and_lookup<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
     ) {
         // The reference drops the coordinates on PathBroken. We keep them
@@ -323,8 +329,8 @@ impl Dataplane {
             }
         }
         if warm {
-            self.send_coords_warmup(now, mesh, dest);
+            self.send_coords_warmup(now, cx, dest);
         }
-        self.discovery.start(now, dest, mesh);
+        self.discovery.start(now, dest, cx);
     }
 }

@@ -10,7 +10,7 @@ use super::state::{Established, SessionState};
 use crate::addr::NodeAddr;
 use crate::ipv6::mss;
 use crate::ipv6::packet::NEXT_HEADER_TCP;
-use crate::routing::{fits_link, MeshView};
+use crate::routing::{fits_link, Cx, MeshView};
 use crate::wire::fsp::{FLAG_CP, FLAG_K, PHASE_ACK, PHASE_MSG3, PHASE_SETUP};
 use crate::wire::fsp_inner::{COORDS_WARMUP, DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM};
 use crate::wire::TAG_LEN;
@@ -25,13 +25,13 @@ impl Dataplane {
     pub(crate) fn send_ipv6<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         pkt: &[u8],
     ) {
-        let Some(hop) = self.route(now, mesh, &dest) else {
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
             self.counters.no_route += 1;
-            self.discovery.start(now, dest, mesh);
+            self.discovery.start(now, dest, cx);
             return;
         };
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
@@ -60,7 +60,7 @@ impl Dataplane {
             self.schedule(now + self.cfg.dead_after);
         }
         self.counters.data_sent += 1;
-        self.seal_and_send(now, mesh, dest, hop, true);
+        self.seal_and_send(now, cx, dest, hop, true);
     }
 
     /// Seals `self.pt` (an inner plaintext) for `dest` and sends it via
@@ -70,12 +70,12 @@ impl Dataplane {
     pub(crate) fn seal_and_send<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         hop: NodeAddr,
         warm: bool,
     ) {
-        let link_mtu = mesh.link_mtu(&hop).unwrap_or(0);
+        let link_mtu = cx.mesh.link_mtu(&hop).unwrap_or(0);
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
         else {
             return;
@@ -87,7 +87,7 @@ impl Dataplane {
                 .coords
                 .peek(now, &dest)
                 .map_or(&[][..], |c| &c.coords.0[..]);
-            let extra = codec::coords_len(mesh.my_coords()) + codec::coords_len(dst_coords);
+            let extra = codec::coords_len(cx.mesh.my_coords()) + codec::coords_len(dst_coords);
             let total = codec::DG_HEADER + FSP_HEADER + extra + self.pt.len() + TAG_LEN;
             if !fits_link(total, link_mtu) {
                 cp = false;
@@ -101,12 +101,12 @@ impl Dataplane {
                     self.me,
                     dest,
                     self.cfg.session_ttl,
-                    Some((mesh.my_coords(), dst_coords)),
+                    Some((cx.mesh.my_coords(), dst_coords)),
                     &mut warmup,
                     &mut self.msg,
                 );
                 self.scratch = warmup;
-                let _ = mesh.send_link(&hop, &self.msg);
+                let _ = cx.queue_link(&hop, &self.msg);
             }
         }
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
@@ -120,7 +120,7 @@ impl Dataplane {
                 .coords
                 .peek(now, &dest)
                 .map_or(&[][..], |c| &c.coords.0[..]);
-            Some((mesh.my_coords(), dst_coords))
+            Some((cx.mesh.my_coords(), dst_coords))
         } else {
             None
         };
@@ -133,7 +133,7 @@ impl Dataplane {
             &mut self.pt,
             &mut self.msg,
         );
-        if mesh.send_link(&hop, &self.msg).is_err() {
+        if cx.queue_link(&hop, &self.msg).is_err() {
             self.counters.no_route += 1;
         }
     }
@@ -142,11 +142,11 @@ impl Dataplane {
     pub(crate) fn send_path_mtu<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         mtu: u16,
     ) {
-        let Some(hop) = self.route(now, mesh, &dest) else {
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
             return;
         };
         let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
@@ -156,17 +156,17 @@ impl Dataplane {
         self.pt.extend_from_slice(&e.timestamp(now).to_le_bytes());
         self.pt.extend_from_slice(&[PATH_MTU_NOTIFICATION, 0]);
         self.pt.extend_from_slice(&mtu.to_le_bytes());
-        self.seal_and_send(now, mesh, dest, hop, false);
+        self.seal_and_send(now, cx, dest, hop, false);
     }
 
     /// Sends a standalone CoordsWarmup to `dest` (after a routing error).
     pub(crate) fn send_coords_warmup<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
     ) {
-        let Some(hop) = self.route(now, mesh, &dest) else {
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
             return;
         };
         let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
@@ -188,11 +188,11 @@ impl Dataplane {
             self.me,
             dest,
             self.cfg.session_ttl,
-            Some((mesh.my_coords(), dst_coords)),
+            Some((cx.mesh.my_coords(), dst_coords)),
             &mut self.pt,
             &mut self.msg,
         );
-        let _ = mesh.send_link(&hop, &self.msg);
+        let _ = cx.queue_link(&hop, &self.msg);
     }
 
     /// Wraps a plaintext FSP message (handshake or error) in a
@@ -200,11 +200,11 @@ impl Dataplane {
     pub(crate) fn send_plain<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         fsp: &[u8],
     ) -> bool {
-        let Some(hop) = self.route(now, mesh, &dest) else {
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
             self.counters.no_route += 1;
             return false;
         };
@@ -223,7 +223,7 @@ impl Dataplane {
             Some(&PHASE_MSG3) => self.counters.msg3_sent += 1,
             _ => {}
         }
-        mesh.send_link(&hop, &self.msg).is_ok()
+        cx.queue_link(&hop, &self.msg).is_ok()
     }
 }
 

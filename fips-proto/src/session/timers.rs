@@ -8,7 +8,7 @@ use super::config::DataplaneConfig;
 use super::dataplane::Dataplane;
 use super::state::{Established, Rekey, SessionState};
 use crate::addr::NodeAddr;
-use crate::routing::MeshView;
+use crate::routing::{Cx, MeshView};
 
 /// What the sweep decided for one session; applied after the iteration.
 enum Action {
@@ -36,9 +36,9 @@ fn rekey_due_at(e: &Established, cfg: &DataplaneConfig) -> Option<Instant> {
 }
 
 impl Dataplane {
-    pub fn handle_timeout<M: MeshView>(&mut self, now: Instant, mesh: &mut M) {
+    pub fn handle_timeout<M: MeshView>(&mut self, now: Instant, cx: &mut Cx<'_, M>) {
         let mut failed = Vec::new();
-        self.discovery.handle_timeout(now, mesh, &mut failed);
+        self.discovery.handle_timeout(now, cx, &mut failed);
         for dest in failed {
             self.counters.discovery_failed += 1;
             if !self.is_established(&dest) {
@@ -46,13 +46,13 @@ impl Dataplane {
             }
         }
         for dest in std::mem::take(&mut self.suspect_paths) {
-            self.rewarm_and_lookup(now, mesh, dest);
+            self.rewarm_and_lookup(now, cx, dest);
         }
         let actions = self.sweep(now);
         for a in actions {
             match a {
                 Action::Resend(dest, bytes) => {
-                    self.send_plain(now, mesh, dest, &bytes);
+                    self.send_plain(now, cx, dest, &bytes);
                 }
                 Action::HandshakeFailed(dest) => {
                     self.counters.handshake_timeouts += 1;
@@ -67,8 +67,8 @@ impl Dataplane {
                     self.counters.dead_sessions += 1;
                     self.sessions.remove(&dest);
                 }
-                Action::Rekey(dest) => self.rekey_initiate(now, mesh, dest),
-                Action::Answer(dest, mtu) => self.send_path_mtu(now, mesh, dest, mtu),
+                Action::Rekey(dest) => self.rekey_initiate(now, cx, dest),
+                Action::Answer(dest, mtu) => self.send_path_mtu(now, cx, dest, mtu),
             }
         }
         self.error_throttle.purge(now);
