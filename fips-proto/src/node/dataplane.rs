@@ -6,7 +6,6 @@
 //! `MeshChange` events. Tree coordinates are copied into `ViewCache` once
 //! per change rather than per packet.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::bloom::{bit_indices, BloomState};
@@ -17,7 +16,7 @@ use crate::tree::TreeState;
 use crate::wire::link::{LookupRequest, LookupResponse};
 use crate::NodeAddr;
 
-use super::link::Peer;
+use super::peers::PeerTable;
 use super::Node;
 
 /// Tree coordinates (ours and each peer's) as of the last `MeshChange`.
@@ -36,7 +35,7 @@ impl ViewCache {
         }
     }
 
-    fn refresh(&mut self, tree: &TreeState, peers: &BTreeMap<NodeAddr, Peer>) {
+    fn refresh(&mut self, tree: &TreeState, peers: &PeerTable) {
         self.mine = tree.my_coords();
         self.peers = peers
             .keys()
@@ -58,7 +57,7 @@ pub(super) fn new_dataplane(me: NodeAddr, link_mtu: u16, epoch: [u8; 8]) -> Data
 /// The node as the dataplane sees it during one call: read only.
 struct NodeView<'a> {
     identity: &'a Identity,
-    peers: &'a BTreeMap<NodeAddr, Peer>,
+    peers: &'a PeerTable,
     bloom: &'a BloomState,
     cache: &'a ViewCache,
     link_mtu: u16,

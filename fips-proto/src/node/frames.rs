@@ -2,7 +2,6 @@
 //! roaming, trial-promotion of a pending rekey session) and send (counter
 //! nonce, K bit, inner timestamp), and the dispatch of link messages.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -11,7 +10,8 @@ use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
 use crate::wire::link::LinkMessage;
 use crate::NodeAddr;
 
-use super::link::{Peer, Slot};
+use super::link::Slot;
+use super::peers::PeerTable;
 use super::timers::LinkTimer;
 use super::txqueue::TxQueue;
 use super::{codec, DownReason, Node, Owner, Timers, UDP};
@@ -222,7 +222,7 @@ impl Node {
 /// The parts of the node a frame is sent with, borrowed apart from the
 /// dataplane's outbox so the node can drain one into the other.
 struct LinkTx<'a> {
-    peers: &'a mut BTreeMap<NodeAddr, Peer>,
+    peers: &'a mut PeerTable,
     transmits: &'a mut TxQueue,
     timers: &'a Timers,
 }

@@ -54,14 +54,14 @@ pub(crate) struct Dial {
 impl Node {
     /// Sends msg1 to a configured peer unless it is already up or being dialled.
     pub(super) fn start_dial(&mut self, now: Instant, target: NodeAddr) {
-        let Some(slot) = self.slots.get_mut(&target) else {
+        let Some(slot) = self.peers.slot_mut(&target) else {
             return;
         };
         slot.next_attempt = None;
-        if self.peers.contains_key(&target) || self.dials.contains_key(&target) {
+        if self.peers.contains_key(&target) || self.peers.dial(&target).is_some() {
             return;
         }
-        let Some(slot) = self.slots.get_mut(&target) else {
+        let Some(slot) = self.peers.slot_mut(&target) else {
             return;
         };
         if slot.cfg.addrs.is_empty() {
@@ -94,11 +94,11 @@ impl Node {
             started: now,
             last_sent: now,
         };
-        self.dials.insert(target, dial);
+        self.peers.insert_dial(target, dial);
     }
 
     pub(super) fn cancel_dial(&mut self, target: &NodeAddr) {
-        if let Some(d) = self.dials.remove(target) {
+        if let Some(d) = self.peers.remove_dial(target) {
             self.free_index(d.our_index);
         }
     }
@@ -106,13 +106,13 @@ impl Node {
     /// msg1 resends (1 s, ×2, at most 5) and the handshake timeout.
     pub(super) fn dial_timers(&mut self, now: Instant) {
         let due: Vec<NodeAddr> = self
-            .dials
-            .iter()
+            .peers
+            .dials()
             .filter(|(_, d)| d.next_resend.min(d.deadline) <= now)
             .map(|(a, _)| *a)
             .collect();
         for target in due {
-            let Some(d) = self.dials.get_mut(&target) else {
+            let Some(d) = self.peers.dial_mut(&target) else {
                 continue;
             };
             if d.deadline <= now {
@@ -133,8 +133,8 @@ impl Node {
 
     pub(super) fn reconnect_timers(&mut self, now: Instant) {
         let due: Vec<NodeAddr> = self
-            .slots
-            .iter()
+            .peers
+            .slots()
             .filter(|(_, s)| s.next_attempt.is_some_and(|t| t <= now))
             .map(|(a, _)| *a)
             .collect();
@@ -147,7 +147,7 @@ impl Node {
     /// link, with exponential backoff (5 s ×2, cap 300 s) after a failed dial.
     pub(super) fn schedule_reconnect(&mut self, now: Instant, target: NodeAddr, failed: bool) {
         let cap = self.timers.reconnect_cap;
-        let Some(slot) = self.slots.get_mut(&target) else {
+        let Some(slot) = self.peers.slot_mut(&target) else {
             return;
         };
         if !slot.cfg.auto_connect || self.shut_down {
@@ -202,7 +202,7 @@ impl Node {
                 self.remove_peer(now, paddr, DownReason::Restarted);
             } else if now.saturating_duration_since(p.session_start) < self.timers.rekey_min_age
                 && self.my_addr < paddr
-                && (p.current.initiator == self.my_addr || self.dials.contains_key(&paddr))
+                && (p.current.initiator == self.my_addr || self.peers.dial(&paddr).is_some())
             {
                 // A young session from a cross-connection: our own
                 // handshake is the one both sides keep.
@@ -232,8 +232,12 @@ impl Node {
         let ip = from.ip().to_canonical();
         let same = |a: &SocketAddr| a.ip().to_canonical() == ip;
         self.peers.values().any(|p| same(&p.remote))
-            || self.dials.values().any(|d| same(&d.remote))
-            || self.slots.values().any(|s| s.cfg.addrs.iter().any(same))
+            || self.peers.dials().map(|(_, d)| d).any(|d| same(&d.remote))
+            || self
+                .peers
+                .slots()
+                .map(|(_, s)| s)
+                .any(|s| s.cfg.addrs.iter().any(same))
     }
 
     /// Answers a msg1 with msg2 and installs the session (responder).
@@ -270,7 +274,7 @@ impl Node {
     }
 
     fn finish_dial(&mut self, now: Instant, from: SocketAddr, target: NodeAddr, m: Msg2) {
-        let Some(mut dial) = self.dials.remove(&target) else {
+        let Some(mut dial) = self.peers.remove_dial(&target) else {
             return;
         };
         let Some(hs) = dial.hs.take() else { return };
@@ -285,7 +289,7 @@ impl Node {
             }
         };
         let session = LinkSession::new(keys, dial.our_index, m.sender_idx, self.my_addr);
-        if let Some(slot) = self.slots.get_mut(&target) {
+        if let Some(slot) = self.peers.slot_mut(&target) {
             slot.backoff = self.timers.reconnect_base;
         }
         self.install_session(
@@ -412,7 +416,7 @@ impl Node {
         // and stays so while the link is up (pinned in the cache).
         self.dataplane_pin_identity(now, identity, true);
         self.peers.insert(paddr, peer);
-        if let Some(slot) = self.slots.get_mut(&paddr) {
+        if let Some(slot) = self.peers.slot_mut(&paddr) {
             // Up, whoever dialled: no redial pending, backoff starts over.
             slot.next_attempt = None;
             slot.backoff = self.timers.reconnect_base;

@@ -21,6 +21,7 @@ mod handshake;
 pub mod inspect;
 mod link;
 mod liveness;
+mod peers;
 mod rekey;
 pub mod snapshot;
 mod timers;
@@ -34,7 +35,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -52,8 +53,7 @@ pub use config::{NodeConfig, PeerConfig, Timers};
 pub use counters::Counters;
 pub use link::Direction;
 
-use handshake::{Dial, PeerSlot};
-use link::Peer;
+use handshake::PeerSlot;
 use timers::LinkTimer;
 
 /// Transports are numbered; only UDP (0) exists today. Indices are looked up
@@ -154,9 +154,8 @@ pub struct Node {
     epoch: [u8; 8],
     start: Instant,
     start_unix_ms: u64,
-    slots: BTreeMap<NodeAddr, PeerSlot>,
-    dials: BTreeMap<NodeAddr, Dial>,
-    peers: BTreeMap<NodeAddr, Peer>,
+    /// Every peer, configured or linked, with its one state.
+    peers: peers::PeerTable,
     indices: HashMap<(TransportId, u32), Owner, BuildHasherDefault<IndexHasher>>,
     tree: TreeState,
     bloom: BloomState,
@@ -209,9 +208,7 @@ impl Node {
             epoch,
             start: now,
             start_unix_ms: unix_ms,
-            slots: BTreeMap::new(),
-            dials: BTreeMap::new(),
-            peers: BTreeMap::new(),
+            peers: peers::PeerTable::default(),
             indices: HashMap::default(),
             tree: TreeState::new(my_addr),
             bloom: BloomState::new(my_addr),
@@ -311,8 +308,16 @@ impl Node {
             return None;
         }
         let links = self.peers.values().filter_map(|p| p.timers.next());
-        let dials = self.dials.values().map(|d| d.next_resend.min(d.deadline));
-        let slots = self.slots.values().filter_map(|s| s.next_attempt);
+        let dials = self
+            .peers
+            .dials()
+            .map(|(_, d)| d)
+            .map(|d| d.next_resend.min(d.deadline));
+        let slots = self
+            .peers
+            .slots()
+            .map(|(_, s)| s)
+            .filter_map(|s| s.next_attempt);
         let tree = self
             .tree
             .poll_timeout()
@@ -367,8 +372,8 @@ impl Node {
             return;
         }
         self.learn_identity(now, peer.identity);
-        self.slots
-            .insert(addr, PeerSlot::new(peer, self.timers.reconnect_base));
+        self.peers
+            .insert_slot(addr, PeerSlot::new(peer, self.timers.reconnect_base));
         self.start_dial(now, addr);
     }
 
@@ -386,7 +391,7 @@ impl Node {
         addrs: Vec<SocketAddr>,
     ) -> bool {
         let base = self.timers.reconnect_base;
-        let Some(slot) = self.slots.get_mut(peer) else {
+        let Some(slot) = self.peers.slot(peer) else {
             return false;
         };
         // Checked even when the list is unchanged: the addresses may have
@@ -399,14 +404,16 @@ impl Node {
         if slot.cfg.addrs == addrs && !moved {
             return false;
         }
-        slot.cfg.addrs = addrs;
-        slot.addr_cursor = 0;
-        slot.backoff = base;
         let auto_connect = slot.cfg.auto_connect;
         let stale = self
-            .dials
-            .get(peer)
-            .is_some_and(|d| !slot.cfg.addrs.contains(&d.remote));
+            .peers
+            .dial(peer)
+            .is_some_and(|d| !addrs.contains(&d.remote));
+        if let Some(slot) = self.peers.slot_mut(peer) {
+            slot.cfg.addrs = addrs;
+            slot.addr_cursor = 0;
+            slot.backoff = base;
+        }
         if stale {
             self.cancel_dial(peer);
         }
@@ -421,7 +428,7 @@ impl Node {
 
     /// Drops a peer: sends Disconnect, forgets its config, stops redialling.
     pub fn disconnect(&mut self, now: Instant, peer: &NodeAddr) {
-        self.slots.remove(peer);
+        self.peers.remove_slot(peer);
         self.cancel_dial(peer);
         if self.peers.contains_key(peer) {
             self.send_disconnect(now, peer, DISCONNECT_CONFIG_CHANGE);
@@ -435,8 +442,14 @@ impl Node {
         for a in &addrs {
             self.send_disconnect(now, a, DISCONNECT_SHUTDOWN);
         }
-        self.slots.clear();
-        for a in self.dials.keys().copied().collect::<Vec<_>>() {
+        self.peers.clear_slots();
+        for a in self
+            .peers
+            .dials()
+            .map(|(a, _)| a)
+            .copied()
+            .collect::<Vec<_>>()
+        {
             self.cancel_dial(&a);
         }
         for a in addrs {
