@@ -14,7 +14,7 @@ use crate::wire::fmp::{Msg1, Msg2};
 use crate::NodeAddr;
 
 use super::link::{Direction, LinkSession, LinkStats, Peer, SrMark};
-use super::timers::{LinkTimer, TimerTable};
+use super::timers::{LinkTimer, PeerTimer, TimerTable};
 use super::{admission, codec, DownReason, Node, NodeEvent, Owner, PeerConfig};
 
 /// A configured peer and its reconnect schedule.
@@ -103,43 +103,35 @@ impl Node {
         }
     }
 
-    /// msg1 resends (1 s, ×2, at most 5) and the handshake timeout.
-    pub(super) fn dial_timers(&mut self, now: Instant) {
-        let due: Vec<NodeAddr> = self
-            .peers
-            .dials()
-            .filter(|(_, d)| d.next_resend.min(d.deadline) <= now)
-            .map(|(a, _)| *a)
-            .collect();
-        for target in due {
-            let Some(d) = self.peers.dial_mut(&target) else {
-                continue;
-            };
-            if d.deadline <= now {
-                self.cancel_dial(&target);
-                self.counters.handshake_timeouts += 1;
-                self.schedule_reconnect(now, target, true);
-            } else if d.resends < self.timers.handshake_max_resends {
-                d.resends += 1;
-                d.next_resend = now + self.timers.resend_after(d.resends);
-                d.last_sent = now;
-                let (to, bytes) = (d.remote, d.msg1.clone());
-                self.queue(to, bytes);
-            } else {
-                d.next_resend = d.deadline;
+    /// Fires one of a peer's timers (see `timers::PeerTimer`).
+    pub(super) fn on_peer_timer(&mut self, now: Instant, addr: NodeAddr, t: PeerTimer) {
+        match t {
+            PeerTimer::Dial => self.dial_timer(now, addr),
+            PeerTimer::Reconnect => self.start_dial(now, addr),
+            PeerTimer::Link(t) if self.peers.contains_key(&addr) => {
+                self.on_link_timer(now, addr, t)
             }
+            PeerTimer::Link(_) => {}
         }
     }
 
-    pub(super) fn reconnect_timers(&mut self, now: Instant) {
-        let due: Vec<NodeAddr> = self
-            .peers
-            .slots()
-            .filter(|(_, s)| s.next_attempt.is_some_and(|t| t <= now))
-            .map(|(a, _)| *a)
-            .collect();
-        for target in due {
-            self.start_dial(now, target);
+    /// msg1 resends (1 s, ×2, at most 5) and the handshake timeout.
+    fn dial_timer(&mut self, now: Instant, target: NodeAddr) {
+        let Some(d) = self.peers.dial_mut(&target) else {
+            return;
+        };
+        if d.deadline <= now {
+            self.cancel_dial(&target);
+            self.counters.handshake_timeouts += 1;
+            self.schedule_reconnect(now, target, true);
+        } else if d.resends < self.timers.handshake_max_resends {
+            d.resends += 1;
+            d.next_resend = now + self.timers.resend_after(d.resends);
+            d.last_sent = now;
+            let (to, bytes) = (d.remote, d.msg1.clone());
+            self.queue(to, bytes);
+        } else {
+            d.next_resend = d.deadline;
         }
     }
 

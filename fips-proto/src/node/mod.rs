@@ -54,7 +54,6 @@ pub use counters::Counters;
 pub use link::Direction;
 
 use handshake::PeerSlot;
-use timers::LinkTimer;
 
 /// Transports are numbered; only UDP (0) exists today. Indices are looked up
 /// per transport, never by source address.
@@ -271,19 +270,14 @@ impl Node {
         if self.shut_down {
             return;
         }
-        self.dial_timers(now);
-        self.reconnect_timers(now);
-        let due: Vec<(NodeAddr, Vec<LinkTimer>)> = self
-            .peers
-            .iter_mut()
-            .map(|(a, p)| (*a, p.timers.expired(now)))
-            .filter(|(_, t)| !t.is_empty())
-            .collect();
-        for (addr, ts) in due {
-            for t in ts {
-                if self.peers.contains_key(&addr) {
-                    self.on_link_timer(now, addr, t);
-                }
+        // In three rounds, as a timer of one kind may arm one of the next.
+        for due in [
+            peers::PeerTable::due_dials,
+            peers::PeerTable::due_reconnects,
+            peers::PeerTable::expired_links,
+        ] {
+            for (addr, t) in due(&mut self.peers, now) {
+                self.on_peer_timer(now, addr, t);
             }
         }
         if now >= self.next_tree_eval {

@@ -14,8 +14,11 @@ use std::ops::Index;
 
 use crate::NodeAddr;
 
+use std::time::Instant;
+
 use super::handshake::{Dial, PeerSlot};
 use super::link::Peer;
+use super::timers::PeerTimer;
 
 /// Where one peer's life stands.
 pub(crate) enum PeerState {
@@ -226,6 +229,36 @@ impl PeerTable {
         for a in addrs {
             self.remove_slot(&a);
         }
+    }
+}
+
+/// The timers due at `now`, by kind: handshakes in flight, then
+/// reconnects, then link timers (disarmed as they are returned).
+impl PeerTable {
+    pub fn due_dials(&mut self, now: Instant) -> Vec<(NodeAddr, PeerTimer)> {
+        self.dials()
+            .filter(|(_, d)| d.next_resend.min(d.deadline) <= now)
+            .map(|(a, _)| (*a, PeerTimer::Dial))
+            .collect()
+    }
+
+    pub fn due_reconnects(&mut self, now: Instant) -> Vec<(NodeAddr, PeerTimer)> {
+        self.slots()
+            .filter(|(_, s)| s.next_attempt.is_some_and(|t| t <= now))
+            .map(|(a, _)| (*a, PeerTimer::Reconnect))
+            .collect()
+    }
+
+    pub fn expired_links(&mut self, now: Instant) -> Vec<(NodeAddr, PeerTimer)> {
+        self.iter_mut()
+            .flat_map(|(a, p)| {
+                let a = *a;
+                p.timers
+                    .expired(now)
+                    .into_iter()
+                    .map(move |t| (a, PeerTimer::Link(t)))
+            })
+            .collect()
     }
 }
 
