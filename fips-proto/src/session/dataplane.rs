@@ -118,32 +118,35 @@ pub(crate) struct SessionEntry {
     pub state: SessionState,
 }
 
+/// Sessions, discovery, routing and the IPv6 adapter. Fields are private
+/// to the `session` module: the node reaches the dataplane only through
+/// its methods and the `Cx` of each call.
 pub struct Dataplane {
-    pub(crate) cfg: DataplaneConfig,
-    pub(crate) me: NodeAddr,
-    pub(crate) my_ip: [u8; 16],
-    pub(crate) coords: CoordCache,
-    pub(crate) ids: IdentityCache,
-    pub(crate) routes: RouteCache,
-    pub(crate) discovery: Discovery,
-    pub(crate) sessions: HashMap<NodeAddr, SessionEntry>,
-    pub(crate) pending: PendingQueue,
-    pub(crate) tun_out: VecDeque<Vec<u8>>,
-    pub(crate) free: Vec<Vec<u8>>,
+    pub(super) cfg: DataplaneConfig,
+    pub(super) me: NodeAddr,
+    my_ip: [u8; 16],
+    pub(super) coords: CoordCache,
+    pub(super) ids: IdentityCache,
+    pub(super) routes: RouteCache,
+    pub(super) discovery: Discovery,
+    pub(super) sessions: HashMap<NodeAddr, SessionEntry>,
+    pending: PendingQueue,
+    tun_out: VecDeque<Vec<u8>>,
+    free: Vec<Vec<u8>>,
     /// Scratch buffers reused by every packet: plaintext, link message,
     /// trial-decryption copy.
-    pub(crate) pt: Vec<u8>,
-    pub(crate) msg: Vec<u8>,
-    pub(crate) scratch: Vec<u8>,
-    pub(crate) error_throttle: Throttle<NodeAddr>,
+    pub(super) pt: Vec<u8>,
+    pub(super) msg: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
+    pub(super) error_throttle: Throttle<NodeAddr>,
     /// Destinations whose freshly chosen next hop is silent (likely dead):
     /// looked up again by the next `handle_timeout`, at most once a second
     /// each (the throttle also bounds the list).
-    pub(crate) suspect_paths: Vec<NodeAddr>,
-    pub(crate) suspect_throttle: Throttle<NodeAddr>,
-    pub(crate) icmp_throttle: Throttle<[u8; 16]>,
-    pub(crate) counters: DataplaneCounters,
-    pub(crate) next_wake: Option<Instant>,
+    pub(super) suspect_paths: Vec<NodeAddr>,
+    pub(super) suspect_throttle: Throttle<NodeAddr>,
+    pub(super) icmp_throttle: Throttle<[u8; 16]>,
+    pub(super) counters: DataplaneCounters,
+    pub(super) next_wake: Option<Instant>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -328,7 +331,7 @@ impl Dataplane {
         }
     }
 
-    pub(crate) fn schedule(&mut self, at: Instant) {
+    pub(super) fn schedule(&mut self, at: Instant) {
         self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
     }
 
@@ -379,7 +382,7 @@ impl Dataplane {
     }
 
     /// Starts a session if we can route to `dest`, else a lookup for it.
-    pub(crate) fn open_session<M: MeshView>(
+    pub(super) fn open_session<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -446,7 +449,7 @@ impl Dataplane {
     }
 
     /// The next hop toward `dest`, remembered until the mesh changes.
-    pub(crate) fn route<M: MeshView>(
+    pub(super) fn route<M: MeshView>(
         &mut self,
         now: Instant,
         mesh: &M,
@@ -458,7 +461,7 @@ impl Dataplane {
         }
     }
 
-    pub(crate) fn route_decision<M: MeshView>(
+    pub(super) fn route_decision<M: MeshView>(
         &mut self,
         now: Instant,
         mesh: &M,
@@ -484,7 +487,7 @@ impl Dataplane {
         route
     }
 
-    pub(crate) fn cache_coords(&mut self, now: Instant, addr: NodeAddr, coords: Coords) {
+    pub(super) fn cache_coords(&mut self, now: Instant, addr: NodeAddr, coords: Coords) {
         if addr == self.me {
             return;
         }
@@ -492,7 +495,7 @@ impl Dataplane {
         self.routes.forget(&addr);
     }
 
-    pub(crate) fn packet_too_big(&mut self, now: Instant, pkt: &[u8], mtu: u16) {
+    pub(super) fn packet_too_big(&mut self, now: Instant, pkt: &[u8], mtu: u16) {
         self.counters.tun_too_big += 1;
         let mut src = [0u8; 16];
         src.copy_from_slice(&pkt[8..24]);
@@ -507,7 +510,7 @@ impl Dataplane {
         }
     }
 
-    pub(crate) fn unreachable(&mut self, pkt: &[u8]) {
+    pub(super) fn unreachable(&mut self, pkt: &[u8]) {
         self.counters.tun_unreachable += 1;
         let mut buf = self.take_buffer();
         if icmp::dest_unreachable(pkt, &self.my_ip, &mut buf) {
@@ -518,7 +521,7 @@ impl Dataplane {
     }
 
     /// Every packet queued for `dest` gets Destination Unreachable.
-    pub(crate) fn fail_pending(&mut self, dest: &NodeAddr) {
+    pub(super) fn fail_pending(&mut self, dest: &NodeAddr) {
         if let Some(q) = self.pending.take(dest) {
             for pkt in q {
                 self.unreachable(&pkt);
@@ -529,7 +532,7 @@ impl Dataplane {
 
     /// Rebuilds an IPv6 packet from a shim payload sent by `src` and queues
     /// it for the TUN, clamping the MSS of SYNs on the way in.
-    pub(crate) fn deliver_shim(&mut self, src: &NodeAddr, shim: &[u8]) {
+    pub(super) fn deliver_shim(&mut self, src: &NodeAddr, shim: &[u8]) {
         let mut buf = self.take_buffer();
         let src_ip = src.ipv6();
         let dst_ip = Ipv6Addr::from(self.my_ip);
@@ -543,13 +546,13 @@ impl Dataplane {
         self.push_tun(buf);
     }
 
-    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+    pub(super) fn take_buffer(&mut self) -> Vec<u8> {
         let mut b = self.free.pop().unwrap_or_else(|| Vec::with_capacity(1536));
         b.clear();
         b
     }
 
-    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
+    pub(super) fn recycle(&mut self, buf: Vec<u8>) {
         if self.free.len() < FREE_BUFFERS {
             self.free.push(buf);
         }
@@ -565,7 +568,7 @@ impl Dataplane {
     }
 
     /// Sends every packet queued for `dest` over its new session.
-    pub(crate) fn flush_pending<M: MeshView>(
+    pub(super) fn flush_pending<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -580,7 +583,7 @@ impl Dataplane {
         }
     }
 
-    pub(crate) fn note_slot(&mut self, slot: Slot) {
+    pub(super) fn note_slot(&mut self, slot: Slot) {
         if slot == Slot::Pending {
             self.counters.rekeys += 1;
         }

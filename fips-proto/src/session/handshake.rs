@@ -28,7 +28,7 @@ impl Dataplane {
     }
 
     /// Whether a Setup from `src` would be refused for want of room.
-    pub(crate) fn refuses_setup_from(&self, src: &NodeAddr) -> bool {
+    pub(super) fn refuses_setup_from(&self, src: &NodeAddr) -> bool {
         !self.sessions.contains_key(src) && self.full()
     }
 
@@ -80,7 +80,7 @@ impl Dataplane {
     }
 
     /// Sends SessionSetup to `dest` and waits for the Ack.
-    pub(crate) fn initiate<M: MeshView>(
+    pub(super) fn initiate<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -131,7 +131,7 @@ impl Dataplane {
         Some((hs, bytes))
     }
 
-    pub(crate) fn on_setup<M: MeshView>(
+    pub(super) fn on_setup<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -167,7 +167,7 @@ impl Dataplane {
         self.schedule(deadline);
     }
 
-    pub(crate) fn on_ack<M: MeshView>(
+    pub(super) fn on_ack<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -236,7 +236,7 @@ impl Dataplane {
         self.established(now, cx, src, e);
     }
 
-    pub(crate) fn on_msg3<M: MeshView>(
+    pub(super) fn on_msg3<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -294,7 +294,7 @@ impl Dataplane {
     }
 
     /// 120 s ± up to 15 s, so both ends rarely start a rekey together.
-    pub(crate) fn rekey_interval<M: MeshView>(&self, cx: &mut Cx<'_, M>) -> std::time::Duration {
+    pub(super) fn rekey_interval<M: MeshView>(&self, cx: &mut Cx<'_, M>) -> std::time::Duration {
         let mut b = [0u8; 2];
         cx.rng.fill_bytes(&mut b);
         let jitter_ms = self.cfg.rekey_jitter.as_millis() as u64;
@@ -366,7 +366,7 @@ impl Dataplane {
     }
 
     /// Starts a rekey of an established session as initiator.
-    pub(crate) fn rekey_initiate<M: MeshView>(
+    pub(super) fn rekey_initiate<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,

@@ -206,7 +206,7 @@ impl Dataplane {
 
     /// An encrypted message from `src`: decrypt, track the rekey slot, and
     /// act on Data (to the TUN) and PathMtuNotification.
-    pub(crate) fn on_encrypted<M: MeshView>(
+    pub(super) fn on_encrypted<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -304,7 +304,7 @@ impl Dataplane {
 
     /// The path to `dest` is broken or suspect: re-warm it and look the
     /// destination up again, in case it moved to another branch.
-    pub(crate) fn rewarm_and_lookup<M: MeshView>(
+    pub(super) fn rewarm_and_lookup<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,

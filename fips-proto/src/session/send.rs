@@ -22,7 +22,7 @@ const SHIM_UPPER: usize = 7;
 
 impl Dataplane {
     /// Encrypts one IPv6 packet for an established session and sends it.
-    pub(crate) fn send_ipv6<M: MeshView>(
+    pub(super) fn send_ipv6<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -67,7 +67,7 @@ impl Dataplane {
     /// `hop`. With `warm`, a session still in its warmup window piggybacks
     /// coordinates, or sends a standalone CoordsWarmup first when they
     /// would not fit the link.
-    pub(crate) fn seal_and_send<M: MeshView>(
+    pub(super) fn seal_and_send<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -139,7 +139,7 @@ impl Dataplane {
     }
 
     /// Sends PathMtuNotification (0x13) to the sender of our Data.
-    pub(crate) fn send_path_mtu<M: MeshView>(
+    pub(super) fn send_path_mtu<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -160,7 +160,7 @@ impl Dataplane {
     }
 
     /// Sends a standalone CoordsWarmup to `dest` (after a routing error).
-    pub(crate) fn send_coords_warmup<M: MeshView>(
+    pub(super) fn send_coords_warmup<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
@@ -197,7 +197,7 @@ impl Dataplane {
 
     /// Wraps a plaintext FSP message (handshake or error) in a
     /// SessionDatagram to `dest` and sends it. Returns whether it left.
-    pub(crate) fn send_plain<M: MeshView>(
+    pub(super) fn send_plain<M: MeshView>(
         &mut self,
         now: Instant,
         cx: &mut Cx<'_, M>,
