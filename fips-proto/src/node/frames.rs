@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::routing::LinkSendError;
 use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
-use crate::wire::link::LinkMessage;
+use crate::wire::link::{LinkInner, LinkMessage};
 use crate::NodeAddr;
 
 use super::link::Slot;
@@ -17,7 +17,7 @@ use super::txqueue::TxQueue;
 use super::{codec, DownReason, Node, Owner, Timers, UDP};
 
 /// The link inner timestamp before the message.
-const LINK_TS_LEN: usize = 4;
+const LINK_TS_LEN: usize = LinkInner::TIMESTAMP_LEN;
 /// The longest message the header's 16-bit payload length can carry.
 const MAX_LINK_MESSAGE: usize = u16::MAX as usize - LINK_TS_LEN;
 

@@ -13,6 +13,9 @@ use rand_core::RngCore;
 
 use crate::addr::NodeAddr;
 use crate::identity::Identity;
+use crate::wire::fmp::EstablishedHeader;
+use crate::wire::link::LinkInner;
+use crate::wire::TAG_LEN;
 
 /// One authenticated neighbour, as seen for a particular target address.
 #[derive(Debug, Clone, Copy)]
@@ -141,9 +144,9 @@ impl<M: MeshView> Cx<'_, M> {
     }
 }
 
-/// Link framing around a link message: 16-byte outer header, 4-byte
-/// timestamp, 16-byte tag. The msg_type byte is part of the message.
-pub const LINK_FRAME_OVERHEAD: usize = 36;
+/// Link framing around a link message: outer header, timestamp, tag. The
+/// msg_type byte is part of the message.
+pub const LINK_FRAME_OVERHEAD: usize = EstablishedHeader::LEN + LinkInner::TIMESTAMP_LEN + TAG_LEN;
 
 /// Whether a link message of `len` bytes fits a link of `link_mtu`.
 pub fn fits_link(len: usize, link_mtu: u16) -> bool {

@@ -4,18 +4,21 @@
 
 use std::time::Instant;
 
-use super::codec::{self, Envelope, DG_HEADER, INNER_HEADER, PORT_HEADER};
+use super::codec::{Envelope, DG_HEADER};
 use super::dataplane::Dataplane;
 use super::state::{SessionState, Slot, EARLY_LIMIT};
 use crate::addr::NodeAddr;
 use crate::routing::{fits_link, Cx, MeshView, Route};
+use crate::wire::fsp::EncryptedPacket;
 use crate::wire::fsp::{
     SessionAck, SessionMsg3, SessionSetup, FLAG_CP, FLAG_U, PHASE_ACK, PHASE_ESTABLISHED,
     PHASE_MSG3, PHASE_SETUP,
 };
 use crate::wire::fsp_error::FspError;
-use crate::wire::fsp_inner::{DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM};
-use crate::wire::Coords;
+use crate::wire::fsp_inner::{
+    Data, FspInner, SessionMessage, DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM,
+};
+use crate::wire::link::DatagramView;
 
 impl Dataplane {
     /// A SessionDatagram link message (msg_type byte first) from peer
@@ -72,14 +75,12 @@ impl Dataplane {
                 }
             }
             PHASE_ESTABLISHED if flags & (FLAG_CP | FLAG_U) == FLAG_CP => {
-                let Some(rest) = p.get(codec::FSP_HEADER..) else {
-                    return;
-                };
-                if let Ok((src, n)) = Coords::parse(rest) {
-                    if let Ok((dst, _)) = Coords::parse(&rest[n..]) {
-                        self.cache_coords(now, env.src, src);
-                        self.cache_coords(now, env.dst, dst);
-                    }
+                let coords = EncryptedPacket::new_checked(p)
+                    .ok()
+                    .and_then(|v| v.coords());
+                if let Some(Ok((src, dst))) = coords {
+                    self.cache_coords(now, env.src, src);
+                    self.cache_coords(now, env.dst, dst);
                 }
             }
             _ => {}
@@ -116,7 +117,11 @@ impl Dataplane {
             };
             return self.send_error(now, cx, env, msg, err);
         }
-        codec::set_ttl_and_mtu(msg, env.ttl - 1, env.path_mtu.min(link_mtu));
+        let Ok(mut dg) = DatagramView::new_checked(&mut *msg) else {
+            return; // read as an Envelope already: cannot fail
+        };
+        dg.set_ttl(env.ttl - 1);
+        dg.set_path_mtu(env.path_mtu.min(link_mtu));
         match cx.queue_link(&hop, msg) {
             Ok(()) => self.counters.forwarded += 1,
             Err(_) => self.counters.no_route += 1,
@@ -214,10 +219,12 @@ impl Dataplane {
         path_mtu: u16,
         p: &mut [u8],
     ) {
-        let Some(view) = codec::parse_encrypted(p) else {
+        let Ok(view) = EncryptedPacket::new_checked(&*p) else {
             self.counters.malformed += 1;
             return;
         };
+        let (key_epoch, counter, ad) = (view.key_epoch(), view.counter(), view.ad());
+        let ciphertext = view.ciphertext_range();
         let e = match self.sessions.get_mut(&src).map(|s| &mut s.state) {
             Some(SessionState::Established(e)) => e,
             Some(SessionState::AwaitingMsg3 { early, .. }) if early.len() < EARLY_LIMIT => {
@@ -229,11 +236,8 @@ impl Dataplane {
                 return;
             }
         };
-        let mut ad = [0u8; codec::FSP_HEADER];
-        ad.copy_from_slice(&p[..codec::FSP_HEADER]);
-        let ct = &mut p[view.ciphertext.clone()];
-        let Some((slot, n)) = e.open(view.key_bit(), view.counter, &ad, ct, &mut self.scratch)
-        else {
+        let ct = &mut p[ciphertext];
+        let Some((slot, n)) = e.open(key_epoch, counter, &ad, ct, &mut self.scratch) else {
             self.counters.decrypt_failed += 1;
             return;
         };
@@ -254,20 +258,19 @@ impl Dataplane {
         e.unanswered_since = None;
         e.stats.packets_recv += 1;
         e.stats.bytes_recv += n as u64;
-        let pt = &ct[..n];
-        if pt.len() < INNER_HEADER {
+        let Ok(inner) = FspInner::parse(&ct[..n]) else {
             return;
-        }
-        let body = &pt[INNER_HEADER..];
+        };
         let mut notify = None;
-        match pt[4] {
+        match inner.msg_type {
             DATA => {
                 e.last_data = now;
                 notify = e.path_mtu_to_report(now, path_mtu.min(self.cfg.link_mtu));
             }
-            PATH_MTU_NOTIFICATION if body.len() >= 2 => {
-                let mtu = u16::from_le_bytes([body[0], body[1]]);
-                e.path_mtu = e.path_mtu.min(mtu);
+            PATH_MTU_NOTIFICATION => {
+                if let Ok(SessionMessage::PathMtuNotification { path_mtu }) = inner.message() {
+                    e.path_mtu = e.path_mtu.min(path_mtu);
+                }
             }
             _ => {}
         }
@@ -275,10 +278,10 @@ impl Dataplane {
             self.schedule(at);
         }
         self.note_slot(slot);
-        if pt[4] == DATA && body.len() >= PORT_HEADER {
-            let dst_port = u16::from_le_bytes([body[2], body[3]]);
-            if dst_port == PORT_IPV6_SHIM {
-                self.deliver_shim(&src, &body[PORT_HEADER..]);
+        if inner.msg_type == DATA {
+            match Data::parse(inner.body) {
+                Ok(d) if d.dst_port == PORT_IPV6_SHIM => self.deliver_shim(&src, d.payload),
+                _ => {}
             }
         }
         if let Some(mtu) = notify {

@@ -12,13 +12,9 @@ use crate::ipv6::mss;
 use crate::ipv6::packet::NEXT_HEADER_TCP;
 use crate::routing::{fits_link, Cx, MeshView};
 use crate::wire::fsp::{FLAG_CP, FLAG_K, PHASE_ACK, PHASE_MSG3, PHASE_SETUP};
-use crate::wire::fsp_inner::{COORDS_WARMUP, DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM};
+use crate::wire::fsp_inner::{self, Data, SessionMessage, COORDS_WARMUP, DATA, PORT_IPV6_SHIM};
+use crate::wire::shim;
 use crate::wire::TAG_LEN;
-
-/// Offset of the shim's next-header byte and of the upper-layer payload
-/// within the shim (format, header bytes 0-3, next header, hop limit).
-const SHIM_NEXT_HEADER: usize = 5;
-const SHIM_UPPER: usize = 7;
 
 impl Dataplane {
     /// Encrypts one IPv6 packet for an established session and sends it.
@@ -40,18 +36,16 @@ impl Dataplane {
         };
         self.pt.clear();
         let ts = e.timestamp(now);
-        self.pt.extend_from_slice(&ts.to_le_bytes());
-        self.pt.extend_from_slice(&[DATA, 0]);
-        self.pt.extend_from_slice(&PORT_IPV6_SHIM.to_le_bytes());
-        self.pt.extend_from_slice(&PORT_IPV6_SHIM.to_le_bytes());
+        fsp_inner::emit_header(ts, DATA, 0, &mut self.pt);
+        Data::emit_header(PORT_IPV6_SHIM, PORT_IPV6_SHIM, &mut self.pt);
         let shim_at = self.pt.len();
         if crate::wire::shim::compress(pkt, &mut self.pt).is_err() {
             self.counters.tun_malformed += 1;
             return;
         }
-        if self.pt.get(shim_at + SHIM_NEXT_HEADER) == Some(&NEXT_HEADER_TCP) {
+        if shim::next_header(&self.pt[shim_at..]) == Some(NEXT_HEADER_TCP) {
             let max = mss::max_mss_for(crate::ipv6::effective_mtu(self.cfg.link_mtu));
-            mss::clamp_tcp_segment(&mut self.pt[shim_at + SHIM_UPPER..], max);
+            mss::clamp_tcp_segment(&mut self.pt[shim_at + shim::SHIM_HEADER_LEN..], max);
         }
         e.last_data = now;
         let first_unanswered = e.unanswered_since.is_none();
@@ -94,8 +88,7 @@ impl Dataplane {
                 // The data would not fit with coordinates: warm separately.
                 let mut warmup = std::mem::take(&mut self.scratch);
                 warmup.clear();
-                warmup.extend_from_slice(&e.timestamp(now).to_le_bytes());
-                warmup.extend_from_slice(&[COORDS_WARMUP, 0]);
+                fsp_inner::emit_header(e.timestamp(now), COORDS_WARMUP, 0, &mut warmup);
                 build(
                     e,
                     self.me,
@@ -153,9 +146,9 @@ impl Dataplane {
             return;
         };
         self.pt.clear();
-        self.pt.extend_from_slice(&e.timestamp(now).to_le_bytes());
-        self.pt.extend_from_slice(&[PATH_MTU_NOTIFICATION, 0]);
-        self.pt.extend_from_slice(&mtu.to_le_bytes());
+        let msg = SessionMessage::PathMtuNotification { path_mtu: mtu };
+        fsp_inner::emit_header(e.timestamp(now), msg.msg_type(), 0, &mut self.pt);
+        msg.emit_body(&mut self.pt);
         self.seal_and_send(now, cx, dest, hop, false);
     }
 
@@ -173,8 +166,7 @@ impl Dataplane {
             return;
         };
         self.pt.clear();
-        self.pt.extend_from_slice(&e.timestamp(now).to_le_bytes());
-        self.pt.extend_from_slice(&[COORDS_WARMUP, 0]);
+        fsp_inner::emit_header(e.timestamp(now), COORDS_WARMUP, 0, &mut self.pt);
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
         else {
             return;
