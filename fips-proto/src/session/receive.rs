@@ -9,6 +9,7 @@ use super::dataplane::Dataplane;
 use super::state::{SessionState, Slot, EARLY_LIMIT};
 use crate::addr::NodeAddr;
 use crate::routing::{fits_link, Cx, MeshView, Route};
+use crate::wire::fmp::Prefix;
 use crate::wire::fsp::EncryptedPacket;
 use crate::wire::fsp::{
     SessionAck, SessionMsg3, SessionSetup, FLAG_CP, FLAG_U, PHASE_ACK, PHASE_ESTABLISHED,
@@ -54,10 +55,10 @@ impl Dataplane {
     /// Caches the plaintext coordinates a session message carries, before
     /// routing it, so this hop can route the replies.
     fn warm_coords(&mut self, now: Instant, env: &Envelope, p: &[u8]) {
-        let (Some(&first), Some(&flags)) = (p.first(), p.get(1)) else {
+        let Ok(Prefix { phase, flags, .. }) = Prefix::parse(p) else {
             return;
         };
-        match first {
+        match phase {
             // A Setup for us that will be refused (tables full) teaches
             // nothing worth keeping: a flood of them would evict the
             // coordinates of destinations in use.
@@ -163,8 +164,8 @@ impl Dataplane {
         err: FspError,
     ) {
         let payload = &msg[DG_HEADER..];
-        let is_error = payload.first() == Some(&PHASE_ESTABLISHED)
-            && payload.get(1).is_some_and(|f| f & FLAG_U != 0);
+        let is_error = Prefix::parse(payload)
+            .is_ok_and(|x| x.phase == PHASE_ESTABLISHED && x.flags & FLAG_U != 0);
         if is_error || !self.error_throttle.allow(now, env.dst) {
             return;
         }
@@ -184,11 +185,11 @@ impl Dataplane {
         env: &Envelope,
         p: &mut [u8],
     ) {
-        let (Some(&first), Some(&flags)) = (p.first(), p.get(1)) else {
+        let Ok(Prefix { phase, flags, .. }) = Prefix::parse(p) else {
             self.counters.malformed += 1;
             return;
         };
-        let parsed = match first {
+        let parsed = match phase {
             PHASE_SETUP => SessionSetup::parse(p).map(|s| self.on_setup(now, cx, env.src, s)),
             PHASE_ACK => SessionAck::parse(p).map(|a| self.on_ack(now, cx, env.src, a)),
             PHASE_MSG3 => SessionMsg3::parse(p).map(|m| self.on_msg3(now, cx, env.src, m)),
