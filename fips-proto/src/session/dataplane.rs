@@ -497,9 +497,11 @@ impl Dataplane {
 
     pub(super) fn packet_too_big(&mut self, now: Instant, pkt: &[u8], mtu: u16) {
         self.counters.tun_too_big += 1;
-        let mut src = [0u8; 16];
-        src.copy_from_slice(&pkt[8..24]);
-        if !self.icmp_throttle.allow(now, src) {
+        // Callers pass packets they parsed already.
+        let Ok(ip) = Ipv6Packet::parse(pkt) else {
+            return;
+        };
+        if !self.icmp_throttle.allow(now, ip.src()) {
             return;
         }
         let mut buf = self.take_buffer();
