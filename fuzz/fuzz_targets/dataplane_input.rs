@@ -13,35 +13,14 @@ use fips_proto::session::{Dataplane, DataplaneConfig};
 use fips_proto::wire::link::{LookupRequest, LookupResponse};
 use fips_proto::NodeAddr;
 use libfuzzer_sys::fuzz_target;
-use rand_core::RngCore;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
 struct Mesh {
     id: Identity,
     coords: Vec<NodeAddr>,
     peer: NodeAddr,
     peer_coords: Vec<NodeAddr>,
-}
-
-/// Deterministic "randomness": a counter with the low bit set.
-struct Counter(u8);
-
-impl RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-    fn fill_bytes(&mut self, out: &mut [u8]) {
-        for b in out.iter_mut() {
-            self.0 = self.0.wrapping_add(1);
-            *b = self.0 | 1;
-        }
-    }
-    fn try_fill_bytes(&mut self, out: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(out);
-        Ok(())
-    }
 }
 
 impl MeshView for Mesh {
@@ -78,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
     let peer = other.node_addr();
     let root = NodeAddr([0; 16]);
     let mesh = Mesh { id, coords: vec![me, root], peer, peer_coords: vec![peer, root] };
-    let mut rng = Counter(0);
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
     let mut out = Outbox::default();
     let mut dp = Dataplane::new(DataplaneConfig::default(), me);
     let mut now = Instant::now();

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::routing::LinkSendError;
+use crate::routing::{LinkSendError, Outbox};
 use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
 use crate::wire::link::{LinkInner, LinkMessage};
 use crate::NodeAddr;
@@ -168,21 +168,17 @@ impl Node {
         to: &NodeAddr,
         msg: &LinkMessage<'_>,
     ) -> bool {
-        self.send_frame(now, to, |out| msg.emit(out))
+        self.link_tx().send_frame(now, to, |out| msg.emit(out))
     }
 
     /// Sends every link message the dataplane left in the outbox.
     pub(super) fn drain_link_out(&mut self, now: Instant) {
-        let mut tx = LinkTx {
-            peers: &mut self.peers,
-            transmits: &mut self.transmits,
-            timers: &self.timers,
-        };
-        while let Some((peer, msg)) = self.link_out.poll() {
-            if tx.send_bytes(now, &peer, msg).is_err() {
-                self.counters.link_sends_failed += 1;
-            }
+        let (mut tx, out) = self.link_tx_and_outbox();
+        let mut failed = 0;
+        while let Some((peer, msg)) = out.poll() {
+            failed += u64::from(tx.send_bytes(now, &peer, msg).is_err());
         }
+        self.counters.link_sends_failed += failed;
     }
 
     /// Sends an encoded link message (msg_type byte first), framed as it
@@ -197,21 +193,18 @@ impl Node {
         self.link_tx().send_bytes(now, to, msg)
     }
 
-    fn send_frame(
-        &mut self,
-        now: Instant,
-        to: &NodeAddr,
-        write_msg: impl FnOnce(&mut Vec<u8>),
-    ) -> bool {
-        self.link_tx().send_frame(now, to, write_msg)
+    fn link_tx(&mut self) -> LinkTx<'_> {
+        self.link_tx_and_outbox().0
     }
 
-    fn link_tx(&mut self) -> LinkTx<'_> {
-        LinkTx {
+    /// The link sender and the dataplane's outbox, borrowed apart.
+    fn link_tx_and_outbox(&mut self) -> (LinkTx<'_>, &mut Outbox) {
+        let tx = LinkTx {
             peers: &mut self.peers,
             transmits: &mut self.transmits,
             timers: &self.timers,
-        }
+        };
+        (tx, &mut self.link_out)
     }
 
     pub(super) fn send_disconnect(&mut self, now: Instant, to: &NodeAddr, reason: u8) {

@@ -51,6 +51,16 @@ pub(crate) struct Dial {
     pub last_sent: Instant,
 }
 
+/// A completed IK handshake (either role), ready to become the peer's
+/// current link session.
+struct Handshaken {
+    identity: PeerIdentity,
+    session: LinkSession,
+    direction: Direction,
+    remote: SocketAddr,
+    epoch: [u8; 8],
+}
+
 impl Node {
     /// Sends msg1 to a configured peer unless it is already up or being dialled.
     pub(super) fn start_dial(&mut self, now: Instant, target: NodeAddr) {
@@ -254,7 +264,14 @@ impl Node {
         if paddr < self.my_addr {
             self.cancel_dial(&paddr);
         }
-        self.install_session(now, peer, session, Direction::Inbound, from, epoch);
+        let done = Handshaken {
+            identity: peer,
+            session,
+            direction: Direction::Inbound,
+            remote: from,
+            epoch,
+        };
+        self.install_session(now, done);
     }
 
     pub(super) fn handle_msg2(&mut self, now: Instant, from: SocketAddr, m: Msg2) {
@@ -284,55 +301,42 @@ impl Node {
         if let Some(slot) = self.peers.slot_mut(&target) {
             slot.backoff = self.timers.reconnect_base;
         }
-        self.install_session(
-            now,
-            dial.identity,
+        let done = Handshaken {
+            identity: dial.identity,
             session,
-            Direction::Outbound,
-            from,
+            direction: Direction::Outbound,
+            remote: from,
             epoch,
-        );
+        };
+        self.install_session(now, done);
     }
 
     /// Makes `session` the peer's current session, creating the peer if new.
     /// Applies the cross-connection rule when the peer is already up: the
     /// handshake initiated by the smaller NodeAddr is kept.
-    pub(super) fn install_session(
-        &mut self,
-        now: Instant,
-        identity: PeerIdentity,
-        session: LinkSession,
-        direction: Direction,
-        remote: SocketAddr,
-        epoch: [u8; 8],
-    ) {
-        let paddr = identity.node_addr();
+    fn install_session(&mut self, now: Instant, done: Handshaken) {
+        let paddr = done.identity.node_addr();
+        let session = &done.session;
         let preferred = self.my_addr.min(paddr);
         // A dial index now belongs to the peer.
         self.indices
             .insert((super::UDP, session.our_index), Owner::Peer(paddr));
         if let Some(p) = self.peers.get(&paddr) {
-            let same_epoch = p.remote_epoch == epoch;
+            let same_epoch = p.remote_epoch == done.epoch;
             if same_epoch && p.current.initiator == preferred && session.initiator != preferred {
                 self.free_index(session.our_index);
                 self.counters.cross_connection_dropped += 1;
                 return;
             }
-            self.replace_session(now, paddr, session, direction, remote, epoch);
+            self.replace_session(now, done);
             return;
         }
-        self.promote(now, identity, session, direction, remote, epoch);
+        self.promote(now, done);
     }
 
-    fn replace_session(
-        &mut self,
-        now: Instant,
-        paddr: NodeAddr,
-        session: LinkSession,
-        direction: Direction,
-        remote: SocketAddr,
-        epoch: [u8; 8],
-    ) {
+    fn replace_session(&mut self, now: Instant, done: Handshaken) {
+        let paddr = done.identity.node_addr();
+        let session = done.session;
         let Some(p) = self.peers.get_mut(&paddr) else {
             return;
         };
@@ -346,9 +350,9 @@ impl Node {
         p.previous = None;
         p.rekey = None;
         p.k_bit = false;
-        p.direction = direction;
-        p.remote = remote;
-        p.remote_epoch = epoch;
+        p.direction = done.direction;
+        p.remote = done.remote;
+        p.remote_epoch = done.epoch;
         p.session_start = now;
         p.last_recv = now;
         let woke = p.heard();
@@ -364,15 +368,14 @@ impl Node {
         }
     }
 
-    fn promote(
-        &mut self,
-        now: Instant,
-        identity: PeerIdentity,
-        session: LinkSession,
-        direction: Direction,
-        remote: SocketAddr,
-        epoch: [u8; 8],
-    ) {
+    fn promote(&mut self, now: Instant, done: Handshaken) {
+        let Handshaken {
+            identity,
+            session,
+            direction,
+            remote,
+            epoch,
+        } = done;
         let paddr = identity.node_addr();
         let link_id = self.next_link_id;
         self.next_link_id += 1;

@@ -117,14 +117,19 @@ fn captured_session_payloads_reencode_byte_for_byte() {
     assert!(checked >= 6);
 }
 
-#[test]
-fn cp_header_carries_clear_coords_outside_the_ad() {
-    let h = FspEncryptedHeader {
+/// An encrypted header with K and CP: our coordinates only.
+fn cp_header() -> FspEncryptedHeader {
+    FspEncryptedHeader {
         flags: FLAG_K,
         payload_len: 6,
         counter: 7,
         coords: Some((Coords(vec![node(A)]), Coords::default())),
-    };
+    }
+}
+
+#[test]
+fn cp_header_carries_clear_coords_outside_the_ad() {
+    let h = cp_header();
     let mut out = Vec::new();
     h.emit(&mut out);
     assert_eq!(out.len(), h.encoded_len());
@@ -238,12 +243,7 @@ fn encrypted_packet_view_reads_the_kat_data_frame_as_the_value_does() {
 
 #[test]
 fn encrypted_packet_view_finds_cp_coords_and_matches_encrypted_ad() {
-    let h = FspEncryptedHeader {
-        flags: FLAG_K,
-        payload_len: 6,
-        counter: 7,
-        coords: Some((Coords(vec![node(A)]), Coords::default())),
-    };
+    let h = cp_header();
     let mut out = Vec::new();
     h.emit(&mut out);
     out.extend_from_slice(&[0xcc; 6 + TAG_LEN]);

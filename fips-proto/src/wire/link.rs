@@ -66,7 +66,7 @@ impl<'a> SessionDatagram<'a> {
     /// everything after the 36-byte header.
     pub fn parse(buf: &'a [u8]) -> Result<SessionDatagram<'a>, WireError> {
         let mut r = Reader::new(buf, "SessionDatagram");
-        expect_type(&mut r, SESSION_DATAGRAM)?;
+        r.expect_type(SESSION_DATAGRAM)?;
         Ok(SessionDatagram {
             ttl: r.u8()?,
             path_mtu: r.u16()?,
@@ -308,17 +308,6 @@ impl<'a> LinkInner<'a> {
     pub fn encoded_len(&self) -> usize {
         Self::TIMESTAMP_LEN + self.msg.encoded_len()
     }
-}
-
-fn expect_type(r: &mut Reader<'_>, want: u8) -> Result<(), WireError> {
-    let msg_type = r.u8()?;
-    if msg_type != want {
-        return Err(WireError::UnknownType {
-            what: r.what(),
-            msg_type,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

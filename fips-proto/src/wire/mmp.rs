@@ -34,7 +34,7 @@ impl SenderReport {
     /// Parses the link message (msg_type byte included).
     pub fn parse(buf: &[u8]) -> Result<SenderReport, WireError> {
         let mut r = Reader::new(buf, "SenderReport");
-        expect_link_type(&mut r, LINK_SENDER_REPORT_TYPE)?;
+        r.expect_type(LINK_SENDER_REPORT_TYPE)?;
         r.take(LINK_PAD)?;
         Self::read_fields(&mut r)
     }
@@ -114,7 +114,7 @@ impl ReceiverReport {
     /// Parses the link message (msg_type byte included).
     pub fn parse(buf: &[u8]) -> Result<ReceiverReport, WireError> {
         let mut r = Reader::new(buf, "ReceiverReport");
-        expect_link_type(&mut r, LINK_RECEIVER_REPORT_TYPE)?;
+        r.expect_type(LINK_RECEIVER_REPORT_TYPE)?;
         r.take(LINK_PAD)?;
         Self::read_fields(&mut r)
     }
@@ -185,17 +185,6 @@ impl ReceiverReport {
     pub fn encoded_len(&self) -> usize {
         Self::LINK_LEN
     }
-}
-
-fn expect_link_type(r: &mut Reader<'_>, want: u8) -> Result<(), WireError> {
-    let msg_type = r.u8()?;
-    if msg_type != want {
-        return Err(WireError::UnknownType {
-            what: r.what(),
-            msg_type,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
