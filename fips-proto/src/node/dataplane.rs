@@ -22,6 +22,8 @@ use super::Node;
 /// Tree coordinates (ours and each peer's) as of the last `MeshChange`.
 pub(super) struct ViewCache {
     stale: bool,
+    /// Built at least once (a first parent is no change of parent).
+    built: bool,
     mine: Vec<NodeAddr>,
     peers: Vec<(NodeAddr, bool, Option<Vec<NodeAddr>>)>,
 }
@@ -30,18 +32,27 @@ impl ViewCache {
     pub(super) fn new() -> Self {
         ViewCache {
             stale: true,
+            built: false,
             mine: Vec::new(),
             peers: Vec::new(),
         }
     }
 
-    fn refresh(&mut self, tree: &TreeState, peers: &PeerTable) {
-        self.mine = tree.my_coords();
+    /// Rebuilds the cache; returns whether our parent differs from the
+    /// one of the previous build. Coordinates cached under the old
+    /// position go only then, as the reference does: a parent that moved
+    /// and came back between two packets changed nothing they rely on.
+    fn refresh(&mut self, tree: &TreeState, peers: &PeerTable) -> bool {
+        let mine = tree.my_coords();
+        let moved = self.built && mine.get(1) != self.mine.get(1);
+        self.mine = mine;
         self.peers = peers
             .keys()
             .map(|a| (*a, tree.is_tree_peer(a), tree.peer_coords(a)))
             .collect();
         self.stale = false;
+        self.built = true;
+        moved
     }
 }
 
@@ -71,8 +82,8 @@ impl Node {
         now: Instant,
         f: impl FnOnce(&mut Dataplane, &mut Cx<'_, NodeView<'_>>),
     ) {
-        if self.view.stale {
-            self.view.refresh(&self.tree, &self.peers);
+        if self.view.stale && self.view.refresh(&self.tree, &self.peers) {
+            self.dataplane.handle_mesh_change(MeshChange::Parent);
         }
         let view = NodeView {
             identity: &self.identity,
@@ -90,8 +101,8 @@ impl Node {
         self.drain_link_out(now);
     }
 
-    /// The mesh changed: the dataplane forgets routes (and, after a parent
-    /// change, coordinates); the view is rebuilt before the next call.
+    /// The mesh changed: the dataplane forgets routes; the view is rebuilt
+    /// before the next call, which tells the dataplane if our parent moved.
     pub(super) fn mesh_changed(&mut self, change: MeshChange) {
         self.view.stale = true;
         self.dataplane.handle_mesh_change(change);

@@ -91,10 +91,9 @@ impl Node {
     }
 
     fn after_tree_change(&mut self, now: Instant, change: &TreeChange, force_refresh: bool) {
-        // Even with our coordinates unchanged, a peer's may have moved.
-        self.mesh_changed(if change.parent_change.is_some() {
-            MeshChange::Parent
-        } else if change.coords_changed {
+        // Even with our coordinates unchanged, a peer's may have moved. A
+        // parent change shows when the view is next rebuilt (`Parent`).
+        self.mesh_changed(if change.coords_changed {
             MeshChange::Coords
         } else {
             MeshChange::Peers
