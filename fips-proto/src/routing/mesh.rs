@@ -69,10 +69,10 @@ pub trait MeshView {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MeshChange {
     /// A peer link came up or went down, a peer fell silent or was heard
-    /// again, or a peer's bloom filter changed.
+    /// again, a peer's bloom filter or tree position changed.
     Peers,
-    /// Our tree coordinates changed under the same parent: cached
-    /// coordinates of others stay (as the reference keeps them).
+    /// Our tree coordinates changed: cached coordinates of others stay
+    /// unless the parent moved (as the reference keeps them).
     Coords,
     /// Our tree parent changed (or we became root): coordinates cached
     /// under the old position go too.
