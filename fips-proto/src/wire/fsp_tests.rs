@@ -147,12 +147,18 @@ fn cp_header_carries_clear_coords_outside_the_ad() {
     assert_eq!(ciphertext, &[0xcc; 6 + TAG_LEN]);
 }
 
-#[test]
-fn rejects_an_encrypted_message_whose_coords_leave_no_room_for_a_tag() {
+/// CP with two empty coordinate lists, then 15 bytes: one short of a tag.
+fn cp_without_room_for_a_tag() -> Vec<u8> {
     let mut out = vec![0x00, FLAG_CP, 6, 0];
     out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(&[0; 15]);
+    out
+}
+
+#[test]
+fn rejects_an_encrypted_message_whose_coords_leave_no_room_for_a_tag() {
+    let out = cp_without_room_for_a_tag();
     assert!(matches!(
         classify(&out),
         Err(WireError::Truncated {
@@ -256,10 +262,7 @@ fn encrypted_packet_view_finds_cp_coords_and_matches_encrypted_ad() {
 
 #[test]
 fn encrypted_packet_view_rejects_what_classify_rejects() {
-    let mut no_tag = vec![0x00, FLAG_CP, 6, 0];
-    no_tag.extend_from_slice(&[0; 8]);
-    no_tag.extend_from_slice(&[0, 0, 0, 0]);
-    no_tag.extend_from_slice(&[0; 15]);
+    let no_tag = cp_without_room_for_a_tag();
     assert!(EncryptedPacket::new_checked(&no_tag[..]).is_err());
     assert!(EncryptedPacket::new_checked(&[0u8; 27][..]).is_err());
     let mut plaintext_error = vec![0x00, FLAG_U, 0, 0];

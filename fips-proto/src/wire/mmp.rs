@@ -41,34 +41,12 @@ impl SenderReport {
         parse_session(body)
     }
 
-    fn read_sr_fields(r: &mut Reader<'_>) -> Result<SenderReport, WireError> {
-        Ok(SenderReport {
-            interval_start_counter: r.u64()?,
-            interval_end_counter: r.u64()?,
-            interval_start_timestamp: r.u32()?,
-            interval_end_timestamp: r.u32()?,
-            interval_bytes_sent: r.u32()?,
-            cumulative_packets_sent: r.u64()?,
-            cumulative_bytes_sent: r.u64()?,
-        })
-    }
-
     pub fn emit(&self, out: &mut Vec<u8>) {
         emit_link(self, out);
     }
 
     pub fn emit_session(&self, out: &mut Vec<u8>) {
         emit_session(self, out);
-    }
-
-    fn emit_sr_fields(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.interval_start_counter.to_le_bytes());
-        out.extend_from_slice(&self.interval_end_counter.to_le_bytes());
-        out.extend_from_slice(&self.interval_start_timestamp.to_le_bytes());
-        out.extend_from_slice(&self.interval_end_timestamp.to_le_bytes());
-        out.extend_from_slice(&self.interval_bytes_sent.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_packets_sent.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_bytes_sent.to_le_bytes());
     }
 
     pub fn encoded_len(&self) -> usize {
@@ -113,7 +91,63 @@ impl ReceiverReport {
         parse_session(body)
     }
 
-    fn read_rr_fields(r: &mut Reader<'_>) -> Result<ReceiverReport, WireError> {
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        emit_link(self, out);
+    }
+
+    pub fn emit_session(&self, out: &mut Vec<u8>) {
+        emit_session(self, out);
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        Self::LINK_LEN
+    }
+}
+
+/// What the link and session framings of a report share: only the
+/// prefix differs (type byte and padding, or padding alone).
+trait Report: Sized {
+    const LINK_TYPE: u8;
+    const LINK_WHAT: &'static str;
+    const SESSION_WHAT: &'static str;
+    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError>;
+    fn emit_fields(&self, out: &mut Vec<u8>);
+}
+
+impl Report for SenderReport {
+    const LINK_TYPE: u8 = LINK_SENDER_REPORT_TYPE;
+    const LINK_WHAT: &'static str = "SenderReport";
+    const SESSION_WHAT: &'static str = "session SenderReport";
+
+    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(SenderReport {
+            interval_start_counter: r.u64()?,
+            interval_end_counter: r.u64()?,
+            interval_start_timestamp: r.u32()?,
+            interval_end_timestamp: r.u32()?,
+            interval_bytes_sent: r.u32()?,
+            cumulative_packets_sent: r.u64()?,
+            cumulative_bytes_sent: r.u64()?,
+        })
+    }
+
+    fn emit_fields(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.interval_start_counter.to_le_bytes());
+        out.extend_from_slice(&self.interval_end_counter.to_le_bytes());
+        out.extend_from_slice(&self.interval_start_timestamp.to_le_bytes());
+        out.extend_from_slice(&self.interval_end_timestamp.to_le_bytes());
+        out.extend_from_slice(&self.interval_bytes_sent.to_le_bytes());
+        out.extend_from_slice(&self.cumulative_packets_sent.to_le_bytes());
+        out.extend_from_slice(&self.cumulative_bytes_sent.to_le_bytes());
+    }
+}
+
+impl Report for ReceiverReport {
+    const LINK_TYPE: u8 = LINK_RECEIVER_REPORT_TYPE;
+    const LINK_WHAT: &'static str = "ReceiverReport";
+    const SESSION_WHAT: &'static str = "session ReceiverReport";
+
+    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let highest_counter = r.u64()?;
         let cumulative_packets_recv = r.u64()?;
         let cumulative_bytes_recv = r.u64()?;
@@ -140,15 +174,7 @@ impl ReceiverReport {
         })
     }
 
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        emit_link(self, out);
-    }
-
-    pub fn emit_session(&self, out: &mut Vec<u8>) {
-        emit_session(self, out);
-    }
-
-    fn emit_rr_fields(&self, out: &mut Vec<u8>) {
+    fn emit_fields(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.highest_counter.to_le_bytes());
         out.extend_from_slice(&self.cumulative_packets_recv.to_le_bytes());
         out.extend_from_slice(&self.cumulative_bytes_recv.to_le_bytes());
@@ -164,44 +190,6 @@ impl ReceiverReport {
         out.extend_from_slice(&self.cumulative_reorder_count.to_le_bytes());
         out.extend_from_slice(&self.interval_packets_recv.to_le_bytes());
         out.extend_from_slice(&self.interval_bytes_recv.to_le_bytes());
-    }
-
-    pub fn encoded_len(&self) -> usize {
-        Self::LINK_LEN
-    }
-}
-
-/// What the link and session framings of a report share: only the
-/// prefix differs (type byte and padding, or padding alone).
-trait Report: Sized {
-    const LINK_TYPE: u8;
-    const LINK_WHAT: &'static str;
-    const SESSION_WHAT: &'static str;
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError>;
-    fn emit_fields(&self, out: &mut Vec<u8>);
-}
-
-impl Report for SenderReport {
-    const LINK_TYPE: u8 = LINK_SENDER_REPORT_TYPE;
-    const LINK_WHAT: &'static str = "SenderReport";
-    const SESSION_WHAT: &'static str = "session SenderReport";
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Self::read_sr_fields(r)
-    }
-    fn emit_fields(&self, out: &mut Vec<u8>) {
-        self.emit_sr_fields(out)
-    }
-}
-
-impl Report for ReceiverReport {
-    const LINK_TYPE: u8 = LINK_RECEIVER_REPORT_TYPE;
-    const LINK_WHAT: &'static str = "ReceiverReport";
-    const SESSION_WHAT: &'static str = "session ReceiverReport";
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Self::read_rr_fields(r)
-    }
-    fn emit_fields(&self, out: &mut Vec<u8>) {
-        self.emit_rr_fields(out)
     }
 }
 
