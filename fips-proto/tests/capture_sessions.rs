@@ -149,6 +149,15 @@ fn link_messages(file: &str, probe: SocketAddrV4, keys: &Value) -> Vec<(bool, Ve
     out
 }
 
+/// The link messages the probe sent (not those B sent it), in order.
+fn sent_by_probe(messages: &[(bool, Vec<u8>)]) -> Vec<&Vec<u8>> {
+    messages
+        .iter()
+        .filter(|(from_b, _)| !from_b)
+        .map(|(_, m)| m)
+        .collect()
+}
+
 #[test]
 fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
     let json: Value = serde_json::from_str(
@@ -180,11 +189,7 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
         PASSIVE_PROBE,
         &keys["fmp"],
     );
-    let probe_sent: Vec<&Vec<u8>> = messages
-        .iter()
-        .filter(|(from_b, _)| !from_b)
-        .map(|(_, m)| m)
-        .collect();
+    let probe_sent = sent_by_probe(&messages);
     let probe_response = probe_sent
         .iter()
         .find(|m| m[0] == 0x31)
@@ -304,11 +309,7 @@ fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
         ACTIVE_PROBE,
         &keys["fmp"],
     );
-    let probe_sent: Vec<&Vec<u8>> = messages
-        .iter()
-        .filter(|(from_b, _)| !from_b)
-        .map(|(_, m)| m)
-        .collect();
+    let probe_sent = sent_by_probe(&messages);
     let probe_fsp = |phase: u8| {
         probe_sent
             .iter()
