@@ -10,7 +10,6 @@
 //! configuration.
 
 use std::collections::BTreeMap;
-use std::ops::Index;
 
 use crate::NodeAddr;
 
@@ -262,7 +261,8 @@ impl PeerTable {
     }
 }
 
-impl Index<&NodeAddr> for PeerTable {
+#[cfg(test)]
+impl std::ops::Index<&NodeAddr> for PeerTable {
     type Output = Peer;
 
     /// The linked peer at `addr`; panics when there is none (tests).
