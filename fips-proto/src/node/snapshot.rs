@@ -183,7 +183,7 @@ impl Node {
             root: self.tree.root().to_hex(),
             peer_count: self.peers.len(),
             link_count: self.peers.len(),
-            connection_count: self.dials.len(),
+            connection_count: self.peers.dials().count(),
             session_count: self.dataplane().map_or(0, |d| d.session_count()),
             effective_ipv6_mtu: self.tun_mtu,
             estimated_mesh_size: self.bloom.estimated_mesh_size().map(|n| n.round() as u64),
@@ -192,12 +192,12 @@ impl Node {
     }
 
     pub(super) fn display_name(&self, addr: &NodeAddr) -> String {
-        let alias = self.slots.get(addr).and_then(|s| s.cfg.alias.clone());
+        let alias = self.peers.slot(addr).and_then(|s| s.cfg.alias.clone());
         let npub = self
             .peers
             .get(addr)
             .map(|p| p.identity)
-            .or_else(|| self.slots.get(addr).map(|s| s.cfg.identity))
+            .or_else(|| self.peers.slot(addr).map(|s| s.cfg.identity))
             .or_else(|| self.dataplane().and_then(|d| d.identity_cache().peek(addr)))
             .map(|i| short_npub(&i.npub()));
         alias.or(npub).unwrap_or_else(|| addr.short())
