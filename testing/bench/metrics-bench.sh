@@ -24,35 +24,24 @@ RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
 P=mb
 NS=("$P-a" "$P-b" "$P-c")
 RUN="$(mktemp -d /tmp/fips-metrics-bench.XXXXXX)"
-declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
-                 [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
-                 [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0)
-declare -A NPUB=([b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-                 [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6)
-FD_C=fdac:a221:4069:5044:c41:d550:280e:d15a
+# Test keys (testdata/identity.json): NSEC, NPUB, FD.
+# shellcheck source=../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
 PIDS=()
 SCRAPER=""
 
+# chain_topology, chain_cleanup, fips_config: testing/bench/lib.sh
+# shellcheck source=lib.sh
+source "$ROOT/testing/bench/lib.sh"
+
 cleanup() {
     [ -n "$SCRAPER" ] && kill "$SCRAPER" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
-    rm -rf "$RUN"
+    chain_cleanup
 }
 trap cleanup EXIT
 
-topology() {
-    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
-    ip link add "$P-ab-a" netns "$P-a" type veth peer name "$P-ab-b" netns "$P-b"
-    ip link add "$P-bc-b" netns "$P-b" type veth peer name "$P-bc-c" netns "$P-c"
-    ip -n "$P-a" addr add 10.202.0.1/30 dev "$P-ab-a"; ip -n "$P-b" addr add 10.202.0.2/30 dev "$P-ab-b"
-    ip -n "$P-b" addr add 10.202.0.5/30 dev "$P-bc-b"; ip -n "$P-c" addr add 10.202.0.6/30 dev "$P-bc-c"
-    for l in "a ab-a" "b ab-b" "b bc-b" "c bc-c"; do set -- $l; ip -n "$P-$1" link set "$P-$2" up; done
-}
+topology() { chain_topology 202; }
 
-# fips_config: testing/bench/lib.sh
-source "$ROOT/testing/bench/lib.sh"
 
 start_chain() { # metrics: 1 or 0
     fips_config a 10.202.0.2; fips_config b ""; fips_config c 10.202.0.5
@@ -65,7 +54,7 @@ start_chain() { # metrics: 1 or 0
     B_PID=${PIDS[-3]}
     for _ in $(seq 1 60); do
         ip netns exec "$P-a" dig +short +time=1 +tries=1 @127.0.0.1 -p 5354 AAAA "${NPUB[c]}.fips" >/dev/null 2>&1 || true
-        ip netns exec "$P-a" ping -6 -c1 -W1 "$FD_C" >/dev/null 2>&1 && return 0
+        ip netns exec "$P-a" ping -6 -c1 -W1 "${FD[c]}" >/dev/null 2>&1 && return 0
         sleep 0.5
     done
     echo "metrics-bench: the chain did not come up (logs in $RUN)" >&2; tail -n 5 "$RUN"/*.log >&2
@@ -114,7 +103,7 @@ round() { # label scrape(0/1)
     [ "$2" = 1 ] && start_scraper && sleep 1
     before=$(ticks)
     ip netns exec "$P-c" iperf3 -s -1 -D -p 5201 >/dev/null 2>&1; sleep 0.3
-    mbit=$(ip netns exec "$P-a" iperf3 -c "$FD_C" -p 5201 -t "$DURATION" -J 2>/dev/null \
+    mbit=$(ip netns exec "$P-a" iperf3 -c "${FD[c]}" -p 5201 -t "$DURATION" -J 2>/dev/null \
         | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))')
     after=$(ticks)
     if [ "$2" = 1 ]; then stop_scraper; scrapes=$(cat "$RUN/scrapes"); fi
