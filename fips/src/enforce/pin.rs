@@ -231,7 +231,14 @@ pub(crate) fn remove(iface: &str, dir: &Path) -> Result<(), EnforceError> {
         let link = sys::obj_get(&path).map_err(bpf_err("opening the pinned link"))?;
         sys::link_detach(link.as_fd()).map_err(bpf_err("BPF_LINK_DETACH"))?;
     }
-    std::fs::remove_dir_all(dir).map_err(io_err("removing the pin directory", dir))?;
+    // Once its links are detached, another daemon's `collect_dead` may take
+    // the directory first: gone is the state wanted, so NotFound is no error.
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_err("removing the pin directory", dir)(e));
+        }
+        _ => {}
+    }
     remove_if_empty(dir.parent())
 }
 
