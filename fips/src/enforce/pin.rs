@@ -281,8 +281,12 @@ pub(crate) fn collect_dead() -> Result<usize, EnforceError> {
         for dir in read_dir(&ns)? {
             let links = pinned_links(&dir);
             if !links.is_empty() && links.iter().all(|(_, info)| info.ifindex == 0) {
-                std::fs::remove_dir_all(&dir).map_err(io_err("removing dead pins", &dir))?;
-                removed += 1;
+                match std::fs::remove_dir_all(&dir) {
+                    // Another daemon collected it first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("removing dead pins", &dir)(e)),
+                    Ok(()) => removed += 1,
+                }
             }
         }
         if removed > 0 {
