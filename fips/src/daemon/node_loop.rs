@@ -122,6 +122,9 @@ impl NodeLoop {
                 self.next_bounds_check = now + BOUNDS_CHECK;
                 let core = self.node.bounds().unwrap_or_default().pressure();
                 self.bounds.check(now, &core);
+                self.ctx
+                    .firewall
+                    .sync_known_peers(self.node.known_source_ips());
             }
         }
         info!("telling peers goodbye");

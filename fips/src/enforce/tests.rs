@@ -56,6 +56,7 @@ fn sample() -> FirewallSnapshot {
         pinned: Some(PinLifetime::FailClosed),
         packet_sockets: Vec::new(),
         packet_sockets_seen: 0,
+        msg1_gate: None,
     }
 }
 
