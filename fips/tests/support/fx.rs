@@ -161,7 +161,13 @@ impl Net {
     /// Starts the daemon of `name`, dialling `dials`.
     pub fn start(&mut self, name: &str, dials: &[&str]) {
         let yaml = self.config(name, dials);
-        let d = Daemon::with_config(self.ns(name), self.dir.path(), key(name), &yaml);
+        self.start_yaml(name, &yaml);
+    }
+
+    /// Starts the daemon of `name` with `yaml` (e.g. [`Net::config`] plus
+    /// more sections).
+    pub fn start_yaml(&mut self, name: &str, yaml: &str) {
+        let d = Daemon::with_config(self.ns(name), self.dir.path(), key(name), yaml);
         self.daemons.push(d);
     }
 
