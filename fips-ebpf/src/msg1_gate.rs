@@ -95,7 +95,9 @@ fn msg1_source<F: Frame>(ctx: &F) -> Option<SourceKey> {
         if first.ok()? != MSG1_VER_PHASE {
             return None;
         }
-        return load::<[u8; 4]>(ctx, ETH_HLEN + 12).ok().map(SourceKey::ipv4);
+        return load::<[u8; 4]>(ctx, ETH_HLEN + 12)
+            .ok()
+            .map(SourceKey::ipv4);
     }
     if ethertype == ETH_P_IPV6 {
         if load::<u8>(ctx, ETH_HLEN + IPV6_HLEN + UDP_HLEN).ok()? != MSG1_VER_PHASE {
@@ -104,8 +106,8 @@ fn msg1_source<F: Frame>(ctx: &F) -> Option<SourceKey> {
         // Only the /64 is read: the key holds no more.
         let prefix = load::<[u8; 8]>(ctx, ETH_HLEN + 8).ok()?;
         return Some(SourceKey::ipv6([
-            prefix[0], prefix[1], prefix[2], prefix[3], prefix[4], prefix[5], prefix[6],
-            prefix[7], 0, 0, 0, 0, 0, 0, 0, 0,
+            prefix[0], prefix[1], prefix[2], prefix[3], prefix[4], prefix[5], prefix[6], prefix[7],
+            0, 0, 0, 0, 0, 0, 0, 0,
         ]));
     }
     None
