@@ -27,7 +27,8 @@
 #   JUNK_BIN (target/release/examples/junk_flood), FIPS_REF_BIN, DURATION (10 s),
 #   RATES (default "20000 100000 0"; 0 = as fast as one core sends),
 #   REPEAT (rounds over all rates, default 3; the table shows medians),
-#   OURS_UNFILTERED (1: also ours without enforcement).
+#   OURS_UNFILTERED (1: also ours without enforcement),
+#   NS_PREFIX (namespace and veth name prefix, default junk; at most 7 characters).
 # Build first: cargo xtask build-ebpf &&
 #   FIPS_REQUIRE_EBPF=1 cargo build --release -p fips --bins --example junk_flood
 # --record appends the table to docs/benchmarks.md with this command line.
@@ -41,7 +42,7 @@ RATES="${RATES:-20000 100000 0}"
 REPEAT="${REPEAT:-3}"
 CPU_WINDOW=5
 RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
-P=junk
+P="${NS_PREFIX:-junk}"  # namespaces and veths: $P-a, $P-ab-a, ...
 NS=("$P-a" "$P-b" "$P-c" "$P-x")
 RUN="$(mktemp -d /tmp/fips-junk-bench.XXXXXX)"
 declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
