@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Compiles fips and fipsctl (release, with the embedded eBPF program), copies
-# them into the docker/ build context and builds the images fips-sidecar:latest
-# and fips-app:latest. If the base image debian:bookworm-slim is missing and
-# cannot be pulled (no registry reachable), it is made offline with
-# debootstrap from the Debian mirror of this machine's apt sources
-# (docker/debian-mirror.sh), and the script says so.
+# Compiles fips and fipsctl (release, with the embedded eBPF program), stages
+# the sidecar's whole file system in docker/rootfs (docker/stage-rootfs.sh:
+# the binaries stripped, their debug info kept in target/release/*.debug)
+# and builds the images fips-sidecar:latest (FROM scratch) and fips-app:latest.
+# If the app's base image debian:bookworm-slim is missing and cannot be
+# pulled (no registry reachable), it is made offline with debootstrap from
+# the Debian mirror of this machine's apt sources (docker/debian-mirror.sh),
+# and the script says so.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,14 +31,24 @@ ensure_base_image() {
     rm -rf "$dir"
 }
 
+# The sidecar's Dockerfile as this engine takes it: HEALTHCHECK's
+# --start-interval (the quick first probes) needs Docker Engine 25 or later.
+sidecar_dockerfile() {
+    local major
+    major="$(docker version --format '{{.Server.Version}}' | cut -d. -f1)"
+    if [ "${major:-0}" -ge 25 ]; then cat docker/Dockerfile; return; fi
+    echo "build-images: engine $major.x has no HEALTHCHECK --start-interval: the first health probe comes after 5 s" >&2
+    sed 's/ --start-interval=[^ ]*//' docker/Dockerfile
+}
+
 echo "build-images: cargo xtask build-ebpf"
 cargo xtask build-ebpf
 echo "build-images: cargo build --release -p fips"
-cargo build --release -p fips
-install -m 0755 target/release/fips target/release/fipsctl docker/
-ensure_base_image
+FIPS_REQUIRE_EBPF=1 cargo build --release -p fips
+docker/stage-rootfs.sh
 echo "build-images: docker build fips-sidecar:latest"
-docker build -q -t fips-sidecar:latest -f docker/Dockerfile docker >/dev/null
+docker build -q -t fips-sidecar:latest -f - docker < <(sidecar_dockerfile) >/dev/null
+ensure_base_image
 echo "build-images: docker build fips-app:latest"
 docker build -q -t fips-app:latest -f docker/Dockerfile.app docker >/dev/null
 echo "build-images: done (fips-sidecar:latest, fips-app:latest)"

@@ -2,7 +2,7 @@
 //! its path to `include_bytes!` in `src/enforce/loader.rs`.
 //!
 //! A missing object does not fail the build, so `cargo build` works on a
-//! fresh clone and for teammates without nightly or bpf-linker: an empty
+//! fresh clone and on machines without nightly or bpf-linker: an empty
 //! object is embedded and `Enforcer::attach` then fails with "run `cargo
 //! xtask build-ebpf`". Set FIPS_REQUIRE_EBPF=1 (release, CI) to make a
 //! missing object a build error instead.

@@ -18,6 +18,9 @@ pub const MAP_EVENT_BUDGET: &str = "FIPS_EV_BUDGET";
 pub const MAP_MSG1_GATE: &str = "FIPS_MSG1_GATE";
 pub const MAP_MSG1_SOURCES: &str = "FIPS_MSG1_SRC";
 pub const MAP_MSG1_KNOWN: &str = "FIPS_MSG1_KNOWN";
+/// Socket cookies of the daemon's open metrics connections (see
+/// [`METRICS_MARK`]).
+pub const MAP_METRICS_CONNS: &str = "FIPS_METRICS";
 /// The classifier's switch for per-packet verdict logs (aya-log): a byte in
 /// read-only data the loader sets before load, 0 (off) unless the daemon
 /// logs `fips::enforce` at debug.
@@ -32,6 +35,21 @@ pub const PROG_XDP: &str = "fips_xdp";
 /// Most transport sockets the daemon may register (IPv4 + IPv6, plus one
 /// spare so a replacement can be added before the old one is removed).
 pub const MAX_SOCKETS: u32 = 8;
+
+/// Entries of the `FIPS_METRICS` hash map: the metrics server's open
+/// connections plus those it closed in the last few seconds (their FIN and
+/// last ACKs still leave through the same socket). The daemon refuses a
+/// connection that does not fit, so a flood of scrapers cannot grow it.
+pub const MAX_METRICS_CONNS: u32 = 64;
+
+/// `SO_MARK` the daemon puts on its metrics listener (accepted sockets
+/// inherit it). TC egress lets a SYN-ACK out for a connection not yet
+/// accepted only with this mark (no socket cookie exists for it before
+/// `accept`), and the netfilter backstop, which sees no sockets, lets the
+/// metrics port's TCP out only with it. Setting a mark needs CAP_NET_ADMIN
+/// or CAP_NET_RAW: the app has neither in the configuration the sidecar
+/// promises isolation for. ASCII "FMet".
+pub const METRICS_MARK: u32 = 0x464d_6574;
 
 /// TC verdicts. Passing returns "next" (`TC_ACT_UNSPEC`, `TCX_NEXT`) rather
 /// than "pass" so programs attached after ours still run; when ours is the
@@ -53,7 +71,10 @@ pub const POLICY_ALLOW_IPV6: u32 = 1;
 pub struct Policy {
     /// The transport's UDP port, host byte order.
     pub udp_port: u16,
-    pub _pad: u16,
+    /// The metrics server's TCP port, host byte order; 0: none. Inbound TCP
+    /// to it passes, outbound TCP from it only from the daemon's metrics
+    /// connections (`FIPS_METRICS`).
+    pub metrics_port: u16,
     /// `POLICY_*` bits.
     pub flags: u32,
 }
@@ -305,7 +326,7 @@ pub struct Counter {
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: both are #[repr(C)] plain integers with no padding holes the
-    // kernel could leave uninitialised (Policy's padding is an explicit field).
+    // kernel could leave uninitialised (Policy has none).
     unsafe impl aya::Pod for super::Policy {}
     unsafe impl aya::Pod for super::Counter {}
     unsafe impl aya::Pod for super::SocketSet {}
@@ -378,6 +399,7 @@ mod tests {
             MAP_MSG1_GATE,
             MAP_MSG1_SOURCES,
             MAP_MSG1_KNOWN,
+            MAP_METRICS_CONNS,
         ] {
             assert!(name.len() <= 15, "{name}");
         }

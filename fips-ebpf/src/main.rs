@@ -21,6 +21,7 @@
 #![no_std]
 #![no_main]
 
+mod metrics;
 mod msg1_gate;
 
 use aya_ebpf::{
@@ -64,7 +65,7 @@ static FIPS_EV_BUDGET: PerCpuArray<EventBudget> = PerCpuArray::with_max_entries(
 #[no_mangle]
 static FIPS_LOG_VERDICTS: u8 = 0;
 
-const ETH_HLEN: usize = 14;
+pub(crate) const ETH_HLEN: usize = 14;
 const IPPROTO_TCP: u8 = 6;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_ARP: u16 = 0x0806;
@@ -74,6 +75,8 @@ const ETH_P_8021AD: u16 = 0x88a8;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMPV6: u8 = 58;
 const IPV6_HLEN: usize = 40;
+/// `sk_state` of a request socket (a connection in a listener's queue).
+const TCP_NEW_SYN_RECV: u32 = 12;
 /// More-fragments flag and fragment offset of the IPv4 header.
 const IPV4_FRAG_MASK: u16 = 0x3fff;
 
@@ -99,7 +102,7 @@ pub fn fips_xdp(ctx: XdpContext) -> u32 {
 
 /// What the classifier needs from a program context: the packet's bytes,
 /// its length, and the two facts only an skb has.
-trait Frame {
+pub(crate) trait Frame {
     fn data(&self) -> usize;
     fn data_end(&self) -> usize;
     fn len(&self) -> u32;
@@ -110,6 +113,11 @@ trait Frame {
     fn vlan_present(&self) -> bool;
     /// `bpf_get_socket_cookie` of the sending socket, 0 without one.
     fn socket_cookie(&self) -> u64;
+    /// `skb->mark` (the sending socket's `SO_MARK` on egress), 0 in XDP.
+    fn mark(&self) -> u32;
+    /// The packet's socket is a request socket: a SYN-ACK the kernel sends
+    /// for a connection not yet accepted.
+    fn from_request_socket(&self) -> bool;
 }
 
 impl Frame for TcContext {
@@ -138,6 +146,20 @@ impl Frame for TcContext {
     fn socket_cookie(&self) -> u64 {
         // SAFETY: the helper takes the program's context pointer.
         unsafe { bpf_get_socket_cookie(self.skb.skb as *mut _) }
+    }
+    #[inline(always)]
+    fn mark(&self) -> u32 {
+        // SAFETY: `skb` is the context pointer the kernel gave this program.
+        unsafe { (*self.skb.skb).mark }
+    }
+    #[inline(always)]
+    fn from_request_socket(&self) -> bool {
+        // SAFETY: `skb` is the context pointer; `sk` is null or a socket
+        // (common part) the verifier lets us read `state` from.
+        unsafe {
+            let sk = (*self.skb.skb).__bindgen_anon_2.sk;
+            !sk.is_null() && (*sk).state == TCP_NEW_SYN_RECV
+        }
     }
 }
 
@@ -186,6 +208,14 @@ impl Frame for XdpContext {
     #[inline(always)]
     fn socket_cookie(&self) -> u64 {
         0
+    }
+    #[inline(always)]
+    fn mark(&self) -> u32 {
+        0
+    }
+    #[inline(always)]
+    fn from_request_socket(&self) -> bool {
+        false
     }
 }
 
@@ -322,7 +352,7 @@ fn describe<F: Frame>(ctx: &F, dir: Direction, reason: Reason) -> DropEvent {
 /// `bpf_skb_load_bytes` / `bpf_xdp_load_bytes`, which also reach paged
 /// data. Errs when the packet is shorter.
 #[inline(always)]
-fn load<T: Copy>(ctx: &impl Frame, offset: usize) -> Result<T, i64> {
+pub(crate) fn load<T: Copy>(ctx: &impl Frame, offset: usize) -> Result<T, i64> {
     let start = ctx.data();
     if start + offset + core::mem::size_of::<T>() <= ctx.data_end() {
         // SAFETY: the bytes lie between data and data_end, checked above;
@@ -389,8 +419,10 @@ fn ipv4_udp_fast<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Option<R
     if frag & IPV4_FRAG_MASK != 0 {
         return Some(Reason::Fragment);
     }
-    if byte(ETH_HLEN + 9) != IPPROTO_UDP {
-        return Some(Reason::NotUdp);
+    match byte(ETH_HLEN + 9) {
+        IPPROTO_UDP => {}
+        IPPROTO_TCP => return Some(metrics::tcp(ctx, dir, policy, metrics::At::Ipv4)),
+        _ => return Some(Reason::NotUdp),
     }
     let ports = [
         byte(UDP_AT),
@@ -433,8 +465,16 @@ fn ipv4<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Reason {
     if u16::from_be_bytes([h[6], h[7]]) & IPV4_FRAG_MASK != 0 {
         return Reason::Fragment;
     }
-    if h[9] != IPPROTO_UDP {
-        return Reason::NotUdp;
+    match h[9] {
+        IPPROTO_UDP => {}
+        IPPROTO_TCP if header_len == 20 => {
+            return metrics::tcp(ctx, dir, policy, metrics::At::Ipv4)
+        }
+        IPPROTO_TCP => {
+            let at = metrics::At::Ipv4Options(ETH_HLEN + header_len);
+            return metrics::tcp(ctx, dir, policy, at);
+        }
+        _ => return Reason::NotUdp,
     }
     // Without options (every packet the transport sends) the UDP header
     // sits at a constant offset, readable straight from the linear data.
@@ -466,6 +506,7 @@ fn ipv6<F: Frame>(ctx: &F, dir: Direction, policy: &Policy) -> Reason {
             Ok(u) => udp(ctx, dir, [u[0], u[1], u[2], u[3]], policy),
             Err(_) => Reason::Malformed,
         },
+        IPPROTO_TCP => metrics::tcp(ctx, dir, policy, metrics::At::Ipv6),
         IPPROTO_ICMPV6 => neighbour_discovery(ctx),
         44 => Reason::Fragment,
         // Hop-by-hop, routing, destination options, AH, mobility, HIP, shim6.

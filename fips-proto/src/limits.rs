@@ -45,7 +45,7 @@ pub const COORD_CAPACITY: usize = 50_000;
 /// Addresses in all cached coordinates together (4 MiB of them): a sender
 /// picks how long coordinates are. One entry may use at most 1/64 of it.
 pub const COORD_ADDR_BUDGET: usize = 262_144;
-/// Next hops remembered per topology version.
+/// Next hops remembered until the mesh changes.
 pub const ROUTE_CACHE_CAPACITY: usize = 4096;
 /// Packets buffered for a session still waiting for msg3.
 pub const EARLY_LIMIT: usize = 16;

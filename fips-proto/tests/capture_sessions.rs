@@ -17,32 +17,67 @@ use std::time::{Duration, Instant};
 
 use fips_proto::identity::{Identity, PeerIdentity};
 use fips_proto::noise::RecvKey;
-use fips_proto::routing::{LinkSendError, MeshView, PeerInfo};
+use fips_proto::routing::{Cx, MeshView, Outbox, PeerInfo};
 use fips_proto::session::{Dataplane, DataplaneConfig};
 use fips_proto::wire::link::{LookupRequest, LookupResponse};
 use fips_proto::NodeAddr;
+use rand_core::RngCore;
 use serde_json::Value;
 use support::pcap::{read_udp, split_fmp_frames};
-use support::{hex_arr, testdata};
+use support::{hex_arr, test_secret, testdata};
 
-const D_SECRET: &str = "d102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fd0";
-const C_SECRET: &str = "c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0";
-const A_SECRET: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
-const B_SECRET: &str = "b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0";
 const PASSIVE_PROBE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 200, 0, 1), 2121);
 const ACTIVE_PROBE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 200, 0, 1), 2122);
 
 /// D with B as its only peer and parent; B's filter holds the whole mesh.
-struct ProbeSeat {
+struct ProbeView {
     id: Identity,
     coords: Vec<NodeAddr>,
     b: NodeAddr,
     b_coords: Vec<NodeAddr>,
-    sent: Vec<Vec<u8>>,
-    random: VecDeque<[u8; 32]>,
 }
 
-impl MeshView for ProbeSeat {
+/// The probe's random bytes: one scripted block per draw, cycled to length.
+struct ProbeRng(VecDeque<[u8; 32]>);
+
+/// The dataplane's surroundings: the view, the scripted randomness, and
+/// what it sent (all to B).
+struct ProbeSeat {
+    view: ProbeView,
+    rng: ProbeRng,
+    out: Outbox,
+    sent: Vec<Vec<u8>>,
+}
+
+impl ProbeSeat {
+    fn new(view: ProbeView, random: VecDeque<[u8; 32]>) -> Self {
+        ProbeSeat {
+            view,
+            rng: ProbeRng(random),
+            out: Outbox::default(),
+            sent: Vec::new(),
+        }
+    }
+
+    fn cx(&mut self) -> Cx<'_, ProbeView> {
+        Cx {
+            mesh: &self.view,
+            rng: &mut self.rng,
+            out: &mut self.out,
+        }
+    }
+
+    /// Everything sent so far, in order.
+    fn sent(&mut self) -> &mut Vec<Vec<u8>> {
+        while let Some((peer, msg)) = self.out.poll() {
+            assert_eq!(peer, self.view.b, "D's only link is to B");
+            self.sent.push(msg.to_vec());
+        }
+        &mut self.sent
+    }
+}
+
+impl MeshView for ProbeView {
     fn identity(&self) -> &Identity {
         &self.id
     }
@@ -66,19 +101,24 @@ impl MeshView for ProbeSeat {
     fn link_mtu(&self, peer: &NodeAddr) -> Option<u16> {
         (*peer == self.b).then_some(1280)
     }
-    fn topology_version(&self) -> u64 {
-        1
+}
+
+impl RngCore for ProbeRng {
+    fn next_u32(&mut self) -> u32 {
+        rand_core::impls::next_u32_via_fill(self)
     }
-    fn send_link(&mut self, peer: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
-        assert_eq!(*peer, self.b, "D's only link is to B");
-        self.sent.push(msg.to_vec());
-        Ok(())
+    fn next_u64(&mut self) -> u64 {
+        rand_core::impls::next_u64_via_fill(self)
     }
-    fn fill_random(&mut self, out: &mut [u8]) {
-        let block = self.random.pop_front().unwrap_or([0x5a; 32]);
+    fn fill_bytes(&mut self, out: &mut [u8]) {
+        let block = self.0.pop_front().unwrap_or([0x5a; 32]);
         for (o, b) in out.iter_mut().zip(block.iter().cycle()) {
             *o = *b;
         }
+    }
+    fn try_fill_bytes(&mut self, out: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(out);
+        Ok(())
     }
 }
 
@@ -105,6 +145,15 @@ fn link_messages(file: &str, probe: SocketAddrV4, keys: &Value) -> Vec<(bool, Ve
     out
 }
 
+/// The link messages the probe sent (not those B sent it), in order.
+fn sent_by_probe(messages: &[(bool, Vec<u8>)]) -> Vec<&Vec<u8>> {
+    messages
+        .iter()
+        .filter(|(from_b, _)| !from_b)
+        .map(|(_, m)| m)
+        .collect()
+}
+
 #[test]
 fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
     let json: Value = serde_json::from_str(
@@ -113,19 +162,19 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
     .expect("parses");
     let keys = &json["keys_and_samples"];
     let [d, c, b] =
-        [D_SECRET, C_SECRET, B_SECRET].map(|s| Identity::from_secret_str(s).expect("key"));
+        ["d", "c", "b"].map(|n| Identity::from_secret_str(&test_secret(n)).expect("key"));
     let (da, ca, ba) = (d.node_addr(), c.node_addr(), b.node_addr());
-    let mut seat = ProbeSeat {
+    let view = ProbeView {
         id: d,
         coords: vec![da, ba],
         b: ba,
         b_coords: vec![ba],
-        sent: Vec::new(),
-        random: VecDeque::from([
-            [0; 32],
-            hex_arr(keys["fsp"]["D_ephemeral_secret"].as_str().expect("eph")),
-        ]),
     };
+    let random = VecDeque::from([
+        [0; 32],
+        hex_arr(keys["fsp"]["D_ephemeral_secret"].as_str().expect("eph")),
+    ]);
+    let mut seat = ProbeSeat::new(view, random);
     let cfg = DataplaneConfig {
         epoch: hex_arr(keys["fmp"]["D_epoch"].as_str().expect("epoch")),
         ..DataplaneConfig::default()
@@ -136,11 +185,7 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
         PASSIVE_PROBE,
         &keys["fmp"],
     );
-    let probe_sent: Vec<&Vec<u8>> = messages
-        .iter()
-        .filter(|(from_b, _)| !from_b)
-        .map(|(_, m)| m)
-        .collect();
+    let probe_sent = sent_by_probe(&messages);
     let probe_response = probe_sent
         .iter()
         .find(|m| m[0] == 0x31)
@@ -161,10 +206,10 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
                     now,
                     ba,
                     LookupRequest::parse(msg).expect("request"),
-                    &mut seat,
+                    &mut seat.cx(),
                 );
                 let ours =
-                    LookupResponse::parse(seat.sent.last().expect("answered")).expect("ours");
+                    LookupResponse::parse(seat.sent().last().expect("answered")).expect("ours");
                 let theirs = LookupResponse::parse(probe_response).expect("probe's");
                 assert_eq!(
                     (
@@ -180,16 +225,21 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
                         &theirs.target_coords
                     )
                 );
-                assert!(seat.id.public().verify(&ours.proof_bytes(), &ours.proof));
+                assert!(seat
+                    .view
+                    .id
+                    .public()
+                    .verify(&ours.proof_bytes(), &ours.proof));
             }
             0x00 => {
                 let mut m = msg.clone();
-                let before = seat.sent.len();
-                dp.handle_session_datagram(now, ba, &mut m, &mut seat);
+                let before = seat.sent().len();
+                dp.handle_session_datagram(now, ba, &mut m, &mut seat.cx());
                 if msg[36] == 0x01 {
-                    assert_eq!(seat.sent.len(), before + 1, "one SessionAck");
+                    assert_eq!(seat.sent().len(), before + 1, "one SessionAck");
                     assert_eq!(
-                        &seat.sent[before], *probe_ack,
+                        &seat.sent()[before],
+                        *probe_ack,
                         "the Ack reference C accepted, byte for byte"
                     );
                 }
@@ -229,18 +279,17 @@ fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
     )
     .expect("parses");
     let keys = &json["keys_and_samples"];
-    let [d, c, b, a] = [D_SECRET, C_SECRET, B_SECRET, A_SECRET]
-        .map(|s| Identity::from_secret_str(s).expect("key"));
+    let [d, c, b, a] =
+        ["d", "c", "b", "a"].map(|n| Identity::from_secret_str(&test_secret(n)).expect("key"));
     let (da, ca, ba, aa) = (d.node_addr(), c.node_addr(), b.node_addr(), a.node_addr());
     let eph = hex_arr(keys["fsp"]["D_ephemeral_secret"].as_str().expect("eph"));
-    let mut seat = ProbeSeat {
+    let view = ProbeView {
         id: d,
         coords: vec![da, ba, aa],
         b: ba,
         b_coords: vec![ba, aa],
-        sent: Vec::new(),
-        random: VecDeque::from([[0; 32], eph]),
     };
+    let mut seat = ProbeSeat::new(view, VecDeque::from([[0; 32], eph]));
     let cfg = DataplaneConfig {
         epoch: hex_arr(keys["fmp"]["D_epoch"].as_str().expect("epoch")),
         ..DataplaneConfig::default()
@@ -256,11 +305,7 @@ fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
         ACTIVE_PROBE,
         &keys["fmp"],
     );
-    let probe_sent: Vec<&Vec<u8>> = messages
-        .iter()
-        .filter(|(from_b, _)| !from_b)
-        .map(|(_, m)| m)
-        .collect();
+    let probe_sent = sent_by_probe(&messages);
     let probe_fsp = |phase: u8| {
         probe_sent
             .iter()
@@ -270,9 +315,9 @@ fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
     };
 
     let mut now = Instant::now();
-    dp.handle_tun_packet(now, &echo_request(da, ca), &mut seat);
+    dp.handle_tun_packet(now, &echo_request(da, ca), &mut seat.cx());
     assert_eq!(
-        seat.sent.pop().map(|m| m[0]),
+        seat.sent().pop().map(|m| m[0]),
         Some(0x30),
         "a lookup for C went to B"
     );
@@ -280,23 +325,23 @@ fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
     let mut buf = Vec::new();
     for (_, msg) in messages.iter().filter(|(from_b, _)| *from_b) {
         now += Duration::from_millis(10);
-        let before = seat.sent.len();
+        let before = seat.sent().len();
         match msg[0] {
             0x31 => {
                 let resp = LookupResponse::parse(msg).expect("response");
-                dp.handle_lookup_response(now, ba, resp, &mut seat);
+                dp.handle_lookup_response(now, ba, resp, &mut seat.cx());
                 assert_eq!(
-                    seat.sent.get(before),
+                    seat.sent().get(before),
                     Some(&probe_fsp(0x01)),
                     "our SessionSetup is the probe's"
                 );
             }
             0x00 => {
                 let mut m = msg.clone();
-                dp.handle_session_datagram(now, ba, &mut m, &mut seat);
+                dp.handle_session_datagram(now, ba, &mut m, &mut seat.cx());
                 if msg[36] == 0x02 {
                     assert_eq!(
-                        seat.sent.get(before),
+                        seat.sent().get(before),
                         Some(&probe_fsp(0x03)),
                         "our msg3 is the probe's"
                     );

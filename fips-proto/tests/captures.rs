@@ -1,5 +1,5 @@
 //! Decrypts real traffic captured from reference v0.4.1 daemons
-//! (testdata/captures, see /work/shared/reference/captures/README.md):
+//! (testdata/captures: pcaps of reference links and the probes' results):
 //! the proof that our Noise and AEAD interoperate, not just agree with a model.
 
 mod support;

@@ -110,7 +110,7 @@ fn load_baseline(path: &str) -> Ebpf {
         Array::try_from(object.map_mut("FIPS_POLICY").expect("policy map")).expect("array");
     let raw = fips_common::Policy {
         udp_port: PORT,
-        _pad: 0,
+        metrics_port: 0,
         flags: 0,
     };
     policy.set(0, raw, 0).expect("write policy");

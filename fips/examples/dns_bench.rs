@@ -21,7 +21,8 @@ use fips::dns::{DnsConfig, DnsServer, PeerIdentity};
 use tokio::net::UdpSocket;
 use tokio::runtime::{Builder, Runtime};
 
-const NPUB: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+/// Test key a (testdata/identity.json).
+const NPUB: &str = fips_testkit::keys::A.npub;
 
 struct Args {
     secs: u64,

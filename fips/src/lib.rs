@@ -7,7 +7,6 @@ pub mod daemon;
 pub mod dns;
 pub mod enforce;
 pub mod limits;
-#[cfg(test)]
-pub(crate) mod test_netns;
+pub mod metrics;
 pub mod tun;
 pub mod udp;

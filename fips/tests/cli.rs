@@ -1,11 +1,9 @@
 //! The binaries' behaviour at the edges: bad configuration, no daemon,
 //! keygen.
 
-mod support;
-
 use std::process::{Command, Output};
 
-use support::daemon::{FIPS, FIPSCTL};
+use fips_testkit::daemon::{fips_bin, fipsctl_bin};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run binary")
@@ -20,7 +18,7 @@ fn bad_config_file_exits_non_zero_naming_the_key_expectation_and_value() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("fips.yaml");
     std::fs::write(&path, "tun:\n  mtu: 900\n").expect("write");
-    let out = run(Command::new(FIPS).arg("-c").arg(&path));
+    let out = run(Command::new(fips_bin()).arg("-c").arg(&path));
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -35,7 +33,7 @@ fn unknown_config_key_exits_non_zero_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("fips.yaml");
     std::fs::write(&path, "transports:\n  udp:\n    bind_adr: \"0.0.0.0:1\"\n").expect("write");
-    let out = run(Command::new(FIPS).arg("-c").arg(&path));
+    let out = run(Command::new(fips_bin()).arg("-c").arg(&path));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("transports.udp.bind_adr"),
@@ -46,7 +44,9 @@ fn unknown_config_key_exits_non_zero_naming_it() {
 
 #[test]
 fn bad_environment_variable_exits_non_zero_naming_it() {
-    let out = run(Command::new(FIPS).env_clear().env("FIPS_TUN_MTU", "jumbo"));
+    let out = run(Command::new(fips_bin())
+        .env_clear()
+        .env("FIPS_TUN_MTU", "jumbo"));
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -58,7 +58,9 @@ fn bad_environment_variable_exits_non_zero_naming_it() {
 #[test]
 fn bad_secret_is_never_echoed() {
     let secret = "nsec1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5z5tpwxqergd3c8g7rusqpqcc2z";
-    let out = run(Command::new(FIPS).env_clear().env("FIPS_NSEC", secret));
+    let out = run(Command::new(fips_bin())
+        .env_clear()
+        .env("FIPS_NSEC", secret));
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -71,7 +73,7 @@ fn bad_secret_is_never_echoed() {
 fn fipsctl_without_a_daemon_prints_one_line_and_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sock = dir.path().join("none.sock");
-    let out = run(Command::new(FIPSCTL)
+    let out = run(Command::new(fipsctl_bin())
         .arg("-s")
         .arg(&sock)
         .args(["show", "status"]));
@@ -86,14 +88,14 @@ fn fipsctl_without_a_daemon_prints_one_line_and_fails() {
 
 #[test]
 fn fipsctl_keygen_prints_a_matching_nsec_npub_and_address() {
-    let out = run(Command::new(FIPSCTL).args(["keygen", "--json"]));
+    let out = run(Command::new(fipsctl_bin()).args(["keygen", "--json"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let id = fips_proto::identity::Identity::from_secret_str(v["nsec"].as_str().expect("nsec"))
         .expect("valid nsec");
     assert_eq!(v["npub"], id.public().npub());
     assert_eq!(v["ipv6_addr"], id.public().ipv6().to_string());
-    let text = run(Command::new(FIPSCTL).arg("keygen"));
+    let text = run(Command::new(fipsctl_bin()).arg("keygen"));
     let s = String::from_utf8_lossy(&text.stdout);
     assert!(
         s.contains("nsec1") && s.contains("npub1") && s.contains("address fd"),
@@ -103,7 +105,7 @@ fn fipsctl_keygen_prints_a_matching_nsec_npub_and_address() {
 
 #[test]
 fn fipsctl_help_and_the_readme_name_every_show_query() {
-    let out = run(Command::new(FIPSCTL).args(["show", "--help"]));
+    let out = run(Command::new(fipsctl_bin()).args(["show", "--help"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let help = String::from_utf8_lossy(&out.stdout);
     let readme = include_str!("../../README.md");

@@ -2,16 +2,12 @@
 //! over four hops both ways, and a 50 MB TCP stream over three hops that
 //! arrives intact.
 
-#[path = "support/fx.rs"]
-mod fx;
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use fx::{bytes_sent_to, ipv6_of, sha256_hex, spawn_in, Net};
-use support::daemon::key;
+use fips_testkit::key;
+use fips_testkit::net::{bytes_sent_to, secs, sha256_hex, Net};
 
 /// A chain over `names` in order: each node dials the one before it.
 fn chain(tag: &str, names: &[&str], port: u16) -> Net {
@@ -54,7 +50,7 @@ fn five_node_chain_carries_pings_over_four_hops_both_ways() {
         let before = sent_along(&net, &path);
         let t0 = Instant::now();
         let (got, text) = net.ping_with(from, &addr.to_string(), 3, 10, &["-s", "1000"]);
-        eprintln!("{from} -> {to}: {got}/3 in {:.2} s", fx::secs(t0));
+        eprintln!("{from} -> {to}: {got}/3 in {:.2} s", secs(t0));
         assert_eq!(got, 3, "{from} -> {to}:\n{text}\n{}", net.logs());
         assert!(text.contains("icmp_seq=1 "), "first echo lost:\n{text}");
         // Each of the four hops carried the three 1000-byte requests
@@ -91,7 +87,7 @@ fn payload() -> Vec<u8> {
 #[test]
 fn fifty_megabytes_of_tcp_cross_three_hops_with_the_same_sha256() {
     let net = chain("tx", &["a", "b", "c", "d"], 4202);
-    let (a_ip, d_ip) = (ipv6_of(key("a")), ipv6_of(key("d")));
+    let (a_ip, d_ip) = (key("a").ipv6, key("d").ipv6);
     assert_eq!(net.resolve("a", "d"), d_ip);
     let data = payload();
     let want = sha256_hex(|w| w.write_all(&data));
@@ -100,7 +96,7 @@ fn fifty_megabytes_of_tcp_cross_three_hops_with_the_same_sha256() {
     // notes who sent it.
     let listen = SocketAddr::new(d_ip.into(), 5201);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let receiver = spawn_in(net.ns("d"), move || {
+    let receiver = net.ns("d").spawn(move || {
         let l = TcpListener::bind(listen).expect("bind d's fd address");
         ready_tx.send(()).expect("ready");
         let (mut s, peer) = l.accept().expect("accept");
@@ -125,7 +121,7 @@ fn fifty_megabytes_of_tcp_cross_three_hops_with_the_same_sha256() {
         .expect("receiver listening");
 
     let t0 = Instant::now();
-    let sender = spawn_in(net.ns("a"), move || -> std::io::Result<()> {
+    let sender = net.ns("a").spawn(move || -> std::io::Result<()> {
         let mut s = TcpStream::connect_timeout(&listen, Duration::from_secs(20))?;
         s.set_write_timeout(Some(Duration::from_secs(30)))?;
         s.write_all(&data)?;
@@ -133,7 +129,7 @@ fn fifty_megabytes_of_tcp_cross_three_hops_with_the_same_sha256() {
     });
     let sent = sender.join().expect("sender thread");
     let (peer, n, got) = receiver.join().expect("receiver thread");
-    let secs = fx::secs(t0);
+    let secs = secs(t0);
     eprintln!(
         "50 MB a -> d over three hops: {secs:.1} s, {:.1} Mbit/s",
         TRANSFER as f64 * 8.0 / secs / 1e6

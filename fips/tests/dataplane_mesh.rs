@@ -1,39 +1,20 @@
-//! The 5-node static mesh of shared/vectors/identity.json (links a-d a-e
+//! The 5-node static mesh of testdata/identity.json (links a-d a-e
 //! c-d b-c d-e c-e) with real daemons, real `fips0` TUN devices and real
 //! namespaces: every ordered pair pings, first packet included, and
 //! traffic survives the loss of a transit node.
 
-#[path = "support/fx.rs"]
-mod fx;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use fx::{fips_name, Net};
-use support::daemon::key;
+use fips_testkit::net::{bytes_sent_to, secs, Net};
+use fips_testkit::topology::Topology;
+use fips_testkit::{key, wait_until};
 
-const LINKS: [(&str, &str); 6] = [
-    ("a", "d"),
-    ("a", "e"),
-    ("c", "d"),
-    ("b", "c"),
-    ("d", "e"),
-    ("c", "e"),
-];
 const NODES: [&str; 5] = ["a", "b", "c", "d", "e"];
 
 /// The static mesh, links up and the tree rooted at a (the smallest
 /// node_addr). The first of each pair dials.
 fn static_mesh(tag: &str, port: u16) -> Net {
-    let mut net = Net::new(tag, &NODES, port);
-    net.start("a", &["d", "e"]);
-    net.start("b", &["c"]);
-    net.start("c", &["d", "e"]);
-    net.start("d", &["e"]);
-    net.start("e", &[]);
-    net.wait_links(&LINKS, Duration::from_secs(30));
-    net.wait_root("a", Duration::from_secs(20));
-    net
+    Net::with_topology(tag, &Topology::static_mesh(), "a", port)
 }
 
 #[test]
@@ -48,7 +29,7 @@ fn every_ordered_pair_of_the_static_mesh_answers_its_first_ping() {
             // one derived from the key.
             let addr = net.resolve(from, to);
             assert_eq!(
-                net.dig(from, &fips_name(key(to))),
+                net.dig(from, &key(to).fips_name()),
                 vec![addr],
                 "stable answer"
             );
@@ -56,7 +37,7 @@ fn every_ordered_pair_of_the_static_mesh_answers_its_first_ping() {
             // discovery and the XK session complete, then goes out.
             let t0 = std::time::Instant::now();
             let (got, text) = net.ping(from, &addr.to_string(), 1, 10);
-            eprintln!("{from} -> {to}: {got}/1 in {:.2} s", fx::secs(t0));
+            eprintln!("{from} -> {to}: {got}/1 in {:.2} s", secs(t0));
             if got != 1 {
                 failures.push(format!("{from} -> {to}: {text}"));
             }
@@ -95,7 +76,7 @@ fn all_twenty_pairs_pinging_at_once_each_get_their_first_echo_answered() {
                 go.wait();
                 let t0 = Instant::now();
                 let (got, text) = net.ping(f, &addr, 1, 10);
-                eprintln!("{f} -> {t} (together): {got}/1 in {:.2} s", fx::secs(t0));
+                eprintln!("{f} -> {t} (together): {got}/1 in {:.2} s", secs(t0));
                 (f, t, got, text)
             })
         })
@@ -197,7 +178,7 @@ fn parse_reply(line: &str, arrived: Instant) -> Option<Reply> {
 
 /// Bytes `from` has sent towards c through each of its candidates.
 fn relayed_to_c(net: &Net) -> [u64; 2] {
-    ["d", "e"].map(|t| fx::bytes_sent_to(net.daemon(t), key("c")))
+    ["d", "e"].map(|t| bytes_sent_to(net.daemon(t), key("c")))
 }
 
 const RESUME_BOUND: Duration = Duration::from_secs(40);
@@ -213,7 +194,7 @@ fn traffic_resumes_over_the_other_path_within_10_s_of_its_transit_node_being_kil
     let c_ip = net.resolve("a", "c").to_string();
     let stream = PingStream::start(&net, "a", &c_ip);
     assert!(
-        fx::wait_for(Duration::from_secs(10), || stream.replies().len() >= 5),
+        wait_until(Duration::from_secs(10), || stream.replies().len() >= 5),
         "no steady ping a -> c: {:?}\n{}",
         stream.replies(),
         net.logs()
@@ -247,7 +228,7 @@ fn traffic_resumes_over_the_other_path_within_10_s_of_its_transit_node_being_kil
             .find(|r| r.sent > killed)
             .map(|r| r.arrived.duration_since(killed))
     };
-    let ok = fx::wait_for(FAILOVER_BOUND, || resumed().is_some());
+    let ok = wait_until(FAILOVER_BOUND, || resumed().is_some());
     let resume = resumed();
     let lost = {
         let r = stream.replies();
@@ -262,16 +243,20 @@ fn traffic_resumes_over_the_other_path_within_10_s_of_its_transit_node_being_kil
         net.logs()
     );
     // And it keeps flowing, over the survivor.
-    // 15 more echoes (1.5 s of the stream) within 6 s: the path may still
-    // move while links around the change come up.
+    keeps_flowing(&stream);
+    let survivor = bytes_sent_to(net.daemon(other), key("c"));
+    assert!(survivor > 0, "{other} carries nothing to c");
+}
+
+/// 15 more echoes (1.5 s of the stream) within 6 s: the path may still
+/// move while links around the change come up.
+fn keeps_flowing(stream: &PingStream) {
     let base = stream.replies().len();
-    let steady = fx::wait_for(Duration::from_secs(6), || {
+    let steady = wait_until(Duration::from_secs(6), || {
         stream.replies().len() - base >= 15
     });
     let fresh = stream.replies().len() - base;
     assert!(steady, "only {fresh} replies in the 6 s after resuming");
-    let survivor = fx::bytes_sent_to(net.daemon(other), key("c"));
-    assert!(survivor > 0, "{other} carries nothing to c");
 }
 
 #[test]
@@ -280,7 +265,7 @@ fn a_destination_killed_and_restarted_is_answering_again_within_40_s() {
     let c_ip = net.resolve("a", "c").to_string();
     let stream = PingStream::start(&net, "a", &c_ip);
     assert!(
-        fx::wait_for(Duration::from_secs(10), || stream.replies().len() >= 5),
+        wait_until(Duration::from_secs(10), || stream.replies().len() >= 5),
         "no steady ping a -> c\n{}",
         net.logs()
     );
@@ -290,7 +275,7 @@ fn a_destination_killed_and_restarted_is_answering_again_within_40_s() {
     std::thread::sleep(Duration::from_secs(1));
     net.daemon_mut("c").start();
     let restarted = Instant::now();
-    let ok = fx::wait_for(RESUME_BOUND, || stream.answered_after(restarted).is_some());
+    let ok = wait_until(RESUME_BOUND, || stream.answered_after(restarted).is_some());
     eprintln!(
         "c answers again {:?} after its restart; {} echoes lost",
         stream.answered_after(restarted),
@@ -302,12 +287,5 @@ fn a_destination_killed_and_restarted_is_answering_again_within_40_s() {
         net.state(),
         net.logs()
     );
-    // 15 more echoes (1.5 s of the stream) within 6 s: the path may still
-    // move while links around the change come up.
-    let base = stream.replies().len();
-    let steady = fx::wait_for(Duration::from_secs(6), || {
-        stream.replies().len() - base >= 15
-    });
-    let fresh = stream.replies().len() - base;
-    assert!(steady, "only {fresh} replies in the 6 s after resuming");
+    keeps_flowing(&stream);
 }

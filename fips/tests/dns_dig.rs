@@ -42,7 +42,7 @@ fn npub_aaaa_is_the_derived_address_with_ttl_300_and_aa_over_udp_and_tcp() {
         let ans = answers(&out);
         assert_eq!(ans.len(), 1, "{out}");
         assert_eq!(ans[0].1, 300);
-        assert_eq!(ans[0].3, IPV6_A);
+        assert_eq!(ans[0].3, ipv6_of(keys::A));
     }
 }
 
@@ -58,7 +58,7 @@ fn npub_names_resolve_in_any_case_with_or_without_trailing_dot() {
         mixed,
     ] {
         let out = dig(srv.addr, &[&name, "AAAA"]);
-        assert_eq!(aaaa_of(&out), vec![IPV6_A.to_owned()], "{name}: {out}");
+        assert_eq!(aaaa_of(&out), vec![ipv6_of(keys::A)], "{name}: {out}");
     }
 }
 
@@ -82,7 +82,7 @@ fn answering_a_name_tells_the_node_its_identity_before_the_reply() {
 fn configured_peer_alias_resolves() {
     let (srv, _hosts) = server();
     let out = dig(srv.addr, &["peer-b.fips", "AAAA"]);
-    assert_eq!(aaaa_of(&out), vec![IPV6_B.to_owned()], "{out}");
+    assert_eq!(aaaa_of(&out), vec![ipv6_of(keys::B)], "{out}");
     assert_eq!(answers(&out)[0].1, 300);
 }
 
@@ -91,20 +91,20 @@ fn hosts_file_names_resolve_and_edits_apply_without_restart() {
     let (srv, hosts) = server();
     assert_eq!(
         aaaa_of(&dig(srv.addr, &["laptop.fips", "AAAA"])),
-        vec![IPV6_C.to_owned()]
+        vec![ipv6_of(keys::C)]
     );
     hosts.rewrite(&format!(
         "desk {NPUB_A}\n# laptop removed\npeer-b {NPUB_C}\n"
     ));
     assert_eq!(
         aaaa_of(&dig(srv.addr, &["desk.fips", "AAAA"])),
-        vec![IPV6_A.to_owned()]
+        vec![ipv6_of(keys::A)]
     );
     assert_eq!(status(&dig(srv.addr, &["laptop.fips", "AAAA"])), "NXDOMAIN");
     // The hosts file wins over a peer alias of the same name.
     assert_eq!(
         aaaa_of(&dig(srv.addr, &["peer-b.fips", "AAAA"])),
-        vec![IPV6_C.to_owned()]
+        vec![ipv6_of(keys::C)]
     );
 }
 
@@ -158,17 +158,21 @@ fn ptr_names_hosts_aliases_and_answered_npubs() {
         )
     };
     assert_eq!(
-        ptr(IPV6_C),
+        ptr(&ipv6_of(keys::C)),
         ("NOERROR".to_owned(), vec!["laptop.fips.".to_owned()])
     );
     assert_eq!(
-        ptr(IPV6_B),
+        ptr(&ipv6_of(keys::B)),
         ("NOERROR".to_owned(), vec!["peer-b.fips.".to_owned()])
     );
-    assert_eq!(ptr(IPV6_A).0, "NXDOMAIN", "not answered yet, so unknown");
+    assert_eq!(
+        ptr(&ipv6_of(keys::A)).0,
+        "NXDOMAIN",
+        "not answered yet, so unknown"
+    );
     dig(srv.addr, &[&format!("{NPUB_A}.fips"), "AAAA"]);
     assert_eq!(
-        ptr(IPV6_A),
+        ptr(&ipv6_of(keys::A)),
         ("NOERROR".to_owned(), vec![format!("{NPUB_A}.fips.")])
     );
     let fd_unknown: Ipv6Addr = "fd00::1".parse().expect("literal");
@@ -231,7 +235,7 @@ fn other_names_go_to_the_configured_upstream_over_udp_and_tcp() {
     // .fips names never leave.
     assert_eq!(
         aaaa_of(&dig(srv.addr, &[&format!("{NPUB_A}.fips"), "AAAA"])),
-        vec![IPV6_A.to_owned()]
+        vec![ipv6_of(keys::A)]
     );
 }
 
@@ -284,7 +288,7 @@ fn forwards_beyond_the_limit_fail_fast_and_fips_names_still_answer() {
     assert_eq!(status(&dig(addr, &["third.example", "A"])), "SERVFAIL");
     assert_eq!(
         aaaa_of(&dig(addr, &[&format!("{NPUB_A}.fips"), "AAAA"])),
-        vec![IPV6_A.to_owned()]
+        vec![ipv6_of(keys::A)]
     );
     assert!(
         t0.elapsed() < Duration::from_secs(1),
@@ -381,6 +385,6 @@ fn listens_on_ipv6_loopback_like_the_reference_default() {
     let srv = start_server(cfg, None);
     for transport in ["+notcp", "+tcp"] {
         let out = dig(srv.addr, &[transport, &format!("{NPUB_A}.fips"), "AAAA"]);
-        assert_eq!(aaaa_of(&out), vec![IPV6_A.to_owned()], "{out}");
+        assert_eq!(aaaa_of(&out), vec![ipv6_of(keys::A)], "{out}");
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use dns_support::*;
 use fips::dns::DnsConfig;
+use fips_testkit::netns::output;
 
 struct Sidecar {
     ns: NetNs,
@@ -20,7 +21,7 @@ struct Sidecar {
 }
 
 fn sidecar(tag: &str, upstream: Option<(SocketAddr, Upstream)>) -> Sidecar {
-    let ns = NetNs::new(tag);
+    let ns = resolver_ns(tag);
     let hosts = TempHosts::new(&format!("laptop {NPUB_C}\n"));
     let (up_addr, up_bg) = match upstream {
         Some((addr, mode)) => {
@@ -49,7 +50,7 @@ fn sidecar(tag: &str, upstream: Option<(SocketAddr, Upstream)>) -> Sidecar {
 impl Sidecar {
     /// `getent DB KEY` in the namespace: (exit code, stdout).
     fn getent(&self, db: &str, key: &str) -> (i32, String) {
-        let out = self.ns.exec(&["getent", db, key]);
+        let out = output(self.ns.command("getent").args([db, key]));
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -71,9 +72,13 @@ impl Sidecar {
 
     /// `dig` in the namespace with no server: it uses the resolv.conf.
     fn dig(&self, args: &[&str]) -> String {
-        let mut argv = vec!["dig", "+time=2", "+tries=1"];
-        argv.extend_from_slice(args);
-        String::from_utf8_lossy(&self.ns.exec(&argv).stdout).into_owned()
+        let dig = output(
+            self.ns
+                .command("dig")
+                .args(["+time=2", "+tries=1"])
+                .args(args),
+        );
+        String::from_utf8_lossy(&dig.stdout).into_owned()
     }
 }
 
@@ -84,7 +89,7 @@ fn getaddrinfo_resolves_npub_names_in_any_case_and_with_trailing_dot() {
     for name in [format!("{NPUB_A}.fips"), format!("{NPUB_A}.fips."), upper] {
         assert_eq!(
             sc.addrs("ahostsv6", &name),
-            vec![IPV6_A.to_owned()],
+            vec![ipv6_of(keys::A)],
             "{name}"
         );
     }
@@ -99,10 +104,10 @@ fn getaddrinfo_resolves_npub_names_in_any_case_and_with_trailing_dot() {
 #[test]
 fn getaddrinfo_resolves_aliases_and_hosts_file_names_and_sees_edits() {
     let sc = sidecar("res-names", None);
-    assert_eq!(sc.addrs("ahostsv6", "peer-b.fips"), vec![IPV6_B.to_owned()]);
-    assert_eq!(sc.addrs("ahostsv6", "laptop.fips"), vec![IPV6_C.to_owned()]);
+    assert_eq!(sc.addrs("ahostsv6", "peer-b.fips"), vec![ipv6_of(keys::B)]);
+    assert_eq!(sc.addrs("ahostsv6", "laptop.fips"), vec![ipv6_of(keys::C)]);
     sc.hosts.rewrite(&format!("desk {NPUB_A}\n"));
-    assert_eq!(sc.addrs("ahostsv6", "desk.fips"), vec![IPV6_A.to_owned()]);
+    assert_eq!(sc.addrs("ahostsv6", "desk.fips"), vec![ipv6_of(keys::A)]);
     assert_eq!(
         sc.getent("ahostsv6", "laptop.fips").0,
         2,
@@ -129,13 +134,13 @@ fn ipv4_lookups_of_fips_names_find_nothing_but_the_name_exists() {
     assert_eq!(status(&out), "NOERROR", "{out}");
     assert!(answers(&out).is_empty());
     // getaddrinfo for any family still returns the IPv6 address.
-    assert_eq!(sc.addrs("ahosts", &name), vec![IPV6_A.to_owned()]);
+    assert_eq!(sc.addrs("ahosts", &name), vec![ipv6_of(keys::A)]);
 }
 
 #[test]
 fn reverse_lookup_names_known_addresses() {
     let sc = sidecar("res-ptr", None);
-    let (code, out) = sc.getent("hosts", IPV6_C);
+    let (code, out) = sc.getent("hosts", &ipv6_of(keys::C));
     assert_eq!(code, 0);
     assert!(out.contains("laptop.fips"), "{out}");
     assert_eq!(sc.getent("hosts", "fd00::1").0, 2);
@@ -167,7 +172,7 @@ fn other_names_are_forwarded_to_the_upstream_like_dockers_resolver() {
     );
     assert_eq!(
         sc.addrs("ahostsv6", &format!("{NPUB_A}.fips")),
-        vec![IPV6_A.to_owned()]
+        vec![ipv6_of(keys::A)]
     );
 }
 
@@ -182,7 +187,7 @@ fn a_silent_upstream_gives_servfail() {
 #[test]
 fn garbage_sent_inside_the_namespace_does_not_stop_resolution() {
     let sc = sidecar("res-junk", None);
-    in_netns(&sc.ns.name, || {
+    sc.ns.enter(|| {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         for len in [0usize, 3, 12, 13, 512, 5000] {
             let junk: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
@@ -191,6 +196,6 @@ fn garbage_sent_inside_the_namespace_does_not_stop_resolution() {
     });
     assert_eq!(
         sc.addrs("ahostsv6", &format!("{NPUB_A}.fips")),
-        vec![IPV6_A.to_owned()]
+        vec![ipv6_of(keys::A)]
     );
 }

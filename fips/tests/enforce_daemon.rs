@@ -7,63 +7,45 @@
 //! give them a private /sys, where the filter's bpffs pins would die with
 //! the process.
 
-#[path = "enforce_util/daemon.rs"]
-mod daemon;
-#[path = "enforce_util/netns.rs"]
-mod netns;
 #[path = "enforce_util/probe.rs"]
 mod probe;
 #[path = "enforce_util/sockets.rs"]
 mod sockets;
 
-use daemon::{Daemon, Launch};
 use fips::enforce::{self, Direction, FirewallSnapshot, Reason};
-use netns::{in_ns, Topology};
+use fips_testkit::pair::RemoveFilterOnDrop;
+use fips_testkit::{key, Daemon, Launch, SidecarPair};
 use probe::Probe;
 use sockets::v4;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PORT: u16 = 4000;
-// Test identities a and b of /work/shared/vectors/identity.json.
-const SIDECAR_NSEC: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
-const PEER_NSEC: &str = "b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0";
-const PEER_NPUB: &str = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
+// The sidecar runs test identity a, its peer b (testdata/identity.json).
 
-fn sidecar_daemon(topo: &Topology) -> Daemon {
-    Daemon::start(
-        &topo.sidecar,
-        "sidecar",
+fn sidecar_daemon(topo: &SidecarPair) -> Daemon {
+    Daemon::sidecar(
+        &topo.sidecar.name,
+        key("a"),
         Launch::Nsenter,
         &[
-            ("FIPS_NSEC", SIDECAR_NSEC.into()),
             ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.sidecar_ip)),
-            ("FIPS_PEER_NPUB", PEER_NPUB.into()),
+            ("FIPS_PEER_NPUB", key("b").npub.into()),
             ("FIPS_PEER_ADDR", format!("{}:{PORT}", topo.peer_ip)),
             ("FIPS_ENFORCE", "on".into()),
         ],
     )
 }
 
-fn pinned(topo: &Topology) -> Option<FirewallSnapshot> {
-    in_ns(&topo.sidecar, || enforce::snapshot_pinned("eth0")).ok()
+fn pinned(topo: &SidecarPair) -> Option<FirewallSnapshot> {
+    topo.sidecar.enter(|| enforce::snapshot_pinned("eth0")).ok()
 }
 
 fn wait_for(what: &str, daemon: &Daemon, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out waiting for {what}; daemon log:\n{}",
-        daemon.log()
-    );
+    daemon.wait_for(what, Duration::from_secs(20), || cond().then_some(()));
 }
 
 /// Transport packets counted as passed in both directions, beyond `since`.
-fn link_traffic_passes(topo: &Topology, since: (u64, u64)) -> bool {
+fn link_traffic_passes(topo: &SidecarPair, since: (u64, u64)) -> bool {
     pinned(topo).is_some_and(|s| {
         s.attached
             && s.packets(Direction::Egress, Reason::Passed) > since.0
@@ -78,32 +60,20 @@ fn passed(s: &FirewallSnapshot) -> (u64, u64) {
     )
 }
 
-struct RemoveOnDrop<'a>(&'a Topology);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        match in_ns(&self.0.sidecar, || enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the test filter: {e}"),
-        }
-    }
-}
-
 #[test]
 fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
-    let topo = Topology::new("rd", 85);
-    let _peer = Daemon::start(
-        &topo.peer,
-        "peer",
+    let topo = SidecarPair::new("rd", 85);
+    let _peer = Daemon::sidecar(
+        &topo.peer.name,
+        key("b"),
         Launch::Nsenter,
         &[
-            ("FIPS_NSEC", PEER_NSEC.into()),
             ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.peer_ip)),
             ("FIPS_ENFORCE", "off".into()),
         ],
     );
     let mut first = sidecar_daemon(&topo);
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     wait_for(
         "the daemon's link traffic through the filter",
         &first,
@@ -127,7 +97,7 @@ fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
         dead.render_table()
     );
     let peer_ip = topo.peer_ip;
-    let tcp = in_ns(&topo.sidecar, || {
+    let tcp = topo.sidecar.enter(|| {
         std::net::TcpStream::connect_timeout(&v4(peer_ip, 22).into(), Duration::from_millis(300))
     });
     assert!(tcp.is_err(), "TCP got out while the daemon was dead");

@@ -5,47 +5,31 @@
 //! the host's bpffs, where it holds after `kill -9`; `pinned: until exit`
 //! with a WARN under `ip netns exec`, where it does not).
 
-#[path = "enforce_util/daemon.rs"]
-mod daemon;
-#[path = "enforce_util/netns.rs"]
-mod netns;
 #[path = "enforce_util/sockets.rs"]
 mod sockets;
 
-use daemon::{Daemon, Launch};
 use fips::enforce;
-use netns::{in_ns, Topology};
+use fips_testkit::netns::in_ns;
+use fips_testkit::pair::RemoveFilterOnDrop;
+use fips_testkit::{key, Daemon, Launch, SidecarPair};
 use sockets::{raw_udp_send, receives};
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-const SIDECAR_NSEC: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
 const PORT: u16 = 4000;
 
-fn sidecar(topo: &Topology, launch: Launch) -> Daemon {
-    Daemon::start(
-        &topo.sidecar,
-        "sidecar",
+fn sidecar(topo: &SidecarPair, launch: Launch) -> Daemon {
+    // Test identity a (testdata/identity.json).
+    Daemon::sidecar(
+        &topo.sidecar.name,
+        key("a"),
         launch,
         &[
-            ("FIPS_NSEC", SIDECAR_NSEC.into()),
             ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.sidecar_ip)),
             ("FIPS_ENFORCE", "on".into()),
         ],
     )
-}
-
-/// Detaches a filter pinned on the host's bpffs, even when a test fails.
-struct RemoveOnDrop<'a>(&'a Topology);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        match in_ns(&self.0.sidecar, || enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the test filter: {e}"),
-        }
-    }
 }
 
 /// An AF_PACKET socket for all protocols on `ns`'s eth0, as a process with
@@ -96,12 +80,13 @@ fn packet_socket(ns: &str) -> (OwnedFd, u64) {
 /// port (a raw IP socket: no daemon socket cookie) reaches the peer. TC
 /// egress drops it; the netfilter backstop alone would pass it (it judges
 /// only the shape).
-fn forged_datagram_gets_out(topo: &Topology, payload: &[u8]) -> bool {
+fn forged_datagram_gets_out(topo: &SidecarPair, payload: &[u8]) -> bool {
     let peer = topo.peer_ip;
-    let listener = in_ns(&topo.peer, || {
-        UdpSocket::bind((peer, 9931)).expect("bind on the peer")
-    });
-    in_ns(&topo.sidecar, || raw_udp_send(PORT, peer, 9931, payload));
+    let listener = topo
+        .peer
+        .enter(|| UdpSocket::bind((peer, 9931)).expect("bind on the peer"));
+    topo.sidecar
+        .enter(|| raw_udp_send(PORT, peer, 9931, payload));
     receives(&listener, payload, Duration::from_millis(500))
 }
 
@@ -115,8 +100,8 @@ fn text(out: &std::process::Output) -> String {
 
 #[test]
 fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_closes() {
-    let topo = Topology::with_prefix("fg", "tw", 94);
-    let _cleanup = RemoveOnDrop(&topo);
+    let topo = SidecarPair::with_prefix("fg", "tw", 94);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let d = sidecar(&topo, Launch::Nsenter);
     let fw = d.wait_attached();
     assert_eq!(fw["packet_sockets"], serde_json::json!([]), "{fw}");
@@ -124,7 +109,7 @@ fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_clo
     let healthy = d.health();
     assert!(healthy.status.success(), "{}", text(&healthy));
 
-    let (socket, inode) = packet_socket(&topo.sidecar);
+    let (socket, inode) = packet_socket(&topo.sidecar.name);
     let opened = Instant::now();
     let sick = d.wait_for("health to fail", Duration::from_secs(2), || {
         let out = d.health();
@@ -164,8 +149,8 @@ fn a_packet_socket_in_the_namespace_fails_health_within_two_seconds_until_it_clo
 
 #[test]
 fn on_the_hosts_bpffs_the_daemon_says_fail_closed_and_its_filter_outlives_kill_9() {
-    let topo = Topology::with_prefix("fg", "pinh", 95);
-    let _cleanup = RemoveOnDrop(&topo);
+    let topo = SidecarPair::with_prefix("fg", "pinh", 95);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let mut d = sidecar(&topo, Launch::Nsenter);
     let fw = d.wait_attached();
     assert_eq!(fw["pinned"], "fail-closed", "{fw}");
@@ -181,13 +166,16 @@ fn on_the_hosts_bpffs_the_daemon_says_fail_closed_and_its_filter_outlives_kill_9
         !forged_datagram_gets_out(&topo, b"dead"),
         "a forged datagram got out after kill -9: the filter died with the daemon"
     );
-    let pinned = in_ns(&topo.sidecar, || enforce::snapshot_pinned("eth0")).expect("pins");
+    let pinned = topo
+        .sidecar
+        .enter(|| enforce::snapshot_pinned("eth0"))
+        .expect("pins");
     assert!(pinned.attached, "{}", pinned.render_table());
 }
 
 #[test]
 fn under_ip_netns_exec_the_daemon_warns_that_its_filter_dies_with_it() {
-    let topo = Topology::with_prefix("fg", "pinx", 96);
+    let topo = SidecarPair::with_prefix("fg", "pinx", 96);
     let mut d = sidecar(&topo, Launch::IpNetnsExec);
     let fw = d.wait_attached();
     assert_eq!(fw["pinned"], "until exit", "{fw}");

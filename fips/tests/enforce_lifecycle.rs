@@ -7,15 +7,14 @@
 //! `setpriv` for the capability tests) as the attaching process, selected
 //! by the FIPS_ENFORCE_HELPER environment variable.
 
-#[path = "enforce_util/netns.rs"]
-mod netns;
 #[path = "enforce_util/probe.rs"]
 mod probe;
 #[path = "enforce_util/sockets.rs"]
 mod sockets;
 
 use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason, XdpMode};
-use netns::{in_ns, Topology};
+use fips_testkit::pair::RemoveFilterOnDrop;
+use fips_testkit::{netns::run_cmd, SidecarPair};
 use probe::Probe;
 use sockets::{drain, receives, v4};
 use std::io::{BufRead, BufReader, Write};
@@ -193,20 +192,10 @@ fn read_until_ready(out: &mut BufReader<ChildStdout>) -> Result<u64, String> {
     }
 }
 
-fn pinned(topo: &Topology) -> FirewallSnapshot {
-    in_ns(&topo.sidecar, || enforce::snapshot_pinned("eth0")).expect("pinned snapshot")
-}
-
-/// Removes the test's filter at the end, failed or not.
-struct RemoveOnDrop<'a>(&'a Topology);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        match in_ns(&self.0.sidecar, || enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the test filter: {e}"),
-        }
-    }
+fn pinned(topo: &SidecarPair) -> FirewallSnapshot {
+    topo.sidecar
+        .enter(|| enforce::snapshot_pinned("eth0"))
+        .expect("pinned snapshot")
 }
 
 fn wait_for_alive(peer: &UdpSocket) -> bool {
@@ -215,16 +204,16 @@ fn wait_for_alive(peer: &UdpSocket) -> bool {
 }
 
 fn survives_kill_and_restart() {
-    let topo = Topology::new("lc", 81);
+    let topo = SidecarPair::new("lc", 81);
     let local = SocketAddr::from((topo.sidecar_ip, 31081));
     let peer_addr = SocketAddr::from((topo.peer_ip, 32081));
     let peer_ip = topo.peer_ip;
-    let peer = in_ns(&topo.peer, || {
-        UdpSocket::bind(peer_addr).expect("bind peer")
-    });
+    let peer = topo
+        .peer
+        .enter(|| UdpSocket::bind(peer_addr).expect("bind peer"));
 
-    let first = Helper::start(&topo.sidecar, &[], local, peer_addr).expect("first daemon");
-    let _cleanup = RemoveOnDrop(&topo);
+    let first = Helper::start(&topo.sidecar.name, &[], local, peer_addr).expect("first daemon");
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let probe = Probe::start(&topo, 33081);
     assert!(
         wait_for_alive(&peer),
@@ -234,7 +223,10 @@ fn survives_kill_and_restart() {
     assert!(before.attached, "{}", before.render_table());
     let xdp_before = before.xdp.clone().expect("an XDP link is pinned");
     assert!(xdp_before.attached, "{}", before.render_table());
-    assert!(xdp_attached(&topo.sidecar), "ip link shows no XDP on eth0");
+    assert!(
+        xdp_attached(&topo.sidecar.name),
+        "ip link shows no XDP on eth0"
+    );
 
     first.kill9();
     std::thread::sleep(Duration::from_millis(300));
@@ -254,14 +246,15 @@ fn survives_kill_and_restart() {
         before.egress_backstop && dead.egress_backstop,
         "the netfilter egress backstop is not in place, or went away with its process"
     );
-    let tcp = in_ns(&topo.sidecar, || {
-        std::net::TcpStream::connect_timeout(&v4(peer_ip, 22).into(), WAIT)
-    });
+    let tcp = topo
+        .sidecar
+        .enter(|| std::net::TcpStream::connect_timeout(&v4(peer_ip, 22).into(), WAIT));
     assert!(tcp.is_err(), "TCP got out while the daemon was dead");
     let dropped_while_dead = dead.packets(Direction::Egress, Reason::WrongPort);
     assert!(dropped_while_dead > before.packets(Direction::Egress, Reason::WrongPort));
 
-    let second = Helper::start(&topo.sidecar, &[], local, peer_addr).expect("restarted daemon");
+    let second =
+        Helper::start(&topo.sidecar.name, &[], local, peer_addr).expect("restarted daemon");
     assert!(
         wait_for_alive(&peer),
         "the restarted daemon's transport traffic does not pass"
@@ -299,12 +292,14 @@ fn survives_kill_and_restart() {
     );
 
     // The probe is able to see a window: without the filter it passes.
-    in_ns(&topo.sidecar, || enforce::remove("eth0")).expect("remove");
+    topo.sidecar
+        .enter(|| enforce::remove("eth0"))
+        .expect("remove");
     assert!(
-        !xdp_attached(&topo.sidecar),
+        !xdp_attached(&topo.sidecar.name),
         "remove left an XDP program on eth0"
     );
-    let backstop_left = in_ns(&topo.sidecar, || enforce::remove_backstop("eth0"));
+    let backstop_left = topo.sidecar.enter(|| enforce::remove_backstop("eth0"));
     assert!(
         !backstop_left.expect("netfilter"),
         "remove left the backstop table"
@@ -327,16 +322,16 @@ fn setpriv(caps: &str) -> Vec<String> {
 }
 
 fn attaches_with_only_bpf_and_net_admin() {
-    let topo = Topology::new("cap", 82);
+    let topo = SidecarPair::new("cap", 82);
     let local = SocketAddr::from((topo.sidecar_ip, 31082));
     let peer_addr = SocketAddr::from((topo.peer_ip, 32082));
-    let peer = in_ns(&topo.peer, || {
-        UdpSocket::bind(peer_addr).expect("bind peer")
-    });
+    let peer = topo
+        .peer
+        .enter(|| UdpSocket::bind(peer_addr).expect("bind peer"));
     let wrapper = setpriv("+bpf,+net_admin");
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-    let helper = Helper::start(&topo.sidecar, &wrapper, local, peer_addr);
-    let _cleanup = RemoveOnDrop(&topo);
+    let helper = Helper::start(&topo.sidecar.name, &wrapper, local, peer_addr);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let helper =
         helper.unwrap_or_else(|e| panic!("attach with CAP_BPF + CAP_NET_ADMIN failed: {e}"));
     assert_eq!(
@@ -365,19 +360,19 @@ fn attaches_with_only_bpf_and_net_admin() {
 
 /// Whether `ip link` shows an XDP program on the namespace's eth0.
 fn xdp_attached(ns: &str) -> bool {
-    let out = netns::run("ip", &["-n", ns, "-d", "link", "show", "dev", "eth0"]);
+    let out = run_cmd("ip", &["-n", ns, "-d", "link", "show", "dev", "eth0"]);
     let text = String::from_utf8_lossy(&out.stdout);
     text.contains("xdp") || text.contains("prog/xdp")
 }
 
 fn names_cap_bpf_when_missing() {
-    let topo = Topology::new("nocap", 83);
+    let topo = SidecarPair::new("nocap", 83);
     let local = SocketAddr::from((topo.sidecar_ip, 31083));
     let peer_addr = SocketAddr::from((topo.peer_ip, 32083));
     let wrapper = setpriv("+net_admin");
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-    let result = Helper::start(&topo.sidecar, &wrapper, local, peer_addr);
-    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveOnDrop(&topo));
+    let result = Helper::start(&topo.sidecar.name, &wrapper, local, peer_addr);
+    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveFilterOnDrop(&topo));
     let err = result.err().expect("attached without CAP_BPF");
     println!("without CAP_BPF: {err}");
     assert!(
@@ -393,7 +388,7 @@ fn names_cap_bpf_when_missing() {
 /// /sys/fs/bpf hidden under a tmpfs in a private mount namespace, and no
 /// CAP_SYS_ADMIN to mount a bpffs: the error says what to do.
 fn explains_a_missing_bpffs() {
-    let topo = Topology::new("nobpffs", 84);
+    let topo = SidecarPair::new("nobpffs", 84);
     let local = SocketAddr::from((topo.sidecar_ip, 31084));
     let peer_addr = SocketAddr::from((topo.peer_ip, 32084));
     let caps = "+bpf,+net_admin";
@@ -410,8 +405,8 @@ fn explains_a_missing_bpffs() {
         "-c",
         &script,
     ];
-    let result = Helper::start(&topo.sidecar, &wrapper, local, peer_addr);
-    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveOnDrop(&topo));
+    let result = Helper::start(&topo.sidecar.name, &wrapper, local, peer_addr);
+    let _cleanup_if_it_attached = result.is_ok().then(|| RemoveFilterOnDrop(&topo));
     let err = result.err().expect("attached without a bpffs");
     println!("without bpffs: {err}");
     assert!(err.contains("no BPF file system at /sys/fs/bpf"), "{err}");

@@ -5,15 +5,14 @@
 //! (past every TC hook) leaves only in the transport's shape (the
 //! netfilter egress backstop).
 
-#[path = "enforce_util/netns.rs"]
-mod netns;
 #[path = "enforce_util/packet.rs"]
 mod packet;
 #[path = "enforce_util/sockets.rs"]
 mod sockets;
 
 use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason};
-use netns::{in_ns, Topology};
+use fips_testkit::pair::RemoveFilterOnDrop;
+use fips_testkit::SidecarPair;
 use packet::{describe, is_arp, is_udp4_port, PacketSocket};
 use sockets::{receives, v4};
 use std::net::{TcpStream, UdpSocket};
@@ -21,31 +20,19 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_millis(400);
 
-/// Removes the test's filter at the end, failed or not.
-struct RemoveOnDrop<'a>(&'a Topology);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        match in_ns(&self.0.sidecar, || enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the test filter: {e}"),
-        }
-    }
-}
-
 /// From the peer: ICMP echo, UDP to another port, a TCP SYN and an IPv6
 /// ping to the sidecar, then one datagram to the transport.
-fn send_inbound_probes(topo: &Topology, port: u16, peer: &UdpSocket) {
+fn send_inbound_probes(topo: &SidecarPair, port: u16, peer: &UdpSocket) {
     let sidecar = topo.sidecar_ip.to_string();
-    topo.exec_ok(&topo.peer, &["ping", "-c1", "-W1", &sidecar]);
+    topo.peer.exec_ok(&["ping", "-c1", "-W1", &sidecar]);
     peer.send_to(b"other port", v4(topo.sidecar_ip, port + 1))
         .expect("send");
     let ip = topo.sidecar_ip;
-    let _refused_or_dropped = in_ns(&topo.peer, || {
-        TcpStream::connect_timeout(&v4(ip, 22).into(), Duration::from_millis(300))
-    });
-    let ll = format!("{}%eth0", topo.link_local(&topo.sidecar));
-    topo.exec_ok(&topo.peer, &["ping", "-6", "-c1", "-W1", &ll]);
+    let _refused_or_dropped = topo
+        .peer
+        .enter(|| TcpStream::connect_timeout(&v4(ip, 22).into(), Duration::from_millis(300)));
+    let ll = format!("{}%eth0", topo.sidecar.link_local("eth0"));
+    topo.peer.exec_ok(&["ping", "-6", "-c1", "-W1", &ll]);
     peer.send_to(b"fips in", v4(topo.sidecar_ip, port))
         .expect("send");
 }
@@ -58,22 +45,28 @@ fn foreign(frames: &[Vec<u8>], port: u16) -> Vec<String> {
         .collect()
 }
 
+/// The sidecar's transport socket on `port` and the peer's on `peer_port`.
+fn transport_and_peer(topo: &SidecarPair, port: u16, peer_port: u16) -> (UdpSocket, UdpSocket) {
+    let (ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);
+    let transport = topo
+        .sidecar
+        .enter(|| UdpSocket::bind((ip, port)).expect("bind transport"));
+    let peer = topo
+        .peer
+        .enter(|| UdpSocket::bind((peer_ip, peer_port)).expect("bind peer"));
+    (transport, peer)
+}
+
 fn snapshot(enforcer: &Enforcer) -> FirewallSnapshot {
     enforcer.snapshot().expect("snapshot")
 }
 
 #[test]
 fn a_packet_socket_in_the_sidecar_reads_only_arp_and_the_transports_udp_either_way() {
-    let topo = Topology::with_prefix("is", "pkin", 91);
+    let topo = SidecarPair::with_prefix("is", "pkin", 91);
     let port = 31091;
-    let (ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);
-    let transport = in_ns(&topo.sidecar, || {
-        UdpSocket::bind((ip, port)).expect("bind transport")
-    });
-    let peer = in_ns(&topo.peer, || {
-        UdpSocket::bind((peer_ip, 32091)).expect("bind peer")
-    });
-    let reader = in_ns(&topo.sidecar, || PacketSocket::open("eth0"));
+    let (transport, peer) = transport_and_peer(&topo, port, 32091);
+    let reader = topo.sidecar.enter(|| PacketSocket::open("eth0"));
 
     // Without the filter the reader sees the probes: the test can fail.
     send_inbound_probes(&topo, port, &peer);
@@ -85,9 +78,11 @@ fn a_packet_socket_in_the_sidecar_reads_only_arp_and_the_transports_udp_either_w
     assert!(receives(&transport, b"fips in", WAIT));
 
     let policy = Policy::for_socket(&transport).expect("policy");
-    let enforcer = in_ns(&topo.sidecar, || Enforcer::attach("eth0", &policy))
+    let enforcer = topo
+        .sidecar
+        .enter(|| Enforcer::attach("eth0", &policy))
         .unwrap_or_else(|e| panic!("attach: {e}"));
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     reader.inbound(Duration::from_millis(100));
     let before = snapshot(&enforcer);
 
@@ -167,7 +162,7 @@ fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
 
 /// ICMP echo, TCP SYN, UDP from another port, IPv6 UDP, LLDP, and one
 /// frame of the transport's shape (UDP from its port), all broadcast.
-fn bypass_probes(topo: &Topology, port: u16) -> Vec<(&'static str, Vec<u8>)> {
+fn bypass_probes(topo: &SidecarPair, port: u16) -> Vec<(&'static str, Vec<u8>)> {
     let (src, dst) = (topo.sidecar_ip.octets(), topo.peer_ip.octets());
     let mut ipv6 = vec![0x60, 0, 0, 0, 0, 12, 17, 64];
     ipv6.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
@@ -198,9 +193,9 @@ fn bypass_probes(topo: &Topology, port: u16) -> Vec<(&'static str, Vec<u8>)> {
 
 /// Sends `probes` from the sidecar with PACKET_QDISC_BYPASS and returns
 /// the names of those the peer's packet socket captured.
-fn captured(topo: &Topology, probes: &[(&'static str, Vec<u8>)]) -> Vec<&'static str> {
-    let capture = in_ns(&topo.peer, || PacketSocket::open("eth0"));
-    let sender = in_ns(&topo.sidecar, || {
+fn captured(topo: &SidecarPair, probes: &[(&'static str, Vec<u8>)]) -> Vec<&'static str> {
+    let capture = topo.peer.enter(|| PacketSocket::open("eth0"));
+    let sender = topo.sidecar.enter(|| {
         let s = PacketSocket::open("eth0");
         s.bypass_qdisc();
         s
@@ -220,15 +215,9 @@ fn captured(topo: &Topology, probes: &[(&'static str, Vec<u8>)]) -> Vec<&'static
 
 #[test]
 fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() {
-    let topo = Topology::with_prefix("is", "pkout", 92);
+    let topo = SidecarPair::with_prefix("is", "pkout", 92);
     let port = 31092;
-    let (ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);
-    let transport = in_ns(&topo.sidecar, || {
-        UdpSocket::bind((ip, port)).expect("bind transport")
-    });
-    let peer = in_ns(&topo.peer, || {
-        UdpSocket::bind((peer_ip, 32092)).expect("bind peer")
-    });
+    let (transport, peer) = transport_and_peer(&topo, port, 32092);
     let probes = bypass_probes(&topo, port);
     let all: Vec<&str> = probes.iter().map(|(n, _)| *n).collect();
     assert_eq!(
@@ -238,13 +227,17 @@ fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() 
     );
 
     let policy = Policy::for_socket(&transport).expect("policy");
-    let enforcer = in_ns(&topo.sidecar, || Enforcer::attach("eth0", &policy))
+    let enforcer = topo
+        .sidecar
+        .enter(|| Enforcer::attach("eth0", &policy))
         .unwrap_or_else(|e| panic!("attach: {e}"));
-    let _cleanup = RemoveOnDrop(&topo);
+    let _cleanup = RemoveFilterOnDrop(&topo);
     assert!(enforcer.backstop(), "no backstop installed");
 
     // TC alone: bypassed frames never meet it, everything gets out.
-    in_ns(&topo.sidecar, || enforce::remove_backstop("eth0")).expect("remove backstop");
+    topo.sidecar
+        .enter(|| enforce::remove_backstop("eth0"))
+        .expect("remove backstop");
     assert_eq!(
         captured(&topo, &probes),
         all,
@@ -252,7 +245,9 @@ fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() 
     );
 
     // Attached again (as a restarted daemon would): only the shape leaves.
-    let enforcer = in_ns(&topo.sidecar, || Enforcer::attach("eth0", &policy))
+    let enforcer = topo
+        .sidecar
+        .enter(|| Enforcer::attach("eth0", &policy))
         .unwrap_or_else(|e| panic!("attach: {e}"));
     let before = snapshot(&enforcer);
     assert_eq!(captured(&topo, &probes), ["transport shape"]);
@@ -273,7 +268,7 @@ fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() 
         );
     }
     // The daemon's own traffic still flows.
-    let peer_addr = v4(peer_ip, 32092);
+    let peer_addr = v4(topo.peer_ip, 32092);
     let out = (0..5).any(|_| {
         transport.send_to(b"fips out", peer_addr).expect("send");
         receives(&peer, b"fips out", WAIT)
@@ -281,7 +276,9 @@ fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() 
     assert!(out, "the transport's datagram did not reach the peer");
 
     // `remove` takes the backstop away with the rest.
-    in_ns(&topo.sidecar, || enforce::remove("eth0")).expect("remove");
+    topo.sidecar
+        .enter(|| enforce::remove("eth0"))
+        .expect("remove");
     assert_eq!(
         captured(&topo, &probes),
         all,

@@ -5,13 +5,12 @@
 
 #[path = "enforce_util/frames.rs"]
 mod frames;
-#[path = "enforce_util/netns.rs"]
-mod netns;
 #[path = "enforce_util/sockets.rs"]
 mod sockets;
 
 use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason};
-use netns::{in_ns, Topology};
+use fips_testkit::pair::RemoveFilterOnDrop;
+use fips_testkit::SidecarPair;
 use sockets::*;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
@@ -19,7 +18,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_millis(400);
 
 struct Sidecar {
-    topo: Topology,
+    topo: SidecarPair,
     port: u16,
     peer_port: u16,
     transport: UdpSocket,
@@ -31,11 +30,11 @@ impl Sidecar {
     /// `reuseport`: bind the transport with SO_REUSEPORT (for the test of
     /// a second socket on the same port).
     fn new(tag: &str, net: u8, reuseport: bool) -> Sidecar {
-        let topo = Topology::new(tag, net);
+        let topo = SidecarPair::new(tag, net);
         let port = 31000 + u16::from(net);
         let peer_port = 32000 + u16::from(net);
         let ip = topo.sidecar_ip;
-        let transport = in_ns(&topo.sidecar, || {
+        let transport = topo.sidecar.enter(|| {
             if reuseport {
                 udp_reuseport(ip, port)
             } else {
@@ -43,9 +42,9 @@ impl Sidecar {
             }
         });
         let peer_ip = topo.peer_ip;
-        let peer = in_ns(&topo.peer, || {
-            UdpSocket::bind((peer_ip, peer_port)).expect("bind peer")
-        });
+        let peer = topo
+            .peer
+            .enter(|| UdpSocket::bind((peer_ip, peer_port)).expect("bind peer"));
         let s = Sidecar {
             topo,
             port,
@@ -61,7 +60,10 @@ impl Sidecar {
     fn attach(&mut self) {
         let policy = Policy::for_socket(&self.transport).expect("policy");
         assert!(!policy.allow_ipv6);
-        let enforcer = in_ns(&self.topo.sidecar, || Enforcer::attach("eth0", &policy));
+        let enforcer = self
+            .topo
+            .sidecar
+            .enter(|| Enforcer::attach("eth0", &policy));
         self.enforcer = Some(enforcer.unwrap_or_else(|e| panic!("attach: {e}")));
     }
 
@@ -74,7 +76,7 @@ impl Sidecar {
     }
 
     fn in_sidecar<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        in_ns(&self.topo.sidecar, f)
+        self.topo.sidecar.enter(f)
     }
 
     fn assert_transport_passes(&self) {
@@ -129,7 +131,7 @@ impl Drop for Sidecar {
     fn drop(&mut self) {
         if self.enforcer.take().is_some() {
             // The pins live on the host's bpffs, outside the namespace.
-            if let Err(e) = in_ns(&self.topo.sidecar, || enforce::remove("eth0")) {
+            if let Err(e) = self.topo.sidecar.enter(|| enforce::remove("eth0")) {
                 eprintln!("removing the test filter: {e}");
             }
         }
@@ -175,9 +177,10 @@ fn leaves_loopback_untouched() {
 fn blocks_tcp_connect_from_the_sidecar() {
     let mut s = Sidecar::new("v2", 72, false);
     let peer_ip = s.topo.peer_ip;
-    let listener = in_ns(&s.topo.peer, || {
-        TcpListener::bind((peer_ip, 33072)).expect("listen")
-    });
+    let listener = s
+        .topo
+        .peer
+        .enter(|| TcpListener::bind((peer_ip, 33072)).expect("listen"));
     let probe = |s: &Sidecar| {
         s.in_sidecar(|| TcpStream::connect_timeout(&v4(peer_ip, 33072).into(), WAIT).is_ok())
     };
@@ -217,20 +220,18 @@ fn blocks_udp_arriving_for_another_port() {
 fn blocks_icmp_ping_from_the_sidecar() {
     let mut s = Sidecar::new("v5", 75, false);
     let target = s.topo.peer_ip.to_string();
-    let probe = |s: &Sidecar| {
-        s.topo
-            .exec_ok(&s.topo.sidecar, &["ping", "-c1", "-W1", &target])
-    };
+    let probe = |s: &Sidecar| s.topo.sidecar.exec_ok(&["ping", "-c1", "-W1", &target]);
     s.blocked(probe, Direction::Egress, Reason::NotUdp);
 }
 
 #[test]
 fn blocks_ipv6_link_local_ping_from_the_sidecar() {
     let mut s = Sidecar::new("v6", 76, false);
-    let target = format!("{}%eth0", s.topo.link_local(&s.topo.peer));
+    let target = format!("{}%eth0", s.topo.peer.link_local("eth0"));
     let probe = |s: &Sidecar| {
         s.topo
-            .exec_ok(&s.topo.sidecar, &["ping", "-6", "-c1", "-W1", &target])
+            .sidecar
+            .exec_ok(&["ping", "-6", "-c1", "-W1", &target])
     };
     s.blocked(probe, Direction::Egress, Reason::Ipv6);
 }
@@ -279,7 +280,10 @@ fn blocks_truncated_and_vlan_tagged_frames_in_both_directions() {
         [&runt, &tagged].map(|f| packet_send("eth0", f).map_err(|e| e.raw_os_error()))
     });
     assert_eq!(dropped_on_egress, [Err(Some(libc::ENOBUFS)); 2]);
-    in_ns(&s.topo.peer, || packet_send("eth0", &tagged)).expect("peer sends the tagged frame");
+    s.topo
+        .peer
+        .enter(|| packet_send("eth0", &tagged))
+        .expect("peer sends the tagged frame");
     std::thread::sleep(Duration::from_millis(100));
     let after = s.snapshot();
     for (dir, reason) in [
@@ -384,28 +388,23 @@ fn reports_drops_as_rate_limited_events() {
 
 #[test]
 fn an_ipv6_transport_passes_its_udp_and_neighbour_discovery_but_not_ping() {
-    let topo = Topology::new("v12", 69);
+    let topo = SidecarPair::new("v12", 69);
     let (port, peer_port) = (31069, 32069);
-    let transport = in_ns(&topo.sidecar, || {
-        UdpSocket::bind(("::", port)).expect("bind [::]")
-    });
-    let peer = in_ns(&topo.peer, || {
-        UdpSocket::bind(("::", peer_port)).expect("bind [::]")
-    });
+    let transport = topo
+        .sidecar
+        .enter(|| UdpSocket::bind(("::", port)).expect("bind [::]"));
+    let peer = topo
+        .peer
+        .enter(|| UdpSocket::bind(("::", peer_port)).expect("bind [::]"));
     let policy = Policy::for_socket(&transport).expect("policy");
     assert!(policy.allow_ipv6);
-    let enforcer = in_ns(&topo.sidecar, || Enforcer::attach("eth0", &policy)).expect("attach");
-    struct Remove<'a>(&'a Topology);
-    impl Drop for Remove<'_> {
-        fn drop(&mut self) {
-            if let Err(e) = in_ns(&self.0.sidecar, || enforce::remove("eth0")) {
-                eprintln!("removing the test filter: {e}");
-            }
-        }
-    }
-    let _remove = Remove(&topo);
-    let scope = in_ns(&topo.sidecar, || netns_ifindex("eth0"));
-    let peer_ll: std::net::Ipv6Addr = topo.link_local(&topo.peer).parse().expect("ll");
+    let enforcer = topo
+        .sidecar
+        .enter(|| Enforcer::attach("eth0", &policy))
+        .expect("attach");
+    let _remove = RemoveFilterOnDrop(&topo);
+    let scope = topo.sidecar.enter(|| netns_ifindex("eth0"));
+    let peer_ll: std::net::Ipv6Addr = topo.peer.link_local("eth0").parse().expect("ll");
     let to = std::net::SocketAddrV6::new(peer_ll, peer_port, 0, scope);
     // Neighbour discovery has to pass for the first datagram to leave.
     let out = (0..5).any(|_| {
@@ -414,7 +413,7 @@ fn an_ipv6_transport_passes_its_udp_and_neighbour_discovery_but_not_ping() {
     });
     assert!(out, "IPv6 transport datagram did not reach the peer");
     let target = format!("{peer_ll}%eth0");
-    assert!(!topo.exec_ok(&topo.sidecar, &["ping", "-6", "-c1", "-W1", &target]));
+    assert!(!topo.sidecar.exec_ok(&["ping", "-6", "-c1", "-W1", &target]));
     let snap = enforcer.snapshot().expect("snapshot");
     assert!(snap.allow_ipv6);
     for (dir, reason) in [

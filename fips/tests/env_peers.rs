@@ -3,12 +3,11 @@
 //! to both and keeps reaching the mesh when the one carrying its traffic
 //! dies.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use fips::control::Query;
-use support::daemon::{key, wait_until, Daemon, Lan};
+use fips_testkit::daemon::fipsctl_bin;
+use fips_testkit::{key, wait_until, Daemon, Lan};
 
 fn forwarded(d: &Daemon) -> u64 {
     d.show(Query::Status)
@@ -73,7 +72,7 @@ fn a_sidecar_with_two_peers_keeps_reaching_the_mesh_when_one_dies() {
     let health = |peers: &str| {
         let out = lan
             .ns("a")
-            .command(support::daemon::FIPSCTL)
+            .command(fipsctl_bin())
             .arg("-s")
             .arg(&a.socket)
             .arg("health")

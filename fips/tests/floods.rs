@@ -7,11 +7,8 @@
 
 #[path = "support/blast.rs"]
 mod blast;
-#[path = "support/fx.rs"]
-mod fx;
 #[path = "support/mesh_peer.rs"]
 mod mesh_peer;
-mod support;
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -20,9 +17,9 @@ use std::time::{Duration, Instant};
 use blast::{rss_kib, settle_rss, size};
 use fips::control::Query;
 use fips_proto::identity::PeerIdentity;
-use fx::{spawn_in, Net};
+use fips_testkit::daemon::fipsctl_bin;
+use fips_testkit::{key, wait_until, Lan, Net};
 use mesh_peer::MeshPeer;
-use support::daemon::key;
 
 /// The issue's goal for any flood.
 const CEILING_KIB: u64 = 64 * 1024;
@@ -71,11 +68,10 @@ fn a_million_distinct_npub_names_do_not_grow_the_daemon() {
     let pid = net.daemon("a").pid().expect("running");
     let idle = idle_rss(&net, "a");
     let flood = |n, seed| {
-        spawn_in(net.ns("a"), move || {
-            blast::dns_flood("127.0.0.1:53".parse().expect("addr"), n, seed)
-        })
-        .join()
-        .expect("flood")
+        net.ns("a")
+            .spawn(move || blast::dns_flood("127.0.0.1:53".parse().expect("addr"), n, seed))
+            .join()
+            .expect("flood")
     };
     // First just enough names to fill every cache to its cap: RSS then is
     // what the bounds allow; the big flood must not add to it.
@@ -132,15 +128,17 @@ fn app_traffic_to_unroutable_names_is_bounded(net: &Net) {
         .flatten()
         .filter_map(|e| e["ipv6_addr"].as_str().map(str::to_owned))
         .collect();
-    let sent = spawn_in(net.ns("a"), move || {
-        let sock = std::net::UdpSocket::bind("[::]:0").expect("bind");
-        addrs
-            .iter()
-            .filter(|a| sock.send_to(b"x", format!("[{a}]:9")).is_ok())
-            .count()
-    })
-    .join()
-    .expect("app");
+    let sent = net
+        .ns("a")
+        .spawn(move || {
+            let sock = std::net::UdpSocket::bind("[::]:0").expect("bind");
+            addrs
+                .iter()
+                .filter(|a| sock.send_to(b"x", format!("[{a}]:9")).is_ok())
+                .count()
+        })
+        .join()
+        .expect("app");
     std::thread::sleep(Duration::from_secs(1));
     let b = bounds(net, "a");
     eprintln!(
@@ -163,7 +161,7 @@ fn fipsctl_into_a_closed_pipe_exits_quietly(net: &Net) {
         "{} -s {socket} --json show identity-cache | head -c 600 >/dev/null; \
          echo \"fipsctl=${{PIPESTATUS[0]}}\"; yes | head -c 600 >/dev/null; \
          echo \"yes=${{PIPESTATUS[0]}}\"",
-        support::daemon::FIPSCTL
+        fipsctl_bin().display()
     );
     let out = Command::new("bash")
         .args(["-c", &script])
@@ -198,7 +196,7 @@ fn control_socket_survives_oversized_and_endless_lines_and_idle_clients() {
     );
     drop(held);
     let mut refused_idle = 0;
-    support::daemon::wait_until(Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), || {
         let status = net.daemon("a").show(Query::Status);
         refused_idle = status.map_or(0, |s| {
             s["bounds"]["control_clients"]["refused"]
@@ -264,7 +262,7 @@ fn control_socket_survives_oversized_and_endless_lines_and_idle_clients() {
         net.daemon("a").show(Query::Status).is_some(),
         "still answers"
     );
-    let table = Command::new(support::daemon::FIPSCTL)
+    let table = Command::new(fipsctl_bin())
         .arg("-s")
         .arg(&socket)
         .args(["show", "status"])
@@ -293,25 +291,26 @@ fn trio(tag: &str, port: u16) -> Net {
 /// link was still up at the end, and how long the flood took.
 fn from_mesh_peer(net: &Net, flood: impl FnOnce(&mut MeshPeer) + Send + 'static) -> (bool, f64) {
     let a = PeerIdentity::from_npub(key("a").npub).expect("npub");
-    let to: SocketAddr = format!("{}:{}", fx::ip4_of("a"), net.port)
+    let to: SocketAddr = format!("{}:{}", Lan::ip_of("a"), net.port)
         .parse()
         .expect("addr");
-    let bind: SocketAddr = format!("{}:{}", fx::ip4_of("c"), net.port)
+    let bind: SocketAddr = format!("{}:{}", Lan::ip_of("c"), net.port)
         .parse()
         .expect("addr");
-    spawn_in(net.ns("c"), move || {
-        let mut peer = MeshPeer::link(bind, to, a, 0x77);
-        let t0 = Instant::now();
-        flood(&mut peer);
-        let secs = t0.elapsed().as_secs_f64();
-        for _ in 0..200 {
-            peer.pump();
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        (peer.linked(), secs)
-    })
-    .join()
-    .expect("mesh peer")
+    net.ns("c")
+        .spawn(move || {
+            let mut peer = MeshPeer::link(bind, to, a, 0x77);
+            let t0 = Instant::now();
+            flood(&mut peer);
+            let secs = t0.elapsed().as_secs_f64();
+            for _ in 0..200 {
+                peer.pump();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (peer.linked(), secs)
+        })
+        .join()
+        .expect("mesh peer")
 }
 
 /// Peak, settled (KiB) of a's RSS after a flood, with a report line.

@@ -1,12 +1,12 @@
 //! Real daemons in network namespaces: links, the spanning tree, a dead
 //! node dropped and re-linked, clean shutdown.
 
-mod support;
-
 use std::time::Duration;
 
 use fips::control::Query;
-use support::daemon::{key, wait_until, Daemon, Lan};
+use fips_testkit::daemon::fipsctl_bin;
+use fips_testkit::topology::Topology;
+use fips_testkit::{key, wait_until, Daemon, Lan};
 
 const LINK_UP: Duration = Duration::from_secs(30);
 
@@ -67,24 +67,12 @@ fn three_node_chain_links_up_and_roots_the_tree_at_a() {
 
 #[test]
 fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tree() {
-    let lan = Lan::new("sm", &["a", "b", "c", "d", "e"]);
     // Links a-d a-e c-d b-c d-e c-e; the first of each pair dials.
-    let daemons = [
-        lan.start("a", &["d", "e"]),
-        lan.start("b", &["c"]),
-        lan.start("c", &["d", "e"]),
-        lan.start("d", &["e"]),
-        lan.start("e", &[]),
-    ];
+    let mesh = Topology::static_mesh();
+    let lan = Lan::new("sm", &mesh.nodes());
+    let daemons = lan.start_topology(&mesh);
     let d = |n: &str| daemons.iter().find(|x| x.key.name == n).expect("node");
-    let links = [
-        ("a", "d"),
-        ("a", "e"),
-        ("c", "d"),
-        ("b", "c"),
-        ("d", "e"),
-        ("c", "e"),
-    ];
+    let links = &mesh.links;
     assert!(
         wait_until(LINK_UP, || links.iter().all(|(x, y)| linked(d(x), d(y)))),
         "missing: {:?}",
@@ -93,7 +81,11 @@ fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tre
             .filter(|(x, y)| !linked(d(x), d(y)))
             .collect::<Vec<_>>()
     );
-    for (x, y) in [("a", "b"), ("a", "c"), ("b", "d"), ("b", "e")] {
+    assert_eq!(
+        mesh.unlinked(),
+        [("a", "b"), ("a", "c"), ("b", "d"), ("b", "e")]
+    );
+    for (x, y) in mesh.unlinked() {
         assert!(
             !d(x).has_peer(key(y)),
             "{x} and {y} are not configured peers"
@@ -231,13 +223,14 @@ fn dns_answers_peer_aliases_and_npubs_inside_the_namespace() {
     );
     assert_eq!(
         dig(&format!("{}.fips", key("c").npub)),
-        "fdac:a221:4069:5044:c41:d550:280e:d15a"
+        key("c").ipv6.to_string()
     );
 }
 
-#[test]
-fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
-    let lan = Lan::new("pg", &["a", "b", "c"]);
+/// The chain a - b - c (a and c dial b), a with its DNS server on
+/// 127.0.0.1:53, links up. Daemons before the segment: they go first.
+fn dns_chain(tag: &str) -> (Lan, [Daemon; 3]) {
+    let lan = Lan::new(tag, &["a", "b", "c"]);
     let b = lan.start("b", &[]);
     let a = lan.start_with_dns("a", &["b"]);
     let c = lan.start("c", &["b"]);
@@ -246,14 +239,20 @@ fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
         "{}",
         a.log()
     );
+    (lan, [a, b, c])
+}
+
+#[test]
+fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
+    let (lan, [a, b, c]) = dns_chain("pg");
     // The mesh routes only to identities it knows: resolving the npub
     // tells a's node who fdac:... is (as the reference does).
-    let c_ip = "fdac:a221:4069:5044:c41:d550:280e:d15a";
+    let c_ip = key("c").ipv6.to_string();
     assert_eq!(lan.dig_fips("a", "c"), c_ip);
     let ping = || {
         lan.ns("a")
             .command("ping")
-            .args(["-6", "-c", "3", "-i", "0.2", "-W", "2", c_ip])
+            .args(["-6", "-c", "3", "-i", "0.2", "-W", "2", &c_ip])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -302,7 +301,7 @@ fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
     let fw = c.show(Query::Firewall).expect("show firewall");
     assert_eq!(fw["attached"], true, "{fw}");
     let fipsctl = |args: &[&str]| {
-        std::process::Command::new(support::daemon::FIPSCTL)
+        std::process::Command::new(fipsctl_bin())
             .arg("-s")
             .arg(&c.socket)
             .args(args)
@@ -339,15 +338,7 @@ fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
 
 #[test]
 fn tcp_transfer_across_the_chain_arrives_intact() {
-    let lan = Lan::new("tc", &["a", "b", "c"]);
-    let b = lan.start("b", &[]);
-    let a = lan.start_with_dns("a", &["b"]);
-    let c = lan.start("c", &["b"]);
-    assert!(
-        wait_until(LINK_UP, || linked(&a, &b) && linked(&b, &c)),
-        "{}",
-        a.log()
-    );
+    let (lan, [a, _b, c]) = dns_chain("tc");
     let c_ip = lan.dig_fips("a", "c");
     let server = lan
         .ns("c")

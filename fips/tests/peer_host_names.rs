@@ -4,15 +4,13 @@
 //! and links as soon as the name resolves; `fipsctl connect` with a host
 //! name answers at once and never stalls the node.
 
-mod support;
-
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fips::control::{Command, Query, Response};
-use support::daemon::{key, wait_until, Daemon, Lan};
+use fips_testkit::{key, wait_until, Daemon, Lan};
 
 /// What the test's DNS server answers for every A query: NXDOMAIN while
 /// `None`.
@@ -42,13 +40,7 @@ fn dns_server(lan: &Lan, node: &str, answer: Answer, stop: Arc<AtomicBool>) {
     let ns = lan.ns(node);
     let bound = Arc::new(AtomicBool::new(false));
     let ready = bound.clone();
-    let path = format!("/run/netns/{}", ns.name);
-    std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::File::open(&path).expect("netns");
-        // SAFETY: an open netns descriptor; only this thread moves.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns");
+    ns.spawn(move || {
         let sock = UdpSocket::bind("127.0.0.1:5300").expect("bind the test DNS server");
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");

@@ -3,36 +3,15 @@
 //! `nameserver 127.0.0.1`, where the node's own DNS listens, so ordinary
 //! programs reach `<npub>.fips` with no FIPS-specific code.
 
-#[path = "support/fx.rs"]
-mod fx;
-mod support;
-
-use std::time::Duration;
-
-use fx::{fips_name, ipv6_of, output, received, Net};
-use support::daemon::key;
-
-const LINKS: [(&str, &str); 6] = [
-    ("a", "d"),
-    ("a", "e"),
-    ("c", "d"),
-    ("b", "c"),
-    ("d", "e"),
-    ("c", "e"),
-];
+use fips_testkit::key;
+use fips_testkit::net::{received, secs, Net};
+use fips_testkit::netns::output;
+use fips_testkit::topology::Topology;
 
 /// The static mesh of identity.json; b's neighbour is c, so d and e are
 /// two hops from b (b - c - d, b - c - e).
 fn static_mesh(tag: &str, port: u16) -> Net {
-    let mut net = Net::new(tag, &["a", "b", "c", "d", "e"], port);
-    net.start("a", &["d", "e"]);
-    net.start("b", &["c"]);
-    net.start("c", &["d", "e"]);
-    net.start("d", &["e"]);
-    net.start("e", &[]);
-    net.wait_links(&LINKS, Duration::from_secs(30));
-    net.wait_root("a", Duration::from_secs(20));
-    net
+    Net::with_topology(tag, &Topology::static_mesh(), "a", port)
 }
 
 /// `getent ahostsv6 NAME` inside `from`'s namespace: (exit ok, addresses).
@@ -49,13 +28,13 @@ fn getent(net: &Net, from: &str, name: &str) -> (bool, Vec<std::net::Ipv6Addr>) 
 fn getent_in_the_namespace_resolves_npub_names_to_the_derived_address_and_nothing_else() {
     let net = static_mesh("ge", 4301);
     for to in ["d", "e", "a"] {
-        let (ok, addrs) = getent(&net, "b", &fips_name(key(to)));
+        let (ok, addrs) = getent(&net, "b", &key(to).fips_name());
         assert!(ok, "getent ahostsv6 {to}'s npub failed\n{}", net.logs());
         assert!(!addrs.is_empty(), "no address for {to}");
         assert!(
-            addrs.iter().all(|a| *a == ipv6_of(key(to))),
+            addrs.iter().all(|a| *a == key(to).ipv6),
             "{to}: {addrs:?}, want {}",
-            ipv6_of(key(to))
+            key(to).ipv6
         );
     }
     // The daemon answers .fips itself and refuses the rest (no upstream):
@@ -74,7 +53,7 @@ fn ping_by_npub_name_reaches_a_node_two_hops_away_first_echo_included() {
     // request reaches fips0, and hold it while discovery and the XK
     // session complete. Nothing has named d or e to b before.
     for to in ["d", "e"] {
-        let name = fips_name(key(to));
+        let name = key(to).fips_name();
         let t0 = std::time::Instant::now();
         let out = output(
             net.ns("b")
@@ -85,10 +64,10 @@ fn ping_by_npub_name_reaches_a_node_two_hops_away_first_echo_included() {
         eprintln!(
             "b -> {to} by name: {} in {:.2} s",
             received(&text),
-            fx::secs(t0)
+            secs(t0)
         );
         assert!(
-            text.contains(&format!("({})", ipv6_of(key(to)))),
+            text.contains(&format!("({})", key(to).ipv6)),
             "ping did not resolve {to} to its derived address:\n{text}"
         );
         assert_eq!(

@@ -3,17 +3,13 @@
 //! dial but that never runs (its handshake stays pending). Checked over the
 //! control socket and through our own fipsctl, table and `--json`.
 
-#[path = "support/fx.rs"]
-mod fx;
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
 use fips::control::Query;
-use fx::Net;
+use fips_testkit::daemon::fipsctl_bin;
+use fips_testkit::{key, wait_until, Daemon, Lan, Net};
 use serde_json::Value;
-use support::daemon::{key, wait_until, Daemon, FIPSCTL};
 
 const SETTLE: Duration = Duration::from_secs(30);
 
@@ -33,7 +29,7 @@ fn list<'v>(v: &'v Value, k: &str) -> &'v [Value] {
 
 /// `fipsctl -s <socket> ARGS`: stdout, after checking it succeeded.
 fn fipsctl(d: &Daemon, args: &[&str]) -> String {
-    let out = Command::new(FIPSCTL)
+    let out = Command::new(fipsctl_bin())
         .arg("-s")
         .arg(&d.socket)
         .args(args)
@@ -183,7 +179,7 @@ fn connections_list_only_the_handshake_that_gets_no_answer() {
             c["expected_peer"] == key("d").npub
                 && c["direction"] == "outbound"
                 && c["handshake_state"] == "sent_msg1"
-                && c["remote_addr"] == format!("{}:4791", fx::ip4_of("d"))
+                && c["remote_addr"] == format!("{}:4791", Lan::ip_of("d"))
         })
     };
     let c_conns = || net.daemon("c").show(Query::Connections);
@@ -263,7 +259,7 @@ fn identity_cache_holds_peers_configured_keys_and_resolved_names() {
         .find(|e| e["npub"] == key("c").npub)
         .expect("c cached");
     assert_eq!(c["node_addr"], key("c").node_addr);
-    assert_eq!(c["ipv6_addr"], fx::ipv6_of(key("c")).to_string());
+    assert_eq!(c["ipv6_addr"], key("c").ipv6.to_string());
     assert!(c["age_ms"].as_u64() < Some(30_000), "{c}");
     let text = v.to_string();
     assert!(!text.contains("nsec") && !text.contains(key("a").nsec));

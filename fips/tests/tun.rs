@@ -1,11 +1,10 @@
 //! fips0 on a real kernel, inside a throwaway network namespace.
 
-mod support;
-
 use std::net::Ipv6Addr;
 
 use fips::tun::{configure, Tun, TunSetup};
-use support::netns::NetNs;
+use fips_testkit::netns::enter_thread;
+use fips_testkit::NetNs;
 
 const OUR_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd12, 0x3456, 0, 0, 0, 0, 0, 1);
 const PEER_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd99, 0, 0, 0, 0, 0, 0, 2);
@@ -23,9 +22,9 @@ fn kernel_sees_the_configuration_and_packets_flow_both_ways() {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let handle = {
-        let path = format!("/run/netns/{}", ns.name);
+        let name = ns.name.clone();
         std::thread::spawn(move || {
-            enter(&path);
+            enter_thread(&name);
             let rt = runtime();
             rt.block_on(async move {
                 let tun = Tun::create("fips0").expect("create");
@@ -88,14 +87,6 @@ fn rejects_a_name_the_kernel_would_truncate() {
     });
 }
 
-fn enter(path: &str) {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path).expect("netns file");
-    // SAFETY: file is an open netns descriptor; affects this thread only.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-}
-
 /// An ICMPv6 echo request with a correct checksum.
 fn echo_request(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
     let body = [128u8, 0, 0, 0, 0x12, 0x34, 0, 1, b'f', b'i', b'p', b's'];
@@ -124,6 +115,11 @@ fn echo_request(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
     p
 }
 
+/// Joined frames of a write, none when it failed.
+fn super_packets(w: std::io::Result<fips::tun::Written>) -> usize {
+    w.map_or(0, |w| w.super_packets)
+}
+
 /// Two namespaces, each with an offloading fips0, bridged by this test in
 /// userspace. A TCP transfer between them must arrive intact, and the
 /// kernel must have handed over TSO super-packets that we cut.
@@ -133,21 +129,18 @@ fn tcp_through_offloading_tuns_arrives_intact_after_segmentation() {
     const A: Ipv6Addr = Ipv6Addr::new(0xfd12, 0, 0, 0, 0, 0, 0, 1);
     const B: Ipv6Addr = Ipv6Addr::new(0xfd13, 0, 0, 0, 0, 0, 0, 2);
     let (na, nb) = (NetNs::new("tsoa"), NetNs::new("tsob"));
-    let (pa, pb) = (
-        format!("/run/netns/{}", na.name),
-        format!("/run/netns/{}", nb.name),
-    );
+    let (pa, pb) = (na.name.clone(), nb.name.clone());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let bridge = std::thread::spawn(move || {
         let rt = runtime();
         rt.block_on(async move {
-            enter(&pa);
+            enter_thread(&pa);
             let ta = Tun::create_with_offload("fips0").expect("tun a");
             configure(ta.name(), TunSetup { addr: A, mtu: 1280 })
                 .await
                 .expect("configure a");
-            enter(&pb);
+            enter_thread(&pb);
             let tb = Tun::create_with_offload("fips0").expect("tun b");
             configure(tb.name(), TunSetup { addr: B, mtu: 1280 })
                 .await
@@ -159,28 +152,34 @@ fn tcp_through_offloading_tuns_arrives_intact_after_segmentation() {
             let (mut supers, mut joined) = (0usize, 0usize);
             let mut stop = stop_rx;
             loop {
-                let (n, from_a) = tokio::select! {
+                let (r, from_a) = tokio::select! {
                     _ = &mut stop => return (supers, joined),
                     r = ta.recv_packets(&mut ba) => (r, true),
                     r = tb.recv_packets(&mut bb) => (r, false),
                 };
-                // A read tun-rs cannot cut is dropped, as the daemon does.
-                let Ok(n) = n else { continue };
                 let (batch, to) = if from_a { (&ba, &tb) } else { (&bb, &ta) };
-                // A read that became several packets was a super-packet.
-                supers += usize::from(n > 1);
+                supers += usize::from(batch.was_super_packet());
+                // A device error fails the test; a read that cannot be
+                // cut (InvalidData) is dropped, as the daemon does.
+                match r {
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => continue,
+                    r => r.expect(if from_a { "read a" } else { "read b" }),
+                };
+                if !from_a {
+                    for p in batch.packets() {
+                        let _ = to.send(p).await;
+                    }
+                    continue;
+                }
+                // The data direction joins segments again on the way out,
+                // as the daemon does.
                 for p in batch.packets() {
                     if !out.push(p) {
-                        joined += to.send_packets(&mut out).await.unwrap_or(0);
+                        joined += super_packets(to.send_packets(&mut out).await);
                         out.push(p);
                     }
                 }
-                // The data direction joins segments again on the way out,
-                // as the daemon does (the ACK direction too, harmlessly).
-                let sent = to.send_packets(&mut out).await.unwrap_or(0);
-                if from_a {
-                    joined += sent;
-                }
+                joined += super_packets(to.send_packets(&mut out).await);
             }
         })
     });

@@ -8,19 +8,19 @@
 use std::time::{Duration, Instant};
 
 use fips_proto::identity::Identity;
-use fips_proto::routing::{LinkSendError, MeshView, PeerInfo};
+use fips_proto::routing::{Cx, MeshView, Outbox, PeerInfo};
 use fips_proto::session::{Dataplane, DataplaneConfig};
 use fips_proto::wire::link::{LookupRequest, LookupResponse};
 use fips_proto::NodeAddr;
 use libfuzzer_sys::fuzz_target;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
 struct Mesh {
     id: Identity,
     coords: Vec<NodeAddr>,
     peer: NodeAddr,
     peer_coords: Vec<NodeAddr>,
-    sent: usize,
-    counter: u8,
 }
 
 impl MeshView for Mesh {
@@ -48,20 +48,6 @@ impl MeshView for Mesh {
     fn link_mtu(&self, peer: &NodeAddr) -> Option<u16> {
         (*peer == self.peer).then_some(1280)
     }
-    fn topology_version(&self) -> u64 {
-        1
-    }
-    fn send_link(&mut self, _peer: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
-        assert!(!msg.is_empty());
-        self.sent += 1;
-        Ok(())
-    }
-    fn fill_random(&mut self, out: &mut [u8]) {
-        for b in out.iter_mut() {
-            self.counter = self.counter.wrapping_add(1);
-            *b = self.counter | 1;
-        }
-    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -70,7 +56,9 @@ fuzz_target!(|data: &[u8]| {
     let me = id.node_addr();
     let peer = other.node_addr();
     let root = NodeAddr([0; 16]);
-    let mut mesh = Mesh { id, coords: vec![me, root], peer, peer_coords: vec![peer, root], sent: 0, counter: 0 };
+    let mesh = Mesh { id, coords: vec![me, root], peer, peer_coords: vec![peer, root] };
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let mut out = Outbox::default();
     let mut dp = Dataplane::new(DataplaneConfig::default(), me);
     let mut now = Instant::now();
     dp.learn_identity(now, *other.public());
@@ -78,30 +66,34 @@ fuzz_target!(|data: &[u8]| {
     for chunk in data.split(|x| *x == 0xff) {
         let Some((&kind, rest)) = chunk.split_first() else { continue };
         let mut bytes = rest.to_vec();
+        let mut cx = Cx { mesh: &mesh, rng: &mut rng, out: &mut out };
         match kind % 5 {
-            0 => dp.handle_tun_packet(now, &bytes, &mut mesh),
+            0 => dp.handle_tun_packet(now, &bytes, &mut cx),
             1 => {
                 // Aim local delivery at us half the time.
                 if bytes.len() >= 36 && kind & 0x10 != 0 {
                     bytes[0] = 0;
                     bytes[20..36].copy_from_slice(me.as_bytes());
                 }
-                dp.handle_session_datagram(now, peer, &mut bytes, &mut mesh);
+                dp.handle_session_datagram(now, peer, &mut bytes, &mut cx);
             }
             2 => {
                 if let Ok(req) = LookupRequest::parse(&bytes) {
-                    dp.handle_lookup_request(now, peer, req, &mut mesh);
+                    dp.handle_lookup_request(now, peer, req, &mut cx);
                 }
             }
             3 => {
                 if let Ok(resp) = LookupResponse::parse(&bytes) {
-                    dp.handle_lookup_response(now, peer, resp, &mut mesh);
+                    dp.handle_lookup_response(now, peer, resp, &mut cx);
                 }
             }
             _ => {
                 now += Duration::from_millis(u64::from(kind) * 100);
-                dp.handle_timeout(now, &mut mesh);
+                dp.handle_timeout(now, &mut cx);
             }
+        }
+        while let Some((to, msg)) = out.poll() {
+            assert!(to == peer && !msg.is_empty());
         }
         let mut n = 0;
         while dp.poll_tun(&mut buf) {

@@ -20,13 +20,9 @@ RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
 P=fb
 NS=("$P-a" "$P-b" "$P-c")
 RUN="$(mktemp -d /tmp/fips-bench.XXXXXX)"
-declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
-                 [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
-                 [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0)
-declare -A NPUB=([b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-                 [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6)
-declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
-               [c]=fdac:a221:4069:5044:c41:d550:280e:d15a)
+# Test keys (testdata/identity.json): NSEC, NPUB, FD.
+# shellcheck source=../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
 PIDS=()
 
 need() { # binary package
@@ -35,25 +31,17 @@ need() { # binary package
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 
+# chain_topology, chain_cleanup, fips_config: testing/bench/lib.sh
+# shellcheck source=lib.sh
+source "$ROOT/testing/bench/lib.sh"
+
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
-    rm -rf "$RUN"
+    chain_cleanup
 }
 trap cleanup EXIT
 
-topology() {
-    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
-    ip link add "$P-ab-a" netns "$P-a" type veth peer name "$P-ab-b" netns "$P-b"
-    ip link add "$P-bc-b" netns "$P-b" type veth peer name "$P-bc-c" netns "$P-c"
-    ip -n "$P-a" addr add 10.201.0.1/30 dev "$P-ab-a"; ip -n "$P-b" addr add 10.201.0.2/30 dev "$P-ab-b"
-    ip -n "$P-b" addr add 10.201.0.5/30 dev "$P-bc-b"; ip -n "$P-c" addr add 10.201.0.6/30 dev "$P-bc-c"
-    for l in "a ab-a" "b ab-b" "b bc-b" "c bc-c"; do set -- $l; ip -n "$P-$1" link set "$P-$2" up; done
-}
+topology() { chain_topology 201; }
 
-# fips_config: testing/bench/lib.sh
-source "$ROOT/testing/bench/lib.sh"
 
 start_fips() { # binary
     fips_config a 10.201.0.2; fips_config b ""; fips_config c 10.201.0.5

@@ -45,12 +45,9 @@ RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
 P="${NS_PREFIX:-junk}"  # namespaces and veths: $P-a, $P-ab-a, ...
 NS=("$P-a" "$P-b" "$P-c" "$P-x")
 RUN="$(mktemp -d /tmp/fips-junk-bench.XXXXXX)"
-declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
-                 [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
-                 [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0)
-declare -A NPUB=([b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-                 [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6)
-declare -A FD=([c]=fdac:a221:4069:5044:c41:d550:280e:d15a)
+# Test keys (testdata/identity.json): NSEC, NPUB, FD.
+# shellcheck source=../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
 SOURCES=$(seq -s, -f '10.203.0.%g' 10 73)
 PIDS=()
 

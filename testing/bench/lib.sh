@@ -1,35 +1,37 @@
-# Shared by the chain benchmarks (chain-bench.sh, junk-bench.sh): the YAML
-# config of one node of the 3-node chain A - B - C, where A and C dial B.
-# Needs RUN (the run directory) and the NSEC/NPUB arrays of the caller.
+# shellcheck shell=bash
+# Shared by the chain benchmarks (chain-bench.sh, junk-bench.sh,
+# metrics-bench.sh): the 3-node chain A - B - C in network namespaces and the
+# YAML config of each node, where A and C dial B. Needs RUN (the run
+# directory); the topology also P (the name prefix), NS (the namespaces
+# $P-a $P-b $P-c) and PIDS (what to kill at the end).
+# shellcheck source=../lib/config.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/config.sh"
 
 fips_config() { # node peer_addr_or_empty
-    local n="$1" d="$RUN/$1"; mkdir -p "$d"
-    cat > "$d/fips.yaml" <<YAML
-node:
-  identity:
-    nsec: "${NSEC[$n]}"
-  control:
-    socket_path: "$d/control.sock"
-tun:
-  enabled: true
-  name: fips0
-  mtu: 1280
-dns:
-  enabled: true
-  bind_addr: "127.0.0.1"
-  port: 5354
-transports:
-  udp:
-    bind_addr: "0.0.0.0:2121"
-YAML
-    if [ -n "$2" ]; then cat >> "$d/fips.yaml" <<YAML
-peers:
-  - npub: "${NPUB[b]}"
-    alias: "b"
-    addresses:
-      - transport: udp
-        addr: "$2:2121"
-    connect_policy: auto_connect
-YAML
-    else echo "peers: []" >> "$d/fips.yaml"; fi
+    if [ -n "$2" ]; then fips_yaml "$RUN/$1" bench "$1" 127.0.0.1 2121 "b@$2"
+    else fips_yaml "$RUN/$1" bench "$1" 127.0.0.1 2121; fi
+}
+
+# The namespaces and veths of the chain: A - B on 10.NET.0.0/30 (A .1, B .2),
+# B - C on 10.NET.0.4/30 (B .5, C .6).
+chain_topology() { # net (second octet)
+    local n l
+    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
+    ip link add "$P-ab-a" netns "$P-a" type veth peer name "$P-ab-b" netns "$P-b"
+    ip link add "$P-bc-b" netns "$P-b" type veth peer name "$P-bc-c" netns "$P-c"
+    ip -n "$P-a" addr add "10.$1.0.1/30" dev "$P-ab-a"; ip -n "$P-b" addr add "10.$1.0.2/30" dev "$P-ab-b"
+    ip -n "$P-b" addr add "10.$1.0.5/30" dev "$P-bc-b"; ip -n "$P-c" addr add "10.$1.0.6/30" dev "$P-bc-c"
+    for l in "a ab-a" "b ab-b" "b bc-b" "c bc-c"; do
+        # shellcheck disable=SC2086 # two words on purpose
+        set -- $l; ip -n "$P-$1" link set "$P-$2" up
+    done
+}
+
+# Kills PIDS, deletes the namespaces, removes RUN.
+chain_cleanup() {
+    local p n
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.3
+    for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+    rm -rf "$RUN"
 }

@@ -59,17 +59,9 @@ LOGLEVEL="${LOGLEVEL:-info,fips::node::handlers::rekey=debug,fips::node::handler
 OUR_BIN="$(readlink -f "${FIPS_BIN:-$ROOT/target/release/fips}")"
 NODES=(a b c)
 
-# Test keys only (testdata/identity.json, nodes a, b, c).
-declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
-                 [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
-                 [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0)
-declare -A NPUB=([a]=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-                 [b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-                 [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6)
-declare -A NADDR=([a]=69e08d65cc3a6b9c2c2ac4bd405e4b0e [b]=8e302c287eb48d6268122fda760b7727
-                  [c]=aca221406950440c41d550280ed15a7f)
-declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
-               [c]=fdac:a221:4069:5044:c41:d550:280e:d15a)
+# Test keys only (testdata/identity.json): NSEC, NPUB, NADDR, FD; fips_yaml.
+# shellcheck source=../lib/config.sh
+source "$ROOT/testing/lib/config.sh"
 declare -A IP4=([a]=10.200.0.1 [b]=10.200.0.2 [c]=10.200.0.6)
 declare -A NEIGH=([a]="b" [b]="a c" [c]="b")
 declare -A DEPTH=([a]=0 [b]=1 [c]=2)
@@ -135,39 +127,10 @@ topology() {
 # ------------------------------------------------------------------ config --
 # The same YAML layout for every implementation (the reference's layout).
 write_config() { # node
-    local n="$1" d="$RUNDIR/$1" via
-    mkdir -p "$d"
-    cat > "$d/fips.yaml" <<YAML
-# mixed-chain.sh node $n (test key)
-node:
-  identity:
-    nsec: "${NSEC[$n]}"
-  control:
-    enabled: true
-    socket_path: "$d/control.sock"
-tun:
-  enabled: true
-  name: fips0
-  mtu: 1280
-dns:
-  enabled: true
-  bind_addr: "::1"
-  port: 5354
-transports:
-  udp:
-    bind_addr: "0.0.0.0:$PORT"
-YAML
-    if [[ "$n" == b ]]; then echo "peers: []" >> "$d/fips.yaml"; return; fi
+    local n="$1" via
+    if [[ "$n" == b ]]; then fips_yaml "$RUNDIR/$n" mixed-chain.sh "$n" ::1 "$PORT"; return; fi
     [[ "$n" == a ]] && via=10.200.0.2 || via=10.200.0.5
-    cat >> "$d/fips.yaml" <<YAML
-peers:
-  - npub: "${NPUB[b]}"
-    alias: "node-b"
-    addresses:
-      - transport: udp
-        addr: "$via:$PORT"
-    connect_policy: auto_connect
-YAML
+    fips_yaml "$RUNDIR/$n" mixed-chain.sh "$n" ::1 "$PORT" "b@$via"
 }
 
 choose_binaries() {

@@ -10,7 +10,7 @@
       forged source port PORT (the FIPS transport's), a SO_REUSEPORT twin
       bound to PORT, ping, and ping of the link-local IPv6 DST_LL on eth0.
 
-Used by testing/netns/mesh.sh to show that the sidecar namespace stays
+Used by the main job (`cargo xtask mesh`, xtask/src/mesh/) to show that the sidecar namespace stays
 isolated while its daemon is dead (kill -9): the pinned filter still drops.
 """
 import socket

@@ -49,9 +49,11 @@ PORT=4000
 export RUST_LOG="${RUST_LOG:-info}"
 
 # The hub runs test key a (testdata/identity.json).
-HUB_NSEC=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
-HUB_NPUB=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-HUB_FD=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b
+# shellcheck source=../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
+HUB_NSEC=${NSEC[a]}
+HUB_NPUB=${NPUB[a]}
+HUB_FD=${FD[a]}
 HUB_IP=10.204.0.1
 HUB_DIR="$RUNDIR/hub"
 RESTARTS=0; KILLS=0; FRESH=0

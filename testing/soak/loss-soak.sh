@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loss soak (a documented command, not a timed test): the 3-node chain
-# A - B - C and the 5-node static mesh of testing/netns/mesh.sh, our daemon
+# A - B - C and the 5-node static mesh of the main job (`cargo xtask mesh`), our daemon
 # on every node, with LOSS (5%) of the datagrams arriving at every node's
 # FIPS port dropped at random (iptables -m statistic; this kernel has no
 # netem), for DURATION seconds. Light traffic only (the CPU is shared):
@@ -64,25 +64,17 @@ PREFIX="${PREFIX:-sl}"
 WAIT="${WAIT:-60}"
 export RUST_LOG="${RUST_LOG:-info}"
 
-# Test keys only (testdata/identity.json, nodes a-e).
-declare -A NSEC=([a]=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
-                 [b]=b102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fb0
-                 [c]=c102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fc0
-                 [d]=d102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fd0
-                 [e]=e102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fe0)
-declare -A NPUB=([a]=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-                 [b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-                 [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6
-                 [d]=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
-                 [e]=npub1wf8akf8lu2zdkjkmwhl75pqvven654mpv4sz2x2tprl5265mgrzq8nhak4)
-declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
-               [c]=fdac:a221:4069:5044:c41:d550:280e:d15a)
-# Chain: A and C dial B. Mesh (testing/netns/mesh.sh): links a-d a-e c-d b-c d-e c-e.
+# Test keys only (testdata/identity.json): NSEC, NPUB, FD, the link lists;
+# fips_yaml.
+# shellcheck source=../lib/config.sh
+source "$ROOT/testing/lib/config.sh"
+# Chain (CHAIN_LINKS): A and C dial B. Mesh (MESH_LINKS, the main job's):
+# links a-d a-e c-d b-c d-e c-e, the first of each pair dials.
 CHAIN_PORT=2121
 declare -A CHAIN_DIALS=([a]="b@10.203.0.2" [b]="" [c]="b@10.203.0.5")
 MESH_PORT=4000
-declare -A MESH_IP=([a]=172.20.0.10 [b]=172.20.0.11 [c]=172.20.0.12 [d]=172.20.0.13 [e]=172.20.0.14)
-declare -A MESH_DIALS=([a]="d e" [b]="c" [c]="d e" [d]="e" [e]="")
+declare -A MESH_IP MESH_DIALS
+for n in a b c d e; do MESH_IP[$n]=${MESH_IPV4[$n]}; MESH_DIALS[$n]="$(dials_of "$n" MESH_LINKS)"; done
 declare -A NODES_OF=([chain]="a b c" [mesh]="a b c d e")
 declare -A PORT_OF=([chain]=$CHAIN_PORT [mesh]=$MESH_PORT)
 # The pinged pair of each topology (its far ends).
@@ -132,51 +124,20 @@ mesh_net() {
 
 # --------------------------------------------------------------- config --
 write_config() { # topo node
-    local t="$1" n="$2" d p peer addr; d="$(dir_of "$1" "$2")"
-    mkdir -p "$d"
-    cat > "$d/fips.yaml" <<YAML
-# loss-soak.sh $t node $n (test key)
-node:
-  identity:
-    nsec: "${NSEC[$n]}"
-  control:
-    enabled: true
-    socket_path: "$d/control.sock"
-tun:
-  enabled: true
-  name: fips0
-  mtu: 1280
-dns:
-  enabled: true
-  bind_addr: "127.0.0.1"
-  port: 5354
-transports:
-  udp:
-    bind_addr: "0.0.0.0:${PORT_OF[$t]}"
-YAML
-    local dials; if [[ $t == chain ]]; then dials="${CHAIN_DIALS[$n]}"; else dials="${MESH_DIALS[$n]}"; fi
-    [[ -z "$dials" ]] && { echo "peers: []" >> "$d/fips.yaml"; return; }
-    echo "peers:" >> "$d/fips.yaml"
-    for p in $dials; do
-        if [[ $t == chain ]]; then peer="${p%@*}"; addr="${p#*@}"; else peer="$p"; addr="${MESH_IP[$p]}"; fi
-        cat >> "$d/fips.yaml" <<YAML
-  - npub: "${NPUB[$peer]}"
-    alias: "node-$peer"
-    addresses:
-      - transport: udp
-        addr: "$addr:${PORT_OF[$t]}"
-    connect_policy: auto_connect
-YAML
-    done
+    local t="$1" n="$2" p dials=()
+    if [[ $t == chain ]]; then
+        [[ -n "${CHAIN_DIALS[$n]}" ]] && dials=("${CHAIN_DIALS[$n]}")
+    else
+        for p in ${MESH_DIALS[$n]}; do dials+=("$p@${MESH_IP[$p]}"); done
+    fi
+    fips_yaml "$(dir_of "$t" "$n")" "loss-soak.sh $t" "$n" 127.0.0.1 "${PORT_OF[$t]}" "${dials[@]}"
 }
 
 # Expected links, "topo/node npub" per line, for soak_check.py links.
 expected_links() {
-    local a b
-    for pair in a-b b-c; do a=${pair%-*}; b=${pair#*-}
-        echo "chain/$a $b"; echo "chain/$b $a"; done
-    for pair in a-d a-e c-d b-c d-e c-e; do a=${pair%-*}; b=${pair#*-}
-        echo "mesh/$a $b"; echo "mesh/$b $a"; done
+    local l
+    for l in "${CHAIN_LINKS[@]}"; do echo "chain/${l% *} ${l#* }"; echo "chain/${l#* } ${l% *}"; done
+    for l in "${MESH_LINKS[@]}"; do echo "mesh/${l% *} ${l#* }"; echo "mesh/${l#* } ${l% *}"; done
 }
 
 start_topo() { # topo [binary]

@@ -19,6 +19,8 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("procps", "/usr/bin/pgrep"),
     ("bc", "/usr/bin/bc"),
     ("jq", "/usr/bin/jq"),
+    // objcopy: splits the debug info off the sidecar image's binaries.
+    ("binutils", "/usr/bin/objcopy"),
 ];
 
 pub fn all() -> Result<()> {

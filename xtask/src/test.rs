@@ -76,20 +76,19 @@ pub fn run(args: TestArgs) -> Result<()> {
 
 /// The main job as `cargo xtask mesh` runs it, in namespaces of its own
 /// (prefix fd-ci), so a mesh the user has up is left alone: `up` fails
-/// unless every link comes up, names resolve across the mesh and the
-/// sidecar namespace is isolated; `down` runs whatever `up` said.
+/// unless every link comes up, names resolve across the mesh, the sidecar
+/// namespace is isolated and its filter holds through kill -9; `down` runs
+/// whatever `up` said.
 fn main_job() -> Result<()> {
-    println!("xtask: the main job (testing/netns/mesh.sh up, then down; namespaces fd-ci-*)");
+    println!("xtask: the main job (cargo xtask mesh up, then down; namespaces fd-ci-*)");
     sh(Command::new("cargo").args(["build", "--release", "-p", "fips"]))?;
-    let mesh = |action: &str| {
-        let mut c = Command::new("bash");
-        c.args(["testing/netns/mesh.sh", action])
-            .env("PREFIX", "fd-ci")
-            .env("RUNDIR", "/tmp/fips-mesh-ci");
-        c
+    let mesh = crate::mesh::Mesh {
+        prefix: "fd-ci".into(),
+        rundir: "/tmp/fips-mesh-ci".into(),
+        ..crate::mesh::Mesh::from_env()?
     };
-    let up = sh(&mut mesh("up"));
-    let down = sh(&mut mesh("down"));
+    let up = mesh.up();
+    let down = mesh.down();
     up.and(down)
 }
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::addr::NodeAddr;
-use crate::routing::{IdentityCache, MeshView, Throttle};
+use crate::routing::{Cx, IdentityCache, MeshView, Throttle};
 use crate::wire::lookup::{LookupRequest, LookupResponse};
 use crate::wire::Coords;
 
@@ -138,7 +138,12 @@ impl Discovery {
     /// goes out now if any peer's filter contains the target; otherwise it
     /// waits for the next attempt (blooms may still be converging).
     /// Returns false only when the lookup table is full.
-    pub fn start<M: MeshView>(&mut self, now: Instant, target: NodeAddr, mesh: &mut M) -> bool {
+    pub fn start<M: MeshView>(
+        &mut self,
+        now: Instant,
+        target: NodeAddr,
+        cx: &mut Cx<'_, M>,
+    ) -> bool {
         if self.pending.contains_key(&target) {
             return true;
         }
@@ -158,7 +163,7 @@ impl Discovery {
                 deadline: now + first,
             },
         );
-        self.send_request(target, mesh);
+        self.send_request(target, cx);
         true
     }
 
@@ -168,14 +173,15 @@ impl Discovery {
     }
 
     /// Sends one attempt; returns how many peers it went to.
-    fn send_request<M: MeshView>(&mut self, target: NodeAddr, mesh: &mut M) -> usize {
-        let mut peers = candidates(mesh, &target, None);
+    fn send_request<M: MeshView>(&mut self, target: NodeAddr, cx: &mut Cx<'_, M>) -> usize {
+        let mut peers = candidates(cx.mesh, &target, None);
         if peers.is_empty() {
             // No filter names the target. A reference v0.4.1 parent may
             // hold a child's filter without advertising it (it merges only
             // filters that arrived after the child's TreeAnnounce), yet it
             // forwards lookups by the stored filter: ask our tree peers.
-            peers = mesh
+            peers = cx
+                .mesh
                 .peers_for(&target)
                 .filter(|p| p.is_tree_peer)
                 .map(|p| p.addr)
@@ -185,20 +191,20 @@ impl Discovery {
             return 0;
         }
         let mut id = [0u8; 8];
-        mesh.fill_random(&mut id);
+        cx.rng.fill_bytes(&mut id);
         let req = LookupRequest {
             request_id: u64::from_le_bytes(id),
             target,
-            origin: mesh.identity().node_addr(),
+            origin: cx.mesh.identity().node_addr(),
             ttl: self.cfg.ttl,
             min_mtu: 0,
-            origin_coords: Coords(mesh.my_coords().to_vec()),
+            origin_coords: Coords(cx.mesh.my_coords().to_vec()),
         };
         self.buf.clear();
         req.emit(&mut self.buf);
         peers
             .iter()
-            .filter(|p| mesh.send_link(p, &self.buf).is_ok())
+            .filter(|p| cx.queue_link(p, &self.buf).is_ok())
             .count()
     }
 
@@ -208,7 +214,7 @@ impl Discovery {
         now: Instant,
         from: NodeAddr,
         mut req: LookupRequest,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
     ) -> Result<RequestOutcome, DiscoveryError> {
         self.purge_recent(now);
         if self.recent.contains_key(&req.request_id) {
@@ -225,8 +231,8 @@ impl Discovery {
             answered: false,
         };
         self.recent.insert(req.request_id, recent);
-        if req.target == mesh.identity().node_addr() {
-            self.answer(&req, from, mesh);
+        if req.target == cx.mesh.identity().node_addr() {
+            self.answer(&req, from, cx);
             return Ok(RequestOutcome::Answered);
         }
         if req.ttl == 0 {
@@ -236,7 +242,7 @@ impl Discovery {
             return Err(DiscoveryError::RateLimited);
         }
         req.ttl -= 1;
-        let peers = candidates(mesh, &req.target, Some(&from));
+        let peers = candidates(cx.mesh, &req.target, Some(&from));
         if peers.is_empty() {
             return Err(DiscoveryError::NoCandidate);
         }
@@ -244,28 +250,28 @@ impl Discovery {
         req.emit(&mut self.buf);
         let sent = peers
             .iter()
-            .filter(|p| mesh.send_link(p, &self.buf).is_ok())
+            .filter(|p| cx.queue_link(p, &self.buf).is_ok())
             .count();
         Ok(RequestOutcome::Forwarded { peers: sent })
     }
 
     /// Signs and sends the response to a request that targets us.
-    fn answer<M: MeshView>(&mut self, req: &LookupRequest, to: NodeAddr, mesh: &mut M) {
-        let mtu = mesh.link_mtu(&to).unwrap_or(u16::MAX);
+    fn answer<M: MeshView>(&mut self, req: &LookupRequest, to: NodeAddr, cx: &mut Cx<'_, M>) {
+        let mtu = cx.mesh.link_mtu(&to).unwrap_or(u16::MAX);
         let mut resp = LookupResponse {
             request_id: req.request_id,
             target: req.target,
             path_mtu: mtu,
-            target_coords: Coords(mesh.my_coords().to_vec()),
+            target_coords: Coords(cx.mesh.my_coords().to_vec()),
             proof: [0; 64],
         };
         let mut aux = [0u8; 32];
-        mesh.fill_random(&mut aux);
-        resp.proof = mesh.identity().sign(&resp.proof_bytes(), aux);
+        cx.rng.fill_bytes(&mut aux);
+        resp.proof = cx.mesh.identity().sign(&resp.proof_bytes(), aux);
         self.buf.clear();
         resp.emit(&mut self.buf);
         // A send failure means the peer just went away; the origin retries.
-        let _ = mesh.send_link(&to, &self.buf);
+        let _ = cx.queue_link(&to, &self.buf);
     }
 
     /// Handles a LookupResponse.
@@ -273,7 +279,7 @@ impl Discovery {
         &mut self,
         now: Instant,
         mut resp: LookupResponse,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         identities: &mut IdentityCache,
     ) -> Result<ResponseOutcome, DiscoveryError> {
         self.purge_recent(now);
@@ -285,12 +291,12 @@ impl Discovery {
             }
             recent.answered = true;
             let back = recent.from;
-            if let Some(mtu) = mesh.link_mtu(&back) {
+            if let Some(mtu) = cx.mesh.link_mtu(&back) {
                 resp.path_mtu = resp.path_mtu.min(mtu);
             }
             self.buf.clear();
             resp.emit(&mut self.buf);
-            let _ = mesh.send_link(&back, &self.buf);
+            let _ = cx.queue_link(&back, &self.buf);
             return Ok(ResponseOutcome::Forwarded);
         }
         self.accept(now, resp, identities)
@@ -326,7 +332,7 @@ impl Discovery {
     pub fn handle_timeout<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         failed: &mut Vec<NodeAddr>,
     ) {
         let due: Vec<NodeAddr> = self
@@ -346,7 +352,7 @@ impl Discovery {
                         p.attempt = next;
                         p.deadline = now + timeout;
                     }
-                    self.send_request(target, mesh);
+                    self.send_request(target, cx);
                 }
                 None => {
                     self.pending.remove(&target);

@@ -58,14 +58,14 @@ fn answers_a_request_for_us_with_the_kat_proof() {
         vec![c.node_addr(), b, a],
         vec![TestPeer::new(b, vec![b, a])],
     );
-    mesh.random.push_back([0; 32]); // BIP-340 aux = 0, as in kat.json
+    mesh.rng.random.push_back([0; 32]); // BIP-340 aux = 0, as in kat.json
     let mut d = Discovery::new(DiscoveryConfig::default());
     let id = k["lookup_response_proof_C"]["request_id"]
         .as_u64()
         .expect("id");
     let req = request(id, c.node_addr(), a, 63);
     let out = d
-        .handle_request(Instant::now(), b, req.clone(), &mut mesh)
+        .handle_request(Instant::now(), b, req.clone(), &mut mesh.cx())
         .expect("answered");
     assert_eq!(out, RequestOutcome::Answered);
     let sent = mesh.take_sent();
@@ -98,7 +98,7 @@ fn originator_verifies_the_proof_from_its_identity_cache() {
     peer.reaches.push(ca);
     let mut mesh_a = TestMesh::new(a, vec![aa], vec![peer]);
     let mut d = Discovery::new(DiscoveryConfig::default());
-    assert!(d.start(t0, ca, &mut mesh_a));
+    assert!(d.start(t0, ca, &mut mesh_a.cx()));
     let (to, req) = mesh_a.take_sent().pop().expect("request sent");
     assert_eq!((to, req[0]), (ba, LOOKUP_REQUEST));
 
@@ -108,13 +108,13 @@ fn originator_verifies_the_proof_from_its_identity_cache() {
         vec![TestPeer::new(ba, vec![ba, aa])],
     );
     let mut dc = Discovery::new(DiscoveryConfig::default());
-    dc.handle_request(t0, ba, req_of(&req), &mut mesh_c)
+    dc.handle_request(t0, ba, req_of(&req), &mut mesh_c.cx())
         .expect("answered");
     let (_, resp) = mesh_c.take_sent().pop().expect("response");
 
     let mut ids = IdentityCache::new(16);
     assert!(matches!(
-        d.handle_response(t0, resp_of(&resp), &mut mesh_a, &mut ids),
+        d.handle_response(t0, resp_of(&resp), &mut mesh_a.cx(), &mut ids),
         Err(DiscoveryError::UnknownIdentity { .. })
     ));
     let mut forged = resp.clone();
@@ -122,11 +122,11 @@ fn originator_verifies_the_proof_from_its_identity_cache() {
     forged[n - 1] ^= 1;
     ids.insert(t0, *c.public(), |_| false);
     assert!(matches!(
-        d.handle_response(t0, resp_of(&forged), &mut mesh_a, &mut ids),
+        d.handle_response(t0, resp_of(&forged), &mut mesh_a.cx(), &mut ids),
         Err(DiscoveryError::BadProof { .. })
     ));
     let out = d
-        .handle_response(t0, resp_of(&resp), &mut mesh_a, &mut ids)
+        .handle_response(t0, resp_of(&resp), &mut mesh_a.cx(), &mut ids)
         .expect("verified");
     assert_eq!(
         out,
@@ -145,7 +145,7 @@ fn retries_with_fresh_ids_at_1_2_4_8_seconds_then_fails() {
     let mut mesh = relay_mesh();
     let mut d = Discovery::new(DiscoveryConfig::default());
     let target = addr(0x99);
-    d.start(t0, target, &mut mesh);
+    d.start(t0, target, &mut mesh.cx());
     let mut failed = Vec::new();
     let mut ids = vec![];
     let mut t = t0;
@@ -157,15 +157,15 @@ fn retries_with_fresh_ids_at_1_2_4_8_seconds_then_fails() {
         assert_eq!(d.poll_timeout(), Some(t + secs(wait)));
         d.handle_timeout(
             t + secs(wait) - Duration::from_millis(1),
-            &mut mesh,
+            &mut mesh.cx(),
             &mut failed,
         );
         assert!(
-            mesh.sent.is_empty() && failed.is_empty(),
+            mesh.take_sent().is_empty() && failed.is_empty(),
             "not before the deadline"
         );
         t += secs(wait);
-        d.handle_timeout(t, &mut mesh, &mut failed);
+        d.handle_timeout(t, &mut mesh.cx(), &mut failed);
     }
     assert_eq!(failed, vec![target], "declared unreachable after 15 s");
     assert_eq!(t - t0, secs(15));
@@ -182,13 +182,13 @@ fn asks_the_tree_peers_while_no_filter_contains_the_target_and_keeps_trying() {
     let t0 = Instant::now();
     let mut mesh = relay_mesh();
     let mut d = Discovery::new(DiscoveryConfig::default());
-    d.start(t0, addr(0x42), &mut mesh);
+    d.start(t0, addr(0x42), &mut mesh.cx());
     let mut first: Vec<NodeAddr> = mesh.take_sent().into_iter().map(|(to, _)| to).collect();
     first.sort();
     assert_eq!(first, vec![addr(0x10), addr(0x60)]);
-    mesh.peers[0].reaches.push(addr(0x42));
+    mesh.view.peers[0].reaches.push(addr(0x42));
     let mut failed = Vec::new();
-    d.handle_timeout(t0 + secs(1), &mut mesh, &mut failed);
+    d.handle_timeout(t0 + secs(1), &mut mesh.cx(), &mut failed);
     let next: Vec<NodeAddr> = mesh.take_sent().into_iter().map(|(to, _)| to).collect();
     assert_eq!(
         next,
@@ -204,28 +204,28 @@ fn transit_forwards_to_matching_tree_peers_once_and_decrements_ttl() {
     let mut d = Discovery::new(DiscoveryConfig::default());
     let req = request(7, addr(0x99), addr(0x10), 10);
     let out = d
-        .handle_request(t0, addr(0x10), req.clone(), &mut mesh)
+        .handle_request(t0, addr(0x10), req.clone(), &mut mesh.cx())
         .expect("forwarded");
     assert_eq!(out, RequestOutcome::Forwarded { peers: 1 });
     let (to, fwd) = mesh.take_sent().pop().expect("sent");
     assert_eq!(to, addr(0x60), "tree peer preferred over the non-tree one");
     assert_eq!(LookupRequest::parse(&fwd).expect("req").ttl, 9);
     assert!(matches!(
-        d.handle_request(t0, addr(0x60), req.clone(), &mut mesh),
+        d.handle_request(t0, addr(0x60), req.clone(), &mut mesh.cx()),
         Err(DiscoveryError::Duplicate { request_id: 7 })
     ));
     let again = request(8, addr(0x99), addr(0x10), 10);
     assert!(matches!(
-        d.handle_request(t0 + secs(1), addr(0x10), again.clone(), &mut mesh),
+        d.handle_request(t0 + secs(1), addr(0x10), again.clone(), &mut mesh.cx()),
         Err(DiscoveryError::RateLimited)
     ));
     let later = request(9, addr(0x99), addr(0x10), 10);
     assert!(d
-        .handle_request(t0 + secs(2), addr(0x10), later.clone(), &mut mesh)
+        .handle_request(t0 + secs(2), addr(0x10), later.clone(), &mut mesh.cx())
         .is_ok());
     let dead = request(10, addr(0x98), addr(0x10), 0);
     assert!(matches!(
-        d.handle_request(t0, addr(0x10), dead.clone(), &mut mesh),
+        d.handle_request(t0, addr(0x10), dead.clone(), &mut mesh.cx()),
         Err(DiscoveryError::TtlExhausted)
     ));
 }
@@ -236,12 +236,12 @@ fn transit_falls_back_to_non_tree_peers_and_never_back_to_the_sender() {
     let mut mesh = relay_mesh();
     let mut d = Discovery::new(DiscoveryConfig::default());
     let req = request(11, addr(0x98), addr(0x10), 10);
-    d.handle_request(t0, addr(0x10), req.clone(), &mut mesh)
+    d.handle_request(t0, addr(0x10), req.clone(), &mut mesh.cx())
         .expect("forwarded");
     assert_eq!(mesh.take_sent()[0].0, addr(0x70));
     let from_side = request(12, addr(0x98), addr(0x70), 10);
     assert!(matches!(
-        d.handle_request(t0 + secs(3), addr(0x70), from_side.clone(), &mut mesh),
+        d.handle_request(t0 + secs(3), addr(0x70), from_side.clone(), &mut mesh.cx()),
         Err(DiscoveryError::NoCandidate)
     ));
 }
@@ -250,10 +250,10 @@ fn transit_falls_back_to_non_tree_peers_and_never_back_to_the_sender() {
 fn responses_return_along_the_reverse_path_once_with_path_mtu_min() {
     let t0 = Instant::now();
     let mut mesh = relay_mesh();
-    mesh.peers[0].mtu = 1200;
+    mesh.view.peers[0].mtu = 1200;
     let mut d = Discovery::new(DiscoveryConfig::default());
     let req = request(21, addr(0x99), addr(0x10), 10);
-    d.handle_request(t0, addr(0x10), req.clone(), &mut mesh)
+    d.handle_request(t0, addr(0x10), req.clone(), &mut mesh.cx())
         .expect("forwarded");
     mesh.take_sent();
     let resp = LookupResponse {
@@ -267,14 +267,14 @@ fn responses_return_along_the_reverse_path_once_with_path_mtu_min() {
     resp.emit(&mut bytes);
     let mut ids = IdentityCache::new(4);
     let out = d
-        .handle_response(t0, resp_of(&bytes), &mut mesh, &mut ids)
+        .handle_response(t0, resp_of(&bytes), &mut mesh.cx(), &mut ids)
         .expect("forwarded");
     assert_eq!(out, ResponseOutcome::Forwarded);
     let (to, fwd) = mesh.take_sent().pop().expect("sent");
     assert_eq!(to, addr(0x10));
     assert_eq!(LookupResponse::parse(&fwd).expect("resp").path_mtu, 1200);
     assert!(matches!(
-        d.handle_response(t0, resp_of(&bytes), &mut mesh, &mut ids),
+        d.handle_response(t0, resp_of(&bytes), &mut mesh.cx(), &mut ids),
         Err(DiscoveryError::AlreadyAnswered { request_id: 21 })
     ));
 }

@@ -11,10 +11,25 @@ pub mod packet;
 
 pub use packet::Ipv6Packet;
 
+use crate::wire::fmp::EstablishedHeader;
+use crate::wire::fsp::FspEncryptedHeader;
+use crate::wire::fsp_inner::{Data, FspInner};
+use crate::wire::link::{LinkInner, SessionDatagram};
+use crate::wire::{shim, TAG_LEN};
+
 /// Bytes the mesh adds to an IPv6 packet carried on port 256: link framing
-/// (37), SessionDatagram (35), FSP header, inner header and tag (34), port
-/// header (4), minus the 33 bytes the shim saves.
-pub const FIPS_IPV6_OVERHEAD: u16 = 77;
+/// (header, timestamp, tag: 36), the SessionDatagram header (36), FSP
+/// header, inner header and tag (34), port header (4), minus the 33 bytes
+/// the shim saves: 77, summed from the wire views' sizes.
+pub const FIPS_IPV6_OVERHEAD: u16 = (EstablishedHeader::LEN
+    + LinkInner::TIMESTAMP_LEN
+    + TAG_LEN
+    + SessionDatagram::HEADER_LEN
+    + FspEncryptedHeader::LEN
+    + FspInner::HEADER_LEN
+    + TAG_LEN
+    + Data::HEADER_LEN
+    - shim::SAVING) as u16;
 
 /// The largest IPv6 packet that fits a link MTU once encapsulated
 /// (1203 for the default 1280).

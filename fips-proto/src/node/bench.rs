@@ -10,7 +10,7 @@ use crate::NodeAddr;
 use super::{codec, Node};
 
 impl Node {
-    /// What the dataplane's `send_link` does: one encoded link message
+    /// What draining the dataplane's outbox does per message: one encoded link message
     /// (msg_type byte first) framed, sealed and queued for `peer`.
     pub fn bench_link_send(&mut self, now: Instant, peer: &NodeAddr, msg: &[u8]) -> bool {
         self.send_link_bytes(now, peer, msg).is_ok()

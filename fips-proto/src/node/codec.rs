@@ -5,12 +5,10 @@
 use crate::noise::{RecvKey, SendKey};
 use crate::wire::fmp::{self, EstablishedHeader, FmpPacket, Msg1, Msg2, FLAG_K};
 use crate::wire::link::LinkInner;
-use crate::wire::WireError;
+use crate::wire::{WireError, TAG_LEN};
 
 /// Length of the established-frame header, which is also the AEAD AD.
-pub(crate) const HEADER_LEN: usize = 16;
-/// ChaCha20-Poly1305 tag.
-pub(crate) const TAG_LEN: usize = 16;
+const HEADER_LEN: usize = EstablishedHeader::LEN;
 
 /// What an inbound datagram is, before any crypto.
 pub(crate) enum Packet {

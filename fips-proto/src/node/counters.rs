@@ -45,6 +45,9 @@ pub struct Counters {
     pub filter_rejected: u64,
     /// Link messages for the dataplane (SessionDatagram, Lookup*) not yet handled.
     pub dataplane_unhandled: u64,
+    /// Dataplane link messages the node could not frame (the link went
+    /// down between routing and sending, or a message too long).
+    pub link_sends_failed: u64,
     /// TUN packets not yet handled.
     pub tun_unhandled: u64,
     /// Handshakes given up after the timeout.

@@ -1,90 +1,111 @@
-//! The dispatch point for the dataplane (sessions, discovery, routing, IPv6):
-//! SessionDatagrams, lookups and TUN packets go to `session::Dataplane`,
-//! which sees the node through `NodeMesh`, its `MeshView`.
-//!
-//! The dataplane is taken out of the node for the duration of a call, so
-//! `NodeMesh` can borrow the whole node mutably (to send on links) without
-//! aliasing it. Tree coordinates are copied into `MeshCache` once per
-//! topology change rather than per packet.
+//! The node's side of the one-way boundary to the dataplane (sessions,
+//! discovery, routing, IPv6; see `routing::mesh`). SessionDatagrams,
+//! lookups and TUN packets go to `session::Dataplane` with a read-only
+//! `NodeView`, the node's RNG and the outbox; the node then drains the
+//! outbox onto its links. Topology changes reach the dataplane as
+//! `MeshChange` events. Tree coordinates are copied into `ViewCache` once
+//! per change rather than per packet.
 
 use std::time::Instant;
 
-use crate::bloom::bit_indices;
+use crate::bloom::{bit_indices, BloomState};
 use crate::identity::{Identity, PeerIdentity};
-use crate::routing::{LinkSendError, MeshView, PeerInfo};
+use crate::routing::{Cx, MeshChange, MeshView, PeerInfo};
 use crate::session::{Dataplane, DataplaneConfig};
+use crate::tree::TreeState;
 use crate::wire::link::{LookupRequest, LookupResponse};
 use crate::NodeAddr;
 
+use super::peers::PeerTable;
 use super::Node;
 
-/// The dataplane and the topology snapshot it routes with.
-pub(crate) struct DataplaneHook {
-    pub(crate) dp: Dataplane,
-    cache: MeshCache,
-}
-
-/// Tree coordinates (ours and each peer's) as of `version`.
-#[derive(Default)]
-struct MeshCache {
-    version: Option<u64>,
+/// Tree coordinates (ours and each peer's) as of the last `MeshChange`.
+pub(super) struct ViewCache {
+    stale: bool,
+    /// Built at least once (a first parent is no change of parent).
+    built: bool,
     mine: Vec<NodeAddr>,
     peers: Vec<(NodeAddr, bool, Option<Vec<NodeAddr>>)>,
 }
 
-impl DataplaneHook {
-    pub(crate) fn new(me: NodeAddr, link_mtu: u16, epoch: [u8; 8]) -> Box<Self> {
-        let cfg = DataplaneConfig {
-            link_mtu,
-            epoch,
-            ..DataplaneConfig::default()
-        };
-        Box::new(DataplaneHook {
-            dp: Dataplane::new(cfg, me),
-            cache: MeshCache::default(),
-        })
+impl ViewCache {
+    pub(super) fn new() -> Self {
+        ViewCache {
+            stale: true,
+            built: false,
+            mine: Vec::new(),
+            peers: Vec::new(),
+        }
+    }
+
+    /// Rebuilds the cache; returns whether our parent differs from the
+    /// one of the previous build. Coordinates cached under the old
+    /// position go only then, as the reference does: a parent that moved
+    /// and came back between two packets changed nothing they rely on.
+    fn refresh(&mut self, tree: &TreeState, peers: &PeerTable) -> bool {
+        let mine = tree.my_coords();
+        let moved = self.built && mine.get(1) != self.mine.get(1);
+        self.mine = mine;
+        self.peers = peers
+            .keys()
+            .map(|a| (*a, tree.is_tree_peer(a), tree.peer_coords(a)))
+            .collect();
+        self.stale = false;
+        self.built = true;
+        moved
     }
 }
 
-/// The node as the dataplane's `MeshView`.
-struct NodeMesh<'a> {
-    node: &'a mut Node,
-    cache: &'a MeshCache,
-    now: Instant,
+pub(super) fn new_dataplane(me: NodeAddr, link_mtu: u16, epoch: [u8; 8]) -> Dataplane {
+    let cfg = DataplaneConfig {
+        link_mtu,
+        epoch,
+        ..DataplaneConfig::default()
+    };
+    Dataplane::new(cfg, me)
+}
+
+/// The node as the dataplane sees it during one call: read only.
+struct NodeView<'a> {
+    identity: &'a Identity,
+    peers: &'a PeerTable,
+    bloom: &'a BloomState,
+    cache: &'a ViewCache,
+    link_mtu: u16,
 }
 
 impl Node {
-    /// Runs `f` with the dataplane and a `MeshView` over this node.
-    fn with_dataplane(&mut self, now: Instant, f: impl FnOnce(&mut Dataplane, &mut NodeMesh<'_>)) {
-        let Some(mut hook) = self.dataplane.take() else {
-            return;
-        };
-        if hook.cache.version != Some(self.topology) {
-            self.refresh_mesh_cache(&mut hook);
+    /// Runs `f` with the dataplane and its call context over this node,
+    /// then sends what it left in the outbox.
+    fn with_dataplane(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Dataplane, &mut Cx<'_, NodeView<'_>>),
+    ) {
+        if self.view.stale && self.view.refresh(&self.tree, &self.peers) {
+            self.dataplane.handle_mesh_change(MeshChange::Parent);
         }
-        let DataplaneHook { dp, cache } = &mut *hook;
-        let mut mesh = NodeMesh {
-            node: self,
-            cache,
-            now,
+        let view = NodeView {
+            identity: &self.identity,
+            peers: &self.peers,
+            bloom: &self.bloom,
+            cache: &self.view,
+            link_mtu: self.link_mtu,
         };
-        f(dp, &mut mesh);
-        self.dataplane = Some(hook);
+        let mut cx = Cx {
+            mesh: &view,
+            rng: &mut *self.rng,
+            out: &mut self.link_out,
+        };
+        f(&mut self.dataplane, &mut cx);
+        self.drain_link_out(now);
     }
 
-    fn refresh_mesh_cache(&self, hook: &mut DataplaneHook) {
-        let mine = self.tree.my_coords();
-        // Our position moved: coordinates cached under the old one go.
-        if hook.cache.version.is_some() && mine.get(1) != hook.cache.mine.get(1) {
-            hook.dp.parent_changed();
-        }
-        hook.cache.peers = self
-            .peers
-            .keys()
-            .map(|a| (*a, self.tree.is_tree_peer(a), self.tree.peer_coords(a)))
-            .collect();
-        hook.cache.mine = mine;
-        hook.cache.version = Some(self.topology);
+    /// The mesh changed: the dataplane forgets routes; the view is rebuilt
+    /// before the next call, which tells the dataplane if our parent moved.
+    pub(super) fn mesh_changed(&mut self, change: MeshChange) {
+        self.view.stale = true;
+        self.dataplane.handle_mesh_change(change);
     }
 
     pub(super) fn dataplane_session_datagram(
@@ -93,9 +114,7 @@ impl Node {
         from: NodeAddr,
         msg: &mut [u8],
     ) {
-        self.with_dataplane(now, |dp, mesh| {
-            dp.handle_session_datagram(now, from, msg, mesh)
-        });
+        self.with_dataplane(now, |dp, cx| dp.handle_session_datagram(now, from, msg, cx));
     }
 
     pub(super) fn dataplane_lookup_request(
@@ -104,9 +123,7 @@ impl Node {
         from: NodeAddr,
         req: LookupRequest,
     ) {
-        self.with_dataplane(now, |dp, mesh| {
-            dp.handle_lookup_request(now, from, req, mesh)
-        });
+        self.with_dataplane(now, |dp, cx| dp.handle_lookup_request(now, from, req, cx));
     }
 
     pub(super) fn dataplane_lookup_response(
@@ -115,83 +132,54 @@ impl Node {
         from: NodeAddr,
         resp: LookupResponse,
     ) {
-        self.with_dataplane(now, |dp, mesh| {
-            dp.handle_lookup_response(now, from, resp, mesh)
-        });
+        self.with_dataplane(now, |dp, cx| dp.handle_lookup_response(now, from, resp, cx));
     }
 
     pub(super) fn dataplane_tun_packet(&mut self, now: Instant, packet: &[u8]) {
-        self.with_dataplane(now, |dp, mesh| dp.handle_tun_packet(now, packet, mesh));
+        self.with_dataplane(now, |dp, cx| dp.handle_tun_packet(now, packet, cx));
     }
 
     /// Called from `handle_timeout` on every wake-up.
     pub(super) fn dataplane_timeout(&mut self, now: Instant) {
-        if self.dataplane_poll_timeout().is_some_and(|t| t <= now) {
-            self.with_dataplane(now, |dp, mesh| dp.handle_timeout(now, mesh));
-        }
-    }
-
-    /// The dataplane's earliest deadline (session idle, lookup retries, ...).
-    pub(super) fn dataplane_poll_timeout(&self) -> Option<Instant> {
-        self.dataplane.as_ref().and_then(|h| h.dp.poll_timeout())
-    }
-
-    /// A peer link went down: remembered routes through it are gone.
-    pub(super) fn dataplane_peer_down(&mut self, _now: Instant, _peer: NodeAddr) {
-        self.topology += 1;
-    }
-
-    /// Our tree coordinates changed. The coordinate cache is flushed only
-    /// when the parent changes (see `refresh_mesh_cache`), as the reference
-    /// does; a change further up keeps the cache.
-    pub(super) fn dataplane_coords_changed(&mut self, _now: Instant) {
-        self.topology += 1;
-    }
-
-    pub(super) fn dataplane_poll_tun(&mut self, buf: &mut Vec<u8>) -> bool {
-        self.dataplane.as_mut().is_some_and(|h| h.dp.poll_tun(buf))
-    }
-
-    pub(super) fn dataplane_learn_identity(&mut self, now: Instant, peer: PeerIdentity) {
-        if let Some(h) = self.dataplane.as_mut() {
-            h.dp.learn_identity(now, peer);
+        if self.dataplane.poll_timeout().is_some_and(|t| t <= now) {
+            self.with_dataplane(now, |dp, cx| dp.handle_timeout(now, cx));
         }
     }
 
     /// Pins (link up) or unpins (link down) a peer's identity.
     pub(super) fn dataplane_pin_identity(&mut self, now: Instant, peer: PeerIdentity, pin: bool) {
-        if let Some(h) = self.dataplane.as_mut() {
-            if pin {
-                h.dp.pin_identity(now, peer);
-            } else {
-                h.dp.unpin_identity(&peer.node_addr());
-            }
+        if pin {
+            self.dataplane.pin_identity(now, peer);
+        } else {
+            self.dataplane.unpin_identity(&peer.node_addr());
         }
     }
 
-    /// Fill and refusals of the dataplane's bounded stores.
+    /// Fill and refusals of the dataplane's bounded stores (always `Some`;
+    /// an `Option` for callers written when the dataplane was optional).
     pub fn bounds(&self) -> Option<crate::limits::Bounds> {
-        self.dataplane().map(|d| d.bounds())
+        Some(self.dataplane.bounds())
     }
 
-    /// The dataplane's state, for snapshots and tests.
+    /// The dataplane's state, for snapshots and tests (always `Some`, as
+    /// `bounds`).
     pub fn dataplane(&self) -> Option<&Dataplane> {
-        self.dataplane.as_ref().map(|h| &h.dp)
+        Some(&self.dataplane)
     }
 }
 
-impl NodeMesh<'_> {
-    fn info<'s>(
-        &'s self,
-        entry: &'s (NodeAddr, bool, Option<Vec<NodeAddr>>),
+impl<'a> NodeView<'a> {
+    fn info(
+        &self,
+        entry: &'a (NodeAddr, bool, Option<Vec<NodeAddr>>),
         bits: &[usize; 5],
-    ) -> PeerInfo<'s> {
+    ) -> PeerInfo<'a> {
         let (addr, is_tree_peer, coords) = entry;
-        let may_reach = self.node.bloom.inbound(addr).is_some_and(|f| {
+        let may_reach = self.bloom.inbound(addr).is_some_and(|f| {
             let bytes = f.as_bytes();
             bits.iter().all(|&i| bytes[i / 8] >> (i % 8) & 1 == 1)
         });
-        let peer = self.node.peers.get(addr);
+        let peer = self.peers.get(addr);
         let link_cost = peer.and_then(|p| p.mmp.link_cost()).unwrap_or(1.0);
         let silent = peer.is_some_and(|p| p.silent);
         PeerInfo {
@@ -199,16 +187,16 @@ impl NodeMesh<'_> {
             is_tree_peer: *is_tree_peer,
             may_reach,
             coords: coords.as_deref(),
-            link_mtu: self.node.link_mtu,
+            link_mtu: self.link_mtu,
             link_cost,
             silent,
         }
     }
 }
 
-impl MeshView for NodeMesh<'_> {
+impl MeshView for NodeView<'_> {
     fn identity(&self) -> &Identity {
-        &self.node.identity
+        self.identity
     }
 
     fn my_coords(&self) -> &[NodeAddr] {
@@ -220,12 +208,12 @@ impl MeshView for NodeMesh<'_> {
         self.cache
             .peers
             .iter()
-            .filter(|(a, ..)| self.node.peers.contains_key(a))
+            .filter(|(a, ..)| self.peers.contains_key(a))
             .map(move |e| self.info(e, &bits))
     }
 
     fn peer(&self, addr: &NodeAddr, target: &NodeAddr) -> Option<PeerInfo<'_>> {
-        if !self.node.peers.contains_key(addr) {
+        if !self.peers.contains_key(addr) {
             return None;
         }
         let e = self.cache.peers.iter().find(|(a, ..)| a == addr)?;
@@ -233,21 +221,6 @@ impl MeshView for NodeMesh<'_> {
     }
 
     fn link_mtu(&self, peer: &NodeAddr) -> Option<u16> {
-        self.node
-            .peers
-            .contains_key(peer)
-            .then_some(self.node.link_mtu)
-    }
-
-    fn topology_version(&self) -> u64 {
-        self.node.topology
-    }
-
-    fn send_link(&mut self, peer: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
-        self.node.send_link_bytes(self.now, peer, msg)
-    }
-
-    fn fill_random(&mut self, out: &mut [u8]) {
-        self.node.rng.fill_bytes(out);
+        self.peers.contains_key(peer).then_some(self.link_mtu)
     }
 }

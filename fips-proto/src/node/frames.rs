@@ -5,19 +5,21 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::routing::LinkSendError;
+use crate::routing::{LinkSendError, Outbox};
 use crate::wire::fmp::{EstablishedHeader, FLAG_CE};
-use crate::wire::link::LinkMessage;
+use crate::wire::link::{LinkInner, LinkMessage};
 use crate::NodeAddr;
 
 use super::link::Slot;
+use super::peers::PeerTable;
 use super::timers::LinkTimer;
-use super::{codec, DownReason, Node, Owner, UDP};
+use super::txqueue::TxQueue;
+use super::{codec, DownReason, Node, Owner, Timers, UDP};
 
 /// The link inner timestamp before the message.
-const LINK_TS_LEN: usize = 4;
+const LINK_TS_LEN: usize = LinkInner::TIMESTAMP_LEN;
 /// The longest message the header's 16-bit payload length can carry.
-const MAX_LINK_MESSAGE: usize = u16::MAX as usize - LINK_TS_LEN;
+pub(crate) const MAX_LINK_MESSAGE: usize = u16::MAX as usize - LINK_TS_LEN;
 
 impl Node {
     pub(super) fn handle_frame(
@@ -166,20 +168,66 @@ impl Node {
         to: &NodeAddr,
         msg: &LinkMessage<'_>,
     ) -> bool {
-        self.send_frame(now, to, |out| msg.emit(out))
+        self.link_tx().send_frame(now, to, |out| msg.emit(out))
     }
 
-    /// Sends an encoded link message (msg_type byte first) from the
-    /// dataplane: SessionDatagrams it built or forwards, lookups. The bytes
-    /// are framed as they are, without a parse and re-encode.
+    /// Sends every link message the dataplane left in the outbox.
+    pub(super) fn drain_link_out(&mut self, now: Instant) {
+        let (mut tx, out) = self.link_tx_and_outbox();
+        let mut failed = 0;
+        while let Some((peer, msg)) = out.poll() {
+            failed += u64::from(tx.send_bytes(now, &peer, msg).is_err());
+        }
+        self.counters.link_sends_failed += failed;
+    }
+
+    /// Sends an encoded link message (msg_type byte first), framed as it
+    /// is, without a parse and re-encode.
+    #[cfg(feature = "bench")]
     pub(crate) fn send_link_bytes(
         &mut self,
         now: Instant,
         to: &NodeAddr,
         msg: &[u8],
     ) -> Result<(), LinkSendError> {
+        self.link_tx().send_bytes(now, to, msg)
+    }
+
+    fn link_tx(&mut self) -> LinkTx<'_> {
+        self.link_tx_and_outbox().0
+    }
+
+    /// The link sender and the dataplane's outbox, borrowed apart.
+    fn link_tx_and_outbox(&mut self) -> (LinkTx<'_>, &mut Outbox) {
+        let tx = LinkTx {
+            peers: &mut self.peers,
+            transmits: &mut self.transmits,
+            timers: &self.timers,
+        };
+        (tx, &mut self.link_out)
+    }
+
+    pub(super) fn send_disconnect(&mut self, now: Instant, to: &NodeAddr, reason: u8) {
+        self.send_link_message(now, to, &LinkMessage::Disconnect { reason });
+    }
+}
+
+/// The parts of the node a frame is sent with, borrowed apart from the
+/// dataplane's outbox so the node can drain one into the other.
+struct LinkTx<'a> {
+    peers: &'a mut PeerTable,
+    transmits: &'a mut TxQueue,
+    timers: &'a Timers,
+}
+
+impl LinkTx<'_> {
+    fn send_bytes(&mut self, now: Instant, to: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
         if msg.is_empty() || msg.len() > MAX_LINK_MESSAGE {
-            return Err(LinkSendError::Unavailable { peer: *to });
+            return Err(LinkSendError::BadLength {
+                peer: *to,
+                len: msg.len(),
+                max: MAX_LINK_MESSAGE,
+            });
         }
         if self.send_frame(now, to, |out| out.extend_from_slice(msg)) {
             Ok(())
@@ -229,9 +277,5 @@ impl Node {
         }
         self.transmits.push(p.remote, buf);
         true
-    }
-
-    pub(super) fn send_disconnect(&mut self, now: Instant, to: &NodeAddr, reason: u8) {
-        self.send_link_message(now, to, &LinkMessage::Disconnect { reason });
     }
 }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use crate::identity::PeerIdentity;
 use crate::mmp::{MmpMetrics, MmpReceiver};
 use crate::noise::{self, IkInitiator, IkResponder};
+use crate::routing::MeshChange;
 use crate::wire::fmp::{Msg1, Msg2};
 use crate::NodeAddr;
 
 use super::link::{Direction, LinkSession, LinkStats, Peer, SrMark};
-use super::timers::{LinkTimer, TimerTable};
+use super::timers::{LinkTimer, PeerTimer, TimerTable};
 use super::{admission, codec, DownReason, Node, NodeEvent, Owner, PeerConfig};
 
 /// A configured peer and its reconnect schedule.
@@ -50,17 +51,27 @@ pub(crate) struct Dial {
     pub last_sent: Instant,
 }
 
+/// A completed IK handshake (either role), ready to become the peer's
+/// current link session.
+struct Handshaken {
+    identity: PeerIdentity,
+    session: LinkSession,
+    direction: Direction,
+    remote: SocketAddr,
+    epoch: [u8; 8],
+}
+
 impl Node {
     /// Sends msg1 to a configured peer unless it is already up or being dialled.
     pub(super) fn start_dial(&mut self, now: Instant, target: NodeAddr) {
-        let Some(slot) = self.slots.get_mut(&target) else {
+        let Some(slot) = self.peers.slot_mut(&target) else {
             return;
         };
         slot.next_attempt = None;
-        if self.peers.contains_key(&target) || self.dials.contains_key(&target) {
+        if self.peers.contains_key(&target) || self.peers.dial(&target).is_some() {
             return;
         }
-        let Some(slot) = self.slots.get_mut(&target) else {
+        let Some(slot) = self.peers.slot_mut(&target) else {
             return;
         };
         if slot.cfg.addrs.is_empty() {
@@ -93,52 +104,44 @@ impl Node {
             started: now,
             last_sent: now,
         };
-        self.dials.insert(target, dial);
+        self.peers.insert_dial(target, dial);
     }
 
     pub(super) fn cancel_dial(&mut self, target: &NodeAddr) {
-        if let Some(d) = self.dials.remove(target) {
+        if let Some(d) = self.peers.remove_dial(target) {
             self.free_index(d.our_index);
         }
     }
 
-    /// msg1 resends (1 s, ×2, at most 5) and the handshake timeout.
-    pub(super) fn dial_timers(&mut self, now: Instant) {
-        let due: Vec<NodeAddr> = self
-            .dials
-            .iter()
-            .filter(|(_, d)| d.next_resend.min(d.deadline) <= now)
-            .map(|(a, _)| *a)
-            .collect();
-        for target in due {
-            let Some(d) = self.dials.get_mut(&target) else {
-                continue;
-            };
-            if d.deadline <= now {
-                self.cancel_dial(&target);
-                self.counters.handshake_timeouts += 1;
-                self.schedule_reconnect(now, target, true);
-            } else if d.resends < self.timers.handshake_max_resends {
-                d.resends += 1;
-                d.next_resend = now + self.timers.resend_after(d.resends);
-                d.last_sent = now;
-                let (to, bytes) = (d.remote, d.msg1.clone());
-                self.queue(to, bytes);
-            } else {
-                d.next_resend = d.deadline;
+    /// Fires one of a peer's timers (see `timers::PeerTimer`).
+    pub(super) fn on_peer_timer(&mut self, now: Instant, addr: NodeAddr, t: PeerTimer) {
+        match t {
+            PeerTimer::Dial => self.dial_timer(now, addr),
+            PeerTimer::Reconnect => self.start_dial(now, addr),
+            PeerTimer::Link(t) if self.peers.contains_key(&addr) => {
+                self.on_link_timer(now, addr, t)
             }
+            PeerTimer::Link(_) => {}
         }
     }
 
-    pub(super) fn reconnect_timers(&mut self, now: Instant) {
-        let due: Vec<NodeAddr> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| s.next_attempt.is_some_and(|t| t <= now))
-            .map(|(a, _)| *a)
-            .collect();
-        for target in due {
-            self.start_dial(now, target);
+    /// msg1 resends (1 s, ×2, at most 5) and the handshake timeout.
+    fn dial_timer(&mut self, now: Instant, target: NodeAddr) {
+        let Some(d) = self.peers.dial_mut(&target) else {
+            return;
+        };
+        if d.deadline <= now {
+            self.cancel_dial(&target);
+            self.counters.handshake_timeouts += 1;
+            self.schedule_reconnect(now, target, true);
+        } else if d.resends < self.timers.handshake_max_resends {
+            d.resends += 1;
+            d.next_resend = now + self.timers.resend_after(d.resends);
+            d.last_sent = now;
+            let (to, bytes) = (d.remote, d.msg1.clone());
+            self.queue(to, bytes);
+        } else {
+            d.next_resend = d.deadline;
         }
     }
 
@@ -146,7 +149,7 @@ impl Node {
     /// link, with exponential backoff (5 s ×2, cap 300 s) after a failed dial.
     pub(super) fn schedule_reconnect(&mut self, now: Instant, target: NodeAddr, failed: bool) {
         let cap = self.timers.reconnect_cap;
-        let Some(slot) = self.slots.get_mut(&target) else {
+        let Some(slot) = self.peers.slot_mut(&target) else {
             return;
         };
         if !slot.cfg.auto_connect || self.shut_down {
@@ -201,7 +204,7 @@ impl Node {
                 self.remove_peer(now, paddr, DownReason::Restarted);
             } else if now.saturating_duration_since(p.session_start) < self.timers.rekey_min_age
                 && self.my_addr < paddr
-                && (p.current.initiator == self.my_addr || self.dials.contains_key(&paddr))
+                && (p.current.initiator == self.my_addr || self.peers.dial(&paddr).is_some())
             {
                 // A young session from a cross-connection: our own
                 // handshake is the one both sides keep.
@@ -237,11 +240,11 @@ impl Node {
     /// in front of the node that exempts the same senders.
     pub fn known_source_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
         let linked = self.peers.values().map(|p| p.remote);
-        let dialled = self.dials.values().map(|d| d.remote);
+        let dialled = self.peers.dials().map(|(_, d)| d.remote);
         let configured = self
-            .slots
-            .values()
-            .flat_map(|s| s.cfg.addrs.iter().copied());
+            .peers
+            .slots()
+            .flat_map(|(_, s)| s.cfg.addrs.iter().copied());
         linked
             .chain(dialled)
             .chain(configured)
@@ -270,7 +273,14 @@ impl Node {
         if paddr < self.my_addr {
             self.cancel_dial(&paddr);
         }
-        self.install_session(now, peer, session, Direction::Inbound, from, epoch);
+        let done = Handshaken {
+            identity: peer,
+            session,
+            direction: Direction::Inbound,
+            remote: from,
+            epoch,
+        };
+        self.install_session(now, done);
     }
 
     pub(super) fn handle_msg2(&mut self, now: Instant, from: SocketAddr, m: Msg2) {
@@ -282,7 +292,7 @@ impl Node {
     }
 
     fn finish_dial(&mut self, now: Instant, from: SocketAddr, target: NodeAddr, m: Msg2) {
-        let Some(mut dial) = self.dials.remove(&target) else {
+        let Some(mut dial) = self.peers.remove_dial(&target) else {
             return;
         };
         let Some(hs) = dial.hs.take() else { return };
@@ -297,58 +307,45 @@ impl Node {
             }
         };
         let session = LinkSession::new(keys, dial.our_index, m.sender_idx, self.my_addr);
-        if let Some(slot) = self.slots.get_mut(&target) {
+        if let Some(slot) = self.peers.slot_mut(&target) {
             slot.backoff = self.timers.reconnect_base;
         }
-        self.install_session(
-            now,
-            dial.identity,
+        let done = Handshaken {
+            identity: dial.identity,
             session,
-            Direction::Outbound,
-            from,
+            direction: Direction::Outbound,
+            remote: from,
             epoch,
-        );
+        };
+        self.install_session(now, done);
     }
 
     /// Makes `session` the peer's current session, creating the peer if new.
     /// Applies the cross-connection rule when the peer is already up: the
     /// handshake initiated by the smaller NodeAddr is kept.
-    pub(super) fn install_session(
-        &mut self,
-        now: Instant,
-        identity: PeerIdentity,
-        session: LinkSession,
-        direction: Direction,
-        remote: SocketAddr,
-        epoch: [u8; 8],
-    ) {
-        let paddr = identity.node_addr();
+    fn install_session(&mut self, now: Instant, done: Handshaken) {
+        let paddr = done.identity.node_addr();
+        let session = &done.session;
         let preferred = self.my_addr.min(paddr);
         // A dial index now belongs to the peer.
         self.indices
             .insert((super::UDP, session.our_index), Owner::Peer(paddr));
         if let Some(p) = self.peers.get(&paddr) {
-            let same_epoch = p.remote_epoch == epoch;
+            let same_epoch = p.remote_epoch == done.epoch;
             if same_epoch && p.current.initiator == preferred && session.initiator != preferred {
                 self.free_index(session.our_index);
                 self.counters.cross_connection_dropped += 1;
                 return;
             }
-            self.replace_session(now, paddr, session, direction, remote, epoch);
+            self.replace_session(now, done);
             return;
         }
-        self.promote(now, identity, session, direction, remote, epoch);
+        self.promote(now, done);
     }
 
-    fn replace_session(
-        &mut self,
-        now: Instant,
-        paddr: NodeAddr,
-        session: LinkSession,
-        direction: Direction,
-        remote: SocketAddr,
-        epoch: [u8; 8],
-    ) {
+    fn replace_session(&mut self, now: Instant, done: Handshaken) {
+        let paddr = done.identity.node_addr();
+        let session = done.session;
         let Some(p) = self.peers.get_mut(&paddr) else {
             return;
         };
@@ -362,9 +359,9 @@ impl Node {
         p.previous = None;
         p.rekey = None;
         p.k_bit = false;
-        p.direction = direction;
-        p.remote = remote;
-        p.remote_epoch = epoch;
+        p.direction = done.direction;
+        p.remote = done.remote;
+        p.remote_epoch = done.epoch;
         p.session_start = now;
         p.last_recv = now;
         let woke = p.heard();
@@ -380,15 +377,14 @@ impl Node {
         }
     }
 
-    fn promote(
-        &mut self,
-        now: Instant,
-        identity: PeerIdentity,
-        session: LinkSession,
-        direction: Direction,
-        remote: SocketAddr,
-        epoch: [u8; 8],
-    ) {
+    fn promote(&mut self, now: Instant, done: Handshaken) {
+        let Handshaken {
+            identity,
+            session,
+            direction,
+            remote,
+            epoch,
+        } = done;
         let paddr = identity.node_addr();
         let link_id = self.next_link_id;
         self.next_link_id += 1;
@@ -424,7 +420,7 @@ impl Node {
         // and stays so while the link is up (pinned in the cache).
         self.dataplane_pin_identity(now, identity, true);
         self.peers.insert(paddr, peer);
-        if let Some(slot) = self.slots.get_mut(&paddr) {
+        if let Some(slot) = self.peers.slot_mut(&paddr) {
             // Up, whoever dialled: no redial pending, backoff starts over.
             slot.next_attempt = None;
             slot.backoff = self.timers.reconnect_base;
@@ -467,7 +463,7 @@ impl Node {
         });
         self.tree_peer_removed(now, paddr);
         self.dataplane_pin_identity(now, p.identity, false);
-        self.dataplane_peer_down(now, paddr);
+        self.mesh_changed(MeshChange::Peers);
         if reason != DownReason::Local {
             self.schedule_reconnect(now, paddr, false);
         }

@@ -233,9 +233,9 @@ impl Node {
     pub fn connections_view(&self, now: Instant) -> ConnectionsView {
         ConnectionsView {
             connections: self
-                .dials
-                .values()
-                .map(|d| self.dial_view(now, d))
+                .peers
+                .dials()
+                .map(|(_, d)| self.dial_view(now, d))
                 .collect(),
         }
     }
@@ -280,7 +280,7 @@ impl Node {
     fn identity_entry(&self, now: Instant, id: &PeerIdentity, at: Instant) -> IdentityEntryView {
         let addr: NodeAddr = id.node_addr();
         let npub = id.npub();
-        let alias = self.slots.get(&addr).and_then(|s| s.cfg.alias.clone());
+        let alias = self.peers.slot(&addr).and_then(|s| s.cfg.alias.clone());
         IdentityEntryView {
             node_addr: addr.to_hex(),
             display_name: alias.unwrap_or_else(|| short_npub(&npub)),

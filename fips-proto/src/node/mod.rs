@@ -16,11 +16,12 @@ mod codec;
 mod config;
 mod counters;
 mod dataplane;
-mod frames;
+pub(crate) mod frames;
 mod handshake;
 pub mod inspect;
 mod link;
 mod liveness;
+mod peers;
 mod rekey;
 pub mod snapshot;
 mod timers;
@@ -34,7 +35,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -52,9 +53,7 @@ pub use config::{NodeConfig, PeerConfig, Timers};
 pub use counters::Counters;
 pub use link::Direction;
 
-use handshake::{Dial, PeerSlot};
-use link::Peer;
-use timers::LinkTimer;
+use handshake::PeerSlot;
 
 /// Transports are numbered; only UDP (0) exists today. Indices are looked up
 /// per transport, never by source address.
@@ -154,9 +153,8 @@ pub struct Node {
     epoch: [u8; 8],
     start: Instant,
     start_unix_ms: u64,
-    slots: BTreeMap<NodeAddr, PeerSlot>,
-    dials: BTreeMap<NodeAddr, Dial>,
-    peers: BTreeMap<NodeAddr, Peer>,
+    /// Every peer, configured or linked, with its one state.
+    peers: peers::PeerTable,
     indices: HashMap<(TransportId, u32), Owner, BuildHasherDefault<IndexHasher>>,
     tree: TreeState,
     bloom: BloomState,
@@ -170,10 +168,14 @@ pub struct Node {
     /// Budgets for msg1 processing, checked before any ECDH.
     admission: admission::Admission,
     shut_down: bool,
-    /// Sessions, discovery and routing; `None` only while it runs.
-    dataplane: Option<Box<dataplane::DataplaneHook>>,
-    /// Bumped whenever peers, the tree or bloom filters may have changed.
-    topology: u64,
+    /// Between `begin_drain` and `shutdown`: no new links.
+    draining: bool,
+    /// Sessions, discovery and routing, behind a one-way boundary.
+    dataplane: crate::session::Dataplane,
+    /// What the dataplane reads of the tree, rebuilt after `MeshChange`s.
+    view: dataplane::ViewCache,
+    /// Link messages the dataplane produced, drained after each call.
+    link_out: crate::routing::Outbox,
 }
 
 impl Node {
@@ -207,9 +209,7 @@ impl Node {
             epoch,
             start: now,
             start_unix_ms: unix_ms,
-            slots: BTreeMap::new(),
-            dials: BTreeMap::new(),
-            peers: BTreeMap::new(),
+            peers: peers::PeerTable::default(),
             indices: HashMap::default(),
             tree: TreeState::new(my_addr),
             bloom: BloomState::new(my_addr),
@@ -222,12 +222,10 @@ impl Node {
             next_link_id: 1,
             admission: admission::Admission::new(now),
             shut_down: false,
-            dataplane: Some(dataplane::DataplaneHook::new(
-                my_addr,
-                config.link_mtu,
-                epoch,
-            )),
-            topology: 0,
+            draining: false,
+            dataplane: dataplane::new_dataplane(my_addr, config.link_mtu, epoch),
+            view: dataplane::ViewCache::new(),
+            link_out: crate::routing::Outbox::default(),
             timers: config.timers,
             identity: config.identity,
         };
@@ -256,6 +254,8 @@ impl Node {
             return;
         }
         match codec::classify(data) {
+            // A draining node takes no new links.
+            Ok(codec::Packet::Msg1(_)) if self.draining => {}
             Ok(codec::Packet::Msg1(m)) => self.handle_msg1(now, from, m),
             Ok(codec::Packet::Msg2(m)) => self.handle_msg2(now, from, m),
             Ok(codec::Packet::Frame(h)) => self.handle_frame(now, from, h, data),
@@ -275,19 +275,14 @@ impl Node {
         if self.shut_down {
             return;
         }
-        self.dial_timers(now);
-        self.reconnect_timers(now);
-        let due: Vec<(NodeAddr, Vec<LinkTimer>)> = self
-            .peers
-            .iter_mut()
-            .map(|(a, p)| (*a, p.timers.expired(now)))
-            .filter(|(_, t)| !t.is_empty())
-            .collect();
-        for (addr, ts) in due {
-            for t in ts {
-                if self.peers.contains_key(&addr) {
-                    self.on_link_timer(now, addr, t);
-                }
+        // In three rounds, as a timer of one kind may arm one of the next.
+        for due in [
+            peers::PeerTable::due_dials,
+            peers::PeerTable::due_reconnects,
+            peers::PeerTable::expired_links,
+        ] {
+            for (addr, t) in due(&mut self.peers, now) {
+                self.on_peer_timer(now, addr, t);
             }
         }
         if now >= self.next_tree_eval {
@@ -312,14 +307,22 @@ impl Node {
             return None;
         }
         let links = self.peers.values().filter_map(|p| p.timers.next());
-        let dials = self.dials.values().map(|d| d.next_resend.min(d.deadline));
-        let slots = self.slots.values().filter_map(|s| s.next_attempt);
+        let dials = self
+            .peers
+            .dials()
+            .map(|(_, d)| d)
+            .map(|d| d.next_resend.min(d.deadline));
+        let slots = self
+            .peers
+            .slots()
+            .map(|(_, s)| s)
+            .filter_map(|s| s.next_attempt);
         let tree = self
             .tree
             .poll_timeout()
             .into_iter()
             .chain(self.bloom.poll_timeout())
-            .chain(self.dataplane_poll_timeout());
+            .chain(self.dataplane.poll_timeout());
         links
             .chain(dials)
             .chain(slots)
@@ -345,7 +348,7 @@ impl Node {
                 buf.extend_from_slice(&p);
                 true
             }
-            None => self.dataplane_poll_tun(buf),
+            None => self.dataplane.poll_tun(buf),
         }
     }
 
@@ -358,7 +361,7 @@ impl Node {
     /// config), in the dataplane's bounded identity cache: nothing else
     /// keeps it, so distinct names cannot grow the node.
     pub fn learn_identity(&mut self, now: Instant, peer: PeerIdentity) {
-        self.dataplane_learn_identity(now, peer);
+        self.dataplane.learn_identity(now, peer);
     }
 
     /// Adds (or replaces) a peer and dials it now.
@@ -368,8 +371,8 @@ impl Node {
             return;
         }
         self.learn_identity(now, peer.identity);
-        self.slots
-            .insert(addr, PeerSlot::new(peer, self.timers.reconnect_base));
+        self.peers
+            .insert_slot(addr, PeerSlot::new(peer, self.timers.reconnect_base));
         self.start_dial(now, addr);
     }
 
@@ -387,7 +390,7 @@ impl Node {
         addrs: Vec<SocketAddr>,
     ) -> bool {
         let base = self.timers.reconnect_base;
-        let Some(slot) = self.slots.get_mut(peer) else {
+        let Some(slot) = self.peers.slot(peer) else {
             return false;
         };
         // Checked even when the list is unchanged: the addresses may have
@@ -400,14 +403,16 @@ impl Node {
         if slot.cfg.addrs == addrs && !moved {
             return false;
         }
-        slot.cfg.addrs = addrs;
-        slot.addr_cursor = 0;
-        slot.backoff = base;
         let auto_connect = slot.cfg.auto_connect;
         let stale = self
-            .dials
-            .get(peer)
-            .is_some_and(|d| !slot.cfg.addrs.contains(&d.remote));
+            .peers
+            .dial(peer)
+            .is_some_and(|d| !addrs.contains(&d.remote));
+        if let Some(slot) = self.peers.slot_mut(peer) {
+            slot.cfg.addrs = addrs;
+            slot.addr_cursor = 0;
+            slot.backoff = base;
+        }
         if stale {
             self.cancel_dial(peer);
         }
@@ -422,7 +427,7 @@ impl Node {
 
     /// Drops a peer: sends Disconnect, forgets its config, stops redialling.
     pub fn disconnect(&mut self, now: Instant, peer: &NodeAddr) {
-        self.slots.remove(peer);
+        self.peers.remove_slot(peer);
         self.cancel_dial(peer);
         if self.peers.contains_key(peer) {
             self.send_disconnect(now, peer, DISCONNECT_CONFIG_CHANGE);
@@ -430,16 +435,47 @@ impl Node {
         }
     }
 
-    /// Queues Disconnect(Shutdown) to every peer and stops all activity.
-    pub fn shutdown(&mut self, now: Instant) {
+    /// Starts a graceful stop: queues Disconnect(Shutdown) to every peer,
+    /// stops dialling and refuses new handshakes. Links stay, so frames
+    /// already in flight are still taken in, until [`Node::shutdown`]
+    /// (which then sends no second Disconnect). The daemon calls this on
+    /// SIGTERM and `shutdown` when its drain window closes or
+    /// [`Node::peer_count`] reaches 0.
+    pub fn begin_drain(&mut self, now: Instant) {
+        if self.draining || self.shut_down {
+            return;
+        }
         let addrs: Vec<NodeAddr> = self.peers.keys().copied().collect();
         for a in &addrs {
             self.send_disconnect(now, a, DISCONNECT_SHUTDOWN);
         }
-        self.slots.clear();
-        for a in self.dials.keys().copied().collect::<Vec<_>>() {
+        self.stop_dialling();
+        self.draining = true;
+    }
+
+    /// Forgets every configured slot and cancels every dial in flight.
+    fn stop_dialling(&mut self) {
+        self.peers.clear_slots();
+        let dials: Vec<NodeAddr> = self.peers.dials().map(|(a, _)| *a).collect();
+        for a in dials {
             self.cancel_dial(&a);
         }
+    }
+
+    /// Authenticated peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Queues Disconnect(Shutdown) to every peer (unless a drain already
+    /// did) and stops all activity.
+    pub fn shutdown(&mut self, now: Instant) {
+        let addrs: Vec<NodeAddr> = self.peers.keys().copied().collect();
+        let told = self.draining;
+        for a in addrs.iter().filter(|_| !told) {
+            self.send_disconnect(now, a, DISCONNECT_SHUTDOWN);
+        }
+        self.stop_dialling();
         for a in addrs {
             self.remove_peer(now, a, DownReason::Local);
         }

@@ -174,12 +174,16 @@ impl Node {
             npub: self.identity.public().npub(),
             node_addr: self.my_addr.to_hex(),
             ipv6_addr: self.my_addr.ipv6().to_string(),
-            state: if self.shut_down { "stopped" } else { "running" },
+            state: match (self.shut_down, self.draining) {
+                (true, _) => "stopped",
+                (false, true) => "draining",
+                (false, false) => "running",
+            },
             is_root: self.tree.is_root(),
             root: self.tree.root().to_hex(),
             peer_count: self.peers.len(),
             link_count: self.peers.len(),
-            connection_count: self.dials.len(),
+            connection_count: self.peers.dials().count(),
             session_count: self.dataplane().map_or(0, |d| d.session_count()),
             effective_ipv6_mtu: self.tun_mtu,
             estimated_mesh_size: self.bloom.estimated_mesh_size().map(|n| n.round() as u64),
@@ -188,12 +192,12 @@ impl Node {
     }
 
     pub(super) fn display_name(&self, addr: &NodeAddr) -> String {
-        let alias = self.slots.get(addr).and_then(|s| s.cfg.alias.clone());
+        let alias = self.peers.slot(addr).and_then(|s| s.cfg.alias.clone());
         let npub = self
             .peers
             .get(addr)
             .map(|p| p.identity)
-            .or_else(|| self.slots.get(addr).map(|s| s.cfg.identity))
+            .or_else(|| self.peers.slot(addr).map(|s| s.cfg.identity))
             .or_else(|| self.dataplane().and_then(|d| d.identity_cache().peek(addr)))
             .map(|i| short_npub(&i.npub()));
         alias.or(npub).unwrap_or_else(|| addr.short())

@@ -1,8 +1,22 @@
-//! A tiny fixed timer table (one optional deadline per kind), in the style of
-//! quinn's `connection/timer.rs`. Each link owns one; the node takes the
-//! minimum over all tables for `poll_timeout`.
+//! Timers of the node's peers: a tiny fixed table per link (one optional
+//! deadline per kind), in the style of quinn's `connection/timer.rs`, and
+//! `PeerTimer`, what `handle_timeout` fires per peer. The one idiom, here
+//! as for sessions (`session::timers`): collect the (peer, timer) pairs due,
+//! then fire each through one `on_*_timer` that re-checks what it needs.
+//! The node takes the minimum over all deadlines for `poll_timeout`.
 
 use std::time::Instant;
+
+/// One timer of one peer entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerTimer {
+    /// Our msg1 is due again, or the handshake timed out.
+    Dial,
+    /// A configured peer's next dial.
+    Reconnect,
+    /// A link timer.
+    Link(LinkTimer),
+}
 
 /// Per-link timers. Each fires at most once per arming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

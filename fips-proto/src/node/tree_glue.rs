@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crate::routing::MeshChange;
 use crate::tree::{TreeChange, TreeError};
 use crate::wire::link::{FilterAnnounce, LinkMessage, TreeAnnounce};
 use crate::NodeAddr;
@@ -15,6 +16,7 @@ impl Node {
     pub(super) fn tree_peer_added(&mut self, now: Instant, paddr: NodeAddr) {
         self.tree.add_peer(paddr);
         self.bloom.add_peer(paddr);
+        self.mesh_changed(MeshChange::Peers);
         self.flush_mesh(now);
     }
 
@@ -30,6 +32,7 @@ impl Node {
     pub(super) fn greet_again(&mut self, now: Instant, paddr: NodeAddr) {
         self.bloom.resend(paddr);
         self.tree.add_peer(paddr);
+        self.mesh_changed(MeshChange::Peers);
         self.flush_mesh(now);
     }
 
@@ -77,7 +80,7 @@ impl Node {
     /// A peer went silent or was heard again: routes are recomputed and
     /// the tree leaves (or may return to) it.
     pub(super) fn peer_silence_changed(&mut self, now: Instant, paddr: NodeAddr, silent: bool) {
-        self.topology += 1;
+        self.mesh_changed(MeshChange::Peers);
         let change = self.tree.set_peer_silent(now, &paddr, silent);
         self.after_tree_change(now, &change, false);
     }
@@ -88,9 +91,13 @@ impl Node {
     }
 
     fn after_tree_change(&mut self, now: Instant, change: &TreeChange, force_refresh: bool) {
-        if change.coords_changed {
-            self.dataplane_coords_changed(now);
-        }
+        // Even with our coordinates unchanged, a peer's may have moved. A
+        // parent change shows when the view is next rebuilt (`Parent`).
+        self.mesh_changed(if change.coords_changed {
+            MeshChange::Coords
+        } else {
+            MeshChange::Peers
+        });
         if change.tree_peers_changed || change.parent_change.is_some() || force_refresh {
             self.bloom.refresh(&self.tree.tree_peers());
         }
@@ -117,6 +124,7 @@ impl Node {
         );
         match r {
             Ok(()) => {
+                self.mesh_changed(MeshChange::Peers);
                 self.bloom.refresh(&self.tree.tree_peers());
                 self.flush_mesh(now);
             }
@@ -126,7 +134,6 @@ impl Node {
 
     /// Sends every TreeAnnounce and FilterAnnounce the tree and bloom states owe.
     pub(super) fn flush_mesh(&mut self, now: Instant) {
-        self.topology += 1;
         while let Some(to) = self.tree.poll_announce(now) {
             if self.peers.contains_key(&to) {
                 let ta = self.signed_announce(now);

@@ -31,7 +31,8 @@ pub const IK_MSG2_LEN: usize = 57;
 pub const XK_MSG1_LEN: usize = 33;
 pub const XK_MSG2_LEN: usize = 57;
 pub const XK_MSG3_LEN: usize = 73;
-/// The Poly1305 tag appended to every sealed frame.
+/// The Poly1305 tag appended to every sealed message (FMP frames, FSP
+/// messages, Noise payloads): the one definition.
 pub const TAG_LEN: usize = 16;
 
 /// A random 8-byte value per process start, carried in the handshakes so a

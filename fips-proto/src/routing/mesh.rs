@@ -1,10 +1,21 @@
-//! `MeshView`: what the dataplane needs from the node around it. The node
-//! implements it over its links, tree and bloom state; tests implement it
-//! over a few vectors. Keeping it narrow is what lets sessions, discovery
-//! and routing be tested without links.
+//! The one-way boundary between the node and its dataplane (sessions,
+//! discovery, routing), in the shape of quinn's endpoint and connection:
+//! the dataplane reads the mesh through `MeshView` (read only), draws
+//! randomness from the RNG it is handed, and leaves the link messages it
+//! wants sent in an `Outbox` that the node drains after the call. It never
+//! calls back into the node. Topology changes reach it as `MeshChange`
+//! events. The node implements `MeshView` over its links, tree and bloom
+//! state; tests implement it over a few vectors.
+
+use std::ops::Range;
+
+use rand_core::RngCore;
 
 use crate::addr::NodeAddr;
 use crate::identity::Identity;
+use crate::wire::fmp::EstablishedHeader;
+use crate::wire::link::LinkInner;
+use crate::wire::TAG_LEN;
 
 /// One authenticated neighbour, as seen for a particular target address.
 #[derive(Debug, Clone, Copy)]
@@ -28,13 +39,19 @@ pub struct PeerInfo<'a> {
 /// Why a link message could not be queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkSendError {
-    #[error("peer {peer:?} is not connected")]
+    /// No authenticated link to `peer` (never linked, or gone).
+    #[error("no link to {peer:?}: it is not an authenticated peer")]
     NotConnected { peer: NodeAddr },
-    #[error("link to {peer:?} cannot send right now")]
-    Unavailable { peer: NodeAddr },
+    /// The message does not fit one link frame (or is empty).
+    #[error("a {len}-byte link message for {peer:?} does not fit a link frame (1 to {max} bytes)")]
+    BadLength {
+        peer: NodeAddr,
+        len: usize,
+        max: usize,
+    },
 }
 
-/// The node as the dataplane sees it.
+/// The node as the dataplane sees it: read only.
 pub trait MeshView {
     /// Our long-term identity (signs LookupResponse proofs, XK static key).
     fn identity(&self) -> &Identity;
@@ -51,23 +68,96 @@ pub trait MeshView {
     /// The link MTU toward a connected peer, `None` when it is not
     /// connected. Called per packet, so it must not touch bloom filters.
     fn link_mtu(&self, peer: &NodeAddr) -> Option<u16>;
-
-    /// Changes whenever peers, the tree or bloom filters change, so routing
-    /// decisions cached under one value stay valid until it moves.
-    fn topology_version(&self) -> u64;
-
-    /// Queues one link message (msg_type byte first) for `peer`; the node
-    /// adds the link header and encrypts.
-    fn send_link(&mut self, peer: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError>;
-
-    /// Fills `out` from the node's CSPRNG (ephemeral keys, request ids,
-    /// epochs, signature aux bytes).
-    fn fill_random(&mut self, out: &mut [u8]);
 }
 
-/// Link framing around a link message: 16-byte outer header, 4-byte
-/// timestamp, 16-byte tag. The msg_type byte is part of the message.
-pub const LINK_FRAME_OVERHEAD: usize = 36;
+/// What changed in the mesh around the dataplane. Every change may move
+/// next hops, so remembered routing decisions go with each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeshChange {
+    /// A peer link came up or went down, a peer fell silent or was heard
+    /// again, a peer's bloom filter or tree position changed.
+    Peers,
+    /// Our tree coordinates changed: cached coordinates of others stay
+    /// unless the parent moved (as the reference keeps them).
+    Coords,
+    /// Our tree parent changed (or we became root): coordinates cached
+    /// under the old position go too.
+    Parent,
+}
+
+/// Link messages (msg_type byte first) the dataplane wants sent, in the
+/// order it produced them, in one reused byte buffer. The node drains it
+/// with `poll` after every dataplane call, adds the link header and
+/// encrypts.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    bytes: Vec<u8>,
+    sends: Vec<(NodeAddr, Range<usize>)>,
+    next: usize,
+}
+
+impl Outbox {
+    /// Queues `msg` for `peer`, which must be connected in `mesh`.
+    pub fn send<M: MeshView>(
+        &mut self,
+        mesh: &M,
+        peer: &NodeAddr,
+        msg: &[u8],
+    ) -> Result<(), LinkSendError> {
+        if mesh.link_mtu(peer).is_none() {
+            return Err(LinkSendError::NotConnected { peer: *peer });
+        }
+        let max = crate::node::frames::MAX_LINK_MESSAGE;
+        if msg.is_empty() || msg.len() > max {
+            return Err(LinkSendError::BadLength {
+                peer: *peer,
+                len: msg.len(),
+                max,
+            });
+        }
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(msg);
+        self.sends.push((*peer, start..self.bytes.len()));
+        Ok(())
+    }
+
+    /// The next queued message and its peer; `None` once drained (the
+    /// buffer is then reset for the next call).
+    pub fn poll(&mut self) -> Option<(NodeAddr, &[u8])> {
+        let Some((peer, range)) = self.sends.get(self.next).cloned() else {
+            self.bytes.clear();
+            self.sends.clear();
+            self.next = 0;
+            return None;
+        };
+        self.next += 1;
+        Some((peer, &self.bytes[range]))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next >= self.sends.len()
+    }
+}
+
+/// One dataplane call's context: the mesh as it stands, the randomness it
+/// may draw (ephemeral keys, request ids, jitter, signature aux bytes),
+/// and the outbox its link messages go to.
+pub struct Cx<'a, M> {
+    pub mesh: &'a M,
+    pub rng: &'a mut dyn RngCore,
+    pub out: &'a mut Outbox,
+}
+
+impl<M: MeshView> Cx<'_, M> {
+    /// Queues a link message for `peer` (see `Outbox::send`).
+    pub fn queue_link(&mut self, peer: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
+        self.out.send(self.mesh, peer, msg)
+    }
+}
+
+/// Link framing around a link message: outer header, timestamp, tag. The
+/// msg_type byte is part of the message.
+pub const LINK_FRAME_OVERHEAD: usize = EstablishedHeader::LEN + LinkInner::TIMESTAMP_LEN + TAG_LEN;
 
 /// Whether a link message of `len` bytes fits a link of `link_mtu`.
 pub fn fits_link(len: usize, link_mtu: u16) -> bool {

@@ -1,5 +1,5 @@
-//! Routing: the `MeshView` the dataplane sees the node through, next-hop
-//! selection, the coordinate and identity caches, and per-key throttles.
+//! Routing: the boundary the dataplane sees the node through (`MeshView`,
+//! `Outbox`, `MeshChange`), next-hop selection, the coordinate and identity caches, and per-key throttles.
 //! Owns no links and sends nothing itself.
 
 pub mod cache;
@@ -10,7 +10,9 @@ pub(crate) mod testmesh;
 pub mod throttle;
 
 pub use cache::{CoordCache, IdentityCache};
-pub use mesh::{fits_link, LinkSendError, MeshView, PeerInfo, LINK_FRAME_OVERHEAD};
+pub use mesh::{
+    fits_link, Cx, LinkSendError, MeshChange, MeshView, Outbox, PeerInfo, LINK_FRAME_OVERHEAD,
+};
 pub use next_hop::{find_next_hop, tree_distance, Route};
 pub use throttle::Throttle;
 
@@ -18,32 +20,22 @@ use std::collections::HashMap;
 
 use crate::addr::NodeAddr;
 
-/// Positive routing decisions remembered until the mesh topology or the
-/// destination's coordinates change, so steady traffic costs one hash lookup
-/// instead of a bloom query per peer.
+/// Positive routing decisions remembered until the mesh changes (a
+/// `MeshChange` clears them) or the destination's coordinates change, so
+/// steady traffic costs one hash lookup instead of a bloom query per peer.
 #[derive(Debug, Default)]
 pub struct RouteCache {
-    version: u64,
     map: HashMap<NodeAddr, NodeAddr>,
 }
 
 use crate::limits::ROUTE_CACHE_CAPACITY;
 
 impl RouteCache {
-    pub fn get(&mut self, version: u64, dest: &NodeAddr) -> Option<NodeAddr> {
-        if version != self.version {
-            self.version = version;
-            self.map.clear();
-            return None;
-        }
+    pub fn get(&self, dest: &NodeAddr) -> Option<NodeAddr> {
         self.map.get(dest).copied()
     }
 
-    pub fn put(&mut self, version: u64, dest: NodeAddr, hop: NodeAddr) {
-        if version != self.version {
-            self.version = version;
-            self.map.clear();
-        }
+    pub fn put(&mut self, dest: NodeAddr, hop: NodeAddr) {
         if self.map.len() >= ROUTE_CACHE_CAPACITY {
             self.map.clear();
         }

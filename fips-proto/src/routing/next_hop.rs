@@ -123,7 +123,7 @@ fn greedy_tree_hop<M: MeshView>(
 mod tests {
     use super::*;
     use crate::identity::Identity;
-    use crate::routing::testmesh::{TestMesh, TestPeer};
+    use crate::routing::testmesh::{TestMesh, TestPeer, TestView};
 
     fn a(b: u8) -> NodeAddr {
         NodeAddr([b; 16])
@@ -131,7 +131,7 @@ mod tests {
 
     /// Us at depth 1 under root R(0x01); children C1 (0x30) and a lateral
     /// non-tree peer L (0x40) sitting under R too.
-    fn mesh() -> (TestMesh, NodeAddr) {
+    fn mesh() -> (TestView, NodeAddr) {
         let me = Identity::from_secret_bytes([9; 32]).expect("key");
         let my = me.node_addr();
         let root = TestPeer::new(a(1), vec![a(1)]);
@@ -139,7 +139,7 @@ mod tests {
         let mut lateral = TestPeer::new(a(0x40), vec![a(0x40), a(1)]);
         lateral.tree = false;
         (
-            TestMesh::new(me, vec![my, a(1)], vec![root, child, lateral]),
+            TestMesh::new(me, vec![my, a(1)], vec![root, child, lateral]).view,
             my,
         )
     }

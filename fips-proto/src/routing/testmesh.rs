@@ -1,10 +1,12 @@
 //! A `MeshView` over plain vectors for unit tests: peers with explicit
-//! bloom contents and coordinates, a recorded outbox, and scripted random
-//! bytes so handshakes replay exactly.
+//! bloom contents and coordinates, an outbox to read back, and scripted
+//! random bytes so handshakes replay exactly.
 
 use std::collections::VecDeque;
 
-use super::mesh::{LinkSendError, MeshView, PeerInfo};
+use rand_core::RngCore;
+
+use super::mesh::{Cx, MeshView, Outbox, PeerInfo};
 use crate::addr::NodeAddr;
 use crate::identity::Identity;
 
@@ -33,13 +35,23 @@ impl TestPeer {
     }
 }
 
+/// A dataplane's surroundings in a unit test: the view it reads, scripted
+/// randomness, and the outbox its link messages land in.
 pub struct TestMesh {
+    pub view: TestView,
+    pub rng: TestRng,
+    pub out: Outbox,
+}
+
+pub struct TestView {
     pub identity: Identity,
     pub coords: Vec<NodeAddr>,
     pub peers: Vec<TestPeer>,
-    pub version: u64,
-    pub sent: Vec<(NodeAddr, Vec<u8>)>,
-    /// Served first by `fill_random`, 32 bytes at a time; then a counter.
+}
+
+/// Serves `random` first, 32 bytes at a time; then a counter.
+#[derive(Default)]
+pub struct TestRng {
     pub random: VecDeque<[u8; 32]>,
     counter: u8,
 }
@@ -47,20 +59,36 @@ pub struct TestMesh {
 impl TestMesh {
     pub fn new(identity: Identity, coords: Vec<NodeAddr>, peers: Vec<TestPeer>) -> Self {
         TestMesh {
-            identity,
-            coords,
-            peers,
-            version: 1,
-            sent: Vec::new(),
-            random: VecDeque::new(),
-            counter: 0,
+            view: TestView {
+                identity,
+                coords,
+                peers,
+            },
+            rng: TestRng::default(),
+            out: Outbox::default(),
         }
     }
 
-    pub fn take_sent(&mut self) -> Vec<(NodeAddr, Vec<u8>)> {
-        std::mem::take(&mut self.sent)
+    /// The context for one dataplane call.
+    pub fn cx(&mut self) -> Cx<'_, TestView> {
+        Cx {
+            mesh: &self.view,
+            rng: &mut self.rng,
+            out: &mut self.out,
+        }
     }
 
+    /// Every link message sent since the last call, in order.
+    pub fn take_sent(&mut self) -> Vec<(NodeAddr, Vec<u8>)> {
+        let mut sent = Vec::new();
+        while let Some((peer, msg)) = self.out.poll() {
+            sent.push((peer, msg.to_vec()));
+        }
+        sent
+    }
+}
+
+impl TestView {
     fn info<'a>(&'a self, p: &'a TestPeer, target: &NodeAddr) -> PeerInfo<'a> {
         PeerInfo {
             addr: p.addr,
@@ -74,7 +102,7 @@ impl TestMesh {
     }
 }
 
-impl MeshView for TestMesh {
+impl MeshView for TestView {
     fn identity(&self) -> &Identity {
         &self.identity
     }
@@ -98,20 +126,18 @@ impl MeshView for TestMesh {
     fn link_mtu(&self, peer: &NodeAddr) -> Option<u16> {
         self.peers.iter().find(|p| p.addr == *peer).map(|p| p.mtu)
     }
+}
 
-    fn topology_version(&self) -> u64 {
-        self.version
+impl RngCore for TestRng {
+    fn next_u32(&mut self) -> u32 {
+        rand_core::impls::next_u32_via_fill(self)
     }
 
-    fn send_link(&mut self, peer: &NodeAddr, msg: &[u8]) -> Result<(), LinkSendError> {
-        if !self.peers.iter().any(|p| p.addr == *peer) {
-            return Err(LinkSendError::NotConnected { peer: *peer });
-        }
-        self.sent.push((*peer, msg.to_vec()));
-        Ok(())
+    fn next_u64(&mut self) -> u64 {
+        rand_core::impls::next_u64_via_fill(self)
     }
 
-    fn fill_random(&mut self, out: &mut [u8]) {
+    fn fill_bytes(&mut self, out: &mut [u8]) {
         for chunk in out.chunks_mut(32) {
             let block = self.random.pop_front().unwrap_or_else(|| {
                 self.counter = self.counter.wrapping_add(1);
@@ -121,6 +147,11 @@ impl MeshView for TestMesh {
             });
             chunk.copy_from_slice(&block[..chunk.len()]);
         }
+    }
+
+    fn try_fill_bytes(&mut self, out: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(out);
+        Ok(())
     }
 }
 

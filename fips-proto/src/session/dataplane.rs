@@ -3,9 +3,10 @@
 //!
 //! Call order, like the node around it: feed inputs (`handle_tun_packet`,
 //! `handle_session_datagram`, `handle_lookup_request`,
-//! `handle_lookup_response`, `handle_timeout`), then drain `poll_tun` until
-//! it returns false, then sleep until `poll_timeout()`. Link messages leave
-//! through `MeshView::send_link` as they are produced.
+//! `handle_lookup_response`, `handle_timeout`, `handle_mesh_change`), then
+//! drain the call's `Outbox` and `poll_tun` until it returns false, then
+//! sleep until `poll_timeout()`. Each input gets a `Cx`: the mesh as a
+//! read-only `MeshView`, the RNG, and the outbox its link messages go to.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv6Addr;
@@ -20,7 +21,7 @@ use crate::identity::PeerIdentity;
 use crate::ipv6::{effective_mtu, icmp, mss, Ipv6Packet};
 use crate::routing::cache::{COORD_CAPACITY, COORD_TTL, IDENTITY_CAPACITY};
 use crate::routing::{
-    find_next_hop, CoordCache, IdentityCache, MeshView, Route, RouteCache, Throttle,
+    find_next_hop, CoordCache, Cx, IdentityCache, MeshChange, MeshView, Route, RouteCache, Throttle,
 };
 use crate::wire::lookup::{LookupRequest, LookupResponse};
 use crate::wire::Coords;
@@ -120,32 +121,35 @@ pub(crate) struct SessionEntry {
     pub state: SessionState,
 }
 
+/// Sessions, discovery, routing and the IPv6 adapter. Fields are private
+/// to the `session` module: the node reaches the dataplane only through
+/// its methods and the `Cx` of each call.
 pub struct Dataplane {
-    pub(crate) cfg: DataplaneConfig,
-    pub(crate) me: NodeAddr,
-    pub(crate) my_ip: [u8; 16],
-    pub(crate) coords: CoordCache,
-    pub(crate) ids: IdentityCache,
-    pub(crate) routes: RouteCache,
-    pub(crate) discovery: Discovery,
-    pub(crate) sessions: HashMap<NodeAddr, SessionEntry>,
-    pub(crate) pending: PendingQueue,
-    pub(crate) tun_out: VecDeque<Vec<u8>>,
-    pub(crate) free: Vec<Vec<u8>>,
+    pub(super) cfg: DataplaneConfig,
+    pub(super) me: NodeAddr,
+    my_ip: [u8; 16],
+    pub(super) coords: CoordCache,
+    pub(super) ids: IdentityCache,
+    pub(super) routes: RouteCache,
+    pub(super) discovery: Discovery,
+    pub(super) sessions: HashMap<NodeAddr, SessionEntry>,
+    pending: PendingQueue,
+    tun_out: VecDeque<Vec<u8>>,
+    free: Vec<Vec<u8>>,
     /// Scratch buffers reused by every packet: plaintext, link message,
     /// trial-decryption copy.
-    pub(crate) pt: Vec<u8>,
-    pub(crate) msg: Vec<u8>,
-    pub(crate) scratch: Vec<u8>,
-    pub(crate) error_throttle: Throttle<NodeAddr>,
+    pub(super) pt: Vec<u8>,
+    pub(super) msg: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
+    pub(super) error_throttle: Throttle<NodeAddr>,
     /// Destinations whose freshly chosen next hop is silent (likely dead):
     /// looked up again by the next `handle_timeout`, at most once a second
     /// each (the throttle also bounds the list).
-    pub(crate) suspect_paths: Vec<NodeAddr>,
-    pub(crate) suspect_throttle: Throttle<NodeAddr>,
-    pub(crate) icmp_throttle: Throttle<[u8; 16]>,
-    pub(crate) counters: DataplaneCounters,
-    pub(crate) next_wake: Option<Instant>,
+    pub(super) suspect_paths: Vec<NodeAddr>,
+    pub(super) suspect_throttle: Throttle<NodeAddr>,
+    pub(super) icmp_throttle: Throttle<[u8; 16]>,
+    pub(super) counters: DataplaneCounters,
+    pub(super) next_wake: Option<Instant>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -251,10 +255,12 @@ impl Dataplane {
         }
     }
 
-    /// Our tree parent changed: cached coordinates were judged from the old
-    /// position, so they and every remembered route go.
-    pub fn parent_changed(&mut self) {
-        self.coords.clear();
+    /// The mesh around us changed: remembered next hops go; after a
+    /// parent change, so do coordinates judged from the old position.
+    pub fn handle_mesh_change(&mut self, change: MeshChange) {
+        if change == MeshChange::Parent {
+            self.coords.clear();
+        }
         self.routes.clear();
     }
 
@@ -328,12 +334,12 @@ impl Dataplane {
         }
     }
 
-    pub(crate) fn schedule(&mut self, at: Instant) {
+    pub(super) fn schedule(&mut self, at: Instant) {
         self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
     }
 
     /// An IPv6 packet read from the TUN device.
-    pub fn handle_tun_packet<M: MeshView>(&mut self, now: Instant, pkt: &[u8], mesh: &mut M) {
+    pub fn handle_tun_packet<M: MeshView>(&mut self, now: Instant, pkt: &[u8], cx: &mut Cx<'_, M>) {
         let Ok(ip) = Ipv6Packet::parse(pkt) else {
             self.counters.tun_malformed += 1;
             return;
@@ -359,13 +365,13 @@ impl Dataplane {
             Some(_) => None,
             None => {
                 self.queue(dest, pkt);
-                self.open_session(now, mesh, dest, peer);
+                self.open_session(now, cx, dest, peer);
                 return;
             }
         };
         match path_limit {
             Some(l) if pkt.len() > usize::from(l) => self.packet_too_big(now, pkt, l),
-            Some(_) => self.send_ipv6(now, mesh, dest, pkt),
+            Some(_) => self.send_ipv6(now, cx, dest, pkt),
             None => self.queue(dest, pkt),
         }
     }
@@ -379,19 +385,19 @@ impl Dataplane {
     }
 
     /// Starts a session if we can route to `dest`, else a lookup for it.
-    pub(crate) fn open_session<M: MeshView>(
+    pub(super) fn open_session<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         peer: PeerIdentity,
     ) {
         if self.sessions.contains_key(&dest) {
             return;
         }
-        if self.route(now, mesh, &dest).is_some() {
-            self.initiate(now, mesh, dest, peer);
-        } else if !self.discovery.start(now, dest, mesh) {
+        if self.route(now, cx.mesh, &dest).is_some() {
+            self.initiate(now, cx, dest, peer);
+        } else if !self.discovery.start(now, dest, cx) {
             self.counters.lookups_refused += 1;
         }
     }
@@ -402,10 +408,10 @@ impl Dataplane {
         now: Instant,
         from: NodeAddr,
         req: LookupRequest,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
     ) {
         // Other outcomes than these are ordinary (duplicates, TTL).
-        match self.discovery.handle_request(now, from, req, mesh) {
+        match self.discovery.handle_request(now, from, req, cx) {
             Err(DiscoveryError::TableFull) => self.counters.lookup_requests_refused += 1,
             Err(DiscoveryError::RateLimited) => self.counters.lookup_requests_rate_limited += 1,
             _ => {}
@@ -418,15 +424,13 @@ impl Dataplane {
         now: Instant,
         _from: NodeAddr,
         resp: LookupResponse,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
     ) {
         let Ok(ResponseOutcome::Resolved {
             target,
             coords,
             path_mtu,
-        }) = self
-            .discovery
-            .handle_response(now, resp, mesh, &mut self.ids)
+        }) = self.discovery.handle_response(now, resp, cx, &mut self.ids)
         else {
             return;
         };
@@ -440,15 +444,15 @@ impl Dataplane {
             Some(_) => {}
             None if self.pending.has(&target) => {
                 if let Some(peer) = self.ids.get(now, &target) {
-                    self.open_session(now, mesh, target, peer);
+                    self.open_session(now, cx, target, peer);
                 }
             }
             None => {}
         }
     }
 
-    /// The next hop toward `dest`, remembered per topology version.
-    pub(crate) fn route<M: MeshView>(
+    /// The next hop toward `dest`, remembered until the mesh changes.
+    pub(super) fn route<M: MeshView>(
         &mut self,
         now: Instant,
         mesh: &M,
@@ -460,14 +464,13 @@ impl Dataplane {
         }
     }
 
-    pub(crate) fn route_decision<M: MeshView>(
+    pub(super) fn route_decision<M: MeshView>(
         &mut self,
         now: Instant,
         mesh: &M,
         dest: &NodeAddr,
     ) -> Route {
-        let version = mesh.topology_version();
-        if let Some(hop) = self.routes.get(version, dest) {
+        if let Some(hop) = self.routes.get(dest) {
             // Routing through a cache entry keeps it alive.
             let _ = self.coords.get_and_touch(now, dest);
             return Route::Peer(hop);
@@ -475,7 +478,7 @@ impl Dataplane {
         let coords = self.coords.get_and_touch(now, dest).map(|c| &c.0[..]);
         let route = find_next_hop(mesh, dest, coords);
         if let Route::Peer(hop) = route {
-            self.routes.put(version, *dest, hop);
+            self.routes.put(*dest, hop);
             // Only a silent peer makes progress: the destination may have
             // moved to a branch our cached coordinates do not show.
             let silent = mesh.peer(&hop, dest).is_some_and(|p| p.silent);
@@ -487,7 +490,7 @@ impl Dataplane {
         route
     }
 
-    pub(crate) fn cache_coords(&mut self, now: Instant, addr: NodeAddr, coords: Coords) {
+    pub(super) fn cache_coords(&mut self, now: Instant, addr: NodeAddr, coords: Coords) {
         if addr == self.me {
             return;
         }
@@ -495,11 +498,13 @@ impl Dataplane {
         self.routes.forget(&addr);
     }
 
-    pub(crate) fn packet_too_big(&mut self, now: Instant, pkt: &[u8], mtu: u16) {
+    pub(super) fn packet_too_big(&mut self, now: Instant, pkt: &[u8], mtu: u16) {
         self.counters.tun_too_big += 1;
-        let mut src = [0u8; 16];
-        src.copy_from_slice(&pkt[8..24]);
-        if !self.icmp_throttle.allow(now, src) {
+        // Callers pass packets they parsed already.
+        let Ok(ip) = Ipv6Packet::parse(pkt) else {
+            return;
+        };
+        if !self.icmp_throttle.allow(now, ip.src()) {
             return;
         }
         let mut buf = self.take_buffer();
@@ -510,7 +515,7 @@ impl Dataplane {
         }
     }
 
-    pub(crate) fn unreachable(&mut self, pkt: &[u8]) {
+    pub(super) fn unreachable(&mut self, pkt: &[u8]) {
         self.counters.tun_unreachable += 1;
         let mut buf = self.take_buffer();
         if icmp::dest_unreachable(pkt, &self.my_ip, &mut buf) {
@@ -521,7 +526,7 @@ impl Dataplane {
     }
 
     /// Every packet queued for `dest` gets Destination Unreachable.
-    pub(crate) fn fail_pending(&mut self, dest: &NodeAddr) {
+    pub(super) fn fail_pending(&mut self, dest: &NodeAddr) {
         if let Some(q) = self.pending.take(dest) {
             for pkt in q {
                 self.unreachable(&pkt);
@@ -532,7 +537,7 @@ impl Dataplane {
 
     /// Rebuilds an IPv6 packet from a shim payload sent by `src` and queues
     /// it for the TUN, clamping the MSS of SYNs on the way in.
-    pub(crate) fn deliver_shim(&mut self, src: &NodeAddr, shim: &[u8]) {
+    pub(super) fn deliver_shim(&mut self, src: &NodeAddr, shim: &[u8]) {
         let mut buf = self.take_buffer();
         let src_ip = src.ipv6();
         let dst_ip = Ipv6Addr::from(self.my_ip);
@@ -546,13 +551,13 @@ impl Dataplane {
         self.push_tun(buf);
     }
 
-    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+    pub(super) fn take_buffer(&mut self) -> Vec<u8> {
         let mut b = self.free.pop().unwrap_or_else(|| Vec::with_capacity(1536));
         b.clear();
         b
     }
 
-    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
+    pub(super) fn recycle(&mut self, buf: Vec<u8>) {
         if self.free.len() < FREE_BUFFERS {
             self.free.push(buf);
         }
@@ -568,22 +573,22 @@ impl Dataplane {
     }
 
     /// Sends every packet queued for `dest` over its new session.
-    pub(crate) fn flush_pending<M: MeshView>(
+    pub(super) fn flush_pending<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
     ) {
         self.discovery.cancel(&dest);
         if let Some(q) = self.pending.take(&dest) {
             for pkt in q {
-                self.send_ipv6(now, mesh, dest, &pkt);
+                self.send_ipv6(now, cx, dest, &pkt);
                 self.recycle(pkt);
             }
         }
     }
 
-    pub(crate) fn note_slot(&mut self, slot: Slot) {
+    pub(super) fn note_slot(&mut self, slot: Slot) {
         if slot == Slot::Pending {
             self.counters.rekeys += 1;
         }

@@ -14,7 +14,7 @@ use super::state::{Established, Keys, Rekey, Resend, SessionState};
 use crate::addr::NodeAddr;
 use crate::identity::PeerIdentity;
 use crate::noise::{xk_initiate, xk_respond};
-use crate::routing::MeshView;
+use crate::routing::{Cx, MeshView};
 use crate::wire::fsp::{SessionAck, SessionMsg3, SessionSetup};
 use crate::wire::Coords;
 
@@ -28,7 +28,7 @@ impl Dataplane {
     }
 
     /// Whether a Setup from `src` would be refused for want of room.
-    pub(crate) fn refuses_setup_from(&self, src: &NodeAddr) -> bool {
+    pub(super) fn refuses_setup_from(&self, src: &NodeAddr) -> bool {
         !self.sessions.contains_key(src) && self.full()
     }
 
@@ -42,9 +42,9 @@ impl Dataplane {
             .count()
     }
 
-    fn ephemeral<M: MeshView>(mesh: &mut M) -> [u8; 32] {
+    fn ephemeral<M: MeshView>(cx: &mut Cx<'_, M>) -> [u8; 32] {
         let mut e = [0u8; 32];
-        mesh.fill_random(&mut e);
+        cx.rng.fill_bytes(&mut e);
         e
     }
 
@@ -80,10 +80,10 @@ impl Dataplane {
     }
 
     /// Sends SessionSetup to `dest` and waits for the Ack.
-    pub(crate) fn initiate<M: MeshView>(
+    pub(super) fn initiate<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         peer: PeerIdentity,
     ) {
@@ -91,12 +91,12 @@ impl Dataplane {
             self.counters.sessions_refused += 1;
             return;
         }
-        let eph = Self::ephemeral(mesh);
-        let Ok((hs, msg1)) = xk_initiate(mesh.identity(), &peer, eph) else {
+        let eph = Self::ephemeral(cx);
+        let Ok((hs, msg1)) = xk_initiate(cx.mesh.identity(), &peer, eph) else {
             return;
         };
-        let setup = self.setup_bytes(now, mesh, &dest, msg1);
-        self.send_plain(now, mesh, dest, &setup);
+        let setup = self.setup_bytes(now, cx.mesh, &dest, msg1);
+        self.send_plain(now, cx, dest, &setup);
         let next_resend = now + self.cfg.handshake_resend;
         let state = SessionState::Initiating {
             hs,
@@ -113,28 +113,28 @@ impl Dataplane {
     fn respond<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         setup: &SessionSetup,
     ) -> Option<(crate::noise::XkResponder, Vec<u8>)> {
-        let eph = Self::ephemeral(mesh);
-        let (hs, msg2) = xk_respond(mesh.identity(), &setup.noise, eph, self.cfg.epoch).ok()?;
+        let eph = Self::ephemeral(cx);
+        let (hs, msg2) = xk_respond(cx.mesh.identity(), &setup.noise, eph, self.cfg.epoch).ok()?;
         let ack = SessionAck {
             flags: 0,
-            src_coords: Coords(mesh.my_coords().to_vec()),
+            src_coords: Coords(cx.mesh.my_coords().to_vec()),
             dst_coords: setup.src_coords.clone(),
             noise: msg2,
         };
         let mut bytes = Vec::with_capacity(ack.encoded_len());
         ack.emit(&mut bytes);
-        self.send_plain(now, mesh, src, &bytes);
+        self.send_plain(now, cx, src, &bytes);
         Some((hs, bytes))
     }
 
-    pub(crate) fn on_setup<M: MeshView>(
+    pub(super) fn on_setup<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         setup: SessionSetup,
     ) {
@@ -142,17 +142,17 @@ impl Dataplane {
             Some(SessionState::Initiating { .. }) if self.me < src => return,
             Some(SessionState::AwaitingMsg3 { msg1, ack, .. }) if *msg1 == setup.noise => {
                 let ack = ack.clone();
-                self.send_plain(now, mesh, src, &ack);
+                self.send_plain(now, cx, src, &ack);
                 return;
             }
-            Some(SessionState::Established(_)) => return self.rekey_respond(now, mesh, src, setup),
+            Some(SessionState::Established(_)) => return self.rekey_respond(now, cx, src, setup),
             _ => {}
         }
         if self.refuses_setup_from(&src) {
             self.counters.sessions_refused += 1;
             return;
         }
-        let Some((hs, ack)) = self.respond(now, mesh, src, &setup) else {
+        let Some((hs, ack)) = self.respond(now, cx, src, &setup) else {
             return;
         };
         let deadline = now + self.cfg.handshake_timeout;
@@ -167,15 +167,15 @@ impl Dataplane {
         self.schedule(deadline);
     }
 
-    pub(crate) fn on_ack<M: MeshView>(
+    pub(super) fn on_ack<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         ack: SessionAck,
     ) {
         match self.sessions.get_mut(&src).map(|s| &mut s.state) {
-            Some(SessionState::Initiating { .. }) => self.finish_initiator(now, mesh, src, &ack),
+            Some(SessionState::Initiating { .. }) => self.finish_initiator(now, cx, src, &ack),
             Some(SessionState::Established(e)) => {
                 match std::mem::replace(&mut e.rekey, Rekey::Idle) {
                     Rekey::Initiating { hs } => {
@@ -191,14 +191,14 @@ impl Dataplane {
                             count: 0,
                             next: now + self.cfg.msg3_resend,
                         });
-                        self.send_plain(now, mesh, src, &bytes);
+                        self.send_plain(now, cx, src, &bytes);
                         self.schedule(at);
                     }
                     other => {
                         e.rekey = other;
                         // Our msg3 was lost and the peer resent its Ack.
                         if let Some(payload) = e.msg3.as_ref().map(|r| r.payload.clone()) {
-                            self.send_plain(now, mesh, src, &payload);
+                            self.send_plain(now, cx, src, &payload);
                         }
                     }
                 }
@@ -210,7 +210,7 @@ impl Dataplane {
     fn finish_initiator<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         ack: &SessionAck,
     ) {
@@ -225,21 +225,21 @@ impl Dataplane {
             return;
         };
         let bytes = msg3_bytes(msg3);
-        self.send_plain(now, mesh, src, &bytes);
-        let mut e = self.new_established(now, mesh, peer, Keys::new(t));
+        self.send_plain(now, cx, src, &bytes);
+        let mut e = self.new_established(now, cx, peer, Keys::new(t));
         e.initiator = true;
         e.msg3 = Some(Resend {
             payload: bytes,
             count: 0,
             next: now + self.cfg.msg3_resend,
         });
-        self.established(now, mesh, src, e);
+        self.established(now, cx, src, e);
     }
 
-    pub(crate) fn on_msg3<M: MeshView>(
+    pub(super) fn on_msg3<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         m3: SessionMsg3,
     ) {
@@ -279,29 +279,29 @@ impl Dataplane {
         }
         let sessions = &self.sessions;
         self.ids.insert(now, peer, |a| sessions.contains_key(a));
-        let mut e = self.new_established(now, mesh, peer, Keys::new(t));
+        let mut e = self.new_established(now, cx, peer, Keys::new(t));
         e.initial_msg1 = Some(msg1);
-        self.established(now, mesh, src, e);
+        self.established(now, cx, src, e);
         for mut p in early {
-            self.on_encrypted(now, mesh, src, u16::MAX, &mut p);
+            self.on_encrypted(now, cx, src, u16::MAX, &mut p);
         }
     }
 
     fn new_established<M: MeshView>(
         &self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         peer: PeerIdentity,
         keys: Keys,
     ) -> Established {
-        let next = now + self.rekey_interval(mesh);
+        let next = now + self.rekey_interval(cx);
         Established::new(peer, keys, now, self.cfg.coords_warmup_packets, next)
     }
 
     /// 120 s ± up to 15 s, so both ends rarely start a rekey together.
-    pub(crate) fn rekey_interval<M: MeshView>(&self, mesh: &mut M) -> std::time::Duration {
+    pub(super) fn rekey_interval<M: MeshView>(&self, cx: &mut Cx<'_, M>) -> std::time::Duration {
         let mut b = [0u8; 2];
-        mesh.fill_random(&mut b);
+        cx.rng.fill_bytes(&mut b);
         let jitter_ms = self.cfg.rekey_jitter.as_millis() as u64;
         let r = u64::from(u16::from_le_bytes(b)) % (2 * jitter_ms + 1);
         (self.cfg.rekey_after + std::time::Duration::from_millis(r))
@@ -311,7 +311,7 @@ impl Dataplane {
     fn established<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         e: Established,
     ) {
@@ -323,7 +323,7 @@ impl Dataplane {
         let state = SessionState::Established(Box::new(e));
         self.sessions.insert(src, SessionEntry { state });
         self.counters.sessions_established += 1;
-        self.flush_pending(now, mesh, src);
+        self.flush_pending(now, cx, src);
     }
 
     /// A SessionSetup for a session we already have: a rekey (or the peer
@@ -331,7 +331,7 @@ impl Dataplane {
     fn rekey_respond<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         setup: SessionSetup,
     ) {
@@ -346,7 +346,7 @@ impl Dataplane {
             Rekey::Initiating { .. } if self.me < src => return,
             Rekey::Responding { msg1, ack, .. } if *msg1 == setup.noise => {
                 let ack = ack.clone();
-                self.send_plain(now, mesh, src, &ack);
+                self.send_plain(now, cx, src, &ack);
                 return;
             }
             _ => {}
@@ -354,7 +354,7 @@ impl Dataplane {
         if e.pending.is_some() {
             return;
         }
-        let Some((hs, ack)) = self.respond(now, mesh, src, &setup) else {
+        let Some((hs, ack)) = self.respond(now, cx, src, &setup) else {
             return;
         };
         if let Some(SessionState::Established(e)) =
@@ -371,13 +371,13 @@ impl Dataplane {
     }
 
     /// Starts a rekey of an established session as initiator.
-    pub(crate) fn rekey_initiate<M: MeshView>(
+    pub(super) fn rekey_initiate<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
     ) {
-        let next = now + self.rekey_interval(mesh);
+        let next = now + self.rekey_interval(cx);
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
         else {
             return;
@@ -386,18 +386,18 @@ impl Dataplane {
         e.next_rekey = next;
         e.sent_since_rekey = 0;
         let peer = e.peer;
-        let eph = Self::ephemeral(mesh);
-        let Ok((hs, msg1)) = xk_initiate(mesh.identity(), &peer, eph) else {
+        let eph = Self::ephemeral(cx);
+        let Ok((hs, msg1)) = xk_initiate(cx.mesh.identity(), &peer, eph) else {
             return;
         };
-        let setup = self.setup_bytes(now, mesh, &dest, msg1);
+        let setup = self.setup_bytes(now, cx.mesh, &dest, msg1);
         if let Some(SessionState::Established(e)) =
             self.sessions.get_mut(&dest).map(|s| &mut s.state)
         {
             e.rekey = Rekey::Initiating { hs };
             e.rekey_started = now;
         }
-        self.send_plain(now, mesh, dest, &setup);
+        self.send_plain(now, cx, dest, &setup);
         self.schedule(now + self.cfg.handshake_timeout);
     }
 }

@@ -4,18 +4,22 @@
 
 use std::time::Instant;
 
-use super::codec::{self, Envelope, DG_HEADER, INNER_HEADER, PORT_HEADER};
+use super::codec::{Envelope, DG_HEADER};
 use super::dataplane::Dataplane;
 use super::state::{SessionState, Slot, EARLY_LIMIT};
 use crate::addr::NodeAddr;
-use crate::routing::{fits_link, MeshView, Route};
+use crate::routing::{fits_link, Cx, MeshView, Route};
+use crate::wire::fmp::Prefix;
+use crate::wire::fsp::EncryptedPacket;
 use crate::wire::fsp::{
     SessionAck, SessionMsg3, SessionSetup, FLAG_CP, FLAG_U, PHASE_ACK, PHASE_ESTABLISHED,
     PHASE_MSG3, PHASE_SETUP,
 };
 use crate::wire::fsp_error::FspError;
-use crate::wire::fsp_inner::{DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM};
-use crate::wire::Coords;
+use crate::wire::fsp_inner::{
+    Data, FspInner, SessionMessage, DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM,
+};
+use crate::wire::link::DatagramView;
 
 impl Dataplane {
     /// A SessionDatagram link message (msg_type byte first) from peer
@@ -25,7 +29,7 @@ impl Dataplane {
         now: Instant,
         from: NodeAddr,
         msg: &mut [u8],
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
     ) {
         let Some(env) = Envelope::read(msg) else {
             self.counters.malformed += 1;
@@ -37,24 +41,24 @@ impl Dataplane {
         }
         self.warm_coords(now, &env, &msg[DG_HEADER..]);
         if env.dst == self.me {
-            self.deliver(now, mesh, &env, &mut msg[DG_HEADER..]);
+            self.deliver(now, cx, &env, &mut msg[DG_HEADER..]);
         } else if env.src == self.me {
             // Our own datagram came back: nodes disagree about the
             // destination's coordinates. Look it up again.
             self.counters.looped += 1;
-            self.discovery.start(now, env.dst, mesh);
+            self.discovery.start(now, env.dst, cx);
         } else {
-            self.forward(now, mesh, from, &env, msg);
+            self.forward(now, cx, from, &env, msg);
         }
     }
 
     /// Caches the plaintext coordinates a session message carries, before
     /// routing it, so this hop can route the replies.
     fn warm_coords(&mut self, now: Instant, env: &Envelope, p: &[u8]) {
-        let (Some(&first), Some(&flags)) = (p.first(), p.get(1)) else {
+        let Ok(Prefix { phase, flags, .. }) = Prefix::parse(p) else {
             return;
         };
-        match first {
+        match phase {
             // A Setup for us that will be refused (tables full) teaches
             // nothing worth keeping: a flood of them would evict the
             // coordinates of destinations in use.
@@ -72,14 +76,12 @@ impl Dataplane {
                 }
             }
             PHASE_ESTABLISHED if flags & (FLAG_CP | FLAG_U) == FLAG_CP => {
-                let Some(rest) = p.get(codec::FSP_HEADER..) else {
-                    return;
-                };
-                if let Ok((src, n)) = Coords::parse(rest) {
-                    if let Ok((dst, _)) = Coords::parse(&rest[n..]) {
-                        self.cache_coords(now, env.src, src);
-                        self.cache_coords(now, env.dst, dst);
-                    }
+                let coords = EncryptedPacket::new_checked(p)
+                    .ok()
+                    .and_then(|v| v.coords());
+                if let Some(Ok((src, dst))) = coords {
+                    self.cache_coords(now, env.src, src);
+                    self.cache_coords(now, env.dst, dst);
                 }
             }
             _ => {}
@@ -89,24 +91,24 @@ impl Dataplane {
     fn forward<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         from: NodeAddr,
         env: &Envelope,
         msg: &mut [u8],
     ) {
-        let hop = match self.route_decision(now, mesh, &env.dst) {
+        let hop = match self.route_decision(now, cx.mesh, &env.dst) {
             // Never straight back: the sender routed by other coordinates
             // than ours, and bouncing would loop until the TTL runs out.
             // PathBroken makes the source look the destination up again.
             Route::Peer(h) if h == from => {
                 self.counters.looped += 1;
-                return self.routing_error(now, mesh, env, msg, true);
+                return self.routing_error(now, cx, env, msg, true);
             }
             Route::Peer(h) => h,
-            Route::NoCoords => return self.routing_error(now, mesh, env, msg, false),
-            Route::NoProgress => return self.routing_error(now, mesh, env, msg, true),
+            Route::NoCoords => return self.routing_error(now, cx, env, msg, false),
+            Route::NoProgress => return self.routing_error(now, cx, env, msg, true),
         };
-        let link_mtu = mesh.link_mtu(&hop).unwrap_or(0);
+        let link_mtu = cx.mesh.link_mtu(&hop).unwrap_or(0);
         if !fits_link(msg.len(), link_mtu) {
             self.counters.mtu_exceeded += 1;
             let err = FspError::MtuExceeded {
@@ -114,10 +116,14 @@ impl Dataplane {
                 reporter: self.me,
                 mtu: link_mtu,
             };
-            return self.send_error(now, mesh, env, msg, err);
+            return self.send_error(now, cx, env, msg, err);
         }
-        codec::set_ttl_and_mtu(msg, env.ttl - 1, env.path_mtu.min(link_mtu));
-        match mesh.send_link(&hop, msg) {
+        let Ok(mut dg) = DatagramView::new_checked(&mut *msg) else {
+            return; // read as an Envelope already: cannot fail
+        };
+        dg.set_ttl(env.ttl - 1);
+        dg.set_path_mtu(env.path_mtu.min(link_mtu));
+        match cx.queue_link(&hop, msg) {
             Ok(()) => self.counters.forwarded += 1,
             Err(_) => self.counters.no_route += 1,
         }
@@ -126,7 +132,7 @@ impl Dataplane {
     fn routing_error<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         env: &Envelope,
         msg: &[u8],
         known: bool,
@@ -143,7 +149,7 @@ impl Dataplane {
                 reporter: self.me,
             },
         };
-        self.send_error(now, mesh, env, msg, err);
+        self.send_error(now, cx, env, msg, err);
     }
 
     /// Reports a failure back to the datagram's source, at most once per
@@ -152,40 +158,46 @@ impl Dataplane {
     fn send_error<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         env: &Envelope,
         msg: &[u8],
         err: FspError,
     ) {
         let payload = &msg[DG_HEADER..];
-        let is_error = payload.first() == Some(&PHASE_ESTABLISHED)
-            && payload.get(1).is_some_and(|f| f & FLAG_U != 0);
+        let is_error = Prefix::parse(payload)
+            .is_ok_and(|x| x.phase == PHASE_ESTABLISHED && x.flags & FLAG_U != 0);
         if is_error || !self.error_throttle.allow(now, env.dst) {
             return;
         }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         err.emit(&mut buf);
-        if self.send_plain(now, mesh, env.src, &buf) {
+        if self.send_plain(now, cx, env.src, &buf) {
             self.counters.routing_errors_sent += 1;
         }
         self.scratch = buf;
     }
 
-    fn deliver<M: MeshView>(&mut self, now: Instant, mesh: &mut M, env: &Envelope, p: &mut [u8]) {
-        let (Some(&first), Some(&flags)) = (p.first(), p.get(1)) else {
+    fn deliver<M: MeshView>(
+        &mut self,
+        now: Instant,
+        cx: &mut Cx<'_, M>,
+        env: &Envelope,
+        p: &mut [u8],
+    ) {
+        let Ok(Prefix { phase, flags, .. }) = Prefix::parse(p) else {
             self.counters.malformed += 1;
             return;
         };
-        let parsed = match first {
-            PHASE_SETUP => SessionSetup::parse(p).map(|s| self.on_setup(now, mesh, env.src, s)),
-            PHASE_ACK => SessionAck::parse(p).map(|a| self.on_ack(now, mesh, env.src, a)),
-            PHASE_MSG3 => SessionMsg3::parse(p).map(|m| self.on_msg3(now, mesh, env.src, m)),
+        let parsed = match phase {
+            PHASE_SETUP => SessionSetup::parse(p).map(|s| self.on_setup(now, cx, env.src, s)),
+            PHASE_ACK => SessionAck::parse(p).map(|a| self.on_ack(now, cx, env.src, a)),
+            PHASE_MSG3 => SessionMsg3::parse(p).map(|m| self.on_msg3(now, cx, env.src, m)),
             PHASE_ESTABLISHED if flags & FLAG_U != 0 => {
-                FspError::parse(p).map(|e| self.on_error(now, mesh, e))
+                FspError::parse(p).map(|e| self.on_error(now, cx, e))
             }
             PHASE_ESTABLISHED => {
-                self.on_encrypted(now, mesh, env.src, env.path_mtu, p);
+                self.on_encrypted(now, cx, env.src, env.path_mtu, p);
                 Ok(())
             }
             _ => {
@@ -200,18 +212,20 @@ impl Dataplane {
 
     /// An encrypted message from `src`: decrypt, track the rekey slot, and
     /// act on Data (to the TUN) and PathMtuNotification.
-    pub(crate) fn on_encrypted<M: MeshView>(
+    pub(super) fn on_encrypted<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         src: NodeAddr,
         path_mtu: u16,
         p: &mut [u8],
     ) {
-        let Some(view) = codec::parse_encrypted(p) else {
+        let Ok(view) = EncryptedPacket::new_checked(&*p) else {
             self.counters.malformed += 1;
             return;
         };
+        let (key_epoch, counter, ad) = (view.key_epoch(), view.counter(), view.ad());
+        let ciphertext = view.ciphertext_range();
         let e = match self.sessions.get_mut(&src).map(|s| &mut s.state) {
             Some(SessionState::Established(e)) => e,
             Some(SessionState::AwaitingMsg3 { early, .. }) if early.len() < EARLY_LIMIT => {
@@ -223,11 +237,8 @@ impl Dataplane {
                 return;
             }
         };
-        let mut ad = [0u8; codec::FSP_HEADER];
-        ad.copy_from_slice(&p[..codec::FSP_HEADER]);
-        let ct = &mut p[view.ciphertext.clone()];
-        let Some((slot, n)) = e.open(view.key_bit(), view.counter, &ad, ct, &mut self.scratch)
-        else {
+        let ct = &mut p[ciphertext];
+        let Some((slot, n)) = e.open(key_epoch, counter, &ad, ct, &mut self.scratch) else {
             self.counters.decrypt_failed += 1;
             return;
         };
@@ -248,20 +259,19 @@ impl Dataplane {
         e.unanswered_since = None;
         e.stats.packets_recv += 1;
         e.stats.bytes_recv += n as u64;
-        let pt = &ct[..n];
-        if pt.len() < INNER_HEADER {
+        let Ok(inner) = FspInner::parse(&ct[..n]) else {
             return;
-        }
-        let body = &pt[INNER_HEADER..];
+        };
         let mut notify = None;
-        match pt[4] {
+        match inner.msg_type {
             DATA => {
                 e.last_data = now;
                 notify = e.path_mtu_to_report(now, path_mtu.min(self.cfg.link_mtu));
             }
-            PATH_MTU_NOTIFICATION if body.len() >= 2 => {
-                let mtu = u16::from_le_bytes([body[0], body[1]]);
-                e.path_mtu = e.path_mtu.min(mtu);
+            PATH_MTU_NOTIFICATION => {
+                if let Ok(SessionMessage::PathMtuNotification { path_mtu }) = inner.message() {
+                    e.path_mtu = e.path_mtu.min(path_mtu);
+                }
             }
             _ => {}
         }
@@ -269,21 +279,21 @@ impl Dataplane {
             self.schedule(at);
         }
         self.note_slot(slot);
-        if pt[4] == DATA && body.len() >= PORT_HEADER {
-            let dst_port = u16::from_le_bytes([body[2], body[3]]);
-            if dst_port == PORT_IPV6_SHIM {
-                self.deliver_shim(&src, &body[PORT_HEADER..]);
+        if inner.msg_type == DATA {
+            match Data::parse(inner.body) {
+                Ok(d) if d.dst_port == PORT_IPV6_SHIM => self.deliver_shim(&src, d.payload),
+                _ => {}
             }
         }
         if let Some(mtu) = notify {
-            self.send_path_mtu(now, mesh, src, mtu);
+            self.send_path_mtu(now, cx, src, mtu);
         }
     }
 
     /// CoordsRequired / PathBroken: re-warm the path (at most every 2 s),
     /// restart the warmup count, look the destination up again.
     /// MtuExceeded: lower the session's path MTU.
-    fn on_error<M: MeshView>(&mut self, now: Instant, mesh: &mut M, err: FspError) {
+    fn on_error<M: MeshView>(&mut self, now: Instant, cx: &mut Cx<'_, M>, err: FspError) {
         let dest = err.dest();
         if let FspError::MtuExceeded { mtu, .. } = err {
             if let Some(SessionState::Established(e)) =
@@ -293,15 +303,15 @@ impl Dataplane {
             }
             return;
         }
-        self.rewarm_and_lookup(now, mesh, dest);
+        self.rewarm_and_lookup(now, cx, dest);
     }
 
     /// The path to `dest` is broken or suspect: re-warm it and look the
     /// destination up again, in case it moved to another branch.
-    pub(crate) fn rewarm_and_lookup<M: MeshView>(
+    pub(super) fn rewarm_and_lookup<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
     ) {
         // The reference drops the coordinates on PathBroken. We keep them
@@ -323,8 +333,8 @@ impl Dataplane {
             }
         }
         if warm {
-            self.send_coords_warmup(now, mesh, dest);
+            self.send_coords_warmup(now, cx, dest);
         }
-        self.discovery.start(now, dest, mesh);
+        self.discovery.start(now, dest, cx);
     }
 }

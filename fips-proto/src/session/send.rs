@@ -10,28 +10,24 @@ use super::state::{Established, SessionState};
 use crate::addr::NodeAddr;
 use crate::ipv6::mss;
 use crate::ipv6::packet::NEXT_HEADER_TCP;
-use crate::routing::{fits_link, MeshView};
+use crate::routing::{fits_link, Cx, MeshView};
 use crate::wire::fsp::{FLAG_CP, FLAG_K, PHASE_ACK, PHASE_MSG3, PHASE_SETUP};
-use crate::wire::fsp_inner::{COORDS_WARMUP, DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM};
+use crate::wire::fsp_inner::{self, Data, SessionMessage, COORDS_WARMUP, DATA, PORT_IPV6_SHIM};
+use crate::wire::shim;
 use crate::wire::TAG_LEN;
-
-/// Offset of the shim's next-header byte and of the upper-layer payload
-/// within the shim (format, header bytes 0-3, next header, hop limit).
-const SHIM_NEXT_HEADER: usize = 5;
-const SHIM_UPPER: usize = 7;
 
 impl Dataplane {
     /// Encrypts one IPv6 packet for an established session and sends it.
-    pub(crate) fn send_ipv6<M: MeshView>(
+    pub(super) fn send_ipv6<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         pkt: &[u8],
     ) {
-        let Some(hop) = self.route(now, mesh, &dest) else {
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
             self.counters.no_route += 1;
-            self.discovery.start(now, dest, mesh);
+            self.discovery.start(now, dest, cx);
             return;
         };
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
@@ -40,18 +36,16 @@ impl Dataplane {
         };
         self.pt.clear();
         let ts = e.timestamp(now);
-        self.pt.extend_from_slice(&ts.to_le_bytes());
-        self.pt.extend_from_slice(&[DATA, 0]);
-        self.pt.extend_from_slice(&PORT_IPV6_SHIM.to_le_bytes());
-        self.pt.extend_from_slice(&PORT_IPV6_SHIM.to_le_bytes());
+        fsp_inner::emit_header(ts, DATA, 0, &mut self.pt);
+        Data::emit_header(PORT_IPV6_SHIM, PORT_IPV6_SHIM, &mut self.pt);
         let shim_at = self.pt.len();
         if crate::wire::shim::compress(pkt, &mut self.pt).is_err() {
             self.counters.tun_malformed += 1;
             return;
         }
-        if self.pt.get(shim_at + SHIM_NEXT_HEADER) == Some(&NEXT_HEADER_TCP) {
+        if shim::next_header(&self.pt[shim_at..]) == Some(NEXT_HEADER_TCP) {
             let max = mss::max_mss_for(crate::ipv6::effective_mtu(self.cfg.link_mtu));
-            mss::clamp_tcp_segment(&mut self.pt[shim_at + SHIM_UPPER..], max);
+            mss::clamp_tcp_segment(&mut self.pt[shim_at + shim::SHIM_HEADER_LEN..], max);
         }
         e.last_data = now;
         let first_unanswered = e.unanswered_since.is_none();
@@ -60,22 +54,22 @@ impl Dataplane {
             self.schedule(now + self.cfg.dead_after);
         }
         self.counters.data_sent += 1;
-        self.seal_and_send(now, mesh, dest, hop, true);
+        self.seal_and_send(now, cx, dest, hop, true);
     }
 
     /// Seals `self.pt` (an inner plaintext) for `dest` and sends it via
     /// `hop`. With `warm`, a session still in its warmup window piggybacks
     /// coordinates, or sends a standalone CoordsWarmup first when they
     /// would not fit the link.
-    pub(crate) fn seal_and_send<M: MeshView>(
+    pub(super) fn seal_and_send<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         hop: NodeAddr,
         warm: bool,
     ) {
-        let link_mtu = mesh.link_mtu(&hop).unwrap_or(0);
+        let link_mtu = cx.mesh.link_mtu(&hop).unwrap_or(0);
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
         else {
             return;
@@ -87,26 +81,25 @@ impl Dataplane {
                 .coords
                 .peek(now, &dest)
                 .map_or(&[][..], |c| &c.coords.0[..]);
-            let extra = codec::coords_len(mesh.my_coords()) + codec::coords_len(dst_coords);
+            let extra = codec::coords_len(cx.mesh.my_coords()) + codec::coords_len(dst_coords);
             let total = codec::DG_HEADER + FSP_HEADER + extra + self.pt.len() + TAG_LEN;
             if !fits_link(total, link_mtu) {
                 cp = false;
                 // The data would not fit with coordinates: warm separately.
                 let mut warmup = std::mem::take(&mut self.scratch);
                 warmup.clear();
-                warmup.extend_from_slice(&e.timestamp(now).to_le_bytes());
-                warmup.extend_from_slice(&[COORDS_WARMUP, 0]);
+                fsp_inner::emit_header(e.timestamp(now), COORDS_WARMUP, 0, &mut warmup);
                 build(
                     e,
                     self.me,
                     dest,
                     self.cfg.session_ttl,
-                    Some((mesh.my_coords(), dst_coords)),
+                    Some((cx.mesh.my_coords(), dst_coords)),
                     &mut warmup,
                     &mut self.msg,
                 );
                 self.scratch = warmup;
-                let _ = mesh.send_link(&hop, &self.msg);
+                let _ = cx.queue_link(&hop, &self.msg);
             }
         }
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
@@ -120,7 +113,7 @@ impl Dataplane {
                 .coords
                 .peek(now, &dest)
                 .map_or(&[][..], |c| &c.coords.0[..]);
-            Some((mesh.my_coords(), dst_coords))
+            Some((cx.mesh.my_coords(), dst_coords))
         } else {
             None
         };
@@ -133,48 +126,47 @@ impl Dataplane {
             &mut self.pt,
             &mut self.msg,
         );
-        if mesh.send_link(&hop, &self.msg).is_err() {
+        if cx.queue_link(&hop, &self.msg).is_err() {
             self.counters.no_route += 1;
         }
     }
 
     /// Sends PathMtuNotification (0x13) to the sender of our Data.
-    pub(crate) fn send_path_mtu<M: MeshView>(
+    pub(super) fn send_path_mtu<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         mtu: u16,
     ) {
-        let Some(hop) = self.route(now, mesh, &dest) else {
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
             return;
         };
         let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
             return;
         };
         self.pt.clear();
-        self.pt.extend_from_slice(&e.timestamp(now).to_le_bytes());
-        self.pt.extend_from_slice(&[PATH_MTU_NOTIFICATION, 0]);
-        self.pt.extend_from_slice(&mtu.to_le_bytes());
-        self.seal_and_send(now, mesh, dest, hop, false);
+        let msg = SessionMessage::PathMtuNotification { path_mtu: mtu };
+        fsp_inner::emit_header(e.timestamp(now), msg.msg_type(), 0, &mut self.pt);
+        msg.emit_body(&mut self.pt);
+        self.seal_and_send(now, cx, dest, hop, false);
     }
 
     /// Sends a standalone CoordsWarmup to `dest` (after a routing error).
-    pub(crate) fn send_coords_warmup<M: MeshView>(
+    pub(super) fn send_coords_warmup<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
     ) {
-        let Some(hop) = self.route(now, mesh, &dest) else {
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
             return;
         };
         let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
             return;
         };
         self.pt.clear();
-        self.pt.extend_from_slice(&e.timestamp(now).to_le_bytes());
-        self.pt.extend_from_slice(&[COORDS_WARMUP, 0]);
+        fsp_inner::emit_header(e.timestamp(now), COORDS_WARMUP, 0, &mut self.pt);
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
         else {
             return;
@@ -188,23 +180,23 @@ impl Dataplane {
             self.me,
             dest,
             self.cfg.session_ttl,
-            Some((mesh.my_coords(), dst_coords)),
+            Some((cx.mesh.my_coords(), dst_coords)),
             &mut self.pt,
             &mut self.msg,
         );
-        let _ = mesh.send_link(&hop, &self.msg);
+        let _ = cx.queue_link(&hop, &self.msg);
     }
 
     /// Wraps a plaintext FSP message (handshake or error) in a
     /// SessionDatagram to `dest` and sends it. Returns whether it left.
-    pub(crate) fn send_plain<M: MeshView>(
+    pub(super) fn send_plain<M: MeshView>(
         &mut self,
         now: Instant,
-        mesh: &mut M,
+        cx: &mut Cx<'_, M>,
         dest: NodeAddr,
         fsp: &[u8],
     ) -> bool {
-        let Some(hop) = self.route(now, mesh, &dest) else {
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
             self.counters.no_route += 1;
             return false;
         };
@@ -223,7 +215,7 @@ impl Dataplane {
             Some(&PHASE_MSG3) => self.counters.msg3_sent += 1,
             _ => {}
         }
-        mesh.send_link(&hop, &self.msg).is_ok()
+        cx.queue_link(&hop, &self.msg).is_ok()
     }
 }
 

@@ -58,13 +58,19 @@ fn deliver(
 ) {
     for (_, mut m) in sent {
         match m[0] {
-            0x00 => dp.handle_session_datagram(now, from, &mut m, mesh),
-            0x30 => {
-                dp.handle_lookup_request(now, from, LookupRequest::parse(&m).expect("req"), mesh)
-            }
-            0x31 => {
-                dp.handle_lookup_response(now, from, LookupResponse::parse(&m).expect("resp"), mesh)
-            }
+            0x00 => dp.handle_session_datagram(now, from, &mut m, &mut mesh.cx()),
+            0x30 => dp.handle_lookup_request(
+                now,
+                from,
+                LookupRequest::parse(&m).expect("req"),
+                &mut mesh.cx(),
+            ),
+            0x31 => dp.handle_lookup_response(
+                now,
+                from,
+                LookupResponse::parse(&m).expect("resp"),
+                &mut mesh.cx(),
+            ),
             t => panic!("unexpected link message {t:#x}"),
         }
     }
@@ -94,7 +100,10 @@ fn pair(a: Identity, b: Identity) -> (Node, Node) {
         dp: Dataplane::new(cfg("b1b2b3b4b5b6b7b8"), ba),
         mesh: TestMesh::new(b, coords(ba), vec![TestPeer::new(aa, coords(aa))]),
     };
-    let (pa, pb) = (*na.mesh.identity.public(), *nb.mesh.identity.public());
+    let (pa, pb) = (
+        *na.mesh.view.identity.public(),
+        *nb.mesh.view.identity.public(),
+    );
     let learned = Instant::now();
     na.dp.learn_identity(learned, pb);
     nb.dp.learn_identity(learned, pa);
@@ -125,7 +134,7 @@ fn xk_session_matches_the_kat_transcript_byte_for_byte() {
     let mut peer_b = TestPeer::new(ba, vec![ba, aa]);
     peer_b.reaches.push(ca);
     let mut mesh_a = TestMesh::new(a.clone(), vec![aa], vec![peer_b]);
-    mesh_a.random.push_back([0x33; 32]);
+    mesh_a.rng.random.push_back([0x33; 32]);
     let mut dp_a = Dataplane::new(
         DataplaneConfig {
             coords_warmup_packets: 0,
@@ -135,7 +144,7 @@ fn xk_session_matches_the_kat_transcript_byte_for_byte() {
     );
     dp_a.learn_identity(t0, pc);
     dp_a.cache_coords(t0, ca, Coords(vec![ca, ba, aa]));
-    dp_a.open_session(t0, &mut mesh_a, ca, pc);
+    dp_a.open_session(t0, &mut mesh_a.cx(), ca, pc);
 
     let (to, mut setup) = mesh_a.take_sent().pop().expect("setup sent");
     assert_eq!(to, ba, "bloom candidate strictly closer to C");
@@ -151,9 +160,9 @@ fn xk_session_matches_the_kat_transcript_byte_for_byte() {
     let mut peer_b_of_c = TestPeer::new(ba, vec![ba, aa]);
     peer_b_of_c.reaches.push(aa);
     let mut mesh_c = TestMesh::new(c, vec![ca, ba, aa], vec![peer_b_of_c]);
-    mesh_c.random.push_back([0x44; 32]);
+    mesh_c.rng.random.push_back([0x44; 32]);
     let mut dp_c = Dataplane::new(cfg("b1b2b3b4b5b6b7b8"), ca);
-    dp_c.handle_session_datagram(t0, ba, &mut setup, &mut mesh_c);
+    dp_c.handle_session_datagram(t0, ba, &mut setup, &mut mesh_c.cx());
     let (to, mut ack) = mesh_c.take_sent().pop().expect("ack sent");
     assert_eq!(to, ba);
     assert_eq!(
@@ -162,7 +171,7 @@ fn xk_session_matches_the_kat_transcript_byte_for_byte() {
     );
 
     let t1 = t0 + ms(20);
-    dp_a.handle_session_datagram(t1, ba, &mut ack, &mut mesh_a);
+    dp_a.handle_session_datagram(t1, ba, &mut ack, &mut mesh_a.cx());
     let (_, mut msg3) = mesh_a.take_sent().pop().expect("msg3 sent");
     assert_eq!(
         msg3[36..],
@@ -171,13 +180,13 @@ fn xk_session_matches_the_kat_transcript_byte_for_byte() {
     assert!(dp_a.is_established(&ca));
 
     let ipv6 = kat_hex(&["fsp_xk", "ipv6_packet"]);
-    dp_a.handle_tun_packet(t1 + ms(5), &ipv6, &mut mesh_a);
+    dp_a.handle_tun_packet(t1 + ms(5), &ipv6, &mut mesh_a.cx());
     let (_, mut data) = mesh_a.take_sent().pop().expect("data sent");
     assert_eq!(data, kat_hex(&["fsp_xk", "session_datagram_link_msg"]));
 
-    dp_c.handle_session_datagram(t1, ba, &mut msg3, &mut mesh_c);
+    dp_c.handle_session_datagram(t1, ba, &mut msg3, &mut mesh_c.cx());
     assert!(dp_c.is_established(&aa));
-    dp_c.handle_session_datagram(t1, ba, &mut data, &mut mesh_c);
+    dp_c.handle_session_datagram(t1, ba, &mut data, &mut mesh_c.cx());
     assert_eq!(drain_tun(&mut dp_c), vec![ipv6]);
 }
 
@@ -186,7 +195,7 @@ fn first_ping_is_queued_during_the_handshake_and_answered() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
     let ping = echo(x.addr(), y.addr(), icmp::TYPE_ECHO_REQUEST, 1, 16);
-    x.dp.handle_tun_packet(t0, &ping, &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &ping, &mut x.mesh.cx());
     assert_eq!(x.dp.counters().tun_queued, 1);
     settle(t0, &mut x, &mut y);
     assert_eq!(
@@ -195,7 +204,7 @@ fn first_ping_is_queued_during_the_handshake_and_answered() {
         "the queued packet arrived intact"
     );
     let pong = echo(y.addr(), x.addr(), icmp::TYPE_ECHO_REPLY, 1, 16);
-    y.dp.handle_tun_packet(t0, &pong, &mut y.mesh);
+    y.dp.handle_tun_packet(t0, &pong, &mut y.mesh.cx());
     settle(t0, &mut x, &mut y);
     assert_eq!(drain_tun(&mut x.dp), vec![pong]);
 }
@@ -204,11 +213,11 @@ fn first_ping_is_queued_during_the_handshake_and_answered() {
 fn first_data_packets_carry_coordinates_then_stop() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     let mut flags = Vec::new();
     for seq in 1..8 {
-        x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, seq, 8), &mut x.mesh);
+        x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, seq, 8), &mut x.mesh.cx());
         let (_, m) = x.mesh.take_sent().pop().expect("sent");
         flags.push(m[37] & 0x01);
     }
@@ -220,14 +229,14 @@ fn first_data_packets_carry_coordinates_then_stop() {
 fn duplicate_setup_gets_the_stored_ack_again() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    let peer = *y.mesh.identity.public();
-    x.dp.open_session(t0, &mut x.mesh, y.addr(), peer);
+    let peer = *y.mesh.view.identity.public();
+    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), peer);
     let (_, setup) = x.mesh.take_sent().pop().expect("setup");
     let mut copy = setup.clone();
-    y.dp.handle_session_datagram(t0, x.addr(), &mut copy, &mut y.mesh);
+    y.dp.handle_session_datagram(t0, x.addr(), &mut copy, &mut y.mesh.cx());
     let first = y.mesh.take_sent();
     let mut copy = setup.clone();
-    y.dp.handle_session_datagram(t0 + ms(900), x.addr(), &mut copy, &mut y.mesh);
+    y.dp.handle_session_datagram(t0 + ms(900), x.addr(), &mut copy, &mut y.mesh.cx());
     let second = y.mesh.take_sent();
     assert_eq!(first.len(), 1);
     assert_eq!(first, second, "same Ack bytes, no second responder state");
@@ -237,13 +246,16 @@ fn duplicate_setup_gets_the_stored_ack_again() {
 fn crossing_setups_leave_the_smaller_address_as_initiator() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    let (px, py) = (*x.mesh.identity.public(), *y.mesh.identity.public());
-    x.dp.open_session(t0, &mut x.mesh, y.addr(), py);
-    y.dp.open_session(t0, &mut y.mesh, x.addr(), px);
+    let (px, py) = (
+        *x.mesh.view.identity.public(),
+        *y.mesh.view.identity.public(),
+    );
+    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), py);
+    y.dp.open_session(t0, &mut y.mesh.cx(), x.addr(), px);
     settle(t0, &mut x, &mut y);
     assert!(x.dp.is_established(&y.addr()) && y.dp.is_established(&x.addr()));
     let ping = echo(x.addr(), y.addr(), 128, 1, 8);
-    x.dp.handle_tun_packet(t0, &ping, &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &ping, &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     assert_eq!(
         drain_tun(&mut y.dp),
@@ -260,13 +272,13 @@ fn idle_session_is_removed_after_90_seconds_without_data() {
     for n in [&mut x, &mut y] {
         n.dp.cfg.rekey_after = Duration::from_secs(3600);
     }
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     let t1 = t0 + Duration::from_secs(60);
-    x.dp.handle_tun_packet(t1, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t1, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh.cx());
     settle(t1, &mut x, &mut y);
     for n in [&mut x, &mut y] {
-        n.dp.handle_timeout(t1 + Duration::from_secs(89), &mut n.mesh);
+        n.dp.handle_timeout(t1 + Duration::from_secs(89), &mut n.mesh.cx());
     }
     settle(t1 + Duration::from_secs(89), &mut x, &mut y);
     assert!(
@@ -281,10 +293,10 @@ fn idle_session_is_removed_after_90_seconds_without_data() {
         wake.map(|w| w - t0)
     );
     for n in [&mut x, &mut y] {
-        n.dp.handle_timeout(t1 + Duration::from_secs(90), &mut n.mesh);
+        n.dp.handle_timeout(t1 + Duration::from_secs(90), &mut n.mesh.cx());
     }
     assert!(!x.dp.is_established(&y.addr()) && !y.dp.is_established(&x.addr()));
-    assert!(x.mesh.sent.is_empty(), "teardown is silent");
+    assert!(x.mesh.take_sent().is_empty(), "teardown is silent");
 }
 
 #[test]
@@ -293,13 +305,13 @@ fn unknown_destination_gets_icmp_unreachable_and_oversize_gets_packet_too_big() 
     let (mut x, y) = pair(kat_identity("A"), kat_identity("C"));
     let stranger = kat_identity("D").node_addr();
     let pkt = echo(x.addr(), stranger, 128, 1, 8);
-    x.dp.handle_tun_packet(t0, &pkt, &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &pkt, &mut x.mesh.cx());
     let out = drain_tun(&mut x.dp);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0][40], icmp::TYPE_DEST_UNREACHABLE);
     assert_eq!(&out[0][8..24], &x.addr().ipv6().octets());
     let big = echo(x.addr(), y.addr(), 128, 1, 1300 - 40);
-    x.dp.handle_tun_packet(t0, &big, &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &big, &mut x.mesh.cx());
     let out = drain_tun(&mut x.dp);
     assert_eq!(out[0][40], icmp::TYPE_PACKET_TOO_BIG);
     assert_eq!(&out[0][44..48], &1203u32.to_be_bytes());
@@ -308,7 +320,7 @@ fn unknown_destination_gets_icmp_unreachable_and_oversize_gets_packet_too_big() 
         &y.addr().ipv6().octets(),
         "from the packet's destination"
     );
-    assert!(x.mesh.sent.is_empty());
+    assert!(x.mesh.take_sent().is_empty());
 }
 
 #[test]
@@ -318,7 +330,7 @@ fn failed_discovery_answers_queued_packets_with_unreachable_after_15_seconds() {
     let far = kat_identity("D");
     x.dp.learn_identity(t0, *far.public());
     let pkt = echo(x.addr(), far.node_addr(), 128, 1, 8);
-    x.dp.handle_tun_packet(t0, &pkt, &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &pkt, &mut x.mesh.cx());
     let mut t = t0;
     while let Some(next) = x.dp.poll_timeout() {
         assert!(
@@ -326,7 +338,7 @@ fn failed_discovery_answers_queued_packets_with_unreachable_after_15_seconds() {
             "nothing before the last attempt expires"
         );
         t = next;
-        x.dp.handle_timeout(t, &mut x.mesh);
+        x.dp.handle_timeout(t, &mut x.mesh.cx());
         if x.dp.counters().discovery_failed > 0 {
             break;
         }
@@ -353,7 +365,7 @@ fn tcp_syn_is_clamped_on_the_way_out_and_on_the_way_in() {
     syn.extend_from_slice(&s);
     syn.extend_from_slice(&d);
     syn.extend_from_slice(&tcp);
-    x.dp.handle_tun_packet(t0, &syn, &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &syn, &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     let got = drain_tun(&mut y.dp).pop().expect("delivered");
     assert_eq!(u16::from_be_bytes([got[62], got[63]]), 1143);
@@ -373,14 +385,14 @@ fn rekey_switches_keys_and_traffic_keeps_flowing() {
     let mut delivered = 0;
     for i in 0..40u16 {
         let ping = echo(x.addr(), y.addr(), 128, i, 8);
-        x.dp.handle_tun_packet(t, &ping, &mut x.mesh);
+        x.dp.handle_tun_packet(t, &ping, &mut x.mesh.cx());
         let pong = echo(y.addr(), x.addr(), 129, i, 8);
-        y.dp.handle_tun_packet(t, &pong, &mut y.mesh);
+        y.dp.handle_tun_packet(t, &pong, &mut y.mesh.cx());
         settle(t, &mut x, &mut y);
         delivered += drain_tun(&mut y.dp).len() + drain_tun(&mut x.dp).len();
         t += Duration::from_secs(5);
         for n in [&mut x, &mut y] {
-            n.dp.handle_timeout(t, &mut n.mesh);
+            n.dp.handle_timeout(t, &mut n.mesh.cx());
         }
         settle(t, &mut x, &mut y);
     }
@@ -411,7 +423,7 @@ fn transit_decrements_ttl_mins_path_mtu_and_reports_missing_coordinates() {
     msg.extend_from_slice(q.as_bytes());
     msg.extend_from_slice(p.as_bytes());
     msg.extend_from_slice(&[0u8; 40]);
-    dp.handle_session_datagram(t0, q, &mut msg.clone(), &mut mesh);
+    dp.handle_session_datagram(t0, q, &mut msg.clone(), &mut mesh.cx());
     let (to, fwd) = mesh
         .take_sent()
         .pop()
@@ -422,8 +434,8 @@ fn transit_decrements_ttl_mins_path_mtu_and_reports_missing_coordinates() {
 
     let unknown = NodeAddr([0x33; 16]);
     msg[20..36].copy_from_slice(unknown.as_bytes());
-    dp.handle_session_datagram(t0, q, &mut msg.clone(), &mut mesh);
-    dp.handle_session_datagram(t0 + ms(50), q, &mut msg.clone(), &mut mesh);
+    dp.handle_session_datagram(t0, q, &mut msg.clone(), &mut mesh.cx());
+    dp.handle_session_datagram(t0 + ms(50), q, &mut msg.clone(), &mut mesh.cx());
     let sent = mesh.take_sent();
     assert_eq!(sent.len(), 1, "one error per destination per 100 ms");
     let (to, err) = &sent[0];
@@ -436,7 +448,7 @@ fn transit_decrements_ttl_mins_path_mtu_and_reports_missing_coordinates() {
     );
 
     msg[1] = 0;
-    dp.handle_session_datagram(t0, q, &mut msg, &mut mesh);
+    dp.handle_session_datagram(t0, q, &mut msg, &mut mesh.cx());
     assert_eq!(dp.counters().ttl_exhausted, 1);
 }
 
@@ -458,14 +470,14 @@ fn coords_required_triggers_one_warmup_per_two_seconds_and_a_new_lookup() {
     use crate::wire::fsp_error::FspError;
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     let err = FspError::CoordsRequired {
         dest: y.addr(),
         reporter: y.addr(),
     };
     let (xa, ya) = (x.addr(), y.addr());
-    x.dp.handle_session_datagram(t0, ya, &mut error_datagram(ya, xa, &err), &mut x.mesh);
+    x.dp.handle_session_datagram(t0, ya, &mut error_datagram(ya, xa, &err), &mut x.mesh.cx());
     let sent = x.mesh.take_sent();
     let warm: Vec<_> = sent.iter().filter(|(_, m)| m[0] == 0x00).collect();
     assert_eq!(warm.len(), 1);
@@ -482,7 +494,7 @@ fn coords_required_triggers_one_warmup_per_two_seconds_and_a_new_lookup() {
         t0 + ms(1500),
         ya,
         &mut error_datagram(ya, xa, &err),
-        &mut x.mesh,
+        &mut x.mesh.cx(),
     );
     assert!(
         x.mesh.take_sent().iter().all(|(_, m)| m[0] != 0x00),
@@ -507,7 +519,7 @@ fn mtu_exceeded_lowers_the_path_mtu_so_big_packets_get_packet_too_big() {
     use crate::wire::fsp_error::FspError;
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     let err = FspError::MtuExceeded {
         dest: y.addr(),
@@ -515,13 +527,13 @@ fn mtu_exceeded_lowers_the_path_mtu_so_big_packets_get_packet_too_big() {
         mtu: 1000,
     };
     let (xa, ya) = (x.addr(), y.addr());
-    x.dp.handle_session_datagram(t0, ya, &mut error_datagram(ya, xa, &err), &mut x.mesh);
-    x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 1, 1000 - 40), &mut x.mesh);
+    x.dp.handle_session_datagram(t0, ya, &mut error_datagram(ya, xa, &err), &mut x.mesh.cx());
+    x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 1, 1000 - 40), &mut x.mesh.cx());
     let out = drain_tun(&mut x.dp);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0][40], icmp::TYPE_PACKET_TOO_BIG);
     assert_eq!(&out[0][44..48], &923u32.to_be_bytes());
-    x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 2, 923 - 40), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 2, 923 - 40), &mut x.mesh.cx());
     assert_eq!(x.mesh.take_sent().len(), 1, "packets that fit still go");
 }
 
@@ -529,7 +541,7 @@ fn mtu_exceeded_lowers_the_path_mtu_so_big_packets_get_packet_too_big() {
 fn session_info_reports_roles_counters_and_warmup() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     let xi = x.dp.sessions().next().expect("one session");
     let yi = y.dp.sessions().next().expect("one session");
@@ -539,7 +551,7 @@ fn session_info_reports_roles_counters_and_warmup() {
     );
     assert_eq!(
         yi.peer,
-        Some(*x.mesh.identity.public()),
+        Some(*x.mesh.view.identity.public()),
         "learned from msg3"
     );
     assert_eq!((xi.stats.packets_sent, yi.stats.packets_recv), (1, 1));
@@ -558,17 +570,17 @@ fn a_session_the_peer_lost_is_restarted_after_90_silent_seconds() {
     for n in [&mut x, &mut y] {
         n.dp.cfg.rekey_after = Duration::from_secs(3600);
     }
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     // y restarts: a fresh dataplane with no session.
-    let py = *x.mesh.identity.public();
+    let py = *x.mesh.view.identity.public();
     y.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), y.addr());
     y.dp.learn_identity(t0, py);
     let mut t = t0;
     for i in 1..=10u16 {
         t += Duration::from_secs(10);
-        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh);
-        x.dp.handle_timeout(t, &mut x.mesh);
+        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh.cx());
+        x.dp.handle_timeout(t, &mut x.mesh.cx());
         settle(t, &mut x, &mut y);
     }
     assert_eq!(x.dp.counters().dead_sessions, 1);
@@ -583,20 +595,20 @@ fn a_session_the_peer_lost_is_restarted_after_90_silent_seconds() {
 fn a_session_the_peer_lost_is_restarted_once_data_goes_unanswered_for_30_s() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     // y restarts: a fresh dataplane with no session; x streams one echo a
     // second into the session y no longer has.
-    let py = *x.mesh.identity.public();
+    let py = *x.mesh.view.identity.public();
     y.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), y.addr());
     y.dp.learn_identity(t0, py);
     let mut t = t0;
     let mut dead_at = None;
     for i in 1..=40u16 {
         t += Duration::from_secs(1);
-        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh);
+        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh.cx());
         if x.dp.poll_timeout().is_some_and(|w| w <= t) {
-            x.dp.handle_timeout(t, &mut x.mesh);
+            x.dp.handle_timeout(t, &mut x.mesh.cx());
         }
         settle(t, &mut x, &mut y);
         if dead_at.is_none() && x.dp.counters().dead_sessions == 1 {
@@ -619,17 +631,17 @@ fn a_one_way_stream_to_a_live_peer_is_not_declared_dead() {
     for n in [&mut x, &mut y] {
         n.dp.cfg.rekey_after = Duration::from_secs(3600);
     }
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     // y only receives (its echo replies are never read back into x's
     // TUN path here); its PathMtuNotifications keep x's session alive.
     let mut t = t0;
     for i in 1..=120u16 {
         t += Duration::from_secs(1);
-        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh);
+        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh.cx());
         for n in [&mut x, &mut y] {
             if n.dp.poll_timeout().is_some_and(|w| w <= t) {
-                n.dp.handle_timeout(t, &mut n.mesh);
+                n.dp.handle_timeout(t, &mut n.mesh.cx());
             }
         }
         settle(t, &mut x, &mut y);
@@ -638,8 +650,8 @@ fn a_one_way_stream_to_a_live_peer_is_not_declared_dead() {
     assert_eq!(x.dp.counters().dead_sessions, 0);
     // And a session quiet for a minute is not dead when Data resumes.
     t += Duration::from_secs(60);
-    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 999, 8), &mut x.mesh);
-    x.dp.handle_timeout(t, &mut x.mesh);
+    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 999, 8), &mut x.mesh.cx());
+    x.dp.handle_timeout(t, &mut x.mesh.cx());
     settle(t, &mut x, &mut y);
     assert_eq!(x.dp.counters().dead_sessions, 0);
     assert_eq!(drain_tun(&mut y.dp).len(), 1);
@@ -652,20 +664,20 @@ fn the_last_data_of_an_exchange_is_answered_so_the_peer_keeps_the_session() {
     for n in [&mut x, &mut y] {
         n.dp.cfg.rekey_after = Duration::from_secs(3600);
     }
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     // 5 s later x sends its last Data (a reply, say): y's periodic
     // PathMtuNotification is not due for another 5 s, and y has nothing
     // else to send.
     let mut t = t0 + Duration::from_secs(5);
-    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh.cx());
     settle(t, &mut x, &mut y);
     assert_eq!(drain_tun(&mut y.dp).len(), 2);
     for _ in 0..50 {
         t += Duration::from_secs(1);
         for n in [&mut x, &mut y] {
             if n.dp.poll_timeout().is_some_and(|w| w <= t) {
-                n.dp.handle_timeout(t, &mut n.mesh);
+                n.dp.handle_timeout(t, &mut n.mesh.cx());
             }
         }
         settle(t, &mut x, &mut y);
@@ -676,7 +688,7 @@ fn the_last_data_of_an_exchange_is_answered_so_the_peer_keeps_the_session() {
         "y answered x's last Data within 10 s"
     );
     // y speaks next, 50 s later, on its session: x still has it.
-    y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 128, 2, 8), &mut y.mesh);
+    y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 128, 2, 8), &mut y.mesh.cx());
     settle(t, &mut x, &mut y);
     assert_eq!(x.dp.counters().unknown_session, 0);
     assert_eq!(drain_tun(&mut x.dp).len(), 1);
@@ -692,14 +704,14 @@ fn poll_timeout_moves_past_now_even_while_a_due_rekey_is_dampened() {
         n.dp.cfg.rekey_jitter = Duration::ZERO;
     }
     y.dp.cfg.rekey_after = Duration::from_secs(125);
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     let mut t = t0;
     for step in 1..=400u32 {
         t += Duration::from_millis(500);
         for n in [&mut x, &mut y] {
             if n.dp.poll_timeout().is_some_and(|w| w <= t) {
-                n.dp.handle_timeout(t, &mut n.mesh);
+                n.dp.handle_timeout(t, &mut n.mesh.cx());
                 let next = n.dp.poll_timeout();
                 assert!(
                     next.is_none_or(|w| w > t),
@@ -709,8 +721,8 @@ fn poll_timeout_moves_past_now_even_while_a_due_rekey_is_dampened() {
         }
         settle(t, &mut x, &mut y);
         if step % 20 == 0 {
-            x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh);
-            y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 128, 1, 8), &mut y.mesh);
+            x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh.cx());
+            y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 128, 1, 8), &mut y.mesh.cx());
             settle(t, &mut x, &mut y);
         }
     }
@@ -722,14 +734,14 @@ fn setups_beyond_the_handshake_bound_are_refused() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
     y.dp.cfg.max_handshakes = 1;
-    let peer = *y.mesh.identity.public();
-    x.dp.open_session(t0, &mut x.mesh, y.addr(), peer);
+    let peer = *y.mesh.view.identity.public();
+    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), peer);
     let (_, setup) = x.mesh.take_sent().pop().expect("setup");
     // A second initiator (same key, other address) competes for the slot.
     let mut forged = setup.clone();
     forged[4] ^= 1;
-    y.dp.handle_session_datagram(t0, x.addr(), &mut setup.clone(), &mut y.mesh);
-    y.dp.handle_session_datagram(t0, x.addr(), &mut forged, &mut y.mesh);
+    y.dp.handle_session_datagram(t0, x.addr(), &mut setup.clone(), &mut y.mesh.cx());
+    y.dp.handle_session_datagram(t0, x.addr(), &mut forged, &mut y.mesh.cx());
     assert_eq!(y.dp.counters().acks_sent, 1);
     assert_eq!(y.dp.session_count(), 1);
 }
@@ -738,23 +750,23 @@ fn setups_beyond_the_handshake_bound_are_refused() {
 fn a_msg3_nobody_awaits_or_that_fails_is_refused_and_counted() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    let peer = *y.mesh.identity.public();
-    x.dp.open_session(t0, &mut x.mesh, y.addr(), peer);
+    let peer = *y.mesh.view.identity.public();
+    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), peer);
     let (_, mut setup) = x.mesh.take_sent().pop().expect("setup");
-    y.dp.handle_session_datagram(t0, x.addr(), &mut setup, &mut y.mesh);
+    y.dp.handle_session_datagram(t0, x.addr(), &mut setup, &mut y.mesh.cx());
     let (_, mut ack) = y.mesh.take_sent().pop().expect("ack");
-    x.dp.handle_session_datagram(t0, y.addr(), &mut ack, &mut x.mesh);
+    x.dp.handle_session_datagram(t0, y.addr(), &mut ack, &mut x.mesh.cx());
     let (_, msg3) = x.mesh.take_sent().pop().expect("msg3");
     // From an address no handshake of y's is waiting on.
     let mut stray = msg3.clone();
     stray[4] ^= 1;
-    y.dp.handle_session_datagram(t0, x.addr(), &mut stray, &mut y.mesh);
+    y.dp.handle_session_datagram(t0, x.addr(), &mut stray, &mut y.mesh.cx());
     assert_eq!(y.dp.counters().msg3_refused, 1);
     // The awaited one, corrupted: refused, and the handshake is gone.
     let mut corrupt = msg3;
     let last = corrupt.len() - 1;
     corrupt[last] ^= 1;
-    y.dp.handle_session_datagram(t0, x.addr(), &mut corrupt, &mut y.mesh);
+    y.dp.handle_session_datagram(t0, x.addr(), &mut corrupt, &mut y.mesh.cx());
     assert_eq!(y.dp.counters().msg3_refused, 2);
     assert!(!y.dp.is_established(&x.addr()));
     assert_eq!(y.dp.session_count(), 0);
@@ -769,11 +781,11 @@ fn a_quiet_session_whose_last_data_went_one_way_is_not_declared_dead() {
     }
     // A ping: x's echo, then y's replies, the last one within 10 s of the
     // notification x sent for the first: nothing answers it at once.
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     for i in 0..3u16 {
         let t = t0 + ms(100 * u64::from(i) + 100);
-        y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 129, i, 8), &mut y.mesh);
+        y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 129, i, 8), &mut y.mesh.cx());
         settle(t, &mut x, &mut y);
     }
     let mut t = t0;
@@ -781,14 +793,14 @@ fn a_quiet_session_whose_last_data_went_one_way_is_not_declared_dead() {
         t += Duration::from_secs(1);
         for n in [&mut x, &mut y] {
             if n.dp.poll_timeout().is_some_and(|w| w <= t) {
-                n.dp.handle_timeout(t, &mut n.mesh);
+                n.dp.handle_timeout(t, &mut n.mesh.cx());
             }
         }
         settle(t, &mut x, &mut y);
     }
     assert_eq!(y.dp.counters().dead_sessions, 0, "x answered y's last Data");
     assert!(y.dp.is_established(&x.addr()));
-    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 9, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 9, 8), &mut x.mesh.cx());
     settle(t, &mut x, &mut y);
     assert_eq!(y.dp.counters().unknown_session, 0);
 }
@@ -801,14 +813,14 @@ fn setups_filling_the_handshake_bound_do_not_stop_our_own_sessions() {
     // A third node's Setup, arriving through y, takes x's only inbound
     // handshake slot.
     let (mut z, _) = pair(kat_identity("B"), kat_identity("A"));
-    let peer = *x.mesh.identity.public();
-    z.dp.open_session(t0, &mut z.mesh, x.addr(), peer);
+    let peer = *x.mesh.view.identity.public();
+    z.dp.open_session(t0, &mut z.mesh.cx(), x.addr(), peer);
     let (_, mut setup) = z.mesh.take_sent().pop().expect("setup");
-    x.dp.handle_session_datagram(t0, y.addr(), &mut setup, &mut x.mesh);
+    x.dp.handle_session_datagram(t0, y.addr(), &mut setup, &mut x.mesh.cx());
     assert_eq!(x.dp.session_count(), 1, "z's handshake holds the slot");
     x.mesh.take_sent();
     // x can still open a session of its own, to y.
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh);
+    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
     settle(t0, &mut x, &mut y);
     assert!(x.dp.is_established(&y.addr()));
     assert_eq!(x.dp.counters().sessions_refused, 0);

@@ -8,17 +8,46 @@ use super::config::DataplaneConfig;
 use super::dataplane::Dataplane;
 use super::state::{Established, Rekey, SessionState};
 use crate::addr::NodeAddr;
-use crate::routing::MeshView;
+use crate::routing::{Cx, MeshView};
 
-/// What the sweep decided for one session; applied after the iteration.
-enum Action {
-    Resend(NodeAddr, Vec<u8>),
-    HandshakeFailed(NodeAddr),
-    Remove(NodeAddr),
-    Dead(NodeAddr),
-    Rekey(NodeAddr),
+/// Session timers. Their deadlines derive from the session state
+/// (`earliest_deadline`); `handle_timeout` collects the (session, timer)
+/// pairs due and fires each through `on_session_timer`, as the node does
+/// with its peers' timers. Declaration order is firing order within a
+/// session: state changes (cutover, drain end) before what is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SessionTimer {
+    /// The handshake did not complete in time.
+    HandshakeTimeout,
+    /// Resend our SessionSetup.
+    HandshakeResend,
+    /// No Data either way for `idle_timeout`: tear down quietly.
+    Idle,
+    /// We keep sending but nothing authenticated: the peer lost it.
+    Dead,
+    /// Switch to the pending keys.
+    Cutover,
+    /// Forget the previous keys after the drain window.
+    DrainEnd,
+    /// Abandon a rekey handshake that did not complete.
+    RekeyStuck,
     /// Answer the peer's last Data (`Established::answer_due`).
-    Answer(NodeAddr, u16),
+    Answer,
+    /// Resend our msg3.
+    Msg3Resend,
+    /// Start a rekey.
+    Rekey,
+}
+
+impl SessionTimer {
+    const ESTABLISHED: [SessionTimer; 6] = [
+        SessionTimer::Cutover,
+        SessionTimer::DrainEnd,
+        SessionTimer::RekeyStuck,
+        SessionTimer::Answer,
+        SessionTimer::Msg3Resend,
+        SessionTimer::Rekey,
+    ];
 }
 
 /// When the sweep next has rekey work for `e`: the end of a stuck
@@ -35,10 +64,82 @@ fn rekey_due_at(e: &Established, cfg: &DataplaneConfig) -> Option<Instant> {
     Some(undampened.map_or(e.next_rekey, |u| u.max(e.next_rekey)))
 }
 
+/// The timers of one session due at `now`, in firing order.
+fn due(state: &SessionState, now: Instant, cfg: &DataplaneConfig) -> Vec<SessionTimer> {
+    let e = match state {
+        SessionState::Initiating {
+            resends,
+            next_resend,
+            deadline,
+            ..
+        } => {
+            return if now >= *deadline {
+                vec![SessionTimer::HandshakeTimeout]
+            } else if now >= *next_resend && *resends < cfg.handshake_resends {
+                vec![SessionTimer::HandshakeResend]
+            } else {
+                vec![]
+            };
+        }
+        SessionState::AwaitingMsg3 { deadline, .. } => {
+            return if now >= *deadline {
+                vec![SessionTimer::HandshakeTimeout]
+            } else {
+                vec![]
+            };
+        }
+        SessionState::Established(e) => e,
+    };
+    if now.saturating_duration_since(e.last_data) >= cfg.idle_timeout {
+        return vec![SessionTimer::Idle];
+    }
+    if is_dead(e, now, cfg) {
+        return vec![SessionTimer::Dead];
+    }
+    SessionTimer::ESTABLISHED
+        .into_iter()
+        .filter(|t| established_due(e, *t, now, cfg))
+        .collect()
+}
+
+/// We keep sending but nothing has authenticated for as long: the peer
+/// lost the session (restart). Start over; a peer that still has it
+/// treats our Setup as a rekey.
+fn is_dead(e: &Established, now: Instant, cfg: &DataplaneConfig) -> bool {
+    let unanswered = e
+        .unanswered_since
+        .is_some_and(|t| now.saturating_duration_since(t) >= cfg.dead_after);
+    unanswered || now.saturating_duration_since(e.last_recv) >= cfg.idle_timeout
+}
+
+fn rekey_stuck(e: &Established, now: Instant, cfg: &DataplaneConfig) -> bool {
+    !matches!(e.rekey, Rekey::Idle)
+        && now.saturating_duration_since(e.rekey_started) >= cfg.handshake_timeout
+}
+
+fn established_due(e: &Established, t: SessionTimer, now: Instant, cfg: &DataplaneConfig) -> bool {
+    match t {
+        SessionTimer::Cutover => e.cutover_at.is_some_and(|t| now >= t),
+        SessionTimer::DrainEnd => e.previous.is_some() && now >= e.previous_until,
+        SessionTimer::RekeyStuck => rekey_stuck(e, now, cfg),
+        SessionTimer::Answer => e.answer_due.is_some_and(|t| now >= t),
+        SessionTimer::Msg3Resend => e.msg3.as_ref().is_some_and(|r| now >= r.next),
+        SessionTimer::Rekey => {
+            let idle = matches!(e.rekey, Rekey::Idle) || rekey_stuck(e, now, cfg);
+            let due = now >= e.next_rekey || e.sent_since_rekey >= cfg.rekey_after_packets;
+            let dampened = e
+                .last_peer_rekey
+                .is_some_and(|t| now.saturating_duration_since(t) < cfg.peer_rekey_dampening);
+            due && !dampened && idle && e.pending.is_none()
+        }
+        _ => false,
+    }
+}
+
 impl Dataplane {
-    pub fn handle_timeout<M: MeshView>(&mut self, now: Instant, mesh: &mut M) {
+    pub fn handle_timeout<M: MeshView>(&mut self, now: Instant, cx: &mut Cx<'_, M>) {
         let mut failed = Vec::new();
-        self.discovery.handle_timeout(now, mesh, &mut failed);
+        self.discovery.handle_timeout(now, cx, &mut failed);
         for dest in failed {
             self.counters.discovery_failed += 1;
             if !self.is_established(&dest) {
@@ -46,30 +147,16 @@ impl Dataplane {
             }
         }
         for dest in std::mem::take(&mut self.suspect_paths) {
-            self.rewarm_and_lookup(now, mesh, dest);
+            self.rewarm_and_lookup(now, cx, dest);
         }
-        let actions = self.sweep(now);
-        for a in actions {
-            match a {
-                Action::Resend(dest, bytes) => {
-                    self.send_plain(now, mesh, dest, &bytes);
-                }
-                Action::HandshakeFailed(dest) => {
-                    self.counters.handshake_timeouts += 1;
-                    self.sessions.remove(&dest);
-                    self.fail_pending(&dest);
-                }
-                Action::Remove(dest) => {
-                    self.counters.idle_timeouts += 1;
-                    self.sessions.remove(&dest);
-                }
-                Action::Dead(dest) => {
-                    self.counters.dead_sessions += 1;
-                    self.sessions.remove(&dest);
-                }
-                Action::Rekey(dest) => self.rekey_initiate(now, mesh, dest),
-                Action::Answer(dest, mtu) => self.send_path_mtu(now, mesh, dest, mtu),
-            }
+        let cfg = &self.cfg;
+        let due: Vec<(NodeAddr, SessionTimer)> = self
+            .sessions
+            .iter()
+            .flat_map(|(a, s)| due(&s.state, now, cfg).into_iter().map(|t| (*a, t)))
+            .collect();
+        for (dest, t) in due {
+            self.on_session_timer(now, cx, dest, t);
         }
         self.error_throttle.purge(now);
         self.suspect_throttle.purge(now);
@@ -77,86 +164,113 @@ impl Dataplane {
         self.next_wake = self.earliest_deadline();
     }
 
-    fn sweep(&mut self, now: Instant) -> Vec<Action> {
-        let cfg = &self.cfg;
-        let mut actions = Vec::new();
-        for (&addr, entry) in self.sessions.iter_mut() {
-            match &mut entry.state {
-                SessionState::Initiating {
-                    setup,
-                    resends,
-                    next_resend,
-                    deadline,
-                    ..
-                } => {
-                    if now >= *deadline {
-                        actions.push(Action::HandshakeFailed(addr));
-                    } else if now >= *next_resend && *resends < cfg.handshake_resends {
-                        *resends += 1;
-                        *next_resend = now + cfg.handshake_resend * (1 << *resends);
-                        actions.push(Action::Resend(addr, setup.clone()));
-                    }
-                }
-                SessionState::AwaitingMsg3 { deadline, .. } => {
-                    if now >= *deadline {
-                        actions.push(Action::HandshakeFailed(addr));
-                    }
-                }
-                SessionState::Established(e) => {
-                    if now.saturating_duration_since(e.last_data) >= cfg.idle_timeout {
-                        actions.push(Action::Remove(addr));
-                        continue;
-                    }
-                    // We keep sending but nothing has authenticated for as
-                    // long: the peer lost the session (restart). Start over;
-                    // a peer that still has it treats our Setup as a rekey.
-                    let unanswered = e
-                        .unanswered_since
-                        .is_some_and(|t| now.saturating_duration_since(t) >= cfg.dead_after);
-                    if unanswered || now.saturating_duration_since(e.last_recv) >= cfg.idle_timeout
-                    {
-                        actions.push(Action::Dead(addr));
-                        continue;
-                    }
-                    if let Some(mtu) = e.take_due_answer(now) {
-                        actions.push(Action::Answer(addr, mtu));
-                    }
-                    if let Some(r) = &mut e.msg3 {
-                        if now >= r.next {
-                            if r.count >= cfg.handshake_resends {
-                                e.msg3 = None;
-                            } else {
-                                r.count += 1;
-                                r.next = now + cfg.msg3_resend * (1 << r.count);
-                                actions.push(Action::Resend(addr, r.payload.clone()));
-                            }
-                        }
-                    }
-                    if e.cutover_at.is_some_and(|t| now >= t) {
-                        e.cut_over(now, cfg.drain_window, cfg.min_rekey_after_cutover());
-                        self.counters.rekeys += 1;
-                    }
-                    if e.previous.is_some() && now >= e.previous_until {
-                        e.previous = None;
-                    }
-                    let stuck =
-                        now.saturating_duration_since(e.rekey_started) >= cfg.handshake_timeout;
-                    if !matches!(e.rekey, Rekey::Idle) && stuck {
-                        e.rekey = Rekey::Idle;
-                    }
-                    let due = now >= e.next_rekey || e.sent_since_rekey >= cfg.rekey_after_packets;
-                    let dampened = e.last_peer_rekey.is_some_and(|t| {
-                        now.saturating_duration_since(t) < cfg.peer_rekey_dampening
-                    });
-                    if due && !dampened && matches!(e.rekey, Rekey::Idle) && e.pending.is_none() {
-                        actions.push(Action::Rekey(addr));
-                    }
+    fn on_session_timer<M: MeshView>(
+        &mut self,
+        now: Instant,
+        cx: &mut Cx<'_, M>,
+        dest: NodeAddr,
+        t: SessionTimer,
+    ) {
+        match t {
+            SessionTimer::HandshakeTimeout => {
+                self.counters.handshake_timeouts += 1;
+                self.sessions.remove(&dest);
+                self.fail_pending(&dest);
+            }
+            SessionTimer::HandshakeResend => self.resend_setup(now, cx, dest),
+            SessionTimer::Idle => {
+                self.counters.idle_timeouts += 1;
+                self.sessions.remove(&dest);
+            }
+            SessionTimer::Dead => {
+                self.counters.dead_sessions += 1;
+                self.sessions.remove(&dest);
+            }
+            SessionTimer::Rekey => self.rekey_if_due(now, cx, dest),
+            SessionTimer::Msg3Resend => self.resend_msg3(now, cx, dest),
+            SessionTimer::Answer => {
+                let mtu = self
+                    .established_mut(&dest)
+                    .and_then(|e| e.take_due_answer(now));
+                if let Some(mtu) = mtu {
+                    self.send_path_mtu(now, cx, dest, mtu);
                 }
             }
+            _ => self.update_keys(now, dest, t),
         }
-        actions
     }
 
+    /// Cutover, the end of the drain window, a stuck rekey given up.
+    fn update_keys(&mut self, now: Instant, dest: NodeAddr, t: SessionTimer) {
+        let (drain, min_rekey) = (self.cfg.drain_window, self.cfg.min_rekey_after_cutover());
+        let Some(e) = self.established_mut(&dest) else {
+            return;
+        };
+        match t {
+            SessionTimer::Cutover => {
+                e.cut_over(now, drain, min_rekey);
+                self.counters.rekeys += 1;
+            }
+            SessionTimer::DrainEnd => e.previous = None,
+            SessionTimer::RekeyStuck => e.rekey = Rekey::Idle,
+            _ => {}
+        }
+    }
+
+    fn established_mut(&mut self, dest: &NodeAddr) -> Option<&mut Established> {
+        match self.sessions.get_mut(dest).map(|s| &mut s.state) {
+            Some(SessionState::Established(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn resend_setup<M: MeshView>(&mut self, now: Instant, cx: &mut Cx<'_, M>, dest: NodeAddr) {
+        let cfg = &self.cfg;
+        let Some(SessionState::Initiating {
+            setup,
+            resends,
+            next_resend,
+            ..
+        }) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
+        else {
+            return;
+        };
+        *resends += 1;
+        *next_resend = now + cfg.handshake_resend * (1 << *resends);
+        let bytes = setup.clone();
+        self.send_plain(now, cx, dest, &bytes);
+    }
+
+    fn resend_msg3<M: MeshView>(&mut self, now: Instant, cx: &mut Cx<'_, M>, dest: NodeAddr) {
+        let (max, every) = (self.cfg.handshake_resends, self.cfg.msg3_resend);
+        let Some(e) = self.established_mut(&dest) else {
+            return;
+        };
+        let Some(r) = &mut e.msg3 else {
+            return;
+        };
+        if r.count >= max {
+            e.msg3 = None;
+            return;
+        }
+        r.count += 1;
+        r.next = now + every * (1 << r.count);
+        let payload = r.payload.clone();
+        self.send_plain(now, cx, dest, &payload);
+    }
+
+    /// Starts a rekey unless a timer fired before it this round changed
+    /// the session so that none is due.
+    fn rekey_if_due<M: MeshView>(&mut self, now: Instant, cx: &mut Cx<'_, M>, dest: NodeAddr) {
+        let cfg = &self.cfg;
+        let due = match self.sessions.get(&dest).map(|s| &s.state) {
+            Some(SessionState::Established(e)) => established_due(e, SessionTimer::Rekey, now, cfg),
+            _ => false,
+        };
+        if due {
+            self.rekey_initiate(now, cx, dest);
+        }
+    }
     fn earliest_deadline(&self) -> Option<Instant> {
         let cfg = &self.cfg;
         self.sessions

@@ -49,14 +49,23 @@ impl Coords {
     }
 
     pub fn emit(&self, out: &mut Vec<u8>) {
-        put_len_u16(out, self.0.len());
-        for a in &self.0 {
+        Self::emit_slice(&self.0, out);
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        Self::slice_len(&self.0)
+    }
+
+    /// Encodes borrowed addresses (the data path's own coordinates).
+    pub fn emit_slice(addrs: &[NodeAddr], out: &mut Vec<u8>) {
+        put_len_u16(out, addrs.len());
+        for a in addrs {
             out.extend_from_slice(a.as_bytes());
         }
     }
 
-    pub fn encoded_len(&self) -> usize {
-        Self::COUNT_LEN + self.0.len() * NodeAddr::LEN
+    pub fn slice_len(addrs: &[NodeAddr]) -> usize {
+        Self::COUNT_LEN + addrs.len() * NodeAddr::LEN
     }
 
     pub fn is_empty(&self) -> bool {

@@ -247,15 +247,7 @@ impl FspEncryptedHeader {
 
     /// The AEAD associated data: prefix + counter (coordinates excluded).
     pub fn ad(&self) -> [u8; 12] {
-        let prefix = Prefix {
-            phase: PHASE_ESTABLISHED,
-            flags: self.wire_flags(),
-            payload_len: self.payload_len,
-        };
-        let mut b = [0u8; 12];
-        b[..Prefix::LEN].copy_from_slice(&prefix.to_bytes());
-        b[Prefix::LEN..].copy_from_slice(&self.counter.to_le_bytes());
-        b
+        encrypted_ad(self.wire_flags(), self.payload_len, self.counter)
     }
 
     pub fn emit(&self, out: &mut Vec<u8>) {
@@ -276,6 +268,114 @@ impl FspEncryptedHeader {
 
     pub fn key_epoch(&self) -> bool {
         self.flags & FLAG_K != 0
+    }
+}
+
+mod enc_field {
+    use core::ops::Range;
+    pub const COUNTER: Range<usize> = 4..12;
+    /// The CP section (two coordinate lists), or the ciphertext.
+    pub const REST: usize = 12;
+}
+
+/// The first 12 bytes of an encrypted message, also its AEAD associated
+/// data, for `flags` as they go on the wire.
+pub fn encrypted_ad(flags: u8, payload_len: u16, counter: u64) -> [u8; FspEncryptedHeader::LEN] {
+    let prefix = Prefix {
+        phase: PHASE_ESTABLISHED,
+        flags,
+        payload_len,
+    };
+    let mut b = [0u8; FspEncryptedHeader::LEN];
+    b[..Prefix::LEN].copy_from_slice(&prefix.to_bytes());
+    b[enc_field::COUNTER].copy_from_slice(&counter.to_le_bytes());
+    b
+}
+
+/// A checked view over an encrypted FSP message (phase 0, U clear): the
+/// data path reads header and coordinates in place and decrypts the
+/// ciphertext where it lies. `FspEncryptedHeader` is the value.
+#[derive(Debug, Clone, Copy)]
+pub struct EncryptedPacket<T: AsRef<[u8]>> {
+    buf: T,
+    flags: u8,
+    ciphertext_at: usize,
+}
+
+impl<T: AsRef<[u8]>> EncryptedPacket<T> {
+    /// Checks the prefix, walks the CP section's two coordinate counts,
+    /// and checks that a tag's worth of ciphertext follows.
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        let what = "FSP encrypted message";
+        let b = buf.as_ref();
+        let prefix = Prefix::parse(b)?;
+        if prefix.phase != PHASE_ESTABLISHED || prefix.flags & FLAG_U != 0 {
+            return Err(WireError::UnknownPhase {
+                what,
+                phase: prefix.phase,
+            });
+        }
+        let mut at = enc_field::REST;
+        if prefix.flags & FLAG_CP != 0 {
+            for _ in 0..2 {
+                let count = b
+                    .get(at..at + Coords::COUNT_LEN)
+                    .ok_or(WireError::Truncated {
+                        what,
+                        need: at + Coords::COUNT_LEN,
+                        got: b.len(),
+                    })?;
+                let n = usize::from(u16::from_le_bytes([count[0], count[1]]));
+                at += Coords::COUNT_LEN + n * crate::addr::NodeAddr::LEN;
+            }
+        }
+        if b.len() < at + TAG_LEN {
+            return Err(WireError::Truncated {
+                what,
+                need: at + TAG_LEN,
+                got: b.len(),
+            });
+        }
+        Ok(EncryptedPacket {
+            flags: prefix.flags,
+            buf,
+            ciphertext_at: at,
+        })
+    }
+
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    pub fn key_epoch(&self) -> bool {
+        self.flags & FLAG_K != 0
+    }
+
+    pub fn counter(&self) -> u64 {
+        let mut c = [0u8; 8];
+        c.copy_from_slice(&self.buf.as_ref()[enc_field::COUNTER]);
+        u64::from_le_bytes(c)
+    }
+
+    /// The AEAD associated data, as received.
+    pub fn ad(&self) -> [u8; FspEncryptedHeader::LEN] {
+        let mut ad = [0u8; FspEncryptedHeader::LEN];
+        ad.copy_from_slice(&self.buf.as_ref()[..FspEncryptedHeader::LEN]);
+        ad
+    }
+
+    /// The CP section's coordinates `(src, dst)`, when CP is set.
+    pub fn coords(&self) -> Option<Result<(Coords, Coords), WireError>> {
+        if self.flags & FLAG_CP == 0 {
+            return None;
+        }
+        let cp = &self.buf.as_ref()[enc_field::REST..self.ciphertext_at];
+        Some(Coords::parse(cp).and_then(|(src, n)| Ok((src, Coords::parse(&cp[n..])?.0))))
+    }
+
+    /// Where the ciphertext (tag included) lies in the buffer.
+    pub fn ciphertext_range(&self) -> core::ops::Range<usize> {
+        self.ciphertext_at..self.buf.as_ref().len()
     }
 }
 

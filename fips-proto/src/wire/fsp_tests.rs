@@ -117,14 +117,19 @@ fn captured_session_payloads_reencode_byte_for_byte() {
     assert!(checked >= 6);
 }
 
-#[test]
-fn cp_header_carries_clear_coords_outside_the_ad() {
-    let h = FspEncryptedHeader {
+/// An encrypted header with K and CP: our coordinates only.
+fn cp_header() -> FspEncryptedHeader {
+    FspEncryptedHeader {
         flags: FLAG_K,
         payload_len: 6,
         counter: 7,
         coords: Some((Coords(vec![node(A)]), Coords::default())),
-    };
+    }
+}
+
+#[test]
+fn cp_header_carries_clear_coords_outside_the_ad() {
+    let h = cp_header();
     let mut out = Vec::new();
     h.emit(&mut out);
     assert_eq!(out.len(), h.encoded_len());
@@ -142,12 +147,18 @@ fn cp_header_carries_clear_coords_outside_the_ad() {
     assert_eq!(ciphertext, &[0xcc; 6 + TAG_LEN]);
 }
 
-#[test]
-fn rejects_an_encrypted_message_whose_coords_leave_no_room_for_a_tag() {
+/// CP with two empty coordinate lists, then 15 bytes: one short of a tag.
+fn cp_without_room_for_a_tag() -> Vec<u8> {
     let mut out = vec![0x00, FLAG_CP, 6, 0];
     out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(&[0; 15]);
+    out
+}
+
+#[test]
+fn rejects_an_encrypted_message_whose_coords_leave_no_room_for_a_tag() {
+    let out = cp_without_room_for_a_tag();
     assert!(matches!(
         classify(&out),
         Err(WireError::Truncated {
@@ -220,4 +231,41 @@ fn classifies_u_flag_packets_as_errors() {
     let mut out = Vec::new();
     e.emit(&mut out);
     assert_eq!(classify(&out), Ok(FspPacket::Error(e)));
+}
+
+#[test]
+fn encrypted_packet_view_reads_the_kat_data_frame_as_the_value_does() {
+    let wire = kat("fsp_xk", "fsp_data_ctr0_ts5");
+    let FspPacket::Encrypted { header, ciphertext } = classify(&wire).unwrap() else {
+        panic!("not encrypted")
+    };
+    let v = EncryptedPacket::new_checked(&wire[..]).unwrap();
+    assert_eq!(v.counter(), header.counter);
+    assert_eq!(v.ad(), header.ad());
+    assert_eq!(v.key_epoch(), header.key_epoch());
+    assert!(v.coords().is_none());
+    assert_eq!(&wire[v.ciphertext_range()], ciphertext);
+}
+
+#[test]
+fn encrypted_packet_view_finds_cp_coords_and_matches_encrypted_ad() {
+    let h = cp_header();
+    let mut out = Vec::new();
+    h.emit(&mut out);
+    out.extend_from_slice(&[0xcc; 6 + TAG_LEN]);
+    let v = EncryptedPacket::new_checked(&out[..]).unwrap();
+    assert_eq!(v.coords().unwrap().unwrap(), h.coords.clone().unwrap());
+    assert_eq!(v.ciphertext_range(), h.encoded_len()..out.len());
+    assert_eq!(encrypted_ad(FLAG_CP | FLAG_K, 6, 7), h.ad());
+    assert_eq!(v.ad(), h.ad());
+}
+
+#[test]
+fn encrypted_packet_view_rejects_what_classify_rejects() {
+    let no_tag = cp_without_room_for_a_tag();
+    assert!(EncryptedPacket::new_checked(&no_tag[..]).is_err());
+    assert!(EncryptedPacket::new_checked(&[0u8; 27][..]).is_err());
+    let mut plaintext_error = vec![0x00, FLAG_U, 0, 0];
+    plaintext_error.extend_from_slice(&[0; 40]);
+    assert!(EncryptedPacket::new_checked(&plaintext_error[..]).is_err());
 }

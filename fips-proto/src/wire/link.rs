@@ -66,7 +66,7 @@ impl<'a> SessionDatagram<'a> {
     /// everything after the 36-byte header.
     pub fn parse(buf: &'a [u8]) -> Result<SessionDatagram<'a>, WireError> {
         let mut r = Reader::new(buf, "SessionDatagram");
-        expect_type(&mut r, SESSION_DATAGRAM)?;
+        r.expect_type(SESSION_DATAGRAM)?;
         Ok(SessionDatagram {
             ttl: r.u8()?,
             path_mtu: r.u16()?,
@@ -92,26 +92,92 @@ impl<'a> SessionDatagram<'a> {
     /// Rewrites TTL and path MTU of an encoded datagram in place, so a
     /// transit hop can forward without re-encoding the payload.
     pub fn set_forwarding_fields(msg: &mut [u8], ttl: u8, path_mtu: u16) -> Result<(), WireError> {
-        if msg.len() < Self::HEADER_LEN {
-            return Err(WireError::Truncated {
-                what: "SessionDatagram",
-                need: Self::HEADER_LEN,
-                got: msg.len(),
-            });
-        }
-        msg[dg_field::TTL] = ttl;
-        msg[dg_field::PATH_MTU].copy_from_slice(&path_mtu.to_le_bytes());
+        let mut view = DatagramView::new_checked(msg)?;
+        view.set_ttl(ttl);
+        view.set_path_mtu(path_mtu);
         Ok(())
     }
 
     /// The destination of an encoded datagram without a full parse.
     pub fn peek_dst(msg: &[u8]) -> Option<NodeAddr> {
-        msg.get(dg_field::DST).and_then(NodeAddr::from_slice)
+        DatagramView::new_checked(msg).ok().map(|v| v.dst())
     }
 
     /// The source of an encoded datagram without a full parse.
     pub fn peek_src(msg: &[u8]) -> Option<NodeAddr> {
-        msg.get(dg_field::SRC).and_then(NodeAddr::from_slice)
+        DatagramView::new_checked(msg).ok().map(|v| v.src())
+    }
+}
+
+/// A checked view over an encoded SessionDatagram (msg_type byte first),
+/// read and edited in place: the data path parses the header without
+/// copying the payload, and a transit hop lowers TTL and path MTU without
+/// re-encoding. `SessionDatagram` is the value; both use `dg_field`.
+#[derive(Debug, Clone, Copy)]
+pub struct DatagramView<T: AsRef<[u8]>> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> DatagramView<T> {
+    /// Checks the type byte and that the whole header is present.
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        let b = buf.as_ref();
+        if b.len() < SessionDatagram::HEADER_LEN {
+            return Err(WireError::Truncated {
+                what: "SessionDatagram",
+                need: SessionDatagram::HEADER_LEN,
+                got: b.len(),
+            });
+        }
+        if b[0] != SESSION_DATAGRAM {
+            return Err(WireError::UnknownType {
+                what: "SessionDatagram",
+                msg_type: b[0],
+            });
+        }
+        Ok(DatagramView { buf })
+    }
+
+    pub fn ttl(&self) -> u8 {
+        self.buf.as_ref()[dg_field::TTL]
+    }
+
+    pub fn path_mtu(&self) -> u16 {
+        let b = &self.buf.as_ref()[dg_field::PATH_MTU];
+        u16::from_le_bytes([b[0], b[1]])
+    }
+
+    pub fn src(&self) -> NodeAddr {
+        self.addr(dg_field::SRC)
+    }
+
+    pub fn dst(&self) -> NodeAddr {
+        self.addr(dg_field::DST)
+    }
+
+    fn addr(&self, r: core::ops::Range<usize>) -> NodeAddr {
+        let mut a = [0u8; NodeAddr::LEN];
+        a.copy_from_slice(&self.buf.as_ref()[r]);
+        NodeAddr(a)
+    }
+
+    /// The session-layer payload after the header.
+    pub fn payload(&self) -> &[u8] {
+        &self.buf.as_ref()[dg_field::PAYLOAD..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> DatagramView<T> {
+    pub fn set_ttl(&mut self, ttl: u8) {
+        self.buf.as_mut()[dg_field::TTL] = ttl;
+    }
+
+    pub fn set_path_mtu(&mut self, mtu: u16) {
+        self.buf.as_mut()[dg_field::PATH_MTU].copy_from_slice(&mtu.to_le_bytes());
+    }
+
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        &mut self.buf.as_mut()[dg_field::PAYLOAD..]
     }
 }
 
@@ -212,8 +278,10 @@ pub struct LinkInner<'a> {
 }
 
 impl<'a> LinkInner<'a> {
-    /// Timestamp (4) + msg_type (1).
-    pub const MIN_LEN: usize = 5;
+    /// The timestamp before the message.
+    pub const TIMESTAMP_LEN: usize = 4;
+    /// Timestamp + msg_type.
+    pub const MIN_LEN: usize = Self::TIMESTAMP_LEN + 1;
 
     pub fn parse(plaintext: &'a [u8]) -> Result<LinkInner<'a>, WireError> {
         let mut r = Reader::new(plaintext, "link plaintext");
@@ -238,19 +306,8 @@ impl<'a> LinkInner<'a> {
 
     /// Also the `payload_len` of the established header that carries it.
     pub fn encoded_len(&self) -> usize {
-        4 + self.msg.encoded_len()
+        Self::TIMESTAMP_LEN + self.msg.encoded_len()
     }
-}
-
-fn expect_type(r: &mut Reader<'_>, want: u8) -> Result<(), WireError> {
-    let msg_type = r.u8()?;
-    if msg_type != want {
-        return Err(WireError::UnknownType {
-            what: r.what(),
-            msg_type,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -134,3 +134,32 @@ fn rejects_a_plaintext_without_a_message_type() {
         })
     ));
 }
+
+#[test]
+fn datagram_view_reads_the_kat_datagram_and_edits_it_in_place() {
+    let mut msg = kat("fsp_xk", "session_datagram_link_msg");
+    let dg = SessionDatagram::parse(&msg).unwrap();
+    let (src, dst, payload) = (dg.src, dg.dst, dg.payload.to_vec());
+    let mut v = DatagramView::new_checked(&mut msg[..]).unwrap();
+    assert_eq!((v.ttl(), v.path_mtu()), (DEFAULT_TTL, DEFAULT_PATH_MTU));
+    assert_eq!((v.src(), v.dst()), (src, dst));
+    assert_eq!(v.payload(), &payload[..]);
+    v.set_ttl(7);
+    v.set_path_mtu(1200);
+    let dg = SessionDatagram::parse(&msg).unwrap();
+    assert_eq!((dg.ttl, dg.path_mtu, dg.payload), (7, 1200, &payload[..]));
+}
+
+#[test]
+fn datagram_view_rejects_a_short_header_and_another_message_type() {
+    assert!(DatagramView::new_checked(&[0u8; 35][..]).is_err());
+    let mut msg = kat("fsp_xk", "session_datagram_link_msg");
+    msg[0] = HEARTBEAT;
+    assert!(matches!(
+        DatagramView::new_checked(&msg[..]),
+        Err(WireError::UnknownType {
+            msg_type: HEARTBEAT,
+            ..
+        })
+    ));
+}

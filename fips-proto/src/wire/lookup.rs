@@ -33,7 +33,7 @@ impl LookupRequest {
     /// "visited" filter there.
     pub fn parse(buf: &[u8]) -> Result<LookupRequest, WireError> {
         let mut r = Reader::new(buf, "LookupRequest");
-        expect_type(&mut r, REQUEST_TYPE)?;
+        r.expect_type(REQUEST_TYPE)?;
         Ok(LookupRequest {
             request_id: r.u64()?,
             target: r.addr()?,
@@ -74,7 +74,7 @@ impl LookupResponse {
     /// Parses a whole link message (msg_type byte included).
     pub fn parse(buf: &[u8]) -> Result<LookupResponse, WireError> {
         let mut r = Reader::new(buf, "LookupResponse");
-        expect_type(&mut r, RESPONSE_TYPE)?;
+        r.expect_type(RESPONSE_TYPE)?;
         Ok(LookupResponse {
             request_id: r.u64()?,
             target: r.addr()?,
@@ -105,17 +105,6 @@ impl LookupResponse {
         self.target_coords.emit(&mut b);
         b
     }
-}
-
-fn expect_type(r: &mut Reader<'_>, want: u8) -> Result<(), WireError> {
-    let msg_type = r.u8()?;
-    if msg_type != want {
-        return Err(WireError::UnknownType {
-            what: r.what(),
-            msg_type,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -33,50 +33,20 @@ impl SenderReport {
 
     /// Parses the link message (msg_type byte included).
     pub fn parse(buf: &[u8]) -> Result<SenderReport, WireError> {
-        let mut r = Reader::new(buf, "SenderReport");
-        expect_link_type(&mut r, LINK_SENDER_REPORT_TYPE)?;
-        r.take(LINK_PAD)?;
-        Self::read_fields(&mut r)
+        parse_link(buf)
     }
 
     /// Parses the session body (after the FSP inner header).
     pub fn parse_session(body: &[u8]) -> Result<SenderReport, WireError> {
-        let mut r = Reader::new(body, "session SenderReport");
-        r.take(SESSION_PAD)?;
-        Self::read_fields(&mut r)
-    }
-
-    fn read_fields(r: &mut Reader<'_>) -> Result<SenderReport, WireError> {
-        Ok(SenderReport {
-            interval_start_counter: r.u64()?,
-            interval_end_counter: r.u64()?,
-            interval_start_timestamp: r.u32()?,
-            interval_end_timestamp: r.u32()?,
-            interval_bytes_sent: r.u32()?,
-            cumulative_packets_sent: r.u64()?,
-            cumulative_bytes_sent: r.u64()?,
-        })
+        parse_session(body)
     }
 
     pub fn emit(&self, out: &mut Vec<u8>) {
-        out.push(LINK_SENDER_REPORT_TYPE);
-        out.extend_from_slice(&[0; LINK_PAD]);
-        self.emit_fields(out);
+        emit_link(self, out);
     }
 
     pub fn emit_session(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[0; SESSION_PAD]);
-        self.emit_fields(out);
-    }
-
-    fn emit_fields(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.interval_start_counter.to_le_bytes());
-        out.extend_from_slice(&self.interval_end_counter.to_le_bytes());
-        out.extend_from_slice(&self.interval_start_timestamp.to_le_bytes());
-        out.extend_from_slice(&self.interval_end_timestamp.to_le_bytes());
-        out.extend_from_slice(&self.interval_bytes_sent.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_packets_sent.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_bytes_sent.to_le_bytes());
+        emit_session(self, out);
     }
 
     pub fn encoded_len(&self) -> usize {
@@ -113,20 +83,71 @@ impl ReceiverReport {
 
     /// Parses the link message (msg_type byte included).
     pub fn parse(buf: &[u8]) -> Result<ReceiverReport, WireError> {
-        let mut r = Reader::new(buf, "ReceiverReport");
-        expect_link_type(&mut r, LINK_RECEIVER_REPORT_TYPE)?;
-        r.take(LINK_PAD)?;
-        Self::read_fields(&mut r)
+        parse_link(buf)
     }
 
     /// Parses the session body (after the FSP inner header).
     pub fn parse_session(body: &[u8]) -> Result<ReceiverReport, WireError> {
-        let mut r = Reader::new(body, "session ReceiverReport");
-        r.take(SESSION_PAD)?;
-        Self::read_fields(&mut r)
+        parse_session(body)
     }
 
-    fn read_fields(r: &mut Reader<'_>) -> Result<ReceiverReport, WireError> {
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        emit_link(self, out);
+    }
+
+    pub fn emit_session(&self, out: &mut Vec<u8>) {
+        emit_session(self, out);
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        Self::LINK_LEN
+    }
+}
+
+/// What the link and session framings of a report share: only the
+/// prefix differs (type byte and padding, or padding alone).
+trait Report: Sized {
+    const LINK_TYPE: u8;
+    const LINK_WHAT: &'static str;
+    const SESSION_WHAT: &'static str;
+    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError>;
+    fn emit_fields(&self, out: &mut Vec<u8>);
+}
+
+impl Report for SenderReport {
+    const LINK_TYPE: u8 = LINK_SENDER_REPORT_TYPE;
+    const LINK_WHAT: &'static str = "SenderReport";
+    const SESSION_WHAT: &'static str = "session SenderReport";
+
+    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(SenderReport {
+            interval_start_counter: r.u64()?,
+            interval_end_counter: r.u64()?,
+            interval_start_timestamp: r.u32()?,
+            interval_end_timestamp: r.u32()?,
+            interval_bytes_sent: r.u32()?,
+            cumulative_packets_sent: r.u64()?,
+            cumulative_bytes_sent: r.u64()?,
+        })
+    }
+
+    fn emit_fields(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.interval_start_counter.to_le_bytes());
+        out.extend_from_slice(&self.interval_end_counter.to_le_bytes());
+        out.extend_from_slice(&self.interval_start_timestamp.to_le_bytes());
+        out.extend_from_slice(&self.interval_end_timestamp.to_le_bytes());
+        out.extend_from_slice(&self.interval_bytes_sent.to_le_bytes());
+        out.extend_from_slice(&self.cumulative_packets_sent.to_le_bytes());
+        out.extend_from_slice(&self.cumulative_bytes_sent.to_le_bytes());
+    }
+}
+
+impl Report for ReceiverReport {
+    const LINK_TYPE: u8 = LINK_RECEIVER_REPORT_TYPE;
+    const LINK_WHAT: &'static str = "ReceiverReport";
+    const SESSION_WHAT: &'static str = "session ReceiverReport";
+
+    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let highest_counter = r.u64()?;
         let cumulative_packets_recv = r.u64()?;
         let cumulative_bytes_recv = r.u64()?;
@@ -153,17 +174,6 @@ impl ReceiverReport {
         })
     }
 
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        out.push(LINK_RECEIVER_REPORT_TYPE);
-        out.extend_from_slice(&[0; LINK_PAD]);
-        self.emit_fields(out);
-    }
-
-    pub fn emit_session(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[0; SESSION_PAD]);
-        self.emit_fields(out);
-    }
-
     fn emit_fields(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.highest_counter.to_le_bytes());
         out.extend_from_slice(&self.cumulative_packets_recv.to_le_bytes());
@@ -181,21 +191,30 @@ impl ReceiverReport {
         out.extend_from_slice(&self.interval_packets_recv.to_le_bytes());
         out.extend_from_slice(&self.interval_bytes_recv.to_le_bytes());
     }
-
-    pub fn encoded_len(&self) -> usize {
-        Self::LINK_LEN
-    }
 }
 
-fn expect_link_type(r: &mut Reader<'_>, want: u8) -> Result<(), WireError> {
-    let msg_type = r.u8()?;
-    if msg_type != want {
-        return Err(WireError::UnknownType {
-            what: r.what(),
-            msg_type,
-        });
-    }
-    Ok(())
+fn parse_link<R: Report>(buf: &[u8]) -> Result<R, WireError> {
+    let mut r = Reader::new(buf, R::LINK_WHAT);
+    r.expect_type(R::LINK_TYPE)?;
+    r.take(LINK_PAD)?;
+    R::read_fields(&mut r)
+}
+
+fn parse_session<R: Report>(body: &[u8]) -> Result<R, WireError> {
+    let mut r = Reader::new(body, R::SESSION_WHAT);
+    r.take(SESSION_PAD)?;
+    R::read_fields(&mut r)
+}
+
+fn emit_link<R: Report>(report: &R, out: &mut Vec<u8>) {
+    out.push(R::LINK_TYPE);
+    out.extend_from_slice(&[0; LINK_PAD]);
+    report.emit_fields(out);
+}
+
+fn emit_session<R: Report>(report: &R, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0; SESSION_PAD]);
+    report.emit_fields(out);
 }
 
 #[cfg(test)]

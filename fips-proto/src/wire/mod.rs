@@ -63,5 +63,5 @@ pub enum WireError {
     },
 }
 
-/// Length of a Poly1305 tag; both FMP and FSP append one to every ciphertext.
-pub const TAG_LEN: usize = 16;
+/// Both FMP and FSP append one Poly1305 tag to every ciphertext.
+pub use crate::noise::TAG_LEN;

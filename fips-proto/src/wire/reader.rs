@@ -49,6 +49,18 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>()?[0])
     }
 
+    /// Reads the msg_type byte, which must be `want`.
+    pub(crate) fn expect_type(&mut self, want: u8) -> Result<(), WireError> {
+        let msg_type = self.u8()?;
+        if msg_type != want {
+            return Err(WireError::UnknownType {
+                what: self.what(),
+                msg_type,
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn u16(&mut self) -> Result<u16, WireError> {
         Ok(u16::from_le_bytes(self.array()?))
     }

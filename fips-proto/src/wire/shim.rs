@@ -36,6 +36,12 @@ mod shim_field {
     pub const HOP_LIMIT: usize = 6;
 }
 
+/// The next-header byte of a shim (the upper layer starts at
+/// `SHIM_HEADER_LEN`), without a full decompression.
+pub fn next_header(shim: &[u8]) -> Option<u8> {
+    shim.get(shim_field::NEXT_HEADER).copied()
+}
+
 /// Source and destination of an IPv6 packet, for the caller to check that
 /// they are the session's endpoints before compressing them away.
 pub fn ipv6_addrs(packet: &[u8]) -> Option<(Ipv6Addr, Ipv6Addr)> {

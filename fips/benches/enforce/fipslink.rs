@@ -8,8 +8,7 @@ use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use crate::netns::{sysctl, Topology};
-use crate::support::daemon::{key, wait_until, Daemon, Key};
+use fips_testkit::{key, wait_until, Daemon, Key, SidecarPair};
 
 pub struct Pair {
     pub sidecar: Daemon,
@@ -19,17 +18,17 @@ pub struct Pair {
 
 impl Pair {
     /// Starts both daemons on `port` and waits until they are linked.
-    pub fn start(topo: &Topology, port: u16) -> Pair {
+    pub fn start(topo: &SidecarPair, port: u16) -> Pair {
         for ns in [&topo.sidecar, &topo.peer] {
             // Paused streams resume at full window.
-            sysctl(ns, "net.ipv4.tcp_slow_start_after_idle=0");
+            ns.sysctl(&["net.ipv4.tcp_slow_start_after_idle=0"]);
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let (a, b) = (key("a"), key("b"));
         let sidecar_bind = format!("{}:{port}", topo.sidecar_ip);
         let peer_bind = format!("{}:{port}", topo.peer_ip);
         let peer = Daemon::with_env_in(
-            &topo.peer,
+            &topo.peer.name,
             dir.path(),
             b,
             &[
@@ -39,7 +38,7 @@ impl Pair {
             ],
         );
         let sidecar = Daemon::with_env_in(
-            &topo.sidecar,
+            &topo.sidecar.name,
             dir.path(),
             a,
             &[

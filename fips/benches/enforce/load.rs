@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::netns::in_ns;
+use fips_testkit::netns::in_ns;
 
 /// UDP payload per datagram of the raw UDP streams.
 pub const PAYLOAD: usize = 1400;

@@ -19,23 +19,21 @@ mod fipslink;
 #[path = "../../tests/enforce_util/frames.rs"]
 mod frames;
 mod load;
-#[path = "../../tests/enforce_util/netns.rs"]
-mod netns;
 mod report;
 mod setup;
-#[path = "../../tests/support/mod.rs"]
-mod support;
 
 use fips::enforce::{
     socket_cookie, test_run_repeat, Classifier, Direction, Policy, VERDICT_DROP, VERDICT_PASS,
 };
+use fips_testkit::key;
+use fips_testkit::netns::run_cmd;
+use fips_testkit::pair::RemoveFilterOnDrop;
+use fips_testkit::SidecarPair;
 use load::Stream;
-use netns::{in_ns, run, Topology};
-use setup::{apply, Cleanup, ProgStats, Setup, PER_PACKET, THROUGHPUT};
+use setup::{apply, ProgStats, Setup, PER_PACKET, THROUGHPUT};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::Duration;
-use support::daemon::key;
 
 /// The daemons' transport port, and the bench's own UDP socket's.
 const PORT: u16 = 31090;
@@ -96,14 +94,15 @@ pub struct Sample {
 fn main() {
     let opts = Opts::from_env();
     let test_run = test_run_ns();
-    let topo = Topology::with_prefix("eb", "bench", 90);
-    let _cleanup = Cleanup(&topo);
+    let topo = SidecarPair::with_prefix("eb", "bench", 90);
+    // Removes whatever an interrupted measurement left on eth0.
+    let _cleanup = RemoveFilterOnDrop(&topo);
     let bench_addr = format!("{BENCH_IP}/24");
-    run(
+    run_cmd(
         "ip",
         &[
             "-n",
-            &topo.sidecar,
+            &topo.sidecar.name,
             "addr",
             "add",
             &bench_addr,
@@ -112,7 +111,10 @@ fn main() {
         ],
     );
     let pair = fipslink::Pair::start(&topo, PORT);
-    let bench_socket = in_ns(&topo.sidecar, || UdpSocket::bind((BENCH_IP, PORT))).expect("bind");
+    let bench_socket = topo
+        .sidecar
+        .enter(|| UdpSocket::bind((BENCH_IP, PORT)))
+        .expect("bind");
     let mut cookies: Vec<u64> = pair
         .transport_sockets(SocketAddr::new(topo.sidecar_ip.into(), PORT))
         .iter()
@@ -144,10 +146,13 @@ fn main() {
 }
 
 /// Raw UDP out of and into the sidecar, then TCP over the FIPS link.
-fn streams(topo: &Topology, bench_socket: UdpSocket) -> Vec<Stream> {
+fn streams(topo: &SidecarPair, bench_socket: UdpSocket) -> Vec<Stream> {
     let peer_ip = topo.peer_ip;
-    let [sink, source] = [PEER_PORT, PEER_PORT + 1]
-        .map(|port| in_ns(&topo.peer, || UdpSocket::bind((peer_ip, port))).expect("bind"));
+    let [sink, source] = [PEER_PORT, PEER_PORT + 1].map(|port| {
+        topo.peer
+            .enter(|| UdpSocket::bind((peer_ip, port)))
+            .expect("bind")
+    });
     let bench_rx = bench_socket.try_clone().expect("clone");
     let to_peer = SocketAddr::from((peer_ip, PEER_PORT));
     let to_bench = SocketAddr::from((BENCH_IP, PORT));
@@ -157,14 +162,14 @@ fn streams(topo: &Topology, bench_socket: UdpSocket) -> Vec<Stream> {
         Stream::udp("UDP in (eth0 ingress)", source, bench_rx, to_bench),
         Stream::tcp(
             "FIPS link, TCP sidecar -> peer",
-            &topo.sidecar,
-            &topo.peer,
+            &topo.sidecar.name,
+            &topo.peer.name,
             SocketAddr::new(b.into(), TCP_PORT),
         ),
         Stream::tcp(
             "FIPS link, TCP peer -> sidecar",
-            &topo.peer,
-            &topo.sidecar,
+            &topo.peer.name,
+            &topo.sidecar.name,
             SocketAddr::new(a.into(), TCP_PORT),
         ),
     ]
@@ -175,7 +180,7 @@ fn streams(topo: &Topology, bench_socket: UdpSocket) -> Vec<Stream> {
 /// back (A B C C B A, half of `dur` each) so a drift within the round
 /// weighs on every setup alike.
 fn measure(
-    topo: &Topology,
+    topo: &SidecarPair,
     policy: &Policy,
     streams: &[Stream],
     rounds: usize,

@@ -4,7 +4,8 @@
 use aya::programs::{tc::TcAttachType, SchedClassifier};
 use fips::enforce::{self, Direction, Enforcer, Policy, Reason};
 
-use crate::netns::{in_ns, run, Topology};
+use fips_testkit::netns::run_cmd;
+use fips_testkit::SidecarPair;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Setup {
@@ -74,10 +75,10 @@ pub enum Attached {
     },
 }
 
-pub fn apply(topo: &Topology, setup: Setup, policy: &Policy) -> Attached {
+pub fn apply(topo: &SidecarPair, setup: Setup, policy: &Policy) -> Attached {
     match setup {
         Setup::None => Attached::Nothing,
-        Setup::Noop => in_ns(&topo.sidecar, || {
+        Setup::Noop => topo.sidecar.enter(|| {
             let (a, ingress) = attach_noop(TcAttachType::Ingress);
             let (b, egress) = attach_noop(TcAttachType::Egress);
             Attached::Noop {
@@ -86,12 +87,14 @@ pub fn apply(topo: &Topology, setup: Setup, policy: &Policy) -> Attached {
             }
         }),
         Setup::Ebpf => {
-            let enforcer = in_ns(&topo.sidecar, || Enforcer::attach("eth0", policy))
+            let enforcer = topo
+                .sidecar
+                .enter(|| Enforcer::attach("eth0", policy))
                 .expect("attach the classifier");
             assert!(enforcer.backstop(), "no netfilter egress backstop");
             Attached::Fips(enforcer)
         }
-        Setup::EbpfNoBackstop => in_ns(&topo.sidecar, || {
+        Setup::EbpfNoBackstop => topo.sidecar.enter(|| {
             let enforcer = Enforcer::attach("eth0", policy).expect("attach the classifier");
             let removed = enforce::remove_backstop("eth0").expect("remove the backstop");
             assert!(removed, "no backstop to remove");
@@ -110,9 +113,9 @@ pub fn apply(topo: &Topology, setup: Setup, policy: &Policy) -> Attached {
                 ],
                 &["OUTPUT", "-o", "eth0", "-j", "DROP"],
             ] {
-                let mut args = vec!["netns", "exec", &topo.sidecar, "iptables", "-A"];
+                let mut args = vec!["netns", "exec", &topo.sidecar.name, "iptables", "-A"];
                 args.extend_from_slice(rule);
-                run("ip", &args);
+                run_cmd("ip", &args);
             }
             Attached::Iptables
         }
@@ -185,20 +188,22 @@ impl Attached {
             .sum()
     }
 
-    pub fn undo(self, topo: &Topology) {
+    pub fn undo(self, topo: &SidecarPair) {
         match self {
             // Dropping the objects detaches the empty programs.
             Attached::Nothing | Attached::Noop { .. } => {}
             Attached::Fips(enforcer) => {
                 // The pinned links outlive the Enforcer: remove them.
                 drop(enforcer);
-                in_ns(&topo.sidecar, || enforce::remove("eth0")).expect("remove");
+                topo.sidecar
+                    .enter(|| enforce::remove("eth0"))
+                    .expect("remove");
             }
             Attached::Iptables => {
                 for chain in ["INPUT", "OUTPUT"] {
-                    run(
+                    run_cmd(
                         "ip",
-                        &["netns", "exec", &topo.sidecar, "iptables", "-F", chain],
+                        &["netns", "exec", &topo.sidecar.name, "iptables", "-F", chain],
                     );
                 }
             }
@@ -208,7 +213,7 @@ impl Attached {
 
 /// run_time_ns and run_cnt of a program (bpftool).
 fn prog_stats(program_id: u32) -> ProgStats {
-    let out = run("bpftool", &["prog", "show", "id", &program_id.to_string()]);
+    let out = run_cmd("bpftool", &["prog", "show", "id", &program_id.to_string()]);
     let text = String::from_utf8_lossy(&out.stdout);
     let words: Vec<&str> = text.split_whitespace().collect();
     let field = |name: &str| -> u64 {
@@ -222,19 +227,5 @@ fn prog_stats(program_id: u32) -> ProgStats {
         run_ns: field("run_time_ns"),
         runs: field("run_cnt"),
         bytes: 0,
-    }
-}
-
-/// Removes whatever an interrupted measurement left on eth0.
-pub struct Cleanup<'a>(pub &'a Topology);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        // The namespace goes with the Topology; the bpffs pins of the
-        // classifier would not, so remove them while eth0 still exists.
-        match in_ns(&self.0.sidecar, || enforce::remove("eth0")) {
-            Ok(()) | Err(enforce::EnforceError::NotAttached { .. }) => {}
-            Err(e) => eprintln!("removing the bench's filter: {e}"),
-        }
     }
 }

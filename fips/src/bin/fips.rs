@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use fips::config::{Config, ProcessEnv};
+use fips::config::{Config, LogFormat, ProcessEnv};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -24,6 +24,11 @@ Without -c, these environment variables configure the node (sidecar mode):
   FIPS_UDP_BIND [0.0.0.0:4000]  FIPS_UDP_MTU [1280]  FIPS_TUN_MTU [1280]
   FIPS_DNS_UPSTREAM [none: other names are REFUSED]
   FIPS_ENFORCE [1]  FIPS_ENFORCE_IFACE [eth0]  RUST_LOG [info]
+  FIPS_METRICS_ADDR [off]  Prometheus GET /metrics on IP:port, e.g. 0.0.0.0:9464
+    (metrics.bind_addr in a config file); the filter opens it for the daemon only
+  FIPS_LOG_FORMAT [text]  text, or json: one JSON object per line (log.format)
+  FIPS_DRAIN_TIMEOUT_SECS [2]  on SIGTERM the daemon sends Disconnect to every
+    peer, keeps serving this long, then exits 0 (node.drain_timeout_secs)
 The control socket is then /run/fips/control.sock (fipsctl's default)."
 )]
 struct Args {
@@ -41,17 +46,18 @@ fn main() -> ExitCode {
     let config = match loaded {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("fips: {e}");
+            eprintln!("fips: {}", fips::daemon::describe(&e));
             return ExitCode::FAILURE;
         }
     };
-    init_tracing(config.log_level.as_deref());
+    init_tracing(config.log_level.as_deref(), config.log_format);
     for notice in &config.notices {
         tracing::info!("config: {notice}");
     }
     match fips::daemon::run_blocking(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let e = fips::daemon::describe(&e);
             tracing::error!("{e}");
             eprintln!("fips: {e}");
             ExitCode::FAILURE
@@ -61,7 +67,8 @@ fn main() -> ExitCode {
 
 /// RUST_LOG wins; else `node.log_level`; else info. hickory logs every DNS
 /// request at INFO, so its target is held at warn unless RUST_LOG names it.
-fn init_tracing(level: Option<&str>) {
+/// `json` writes one object per line (event fields at the top level).
+fn init_tracing(level: Option<&str>, format: LogFormat) {
     use std::io::IsTerminal;
     let env = std::env::var("RUST_LOG")
         .ok()
@@ -78,10 +85,16 @@ fn init_tracing(level: Option<&str>) {
         eprintln!("fips: ignoring log filter {directives:?}: {e}");
         EnvFilter::new("info,hickory_server=warn")
     });
-    let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }

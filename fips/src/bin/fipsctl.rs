@@ -31,7 +31,8 @@ enum Cmd {
         /// status, peers, links, tree, sessions, routing, bloom (peers'
         /// filters), mmp (per-link RTT, loss, goodput), cache, connections
         /// (pending handshakes), transports, identity-cache (keys we can
-        /// route to), firewall.
+        /// route to), firewall, listening-sockets (TCP/UDP listeners the
+        /// mesh reaches through fips0).
         what: String,
     },
     /// Print a new identity (nsec, npub, address); contacts no daemon.

@@ -6,7 +6,7 @@ use super::error::{describe, ConfigError};
 use super::value::{self, Endpoint};
 use super::{
     Config, ConfigOrigin, DnsConfig, EnforceConfig, IdentitySource, PeerEntry, SecretKey,
-    TunConfig, UdpConfig, DEFAULT_CONTROL_SOCKET,
+    TunConfig, UdpConfig, DEFAULT_CONTROL_SOCKET, DEFAULT_DRAIN_TIMEOUT,
 };
 
 /// Secret key, inline (hex or nsec1...).
@@ -35,6 +35,9 @@ const KNOWN: &[&str] = &[
     "FIPS_PEER_RESOLVER",
     "FIPS_ENFORCE",
     "FIPS_ENFORCE_IFACE",
+    "FIPS_METRICS_ADDR",
+    "FIPS_LOG_FORMAT",
+    "FIPS_DRAIN_TIMEOUT_SECS",
 ];
 
 /// Reads environment variables; a trait so tests need not mutate the
@@ -143,7 +146,18 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
         peer_resolver: get("FIPS_PEER_RESOLVER")
             .map(|s| value::parse_upstream("FIPS_PEER_RESOLVER", s.trim()))
             .transpose()?,
+        metrics: get("FIPS_METRICS_ADDR")
+            .map(|s| value::parse_bind("FIPS_METRICS_ADDR", s.trim()))
+            .transpose()?,
         log_level: None,
+        log_format: get("FIPS_LOG_FORMAT")
+            .map(|s| value::parse_log_format("FIPS_LOG_FORMAT", &s))
+            .transpose()?
+            .unwrap_or_default(),
+        drain_timeout: get("FIPS_DRAIN_TIMEOUT_SECS")
+            .map(|s| parse_secs("FIPS_DRAIN_TIMEOUT_SECS", &s))
+            .transpose()?
+            .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
         notices,
     })
 }
@@ -246,4 +260,15 @@ fn parse_flag(name: &str, s: &str) -> Result<bool, ConfigError> {
             got: describe(s),
         }),
     }
+}
+
+fn parse_secs(name: &'static str, s: &str) -> Result<std::time::Duration, ConfigError> {
+    s.trim()
+        .parse()
+        .map(std::time::Duration::from_secs)
+        .map_err(|_| ConfigError::Invalid {
+            key: name.into(),
+            expected: "a number of seconds",
+            got: describe(s),
+        })
 }

@@ -8,8 +8,8 @@ use super::error::ConfigError;
 use super::schema::{walk, Findings, ROOT};
 use super::value::{self, At, Endpoint};
 use super::{
-    Config, ConfigOrigin, DnsConfig, EnforceConfig, IdentitySource, PeerEntry, SecretKey,
-    TunConfig, UdpConfig, DEFAULT_CONTROL_SOCKET,
+    Config, ConfigOrigin, DnsConfig, EnforceConfig, IdentitySource, LogFormat, PeerEntry,
+    SecretKey, TunConfig, UdpConfig, DEFAULT_CONTROL_SOCKET, DEFAULT_DRAIN_TIMEOUT,
 };
 
 /// The key file the daemon keeps next to the configuration file.
@@ -74,7 +74,18 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .str()?
             .map(|s| value::parse_upstream("node.peer_resolver", s))
             .transpose()?,
+        metrics: get("metrics.bind_addr")
+            .str()?
+            .map(|s| value::parse_bind("metrics.bind_addr", s))
+            .transpose()?,
         log_level: get("node.log_level").str()?.map(str::to_string),
+        log_format: match get("log.format").str()? {
+            Some(s) => value::parse_log_format("log.format", s)?,
+            None => LogFormat::default(),
+        },
+        drain_timeout: get("node.drain_timeout_secs")
+            .uint("a number of seconds")?
+            .map_or(DEFAULT_DRAIN_TIMEOUT, std::time::Duration::from_secs),
         notices,
     })
 }

@@ -17,6 +17,8 @@ mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,11 +53,45 @@ pub struct Config {
     /// The DNS server the daemon asks for peer host names
     /// (`node.peer_resolver`, `FIPS_PEER_RESOLVER`); `None`: the system's.
     pub peer_resolver: Option<SocketAddr>,
+    /// Where the Prometheus metrics server listens (`metrics.bind_addr`,
+    /// `FIPS_METRICS_ADDR`); `None`: no metrics server (the default).
+    pub metrics: Option<SocketAddr>,
     /// `node.log_level`, used when `RUST_LOG` is unset.
     pub log_level: Option<String>,
+    /// `log.format`, `FIPS_LOG_FORMAT`: text (default) or json lines.
+    pub log_format: LogFormat,
+    /// How long a stopping daemon keeps serving after telling its peers
+    /// goodbye (`node.drain_timeout_secs`, `FIPS_DRAIN_TIMEOUT_SECS`).
+    pub drain_timeout: std::time::Duration,
     /// Keys and variables we accepted without acting on them; the daemon
     /// logs each once tracing is up.
     pub notices: Vec<String>,
+}
+
+/// The drain window's default, the reference's (2 s).
+pub const DEFAULT_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How the daemon writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+impl LogFormat {
+    /// What the key accepts, for messages.
+    pub const EXPECTED: &'static str = "text or json";
+
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s.trim() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,6 +28,7 @@ const NODE: Schema = Map(&[
     ("control", CONTROL),
     ("log_level", Leaf),
     ("peer_resolver", Leaf),
+    ("drain_timeout_secs", Leaf),
     ("leaf_only", Reference),
     ("tick_interval_secs", Reference),
     ("base_rtt_ms", Reference),
@@ -97,6 +98,8 @@ const PEER: Schema = Map(&[
 
 const ENFORCE: Schema = Map(&[("enabled", Leaf), ("interface", Leaf)]);
 
+const METRICS: Schema = Map(&[("bind_addr", Leaf)]);
+
 pub(crate) static ROOT: Schema = Map(&[
     ("node", NODE),
     ("tun", TUN),
@@ -104,6 +107,8 @@ pub(crate) static ROOT: Schema = Map(&[
     ("transports", TRANSPORTS),
     ("peers", Seq(&PEER)),
     ("enforce", ENFORCE),
+    ("metrics", METRICS),
+    ("log", Map(&[("format", Leaf)])),
     ("gateway", Reference),
 ]);
 

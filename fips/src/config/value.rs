@@ -192,3 +192,12 @@ pub(crate) fn parse_npub(key: &str, text: &str) -> Result<PeerIdentity, ConfigEr
         source,
     })
 }
+
+/// `text` or `json`.
+pub(crate) fn parse_log_format(key: &str, text: &str) -> Result<super::LogFormat, ConfigError> {
+    super::LogFormat::parse(text).ok_or_else(|| ConfigError::Invalid {
+        key: key.into(),
+        expected: super::LogFormat::EXPECTED,
+        got: describe(text),
+    })
+}

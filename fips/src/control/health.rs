@@ -19,23 +19,51 @@ use super::{request, Command, Query, Response};
 /// Why the node is not healthy.
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
-    #[error("the daemon does not answer on {path}: {reason}")]
-    Daemon { path: String, reason: String },
+    #[error("the daemon does not answer on {path}: {source}")]
+    Unreachable {
+        path: String,
+        #[source]
+        source: super::ClientError,
+    },
+    /// The daemon answered with an error (its text, from the socket).
+    #[error("the daemon on {path} answered with an error: {message}")]
+    Refused { path: String, message: String },
     #[error("fips0 is not up (tun_state {state})")]
     Tun { state: String },
-    #[error("the eBPF filter is not attached: {reason}")]
-    Filter { reason: String },
+    #[error("the eBPF filter is not attached: no program is attached to the interface")]
+    FilterDetached,
+    #[error("the eBPF filter's state is unknown: {source}")]
+    FilterUnknown {
+        #[source]
+        source: Box<HealthError>,
+    },
     #[error(
         "{count} packet socket(s) open in the sidecar's network namespace ({sockets}): a process \
          there has CAP_NET_RAW and can read and send frames beside the eBPF filter; drop the \
          capability from the app container (cap_drop: [NET_RAW])"
     )]
     PacketSocket { count: usize, sockets: String },
-    #[error("DNS on {addr} does not answer {name}: {reason}")]
-    Dns {
+    #[error("DNS on {addr} does not answer {name}: {step}: {source}")]
+    DnsIo {
         addr: SocketAddr,
         name: String,
-        reason: String,
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("DNS on {addr} does not answer {name}: bad reply: {source}")]
+    DnsReply {
+        addr: SocketAddr,
+        name: String,
+        #[source]
+        source: hickory_server::proto::serialize::binary::DecodeError,
+    },
+    /// The reply parsed, but is not the answer wanted.
+    #[error("DNS on {addr} does not answer {name}: {problem}")]
+    DnsAnswer {
+        addr: SocketAddr,
+        name: String,
+        problem: String,
     },
     #[error("no link to a configured peer is up and answering (configured: {npubs})")]
     Peer { npubs: String },
@@ -95,29 +123,24 @@ impl HealthCheck<'_> {
     }
 
     fn query(&self, q: Query) -> Result<Value, HealthError> {
-        let daemon = |reason: String| HealthError::Daemon {
-            path: self.socket.display().to_string(),
-            reason,
-        };
+        let path = self.socket.display().to_string();
         match request(self.socket, &Command::Show(q)) {
             Ok(Response::Ok(v)) => Ok(v),
-            Ok(Response::Error(m)) => Err(daemon(m)),
-            Err(e) => Err(daemon(e.to_string())),
+            Ok(Response::Error(message)) => Err(HealthError::Refused { path, message }),
+            Err(source) => Err(HealthError::Unreachable { path, source }),
         }
     }
 
     fn check_filter(&self) -> Result<(), HealthError> {
         let fw = self
             .query(Query::Firewall)
-            .map_err(|e| HealthError::Filter {
-                reason: e.to_string(),
+            .map_err(|e| HealthError::FilterUnknown {
+                source: Box::new(e),
             })?;
         let attached = fw["links"].as_array().is_some_and(|l| !l.is_empty())
             || fw["attached"].as_bool() == Some(true);
         if !attached {
-            return Err(HealthError::Filter {
-                reason: "no program is attached to the interface".into(),
-            });
+            return Err(HealthError::FilterDetached);
         }
         check_packet_sockets(&fw)
     }
@@ -163,26 +186,36 @@ fn check_packet_sockets(fw: &Value) -> Result<(), HealthError> {
 
 /// Sends one AAAA query over UDP and checks the answer holds `want`.
 fn check_dns(addr: SocketAddr, name: &str, want: Option<Ipv6Addr>) -> Result<(), HealthError> {
-    let fail = |reason: String| HealthError::Dns {
+    let io = |step: &'static str| {
+        move |source| HealthError::DnsIo {
+            addr,
+            name: name.to_string(),
+            step,
+            source,
+        }
+    };
+    let fail = |problem: String| HealthError::DnsAnswer {
         addr,
         name: name.to_string(),
-        reason,
+        problem,
     };
     let bind = if addr.is_ipv4() {
         "0.0.0.0:0"
     } else {
         "[::]:0"
     };
-    let sock = UdpSocket::bind(bind).map_err(|e| fail(format!("socket: {e}")))?;
+    let sock = UdpSocket::bind(bind).map_err(io("socket"))?;
     sock.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| fail(format!("socket: {e}")))?;
+        .map_err(io("socket"))?;
     sock.send_to(&aaaa_query(0x4845, name), addr)
-        .map_err(|e| fail(format!("send: {e}")))?;
+        .map_err(io("send"))?;
     let mut buf = [0u8; 1500];
-    let n = sock
-        .recv(&mut buf)
-        .map_err(|e| fail(format!("no reply: {e}")))?;
-    let msg = Message::from_vec(&buf[..n]).map_err(|e| fail(format!("bad reply: {e}")))?;
+    let n = sock.recv(&mut buf).map_err(io("no reply"))?;
+    let msg = Message::from_vec(&buf[..n]).map_err(|source| HealthError::DnsReply {
+        addr,
+        name: name.to_string(),
+        source,
+    })?;
     if msg.metadata.response_code != ResponseCode::NoError {
         return Err(fail(format!("rcode {}", msg.metadata.response_code)));
     }

@@ -8,8 +8,11 @@
 
 mod client;
 mod health;
+pub mod history;
+mod listening;
 mod proto;
 mod server;
+mod stats;
 mod table;
 
 #[cfg(test)]
@@ -17,6 +20,8 @@ mod tests;
 
 pub use client::{request, ClientError};
 pub use health::{HealthCheck, HealthError};
+pub use listening::listening_sockets;
 pub use proto::{Command, Query, Response, DEFAULT_SOCKET, IO_TIMEOUT, MAX_REQUEST};
 pub use server::{ControlError, ControlRequest, ControlServer};
+pub use stats::{Span, StatsRequest};
 pub use table::render;

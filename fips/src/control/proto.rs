@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::stats::StatsRequest;
+
 /// Requests longer than this are refused with "request too large".
 pub const MAX_REQUEST: usize = 4096;
 /// Read, reply and write each get this long.
@@ -28,6 +30,8 @@ pub enum Command {
     Disconnect { npub: String },
     /// Detach the eBPF enforcement filter.
     FirewallRemove,
+    /// A stats-history query (`show_stats_*`).
+    Stats(StatsRequest),
 }
 
 /// The `show_*` queries.
@@ -46,10 +50,11 @@ pub enum Query {
     Transports,
     IdentityCache,
     Firewall,
+    ListeningSockets,
 }
 
 impl Query {
-    pub const ALL: [Query; 13] = [
+    pub const ALL: [Query; 14] = [
         Query::Status,
         Query::Peers,
         Query::Links,
@@ -63,6 +68,7 @@ impl Query {
         Query::Transports,
         Query::IdentityCache,
         Query::Firewall,
+        Query::ListeningSockets,
     ];
 
     /// The wire name, e.g. `show_status`.
@@ -81,6 +87,7 @@ impl Query {
             Query::Transports => "show_transports",
             Query::IdentityCache => "show_identity_cache",
             Query::Firewall => "show_firewall",
+            Query::ListeningSockets => "show_listening_sockets",
         }
     }
 
@@ -89,6 +96,7 @@ impl Query {
         let name = self.command_name().trim_start_matches("show_");
         match self {
             Query::IdentityCache => "identity-cache",
+            Query::ListeningSockets => "listening-sockets",
             _ => name,
         }
     }
@@ -117,6 +125,7 @@ impl Command {
             Command::Connect { .. } => "connect",
             Command::Disconnect { .. } => "disconnect",
             Command::FirewallRemove => "firewall_remove",
+            Command::Stats(r) => r.name(),
         }
     }
 
@@ -136,6 +145,7 @@ impl Command {
                 "npub".to_string(),
                 Value::from(npub.as_str()),
             )])),
+            Command::Stats(r) => r.params(),
             Command::Show(_) | Command::FirewallRemove => None,
         };
         let req = WireRequest {
@@ -158,6 +168,9 @@ impl Command {
             return Ok(Command::Show(q));
         }
         let name = req.command.as_str();
+        if let Some(stats) = StatsRequest::parse(name, req.params.as_ref()) {
+            return stats.map(Command::Stats);
+        }
         let param = |field: &str| -> Result<String, String> {
             let params = req
                 .params

@@ -3,6 +3,7 @@
 //! It never touches node state itself.
 
 use std::future::Future;
+use std::net::Ipv6Addr;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,7 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
-use super::proto::{Command, Response, IO_TIMEOUT, MAX_REQUEST};
+use super::proto::{Command, Query, Response, IO_TIMEOUT, MAX_REQUEST};
 use crate::limits::{self, CONTROL_CLIENTS};
 
 /// A command on its way to the node task, with where to send the reply.
@@ -41,6 +42,9 @@ pub enum ControlError {
 pub struct ControlServer {
     listener: UnixListener,
     path: PathBuf,
+    /// The node's fips0 address: `show_listening_sockets` is answered
+    /// here, off the node task (it reads /proc).
+    fips0: Option<Ipv6Addr>,
 }
 
 impl ControlServer {
@@ -74,7 +78,14 @@ impl ControlServer {
         Ok(ControlServer {
             listener,
             path: path.into(),
+            fips0: None,
         })
+    }
+
+    /// Answers `show_listening_sockets` for this fips0 address itself.
+    pub fn with_fips0(mut self, addr: Ipv6Addr) -> ControlServer {
+        self.fips0 = Some(addr);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -98,7 +109,8 @@ impl ControlServer {
                     Ok((stream, _)) => match clients.clone().try_acquire_owned() {
                         Ok(permit) => {
                             limits::CONTROL_CLIENTS_NOW.fetch_add(1, Relaxed);
-                            tokio::spawn(serve_connection(stream, requests.clone(), permit));
+                            let requests = requests.clone();
+                            tokio::spawn(serve_connection(stream, requests, permit, self.fips0));
                         }
                         Err(_) => {
                             limits::count(&limits::CONTROL_REFUSED);
@@ -125,6 +137,7 @@ async fn serve_connection(
     mut stream: UnixStream,
     requests: mpsc::Sender<ControlRequest>,
     _permit: OwnedSemaphorePermit,
+    fips0: Option<Ipv6Addr>,
 ) {
     let _gone = ClientGone;
     let response = match timeout(IO_TIMEOUT, read_request(&mut stream)).await {
@@ -138,7 +151,10 @@ async fn serve_connection(
         }
         Ok(Ok(line)) => match Command::parse_line(&line) {
             Err(message) => Response::Error(message),
-            Ok(command) => dispatch(command, &requests).await,
+            Ok(command) => match (command, fips0) {
+                (Command::Show(Query::ListeningSockets), Some(addr)) => listening(addr).await,
+                (command, _) => dispatch(command, &requests).await,
+            },
         },
     };
     let line = response.to_line();
@@ -201,5 +217,14 @@ async fn dispatch(command: Command, requests: &mpsc::Sender<ControlRequest>) -> 
         Ok(Ok(response)) => response,
         Ok(Err(_)) => Response::error("node shutting down"),
         Err(_) => Response::error("query timeout"),
+    }
+}
+
+/// `show_listening_sockets` on a blocking thread: /proc reads must not
+/// stall the runtime the node task shares.
+async fn listening(fips0: Ipv6Addr) -> Response {
+    match tokio::task::spawn_blocking(move || super::listening_sockets(fips0)).await {
+        Ok(data) => Response::Ok(data),
+        Err(e) => Response::error(format!("internal error: {e}")),
     }
 }

@@ -10,11 +10,12 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::config::{parse_peer_addr, Endpoint};
+use crate::control::history::StatsHistory;
 use crate::control::{Command, Query, Response};
 
 use super::hooks::Firewall;
 use super::resolve::{NamedPeer, ResolverMsg};
-use super::views;
+use super::{stats, views};
 
 /// What the daemon knows beyond the node.
 pub(crate) struct Context {
@@ -24,6 +25,10 @@ pub(crate) struct Context {
     pub started: Instant,
     /// Peers connected by host name go to the resolver.
     pub names: mpsc::UnboundedSender<ResolverMsg>,
+    /// The UDP transport's bound address.
+    pub udp_local: Option<std::net::SocketAddr>,
+    /// One-second samples for `show_stats_*` (fed by the node task).
+    pub history: StatsHistory,
 }
 
 pub(crate) fn respond(
@@ -49,6 +54,7 @@ pub(crate) fn respond(
             Err(e) => Response::error(format!("invalid npub: {e}")),
         },
         Command::FirewallRemove => ctx.firewall.remove(),
+        Command::Stats(request) => request.answer(&ctx.history),
     }
 }
 
@@ -57,7 +63,7 @@ fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
         Query::Status => status(node, ctx, now),
         Query::Peers => Response::ok_from(&node.snapshot(now).peers),
         Query::Links => Response::ok_from(&node.snapshot(now).links),
-        Query::Tree => Response::ok_from(&node.snapshot(now).tree),
+        Query::Tree => Response::Ok(stats::tree(node, &ctx.history, now)),
         Query::Sessions => Response::Ok(views::sessions(node, now)),
         Query::Cache => Response::Ok(views::cache(node, now)),
         Query::Routing => Response::Ok(views::routing(node)),
@@ -65,11 +71,19 @@ fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
         Query::Mmp => Response::ok_from(&node.mmp_view()),
         Query::Connections => Response::ok_from(&node.connections_view(now)),
         Query::IdentityCache => Response::ok_from(&node.identity_cache_view(now)),
+        // No `name`: the reference writes one only for a named transport.
         Query::Transports => Response::Ok(json!({ "transports": [{
-            "transport_id": 1, "type": "udp", "state": "up", "name": "udp",
+            "transport_id": 1, "type": "udp", "state": "up",
             "mtu": node.link_mtu(),
+            "local_addr": ctx.udp_local.map(|a| a.to_string()),
+            "stats": stats::link_totals(node, now),
         }], "msg1_admission": node.admission_stats() })),
         Query::Firewall => ctx.firewall.snapshot(),
+        // The control server answers this off the node task; here only
+        // for callers without one (answer_control_line).
+        Query::ListeningSockets => {
+            Response::Ok(crate::control::listening_sockets(node.identity().ipv6()))
+        }
     }
 }
 
@@ -77,6 +91,9 @@ fn status(node: &Node, ctx: &Context, now: Instant) -> Response {
     match serde_json::to_value(node.snapshot(now).status) {
         Ok(mut v) => {
             add_daemon_facts(&mut v, ctx, now);
+            if let Some(obj) = v.as_object_mut() {
+                stats::status_extras(obj, &ctx.history);
+            }
             if let (Some(obj), Some(dp)) = (v.as_object_mut(), node.dataplane()) {
                 obj.entry("forwarding")
                     .or_insert_with(|| views::forwarding(dp.counters()));

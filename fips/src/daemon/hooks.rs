@@ -1,6 +1,6 @@
-//! Integration points for the teammates' modules: `fips::dns` (the .fips
-//! DNS server) and `fips::enforce` (the eth0 eBPF filter). Each is started
-//! here, before the daemon reports ready.
+//! Where the daemon starts `fips::dns` (the .fips DNS server) and
+//! `fips::enforce` (the eth0 eBPF filter), both before it reports ready,
+//! and answers the control socket's questions about the filter.
 //!
 //! Enforcement fails closed: if the filter cannot be attached the daemon
 //! does not start.
@@ -47,21 +47,24 @@ impl Firewall {
     pub(crate) fn attach(
         cfg: &EnforceConfig,
         socket: &std::net::UdpSocket,
+        metrics_port: u16,
     ) -> Result<Firewall, DaemonError> {
         if !cfg.enabled {
             return Ok(Firewall::disabled());
         }
-        let hook = |message: String| DaemonError::Hook {
-            what: "enforcement",
-            message,
-        };
         let policy = enforce::Policy::for_socket(socket)
-            .map_err(|e| hook(format!("reading the transport socket: {e}")))?;
-        let enforcer = enforce::Enforcer::attach(&cfg.interface, &policy)
-            .map_err(|e| hook(format!("attaching the filter to {}: {e}", cfg.interface)))?;
+            .map_err(|source| DaemonError::EnforcePolicy { source })?;
+        let enforcer =
+            enforce::Enforcer::attach_with_metrics(&cfg.interface, &policy, metrics_port).map_err(
+                |source| DaemonError::EnforceAttach {
+                    iface: cfg.interface.clone(),
+                    source,
+                },
+            )?;
         info!(
             iface = %cfg.interface,
             udp_port = policy.udp_port,
+            metrics_tcp_port = metrics_port,
             xdp = enforcer.xdp_mode().name(),
             egress_backstop = enforcer.backstop(),
             "enforcement filter attached"
@@ -98,6 +101,22 @@ impl Firewall {
             warn!("{message}");
         }
         self.known_sync_warned = problem.is_some();
+    }
+
+    /// The filtered interface, with enforcement on.
+    pub(crate) fn iface(&self) -> Option<&str> {
+        self.iface.as_deref()
+    }
+
+    /// The filter's set of metrics connections allowed out; `None` without
+    /// enforcement (nothing to register with).
+    pub(crate) fn metrics_conns(
+        &mut self,
+    ) -> Result<Option<enforce::MetricsConns>, enforce::EnforceError> {
+        self.enforcer
+            .as_mut()
+            .map(|e| e.metrics_conns())
+            .transpose()
     }
 
     /// Starts watching for packet sockets (only with enforcement on: without
@@ -223,12 +242,7 @@ pub(crate) async fn start_dns(
         aliases,
         ..dns::DnsConfig::default()
     };
-    let server = dns::DnsServer::bind(dns_config, identities)
-        .await
-        .map_err(|e| DaemonError::Hook {
-            what: "DNS",
-            message: e.to_string(),
-        })?;
+    let server = dns::DnsServer::bind(dns_config, identities).await?;
     let (token, guard) = (shutdown.token(), shutdown.guard());
     tokio::spawn(async move {
         if let Err(e) = server.run(token.cancelled()).await {

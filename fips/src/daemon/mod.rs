@@ -1,18 +1,20 @@
 //! The daemon runtime: brings up UDP, TUN, the control socket, DNS and
 //! enforcement, then drives the protocol core ([`fips_proto::node::Node`])
 //! from one task until SIGTERM/SIGINT, when it tells peers goodbye and
-//! drains.
+//! keeps serving for the drain window (`node.drain_timeout_secs`).
 //!
 //! Only the node task touches the `Node`; the other tasks (control socket,
 //! DNS) talk to it over channels. Protocol decisions stay in `fips-proto`.
 
 mod commands;
 mod hooks;
+mod metrics;
 mod node_loop;
 mod offline;
 mod refusals;
 mod resolve;
 mod shutdown;
+mod stats;
 mod tripwire;
 mod udp;
 mod views;
@@ -50,8 +52,22 @@ pub enum DaemonError {
     Tun(#[from] TunError),
     #[error(transparent)]
     Control(#[from] ControlError),
-    #[error("{what}: {message}")]
-    Hook { what: &'static str, message: String },
+    #[error("enforcement: cannot read the transport socket's address: {source}")]
+    EnforcePolicy {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("enforcement: cannot attach the filter to {iface}: {source}")]
+    EnforceAttach {
+        iface: String,
+        #[source]
+        source: crate::enforce::EnforceError,
+    },
+    #[error("DNS: {source}")]
+    Dns {
+        #[from]
+        source: crate::dns::DnsError,
+    },
     #[error("cannot start the async runtime: {source}")]
     Runtime {
         #[source]
@@ -63,6 +79,23 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `err` and its sources as one line, "what: why: underlying cause",
+/// each cause once: a variant whose message already shows its source does
+/// not get it twice.
+pub fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let line = e.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// Builds a single-threaded runtime and runs the daemon on it until a
@@ -78,10 +111,14 @@ pub fn run_blocking(config: Config) -> Result<(), DaemonError> {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let shutdown = Shutdown::new();
-    spawn_signal_watch(&shutdown)?;
+    // SIGTERM stops the node task first: it drains (peers told goodbye,
+    // control socket and DNS still serving) and only then is everything
+    // else stopped.
+    let signalled = Shutdown::new();
+    spawn_signal_watch(&signalled)?;
     let node_loop = start(&config, &shutdown).await?;
     info!("ready");
-    node_loop.run(shutdown.token()).await;
+    node_loop.run(signalled.token(), config.drain_timeout).await;
     shutdown.trigger();
     shutdown.wait_done().await;
     info!("stopped");
@@ -93,16 +130,20 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLoop, DaemonError> {
     let identity = load_identity(config)?;
     let udp = udp::bind(&config.udp)?;
-    let mut firewall = hooks::Firewall::attach(&config.enforce, udp.as_std())?;
+    let metrics = metrics::bind(config);
+    let metrics_port = metrics.as_ref().map_or(0, |m| m.local_addr().port());
+    let mut firewall = hooks::Firewall::attach(&config.enforce, udp.as_std(), metrics_port)?;
+    let publisher = metrics::start(metrics, &mut firewall, shutdown);
     firewall.spawn_drop_log(shutdown);
     firewall.spawn_tripwire();
-    info!(addr = %udp.local_addr(), "UDP transport listening");
+    let udp_local = udp.local_addr();
+    info!(addr = %udp_local, "UDP transport listening");
     let udp = crate::udp::AsyncUdpSocket::new(udp).map_err(|source| DaemonError::Bind {
         addr: config.udp.bind,
         source,
     })?;
     let tun = start_tun(config, &identity).await?;
-    let control = ControlServer::bind(&config.control_socket)?;
+    let control = ControlServer::bind(&config.control_socket)?.with_fips0(identity.public().ipv6());
     info!(path = %control.path().display(), "control socket listening");
     let (control_tx, control_rx) = mpsc::channel(32);
     let (token, guard) = (shutdown.token(), shutdown.guard());
@@ -121,11 +162,14 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
         firewall,
         started: Instant::now(),
         names,
+        udp_local: Some(udp_local),
+        history: Default::default(),
     };
     let inputs = node_loop::Inputs {
         control: control_rx,
         identities: id_rx,
         addrs: addr_rx,
+        metrics: publisher,
     };
     Ok(node_loop::NodeLoop::new(node, udp, tun, inputs, ctx))
 }
@@ -252,4 +296,35 @@ fn spawn_signal_watch(shutdown: &Shutdown) -> Result<(), DaemonError> {
         trigger.trigger();
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn describe_adds_a_cause_the_message_leaves_out() {
+        let dns = crate::dns::DnsError::Bind {
+            protocol: "UDP",
+            addr: "127.0.0.1:53".parse().expect("addr"),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        };
+        let text = describe(&DaemonError::from(dns));
+        assert!(
+            text.starts_with("DNS: cannot bind the DNS UDP socket to 127.0.0.1:53"),
+            "{text}"
+        );
+        assert!(text.ends_with(": address in use"), "{text}");
+    }
+
+    #[test]
+    fn describe_shows_a_cause_the_message_holds_once() {
+        let e = DaemonError::EnforcePolicy {
+            source: std::io::Error::other("bad socket"),
+        };
+        assert_eq!(
+            describe(&e),
+            "enforcement: cannot read the transport socket's address: bad socket"
+        );
+    }
 }

@@ -45,6 +45,8 @@ pub(crate) struct Inputs {
     pub identities: mpsc::Receiver<PeerIdentity>,
     /// Peer addresses from host names (`resolve`).
     pub addrs: mpsc::Receiver<AddrUpdate>,
+    /// Where the figures for the metrics server go, once per stats tick.
+    pub metrics: Option<crate::metrics::Publisher>,
 }
 
 pub(crate) struct NodeLoop {
@@ -54,6 +56,7 @@ pub(crate) struct NodeLoop {
     control: mpsc::Receiver<ControlRequest>,
     identities: mpsc::Receiver<PeerIdentity>,
     addrs: mpsc::Receiver<AddrUpdate>,
+    metrics: Option<crate::metrics::Publisher>,
     ctx: Context,
     rx: RecvBatch,
     tx: SendBatch,
@@ -84,6 +87,7 @@ impl NodeLoop {
             control: inputs.control,
             identities: inputs.identities,
             addrs: inputs.addrs,
+            metrics: inputs.metrics,
             ctx,
             rx: RecvBatch::new(RECV_MSGS, MAX_GRO_BYTES),
             tx: SendBatch::new(BATCH),
@@ -96,20 +100,32 @@ impl NodeLoop {
         }
     }
 
-    /// Runs until `stop` fires, then shuts the node down and sends its
-    /// goodbyes.
-    pub(crate) async fn run(mut self, stop: ShutdownToken) {
+    /// Runs until `stop` fires; then tells the peers goodbye and keeps
+    /// serving for `drain` (less once no peer is left), then shuts the
+    /// node down.
+    pub(crate) async fn run(mut self, stop: ShutdownToken, drain: Duration) {
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
+        let mut drain_end: Option<Instant> = None;
         loop {
             self.flush().await;
+            if drain_end.is_some() && self.node.peer_count() == 0 {
+                break;
+            }
             let deadline = self
                 .node
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + IDLE)
                 .min(self.next_bounds_check);
             tokio::select! {
-                _ = &mut stopped => break,
+                _ = &mut stopped, if drain_end.is_none() => {
+                    info!(peers = self.node.peer_count(), drain_secs = drain.as_secs_f64(),
+                        "telling peers goodbye, draining");
+                    self.node.begin_drain(Instant::now());
+                    drain_end = Some(Instant::now() + drain);
+                }
+                _ = tokio::time::sleep_until(drain_end.unwrap_or_else(Instant::now).into()),
+                    if drain_end.is_some() => break,
                 r = self.udp.readable() => self.on_udp(r),
                 r = recv_tun(self.tun.as_ref(), &mut self.tun_in) => self.on_tun(r),
                 Some(req) = self.control.recv() => self.on_control(req),
@@ -127,9 +143,13 @@ impl NodeLoop {
                 self.next_bounds_check = now + BOUNDS_CHECK;
                 let core = self.node.bounds().unwrap_or_default().pressure();
                 self.bounds.check(now, &core);
+                if let Some(m) = &self.metrics {
+                    m.publish(&self.node, now);
+                }
+                super::stats::record(&mut self.ctx.history, &self.node, now);
             }
         }
-        info!("telling peers goodbye");
+        info!("drained");
         self.node.shutdown(Instant::now());
         self.flush().await;
     }
@@ -214,6 +234,9 @@ impl NodeLoop {
             match event {
                 NodeEvent::PeerUp { addr, npub } => {
                     links_changed = true;
+                    if let Some(m) = &mut self.metrics {
+                        m.link_established();
+                    }
                     info!(peer = %npub, addr = %addr.ipv6(), "peer up")
                 }
                 NodeEvent::PeerDown { addr, reason } => {

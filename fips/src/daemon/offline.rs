@@ -34,6 +34,8 @@ pub fn answer_control_line(node: &mut Node, now: Instant, line: &[u8]) -> String
                 firewall: Firewall::disabled(),
                 started: now,
                 names,
+                udp_local: None,
+                history: Default::default(),
             };
             respond(node, &mut ctx, now, command)
         }

@@ -72,8 +72,12 @@ pub(crate) fn routing(node: &Node) -> Value {
     let Some(dp) = node.dataplane() else {
         return json!({ "node": node.counters() });
     };
+    let b = dp.bounds();
     json!({
         "coord_cache_entries": dp.coord_cache().count(),
+        "identity_cache_entries": b.identity_cache.len,
+        "recent_requests": b.lookup_requests.len,
+        "pending_tun_destinations": b.pending.len,
         "forwarding": forwarding(dp.counters()),
         "dataplane": dp.counters(),
         "node": node.counters(),
@@ -97,5 +101,11 @@ pub(crate) fn cache(node: &Node, now: Instant) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    json!({ "count": entries.len(), "entries": entries })
+    let cap = node.dataplane().map_or(0, |d| d.bounds().coord_cache.cap);
+    json!({
+        "count": entries.len(),
+        "max_entries": cap,
+        "fill_ratio": if cap == 0 { 0.0 } else { entries.len() as f64 / cap as f64 },
+        "entries": entries,
+    })
 }

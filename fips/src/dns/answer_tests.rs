@@ -4,9 +4,10 @@ use hickory_server::proto::op::Query;
 
 use super::*;
 
-const A: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+// Test keys a and b (testdata/identity.json).
+const A: &str = fips_testkit::keys::A.npub;
 const A_IPV6: &str = "fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b";
-const B: &str = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
+const B: &str = fips_testkit::keys::B.npub;
 
 fn book() -> NameBook {
     let b = PeerIdentity::from_npub(B).expect("vector");

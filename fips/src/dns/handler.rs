@@ -219,6 +219,7 @@ async fn send<R: ResponseHandler>(
     additionals: &[Record],
     mut response: R,
 ) -> ResponseInfo {
+    super::stats::count(meta.response_code);
     let mut builder = MessageResponseBuilder::new(&request.queries, None);
     if let Some(edns) = edns {
         builder.edns(edns);

@@ -169,7 +169,7 @@ impl HostsFile {
 mod tests {
     use super::*;
 
-    const A: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+    const A: &str = fips_testkit::keys::A.npub;
     const A_IPV6: &str = "fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b";
 
     #[test]
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn later_duplicate_name_wins() {
-        let b = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
+        let b = fips_testkit::keys::B.npub;
         let text = format!("dup {A}\ndup {b}\n");
         let map = HostsMap::parse(&text, Path::new("t"));
         assert_eq!(map.get("dup").map(|id| id.npub()), Some(b.to_owned()));

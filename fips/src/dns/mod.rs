@@ -17,6 +17,7 @@ mod handler;
 mod hosts;
 mod names;
 mod offline;
+pub mod stats;
 
 use std::future::Future;
 use std::io;

@@ -157,8 +157,9 @@ impl NameBook {
 mod tests {
     use super::*;
 
-    const A: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
-    const B: &str = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
+    // Test keys a and b (testdata/identity.json).
+    const A: &str = fips_testkit::keys::A.npub;
+    const B: &str = fips_testkit::keys::B.npub;
 
     fn id(npub: &str) -> PeerIdentity {
         PeerIdentity::from_npub(npub).expect("vector npub")
@@ -192,7 +193,7 @@ mod tests {
         let (book, path) = book_with_hosts(&format!("laptop {A}\n"), &aliases);
         assert_eq!(book.reverse(&id(A).ipv6()).as_deref(), Some("laptop"));
         assert_eq!(book.reverse(&id(B).ipv6()).as_deref(), Some("mine"));
-        let c = id("npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6");
+        let c = id(fips_testkit::keys::C.npub);
         assert_eq!(book.reverse(&c.ipv6()), None);
         assert!(book.remember(c, c.ipv6(), Instant::now()));
         assert_eq!(book.reverse(&c.ipv6()), Some(c.npub()));

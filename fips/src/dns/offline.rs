@@ -153,7 +153,7 @@ mod tests {
 
     use super::*;
 
-    const A: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
+    const A: &str = fips_testkit::keys::A.npub;
 
     fn query(name: &str, qtype: u16) -> Vec<u8> {
         let mut m = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];

@@ -22,8 +22,16 @@
 //! throughout); `remove` deletes the table.
 
 use super::nfnl::{self, Attrs, Batch, NFPROTO_NETDEV};
-use fips_common::Reason;
+use fips_common::{Reason, METRICS_MARK};
 use std::io;
+
+/// The ports the backstop lets out: the transport's UDP, the metrics
+/// server's TCP (0: none).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ports {
+    pub udp: u16,
+    pub metrics: u16,
+}
 
 const CHAIN: &str = "egress";
 const NF_DROP: u32 = 0;
@@ -46,6 +54,8 @@ const IPV4_VERSION_IHL: u32 = 14;
 const IPV4_FRAG: u32 = 20;
 const IPV4_PROTO: u32 = 23;
 const IPV4_SPORT: u32 = 34;
+/// `meta` keys (`enum nft_meta_keys`).
+const NFT_META_MARK: u32 = 3;
 const IPV6_NEXT: u32 = 20;
 const IPV6_SPORT: u32 = 54;
 const IPV6_ICMP_TYPE: u32 = 54;
@@ -67,6 +77,8 @@ enum Expr {
     },
     /// Register 1 &= mask.
     Mask(Vec<u8>),
+    /// Loads `skb->mark` into register 1.
+    Mark,
     /// Counts packets and bytes, starting from the given totals.
     Counter(u64, u64),
     Verdict(u32),
@@ -99,6 +111,7 @@ impl Expr {
                     .nested(4, Attrs::new().bytes(1, mask))
                     .nested(5, Attrs::new().bytes(1, &vec![0; mask.len()])),
             ),
+            Expr::Mark => ("meta", Attrs::new().be32(1, REG_1).be32(2, NFT_META_MARK)),
             Expr::Counter(packets, bytes) => (
                 "counter",
                 Attrs::new()
@@ -151,6 +164,13 @@ impl Match {
         self = self.load(offset, mask.len());
         self.0.push(Expr::Mask(mask.to_vec()));
         self.cmp(op, value)
+    }
+
+    /// The packet carries `mark` (`skb->mark`; a host-order u32 in the
+    /// register).
+    fn mark(mut self, mark: u32) -> Match {
+        self.0.push(Expr::Mark);
+        self.cmp(CMP_EQ, &mark.to_ne_bytes())
     }
 
     /// The byte at `offset` lies in `lo..=hi`.
@@ -215,8 +235,8 @@ const FRAG_MASK: [u8; 2] = [0x3f, 0xff];
 /// match, so a truncated IPv4 header ends at the catch-all IPv4 rule
 /// (malformed); what no rule matches is counted as other-ethertype by
 /// the last one (the chain's drop policy backs it up).
-fn rules(port: u16, allow_ipv6: bool) -> Vec<Rule> {
-    let port = port.to_be_bytes();
+fn rules(ports: Ports, allow_ipv6: bool) -> Vec<Rule> {
+    let port = ports.udp.to_be_bytes();
     let ipv4 = || Match::default().eq(ETHERTYPE, &[0x08, 0x00]);
     let ipv6 = || Match::default().eq(ETHERTYPE, &[0x86, 0xdd]);
     let mut out = vec![
@@ -233,6 +253,9 @@ fn rules(port: u16, allow_ipv6: bool) -> Vec<Rule> {
                 .eq(IPV4_PROTO, &[17])
                 .eq(IPV4_SPORT, &port),
         ),
+    ];
+    out.extend(metrics_rules(ports.metrics, allow_ipv6));
+    out.extend([
         Rule::drop(
             Reason::Fragment,
             ipv4().masked(IPV4_FRAG, &FRAG_MASK, CMP_NEQ, &[0, 0]),
@@ -242,7 +265,7 @@ fn rules(port: u16, allow_ipv6: bool) -> Vec<Rule> {
         Rule::drop(Reason::Malformed, ipv4().ne(IPV4_VERSION_IHL, &[0x45])),
         Rule::drop(Reason::WrongPort, ipv4().ne(IPV4_SPORT, &port)),
         Rule::drop(Reason::Malformed, ipv4()),
-    ];
+    ]);
     if allow_ipv6 {
         out.extend([
             Rule::accept(ipv6().eq(IPV6_NEXT, &[17]).eq(IPV6_SPORT, &port)),
@@ -266,13 +289,50 @@ fn rules(port: u16, allow_ipv6: bool) -> Vec<Rule> {
     out
 }
 
+/// TCP from the metrics port, only with the daemon's listener mark. The
+/// backstop sees frames, not sockets, so the TC program's socket-cookie
+/// match cannot be repeated here; the mark is what ties a frame to the
+/// daemon at this hook: the daemon sets `SO_MARK` on its listener (its
+/// accepted sockets and the kernel's SYN-ACKs for it inherit it), and
+/// setting a mark needs CAP_NET_ADMIN or CAP_NET_RAW, which an app
+/// without NET_RAW lacks. (Checked on kernel 6.18: `meta mark` is set at
+/// the netdev egress hook for the stack's TCP; `meta skuid` is forgeable
+/// by a root app, `socket cgroupv2` is refused in the netdev family, see
+/// the README.) An app with NET_RAW can mark its own sockets, but TC
+/// still drops their data (no registered cookie), and NET_RAW already
+/// lets it send the transport's UDP shape past TC.
+fn metrics_rules(port: u16, allow_ipv6: bool) -> Vec<Rule> {
+    if port == 0 {
+        return Vec::new();
+    }
+    let port = port.to_be_bytes();
+    let mut out = vec![Rule::accept(
+        Match::default()
+            .eq(ETHERTYPE, &[0x08, 0x00, 0x45])
+            .masked(IPV4_FRAG, &FRAG_MASK, CMP_EQ, &[0, 0])
+            .eq(IPV4_PROTO, &[6])
+            .eq(IPV4_SPORT, &port)
+            .mark(METRICS_MARK),
+    )];
+    if allow_ipv6 {
+        out.push(Rule::accept(
+            Match::default()
+                .eq(ETHERTYPE, &[0x86, 0xdd])
+                .eq(IPV6_NEXT, &[6])
+                .eq(IPV6_SPORT, &port)
+                .mark(METRICS_MARK),
+        ));
+    }
+    out
+}
+
 /// Creates (or rewrites in place) the backstop of `iface` for the
 /// transport's `port`. The counts of a backstop being replaced carry over,
 /// as the TC counters do.
 pub(crate) fn install(
     socket: &nfnl::Socket,
     iface: &str,
-    port: u16,
+    ports: Ports,
     allow_ipv6: bool,
 ) -> io::Result<()> {
     let table = table_name(iface);
@@ -308,7 +368,7 @@ pub(crate) fn install(
         NFPROTO_NETDEV,
         Attrs::new().str(1, &table).str(2, CHAIN),
     );
-    for rule in rules(port, allow_ipv6) {
+    for rule in rules(ports, allow_ipv6) {
         batch.add(
             nfnl::NFT_MSG_NEWRULE,
             nfnl::NLM_F_CREATE | nfnl::NLM_F_APPEND,
@@ -394,11 +454,16 @@ fn rule_counter(rule: &[u8]) -> Option<(Reason, u64, u64)> {
 mod tests {
     use super::*;
 
+    const PORTS: Ports = Ports {
+        udp: 4242,
+        metrics: 0,
+    };
+
     #[test]
     fn every_drop_rule_reads_back_its_reason_and_carried_counts() {
         let mut carried = vec![(Reason::NotUdp, 5, 300), (Reason::Ipv6, 2, 180)];
         let mut seen = Vec::new();
-        for rule in rules(4242, false) {
+        for rule in rules(PORTS, false) {
             let dropping = rule.drop_as;
             let encoded = rule.encode("fips-eth0", &mut carried);
             let read = rule_counter(&encoded.into_bytes());
@@ -415,11 +480,25 @@ mod tests {
     #[test]
     fn an_ipv6_transport_gets_ipv6_rules_instead_of_the_ipv6_drop() {
         let reasons = |ipv6| -> Vec<Option<Reason>> {
-            rules(4242, ipv6).into_iter().map(|r| r.drop_as).collect()
+            rules(PORTS, ipv6).into_iter().map(|r| r.drop_as).collect()
         };
         assert!(reasons(false).contains(&Some(Reason::Ipv6)));
         assert!(!reasons(true).contains(&Some(Reason::Ipv6)));
         let accepts = |ipv6| reasons(ipv6).iter().filter(|r| r.is_none()).count();
         assert_eq!((accepts(false), accepts(true)), (2, 4));
+    }
+
+    #[test]
+    fn a_metrics_port_adds_one_accept_per_ip_version_and_no_drop() {
+        let with = |metrics, ipv6| {
+            let r = rules(Ports { udp: 4242, metrics }, ipv6);
+            let accepts = r.iter().filter(|r| r.drop_as.is_none()).count();
+            (accepts, r.len())
+        };
+        assert_eq!(
+            with(9464, false),
+            (with(0, false).0 + 1, with(0, false).1 + 1)
+        );
+        assert_eq!(with(9464, true), (with(0, true).0 + 2, with(0, true).1 + 2));
     }
 }

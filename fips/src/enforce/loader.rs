@@ -181,7 +181,7 @@ impl Classifier {
         Msg1GateEntry::read(self.msg1_rate, self.map(MAP_MSG1_SOURCES)?, &self.known)
     }
 
-    fn map_mut(&mut self, name: &'static str) -> Result<&mut Map, EnforceError> {
+    pub(crate) fn map_mut(&mut self, name: &'static str) -> Result<&mut Map, EnforceError> {
         self.ebpf.map_mut(name).ok_or(EnforceError::Bpf {
             what: "the eBPF object lacks a map",
             source: name.into(),
@@ -191,7 +191,7 @@ impl Classifier {
     fn write_policy(&mut self, policy: &Policy) -> Result<(), EnforceError> {
         let raw = fips_common::Policy {
             udp_port: policy.udp_port,
-            _pad: 0,
+            metrics_port: 0,
             flags: if policy.allow_ipv6 {
                 POLICY_ALLOW_IPV6
             } else {

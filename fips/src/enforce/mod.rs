@@ -18,6 +18,7 @@ mod backstop;
 mod error;
 mod events;
 mod loader;
+mod metrics;
 mod msg1_gate;
 mod nfnl;
 mod pin;
@@ -34,6 +35,7 @@ pub use fips_common::{
     Direction, Reason, EVENTS_PER_SECOND, VERDICT_DROP, VERDICT_PASS, XDP_DROP, XDP_PASS,
 };
 pub use loader::Classifier;
+pub use metrics::MetricsConns;
 pub use msg1_gate::{source_key, KnownSync, Msg1GateEntry, Msg1Rate};
 pub use pin::{pin_dir, PinLifetime, BPFFS};
 pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry, XdpEntry};
@@ -90,9 +92,23 @@ impl Enforcer {
     /// Loads the classifier with `policy` and attaches it to `iface`, or
     /// replaces the one a previous daemon pinned there.
     pub fn attach(iface: &str, policy: &Policy) -> Result<Enforcer, EnforceError> {
+        Enforcer::attach_with_metrics(iface, policy, 0)
+    }
+
+    /// Like [`Enforcer::attach`], also opening TCP `metrics_port` (0: none)
+    /// for the daemon's metrics server: inbound to it, outbound only from
+    /// the connections registered in [`Enforcer::metrics_conns`].
+    pub fn attach_with_metrics(
+        iface: &str,
+        policy: &Policy,
+        metrics_port: u16,
+    ) -> Result<Enforcer, EnforceError> {
         let ifindex = interface_index(iface)?;
         // Load first: a missing capability is reported before bpffs is touched.
         let mut classifier = Classifier::load(policy)?;
+        if metrics_port != 0 {
+            classifier.set_metrics_port(metrics_port)?;
+        }
         let dir = pin_dir(iface)?;
         let lifetime = pin::prepare_dir(&dir)?;
         // Housekeeping only: leftovers of dead namespaces never block us.
@@ -108,7 +124,7 @@ impl Enforcer {
                 return Err(e);
             }
         };
-        let backstop = install_backstop(iface, policy);
+        let backstop = install_backstop(iface, policy, metrics_port);
         Ok(Enforcer {
             iface: iface.to_owned(),
             dir,
@@ -140,6 +156,11 @@ impl Enforcer {
     /// Whether the filter outlives this process (see [`PinLifetime`]).
     pub fn pin_lifetime(&self) -> PinLifetime {
         self.lifetime
+    }
+
+    /// Takes the set of metrics connections allowed out (once).
+    pub fn metrics_conns(&mut self) -> Result<MetricsConns, EnforceError> {
+        self.classifier.metrics_conns()
     }
 
     /// Takes the drop event reader (once; later calls fail).
@@ -227,9 +248,13 @@ fn netfilter_err(what: &'static str) -> impl FnOnce(std::io::Error) -> EnforceEr
 /// it: a kernel without the netdev egress hook (before 5.16, or
 /// CONFIG_NETFILTER_EGRESS off, or nf_tables not loaded on the host) gets
 /// a warning, not a daemon that refuses to start.
-fn install_backstop(iface: &str, policy: &Policy) -> Option<nfnl::Socket> {
+fn install_backstop(iface: &str, policy: &Policy, metrics_port: u16) -> Option<nfnl::Socket> {
     let installed = nfnl::open().and_then(|netlink| {
-        backstop::install(&netlink, iface, policy.udp_port, policy.allow_ipv6)?;
+        let ports = backstop::Ports {
+            udp: policy.udp_port,
+            metrics: metrics_port,
+        };
+        backstop::install(&netlink, iface, ports, policy.allow_ipv6)?;
         Ok(netlink)
     });
     match installed {

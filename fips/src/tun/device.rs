@@ -1,18 +1,20 @@
 //! The TUN device through `tun-rs`: it opens `/dev/net/tun`, sets
 //! `IFF_TUN | IFF_NO_PI` (and `IFF_VNET_HDR` with `TUNSETOFFLOAD` when
-//! offload is asked for), and does the virtio-net work: TSO/USO
-//! super-packets from the kernel are split into packets on read
-//! (`recv_multiple`), and runs of one TCP or UDP flow are joined into
-//! super-packets on write (`send_multiple`, wireguard-go's GRO). What is
-//! ours: the name check with our error, and the batches the node loop
-//! fills and drains.
+//! offload is asked for), reads and writes, and does the virtio-net work:
+//! TSO/USO super-packets from the kernel are cut into packets by its
+//! `gso_split` (behind our check, `tun::offload`), and runs of one TCP or
+//! UDP flow are joined into super-packets on write (`send_multiple`,
+//! wireguard-go's GRO). What is ours: the name check with our error, and
+//! the batches the node loop fills and drains, sized to what they hold.
 
 use std::io::{self, IoSlice};
+use std::ops::Range;
 
-use tun_rs::{
-    AsyncDevice, DeviceBuilder, ExpandBuffer, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN,
-};
+use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
+use super::gro_buf::BigPool;
+pub(crate) use super::gro_buf::GroBuf;
+use super::offload::{self, Segments, Split};
 use super::TunError;
 
 /// An open TUN device. Reads and writes whole IPv6 packets.
@@ -101,134 +103,169 @@ impl Tun {
     }
 
     /// Waits for one read and splits it into `batch` (one packet without
-    /// offload). Returns how many packets it holds.
+    /// offload). Returns how many packets it holds. A read that cannot be
+    /// cut is an `InvalidData` error (no OS error code) naming why.
     pub async fn recv_packets(&self, batch: &mut ReadBatch) -> io::Result<usize> {
-        batch.count = 0;
-        let n = self
-            .dev
-            .recv_multiple(&mut batch.read, &mut batch.bufs, &mut batch.sizes, 0)
-            .await?;
-        batch.count = n;
-        Ok(n)
+        batch.clear();
+        let n = self.dev.recv(&mut batch.read).await?;
+        batch.cut(n, self.has_vnet_hdr())
     }
 
     /// Like [`Tun::recv_packets`] without waiting (`WouldBlock` when empty).
     pub fn try_recv_packets(&self, batch: &mut ReadBatch) -> io::Result<usize> {
-        batch.count = 0;
-        let n =
-            self.dev
-                .try_recv_multiple(&mut batch.read, &mut batch.bufs, &mut batch.sizes, 0)?;
-        batch.count = n;
-        Ok(n)
+        batch.clear();
+        let n = self.dev.try_recv(&mut batch.read)?;
+        batch.cut(n, self.has_vnet_hdr())
     }
 
     /// Writes the packets of `batch`, runs of one flow joined when offload
-    /// is on, and empties it. Returns how many joined super-packets went.
-    pub async fn send_packets(&self, batch: &mut WriteBatch) -> io::Result<usize> {
+    /// is on, and empties it.
+    pub async fn send_packets(&self, batch: &mut WriteBatch) -> io::Result<Written> {
         if batch.len == 0 {
-            return Ok(0);
+            return Ok(Written::default());
         }
         let bufs = &mut batch.bufs[..batch.len];
         let result = self
             .dev
             .send_multiple(&mut batch.gro, bufs, VIRTIO_NET_HDR_LEN)
             .await;
-        let joined = if self.has_vnet_hdr() {
-            super_packets(&batch.bufs[..batch.len])
-        } else {
-            0
-        };
-        batch.len = 0;
-        result.map(|_| joined)
+        let written = batch.finish(self.has_vnet_hdr());
+        result.map(|bytes| Written { bytes, ..written })
     }
 }
 
-/// Super-packets `send_multiple` wrote: a run is joined into its first
-/// buffer, whose header then names a GSO type; every other buffer's header
-/// stays as `WriteBatch::push` left it, zero.
-fn super_packets(bufs: &[GroBuf]) -> usize {
-    bufs.iter()
-        .filter(|b| b.0.get(1).is_some_and(|&t| t != 0))
-        .count()
+/// What one [`Tun::send_packets`] wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Writes to the device: one per super-packet or packet left alone.
+    pub frames: usize,
+    /// Frames that are joined super-packets.
+    pub super_packets: usize,
+    /// Bytes the device took, headers included.
+    pub bytes: usize,
 }
 
-/// A packet buffer tun-rs may join a run into. Its GRO joins a packet
-/// only when the run's buffer reports room for the whole super-packet
-/// (wireguard-go's rule, which avoids reallocating mid-batch); a plain
-/// `Vec` would have to hold 64 KiB for each of the batch's 128 slots up
-/// front. This one reports that room and grows on first use instead, then
-/// keeps its capacity across batches.
-#[derive(Default)]
-pub(crate) struct GroBuf(pub(crate) Vec<u8>);
-
-/// The most a joined frame can need: header room twice (tun-rs's check)
-/// plus a 64 KiB IP packet.
-const GRO_ROOM: usize = 2 * VIRTIO_NET_HDR_LEN + 65_535;
-
-impl AsRef<[u8]> for GroBuf {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl AsMut<[u8]> for GroBuf {
-    fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.0
-    }
-}
-
-impl ExpandBuffer for GroBuf {
-    /// Always the 64 KiB room, never the Vec's own (which may be more
-    /// after growing): tun-rs stops joining where this says, so this is
-    /// also what keeps a super-packet under the IPv6 length limit.
-    fn buf_capacity(&self) -> usize {
-        GRO_ROOM
-    }
-
-    fn buf_resize(&mut self, new_len: usize, value: u8) {
-        self.0.resize(new_len, value)
-    }
-
-    fn buf_extend_from_slice(&mut self, src: &[u8]) {
-        self.0.extend_from_slice(src)
+impl Written {
+    /// Counted from what `send_multiple` left: a run is joined into its
+    /// first buffer, whose header then names a GSO type and the segment
+    /// size; the run's other buffers, skipped, are the packets it splits
+    /// back into. Every other buffer's header stays zero.
+    fn of(bufs: &[GroBuf]) -> Written {
+        let (mut super_packets, mut folded) = (0, 0);
+        for n in bufs
+            .iter()
+            .map(|b| packets_in(b.bytes()))
+            .filter(|&n| n > 0)
+        {
+            super_packets += 1;
+            folded += n - 1;
+        }
+        Written {
+            frames: bufs.len() - folded,
+            super_packets,
+            bytes: 0,
+        }
     }
 }
 
-/// Where one read lands: the raw frame and the packets cut from it.
+/// How many packets the joined frame `frame` (header + packet) holds; 0
+/// when it is not a super-packet.
+fn packets_in(frame: &[u8]) -> usize {
+    match offload::parse_header(frame) {
+        Ok(h) if h.gso_type != offload::GSO_NONE && h.gso_size > 0 => {
+            let headers = VIRTIO_NET_HDR_LEN + usize::from(h.hdr_len);
+            let payload = frame.len().saturating_sub(headers);
+            payload.div_ceil(usize::from(h.gso_size)).max(1)
+        }
+        _ => 0,
+    }
+}
+
+/// Where one read lands: the raw frame, and the packets cut from it when
+/// it was a super-packet (a single packet is read in place).
 pub struct ReadBatch {
     read: Vec<u8>,
-    bufs: Vec<Vec<u8>>,
-    sizes: Vec<usize>,
-    count: usize,
+    mtu: usize,
+    held: Held,
+    segments: Segments,
+    gso: bool,
+}
+
+/// What the last read left in a [`ReadBatch`].
+enum Held {
+    Nothing,
+    /// One packet, at this range of the read.
+    Whole(Range<usize>),
+    /// The packets in `segments`.
+    Segments,
 }
 
 impl ReadBatch {
-    /// Room for one 64 KiB read and [`IDEAL_BATCH_SIZE`] packets of `mtu`
-    /// bytes: a super-packet of more segments (an MSS under ~512) is
-    /// refused by tun-rs and dropped, like wireguard-go's.
+    /// Room for one 64 KiB read, cut into packets of at most `mtu` bytes
+    /// (more than [`offload::MAX_SEGMENTS`] of them, an MSS under ~512,
+    /// is refused and dropped, like wireguard-go's). The buffers for the
+    /// cut packets grow to what the largest super-packet needed.
     pub fn new(mtu: u16) -> ReadBatch {
         ReadBatch {
             read: vec![0; VIRTIO_NET_HDR_LEN + 65_535],
-            bufs: vec![vec![0; usize::from(mtu)]; IDEAL_BATCH_SIZE],
-            sizes: vec![0; IDEAL_BATCH_SIZE],
-            count: 0,
+            mtu: usize::from(mtu),
+            held: Held::Nothing,
+            segments: Segments::default(),
+            gso: false,
         }
     }
 
     /// The packets of the last read.
     pub fn packets(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.bufs[..self.count]
-            .iter()
-            .zip(&self.sizes)
-            .map(|(b, &n)| &b[..n])
+        let (whole, segments) = match &self.held {
+            Held::Nothing => (None, None),
+            Held::Whole(r) => (Some(&self.read[r.clone()]), None),
+            Held::Segments => (None, Some(self.segments.iter())),
+        };
+        whole.into_iter().chain(segments.into_iter().flatten())
+    }
+
+    /// Whether the last read was a super-packet (its header named a GSO
+    /// type), whatever number of packets it was cut into.
+    pub fn was_super_packet(&self) -> bool {
+        self.gso
+    }
+
+    fn clear(&mut self) {
+        self.held = Held::Nothing;
+        self.gso = false;
+    }
+
+    /// Cuts the `n` bytes read: with offload, by their header.
+    fn cut(&mut self, n: usize, vnet_hdr: bool) -> io::Result<usize> {
+        if !vnet_hdr {
+            self.held = Held::Whole(0..n);
+            return Ok(1);
+        }
+        let read = &mut self.read[..n];
+        self.gso = offload::parse_header(read).is_ok_and(|h| h.gso_type != offload::GSO_NONE);
+        let split = offload::split(read, self.mtu, &mut self.segments);
+        match split.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
+            Split::Whole => {
+                self.held = Held::Whole(VIRTIO_NET_HDR_LEN..n);
+                Ok(1)
+            }
+            Split::Segments(count) => {
+                self.held = Held::Segments;
+                Ok(count)
+            }
+        }
     }
 }
 
 /// Packets waiting to be written, each behind room for its header.
 pub struct WriteBatch {
-    pub(crate) bufs: Vec<GroBuf>,
+    bufs: Vec<GroBuf>,
     len: usize,
     gro: GROTable,
+    /// Kept here only to be measured by tests; the slots share it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pool: BigPool,
 }
 
 impl Default for WriteBatch {
@@ -239,22 +276,24 @@ impl Default for WriteBatch {
 
 impl WriteBatch {
     pub fn new() -> WriteBatch {
+        let pool = BigPool::default();
         WriteBatch {
-            bufs: (0..IDEAL_BATCH_SIZE).map(|_| GroBuf::default()).collect(),
+            bufs: (0..IDEAL_BATCH_SIZE)
+                .map(|_| GroBuf::new(pool.clone()))
+                .collect(),
             len: 0,
             gro: GROTable::new(),
+            pool,
         }
     }
 
     /// Queues a copy of `packet`; `false` when the batch is full (send it,
     /// then push again).
     pub fn push(&mut self, packet: &[u8]) -> bool {
-        let Some(GroBuf(buf)) = self.bufs.get_mut(self.len) else {
+        let Some(buf) = self.bufs.get_mut(self.len) else {
             return false;
         };
-        buf.clear();
-        buf.resize(VIRTIO_NET_HDR_LEN, 0);
-        buf.extend_from_slice(packet);
+        buf.fill(VIRTIO_NET_HDR_LEN, packet);
         self.len += 1;
         true
     }
@@ -265,6 +304,38 @@ impl WriteBatch {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// After a write: what went, big buffers back to the pool, empty.
+    fn finish(&mut self, joined: bool) -> Written {
+        let bufs = &mut self.bufs[..self.len];
+        let written = if joined {
+            Written::of(bufs)
+        } else {
+            Written {
+                frames: bufs.len(),
+                ..Written::default()
+            }
+        };
+        bufs.iter_mut().for_each(GroBuf::recycle);
+        self.len = 0;
+        written
+    }
+
+    /// What `send_packets` does on an offloading device, but the write:
+    /// the GRO and the recycling.
+    #[cfg(test)]
+    pub(crate) fn join_without_device(&mut self) -> io::Result<Written> {
+        let bufs = &mut self.bufs[..self.len];
+        self.gro.apply_gro(bufs, VIRTIO_NET_HDR_LEN, false)?;
+        Ok(self.finish(true))
+    }
+
+    /// Bytes the batch holds allocated now (its slots and the pool).
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> usize {
+        let slots: usize = self.bufs.iter().map(|b| b.capacity()).sum();
+        slots + self.pool.kept() * super::gro_buf::GRO_ROOM
     }
 }
 

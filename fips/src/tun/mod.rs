@@ -8,10 +8,11 @@
 //! nothing of the protocol.
 
 pub(crate) mod device;
+mod gro_buf;
 mod netlink;
 pub mod offload;
 
-pub use device::{ReadBatch, Tun, WriteBatch};
+pub use device::{ReadBatch, Tun, WriteBatch, Written};
 pub use netlink::{configure, TunSetup};
 
 use std::path::PathBuf;

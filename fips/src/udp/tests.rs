@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::{group_runs, Group};
 use super::{AsyncUdpSocket, RecvBatch, SendBatch, UdpSocket, MAX_GRO_BYTES};
-use crate::test_netns::veth_pair;
+use fips_testkit::netns::{veth, NetNs};
 
 fn loopback() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap()
@@ -179,7 +179,8 @@ fn an_unreachable_destination_is_dropped_and_the_rest_still_sent() {
 
 #[test]
 fn gso_and_gro_work_across_a_veth_pair_between_namespaces() {
-    let (a, b) = veth_pair("udp", "10.77.0.1/24", "10.77.0.2/24");
+    let (a, b) = (NetNs::new("udpa"), NetNs::new("udpb"));
+    veth(&a, "fp-va", "10.77.0.1/24", &b, "fp-vb", "10.77.0.2/24");
     let rx = b.enter(|| UdpSocket::bind("10.77.0.2:4000".parse().unwrap()).unwrap());
     let tx = a.enter(|| UdpSocket::bind("0.0.0.0:4001".parse().unwrap()).unwrap());
     let mut batch = SendBatch::new(256);

@@ -1,19 +1,22 @@
 //! Shared by the DNS integration tests: the server on its own thread (and,
-//! when asked, inside a network namespace), a throwaway namespace guard, a
+//! when asked, inside a network namespace), a namespace with a resolv.conf, a
 //! tiny upstream server, and runners for `dig` and `getent`.
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::fs;
-use std::io;
+
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
 use fips::dns::{DnsConfig, DnsServer, PeerIdentity};
+pub use fips_testkit::keys;
+use fips_testkit::netns::enter_thread;
+pub use fips_testkit::NetNs;
 use hickory_server::proto::op::{Message, ResponseCode};
 use hickory_server::proto::rr::rdata::A;
 use hickory_server::proto::rr::{RData, Record};
@@ -21,13 +24,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
-/// Test vectors (shared/vectors/identity.json, nodes a, b, c).
-pub const NPUB_A: &str = "npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m";
-pub const IPV6_A: &str = "fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b";
-pub const NPUB_B: &str = "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le";
-pub const IPV6_B: &str = "fd8e:302c:287e:b48d:6268:122f:da76:b77";
-pub const NPUB_C: &str = "npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6";
-pub const IPV6_C: &str = "fdac:a221:4069:5044:c41:d550:280e:d15a";
+/// Test vectors (testdata/identity.json, nodes a, b, c).
+pub const NPUB_A: &str = keys::A.npub;
+pub const NPUB_B: &str = keys::B.npub;
+pub const NPUB_C: &str = keys::C.npub;
+
+/// The text form of a node's address, as dig and getent print it.
+pub fn ipv6_of(k: keys::Key) -> String {
+    k.ipv6.to_string()
+}
 /// What the tiny upstream answers for every A query.
 pub const UPSTREAM_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
 
@@ -77,84 +82,21 @@ impl Drop for TempHosts {
     }
 }
 
-/// A network namespace `fdns-*` whose resolv.conf points at 127.0.0.1;
-/// deleted (with its /etc/netns directory) on drop, even after a panic.
-pub struct NetNs {
-    pub name: String,
-}
-
-impl NetNs {
-    pub fn new(tag: &str) -> NetNs {
-        let name = unique(tag);
-        run_ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = NetNs { name };
-        run_ok(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]));
-        // getaddrinfo (AI_ADDRCONFIG) asks for a family only when a
-        // non-loopback address of it exists, as fips0's does in the sidecar.
-        let ip = |args: &[&str]| run_ok(Command::new("ip").args(["-n", &ns.name]).args(args));
-        ip(&[
-            "link", "add", "fdns0", "type", "veth", "peer", "name", "fdns1",
-        ]);
-        ip(&["addr", "add", "fd00::1/128", "dev", "fdns0", "nodad"]);
-        ip(&["addr", "add", "192.0.2.1/32", "dev", "fdns0"]);
-        ip(&["link", "set", "fdns0", "up"]);
-        ip(&["link", "set", "fdns1", "up"]);
-        let etc = PathBuf::from("/etc/netns").join(&ns.name);
-        fs::create_dir_all(&etc).expect("/etc/netns dir");
-        fs::write(
-            etc.join("resolv.conf"),
-            "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n",
-        )
-        .expect("resolv.conf");
-        ns
-    }
-
-    /// Runs a command inside the namespace (with its resolv.conf).
-    pub fn exec(&self, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .output()
-            .expect("ip netns exec")
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-        let _ = fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name));
-    }
-}
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Moves the calling thread into the namespace (the sockets it creates
-/// afterwards live there).
-pub fn enter_netns(name: &str) {
-    let file = fs::File::open(format!("/run/netns/{name}")).expect("open netns");
-    // SAFETY: setns on a valid namespace fd only changes this thread's namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
-}
-
-/// Runs `f` on a thread inside the namespace and returns its result.
-pub fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let name = name.to_owned();
-    std::thread::spawn(move || {
-        enter_netns(&name);
-        f()
-    })
-    .join()
-    .expect("netns thread")
+/// A network namespace whose resolv.conf points at 127.0.0.1, with a
+/// veth pair holding an IPv6 and an IPv4 address: getaddrinfo
+/// (AI_ADDRCONFIG) asks for a family only when a non-loopback address of
+/// it exists, as fips0's does in the sidecar.
+pub fn resolver_ns(tag: &str) -> NetNs {
+    let ns = NetNs::new(&format!("dns-{tag}"))
+        .with_resolv_conf("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n");
+    ns.ip(&[
+        "link", "add", "fdns0", "type", "veth", "peer", "name", "fdns1",
+    ]);
+    ns.ip(&["addr", "add", "fd00::1/128", "dev", "fdns0", "nodad"]);
+    ns.ip(&["addr", "add", "192.0.2.1/32", "dev", "fdns0"]);
+    ns.ip(&["link", "set", "fdns0", "up"]);
+    ns.ip(&["link", "set", "fdns1", "up"]);
+    ns
 }
 
 /// Something running on its own thread and current-thread runtime, stopped
@@ -188,7 +130,7 @@ pub fn start_server(cfg: DnsConfig, netns: Option<&str>) -> ServerThread {
     let netns = netns.map(str::to_owned);
     let join = std::thread::spawn(move || {
         if let Some(ns) = &netns {
-            enter_netns(ns);
+            enter_thread(ns);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -241,7 +183,7 @@ pub fn start_upstream(
     let netns = netns.map(str::to_owned);
     let join = std::thread::spawn(move || {
         if let Some(ns) = &netns {
-            enter_netns(ns);
+            enter_thread(ns);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -5,7 +5,7 @@
 // Shared by several test binaries, each using a part.
 #![allow(dead_code)]
 
-use super::netns::{in_ns, Topology};
+use fips_testkit::SidecarPair;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,14 +22,14 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn start(topo: &Topology, port: u16) -> Probe {
+    pub fn start(topo: &SidecarPair, port: u16) -> Probe {
         let (sc_ip, peer_ip) = (topo.sidecar_ip, topo.peer_ip);
-        let sender = in_ns(&topo.sidecar, || {
-            UdpSocket::bind((sc_ip, 0)).expect("bind probe")
-        });
-        let receiver = in_ns(&topo.peer, || {
-            UdpSocket::bind((peer_ip, port)).expect("bind sink")
-        });
+        let sender = topo
+            .sidecar
+            .enter(|| UdpSocket::bind((sc_ip, 0)).expect("bind probe"));
+        let receiver = topo
+            .peer
+            .enter(|| UdpSocket::bind((peer_ip, port)).expect("bind sink"));
         receiver
             .set_read_timeout(Some(Duration::from_millis(50)))
             .expect("timeout");

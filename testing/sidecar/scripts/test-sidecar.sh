@@ -17,18 +17,13 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-NPUB_A=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-NPUB_D=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
-FD_A=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b
-FD_SIDECAR=fd94:8ae8:4a76:b804:9b55:b0eb:6e0:c97
-declare -A FD=([a]=fd69:e08d:65cc:3a6b:9c2c:2ac4:bd40:5e4b [b]=fd8e:302c:287e:b48d:6268:122f:da76:b77
-    [c]=fdac:a221:4069:5044:c41:d550:280e:d15a [d]=fdb6:8411:a191:6d48:efc6:b8bd:63bb:1cd7
-    [e]=fded:7dee:d386:a546:2a43:5103:16d8:4f3c)
-declare -A NPUB=([a]=npub1sjlh2c3x9w7kjsqg2ay080n2lff2uvt325vpan33ke34rn8l5jcqawh57m
-    [b]=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-    [c]=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6
-    [d]=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
-    [e]=npub1wf8akf8lu2zdkjkmwhl75pqvven654mpv4sz2x2tprl5265mgrzq8nhak4)
+# Test keys (testdata/identity.json): NPUB, FD (and NSEC, NADDR).
+# shellcheck source=../../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
+NPUB_A=${NPUB[a]}
+NPUB_D=${NPUB[d]}
+FD_A=${FD[a]}
+FD_SIDECAR=${FD[sidecar]}
 PASSED=0
 FAILED=0
 FAILED_CHECKS=()
@@ -77,7 +72,13 @@ ensure_engine() {
             rm -f /var/run/docker.pid
         fi
         say "starting dockerd"
-        (dockerd >/var/log/fips-test-dockerd.log 2>&1 &)
+        # dockerd outlives this script, so it must not inherit the file
+        # descriptors the script got: run as `flock LOCK test-sidecar.sh`,
+        # one of them holds the lock, which dockerd would then hold forever.
+        ( (
+            for fd in $(ls /proc/$BASHPID/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+            exec dockerd </dev/null >/var/log/fips-test-dockerd.log 2>&1
+        ) & )
         for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
     fi
     docker info >/dev/null 2>&1 || { say "dockerd did not start (see /var/log/fips-test-dockerd.log)"; exit 1; }
@@ -114,7 +115,7 @@ least_privilege() {
 cleanup() {
     (cd "$HERE" && docker compose down -t 2 >/dev/null 2>&1)
     (cd "$ROOT/testing/static" && env -u COMPOSE_FILE docker compose --profile mesh down -t 2 >/dev/null 2>&1)
-    docker rm -f fips-test-listener fips-test-netraw >/dev/null 2>&1
+    docker rm -f fips-test-listener fips-test-netraw fips-test-tcp >/dev/null 2>&1
     docker network rm fips-sidecar-net >/dev/null 2>&1
     true
 }
@@ -196,6 +197,42 @@ for i in range(10): s.sendto(b'in',('172.20.0.20',9999))"
     docker rm -f fips-test-netraw >/dev/null 2>&1
     check "once that app is gone the sidecar is healthy again" wait_healthy fips-sidecar
     check "fipsctl show firewall still counts them as seen" show_has fips-sidecar firewall "none open ([1-9][0-9]* seen)"
+}
+
+# Prometheus metrics through the filter (the sidecar above runs with
+# FIPS_METRICS_ADDR=0.0.0.0:9464): a scraper container on the sidecar's
+# network reads them, and the app, with that port open, still reaches
+# nothing on the bridge over TCP, not even a host listening on 9464.
+metrics_through_filter() {
+    docker rm -f fips-test-tcp >/dev/null 2>&1
+    docker run -d --rm --name fips-test-tcp --network static_fips-net --ip 172.20.0.31 \
+        fips-app:latest python3 -m http.server 9464 >/dev/null
+    scrape() {
+        docker run --rm --network static_fips-net fips-app:latest \
+            curl -sf -m 5 http://172.20.0.20:9464/metrics > "$1"
+    }
+    local out; out="$(mktemp)"
+    say "\$ docker run --network static_fips-net fips-app curl http://172.20.0.20:9464/metrics"
+    check "a scraper container on the sidecar's network reads /metrics through the filter" \
+        wait_for 20 scrape "$out"
+    check "the scrape shows the link to node-d, the filter and the DNS families" \
+        grep -q 'fips_link_bytes_total{peer="node-d",direction="receive"}' "$out"
+    check "the scrape has the filter's and the DNS server's counters" bash -c \
+        "grep -q '^fips_firewall_packets_total{direction=\"ingress\",reason=\"passed\"' '$out' &&
+         grep -q '^fips_dns_responses_total{rcode=\"NOERROR\"}' '$out'"
+    say "metrics: $(grep -c '^fips_' "$out") samples, $(grep -c '^# TYPE' "$out") families"
+    rm -f "$out"
+    check "a bridge host's own port 9464 answers other containers" wait_for 10 docker run --rm \
+        --network static_fips-net fips-app:latest curl -s -m 3 -o /dev/null http://172.20.0.31:9464/
+    check_not "with the metrics port open the app reaches no bridge host over TCP (to port 9464)" \
+        docker exec fips-app curl -s -m 3 -o /dev/null http://172.20.0.31:9464/
+    check_not "nor from port 9464 (held by the daemon: the app cannot bind it)" \
+        docker exec fips-app python3 -c "
+import socket
+s=socket.socket(); s.bind(('0.0.0.0',9464)); s.settimeout(3); s.connect(('172.20.0.31',9464))"
+    check "the filter counted the app's TCP as dropped" bash -c \
+        "docker exec fips-sidecar fipsctl show firewall | grep -q not-udp"
+    docker rm -f fips-test-tcp >/dev/null 2>&1
 }
 
 wait_for() { # seconds command...
@@ -296,7 +333,8 @@ main() {
     say "\$ FIPS_NETWORK=static_fips-net ... docker compose up -d"
     check "sidecar joins static_fips-net pointed at node-d" env FIPS_NETWORK=static_fips-net \
         FIPS_SUBNET=172.20.0.0/24 FIPS_IPV4=172.20.0.20 FIPS_PEER_NPUB=$NPUB_D \
-        FIPS_PEER_ADDR=172.20.0.13:4000 FIPS_PEER_ALIAS=node-d docker compose up -d
+        FIPS_PEER_ADDR=172.20.0.13:4000 FIPS_PEER_ALIAS=node-d \
+        FIPS_METRICS_ADDR=0.0.0.0:9464 docker compose up -d
     check "the joined sidecar reports healthy" wait_healthy fips-sidecar
     say "\$ docker exec fips-sidecar fipsctl show peers"
     check "fipsctl show peers lists node-d" show_has fips-sidecar peers node-d
@@ -310,6 +348,7 @@ main() {
     check_not "the Docker bridge is blocked" docker exec fips-app ping -c1 -W2 172.20.0.13
     say "\$ docker exec fips-app ping -c1 127.0.0.1"
     check "loopback is allowed" docker exec fips-app ping -c1 127.0.0.1
+    metrics_through_filter
 
     # Beyond the seed: a listener on the bridge that must hear nothing.
     docker run -d --rm --name fips-test-listener --network static_fips-net --ip 172.20.0.30 \

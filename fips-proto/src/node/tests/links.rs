@@ -156,6 +156,36 @@ fn shutdown_sends_disconnect_and_the_peer_drops_the_link_at_once() {
 }
 
 #[test]
+fn drain_says_goodbye_at_once_keeps_its_links_and_refuses_new_ones_until_shutdown() {
+    let mut sim = chain(15, LinkParams::default());
+    sim.run_for(secs(5));
+    let now = sim.now;
+    sim.node_mut(1).begin_drain(now);
+    sim.run_for(Duration::from_millis(100));
+    assert!(
+        !sim.linked(0, 1) && !sim.linked(2, 1),
+        "the peers dropped it at once"
+    );
+    assert_eq!(sim.node(0).counters().dead_peers, 0);
+    assert_eq!(
+        sim.node(1).peer_count(),
+        2,
+        "a draining node keeps its links"
+    );
+    assert_eq!(sim.node(1).snapshot(sim.now).status.state, "draining");
+    // The peers dial again; a draining node takes no new link.
+    sim.run_for(secs(10));
+    assert!(!sim.linked(0, 1) && !sim.linked(2, 1));
+    let now = sim.now;
+    sim.node_mut(1).shutdown(now);
+    assert_eq!(sim.node(1).peer_count(), 0);
+    assert!(
+        sim.node_mut(1).poll_transmit(&mut Vec::new()).is_none(),
+        "no second Disconnect after the drain"
+    );
+}
+
+#[test]
 fn disconnect_removes_the_peer_on_both_sides_and_stops_redialling() {
     let mut sim = chain(13, LinkParams::default());
     sim.run_for(secs(5));

@@ -1,8 +1,22 @@
 //! The write side (GRO) on crafted packets: what tun-rs's `send_multiple`
 //! joins, and that each super-packet splits back into what went in.
 
-use super::lib_calls::{join, parse, split, GSO_TCPV6};
-use super::VNET_HDR_LEN;
+use super::test_calls::{join, split_each};
+use super::{OffloadError, VnetHdr, GSO_TCPV6, VNET_HDR_LEN};
+
+/// The first shape of `split`: every packet of one read, at the kernel's
+/// segment size.
+fn split(
+    read: &mut [u8],
+    _scratch: &mut Vec<u8>,
+    emit: impl FnMut(&[u8]),
+) -> Result<(), OffloadError> {
+    split_each(read, usize::MAX, emit).map(drop)
+}
+
+fn parse(frame: &[u8]) -> Option<VnetHdr> {
+    super::parse_header(frame).ok()
+}
 
 const TCP_ACK: u8 = 0x10;
 const TCP_PSH: u8 = 0x08;
@@ -45,11 +59,8 @@ fn run(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
 fn unsplit(frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for f in frames {
-        if f[1] == 0 {
-            out.push(f[VNET_HDR_LEN..].to_vec());
-        } else {
-            out.extend(split(&mut f.clone()).expect("split"));
-        }
+        let mut f = f.clone();
+        split(&mut f, &mut Vec::new(), |p| out.push(p.to_vec())).expect("split");
     }
     out
 }
@@ -122,4 +133,34 @@ fn stops_at_the_ipv6_length_limit() {
     let frames = run(&packets);
     assert_eq!(frames.len(), 2, "46 x 1400 fit under 64 KiB");
     assert_eq!(unsplit(&frames), packets);
+}
+
+/// Batches of one stream whose runs start at ever other slots (a PSH
+/// closes a run early) leave the write batch with slots the size of a
+/// packet and a few big buffers, not a 64 KiB buffer in every slot that
+/// ever led a run.
+#[test]
+fn a_long_stream_leaves_the_write_batch_with_only_a_few_big_buffers() {
+    use crate::tun::gro_buf::{GRO_ROOM, POOL_KEEP};
+    use crate::tun::WriteBatch;
+    let mut batch = WriteBatch::new();
+    let (mut seq, mut supers) = (1000u32, 0);
+    for round in 0..100 {
+        for i in 0..tun_rs::IDEAL_BATCH_SIZE {
+            let psh = if i == round % 100 { TCP_PSH } else { 0 };
+            assert!(batch.push(&seg(&[7; 1000], seq, TCP_ACK | psh, 40000)));
+            seq += 1000;
+        }
+        let w = batch.join_without_device().expect("gro");
+        assert!(w.frames < 10, "round {round}: {w:?}");
+        supers += w.super_packets;
+    }
+    assert!(supers >= 200, "{supers} super-packets");
+    let slots = tun_rs::IDEAL_BATCH_SIZE * (VNET_HDR_LEN + 1072);
+    let bound = slots + POOL_KEEP * GRO_ROOM;
+    assert!(
+        batch.allocated() <= bound,
+        "{} bytes held, bound {bound}",
+        batch.allocated()
+    );
 }

@@ -1,19 +1,18 @@
-//! The first tests of the read-side split, now held against tun-rs's
-//! (the helpers below map their names onto its functions).
+//! The daemon branch's first tests of `split`, kept against the merged
+//! module (the helpers below map its names onto ours; the cutting itself
+//! is tun-rs's `gso_split`).
 
-use super::lib_calls::{checksum, split as lib_split, F_NEEDS_CSUM, GSO_ECN, GSO_TCPV6};
-use super::VNET_HDR_LEN;
+use super::test_calls::{checksum, split_each};
+use super::{OffloadError, F_NEEDS_CSUM, GSO_ECN, GSO_NONE, GSO_TCPV6, VNET_HDR_LEN};
 
-/// The old callback shape over tun-rs's split.
+/// The first shape of `split`: every packet of one read, at the kernel's
+/// segment size.
 fn split(
     read: &mut [u8],
     _scratch: &mut Vec<u8>,
-    mut emit: impl FnMut(&[u8]),
-) -> std::io::Result<()> {
-    for p in lib_split(read)? {
-        emit(&p);
-    }
-    Ok(())
+    emit: impl FnMut(&[u8]),
+) -> Result<(), OffloadError> {
+    split_each(read, usize::MAX, emit).map(drop)
 }
 
 const TCP_FIN: u8 = 0x01;
@@ -142,6 +141,29 @@ fn a_super_packet_that_fits_one_segment_is_passed_whole() {
 }
 
 #[test]
+fn completes_a_partial_checksum() {
+    let good = tcp_packet(&[1, 2, 3, 4, 5], 1, 0x18);
+    let mut partial = good.clone();
+    // What the kernel leaves: the pseudo-header sum, not complemented.
+    let len = (partial.len() - 40) as u32;
+    let pseudo = fold(sum_bytes(&partial[8..40], len + 6));
+    partial[56..58].copy_from_slice(&pseudo.to_be_bytes());
+    let mut read = with_hdr(hdr(F_NEEDS_CSUM, GSO_NONE, 0, 0, 40, 16), &partial);
+    let mut out = Vec::new();
+    split(&mut read, &mut Vec::new(), |p| out.push(p.to_vec())).expect("split");
+    assert_eq!(out, vec![good]);
+}
+
+#[test]
+fn passes_plain_packets_through_untouched() {
+    let p = tcp_packet(&[7; 10], 1, 0x10);
+    let mut read = with_hdr([0; VNET_HDR_LEN], &p);
+    let mut out = Vec::new();
+    split(&mut read, &mut Vec::new(), |x| out.push(x.to_vec())).expect("split");
+    assert_eq!(out, vec![p]);
+}
+
+#[test]
 fn rejects_malformed_requests_without_panicking() {
     let p = tcp_packet(&[7; 10], 1, 0x10);
     // (A TSO request whose csum_start disagrees with the IP header is cut
@@ -149,6 +171,7 @@ fn rejects_malformed_requests_without_panicking() {
     let cases = [
         hdr(0, GSO_TCPV6, 72, 0, 40, 16),
         hdr(0, 3, 72, 1200, 40, 16),
+        hdr(F_NEEDS_CSUM, GSO_NONE, 0, 0, 40, 60000),
     ];
     for h in cases {
         let mut read = with_hdr(h, &p);

@@ -1,0 +1,272 @@
+//! Every peer the node knows, in one map, each with one `PeerState`: a
+//! configured peer waiting to be dialled, our handshake in flight, or an
+//! authenticated link (with, during a cross-connection, our own handshake
+//! still in flight beside it). A configured peer also keeps its
+//! `PeerSlot` (addresses, reconnect backoff) through every state. An entry
+//! that is neither configured nor doing anything is removed.
+//!
+//! Accessors are named after what they reach: `get`, `keys`, `values`,
+//! `len` see linked peers only, `dial*` handshakes in flight, `slot*`
+//! configuration.
+
+use std::collections::BTreeMap;
+
+use crate::NodeAddr;
+
+use std::time::Instant;
+
+use super::handshake::{Dial, PeerSlot};
+use super::link::Peer;
+use super::timers::PeerTimer;
+
+/// Where one peer's life stands.
+pub(crate) enum PeerState {
+    /// Not linked and no handshake in flight (a configured peer waits for
+    /// its next attempt, if any).
+    Idle,
+    /// Our msg1 is out, waiting for msg2.
+    Dialing(Dial),
+    /// Authenticated. `dial` is our own handshake still in flight when the
+    /// peer's won first (the cross-connection rule settles it at msg2).
+    Up { link: Box<Peer>, dial: Option<Dial> },
+}
+
+pub(crate) struct PeerEntry {
+    /// Present for peers from the config or `connect`.
+    pub slot: Option<PeerSlot>,
+    pub state: PeerState,
+}
+
+impl PeerEntry {
+    fn link(&self) -> Option<&Peer> {
+        match &self.state {
+            PeerState::Up { link, .. } => Some(link),
+            _ => None,
+        }
+    }
+
+    fn link_mut(&mut self) -> Option<&mut Peer> {
+        match &mut self.state {
+            PeerState::Up { link, .. } => Some(link),
+            _ => None,
+        }
+    }
+
+    fn dial(&self) -> Option<&Dial> {
+        match &self.state {
+            PeerState::Dialing(d) | PeerState::Up { dial: Some(d), .. } => Some(d),
+            _ => None,
+        }
+    }
+
+    fn dial_mut(&mut self) -> Option<&mut Dial> {
+        match &mut self.state {
+            PeerState::Dialing(d) | PeerState::Up { dial: Some(d), .. } => Some(d),
+            _ => None,
+        }
+    }
+
+    fn is_unused(&self) -> bool {
+        self.slot.is_none() && matches!(self.state, PeerState::Idle)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct PeerTable {
+    map: BTreeMap<NodeAddr, PeerEntry>,
+    linked: usize,
+}
+
+impl PeerTable {
+    fn entry(&mut self, addr: NodeAddr) -> &mut PeerEntry {
+        self.map.entry(addr).or_insert(PeerEntry {
+            slot: None,
+            state: PeerState::Idle,
+        })
+    }
+
+    fn prune(&mut self, addr: &NodeAddr) {
+        if self.map.get(addr).is_some_and(PeerEntry::is_unused) {
+            self.map.remove(addr);
+        }
+    }
+
+    // Linked peers.
+
+    pub fn get(&self, addr: &NodeAddr) -> Option<&Peer> {
+        self.map.get(addr).and_then(PeerEntry::link)
+    }
+
+    pub fn get_mut(&mut self, addr: &NodeAddr) -> Option<&mut Peer> {
+        self.map.get_mut(addr).and_then(PeerEntry::link_mut)
+    }
+
+    pub fn contains_key(&self, addr: &NodeAddr) -> bool {
+        self.get(addr).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.linked
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &NodeAddr> {
+        self.iter().map(|(a, _)| a)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Peer> {
+        self.iter().map(|(_, p)| p)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeAddr, &Peer)> {
+        self.map.iter().filter_map(|(a, e)| Some((a, e.link()?)))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeAddr, &mut Peer)> {
+        self.map
+            .iter_mut()
+            .filter_map(|(a, e)| Some((a, e.link_mut()?)))
+    }
+
+    /// The link is up: a dial in flight stays beside it.
+    pub fn insert(&mut self, addr: NodeAddr, link: Peer) {
+        let e = self.entry(addr);
+        let was_up = matches!(e.state, PeerState::Up { .. });
+        let dial = match std::mem::replace(&mut e.state, PeerState::Idle) {
+            PeerState::Dialing(d) => Some(d),
+            PeerState::Up { dial, .. } => dial,
+            PeerState::Idle => None,
+        };
+        e.state = PeerState::Up {
+            link: Box::new(link),
+            dial,
+        };
+        if !was_up {
+            self.linked += 1;
+        }
+    }
+
+    /// The link is down: a dial in flight carries on.
+    pub fn remove(&mut self, addr: &NodeAddr) -> Option<Peer> {
+        let e = self.map.get_mut(addr)?;
+        if !matches!(e.state, PeerState::Up { .. }) {
+            return None;
+        }
+        let PeerState::Up { link, dial } = std::mem::replace(&mut e.state, PeerState::Idle) else {
+            return None;
+        };
+        e.state = dial.map_or(PeerState::Idle, PeerState::Dialing);
+        self.linked -= 1;
+        self.prune(addr);
+        Some(*link)
+    }
+
+    // Our handshakes in flight.
+
+    pub fn dial(&self, addr: &NodeAddr) -> Option<&Dial> {
+        self.map.get(addr).and_then(PeerEntry::dial)
+    }
+
+    pub fn dial_mut(&mut self, addr: &NodeAddr) -> Option<&mut Dial> {
+        self.map.get_mut(addr).and_then(PeerEntry::dial_mut)
+    }
+
+    pub fn dials(&self) -> impl Iterator<Item = (&NodeAddr, &Dial)> {
+        self.map.iter().filter_map(|(a, e)| Some((a, e.dial()?)))
+    }
+
+    pub fn insert_dial(&mut self, addr: NodeAddr, dial: Dial) {
+        let e = self.entry(addr);
+        match &mut e.state {
+            PeerState::Up { dial: d, .. } => *d = Some(dial),
+            s => *s = PeerState::Dialing(dial),
+        }
+    }
+
+    pub fn remove_dial(&mut self, addr: &NodeAddr) -> Option<Dial> {
+        let e = self.map.get_mut(addr)?;
+        let dial = match &mut e.state {
+            PeerState::Up { dial, .. } => dial.take(),
+            PeerState::Dialing(_) => match std::mem::replace(&mut e.state, PeerState::Idle) {
+                PeerState::Dialing(d) => Some(d),
+                _ => None,
+            },
+            PeerState::Idle => None,
+        };
+        self.prune(addr);
+        dial
+    }
+
+    // Configured peers.
+
+    pub fn slot(&self, addr: &NodeAddr) -> Option<&PeerSlot> {
+        self.map.get(addr).and_then(|e| e.slot.as_ref())
+    }
+
+    pub fn slot_mut(&mut self, addr: &NodeAddr) -> Option<&mut PeerSlot> {
+        self.map.get_mut(addr).and_then(|e| e.slot.as_mut())
+    }
+
+    pub fn slots(&self) -> impl Iterator<Item = (&NodeAddr, &PeerSlot)> {
+        self.map
+            .iter()
+            .filter_map(|(a, e)| Some((a, e.slot.as_ref()?)))
+    }
+
+    pub fn insert_slot(&mut self, addr: NodeAddr, slot: PeerSlot) {
+        self.entry(addr).slot = Some(slot);
+    }
+
+    pub fn remove_slot(&mut self, addr: &NodeAddr) {
+        if let Some(e) = self.map.get_mut(addr) {
+            e.slot = None;
+        }
+        self.prune(addr);
+    }
+
+    pub fn clear_slots(&mut self) {
+        let addrs: Vec<NodeAddr> = self.map.keys().copied().collect();
+        for a in addrs {
+            self.remove_slot(&a);
+        }
+    }
+}
+
+/// The timers due at `now`, by kind: handshakes in flight, then
+/// reconnects, then link timers (disarmed as they are returned).
+impl PeerTable {
+    pub fn due_dials(&mut self, now: Instant) -> Vec<(NodeAddr, PeerTimer)> {
+        self.dials()
+            .filter(|(_, d)| d.next_resend.min(d.deadline) <= now)
+            .map(|(a, _)| (*a, PeerTimer::Dial))
+            .collect()
+    }
+
+    pub fn due_reconnects(&mut self, now: Instant) -> Vec<(NodeAddr, PeerTimer)> {
+        self.slots()
+            .filter(|(_, s)| s.next_attempt.is_some_and(|t| t <= now))
+            .map(|(a, _)| (*a, PeerTimer::Reconnect))
+            .collect()
+    }
+
+    pub fn expired_links(&mut self, now: Instant) -> Vec<(NodeAddr, PeerTimer)> {
+        self.iter_mut()
+            .flat_map(|(a, p)| {
+                let a = *a;
+                p.timers
+                    .expired(now)
+                    .into_iter()
+                    .map(move |t| (a, PeerTimer::Link(t)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+impl std::ops::Index<&NodeAddr> for PeerTable {
+    type Output = Peer;
+
+    /// The linked peer at `addr`; panics when there is none (tests).
+    fn index(&self, addr: &NodeAddr) -> &Peer {
+        self.get(addr).expect("no linked peer at this address")
+    }
+}
