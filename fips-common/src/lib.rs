@@ -13,6 +13,11 @@ pub const MAP_SOCKETS: &str = "FIPS_SOCKETS";
 pub const MAP_COUNTERS: &str = "FIPS_COUNTERS";
 pub const MAP_EVENTS: &str = "FIPS_EVENTS";
 pub const MAP_EVENT_BUDGET: &str = "FIPS_EV_BUDGET";
+/// XDP's handshake-initiation gate (`fips-ebpf/src/msg1_gate.rs`): its
+/// rate, the per-source buckets, and the known peers' addresses.
+pub const MAP_MSG1_GATE: &str = "FIPS_MSG1_GATE";
+pub const MAP_MSG1_SOURCES: &str = "FIPS_MSG1_SRC";
+pub const MAP_MSG1_KNOWN: &str = "FIPS_MSG1_KNOWN";
 /// Socket cookies of the daemon's open metrics connections (see
 /// [`METRICS_MARK`]).
 pub const MAP_METRICS_CONNS: &str = "FIPS_METRICS";
@@ -143,9 +148,12 @@ pub enum Reason {
     Malformed = 10,
     /// Any other ethertype.
     OtherEthertype = 11,
+    /// XDP only: a handshake initiation (FMP phase 1) from an address that
+    /// is not a known peer's, over that address's budget.
+    Msg1OverBudget = 12,
 }
 
-pub const REASON_COUNT: u32 = 12;
+pub const REASON_COUNT: u32 = 13;
 /// Entries of the `FIPS_COUNTERS` per-CPU array.
 pub const COUNTER_SLOTS: u32 = 3 * REASON_COUNT;
 
@@ -163,6 +171,7 @@ impl Reason {
         Reason::Vlan,
         Reason::Malformed,
         Reason::OtherEthertype,
+        Reason::Msg1OverBudget,
     ];
 
     /// Stable names used in `fipsctl show firewall` and its JSON.
@@ -180,6 +189,7 @@ impl Reason {
             Reason::Vlan => "vlan",
             Reason::Malformed => "malformed",
             Reason::OtherEthertype => "other-ethertype",
+            Reason::Msg1OverBudget => "msg1-over-budget",
         }
     }
 
@@ -237,6 +247,74 @@ pub struct EventBudget {
     pub suppressed: u32,
 }
 
+/// Per-source buckets XDP keeps for handshake initiations (an LRU map: the
+/// least recently seen source is forgotten first; a forgotten source only
+/// gets a full bucket again, it never loses a link).
+pub const MSG1_SOURCES_CAP: u32 = 8192;
+/// Known peers' addresses the daemon can exempt from the gate; past that,
+/// a peer's msg1 is charged to its own per-source bucket like anyone's.
+pub const MSG1_KNOWN_CAP: u32 = 1024;
+
+/// The single entry (index 0) of the `FIPS_MSG1_GATE` array: a generic
+/// cell rate (GCRA) per source address, the bucket's state being one
+/// timestamp (see `fips-ebpf/src/msg1_gate.rs`). All-zero, the gate is
+/// off and every handshake initiation passes to the daemon, whose own
+/// admission still applies: the gate saves CPU, it is not isolation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Msg1Gate {
+    /// Nanoseconds one token takes to refill (1e9 / rate per second).
+    pub interval_ns: u64,
+    /// How far ahead of now a source's schedule may run: (burst - 1) *
+    /// interval_ns.
+    pub tolerance_ns: u64,
+}
+
+/// Key of the per-source and known-peer maps: the IPv4 address mapped
+/// into IPv6 (`::ffff:a.b.c.d`), or an IPv6 address cut to its /64 (the
+/// daemon's own admission buckets IPv6 by /64, as one host usually holds
+/// a whole /64). Bytes in packet order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SourceKey {
+    pub addr: [u8; 16],
+}
+
+impl SourceKey {
+    pub const fn ipv4(addr: [u8; 4]) -> SourceKey {
+        SourceKey {
+            addr: [
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, addr[0], addr[1], addr[2], addr[3],
+            ],
+        }
+    }
+
+    /// The /64 of an IPv6 source, or the IPv4 key of an IPv4-mapped one.
+    pub const fn ipv6(addr: [u8; 16]) -> SourceKey {
+        let mapped = addr[0] == 0
+            && addr[1] == 0
+            && addr[2] == 0
+            && addr[3] == 0
+            && addr[4] == 0
+            && addr[5] == 0
+            && addr[6] == 0
+            && addr[7] == 0
+            && addr[8] == 0
+            && addr[9] == 0
+            && addr[10] == 0xff
+            && addr[11] == 0xff;
+        if mapped {
+            return SourceKey { addr };
+        }
+        SourceKey {
+            addr: [
+                addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7], 0, 0, 0, 0,
+                0, 0, 0, 0,
+            ],
+        }
+    }
+}
+
 /// One per-CPU counter slot.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -254,6 +332,8 @@ mod pod {
     unsafe impl aya::Pod for super::SocketSet {}
     unsafe impl aya::Pod for super::DropEvent {}
     unsafe impl aya::Pod for super::EventBudget {}
+    unsafe impl aya::Pod for super::Msg1Gate {}
+    unsafe impl aya::Pod for super::SourceKey {}
 }
 
 #[cfg(test)]
@@ -288,6 +368,19 @@ mod tests {
     }
 
     #[test]
+    fn source_keys_map_ipv4_and_cut_ipv6_to_its_64() {
+        let v4 = SourceKey::ipv4([10, 0, 0, 1]);
+        assert_eq!(&v4.addr[10..], &[0xff, 0xff, 10, 0, 0, 1]);
+        assert_eq!(SourceKey::ipv6(v4.addr), v4);
+        let mut v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7, 8];
+        let key = SourceKey::ipv6(v6);
+        assert_eq!(&key.addr[..8], &v6[..8]);
+        assert_eq!(&key.addr[8..], &[0; 8]);
+        v6[15] = 9;
+        assert_eq!(SourceKey::ipv6(v6), key);
+    }
+
+    #[test]
     fn reasons_convert_back_from_their_index() {
         for reason in Reason::ALL {
             assert_eq!(Reason::from_index(reason as u32), Some(reason));
@@ -303,6 +396,9 @@ mod tests {
             MAP_COUNTERS,
             MAP_EVENTS,
             MAP_EVENT_BUDGET,
+            MAP_MSG1_GATE,
+            MAP_MSG1_SOURCES,
+            MAP_MSG1_KNOWN,
             MAP_METRICS_CONNS,
         ] {
             assert!(name.len() <= 15, "{name}");

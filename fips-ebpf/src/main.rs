@@ -22,6 +22,7 @@
 #![no_main]
 
 mod metrics;
+mod msg1_gate;
 
 use aya_ebpf::{
     helpers::{bpf_get_socket_cookie, bpf_ktime_get_ns},
@@ -239,7 +240,10 @@ fn tc_verdict(ctx: &TcContext, dir: Direction) -> i32 {
 /// Classifies, counts, and reports a drop; true when the frame passes.
 #[inline(always)]
 fn passes<F: Frame + EbpfContext>(ctx: &F, dir: Direction) -> bool {
-    let reason = classify(ctx, dir);
+    let mut reason = classify(ctx, dir);
+    if dir == Direction::Xdp && reason == Reason::Passed {
+        reason = msg1_gate::verdict(ctx);
+    }
     count(ctx, dir, reason);
     if log_verdicts() {
         log_verdict(ctx, dir, reason);

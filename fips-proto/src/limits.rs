@@ -18,7 +18,7 @@
 //! | coordinate cache (lookup answers, session setups, CP frames) | NodeAddr | [`COORD_CAPACITY`] entries and [`COORD_ADDR_BUDGET`] addresses in all, 300 s TTL refreshed on use | expired entries, then least recently used 1/64 evicted | `coord_cache.evicted` |
 //! | route cache | NodeAddr | [`ROUTE_CACHE_CAPACITY`] | cleared (rebuilt from the coordinate cache) | none: a cache of a cache |
 //! | sessions, any state (remote keys opening sessions) | NodeAddr | `max_sessions` (16,384) | new session refused; idle ones end after 90 s | `sessions.refused` |
-//! | sessions in handshake that others started (Setup received, msg3 awaited) | NodeAddr | `max_handshakes` (1,024), 30 s timeout; our own handshakes do not count | new Setup refused, and its coordinates not cached | `sessions.refused` |
+//! | sessions in handshake that others started (Setup received, msg3 awaited) | NodeAddr | `max_handshakes` (1,024), 30 s timeout; our own handshakes do not count | new Setup refused, and its coordinates not cached; a msg3 that fails, or that no handshake awaits, is dropped and frees nothing but its own handshake | `sessions.refused`; `show routing`: `dataplane.msg3_refused` |
 //! | packets that arrive before msg3 | per handshake | [`EARLY_LIMIT`] | dropped | none |
 //! | packets waiting for a session or lookup | NodeAddr | `pending_per_dest` (16) per destination, `pending_dests` (256) destinations | oldest packet of the destination dropped; a new destination refused | `pending.refused` (`tun_queue_full`) |
 //! | our lookups in flight (TUN traffic to unrouted keys) | NodeAddr | [`MAX_PENDING_LOOKUPS`] | new lookup refused (its packets get Unreachable) | `lookups.refused` |

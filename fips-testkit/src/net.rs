@@ -69,6 +69,13 @@ impl Net {
         self.daemons.push(d);
     }
 
+    /// Starts the daemon of `name` with `yaml` (e.g. [`Lan::config`] plus
+    /// more sections).
+    pub fn start_yaml(&mut self, name: &str, yaml: &str) {
+        let d = Daemon::with_config(self.ns(name), self.dir.path(), key(name), yaml);
+        self.daemons.push(d);
+    }
+
     pub fn daemon(&self, name: &str) -> &Daemon {
         self.daemons
             .iter()

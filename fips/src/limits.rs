@@ -13,6 +13,8 @@
 //! | identities on their way from DNS to the node | none | [`IDENTITY_CHANNEL`] | not sent now; the next answer for the name sends it | none |
 //! | control-socket clients at once | connection | [`CONTROL_CLIENTS`] | connection closed at once | `control_clients.refused` |
 //! | control request line | connection | `control::MAX_REQUEST` bytes, 5 s to send it | "request too large" / "read timeout", connection closed | `control_requests.refused` |
+//! | XDP msg1 gate: source buckets (kernel LRU map, enforcement on) | IPv4 address, IPv6 /64 | `fips_common::MSG1_SOURCES_CAP` | least recently seen source forgotten (it starts with a full bucket again) | `show firewall`: `msg1_gate.sources_tracked`, `xdp msg1-over-budget` |
+//! | XDP msg1 gate: known peers exempt (kernel map the daemon syncs) | IPv4 address, IPv6 /64 | `fips_common::MSG1_KNOWN_CAP` | the rest gated like any source, warned once | `show firewall`: `msg1_gate.known_over_cap` |
 //!
 //! Memory: after a store evicted entries the daemon hands freed heap back
 //! to the kernel (`malloc_trim`) once the pressure stops, so RSS returns to

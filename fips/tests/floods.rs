@@ -383,3 +383,56 @@ fn lookups_for_unknown_targets_do_not_grow_the_daemon() {
     );
     assert_routes(&net);
 }
+
+#[test]
+fn xk_setups_each_followed_by_a_junk_msg3_are_bounded_and_counted() {
+    let net = trio("flx", 4315);
+    let idle = idle_rss(&net, "a");
+    let established = |net: &Net| {
+        let routing = net.daemon("a").show(Query::Routing).expect("routing");
+        routing["dataplane"]["sessions_established"].as_u64()
+    };
+    let before = established(&net);
+    let n = size(5_000, 100_000);
+    let (linked, secs) = from_mesh_peer(&net, move |peer| {
+        let msg1s: Vec<[u8; 33]> = (1..=64u8).map(|i| peer.msg1([i; 32])).collect();
+        let mut keys = blast::Keys::new(13);
+        for i in 0..n as usize {
+            let src = keys.next().expect("key").node_addr();
+            peer.send(&peer.session_setup(src, msg1s[i % msg1s.len()]));
+            // Half answer their own setup, half come from nowhere.
+            let from = if i % 2 == 0 {
+                src
+            } else {
+                keys.next().expect("key").node_addr()
+            };
+            peer.send(&peer.session_msg3(from, [i as u8; 73]));
+        }
+    });
+    let extra = format!("{n} session setups, each with a junk msg3, in {secs:.1} s");
+    let (_, settled) = after_flood(&net, "msg3 flood", idle, &extra);
+    let b = bounds(&net, "a");
+    let routing = net.daemon("a").show(Query::Routing).expect("routing");
+    let refused = routing["dataplane"]["msg3_refused"].as_u64().unwrap_or(0);
+    eprintln!("msg3 refused: {refused} of {n}");
+    assert!(linked, "the flooding peer's own link held");
+    let s = &b["sessions"];
+    assert!(s["len"].as_u64() <= s["cap"].as_u64(), "{b}");
+    // Every msg3 that arrived is refused and none makes a session. On a
+    // busy machine many datagrams of the flood are lost before a reads
+    // them (UDP); each setup a read (answered or refused at the cap) has
+    // its msg3 right behind it.
+    let dp = &routing["dataplane"];
+    let setups =
+        dp["acks_sent"].as_u64().unwrap_or(0) + dp["sessions_refused"].as_u64().unwrap_or(0);
+    assert!(
+        refused <= n && refused * 10 >= setups * 9 && refused > 0,
+        "{refused} msg3 refused, {setups} setups read, {n} sent: {routing}"
+    );
+    assert_eq!(established(&net), before, "{routing}");
+    assert!(
+        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
+        "{settled} vs {idle}"
+    );
+    assert_routes(&net);
+}

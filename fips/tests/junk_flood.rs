@@ -3,7 +3,9 @@
 //! ciphertext) from many addresses and ports. The node's live link stays
 //! up with the same link id, traffic keeps flowing over it, a new peer
 //! still links during the flood, and the refusals are counted and warned
-//! about. (The flood rates of the benchmark are in testing/bench/junk-bench.sh.)
+//! about. With enforcement on, XDP's msg1 gate drops the flood before the
+//! daemon's socket sees it, and still lets a restarting peer and a new one
+//! link. (The flood rates of the benchmark are in testing/bench/junk-bench.sh.)
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,6 +134,86 @@ fn a_junk_msg1_flood_neither_drops_a_link_nor_keeps_a_new_peer_out() {
     assert!(
         log.contains("handshake msg1s refused by the rate limits"),
         "no warning in b's log:\n{log}"
+    );
+    net.keep_logs();
+}
+
+fn xdp_msg1_drops(net: &Net, on: &str) -> u64 {
+    let Some(fw) = net.daemon(on).show(Query::Firewall) else {
+        return 0;
+    };
+    fw["counters"].as_array().map_or(0, |rows| {
+        rows.iter()
+            .filter(|r| r["direction"] == "xdp" && r["reason"] == "msg1-over-budget")
+            .filter_map(|r| r["packets"].as_u64())
+            .sum()
+    })
+}
+
+#[test]
+fn with_enforcement_xdp_drops_a_junk_msg1_flood_while_a_restarting_and_a_new_peer_link() {
+    let mut net = Net::new("jx", &["a", "b", "c", "d"], PORT);
+    for i in 0..SOURCES {
+        let cidr = format!("{}/24", Lan::host(200 + usize::from(i)));
+        net.ns("d").ip(&["addr", "add", &cidr, "dev", "eth0"]);
+    }
+    let enforced = net.config("b", &[]) + "enforce:\n  enabled: true\n  interface: eth0\n";
+    net.start_yaml("b", &enforced);
+    net.start("a", &["b"]);
+    net.wait_links(&[("a", "b")], Duration::from_secs(30));
+    // The daemon copies its known peers into the gate every second.
+    let known = || {
+        net.daemon("b").show(Query::Firewall).unwrap_or_default()["msg1_gate"]["known_peers"]
+            .as_u64()
+    };
+    assert!(
+        fips_testkit::wait_until(Duration::from_secs(10), || known() >= Some(1)),
+        "a's address never became known to b's XDP gate: {:?}\n{}",
+        net.daemon("b").show(Query::Firewall),
+        net.logs()
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let target: SocketAddr = format!("{}:{PORT}", Lan::ip_of("b")).parse().expect("addr");
+    let flood_start = Instant::now();
+    let flooder = flood(net.ns("d").name.clone(), target, stop.clone());
+    std::thread::sleep(Duration::from_secs(2));
+
+    // A new peer links, a linked peer restarts and links again.
+    net.start("c", &["b"]);
+    net.wait_links(&[("c", "b")], Duration::from_secs(20));
+    let t0 = Instant::now();
+    let a = net.daemon_mut("a");
+    a.kill();
+    a.start();
+    net.wait_links(&[("a", "b")], Duration::from_secs(20));
+    eprintln!("a linked again {:.1} s after its restart", secs(t0));
+    let b_addr = net.resolve("a", "b").to_string();
+    let (got, text) = net.ping("a", &b_addr, 10, 5);
+    stop.store(true, Ordering::Relaxed);
+    let sent = flooder.join().expect("flood thread");
+    // The last datagrams in flight reach XDP before the counters are read.
+    std::thread::sleep(Duration::from_millis(300));
+    let dropped = xdp_msg1_drops(&net, "b");
+    let seen = admission(&net, "b");
+
+    eprintln!("sent {sent} junk msg1; b's XDP dropped {dropped}; b's admission: {seen}");
+    assert!(got >= 9, "pings a -> b after the restart: {got}/10\n{text}");
+    assert!(sent > 20_000, "the flood sent {sent}");
+    // What reached the daemon: each source's burst (32) and refill (8/s)
+    // at XDP, plus the real peers' handshakes.
+    let secs = flood_start.elapsed().as_secs() + 1;
+    let bound = u64::from(SOURCES) * (32 + 8 * secs) + 20;
+    let reached = seen["refused"].as_u64().unwrap_or(u64::MAX)
+        + seen["admitted_unknown"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        reached <= bound,
+        "{reached} msg1 reached b's daemon > {bound}: {seen}"
+    );
+    assert!(
+        dropped + bound >= sent,
+        "b's XDP dropped {dropped} of {sent} sent\n{:?}",
+        net.daemon("b").show(Query::Firewall)
     );
     net.keep_logs();
 }

@@ -13,17 +13,24 @@
 #              before and after it, same implementation, same run
 #   links      whether B kept both links with the same link ids throughout
 #   refused    msg1s B refused during the level (ours: `show transports`)
+#   XDP drops  msg1s B's XDP program dropped during the level (ours with
+#              enforcement: `show firewall`, reason msg1-over-budget)
 #
-# with our daemon and, when FIPS_REF_BIN is set (e.g. a reference v0.4.1
-# build you made yourself; nothing here builds it), with that binary on the
-# same namespaces in the same run.
+# with our daemon, its eBPF enforcement on B's interface towards X (so
+# XDP's msg1 gate is in the flood's path, as in a sidecar), and, when
+# FIPS_REF_BIN is set (e.g. a reference v0.4.1 build you made yourself;
+# nothing here builds it), with that binary on the same namespaces in the
+# same run. OURS_UNFILTERED=1 also measures ours without enforcement.
 #
 # Usage: sudo testing/bench/junk-bench.sh [--record]
 #   FIPS_BIN (default target/release/fips), FIPSCTL_BIN (target/release/fipsctl),
 #   JUNK_BIN (target/release/examples/junk_flood), FIPS_REF_BIN, DURATION (10 s),
 #   RATES (default "20000 100000 0"; 0 = as fast as one core sends),
-#   REPEAT (rounds over all rates, default 3; the table shows medians).
-# Build first: cargo build --release -p fips --bins --example junk_flood
+#   REPEAT (rounds over all rates, default 3; the table shows medians),
+#   OURS_UNFILTERED (1: also ours without enforcement),
+#   NS_PREFIX (namespace and veth name prefix, default junk; at most 7 characters).
+# Build first: cargo xtask build-ebpf &&
+#   FIPS_REQUIRE_EBPF=1 cargo build --release -p fips --bins --example junk_flood
 # --record appends the table to docs/benchmarks.md with this command line.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -35,7 +42,7 @@ RATES="${RATES:-20000 100000 0}"
 REPEAT="${REPEAT:-3}"
 CPU_WINDOW=5
 RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
-P=junk
+P="${NS_PREFIX:-junk}"  # namespaces and veths: $P-a, $P-ab-a, ...
 NS=("$P-a" "$P-b" "$P-c" "$P-x")
 RUN="$(mktemp -d /tmp/fips-junk-bench.XXXXXX)"
 # Test keys (testdata/identity.json): NSEC, NPUB, FD.
@@ -75,8 +82,11 @@ topology() {
 # fips_config: testing/bench/lib.sh
 source "$ROOT/testing/bench/lib.sh"
 
-start_fips() { # binary
+start_fips() { # binary [enforce]
     fips_config a 10.203.1.2; fips_config b ""; fips_config c 10.203.1.5
+    if [ "${2:-}" = enforce ]; then
+        printf 'enforce:\n  enabled: true\n  interface: %s\n' "$P-xb-b" >> "$RUN/b/fips.yaml"
+    fi
     B_PID=
     for n in b a c; do
         (cd "$RUN/$n" && RUST_LOG=warn exec ip netns exec "$P-$n" "$1" -c "$RUN/$n/fips.yaml") \
@@ -110,6 +120,14 @@ import json,sys
 d=json.load(sys.stdin); print(",".join(sorted(str(l.get("link_id")) for l in d.get("links",[]))))' 2>/dev/null || echo "?"
 }
 
+# msg1s B's XDP program dropped so far, or "-" without enforcement.
+xdp_dropped_by_b() {
+    ctl show firewall | python3 -c '
+import json,sys
+c=json.load(sys.stdin)["counters"]
+print(sum(x["packets"] for x in c if x["direction"]=="xdp" and x["reason"]=="msg1-over-budget"))' 2>/dev/null || echo "-"
+}
+
 # msg1s B refused so far, or "-" when it does not report them.
 refused_by_b() {
     ctl show transports | python3 -c '
@@ -134,11 +152,11 @@ iperf() { # from_ns server_ns addr -> Mbit/s
     echo "${r:-0}"
 }
 
-# One flood level: prints "rate_label|sent_per_s|flooder_cpu|junk_cpu_pct|tcp|links_ok|refused".
+# One flood level: prints "rate_label|sent_per_s|flooder_cpu|junk_cpu_pct|tcp|links_ok|refused|xdp_dropped".
 level() { # rate (-1 = no flood)
     local rate="$1" hz; hz=$(getconf CLK_TCK)
-    local links0 ref0 t0 t1 tcp links1 ref1 flood=
-    links0=$(links_of_b); ref0=$(refused_by_b)
+    local links0 ref0 xdp0 t0 t1 tcp links1 ref1 xdp1 flood=
+    links0=$(links_of_b); ref0=$(refused_by_b); xdp0=$(xdp_dropped_by_b)
     if [ "$rate" -ge 0 ]; then
         ip netns exec "$P-x" "$JUNK_BIN" --target 10.203.0.1:2121 --rate "$rate" \
             --seconds $((CPU_WINDOW + DURATION + 3)) --sources "$SOURCES" --ports 16 \
@@ -148,7 +166,7 @@ level() { # rate (-1 = no flood)
     fi
     t0=$(cpu_ticks "$B_PID"); [ -n "$flood" ] && sleep "$CPU_WINDOW"; t1=$(cpu_ticks "$B_PID")
     tcp=$(iperf "$P-a" "$P-c" "${FD[c]}")
-    links1=$(links_of_b); ref1=$(refused_by_b)
+    links1=$(links_of_b); ref1=$(refused_by_b); xdp1=$(xdp_dropped_by_b)
     local sent="-" fcpu="-"
     if [ -n "$flood" ]; then
         wait "$flood" || true
@@ -159,15 +177,16 @@ level() { # rate (-1 = no flood)
     local held=yes; { [ "$links0" != "$links1" ] || [ "$links0" = "?" ]; } && held="no ($links0 -> $links1)"
     [ "$links0" = "?" ] && held="? (no control socket)"
     local refused="-"; [ "$ref0" != "-" ] && [ "$ref1" != "-" ] && refused=$((ref1 - ref0))
+    local xdp="-"; [ "$xdp0" != "-" ] && [ "$xdp1" != "-" ] && xdp=$((xdp1 - xdp0))
     local cpu=0; [ -n "$flood" ] && cpu=$(echo "100 * ($t1 - $t0) / $hz / $CPU_WINDOW" | bc -l)
-    printf '%s|%s|%s|%.1f|%s|%s|%s\n' "$label" "${sent:--}" "${fcpu:--}" "$cpu" "$tcp" "$held" "$refused"
+    printf '%s|%s|%s|%.1f|%s|%s|%s|%s\n' "$label" "${sent:--}" "${fcpu:--}" "$cpu" "$tcp" "$held" "$refused" "$xdp"
 }
 
 # Every flood level runs between two no-flood runs; its ratio is against
 # their mean, so a machine whose load drifts (it is shared) skews it less.
 # REPEAT rounds of all levels; the table shows medians per level.
-measure() { # label binary
-    start_fips "$2"
+measure() { # label binary [enforce]
+    start_fips "$2" "${3:-}"
     sleep 2
     local before after r round
     before=$(level -1); raw "$1" "$before" 0
@@ -194,10 +213,10 @@ summarise() {
 import statistics as st, sys
 rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
 order, groups = [], {}
-for impl, label, sent, fcpu, cpu, tcp, held, refused, base in rows:
+for impl, label, sent, fcpu, cpu, tcp, held, refused, xdp, base in rows:
     key = (impl, label)
     if key not in groups: order.append(key); groups[key] = []
-    groups[key].append((sent, fcpu, cpu, tcp, held, refused, base))
+    groups[key].append((sent, fcpu, cpu, tcp, held, refused, base, xdp))
 def med(xs):
     xs = [float(x) for x in xs if x not in ("-", "")]
     return st.median(xs) if xs else None
@@ -205,11 +224,12 @@ def fmt(x, d=0):
     return "-" if x is None else f"{x:.{d}f}"
 for impl, label in order:
     g = groups[(impl, label)]
-    ratios = [float(t) / float(b) for _, _, _, t, _, _, b in g if float(b) > 0]
+    ratios = [float(t) / float(b) for _, _, _, t, _, _, b, _ in g if float(b) > 0]
     held = "yes" if all(r[4] == "yes" for r in g) else "; ".join(sorted({r[4] for r in g if r[4] != "yes"}))
     print(f"| {impl} | {label} | {len(g)} | {fmt(med(r[0] for r in g))} | {fmt(med(r[1] for r in g))} | "
           f"{fmt(med(r[2] for r in g), 1)} | {fmt(med(r[3] for r in g))} | "
-          f"{fmt(st.median(ratios), 2) if ratios else '-'} | {held} | {fmt(med(r[5] for r in g))} |")
+          f"{fmt(st.median(ratios), 2) if ratios else '-'} | {held} | {fmt(med(r[5] for r in g))} | "
+          f"{fmt(med(r[7] for r in g))} |")
 PY
 }
 
@@ -223,18 +243,19 @@ main() {
     fi
     topology
     : > "$RUN/raw"
-    measure "fips (ours)" "$FIPS_BIN"
+    measure "fips (ours, XDP gate)" "$FIPS_BIN" enforce
+    if [ "${OURS_UNFILTERED:-0}" = 1 ]; then measure "fips (ours, no enforcement)" "$FIPS_BIN"; fi
     if [ -n "${FIPS_REF_BIN:-}" ]; then measure "reference ($(basename "$FIPS_REF_BIN"))" "$FIPS_REF_BIN"; fi
     {
-        echo "| implementation | flood | runs | sent/s | flooder CPU % | B CPU % on junk alone | TCP 2 hops Mbit/s | x no flood | B's links held | msg1 refused by B per run |"
-        echo "|---|---|---|---|---|---|---|---|---|---|"
+        echo "| implementation | flood | runs | sent/s | flooder CPU % | B CPU % on junk alone | TCP 2 hops Mbit/s | x no flood | B's links held | msg1 refused by B per run | msg1 dropped by B's XDP per run |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|"
         summarise
         echo
-        echo "Flood from 64 addresses x 16 ports into B's FIPS port; B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood; medians over the runs; 'x no flood' is the median of each run's TCP rate over the mean of the no-flood runs just before and after it. $(nproc) cores (flooder, 3 daemons and iperf3 share them), load average at the end $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(date -u +%F)."
+        echo "Flood from 64 addresses x 16 ports into B's FIPS port (ours with enforcement: through its XDP msg1 gate); B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood; medians over the runs; 'x no flood' is the median of each run's TCP rate over the mean of the no-flood runs just before and after it. $(nproc) cores (flooder, 3 daemons and iperf3 share them), load average at the end $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(date -u +%F)."
     } | tee "$RUN/table.md"
     if [ "$RECORD" = 1 ]; then
         { echo; echo "### Junk handshake flood, $(date -u '+%F %H:%M UTC')"; echo;
-          echo "Command: \`sudo ${FIPS_REF_BIN:+FIPS_REF_BIN=... }testing/bench/junk-bench.sh --record\`"; echo;
+          echo "Command: \`sudo ${OURS_UNFILTERED:+OURS_UNFILTERED=$OURS_UNFILTERED }${FIPS_REF_BIN:+FIPS_REF_BIN=... }testing/bench/junk-bench.sh --record\`"; echo;
           cat "$RUN/table.md"; } >> "$ROOT/docs/benchmarks.md"
     fi
 }

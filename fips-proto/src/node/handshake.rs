@@ -3,7 +3,7 @@
 //! restart detection, cross-connection), and promotion of a finished
 //! handshake to an active peer.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::identity::PeerIdentity;
@@ -232,14 +232,23 @@ impl Node {
     /// may come back from another port.
     fn is_known_source(&self, from: SocketAddr) -> bool {
         let ip = from.ip().to_canonical();
-        let same = |a: &SocketAddr| a.ip().to_canonical() == ip;
-        self.peers.values().any(|p| same(&p.remote))
-            || self.peers.dials().map(|(_, d)| d).any(|d| same(&d.remote))
-            || self
-                .peers
-                .slots()
-                .map(|(_, s)| s)
-                .any(|s| s.cfg.addrs.iter().any(same))
+        self.known_source_ips().any(|known| known == ip)
+    }
+
+    /// The IPs [`Node::is_known_source`] accepts (canonical: an
+    /// IPv4-mapped IPv6 address as IPv4), possibly repeated; for a filter
+    /// in front of the node that exempts the same senders.
+    pub fn known_source_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let linked = self.peers.values().map(|p| p.remote);
+        let dialled = self.peers.dials().map(|(_, d)| d.remote);
+        let configured = self
+            .peers
+            .slots()
+            .flat_map(|(_, s)| s.cfg.addrs.iter().copied());
+        linked
+            .chain(dialled)
+            .chain(configured)
+            .map(|a| a.ip().to_canonical())
     }
 
     /// Answers a msg1 with msg2 and installs the session (responder).

@@ -73,6 +73,9 @@ pub struct DataplaneCounters {
     pub lookup_requests_refused: u64,
     /// LookupRequests not forwarded: one per target per 2 s.
     pub lookup_requests_rate_limited: u64,
+    /// XK msg3 refused: no handshake of ours awaited it, it did not
+    /// authenticate, or its key does not own the address it came from.
+    pub msg3_refused: u64,
 }
 
 /// A session as shown by the control socket (`show_sessions`).

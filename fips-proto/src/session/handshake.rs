@@ -255,7 +255,10 @@ impl Dataplane {
                 }
                 return;
             }
-            _ => return,
+            _ => {
+                self.counters.msg3_refused += 1;
+                return;
+            }
         }
         let Some(SessionEntry {
             state: SessionState::AwaitingMsg3 {
@@ -266,10 +269,12 @@ impl Dataplane {
             return;
         };
         let Ok((t, peer, _epoch)) = hs.read_msg3(&m3.noise) else {
+            self.counters.msg3_refused += 1;
             return;
         };
         // The initiator's key must own the address it sends from.
         if peer.node_addr() != src {
+            self.counters.msg3_refused += 1;
             return;
         }
         let sessions = &self.sessions;

@@ -747,6 +747,32 @@ fn setups_beyond_the_handshake_bound_are_refused() {
 }
 
 #[test]
+fn a_msg3_nobody_awaits_or_that_fails_is_refused_and_counted() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    let peer = *y.mesh.view.identity.public();
+    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), peer);
+    let (_, mut setup) = x.mesh.take_sent().pop().expect("setup");
+    y.dp.handle_session_datagram(t0, x.addr(), &mut setup, &mut y.mesh.cx());
+    let (_, mut ack) = y.mesh.take_sent().pop().expect("ack");
+    x.dp.handle_session_datagram(t0, y.addr(), &mut ack, &mut x.mesh.cx());
+    let (_, msg3) = x.mesh.take_sent().pop().expect("msg3");
+    // From an address no handshake of y's is waiting on.
+    let mut stray = msg3.clone();
+    stray[4] ^= 1;
+    y.dp.handle_session_datagram(t0, x.addr(), &mut stray, &mut y.mesh.cx());
+    assert_eq!(y.dp.counters().msg3_refused, 1);
+    // The awaited one, corrupted: refused, and the handshake is gone.
+    let mut corrupt = msg3;
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    y.dp.handle_session_datagram(t0, x.addr(), &mut corrupt, &mut y.mesh.cx());
+    assert_eq!(y.dp.counters().msg3_refused, 2);
+    assert!(!y.dp.is_established(&x.addr()));
+    assert_eq!(y.dp.session_count(), 0);
+}
+
+#[test]
 fn a_quiet_session_whose_last_data_went_one_way_is_not_declared_dead() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));

@@ -26,6 +26,8 @@ pub(crate) struct Firewall {
     enforcer: Option<enforce::Enforcer>,
     /// The packet-socket tripwire's findings, while it runs.
     tripwire: Option<watch::Receiver<TripwireReport>>,
+    /// Whether the last known-peer sync warned (warn once per episode).
+    known_sync_warned: bool,
 }
 
 impl Firewall {
@@ -35,6 +37,7 @@ impl Firewall {
             iface: None,
             enforcer: None,
             tripwire: None,
+            known_sync_warned: false,
         }
     }
 
@@ -71,7 +74,33 @@ impl Firewall {
             iface: Some(cfg.interface.clone()),
             enforcer: Some(enforcer),
             tripwire: None,
+            known_sync_warned: false,
         })
+    }
+
+    /// Copies the node's known peers into XDP's msg1 gate, which lets
+    /// their handshakes through whatever their rate. Warns once while the
+    /// sync fails or the set is over the map's cap.
+    pub(crate) fn sync_known_peers(&mut self, ips: impl IntoIterator<Item = std::net::IpAddr>) {
+        let Some(enforcer) = self.enforcer.as_mut() else {
+            return;
+        };
+        let problem = match enforcer.set_known_peers(ips) {
+            Ok(sync) if sync.over_cap > 0 => Some(format!(
+                "{} known peer address(es) over the XDP msg1 gate's cap of {}: their \
+                 handshakes are rate-limited like unknown senders'",
+                sync.over_cap,
+                fips_common::MSG1_KNOWN_CAP
+            )),
+            Ok(_) => None,
+            Err(e) => Some(format!(
+                "cannot update the XDP msg1 gate's known peers: {e}"
+            )),
+        };
+        if let Some(message) = problem.as_deref().filter(|_| !self.known_sync_warned) {
+            warn!("{message}");
+        }
+        self.known_sync_warned = problem.is_some();
     }
 
     /// The filtered interface, with enforcement on.

@@ -34,6 +34,9 @@ const BUF: usize = 65536 + 64;
 const IDLE: Duration = Duration::from_secs(3600);
 /// How often the bounded stores are checked (warnings, heap trim).
 const BOUNDS_CHECK: Duration = Duration::from_secs(1);
+/// How often XDP's msg1 gate gets the known peers without a link event
+/// (configured and dialled addresses change without one).
+const KNOWN_SYNC: Duration = Duration::from_secs(1);
 
 /// What the other tasks send the node task.
 pub(crate) struct Inputs {
@@ -65,6 +68,7 @@ pub(crate) struct NodeLoop {
     refusals: RefusalLog,
     bounds: limits::Watch,
     next_bounds_check: Instant,
+    next_known_sync: Instant,
 }
 
 impl NodeLoop {
@@ -92,6 +96,7 @@ impl NodeLoop {
             refusals: RefusalLog::default(),
             bounds: limits::Watch::default(),
             next_bounds_check: Instant::now() + BOUNDS_CHECK,
+            next_known_sync: Instant::now(),
         }
     }
 
@@ -224,15 +229,18 @@ impl NodeLoop {
             self.send_batch().await;
         }
         self.flush_tun().await;
+        let mut links_changed = false;
         while let Some(event) = self.node.poll_event() {
             match event {
                 NodeEvent::PeerUp { addr, npub } => {
+                    links_changed = true;
                     if let Some(m) = &mut self.metrics {
                         m.link_established();
                     }
                     info!(peer = %npub, addr = %addr.ipv6(), "peer up")
                 }
                 NodeEvent::PeerDown { addr, reason } => {
+                    links_changed = true;
                     info!(addr = %addr.ipv6(), ?reason, "peer down")
                 }
                 NodeEvent::PeerSilent { addr } => {
@@ -242,6 +250,20 @@ impl NodeLoop {
                 }
             }
         }
+        self.sync_known_peers(links_changed);
+    }
+
+    /// Keeps XDP's msg1 gate exempting the node's known peers: at once when
+    /// a link comes or goes, else every [`KNOWN_SYNC`].
+    fn sync_known_peers(&mut self, links_changed: bool) {
+        let now = Instant::now();
+        if !links_changed && now < self.next_known_sync {
+            return;
+        }
+        self.next_known_sync = now + KNOWN_SYNC;
+        self.ctx
+            .firewall
+            .sync_known_peers(self.node.known_source_ips());
     }
 }
 

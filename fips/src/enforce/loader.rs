@@ -2,6 +2,7 @@
 //! its counters. Attaching and pinning are `pin.rs`'s business.
 
 use super::error::{bpf_err, EnforceError};
+use super::msg1_gate::{self, KnownPeers, KnownSync, Msg1GateEntry, Msg1Rate};
 use super::snapshot::CounterRow;
 use super::{sys, Policy};
 use aya::maps::{Array, Map, MapData, PerCpuArray, PerCpuValues};
@@ -9,8 +10,10 @@ use aya::programs::{SchedClassifier, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use fips_common::{
     counter_slot, Counter, Direction, Reason, GLOBAL_LOG_VERDICTS, LOG_TARGET_VERDICTS,
-    MAP_COUNTERS, MAP_POLICY, MAP_SOCKETS, POLICY_ALLOW_IPV6, PROG_EGRESS, PROG_INGRESS, PROG_XDP,
+    MAP_COUNTERS, MAP_MSG1_GATE, MAP_MSG1_KNOWN, MAP_MSG1_SOURCES, MAP_POLICY, MAP_SOCKETS,
+    POLICY_ALLOW_IPV6, PROG_EGRESS, PROG_INGRESS, PROG_XDP,
 };
+use std::net::IpAddr;
 use std::os::fd::AsFd as _;
 
 /// The object `cargo xtask build-ebpf` wrote; empty when it was missing at
@@ -26,6 +29,8 @@ fn aya_log_logger() -> &'static dyn log::Log {
 /// The classifier loaded into the kernel with its policy, not attached.
 pub struct Classifier {
     ebpf: Ebpf,
+    msg1_rate: Msg1Rate,
+    known: KnownPeers,
 }
 
 pub(crate) const fn program_name(dir: Direction) -> &'static str {
@@ -61,8 +66,13 @@ impl Classifier {
             .set_global(GLOBAL_LOG_VERDICTS, &u8::from(log_verdicts), true)
             .load(OBJECT)
             .map_err(bpf_err("loading the eBPF object (creating its maps)"))?;
-        let mut classifier = Classifier { ebpf };
+        let mut classifier = Classifier {
+            ebpf,
+            msg1_rate: Msg1Rate::DEFAULT,
+            known: KnownPeers::default(),
+        };
         classifier.write_policy(policy)?;
+        classifier.set_msg1_rate(Msg1Rate::DEFAULT)?;
         for dir in Direction::ALL {
             classifier
                 .program_mut(dir)?
@@ -143,6 +153,32 @@ impl Classifier {
             what: "the eBPF map is missing or already taken",
             source: name.into(),
         })
+    }
+
+    /// Sets XDP's per-source rate for handshake initiations (see
+    /// `msg1_gate.rs`); loading sets [`Msg1Rate::DEFAULT`].
+    pub fn set_msg1_rate(&mut self, rate: Msg1Rate) -> Result<(), EnforceError> {
+        msg1_gate::write_rate(self.map_mut(MAP_MSG1_GATE)?, rate)?;
+        self.msg1_rate = rate;
+        Ok(())
+    }
+
+    /// Makes the known peers' addresses, exempt from XDP's msg1 gate,
+    /// exactly `ips` (up to `fips_common::MSG1_KNOWN_CAP`).
+    pub fn set_known_peers(
+        &mut self,
+        ips: impl IntoIterator<Item = IpAddr>,
+    ) -> Result<KnownSync, EnforceError> {
+        let map = self.ebpf.map_mut(MAP_MSG1_KNOWN).ok_or(EnforceError::Bpf {
+            what: "the eBPF object lacks a map",
+            source: MAP_MSG1_KNOWN.into(),
+        })?;
+        self.known.sync(map, ips)
+    }
+
+    /// XDP's msg1 gate as `fipsctl show firewall` shows it.
+    pub fn msg1_gate(&self) -> Result<Msg1GateEntry, EnforceError> {
+        Msg1GateEntry::read(self.msg1_rate, self.map(MAP_MSG1_SOURCES)?, &self.known)
     }
 
     pub(crate) fn map_mut(&mut self, name: &'static str) -> Result<&mut Map, EnforceError> {

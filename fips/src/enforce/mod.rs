@@ -19,6 +19,7 @@ mod error;
 mod events;
 mod loader;
 mod metrics;
+mod msg1_gate;
 mod nfnl;
 mod pin;
 mod snapshot;
@@ -35,6 +36,7 @@ pub use fips_common::{
 };
 pub use loader::Classifier;
 pub use metrics::MetricsConns;
+pub use msg1_gate::{source_key, KnownSync, Msg1GateEntry, Msg1Rate};
 pub use pin::{pin_dir, PinLifetime, BPFFS};
 pub use snapshot::{CounterEntry, FirewallSnapshot, LinkEntry, XdpEntry};
 pub use sys::{socket_cookie, test_run_repeat};
@@ -180,7 +182,17 @@ impl Enforcer {
             },
         )?;
         snap.pinned = Some(self.lifetime);
+        snap.msg1_gate = Some(c.msg1_gate()?);
         Ok(snap)
+    }
+
+    /// Keeps XDP's msg1 gate exempting exactly these addresses (the
+    /// node's known peers, `Node::known_source_ips`).
+    pub fn set_known_peers(
+        &mut self,
+        ips: impl IntoIterator<Item = std::net::IpAddr>,
+    ) -> Result<KnownSync, EnforceError> {
+        self.classifier.set_known_peers(ips)
     }
 }
 

@@ -86,6 +86,10 @@ pub struct FirewallSnapshot {
     /// Foreign packet sockets seen since the daemon started.
     #[serde(default)]
     pub packet_sockets_seen: u64,
+    /// XDP's gate for handshake initiations; unknown (null) when read
+    /// from the pins (its maps live with the daemon's classifier).
+    #[serde(default)]
+    pub msg1_gate: Option<super::Msg1GateEntry>,
 }
 
 impl FirewallSnapshot {
@@ -125,6 +129,9 @@ impl FirewallSnapshot {
             Some(x) => format!("xdp before ingress: NOT attached (link {})\n", x.link_id),
             None => "xdp before ingress: none\n".to_owned(),
         };
+        if let Some(gate) = &self.msg1_gate {
+            out += &gate.render();
+        }
         out += if self.egress_backstop {
             "netfilter egress backstop: installed (its drops count as egress)\n"
         } else {
@@ -262,6 +269,7 @@ pub(crate) fn build(
         pinned: None,
         packet_sockets: Vec::new(),
         packet_sockets_seen: 0,
+        msg1_gate: None,
     })
 }
 

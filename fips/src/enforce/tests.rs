@@ -56,6 +56,7 @@ fn sample() -> FirewallSnapshot {
         pinned: Some(PinLifetime::FailClosed),
         packet_sockets: Vec::new(),
         packet_sockets_seen: 0,
+        msg1_gate: None,
     }
 }
 
@@ -212,4 +213,31 @@ fn an_empty_verifier_log_with_eperm_means_missing_capabilities() {
         verifier_log: aya_obj::VerifierLog::new(String::new()),
     });
     assert!(matches!(err, EnforceError::Permission { .. }), "{err:?}");
+}
+
+#[test]
+fn table_shows_the_msg1_gate_and_json_names_its_fields() {
+    let mut snap = sample();
+    snap.msg1_gate = Some(super::Msg1GateEntry {
+        per_source_per_sec: 8,
+        per_source_burst: 32,
+        sources_tracked: 64,
+        sources_cap: 8192,
+        known_peers: 2,
+        known_cap: 1024,
+        known_over_cap: 0,
+    });
+    let table = snap.render_table();
+    assert!(
+        table.contains(
+            "xdp msg1 gate: 8/s per unknown source (burst 32), 64/8192 sources tracked, \
+             2/1024 known peer addresses exempt\n"
+        ),
+        "{table}"
+    );
+    let json = serde_json::to_value(&snap).expect("serialize");
+    assert_eq!(json["msg1_gate"]["known_peers"], 2);
+    assert_eq!(json["msg1_gate"]["sources_tracked"], 64);
+    let back: FirewallSnapshot = serde_json::from_value(json).expect("deserialize");
+    assert_eq!(back, snap);
 }

@@ -1,7 +1,7 @@
 //! A hostile mesh peer built on fips-proto: a real `Node` that links to a
 //! daemon over UDP (Noise IK, heartbeats, tree), then sends link messages
 //! crafted by the test through that link (`bench_link_send`): session
-//! Setups from many fresh source addresses, LookupRequests for targets
+//! Setups from many fresh source addresses, junk XK msg3, LookupRequests for targets
 //! nobody has. Everything it sends is well formed and authenticated on the
 //! link, as a compromised mesh node's traffic would be.
 //!
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use fips_proto::identity::{Identity, PeerIdentity};
 use fips_proto::node::{Node, NodeConfig, PeerConfig, Timers};
 use fips_proto::noise::xk_initiate;
-use fips_proto::wire::fsp::SessionSetup;
+use fips_proto::wire::fsp::{SessionMsg3, SessionSetup};
 use fips_proto::wire::link::SessionDatagram;
 use fips_proto::wire::lookup::LookupRequest;
 use fips_proto::wire::Coords;
@@ -157,6 +157,23 @@ impl MeshPeer {
         };
         let mut fsp = Vec::new();
         setup.emit(&mut fsp);
+        let mut out = Vec::new();
+        SessionDatagram {
+            ttl: 8,
+            path_mtu: u16::MAX,
+            src,
+            dst: self.target,
+            payload: &fsp,
+        }
+        .emit(&mut out);
+        out
+    }
+
+    /// A SessionDatagram carrying an XK msg3 from `src` whose Noise bytes
+    /// are `noise` (junk: it cannot authenticate).
+    pub fn session_msg3(&self, src: NodeAddr, noise: [u8; 73]) -> Vec<u8> {
+        let mut fsp = Vec::new();
+        SessionMsg3 { flags: 0, noise }.emit(&mut fsp);
         let mut out = Vec::new();
         SessionDatagram {
             ttl: 8,
