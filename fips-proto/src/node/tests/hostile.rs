@@ -126,5 +126,8 @@ fn dials_beyond_max_connections_wait_and_are_counted() {
     sim.dial(0, 2, LinkParams::default());
     assert_eq!(sim.node(0).counters().connection_limit, 1);
     sim.run_for(secs(20));
-    assert!(sim.linked(0, 1) && sim.linked(0, 2), "the put-off dial is retried");
+    assert!(
+        sim.linked(0, 1) && sim.linked(0, 2),
+        "the put-off dial is retried"
+    );
 }
