@@ -205,6 +205,26 @@ fn rss_kib(d: &Daemon) -> u64 {
         .unwrap_or(0)
 }
 
+/// The hub's share of a core over `window`, from /proc/PID/stat.
+fn cpu_share(d: &Daemon, window: Duration) -> f64 {
+    let pid = d.pid().expect("running");
+    let ticks = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name: utime and stime are 14th and 15th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let before = ticks();
+    std::thread::sleep(window);
+    (ticks() - before) as f64 / hz / window.as_secs_f64() * 100.0
+}
+
 /// `PAIRS` distinct (from, to) leaf pairs from a seed (printed, so a
 /// failure can be replayed by reading it).
 fn sample_pairs(seed: u64) -> Vec<(usize, usize)> {
@@ -275,6 +295,10 @@ fn a_hub_links_200_leaves_and_routes_between_them_then_refuses_beyond_max_peers(
         rss_kib(&seg.leaves[0])
     );
     assert_eq!(peer_limit(seg.hub()), 0, "nothing refused under the limit");
+    println!(
+        "hub CPU over the next 5 s: {:.1}% of a core",
+        cpu_share(seg.hub(), Duration::from_secs(5))
+    );
 
     let reached: Vec<bool> = std::thread::scope(|s| {
         let seg = &seg;
