@@ -6,9 +6,10 @@
 use super::error::{describe, ConfigError};
 use super::value::At;
 
-/// The largest value any limit takes. A linked peer costs the node about
-/// 10 KiB (link state, two bloom filters, tree entry), so 16,384 peers stay
-/// under 200 MiB; the goal is a hub for 10,000 sidecars.
+/// The largest value any limit takes. A linked peer costs a hub about
+/// 21 KiB (200 leaves: 15.1 MiB against a leaf's 10.9 MiB, see
+/// docs/benchmarks.md), so 16,384 peers stay near 350 MiB; the goal is a
+/// hub for 10,000 sidecars.
 pub const LIMIT_CEILING: usize = 16_384;
 
 const EXPECTED: &str = "a whole number from 1 to 16384";
