@@ -174,9 +174,13 @@ impl PeerTable {
         self.map.iter().filter_map(|(a, e)| Some((a, e.dial()?)))
     }
 
-    /// Links: linked peers plus our handshakes in flight.
+    /// Links: linked peers plus our handshakes in flight to peers not
+    /// linked (a dial beside a link shares its entry).
     pub fn links(&self) -> usize {
-        self.linked + self.dialing()
+        self.map
+            .values()
+            .filter(|e| !matches!(e.state, PeerState::Idle))
+            .count()
     }
 
     /// Our handshakes in flight, beside a link or alone.
