@@ -26,10 +26,12 @@
 //! | lookup forwarding throttle | target | [`MAX_RECENT_LOOKUPS`] keys, one forward per 2 s per target | request not forwarded | `lookup_requests.rate_limited` |
 //! | routing-error / ICMP / suspect-path throttles | NodeAddr, source address | 4,096 / 1,024 / 1,024 keys | expired keys purged, else the event is not sent | none |
 //! | packets for the TUN not yet drained | none | [`TUN_QUEUE_LIMIT`] | dropped | `tun_out_dropped` |
-//! | links (msg1 from new keys) | NodeAddr | `max_peers` (128) | msg1 refused | `peer_limit` (`show routing`, `node`) |
+//! | linked peers (msg1 from new keys) | NodeAddr | `max_peers` (`node.limits.max_peers`, 128) | msg1 refused | `peer_limit` (`show routing`, `node`) |
+//! | links: linked peers plus our handshakes in flight | NodeAddr | `max_links` (256) | msg1 from a new key refused; our dial put off (backoff) | `link_limit` |
+//! | our handshakes in flight | NodeAddr | `max_connections` (256) | our dial put off (backoff) | `connection_limit` |
 //! | msg1 admission, known peers' IPs (linked, configured, dialled) | IP | [`crate::node::KNOWN_TABLE_CAP`] buckets (burst 64, 16/s each) | least recently used bucket forgotten (only its refill state; never a link) | `refused_known`, `source_evictions` (`show transports`, `show status`) |
 //! | msg1 admission, other sources, before any ECDH | IPv4 address or IPv6 /64 | [`crate::node::SOURCE_TABLE_CAP`] buckets (burst 16, 4/s each); global 50/s for sources in good standing plus 50/s for flooders | least recently used bucket forgotten; msg1 over budget refused | `refused_source`, `refused_global`, `source_evictions` |
-//! | bloom filters, tree state | linked peer | one per link (so `max_peers`) | go with the link | none |
+//! | bloom filters, tree state | linked peer | one per link (so `max_peers`; configured values stop at `fips::config::LIMIT_CEILING`, 16,384) | go with the link | none |
 //!
 //! The caches evict by sampling ages and dropping the oldest 1/64 at once
 //! (`routing::cache`), not with an `lru`/`hashlink` list: those allocate a

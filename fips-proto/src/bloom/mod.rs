@@ -10,6 +10,7 @@ mod filter;
 mod state;
 #[cfg(test)]
 mod tests;
+mod union;
 
 pub use filter::{bit_indices, BloomFilter};
 pub use state::{BloomConfig, BloomState, BloomStats, Outgoing};

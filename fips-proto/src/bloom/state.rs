@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::union::BitCounts;
 use super::{BloomError, BloomFilter, HASH_COUNT, SIZE_CLASS};
 use crate::NodeAddr;
 
@@ -92,6 +93,9 @@ pub struct BloomState {
     /// One counter for every filter we send, to any peer.
     send_seq: u64,
     stats: BloomStats,
+    /// The bit counts of the tree peers' inbound filters, for the tree
+    /// peers they were counted for; dropped when an inbound filter changes.
+    counted: Option<(Vec<NodeAddr>, BitCounts)>,
 }
 
 impl BloomState {
@@ -107,6 +111,7 @@ impl BloomState {
             outbound: BTreeMap::new(),
             send_seq: 0,
             stats: BloomStats::default(),
+            counted: None,
         }
     }
 
@@ -134,6 +139,7 @@ impl BloomState {
     /// the caller should `refresh`.
     pub fn remove_peer(&mut self, peer: &NodeAddr) -> bool {
         self.outbound.remove(peer);
+        self.counted = None;
         self.inbound.remove(peer).is_some()
     }
 
@@ -186,6 +192,7 @@ impl BloomState {
             return Err(BloomError::Poisoned { peer, fpr, cap });
         }
         self.inbound.insert(peer, Inbound { seq, filter });
+        self.counted = None;
         Ok(())
     }
 
@@ -239,25 +246,62 @@ impl BloomState {
     /// tree peers. Never `peer`'s own (split horizon), never a non-tree
     /// peer's (keeps mesh shortcuts from saturating filters).
     pub fn outgoing_for(&self, peer: &NodeAddr, tree_peers: &[NodeAddr]) -> BloomFilter {
-        let mut out = BloomFilter::new();
+        self.outgoing_from(&self.count(tree_peers), peer, tree_peers)
+    }
+
+    fn count(&self, tree_peers: &[NodeAddr]) -> BitCounts {
+        BitCounts::new(
+            tree_peers
+                .iter()
+                .filter_map(|tp| self.inbound.get(tp).map(|i| &i.filter)),
+        )
+    }
+
+    fn outgoing_from(
+        &self,
+        counts: &BitCounts,
+        peer: &NodeAddr,
+        tree_peers: &[NodeAddr],
+    ) -> BloomFilter {
+        let own = tree_peers
+            .contains(peer)
+            .then(|| self.inbound.get(peer).map(|i| &i.filter))
+            .flatten();
+        let mut out = counts.union_without(own);
         out.insert(&self.me);
-        for tp in tree_peers.iter().filter(|tp| *tp != peer) {
-            if let Some(i) = self.inbound.get(tp) {
-                out.merge(&i.filter);
-            }
-        }
+        out
+    }
+
+    /// `f` with the bit counts for `tree_peers`, counted again only when an
+    /// inbound filter or the tree peers changed.
+    fn with_counts<T>(
+        &mut self,
+        tree_peers: &[NodeAddr],
+        f: impl FnOnce(&Self, &BitCounts) -> T,
+    ) -> T {
+        let counted = match self.counted.take() {
+            Some((tp, c)) if tp == tree_peers => (tp, c),
+            _ => (tree_peers.to_vec(), self.count(tree_peers)),
+        };
+        let out = f(self, &counted.1);
+        self.counted = Some(counted);
         out
     }
 
     /// Mark every peer whose outgoing filter differs from what it last got.
     pub fn refresh(&mut self, tree_peers: &[NodeAddr]) {
-        let peers: Vec<NodeAddr> = self.outbound.keys().copied().collect();
-        for peer in peers {
-            let filter = self.outgoing_for(&peer, tree_peers);
+        let changed: Vec<NodeAddr> = self.with_counts(tree_peers, |s, counts| {
+            s.outbound
+                .iter()
+                .filter(|(peer, o)| {
+                    o.last_sent.as_ref() != Some(&s.outgoing_from(counts, peer, tree_peers))
+                })
+                .map(|(peer, _)| *peer)
+                .collect()
+        });
+        for peer in changed {
             if let Some(o) = self.outbound.get_mut(&peer) {
-                if o.last_sent.as_ref() != Some(&filter) {
-                    o.pending = true;
-                }
+                o.pending = true;
             }
         }
     }
@@ -280,7 +324,9 @@ impl BloomState {
                 .iter()
                 .find(|(_, o)| o.pending && o.last_sent_at.is_none_or(|t| now >= t + gap))?
                 .0;
-            let filter = self.outgoing_for(&peer, tree_peers);
+            let filter = self.with_counts(tree_peers, |s, counts| {
+                s.outgoing_from(counts, &peer, tree_peers)
+            });
             let o = self.outbound.get_mut(&peer)?;
             o.pending = false;
             o.deferred = false;

@@ -58,8 +58,17 @@ pub struct Timers {
     /// timer; resends are plain announces, no wire change).
     pub mesh_refresh: Duration,
     pub max_decrypt_failures: u32,
-    /// Inbound handshakes from new identities are refused beyond this many peers.
+    /// Authenticated peers (`node.limits.max_peers`): msg1 from a new
+    /// identity is refused while this many are linked.
     pub max_peers: usize,
+    /// Links (`node.limits.max_links`): linked peers plus our handshakes in
+    /// flight, each of which holds a link's state. A new dial or a msg1
+    /// from a new identity is refused while this many exist.
+    pub max_links: usize,
+    /// Our handshakes in flight (`node.limits.max_connections`): a dial
+    /// beyond it waits for its next attempt (counted, then retried with
+    /// backoff).
+    pub max_connections: usize,
 }
 
 impl Default for Timers {
@@ -88,6 +97,8 @@ impl Default for Timers {
             mesh_refresh: Duration::from_secs(15),
             max_decrypt_failures: 20,
             max_peers: 128,
+            max_links: 256,
+            max_connections: 256,
         }
     }
 }

@@ -19,6 +19,11 @@ pub struct Counters {
     pub handshake_failed: u64,
     /// msg1 from a new identity refused because `max_peers` are up.
     pub peer_limit: u64,
+    /// msg1 from a new identity or a dial of ours refused because
+    /// `max_links` links exist.
+    pub link_limit: u64,
+    /// Dials of ours put off because `max_connections` handshakes are in flight.
+    pub connection_limit: u64,
     /// msg1 dropped by the rate limiter.
     pub msg1_rate_limited: u64,
     /// msg1 from an active peer answered by resending the stored msg2.

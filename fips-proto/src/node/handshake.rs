@@ -71,12 +71,20 @@ impl Node {
         if self.peers.contains_key(&target) || self.peers.dial(&target).is_some() {
             return;
         }
+        if self
+            .peers
+            .slot(&target)
+            .is_none_or(|s| s.cfg.addrs.is_empty())
+        {
+            return;
+        }
+        if !self.dial_allowed() {
+            self.schedule_reconnect(now, target, true);
+            return;
+        }
         let Some(slot) = self.peers.slot_mut(&target) else {
             return;
         };
-        if slot.cfg.addrs.is_empty() {
-            return;
-        }
         let remote = slot.cfg.addrs[slot.addr_cursor % slot.cfg.addrs.len()];
         slot.addr_cursor = slot.addr_cursor.wrapping_add(1);
         let identity = slot.cfg.identity;
@@ -105,6 +113,35 @@ impl Node {
             last_sent: now,
         };
         self.peers.insert_dial(target, dial);
+    }
+
+    /// Whether a new dial fits under `max_connections` and `max_links`;
+    /// counts the refusal if not.
+    fn dial_allowed(&mut self) -> bool {
+        if self.peers.dialing() >= self.timers.max_connections {
+            self.counters.connection_limit += 1;
+            return false;
+        }
+        if self.peers.links() >= self.timers.max_links {
+            self.counters.link_limit += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Whether a msg1 from `paddr`, not linked, may make a new peer under
+    /// `max_peers` and `max_links` (a dial of ours to it already holds its
+    /// link); counts the refusal if not.
+    fn new_peer_allowed(&mut self, paddr: &NodeAddr) -> bool {
+        if self.peers.len() >= self.timers.max_peers {
+            self.counters.peer_limit += 1;
+            return false;
+        }
+        if self.peers.dial(paddr).is_none() && self.peers.links() >= self.timers.max_links {
+            self.counters.link_limit += 1;
+            return false;
+        }
+        true
     }
 
     pub(super) fn cancel_dial(&mut self, target: &NodeAddr) {
@@ -194,8 +231,7 @@ impl Node {
             self.counters.handshake_failed += 1;
             return;
         }
-        if !self.peers.contains_key(&paddr) && self.peers.len() >= self.timers.max_peers {
-            self.counters.peer_limit += 1;
+        if !self.peers.contains_key(&paddr) && !self.new_peer_allowed(&paddr) {
             return;
         }
         if let Some(p) = self.peers.get(&paddr) {

@@ -174,6 +174,20 @@ impl PeerTable {
         self.map.iter().filter_map(|(a, e)| Some((a, e.dial()?)))
     }
 
+    /// Links: linked peers plus our handshakes in flight to peers not
+    /// linked (a dial beside a link shares its entry).
+    pub fn links(&self) -> usize {
+        self.map
+            .values()
+            .filter(|e| !matches!(e.state, PeerState::Idle))
+            .count()
+    }
+
+    /// Our handshakes in flight, beside a link or alone.
+    pub fn dialing(&self) -> usize {
+        self.map.values().filter(|e| e.dial().is_some()).count()
+    }
+
     pub fn insert_dial(&mut self, addr: NodeAddr, dial: Dial) {
         let e = self.entry(addr);
         match &mut e.state {

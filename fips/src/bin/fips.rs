@@ -29,6 +29,9 @@ Without -c, these environment variables configure the node (sidecar mode):
   FIPS_LOG_FORMAT [text]  text, or json: one JSON object per line (log.format)
   FIPS_DRAIN_TIMEOUT_SECS [2]  on SIGTERM the daemon sends Disconnect to every
     peer, keeps serving this long, then exits 0 (node.drain_timeout_secs)
+  FIPS_MAX_PEERS [128]  FIPS_MAX_LINKS [256]  FIPS_MAX_CONNECTIONS [256]
+    authenticated peers; links (peers plus our handshakes in flight); our
+    handshakes in flight; each 1 to 16384 (node.limits.max_* in a config file)
 The control socket is then /run/fips/control.sock (fipsctl's default)."
 )]
 struct Args {

@@ -38,6 +38,9 @@ const KNOWN: &[&str] = &[
     "FIPS_METRICS_ADDR",
     "FIPS_LOG_FORMAT",
     "FIPS_DRAIN_TIMEOUT_SECS",
+    "FIPS_MAX_PEERS",
+    "FIPS_MAX_LINKS",
+    "FIPS_MAX_CONNECTIONS",
 ];
 
 /// Reads environment variables; a trait so tests need not mutate the
@@ -154,6 +157,7 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
             .map(|s| value::parse_log_format("FIPS_LOG_FORMAT", &s))
             .transpose()?
             .unwrap_or_default(),
+        limits: super::limits::from_env(&get)?,
         drain_timeout: get("FIPS_DRAIN_TIMEOUT_SECS")
             .map(|s| parse_secs("FIPS_DRAIN_TIMEOUT_SECS", &s))
             .transpose()?

@@ -83,6 +83,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             Some(s) => value::parse_log_format("log.format", s)?,
             None => LogFormat::default(),
         },
+        limits: super::limits::from_file(&get)?,
         drain_timeout: get("node.drain_timeout_secs")
             .uint("a number of seconds")?
             .map_or(DEFAULT_DRAIN_TIMEOUT, std::time::Duration::from_secs),

@@ -12,11 +12,14 @@ mod env_peers;
 mod error;
 mod file;
 mod keyfile;
+mod limits;
 mod schema;
 mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;
 #[cfg(test)]
 mod tests_metrics;
 
@@ -31,6 +34,7 @@ pub use env::{
 pub use env_peers::npubs as fips_peers_npubs;
 pub use error::ConfigError;
 pub use keyfile::{write_pub_file, KeyOrigin, SecretKey};
+pub use limits::{Limits, LIMIT_CEILING};
 pub use value::{parse_host_port as parse_peer_addr, Endpoint};
 
 /// The default control socket, in env mode and when the file names none.
@@ -60,6 +64,8 @@ pub struct Config {
     pub log_level: Option<String>,
     /// `log.format`, `FIPS_LOG_FORMAT`: text (default) or json lines.
     pub log_format: LogFormat,
+    /// `node.limits.*`, `FIPS_MAX_*`: peers, links, handshakes in flight.
+    pub limits: Limits,
     /// How long a stopping daemon keeps serving after telling its peers
     /// goodbye (`node.drain_timeout_secs`, `FIPS_DRAIN_TIMEOUT_SECS`).
     pub drain_timeout: std::time::Duration,

@@ -23,6 +23,13 @@ use Schema::{Leaf, Map, Reference, Seq};
 const IDENTITY: Schema = Map(&[("nsec", Leaf), ("persistent", Leaf)]);
 const CONTROL: Schema = Map(&[("enabled", Leaf), ("socket_path", Leaf)]);
 
+const LIMITS: Schema = Map(&[
+    ("max_peers", Leaf),
+    ("max_links", Leaf),
+    ("max_connections", Leaf),
+    ("max_pending_inbound", Reference),
+]);
+
 const NODE: Schema = Map(&[
     ("identity", IDENTITY),
     ("control", CONTROL),
@@ -34,7 +41,7 @@ const NODE: Schema = Map(&[
     ("base_rtt_ms", Reference),
     ("heartbeat_interval_secs", Reference),
     ("link_dead_timeout_secs", Reference),
-    ("limits", Reference),
+    ("limits", LIMITS),
     ("rate_limit", Reference),
     ("retry", Reference),
     ("cache", Reference),

@@ -80,7 +80,7 @@ fn accepts_reference_keys_it_does_not_implement_with_a_notice() {
     let text = r#"
 node:
   leaf_only: false
-  limits: { max_peers: 64 }
+  limits: { max_peers: 64, max_pending_inbound: 100 }
   rekey: { enabled: true, after_secs: 120 }
 dns: { ttl: 300 }
 transports:
@@ -96,7 +96,7 @@ gateway: { enabled: false }
     let joined = c.notices.join("\n");
     for key in [
         "node.leaf_only",
-        "node.limits",
+        "node.limits.max_pending_inbound",
         "node.rekey",
         "dns.ttl",
         "transports.udp.outbound_only",
@@ -109,6 +109,7 @@ gateway: { enabled: false }
         assert!(joined.contains(key), "no notice for {key} in {joined}");
     }
     assert_eq!(c.udp.mtu, 1472);
+    assert_eq!(c.limits.max_peers, 64);
     assert!(c.peers[0].addrs.is_empty());
 }
 

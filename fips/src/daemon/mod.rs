@@ -264,7 +264,12 @@ fn build_node(config: &Config, identity: Identity) -> Node {
         peers,
         link_mtu: config.udp.mtu,
         tun_mtu: config.tun.mtu,
-        timers: Timers::default(),
+        timers: Timers {
+            max_peers: config.limits.max_peers,
+            max_links: config.limits.max_links,
+            max_connections: config.limits.max_connections,
+            ..Timers::default()
+        },
     };
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);

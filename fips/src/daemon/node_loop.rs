@@ -141,8 +141,7 @@ impl NodeLoop {
             }
             if now >= self.next_bounds_check {
                 self.next_bounds_check = now + BOUNDS_CHECK;
-                let core = self.node.bounds().unwrap_or_default().pressure();
-                self.bounds.check(now, &core);
+                self.bounds.check(now, &self.core_pressure());
                 if let Some(m) = &self.metrics {
                     m.publish(&self.node, now);
                 }
@@ -152,6 +151,21 @@ impl NodeLoop {
         info!("drained");
         self.node.shutdown(Instant::now());
         self.flush().await;
+    }
+
+    /// The core's refused/evicted totals: its stores, then the peer limits.
+    fn core_pressure(&self) -> Vec<(&'static str, u64)> {
+        let c = self.node.counters();
+        let limits = [
+            ("peers (node.limits.max_peers)", c.peer_limit),
+            ("links (node.limits.max_links)", c.link_limit),
+            (
+                "handshakes in flight (node.limits.max_connections)",
+                c.connection_limit,
+            ),
+        ];
+        let stores = self.node.bounds().unwrap_or_default().pressure();
+        stores.into_iter().chain(limits).collect()
     }
 
     /// Feeds up to [`UDP_BATCHES`] batches of queued datagrams to the node.

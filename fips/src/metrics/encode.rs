@@ -282,6 +282,8 @@ fn handshakes(out: &mut Out<'_, '_>, n: &NodeFigures) -> std::fmt::Result {
         ("failed", c.handshake_failed),
         ("refused_rate_limit", c.msg1_rate_limited),
         ("refused_peer_limit", c.peer_limit),
+        ("refused_link_limit", c.link_limit),
+        ("refused_connection_limit", c.connection_limit),
         ("duplicate", c.msg1_duplicate),
         ("cross_connection_dropped", c.cross_connection_dropped),
     ];

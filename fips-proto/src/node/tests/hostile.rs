@@ -94,3 +94,40 @@ fn new_identities_beyond_max_peers_are_refused() {
     assert!(sim.linked(1, 0) && !sim.linked(1, 2));
     assert!(sim.node(1).counters().peer_limit >= 1);
 }
+
+#[test]
+fn new_identities_beyond_max_links_are_refused() {
+    let mut sim = super::Sim::new(27);
+    let ids: Vec<_> = super::mesh_identities().into_iter().take(3).collect();
+    sim.add_node(&ids[0].0, ids[0].1.clone());
+    sim.timers.max_links = 1;
+    sim.add_node(&ids[1].0, ids[1].1.clone());
+    sim.timers = Default::default();
+    sim.add_node(&ids[2].0, ids[2].1.clone());
+    sim.dial(0, 1, LinkParams::default());
+    sim.run_for(secs(2));
+    sim.dial(2, 1, LinkParams::default());
+    sim.run_for(secs(5));
+    assert!(sim.linked(1, 0) && !sim.linked(1, 2));
+    assert!(sim.node(1).counters().link_limit >= 1);
+    assert_eq!(sim.node(1).counters().peer_limit, 0);
+}
+
+#[test]
+fn dials_beyond_max_connections_wait_and_are_counted() {
+    let mut sim = super::Sim::new(28);
+    let ids: Vec<_> = super::mesh_identities().into_iter().take(3).collect();
+    sim.timers.max_connections = 1;
+    sim.add_node(&ids[0].0, ids[0].1.clone());
+    sim.timers = Default::default();
+    sim.add_node(&ids[1].0, ids[1].1.clone());
+    sim.add_node(&ids[2].0, ids[2].1.clone());
+    sim.dial(0, 1, LinkParams::default());
+    sim.dial(0, 2, LinkParams::default());
+    assert_eq!(sim.node(0).counters().connection_limit, 1);
+    sim.run_for(secs(20));
+    assert!(
+        sim.linked(0, 1) && sim.linked(0, 2),
+        "the put-off dial is retried"
+    );
+}
