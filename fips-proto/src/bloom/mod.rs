@@ -1,6 +1,6 @@
 //! Bloom filters: the 8192-bit reachability filter and per-peer filter state.
 //!
-//! Owns the filter math (INTEROP §5: k = 5 bits per NodeAddr from
+//! Owns the filter math (k = 5 bits per NodeAddr from
 //! SHA-256(node_addr), LSB-first bytes) and which filter goes to which peer
 //! (split horizon over tree peers, one global send seq, 500 ms debounce,
 //! antipoison on inbound). No wire parsing: the caller maps FilterAnnounce

@@ -13,7 +13,7 @@ use super::union::BitCounts;
 use super::{BloomError, BloomFilter, HASH_COUNT, SIZE_CLASS};
 use crate::NodeAddr;
 
-/// Tunables, defaults from INTEROP §9.
+/// Tunables, defaulting to the reference v0.4.1 values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BloomConfig {
     /// Minimum gap between two filters sent to the same peer.

@@ -1,5 +1,5 @@
 //! Discovery: finding a destination's tree coordinates with
-//! LookupRequest/LookupResponse (INTEROP.md §6).
+//! LookupRequest/LookupResponse.
 //!
 //! - Origination: attempts with timeouts [1, 2, 4, 8] s, a fresh request_id
 //!   each, sent only while some peer's bloom filter contains the target.

@@ -1,6 +1,6 @@
 //! Metrics measurement protocol: receiver reports, RTT, loss and link cost.
 //!
-//! Link-layer MMP only (INTEROP §8). [`MmpReceiver`] watches the frames a
+//! Link-layer MMP only. [`MmpReceiver`] watches the frames a
 //! peer sends us and writes the ReceiverReports we send back;
 //! [`MmpMetrics`] reads the ReceiverReports the peer sends about our frames
 //! and derives SRTT, loss, ETX and the link cost the tree uses. No wire

@@ -24,7 +24,7 @@ pub struct PeerConfig {
     pub auto_connect: bool,
 }
 
-/// Protocol timers and limits. Defaults are the reference v0.4.1 values (INTEROP.md §9).
+/// Protocol timers and limits. Defaults are the reference v0.4.1 values.
 #[derive(Clone, Debug)]
 pub struct Timers {
     pub heartbeat: Duration,

@@ -1,4 +1,4 @@
-//! FMP link rekey (INTEROP.md §8), both roles: a fresh IK handshake in
+//! FMP link rekey, both roles: a fresh IK handshake in
 //! plaintext msg1/msg2 on the live 5-tuple with new indices; the new session
 //! waits as *pending* until cutover (the initiator's next tick after msg2, or
 //! on either side the first peer frame that authenticates under it); the old

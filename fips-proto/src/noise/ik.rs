@@ -1,4 +1,4 @@
-//! Noise IK for FMP links (INTEROP.md §3). The initiator knows the
+//! Noise IK for FMP links. The initiator knows the
 //! responder's static key; msg1 (106 bytes) carries the initiator's
 //! ephemeral key, its encrypted static key and epoch; msg2 (57 bytes) the
 //! responder's ephemeral key and encrypted epoch.

@@ -1,7 +1,7 @@
 //! Noise IK (links) and XK (sessions) over secp256k1, transport keys, replay window.
 //!
 //! Both handshakes follow the reference v0.4.1 byte for byte, including its
-//! deviations from standard Noise (INTEROP.md §3, §7): handshake AEAD uses
+//! deviations from standard Noise: handshake AEAD uses
 //! empty associated data, DH is SHA-256 of the shared point's x coordinate,
 //! and the responder's static key enters the pre-message hash as even parity.
 //! Handshakes are typestate: each state is consumed by the next step, and

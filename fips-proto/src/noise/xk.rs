@@ -1,4 +1,4 @@
-//! Noise XK for FSP end-to-end sessions (INTEROP.md §7). The initiator
+//! Noise XK for FSP end-to-end sessions. The initiator
 //! knows the responder's static key; the responder learns the initiator's
 //! only from msg3.
 //!

@@ -1,5 +1,4 @@
-//! Dataplane settings, defaulting to the reference v0.4.1 values
-//! (INTEROP.md §9).
+//! Dataplane settings, defaulting to the reference v0.4.1 values.
 
 use std::time::Duration;
 

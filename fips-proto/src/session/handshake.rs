@@ -1,5 +1,5 @@
 //! The XK handshake over SessionSetup / SessionAck / SessionMsg3, for new
-//! sessions and for rekeys of established ones (INTEROP.md §7, §8).
+//! sessions and for rekeys of established ones.
 //!
 //! - Duplicate Setup: the responder resends its stored Ack.
 //! - Crossing Setups: the smaller NodeAddr stays initiator.

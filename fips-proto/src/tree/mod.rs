@@ -5,7 +5,7 @@
 //! [`Announce::declaration_bytes`]), no wire parsing (the caller maps the
 //! `wire` TreeAnnounce to and from [`Announce`]), no clock (time is `now`).
 //!
-//! Rules (INTEROP §4): the root is the smallest NodeAddr seen; the parent is
+//! Rules: the root is the smallest NodeAddr seen; the parent is
 //! the peer on the smallest root minimising `depth + link_cost`, where
 //! `link_cost = etx * (1 + srtt_ms / 100)`. Once any peer has an SRTT,
 //! unmeasured peers are not candidates.
@@ -83,7 +83,7 @@ pub enum TreeError {
     Stale { seq: u64, stored: u64 },
 }
 
-/// Tunables, defaults from INTEROP §9.
+/// Tunables, defaulting to the reference v0.4.1 values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TreeConfig {
     /// Fraction by which a same-root candidate must beat the current parent.

@@ -1,5 +1,5 @@
 //! Parent selection: root election, cost, SRTT gate, hold-down, hysteresis
-//! and flap dampening (INTEROP §4), then recomputing our coordinates.
+//! and flap dampening, then recomputing our coordinates.
 
 use std::time::Instant;
 

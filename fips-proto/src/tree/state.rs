@@ -328,7 +328,7 @@ impl TreeState {
     }
 }
 
-/// The receiver checks of INTEROP §4, except freshness and the signature.
+/// The receiver checks of a TreeAnnounce, except freshness and the signature.
 fn validate(from: NodeAddr, a: &Announce) -> Result<(), TreeError> {
     let first = a.ancestry.first().ok_or(TreeError::EmptyAncestry)?.node;
     if first != from {

@@ -100,7 +100,7 @@ fn hex_addr(h: &str) -> NodeAddr {
 }
 
 /// Nodes a..e and links of the static test mesh, from
-/// shared/vectors/identity.json (`node_addr_hex`, `static_mesh_links`).
+/// testdata/identity.json (`node_addr_hex`, `static_mesh_links`).
 const STATIC_MESH: [(&str, &str); 5] = [
     ("a", "69e08d65cc3a6b9c2c2ac4bd405e4b0e"),
     ("b", "8e302c287eb48d6268122fda760b7727"),

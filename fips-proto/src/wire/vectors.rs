@@ -1,4 +1,4 @@
-//! Test vectors: the team's known-answer file and plaintexts decrypted from
+//! Test vectors: our known-answer file and plaintexts decrypted from
 //! captures of a reference v0.4.1 node (copied into `testdata/` so the tests
 //! need nothing outside the repo).
 
