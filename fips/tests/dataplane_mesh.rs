@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use fips::control::Query;
 use fips_testkit::net::{bytes_sent_to, secs, Net};
 use fips_testkit::topology::Topology;
 use fips_testkit::{key, wait_until};
@@ -190,6 +191,19 @@ const FAILOVER_BOUND: Duration = Duration::from_secs(10);
 #[test]
 fn traffic_resumes_over_the_other_path_within_10_s_of_its_transit_node_being_killed() {
     let mut net = static_mesh("kt", 4102);
+    // Start from the settled tree: d and e children of the root a, so each
+    // keeps its own path to a whichever of them dies. A node that hears c
+    // before a takes c as its first parent and holds it for the 30 s
+    // hold-down, with its path to a through c's transit.
+    let settled = wait_until(Duration::from_secs(45), || {
+        ["d", "e"].iter().all(|n| {
+            net.daemon(n)
+                .show(Query::Tree)
+                .and_then(|t| t["depth"].as_u64())
+                == Some(1)
+        })
+    });
+    assert!(settled, "d and e never settled under a\n{}", net.state());
     // a reaches c through d or e (a-d-c, a-e-c); both stay linked to c.
     let c_ip = net.resolve("a", "c").to_string();
     let stream = PingStream::start(&net, "a", &c_ip);
