@@ -82,3 +82,38 @@ impl Drop for RemoveFilterOnDrop<'_> {
         }
     }
 }
+
+#[cfg(feature = "daemon")]
+impl SidecarPair {
+    /// The sidecar's daemon: test identity a, transport on `port`, the
+    /// filter on (`FIPS_ENFORCE=on`), dialling the peer (identity b), with
+    /// `extra` environment; under `nsenter --net`, so its pins outlive it.
+    pub fn sidecar_daemon(&self, port: u16, extra: &[(&str, String)]) -> crate::Daemon {
+        let mut envs = vec![
+            ("FIPS_UDP_BIND", format!("{}:{port}", self.sidecar_ip)),
+            ("FIPS_PEER_NPUB", crate::key("b").npub.into()),
+            ("FIPS_PEER_ADDR", format!("{}:{port}", self.peer_ip)),
+            ("FIPS_ENFORCE", "on".into()),
+        ];
+        envs.extend(extra.iter().cloned());
+        crate::Daemon::sidecar(
+            &self.sidecar.name,
+            crate::key("a"),
+            crate::Launch::Nsenter,
+            &envs,
+        )
+    }
+
+    /// The peer's daemon: test identity b, transport on `port`, no filter.
+    pub fn peer_daemon(&self, port: u16) -> crate::Daemon {
+        crate::Daemon::sidecar(
+            &self.peer.name,
+            crate::key("b"),
+            crate::Launch::Nsenter,
+            &[
+                ("FIPS_UDP_BIND", format!("{}:{port}", self.peer_ip)),
+                ("FIPS_ENFORCE", "off".into()),
+            ],
+        )
+    }
+}

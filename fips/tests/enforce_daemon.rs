@@ -14,27 +14,13 @@ mod sockets;
 
 use fips::enforce::{self, Direction, FirewallSnapshot, Reason};
 use fips_testkit::pair::RemoveFilterOnDrop;
-use fips_testkit::{key, Daemon, Launch, SidecarPair};
+use fips_testkit::{Daemon, SidecarPair};
 use probe::Probe;
 use sockets::v4;
 use std::time::Duration;
 
 const PORT: u16 = 4000;
 // The sidecar runs test identity a, its peer b (testdata/identity.json).
-
-fn sidecar_daemon(topo: &SidecarPair) -> Daemon {
-    Daemon::sidecar(
-        &topo.sidecar.name,
-        key("a"),
-        Launch::Nsenter,
-        &[
-            ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.sidecar_ip)),
-            ("FIPS_PEER_NPUB", key("b").npub.into()),
-            ("FIPS_PEER_ADDR", format!("{}:{PORT}", topo.peer_ip)),
-            ("FIPS_ENFORCE", "on".into()),
-        ],
-    )
-}
 
 fn pinned(topo: &SidecarPair) -> Option<FirewallSnapshot> {
     topo.sidecar.enter(|| enforce::snapshot_pinned("eth0")).ok()
@@ -63,16 +49,8 @@ fn passed(s: &FirewallSnapshot) -> (u64, u64) {
 #[test]
 fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
     let topo = SidecarPair::new("rd", 85);
-    let _peer = Daemon::sidecar(
-        &topo.peer.name,
-        key("b"),
-        Launch::Nsenter,
-        &[
-            ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.peer_ip)),
-            ("FIPS_ENFORCE", "off".into()),
-        ],
-    );
-    let mut first = sidecar_daemon(&topo);
+    let _peer = topo.peer_daemon(PORT);
+    let mut first = topo.sidecar_daemon(PORT, &[]);
     let _cleanup = RemoveFilterOnDrop(&topo);
     wait_for(
         "the daemon's link traffic through the filter",
@@ -102,7 +80,7 @@ fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
     });
     assert!(tcp.is_err(), "TCP got out while the daemon was dead");
 
-    let second = sidecar_daemon(&topo);
+    let second = topo.sidecar_daemon(PORT, &[]);
     let at_restart = passed(&dead);
     wait_for("the restarted daemon's link traffic", &second, || {
         link_traffic_passes(&topo, at_restart)

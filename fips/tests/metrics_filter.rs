@@ -10,7 +10,7 @@
 use fips::enforce;
 use fips_testkit::netns::{in_ns, run_cmd};
 use fips_testkit::pair::RemoveFilterOnDrop;
-use fips_testkit::{key, Daemon, Launch, SidecarPair};
+use fips_testkit::{Daemon, SidecarPair};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -21,36 +21,6 @@ const METRICS: u16 = 19464;
 // The sidecar runs test identity a, its peer b (testdata/identity.json).
 /// What escape.py's listener prints when none of its six probes arrived.
 const NOTHING: &str = "arrived tcp=0 udp=0 raw=0 twin=0 icmp=0 icmp6=0";
-
-fn sidecar(topo: &SidecarPair) -> Daemon {
-    Daemon::sidecar(
-        &topo.sidecar.name,
-        key("a"),
-        Launch::Nsenter,
-        &[
-            ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.sidecar_ip)),
-            ("FIPS_PEER_NPUB", key("b").npub.into()),
-            ("FIPS_PEER_ADDR", format!("{}:{PORT}", topo.peer_ip)),
-            ("FIPS_ENFORCE", "on".into()),
-            (
-                "FIPS_METRICS_ADDR",
-                format!("{}:{METRICS}", topo.sidecar_ip),
-            ),
-        ],
-    )
-}
-
-fn peer(topo: &SidecarPair) -> Daemon {
-    Daemon::sidecar(
-        &topo.peer.name,
-        key("b"),
-        Launch::Nsenter,
-        &[
-            ("FIPS_UDP_BIND", format!("{}:{PORT}", topo.peer_ip)),
-            ("FIPS_ENFORCE", "off".into()),
-        ],
-    )
-}
 
 /// `GET /metrics` from namespace `ns`: the whole HTTP response.
 fn scrape(ns: &str, to: SocketAddr) -> std::io::Result<String> {
@@ -124,6 +94,22 @@ fn escape_probes(topo: &SidecarPair) -> String {
 }
 
 /// A TCP socket bound to `from` (SO_REUSEADDR), as an app would bind it.
+/// A TCP connection from `from` in the sidecar to the peer's `sink` (port
+/// 7200) neither completes nor reaches the sink; `what` names the failure.
+fn assert_no_tcp_out(topo: &SidecarPair, from: SocketAddr, sink: &TcpListener, what: &str) {
+    let out = in_ns(&topo.sidecar.name, || {
+        bound_tcp(from).connect_timeout(
+            &SocketAddr::from((topo.peer_ip, 7200)).into(),
+            Duration::from_secs(2),
+        )
+    });
+    assert!(out.is_err(), "{what}");
+    assert!(
+        sink.accept().is_err(),
+        "the peer accepted the app's connection"
+    );
+}
+
 fn bound_tcp(from: SocketAddr) -> socket2::Socket {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
@@ -152,8 +138,14 @@ fn answer_once(listener: socket2::Socket) -> bool {
 #[test]
 fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing_out() {
     let topo = SidecarPair::with_prefix("mt", "open", 91);
-    let _peer = peer(&topo);
-    let sidecar = sidecar(&topo);
+    let _peer = topo.peer_daemon(PORT);
+    let sidecar = topo.sidecar_daemon(
+        PORT,
+        &[(
+            "FIPS_METRICS_ADDR",
+            format!("{}:{METRICS}", topo.sidecar_ip),
+        )],
+    );
     let _cleanup = RemoveFilterOnDrop(&topo);
     let metrics = SocketAddr::from((topo.sidecar_ip, METRICS));
     wait_until(&sidecar, "a scrape showing the link", || {
@@ -200,18 +192,7 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
         TcpListener::bind((topo.peer_ip, 7200)).expect("sink")
     });
     sink.set_nonblocking(true).expect("nonblocking");
-    let out = in_ns(&topo.sidecar.name, || {
-        let s = bound_tcp(app_port);
-        s.connect_timeout(
-            &SocketAddr::from((topo.peer_ip, 7200)).into(),
-            Duration::from_secs(2),
-        )
-    });
-    assert!(out.is_err(), "TCP from the metrics port got out");
-    assert!(
-        sink.accept().is_err(),
-        "the peer accepted the app's connection"
-    );
+    assert_no_tcp_out(&topo, app_port, &sink, "TCP from the metrics port got out");
 
     let app = in_ns(&topo.sidecar.name, || {
         let s = bound_tcp(app_port);
@@ -302,17 +283,11 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
         "the app's listener completed a handshake"
     );
     drop(app);
-    let out = in_ns(&topo.sidecar.name, || {
-        let s = bound_tcp(app_port);
-        s.connect_timeout(
-            &SocketAddr::from((topo.peer_ip, 7200)).into(),
-            Duration::from_secs(2),
-        )
-    });
-    assert!(out.is_err(), "TCP from the metrics port got past TC");
-    assert!(
-        sink.accept().is_err(),
-        "the peer accepted the app's connection"
+    assert_no_tcp_out(
+        &topo,
+        app_port,
+        &sink,
+        "TCP from the metrics port got past TC",
     );
 
     // Control: without the filter the same listener is reached, so the
@@ -340,7 +315,13 @@ fn an_app_holding_the_metrics_port_before_the_daemon_gets_nothing_out() {
         TcpListener::bind(metrics).expect("the app binds first")
     });
     app.set_nonblocking(true).expect("nonblocking");
-    let sidecar = sidecar(&topo);
+    let sidecar = topo.sidecar_daemon(
+        PORT,
+        &[(
+            "FIPS_METRICS_ADDR",
+            format!("{}:{METRICS}", topo.sidecar_ip),
+        )],
+    );
     let _cleanup = RemoveFilterOnDrop(&topo);
     sidecar.wait_attached();
     assert!(
