@@ -157,13 +157,18 @@ impl MeshPeer {
         };
         let mut fsp = Vec::new();
         setup.emit(&mut fsp);
+        self.to_target(src, &fsp)
+    }
+
+    /// `fsp` in a SessionDatagram from `src` to the target.
+    fn to_target(&self, src: NodeAddr, fsp: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         SessionDatagram {
             ttl: 8,
             path_mtu: u16::MAX,
             src,
             dst: self.target,
-            payload: &fsp,
+            payload: fsp,
         }
         .emit(&mut out);
         out
@@ -174,16 +179,7 @@ impl MeshPeer {
     pub fn session_msg3(&self, src: NodeAddr, noise: [u8; 73]) -> Vec<u8> {
         let mut fsp = Vec::new();
         SessionMsg3 { flags: 0, noise }.emit(&mut fsp);
-        let mut out = Vec::new();
-        SessionDatagram {
-            ttl: 8,
-            path_mtu: u16::MAX,
-            src,
-            dst: self.target,
-            payload: &fsp,
-        }
-        .emit(&mut out);
-        out
+        self.to_target(src, &fsp)
     }
 
     /// A LookupRequest for `target` (nobody's), as if `origin` asked.
