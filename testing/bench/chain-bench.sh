@@ -51,23 +51,10 @@ start_fips() { # binary
             >"$RUN/$n.log" 2>&1 &
         PIDS+=($!); FIPS_PIDS+=($!)
     done
-    for _ in $(seq 1 60); do
-        # A session needs the far node's identity: A learns C's npub the
-        # way an application would, from a <npub>.fips AAAA answer.
-        ip netns exec "$P-a" dig +short +time=1 +tries=1 @127.0.0.1 -p 5354 AAAA "${NPUB[c]}.fips" >/dev/null 2>&1 || true
-        ip netns exec "$P-a" ping -6 -c1 -W1 "${FD[c]}" >/dev/null 2>&1 && return 0
-        sleep 0.5
-    done
-    echo "chain-bench: the FIPS chain did not come up with $1 (logs in $RUN)" >&2
-    tail -n 5 "$RUN"/*.log >&2
-    return 1
+    chain_wait_up "chain-bench ($1)"
 }
 
-stop_all() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    PIDS=()
-}
+stop_all() { chain_stop_all; }
 
 iperf() { # from_ns server_ns addr -> Mbit/s
     ip netns exec "$2" iperf3 -s -1 -D -p 5201 >/dev/null 2>&1; sleep 0.3

@@ -93,21 +93,10 @@ start_fips() { # binary [enforce]
             >"$RUN/$n.log" 2>&1 &
         PIDS+=($!); [ "$n" = b ] && B_PID=$!
     done
-    for _ in $(seq 1 60); do
-        ip netns exec "$P-a" dig +short +time=1 +tries=1 @127.0.0.1 -p 5354 AAAA "${NPUB[c]}.fips" >/dev/null 2>&1 || true
-        ip netns exec "$P-a" ping -6 -c1 -W1 "${FD[c]}" >/dev/null 2>&1 && return 0
-        sleep 0.5
-    done
-    echo "junk-bench: the FIPS chain did not come up with $1 (logs in $RUN)" >&2
-    tail -n 5 "$RUN"/*.log >&2
-    return 1
+    chain_wait_up "junk-bench ($1)"
 }
 
-stop_all() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    PIDS=()
-}
+stop_all() { chain_stop_all; }
 
 ctl() { # args... (B's control socket)
     "$FIPSCTL_BIN" -s "$RUN/b/control.sock" --json "$@" 2>/dev/null

@@ -35,3 +35,25 @@ chain_cleanup() {
     for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
     rm -rf "$RUN"
 }
+
+# Waits (up to 30 s) until A pings C over the chain; A learns C's npub the
+# way an application would, from a <npub>.fips AAAA answer of its own DNS.
+# On failure prints "WHAT: the FIPS chain did not come up" and the logs.
+chain_wait_up() { # what (the caller's name and binary, for the message)
+    for _ in $(seq 1 60); do
+        ip netns exec "$P-a" dig +short +time=1 +tries=1 @127.0.0.1 -p 5354 AAAA "${NPUB[c]}.fips" >/dev/null 2>&1 || true
+        ip netns exec "$P-a" ping -6 -c1 -W1 "${FD[c]}" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    echo "$1: the FIPS chain did not come up (logs in $RUN)" >&2
+    tail -n 5 "$RUN"/*.log >&2
+    return 1
+}
+
+# Stops every daemon in PIDS and waits for it.
+chain_stop_all() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    PIDS=()
+}

@@ -52,13 +52,7 @@ start_chain() { # metrics: 1 or 0
         PIDS+=($!)
     done
     B_PID=${PIDS[-3]}
-    for _ in $(seq 1 60); do
-        ip netns exec "$P-a" dig +short +time=1 +tries=1 @127.0.0.1 -p 5354 AAAA "${NPUB[c]}.fips" >/dev/null 2>&1 || true
-        ip netns exec "$P-a" ping -6 -c1 -W1 "${FD[c]}" >/dev/null 2>&1 && return 0
-        sleep 0.5
-    done
-    echo "metrics-bench: the chain did not come up (logs in $RUN)" >&2; tail -n 5 "$RUN"/*.log >&2
-    return 1
+    chain_wait_up metrics-bench
 }
 
 stop_chain() {
