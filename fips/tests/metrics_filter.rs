@@ -22,6 +22,12 @@ const METRICS: u16 = 19464;
 /// What escape.py's listener prints when none of its six probes arrived.
 const NOTHING: &str = "arrived tcp=0 udp=0 raw=0 twin=0 icmp=0 icmp6=0";
 
+/// The sidecar's daemon, serving metrics on its eth0 address.
+fn sidecar(topo: &SidecarPair) -> Daemon {
+    let addr = format!("{}:{METRICS}", topo.sidecar_ip);
+    topo.sidecar_daemon(PORT, &[("FIPS_METRICS_ADDR", addr)])
+}
+
 /// `GET /metrics` from namespace `ns`: the whole HTTP response.
 fn scrape(ns: &str, to: SocketAddr) -> std::io::Result<String> {
     in_ns(ns, || {
@@ -139,13 +145,7 @@ fn answer_once(listener: socket2::Socket) -> bool {
 fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing_out() {
     let topo = SidecarPair::with_prefix("mt", "open", 91);
     let _peer = topo.peer_daemon(PORT);
-    let sidecar = topo.sidecar_daemon(
-        PORT,
-        &[(
-            "FIPS_METRICS_ADDR",
-            format!("{}:{METRICS}", topo.sidecar_ip),
-        )],
-    );
+    let sidecar = sidecar(&topo);
     let _cleanup = RemoveFilterOnDrop(&topo);
     let metrics = SocketAddr::from((topo.sidecar_ip, METRICS));
     wait_until(&sidecar, "a scrape showing the link", || {
@@ -315,13 +315,7 @@ fn an_app_holding_the_metrics_port_before_the_daemon_gets_nothing_out() {
         TcpListener::bind(metrics).expect("the app binds first")
     });
     app.set_nonblocking(true).expect("nonblocking");
-    let sidecar = topo.sidecar_daemon(
-        PORT,
-        &[(
-            "FIPS_METRICS_ADDR",
-            format!("{}:{METRICS}", topo.sidecar_ip),
-        )],
-    );
+    let sidecar = sidecar(&topo);
     let _cleanup = RemoveFilterOnDrop(&topo);
     sidecar.wait_attached();
     assert!(
