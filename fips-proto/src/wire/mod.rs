@@ -15,6 +15,7 @@
 
 mod convert;
 pub mod coords;
+pub(crate) mod field;
 pub mod filter;
 pub mod fmp;
 pub mod fsp;
@@ -29,6 +30,8 @@ pub mod tree;
 
 #[cfg(test)]
 mod vectors;
+#[cfg(test)]
+mod views_tests;
 
 pub use coords::Coords;
 
