@@ -118,6 +118,29 @@ macro_rules! accessors {
 }
 pub(crate) use accessors;
 
+/// A view type over `buf: T` (plus a base offset with `+ base`) and its
+/// field accessors, as in [`accessors!`].
+macro_rules! view {
+    ($(#[$m:meta])* pub struct $view:ident { $($t:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $view<T: AsRef<[u8]>> {
+            buf: T,
+        }
+        $crate::wire::field::accessors!($view { $($t)* });
+    };
+    ($(#[$m:meta])* pub struct $view:ident + $base:ident { $($t:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $view<T: AsRef<[u8]>> {
+            buf: T,
+            $base: usize,
+        }
+        $crate::wire::field::accessors!($view + $base { $($t)* });
+    };
+}
+pub(crate) use view;
+
 /// `r` moved `by` bytes on.
 pub(crate) const fn shift(r: Range<usize>, by: usize) -> Range<usize> {
     r.start + by..r.end + by

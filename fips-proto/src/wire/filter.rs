@@ -7,7 +7,7 @@
 //! [`FilterAnnounceView`] reads the bytes in place; the value parses and
 //! emits through it.
 
-use super::field::{self, accessors, Field};
+use super::field::{self, view, Field};
 use super::WireError;
 
 pub const MSG_TYPE: u8 = 0x20;
@@ -17,27 +17,18 @@ pub const FILTER_LEN: usize = 512 << SIZE_CLASS_V1;
 /// Hash functions per element in v1.
 pub const HASH_COUNT_V1: u8 = 5;
 
-mod field_at {
-    use core::ops::Range;
-    pub const TYPE: Range<usize> = 0..1;
-    pub const SEQ: Range<usize> = 1..9;
-    pub const HASH_COUNT: Range<usize> = 9..10;
-    pub const SIZE_CLASS: Range<usize> = 10..11;
-    pub const FILTER: Range<usize> = 11..11 + super::FILTER_LEN;
-}
+/// The filter bits, after the 11-byte header.
+const FILTER: core::ops::Range<usize> = 11..11 + FILTER_LEN;
 
-/// A checked view over an encoded FilterAnnounce (msg_type byte first).
-#[derive(Debug, Clone, Copy)]
-pub struct FilterAnnounceView<T: AsRef<[u8]>> {
-    buf: T,
+view! {
+    /// A checked view over an encoded FilterAnnounce (msg_type byte first).
+    pub struct FilterAnnounceView {
+        msg_type / set_msg_type: u8 = 0..1,
+        seq / set_seq: u64 = 1..9,
+        hash_count / set_hash_count: u8 = 9..10,
+        size_class / set_size_class: u8 = 10..FILTER.start,
+    }
 }
-
-accessors!(FilterAnnounceView {
-    msg_type / set_msg_type: u8 = field_at::TYPE,
-    seq / set_seq: u64 = field_at::SEQ,
-    hash_count / set_hash_count: u8 = field_at::HASH_COUNT,
-    size_class / set_size_class: u8 = field_at::SIZE_CLASS,
-});
 
 impl<T: AsRef<[u8]>> FilterAnnounceView<T> {
     /// Checks type, size class 1 and the exact length.
@@ -66,21 +57,21 @@ impl<T: AsRef<[u8]>> FilterAnnounceView<T> {
 
     /// The filter bits: bit `i` is `filter[i / 8] >> (i % 8) & 1`.
     pub fn filter(&self) -> &[u8] {
-        &self.buf.as_ref()[field_at::FILTER]
+        &self.buf.as_ref()[FILTER]
     }
 
     pub fn to_value(&self) -> FilterAnnounce {
         FilterAnnounce {
             seq: self.seq(),
             hash_count: self.hash_count(),
-            filter: Box::new(Field::get(self.buf.as_ref(), field_at::FILTER)),
+            filter: Box::new(Field::get(self.buf.as_ref(), FILTER)),
         }
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> FilterAnnounceView<T> {
     pub fn filter_mut(&mut self) -> &mut [u8] {
-        &mut self.buf.as_mut()[field_at::FILTER]
+        &mut self.buf.as_mut()[FILTER]
     }
 }
 
@@ -93,8 +84,8 @@ pub struct FilterAnnounce {
 }
 
 impl FilterAnnounce {
-    pub const HEADER_LEN: usize = field_at::FILTER.start;
-    pub const LEN: usize = field_at::FILTER.end;
+    pub const HEADER_LEN: usize = FILTER.start;
+    pub const LEN: usize = FILTER.end;
 
     /// Parses a whole link message (msg_type byte included).
     pub fn parse(buf: &[u8]) -> Result<FilterAnnounce, WireError> {

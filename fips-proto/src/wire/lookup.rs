@@ -9,10 +9,9 @@
 //!
 //! [`LookupRequestView`] and [`LookupResponseView`] read and edit the bytes
 //! in place (a transit hop lowers `ttl` or `path_mtu`); the values parse and
-//! emit through them, so each offset is named once, in `req_field` and
-//! `resp_field`.
+//! emit through them, so each offset is named once, in the views.
 
-use super::field::{self, accessors};
+use super::field::{self, view};
 use super::{Coords, WireError};
 use crate::addr::NodeAddr;
 
@@ -20,42 +19,22 @@ pub const REQUEST_TYPE: u8 = 0x30;
 pub const RESPONSE_TYPE: u8 = 0x31;
 pub const PROOF_LEN: usize = 64;
 
-mod req_field {
-    use core::ops::Range;
-    pub const TYPE: Range<usize> = 0..1;
-    pub const REQUEST_ID: Range<usize> = 1..9;
-    pub const TARGET: Range<usize> = 9..25;
-    pub const ORIGIN: Range<usize> = 25..41;
-    pub const TTL: Range<usize> = 41..42;
-    pub const MIN_MTU: Range<usize> = 42..44;
-    /// `count u16` then the origin's coordinates.
-    pub const COORDS: usize = 44;
-}
+/// Where a request's origin coordinates (`count u16` first) start.
+const REQ_COORDS: usize = 44;
+/// Where a response's target coordinates start; the proof follows them.
+const RESP_COORDS: usize = 27;
 
-mod resp_field {
-    use core::ops::Range;
-    pub const TYPE: Range<usize> = 0..1;
-    pub const REQUEST_ID: Range<usize> = 1..9;
-    pub const TARGET: Range<usize> = 9..25;
-    pub const PATH_MTU: Range<usize> = 25..27;
-    /// `count u16` then the target's coordinates; the proof follows them.
-    pub const COORDS: usize = 27;
+view! {
+    /// A checked view over an encoded LookupRequest (msg_type byte first).
+    pub struct LookupRequestView {
+        msg_type / set_msg_type: u8 = 0..1,
+        request_id / set_request_id: u64 = 1..9,
+        target / set_target: NodeAddr = 9..25,
+        origin / set_origin: NodeAddr = 25..41,
+        ttl / set_ttl: u8 = 41..42,
+        min_mtu / set_min_mtu: u16 = 42..REQ_COORDS,
+    }
 }
-
-/// A checked view over an encoded LookupRequest (msg_type byte first).
-#[derive(Debug, Clone, Copy)]
-pub struct LookupRequestView<T: AsRef<[u8]>> {
-    buf: T,
-}
-
-accessors!(LookupRequestView {
-    msg_type / set_msg_type: u8 = req_field::TYPE,
-    request_id / set_request_id: u64 = req_field::REQUEST_ID,
-    target / set_target: NodeAddr = req_field::TARGET,
-    origin / set_origin: NodeAddr = req_field::ORIGIN,
-    ttl / set_ttl: u8 = req_field::TTL,
-    min_mtu / set_min_mtu: u16 = req_field::MIN_MTU,
-});
 
 impl<T: AsRef<[u8]>> LookupRequestView<T> {
     /// Checks the type byte, the fixed fields and a non-empty coordinate
@@ -66,12 +45,12 @@ impl<T: AsRef<[u8]>> LookupRequestView<T> {
         let b = buf.as_ref();
         field::expect_type(b, REQUEST_TYPE, what)?;
         field::need(b, LookupRequest::BASE_LEN, what)?;
-        Coords::nonempty_end_at(b, req_field::COORDS, what)?;
+        Coords::nonempty_end_at(b, REQ_COORDS, what)?;
         Ok(LookupRequestView { buf })
     }
 
     pub fn origin_coords(&self) -> Coords {
-        Coords::read_at(self.buf.as_ref(), req_field::COORDS)
+        Coords::read_at(self.buf.as_ref(), REQ_COORDS)
     }
 
     pub fn to_value(&self) -> LookupRequest {
@@ -86,18 +65,15 @@ impl<T: AsRef<[u8]>> LookupRequestView<T> {
     }
 }
 
-/// A checked view over an encoded LookupResponse (msg_type byte first).
-#[derive(Debug, Clone, Copy)]
-pub struct LookupResponseView<T: AsRef<[u8]>> {
-    buf: T,
+view! {
+    /// A checked view over an encoded LookupResponse (msg_type byte first).
+    pub struct LookupResponseView {
+        msg_type / set_msg_type: u8 = 0..1,
+        request_id / set_request_id: u64 = 1..9,
+        target / set_target: NodeAddr = 9..25,
+        path_mtu / set_path_mtu: u16 = 25..RESP_COORDS,
+    }
 }
-
-accessors!(LookupResponseView {
-    msg_type / set_msg_type: u8 = resp_field::TYPE,
-    request_id / set_request_id: u64 = resp_field::REQUEST_ID,
-    target / set_target: NodeAddr = resp_field::TARGET,
-    path_mtu / set_path_mtu: u16 = resp_field::PATH_MTU,
-});
 
 impl<T: AsRef<[u8]>> LookupResponseView<T> {
     /// Checks the type byte, a non-empty coordinate list and the proof
@@ -106,18 +82,18 @@ impl<T: AsRef<[u8]>> LookupResponseView<T> {
         let what = "LookupResponse";
         let b = buf.as_ref();
         field::expect_type(b, RESPONSE_TYPE, what)?;
-        field::need(b, resp_field::COORDS + Coords::COUNT_LEN, what)?;
-        let end = Coords::nonempty_end_at(b, resp_field::COORDS, what)?;
+        field::need(b, RESP_COORDS + Coords::COUNT_LEN, what)?;
+        let end = Coords::nonempty_end_at(b, RESP_COORDS, what)?;
         field::need(b, end + PROOF_LEN, what)?;
         Ok(LookupResponseView { buf })
     }
 
     pub fn target_coords(&self) -> Coords {
-        Coords::read_at(self.buf.as_ref(), resp_field::COORDS)
+        Coords::read_at(self.buf.as_ref(), RESP_COORDS)
     }
 
     fn proof_range(&self) -> core::ops::Range<usize> {
-        let end = Coords::end_unchecked(self.buf.as_ref(), resp_field::COORDS);
+        let end = Coords::end_unchecked(self.buf.as_ref(), RESP_COORDS);
         field::at(end, PROOF_LEN)
     }
 
@@ -139,7 +115,7 @@ impl<T: AsRef<[u8]>> LookupResponseView<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> LookupResponseView<T> {
     /// Writes the coordinate list; set it before the proof, which follows it.
     pub fn set_target_coords(&mut self, coords: &[NodeAddr]) {
-        Coords::write_at(coords, self.buf.as_mut(), resp_field::COORDS);
+        Coords::write_at(coords, self.buf.as_mut(), RESP_COORDS);
     }
 
     pub fn set_proof(&mut self, proof: [u8; PROOF_LEN]) {
@@ -150,7 +126,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> LookupResponseView<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> LookupRequestView<T> {
     pub fn set_origin_coords(&mut self, coords: &[NodeAddr]) {
-        Coords::write_at(coords, self.buf.as_mut(), req_field::COORDS);
+        Coords::write_at(coords, self.buf.as_mut(), REQ_COORDS);
     }
 }
 
@@ -166,7 +142,7 @@ pub struct LookupRequest {
 }
 
 impl LookupRequest {
-    pub const BASE_LEN: usize = req_field::COORDS + Coords::COUNT_LEN;
+    pub const BASE_LEN: usize = REQ_COORDS + Coords::COUNT_LEN;
 
     /// Parses a whole link message (msg_type byte included); see
     /// [`LookupRequestView::new_checked`].
@@ -188,7 +164,7 @@ impl LookupRequest {
     }
 
     pub fn encoded_len(&self) -> usize {
-        req_field::COORDS + self.origin_coords.encoded_len()
+        REQ_COORDS + self.origin_coords.encoded_len()
     }
 }
 
@@ -202,7 +178,7 @@ pub struct LookupResponse {
 }
 
 impl LookupResponse {
-    pub const BASE_LEN: usize = resp_field::COORDS + Coords::COUNT_LEN + PROOF_LEN;
+    pub const BASE_LEN: usize = RESP_COORDS + Coords::COUNT_LEN + PROOF_LEN;
 
     /// Parses a whole link message (msg_type byte included).
     pub fn parse(buf: &[u8]) -> Result<LookupResponse, WireError> {
@@ -222,7 +198,7 @@ impl LookupResponse {
     }
 
     pub fn encoded_len(&self) -> usize {
-        resp_field::COORDS + self.target_coords.encoded_len() + PROOF_LEN
+        RESP_COORDS + self.target_coords.encoded_len() + PROOF_LEN
     }
 
     /// What the target signs: `request_id_le || target || count u16 || coords`.

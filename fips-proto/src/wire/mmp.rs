@@ -5,11 +5,15 @@
 //! [`SenderReportView`] and [`ReceiverReportView`] read either form in
 //! place; the values parse and emit through them.
 
-use super::field::{self, accessors};
+use super::field::{self, view};
 use super::WireError;
 
 pub const LINK_SENDER_REPORT_TYPE: u8 = 0x01;
 pub const LINK_RECEIVER_REPORT_TYPE: u8 = 0x02;
+
+/// Bytes of fields after the framing; a ReceiverReport's 34..36 are reserved.
+const SR_FIELDS_LEN: usize = 44;
+const RR_FIELDS_LEN: usize = 64;
 
 /// Which framing a report has: on a link, msg_type and 3 reserved bytes
 /// come first; in a session body, 2 reserved bytes.
@@ -29,39 +33,6 @@ impl Form {
     }
 }
 
-/// SenderReport fields, relative to where they start.
-mod sr_at {
-    use core::ops::Range;
-    pub const INTERVAL_START_COUNTER: Range<usize> = 0..8;
-    pub const INTERVAL_END_COUNTER: Range<usize> = 8..16;
-    pub const INTERVAL_START_TIMESTAMP: Range<usize> = 16..20;
-    pub const INTERVAL_END_TIMESTAMP: Range<usize> = 20..24;
-    pub const INTERVAL_BYTES_SENT: Range<usize> = 24..28;
-    pub const CUMULATIVE_PACKETS_SENT: Range<usize> = 28..36;
-    pub const CUMULATIVE_BYTES_SENT: Range<usize> = 36..44;
-    pub const LEN: usize = 44;
-}
-
-/// ReceiverReport fields, relative to where they start; 34..36 is reserved.
-mod rr_at {
-    use core::ops::Range;
-    pub const HIGHEST_COUNTER: Range<usize> = 0..8;
-    pub const CUMULATIVE_PACKETS_RECV: Range<usize> = 8..16;
-    pub const CUMULATIVE_BYTES_RECV: Range<usize> = 16..24;
-    pub const TIMESTAMP_ECHO: Range<usize> = 24..28;
-    pub const DWELL_TIME: Range<usize> = 28..30;
-    pub const MAX_BURST_LOSS: Range<usize> = 30..32;
-    pub const MEAN_BURST_LOSS: Range<usize> = 32..34;
-    pub const JITTER: Range<usize> = 36..40;
-    pub const ECN_CE_COUNT: Range<usize> = 40..44;
-    pub const OWD_TREND: Range<usize> = 44..48;
-    pub const BURST_LOSS_COUNT: Range<usize> = 48..52;
-    pub const CUMULATIVE_REORDER_COUNT: Range<usize> = 52..56;
-    pub const INTERVAL_PACKETS_RECV: Range<usize> = 56..60;
-    pub const INTERVAL_BYTES_RECV: Range<usize> = 60..64;
-    pub const LEN: usize = 64;
-}
-
 /// Checks a report's framing in `form`: the type byte on a link, and the
 /// length of framing plus fields (trailing bytes are ignored).
 fn check(
@@ -77,42 +48,20 @@ fn check(
     field::need(b, form.fields_at() + fields_len, what)
 }
 
-/// A checked view over a SenderReport in either form.
-#[derive(Debug, Clone, Copy)]
-pub struct SenderReportView<T: AsRef<[u8]>> {
-    buf: T,
-    at: usize,
+view! {
+    /// A checked view over a SenderReport in either form.
+    pub struct SenderReportView + at {
+        interval_start_counter / set_interval_start_counter: u64 = 0..8,
+        interval_end_counter / set_interval_end_counter: u64 = 8..16,
+        interval_start_timestamp / set_interval_start_timestamp: u32 = 16..20,
+        interval_end_timestamp / set_interval_end_timestamp: u32 = 20..24,
+        interval_bytes_sent / set_interval_bytes_sent: u32 = 24..28,
+        cumulative_packets_sent / set_cumulative_packets_sent: u64 = 28..36,
+        cumulative_bytes_sent / set_cumulative_bytes_sent: u64 = 36..SR_FIELDS_LEN,
+    }
 }
 
-accessors!(SenderReportView + at {
-    interval_start_counter / set_interval_start_counter: u64 = sr_at::INTERVAL_START_COUNTER,
-    interval_end_counter / set_interval_end_counter: u64 = sr_at::INTERVAL_END_COUNTER,
-    interval_start_timestamp / set_interval_start_timestamp: u32 = sr_at::INTERVAL_START_TIMESTAMP,
-    interval_end_timestamp / set_interval_end_timestamp: u32 = sr_at::INTERVAL_END_TIMESTAMP,
-    interval_bytes_sent / set_interval_bytes_sent: u32 = sr_at::INTERVAL_BYTES_SENT,
-    cumulative_packets_sent / set_cumulative_packets_sent: u64 = sr_at::CUMULATIVE_PACKETS_SENT,
-    cumulative_bytes_sent / set_cumulative_bytes_sent: u64 = sr_at::CUMULATIVE_BYTES_SENT,
-});
-
 impl<T: AsRef<[u8]>> SenderReportView<T> {
-    pub fn new_checked(buf: T, form: Form) -> Result<Self, WireError> {
-        let what = match form {
-            Form::Link => "SenderReport",
-            Form::Session => "session SenderReport",
-        };
-        check(
-            buf.as_ref(),
-            form,
-            sr_at::LEN,
-            LINK_SENDER_REPORT_TYPE,
-            what,
-        )?;
-        Ok(SenderReportView {
-            buf,
-            at: form.fields_at(),
-        })
-    }
-
     pub fn to_value(&self) -> SenderReport {
         SenderReport {
             interval_start_counter: self.interval_start_counter(),
@@ -138,49 +87,27 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> SenderReportView<T> {
     }
 }
 
-/// A checked view over a ReceiverReport in either form.
-#[derive(Debug, Clone, Copy)]
-pub struct ReceiverReportView<T: AsRef<[u8]>> {
-    buf: T,
-    at: usize,
+view! {
+    /// A checked view over a ReceiverReport in either form.
+    pub struct ReceiverReportView + at {
+        highest_counter / set_highest_counter: u64 = 0..8,
+        cumulative_packets_recv / set_cumulative_packets_recv: u64 = 8..16,
+        cumulative_bytes_recv / set_cumulative_bytes_recv: u64 = 16..24,
+        timestamp_echo / set_timestamp_echo: u32 = 24..28,
+        dwell_time / set_dwell_time: u16 = 28..30,
+        max_burst_loss / set_max_burst_loss: u16 = 30..32,
+        mean_burst_loss / set_mean_burst_loss: u16 = 32..34,
+        jitter / set_jitter: u32 = 36..40,
+        ecn_ce_count / set_ecn_ce_count: u32 = 40..44,
+        owd_trend / set_owd_trend: i32 = 44..48,
+        burst_loss_count / set_burst_loss_count: u32 = 48..52,
+        cumulative_reorder_count / set_cumulative_reorder_count: u32 = 52..56,
+        interval_packets_recv / set_interval_packets_recv: u32 = 56..60,
+        interval_bytes_recv / set_interval_bytes_recv: u32 = 60..RR_FIELDS_LEN,
+    }
 }
 
-accessors!(ReceiverReportView + at {
-    highest_counter / set_highest_counter: u64 = rr_at::HIGHEST_COUNTER,
-    cumulative_packets_recv / set_cumulative_packets_recv: u64 = rr_at::CUMULATIVE_PACKETS_RECV,
-    cumulative_bytes_recv / set_cumulative_bytes_recv: u64 = rr_at::CUMULATIVE_BYTES_RECV,
-    timestamp_echo / set_timestamp_echo: u32 = rr_at::TIMESTAMP_ECHO,
-    dwell_time / set_dwell_time: u16 = rr_at::DWELL_TIME,
-    max_burst_loss / set_max_burst_loss: u16 = rr_at::MAX_BURST_LOSS,
-    mean_burst_loss / set_mean_burst_loss: u16 = rr_at::MEAN_BURST_LOSS,
-    jitter / set_jitter: u32 = rr_at::JITTER,
-    ecn_ce_count / set_ecn_ce_count: u32 = rr_at::ECN_CE_COUNT,
-    owd_trend / set_owd_trend: i32 = rr_at::OWD_TREND,
-    burst_loss_count / set_burst_loss_count: u32 = rr_at::BURST_LOSS_COUNT,
-    cumulative_reorder_count / set_cumulative_reorder_count: u32 = rr_at::CUMULATIVE_REORDER_COUNT,
-    interval_packets_recv / set_interval_packets_recv: u32 = rr_at::INTERVAL_PACKETS_RECV,
-    interval_bytes_recv / set_interval_bytes_recv: u32 = rr_at::INTERVAL_BYTES_RECV,
-});
-
 impl<T: AsRef<[u8]>> ReceiverReportView<T> {
-    pub fn new_checked(buf: T, form: Form) -> Result<Self, WireError> {
-        let what = match form {
-            Form::Link => "ReceiverReport",
-            Form::Session => "session ReceiverReport",
-        };
-        check(
-            buf.as_ref(),
-            form,
-            rr_at::LEN,
-            LINK_RECEIVER_REPORT_TYPE,
-            what,
-        )?;
-        Ok(ReceiverReportView {
-            buf,
-            at: form.fields_at(),
-        })
-    }
-
     pub fn to_value(&self) -> ReceiverReport {
         ReceiverReport {
             highest_counter: self.highest_counter(),
@@ -254,9 +181,23 @@ pub struct ReceiverReport {
     pub interval_bytes_recv: u32,
 }
 
-/// The value API both reports share, over their view and field length.
+/// The view constructor and value API both reports share.
 macro_rules! report_value {
     ($value:ident, $view:ident, $fields_len:expr, $link_type:expr) => {
+        impl<T: AsRef<[u8]>> $view<T> {
+            pub fn new_checked(buf: T, form: Form) -> Result<Self, WireError> {
+                let what = match form {
+                    Form::Link => stringify!($value),
+                    Form::Session => concat!("session ", stringify!($value)),
+                };
+                check(buf.as_ref(), form, $fields_len, $link_type, what)?;
+                Ok($view {
+                    buf,
+                    at: form.fields_at(),
+                })
+            }
+        }
+
         impl $value {
             pub const LINK_LEN: usize = Form::Link.fields_at() + $fields_len;
             pub const SESSION_LEN: usize = Form::Session.fields_at() + $fields_len;
@@ -300,13 +241,13 @@ macro_rules! report_value {
 report_value!(
     SenderReport,
     SenderReportView,
-    sr_at::LEN,
+    SR_FIELDS_LEN,
     LINK_SENDER_REPORT_TYPE
 );
 report_value!(
     ReceiverReport,
     ReceiverReportView,
-    rr_at::LEN,
+    RR_FIELDS_LEN,
     LINK_RECEIVER_REPORT_TYPE
 );
 

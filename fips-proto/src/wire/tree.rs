@@ -8,7 +8,7 @@
 //! message"; the code and the wire say otherwise). [`TreeAnnounceView`]
 //! reads the bytes in place; the value parses and emits through it.
 
-use super::field::{self, accessors, Field};
+use super::field::{self, view, Field};
 use super::WireError;
 use crate::addr::NodeAddr;
 
@@ -16,17 +16,8 @@ pub const MSG_TYPE: u8 = 0x10;
 pub const VERSION_1: u8 = 0x01;
 pub const SIGNATURE_LEN: usize = 64;
 
-mod field_at {
-    use core::ops::Range;
-    pub const TYPE: Range<usize> = 0..1;
-    pub const VERSION: Range<usize> = 1..2;
-    pub const SEQ: Range<usize> = 2..10;
-    pub const TIMESTAMP: Range<usize> = 10..18;
-    pub const PARENT: Range<usize> = 18..34;
-    pub const COUNT: Range<usize> = 34..36;
-    /// The ancestry entries, then the signature.
-    pub const ENTRIES: usize = 36;
-}
+/// Where the ancestry entries start; the signature follows them.
+const ENTRIES: usize = 36;
 
 /// One ancestry entry, relative to its start.
 mod entry_at {
@@ -83,20 +74,17 @@ impl AncestryEntry {
     }
 }
 
-/// A checked view over an encoded TreeAnnounce (msg_type byte first).
-#[derive(Debug, Clone, Copy)]
-pub struct TreeAnnounceView<T: AsRef<[u8]>> {
-    buf: T,
+view! {
+    /// A checked view over an encoded TreeAnnounce (msg_type byte first).
+    pub struct TreeAnnounceView {
+        msg_type / set_msg_type: u8 = 0..1,
+        version / set_version: u8 = 1..2,
+        seq / set_seq: u64 = 2..10,
+        timestamp / set_timestamp: u64 = 10..18,
+        parent / set_parent: NodeAddr = 18..34,
+        count / set_count: u16 = 34..ENTRIES,
+    }
 }
-
-accessors!(TreeAnnounceView {
-    msg_type / set_msg_type: u8 = field_at::TYPE,
-    version / set_version: u8 = field_at::VERSION,
-    seq / set_seq: u64 = field_at::SEQ,
-    timestamp / set_timestamp: u64 = field_at::TIMESTAMP,
-    parent / set_parent: NodeAddr = field_at::PARENT,
-    count / set_count: u16 = field_at::COUNT,
-});
 
 impl<T: AsRef<[u8]>> TreeAnnounceView<T> {
     /// Checks type, version, that the ancestry and the signature are
@@ -126,10 +114,7 @@ impl<T: AsRef<[u8]>> TreeAnnounceView<T> {
     }
 
     fn entry_range(&self, i: usize) -> core::ops::Range<usize> {
-        field::at(
-            field_at::ENTRIES + i * AncestryEntry::LEN,
-            AncestryEntry::LEN,
-        )
+        field::at(ENTRIES + i * AncestryEntry::LEN, AncestryEntry::LEN)
     }
 
     fn signature_range(&self) -> core::ops::Range<usize> {
@@ -189,7 +174,7 @@ pub struct TreeAnnounce {
 
 impl TreeAnnounce {
     /// msg_type, version, seq, timestamp, parent, count.
-    pub const HEADER_LEN: usize = field_at::ENTRIES;
+    pub const HEADER_LEN: usize = ENTRIES;
     pub const SIGNATURE_LEN: usize = SIGNATURE_LEN;
     /// `100 + 32n`.
     pub const BASE_LEN: usize = Self::HEADER_LEN + Self::SIGNATURE_LEN;
