@@ -70,6 +70,41 @@ fn emit_handshake(out: &mut Vec<u8>, phase: u8, body_len: usize) {
     put_len_u16(out, body_len);
 }
 
+/// Parse and emit of the two handshake messages that carry
+/// `flags | src_coords | dst_coords | hs_len u16 | noise` (Setup and Ack).
+macro_rules! coords_handshake {
+    ($msg:ident, $phase:expr, $noise_len:expr) => {
+        impl $msg {
+            pub fn parse(buf: &[u8]) -> Result<$msg, WireError> {
+                let mut r = body_reader(buf, $phase, stringify!($msg))?;
+                Ok($msg {
+                    flags: r.u8()?,
+                    src_coords: Coords::read_nonempty(&mut r)?,
+                    dst_coords: Coords::read_nonempty(&mut r)?,
+                    noise: read_noise(&mut r)?,
+                })
+            }
+
+            fn body_len(&self) -> usize {
+                1 + self.src_coords.encoded_len() + self.dst_coords.encoded_len() + 2 + $noise_len
+            }
+
+            pub fn emit(&self, out: &mut Vec<u8>) {
+                emit_handshake(out, $phase, self.body_len());
+                out.push(self.flags);
+                self.src_coords.emit(out);
+                self.dst_coords.emit(out);
+                put_len_u16(out, $noise_len);
+                out.extend_from_slice(&self.noise);
+            }
+
+            pub fn encoded_len(&self) -> usize {
+                Prefix::LEN + self.body_len()
+            }
+        }
+    };
+}
+
 /// XK message 1 with both endpoints' coordinates (phase 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionSetup {
@@ -80,34 +115,7 @@ pub struct SessionSetup {
     pub noise: [u8; XK_MSG1_LEN],
 }
 
-impl SessionSetup {
-    pub fn parse(buf: &[u8]) -> Result<SessionSetup, WireError> {
-        let mut r = body_reader(buf, PHASE_SETUP, "SessionSetup")?;
-        Ok(SessionSetup {
-            flags: r.u8()?,
-            src_coords: Coords::read_nonempty(&mut r)?,
-            dst_coords: Coords::read_nonempty(&mut r)?,
-            noise: read_noise(&mut r)?,
-        })
-    }
-
-    fn body_len(&self) -> usize {
-        1 + self.src_coords.encoded_len() + self.dst_coords.encoded_len() + 2 + XK_MSG1_LEN
-    }
-
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        emit_handshake(out, PHASE_SETUP, self.body_len());
-        out.push(self.flags);
-        self.src_coords.emit(out);
-        self.dst_coords.emit(out);
-        put_len_u16(out, XK_MSG1_LEN);
-        out.extend_from_slice(&self.noise);
-    }
-
-    pub fn encoded_len(&self) -> usize {
-        Prefix::LEN + self.body_len()
-    }
-}
+coords_handshake!(SessionSetup, PHASE_SETUP, XK_MSG1_LEN);
 
 /// XK message 2 with the responder's coordinates and the initiator's
 /// echoed back (phase 2).
@@ -121,34 +129,7 @@ pub struct SessionAck {
     pub noise: [u8; XK_MSG2_LEN],
 }
 
-impl SessionAck {
-    pub fn parse(buf: &[u8]) -> Result<SessionAck, WireError> {
-        let mut r = body_reader(buf, PHASE_ACK, "SessionAck")?;
-        Ok(SessionAck {
-            flags: r.u8()?,
-            src_coords: Coords::read_nonempty(&mut r)?,
-            dst_coords: Coords::read_nonempty(&mut r)?,
-            noise: read_noise(&mut r)?,
-        })
-    }
-
-    fn body_len(&self) -> usize {
-        1 + self.src_coords.encoded_len() + self.dst_coords.encoded_len() + 2 + XK_MSG2_LEN
-    }
-
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        emit_handshake(out, PHASE_ACK, self.body_len());
-        out.push(self.flags);
-        self.src_coords.emit(out);
-        self.dst_coords.emit(out);
-        put_len_u16(out, XK_MSG2_LEN);
-        out.extend_from_slice(&self.noise);
-    }
-
-    pub fn encoded_len(&self) -> usize {
-        Prefix::LEN + self.body_len()
-    }
-}
+coords_handshake!(SessionAck, PHASE_ACK, XK_MSG2_LEN);
 
 /// XK message 3 (phase 3); carries no coordinates.
 #[derive(Clone, Debug, PartialEq, Eq)]
