@@ -3,7 +3,7 @@
 //! its first byte. Also the small link messages: SessionDatagram (0x00),
 //! Disconnect (0x50) and Heartbeat (0x51).
 
-use super::field::accessors;
+use super::field::{accessors, Field};
 use super::reader::Reader;
 use super::WireError;
 use crate::addr::NodeAddr;
@@ -279,6 +279,14 @@ impl<'a> LinkInner<'a> {
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.timestamp_ms.to_le_bytes());
         self.msg.emit(out);
+    }
+
+    /// The timestamp of a decrypted plaintext without parsing its message;
+    /// `None` when it is too short to hold one.
+    pub fn peek_timestamp(plaintext: &[u8]) -> Option<u32> {
+        plaintext
+            .get(..Self::TIMESTAMP_LEN)
+            .map(|b| Field::get(b, 0..Self::TIMESTAMP_LEN))
     }
 
     /// Also the `payload_len` of the established header that carries it.

@@ -195,3 +195,62 @@ fn captured_reports_round_trip_through_the_session_form() {
         assert!(SenderReport::parse_session(&session[..session.len() - 23]).is_err());
     }
 }
+
+#[test]
+fn fsp_errors_round_trip_and_every_truncation_is_an_error() {
+    use super::fsp_error::FspError;
+    use super::Coords;
+    use crate::addr::NodeAddr;
+    let (dest, reporter) = (NodeAddr([1; 16]), NodeAddr([2; 16]));
+    let errors = [
+        FspError::CoordsRequired { dest, reporter },
+        FspError::PathBroken {
+            dest,
+            reporter,
+            last_coords: Coords(vec![NodeAddr([3; 16]), NodeAddr([4; 16])]),
+        },
+        FspError::MtuExceeded {
+            dest,
+            reporter,
+            mtu: 1203,
+        },
+    ];
+    for e in errors {
+        let mut out = Vec::new();
+        e.emit(&mut out);
+        assert_eq!(out.len(), e.encoded_len());
+        assert_eq!(FspError::parse(&out), Ok(e.clone()));
+        let mut again = Vec::new();
+        FspError::parse(&out).unwrap().emit(&mut again);
+        assert_eq!(again, out);
+        for len in 0..out.len() {
+            assert!(FspError::parse(&out[..len]).is_err(), "{e:?} cut to {len}");
+        }
+    }
+}
+
+#[test]
+fn inner_and_data_headers_round_trip_through_their_views() {
+    use super::fsp_inner::{Data, DataView, FspInner, FspInnerView};
+    let mut pt = Vec::new();
+    super::fsp_inner::emit_header(0x0102_0304, 0x10, 1, &mut pt);
+    Data::emit_header(256, 257, &mut pt);
+    pt.extend_from_slice(b"payload");
+    let inner = FspInnerView::new_checked(&pt[..]).unwrap();
+    assert_eq!(
+        (inner.timestamp_ms(), inner.msg_type(), inner.inner_flags()),
+        (0x0102_0304, 0x10, 1)
+    );
+    let data = DataView::new_checked(inner.body()).unwrap();
+    assert_eq!(
+        (data.src_port(), data.dst_port(), data.payload()),
+        (256, 257, &b"payload"[..])
+    );
+    let value = FspInner::parse(&pt).unwrap();
+    let mut out = Vec::new();
+    value.emit(&mut out);
+    assert_eq!(out, pt);
+    for len in 0..FspInner::HEADER_LEN {
+        assert!(FspInner::parse(&pt[..len]).is_err());
+    }
+}
