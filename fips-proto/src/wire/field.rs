@@ -74,6 +74,18 @@ pub(crate) fn need(buf: &[u8], need: usize, what: &'static str) -> Result<(), su
     Ok(())
 }
 
+/// A link message's first checks: its type byte is `msg_type` and at least
+/// `min_len` bytes are present.
+pub(crate) fn check_message(
+    buf: &[u8],
+    msg_type: u8,
+    min_len: usize,
+    what: &'static str,
+) -> Result<(), super::WireError> {
+    expect_type(buf, msg_type, what)?;
+    need(buf, min_len, what)
+}
+
 /// `UnknownType` unless the first byte (present) is `want`.
 pub(crate) fn expect_type(
     buf: &[u8],

@@ -35,8 +35,7 @@ impl<T: AsRef<[u8]>> FilterAnnounceView<T> {
     pub fn new_checked(buf: T) -> Result<Self, WireError> {
         let what = "FilterAnnounce";
         let b = buf.as_ref();
-        field::expect_type(b, MSG_TYPE, what)?;
-        field::need(b, FilterAnnounce::HEADER_LEN, what)?;
+        field::check_message(b, MSG_TYPE, FilterAnnounce::HEADER_LEN, what)?;
         let view = FilterAnnounceView { buf };
         if view.size_class() != SIZE_CLASS_V1 {
             return Err(WireError::Invalid {

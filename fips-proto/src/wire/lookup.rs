@@ -43,8 +43,7 @@ impl<T: AsRef<[u8]>> LookupRequestView<T> {
     pub fn new_checked(buf: T) -> Result<Self, WireError> {
         let what = "LookupRequest";
         let b = buf.as_ref();
-        field::expect_type(b, REQUEST_TYPE, what)?;
-        field::need(b, LookupRequest::BASE_LEN, what)?;
+        field::check_message(b, REQUEST_TYPE, LookupRequest::BASE_LEN, what)?;
         Coords::nonempty_end_at(b, REQ_COORDS, what)?;
         Ok(LookupRequestView { buf })
     }
@@ -81,8 +80,7 @@ impl<T: AsRef<[u8]>> LookupResponseView<T> {
     pub fn new_checked(buf: T) -> Result<Self, WireError> {
         let what = "LookupResponse";
         let b = buf.as_ref();
-        field::expect_type(b, RESPONSE_TYPE, what)?;
-        field::need(b, RESP_COORDS + Coords::COUNT_LEN, what)?;
+        field::check_message(b, RESPONSE_TYPE, RESP_COORDS + Coords::COUNT_LEN, what)?;
         let end = Coords::nonempty_end_at(b, RESP_COORDS, what)?;
         field::need(b, end + PROOF_LEN, what)?;
         Ok(LookupResponseView { buf })

@@ -94,8 +94,7 @@ impl<T: AsRef<[u8]>> TreeAnnounceView<T> {
     pub fn new_checked(buf: T) -> Result<Self, WireError> {
         let what = "TreeAnnounce";
         let b = buf.as_ref();
-        field::expect_type(b, MSG_TYPE, what)?;
-        field::need(b, TreeAnnounce::HEADER_LEN, what)?;
+        field::check_message(b, MSG_TYPE, TreeAnnounce::HEADER_LEN, what)?;
         let view = TreeAnnounceView { buf };
         if view.version() != VERSION_1 {
             return Err(WireError::UnsupportedVersion {
