@@ -289,6 +289,11 @@ impl<'a> LinkInner<'a> {
             .map(|b| Field::get(b, 0..Self::TIMESTAMP_LEN))
     }
 
+    /// The type byte of the message in a decrypted plaintext, if present.
+    pub fn peek_msg_type(plaintext: &[u8]) -> Option<u8> {
+        plaintext.get(Self::TIMESTAMP_LEN).copied()
+    }
+
     /// Also the `payload_len` of the established header that carries it.
     pub fn encoded_len(&self) -> usize {
         Self::TIMESTAMP_LEN + self.msg.encoded_len()
