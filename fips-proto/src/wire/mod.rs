@@ -1,10 +1,14 @@
 //! Wire formats: checked views and values for every FMP and FSP packet.
 //!
 //! This module owns the byte layouts of FIPS v0.4.1 and nothing else: no
-//! crypto, no state, no policy. Each format has `parse(&[u8])`, which never
-//! panics and never allocates more than the bytes present justify, and
-//! `emit(&self, out)`, which appends to the caller's buffer. All integers are
-//! little-endian except inside the IPv6 header the shim rebuilds.
+//! crypto, no state, no policy. Each format has a checked view
+//! (`XView<T: AsRef<[u8]>>::new_checked`, getters, setters where a hop edits
+//! in place) whose field ranges are the only place its offsets are written
+//! down (`field.rs` reads and writes them), and a value whose
+//! `parse(&[u8])` and `emit(&self, out)` go through that view. Parsing never
+//! panics and never allocates more than the bytes present justify; `emit`
+//! appends to the caller's buffer. All integers are little-endian except
+//! inside the IPv6 header the shim rebuilds.
 //!
 //! Layers, outermost first:
 //! - [`fmp`]: the link packet (4-byte prefix; IK msg1/msg2; established header).
