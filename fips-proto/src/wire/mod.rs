@@ -1,11 +1,13 @@
 //! Wire formats: checked views and values for every FMP and FSP packet.
 //!
 //! This module owns the byte layouts of FIPS v0.4.1 and nothing else: no
-//! crypto, no state, no policy. Each format has a checked view
-//! (`XView<T: AsRef<[u8]>>::new_checked`, getters, setters where a hop edits
-//! in place) whose field ranges are the only place its offsets are written
-//! down (`field.rs` reads and writes them), and a value whose
-//! `parse(&[u8])` and `emit(&self, out)` go through that view. Parsing never
+//! crypto, no state, no policy. A message with fixed offsets has a checked
+//! view (`XView<T: AsRef<[u8]>>::new_checked`, getters, and setters where a
+//! hop edits in place) whose field ranges are the one place its offsets are
+//! written down (`field.rs` reads and writes them); its value's
+//! `parse(&[u8])` and `emit(&self, out)` go through the view. The FMP
+//! handshake packets use the named ranges of `fmp`; the FSP handshakes,
+//! which are count-prefixed sequences, a bounds-checked cursor. Parsing never
 //! panics and never allocates more than the bytes present justify; `emit`
 //! appends to the caller's buffer. All integers are little-endian except
 //! inside the IPv6 header the shim rebuilds.
