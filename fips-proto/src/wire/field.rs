@@ -1,6 +1,6 @@
 //! Typed reads and writes of one little-endian field at a byte range, and
-//! the `accessors!` macro the views use to turn a `field` module of ranges
-//! into getters and setters. A view checks its length once in
+//! the `view!` and `accessors!` macros that turn a view's table of field
+//! ranges into getters and setters. A view checks its length once in
 //! `new_checked`; after that every range it names is in bounds, so these
 //! index without further checks.
 
