@@ -1,6 +1,7 @@
 //! Metrics measurement protocol: receiver reports, RTT, loss and link cost.
 //!
-//! Link-layer MMP only. [`MmpReceiver`] watches the frames a
+//! Link-layer MMP, and the receiver side of session-layer MMP (session
+//! ReceiverReports, [`ReportSchedule::SESSION`]). [`MmpReceiver`] watches the frames a
 //! peer sends us and writes the ReceiverReports we send back;
 //! [`MmpMetrics`] reads the ReceiverReports the peer sends about our frames
 //! and derives SRTT, loss, ETX and the link cost the tree uses. No wire
@@ -12,7 +13,7 @@ mod receiver;
 mod tests;
 
 pub use metrics::{compute_etx, MmpCounters, MmpMetrics};
-pub use receiver::MmpReceiver;
+pub use receiver::{MmpReceiver, ReportSchedule};
 
 use std::time::Duration;
 

@@ -6,6 +6,34 @@ use super::{
     ReportFields, COLD_START_INTERVAL, COLD_START_SAMPLES, MAX_REPORT_INTERVAL, MIN_REPORT_INTERVAL,
 };
 
+/// When reports go out: a cold-start interval for the first SRTT samples,
+/// then SRTT clamped to `[min, max]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportSchedule {
+    pub cold_start: Duration,
+    pub cold_start_samples: u32,
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl ReportSchedule {
+    /// Link MMP: 200 ms cold start, then [1 s, 5 s].
+    pub const LINK: ReportSchedule = ReportSchedule {
+        cold_start: COLD_START_INTERVAL,
+        cold_start_samples: COLD_START_SAMPLES,
+        min: MIN_REPORT_INTERVAL,
+        max: MAX_REPORT_INTERVAL,
+    };
+    /// Session MMP: 1 s cold start, then [500 ms, 10 s] (reports cross
+    /// every transit link, so they are sparser).
+    pub const SESSION: ReportSchedule = ReportSchedule {
+        cold_start: Duration::from_secs(1),
+        cold_start_samples: COLD_START_SAMPLES,
+        min: Duration::from_millis(500),
+        max: Duration::from_secs(10),
+    };
+}
+
 /// Loss bursts (runs of missing counters) within one report interval.
 #[derive(Debug, Default)]
 struct Bursts {
@@ -87,6 +115,7 @@ pub struct MmpReceiver {
     last_report: Option<Instant>,
     report_interval: Duration,
     srtt_samples: u32,
+    schedule: ReportSchedule,
     /// Reports built for the peer over the link's life.
     reports_built: u64,
 }
@@ -98,7 +127,12 @@ impl Default for MmpReceiver {
 }
 
 impl MmpReceiver {
+    /// A receiver on the link schedule.
     pub fn new() -> Self {
+        Self::with_schedule(ReportSchedule::LINK)
+    }
+
+    pub fn with_schedule(schedule: ReportSchedule) -> Self {
         MmpReceiver {
             highest_counter: 0,
             cumulative_packets: 0,
@@ -113,8 +147,9 @@ impl MmpReceiver {
             last_arrival: None,
             interval_has_data: false,
             last_report: None,
-            report_interval: COLD_START_INTERVAL,
+            report_interval: schedule.cold_start,
             srtt_samples: 0,
+            schedule,
             reports_built: 0,
         }
     }
@@ -123,6 +158,17 @@ impl MmpReceiver {
     /// sender's inner timestamp (ms), and its arrival time.
     pub fn on_frame(&mut self, counter: u64, len: usize, ts_ms: u32, now: Instant) {
         self.interval_has_data = true;
+        self.count_frame(counter, len, ts_ms, now);
+    }
+
+    /// A frame that counts (counters, loss, jitter) but does not by itself
+    /// call for a report: a session's own reports, so two reporting ends
+    /// do not keep each other reporting once Data stops.
+    pub fn on_frame_unreported(&mut self, counter: u64, len: usize, ts_ms: u32, now: Instant) {
+        self.count_frame(counter, len, ts_ms, now);
+    }
+
+    fn count_frame(&mut self, counter: u64, len: usize, ts_ms: u32, now: Instant) {
         self.cumulative_packets += 1;
         self.cumulative_bytes += len as u64;
         self.interval_packets = self.interval_packets.saturating_add(1);
@@ -181,22 +227,23 @@ impl MmpReceiver {
         self.report_interval
     }
 
-    /// A new SRTT (ms) for this link. The first few samples keep the
-    /// cold-start floor so SRTT converges fast; later ones clamp to
-    /// [1 s, 5 s].
+    /// A new SRTT (ms) for this link or session. The first few samples
+    /// keep the cold-start floor so SRTT converges fast; later ones clamp
+    /// to the schedule's bounds.
     pub fn on_srtt_sample(&mut self, srtt_ms: f64) {
         // Also rejects NaN.
         if !srtt_ms.is_finite() || srtt_ms <= 0.0 {
             return;
         }
         self.srtt_samples = self.srtt_samples.saturating_add(1);
-        let floor = if self.srtt_samples <= COLD_START_SAMPLES {
-            COLD_START_INTERVAL
+        let s = self.schedule;
+        let floor = if self.srtt_samples <= s.cold_start_samples {
+            s.cold_start
         } else {
-            MIN_REPORT_INTERVAL
+            s.min
         };
         let srtt = Duration::from_secs_f64(srtt_ms.min(1e9) / 1000.0);
-        self.report_interval = srtt.clamp(floor, MAX_REPORT_INTERVAL);
+        self.report_interval = srtt.clamp(floor, s.max.max(floor));
     }
 
     /// When the next report is due; `None` while nothing new arrived.

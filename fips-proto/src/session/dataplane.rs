@@ -64,6 +64,14 @@ pub struct DataplaneCounters {
     /// Sessions dropped because nothing authenticated for the idle time
     /// while we kept sending (the peer restarted).
     pub dead_sessions: u64,
+    /// Of `dead_sessions`, those ended sooner than `dead_after` because
+    /// the peer, which had been sending session ReceiverReports, stopped
+    /// answering for three of its report intervals (at least 3 s).
+    pub dead_sessions_fast: u64,
+    /// Session ReceiverReports we sent (while the peer's Data arrives).
+    pub reports_sent: u64,
+    /// Session ReceiverReports the peer sent us.
+    pub reports_received: u64,
     /// New sessions (either role) refused: `max_sessions` or
     /// `max_handshakes` reached.
     pub sessions_refused: u64,

@@ -10,6 +10,7 @@ mod codec;
 mod config;
 mod dataplane;
 mod handshake;
+mod liveness;
 mod pending;
 mod receive;
 mod send;

@@ -17,7 +17,7 @@ use crate::wire::fsp::{
 };
 use crate::wire::fsp_error::FspError;
 use crate::wire::fsp_inner::{
-    Data, FspInner, SessionMessage, DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM,
+    Data, FspInner, SessionMessage, DATA, PATH_MTU_NOTIFICATION, PORT_IPV6_SHIM, RECEIVER_REPORT,
 };
 use crate::wire::link::DatagramView;
 
@@ -262,11 +262,28 @@ impl Dataplane {
         let Ok(inner) = FspInner::parse(&ct[..n]) else {
             return;
         };
+        if inner.msg_type == DATA {
+            e.mmp.rx.on_frame(counter, n, inner.timestamp_ms, now);
+        } else {
+            e.mmp
+                .rx
+                .on_frame_unreported(counter, n, inner.timestamp_ms, now);
+        }
         let mut notify = None;
         match inner.msg_type {
             DATA => {
                 e.last_data = now;
                 notify = e.path_mtu_to_report(now, path_mtu.min(self.cfg.link_mtu));
+                if let Some(at) = e.mmp.rx.next_report_at() {
+                    self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
+                }
+            }
+            RECEIVER_REPORT => {
+                if let Ok(SessionMessage::ReceiverReport(rr)) = inner.message() {
+                    self.counters.reports_received += 1;
+                    let ts = e.timestamp(now);
+                    e.mmp.on_peer_report(now, ts, &rr);
+                }
             }
             PATH_MTU_NOTIFICATION => {
                 if let Ok(SessionMessage::PathMtuNotification { path_mtu }) = inner.message() {

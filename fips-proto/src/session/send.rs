@@ -48,10 +48,12 @@ impl Dataplane {
             mss::clamp_tcp_segment(&mut self.pt[shim_at + shim::SHIM_HEADER_LEN..], max);
         }
         e.last_data = now;
+        e.mmp.reports.on_data_sent(now);
         let first_unanswered = e.unanswered_since.is_none();
         e.unanswered_since.get_or_insert(now);
         if first_unanswered {
-            self.schedule(now + self.cfg.dead_after);
+            let at = now + e.mmp.dead_after(self.cfg.dead_after);
+            self.schedule(at);
         }
         self.counters.data_sent += 1;
         self.seal_and_send(now, cx, dest, hop, true);
@@ -148,6 +150,32 @@ impl Dataplane {
         }
         msg.emit_body(&mut self.pt);
         self.seal_and_send(now, cx, dest, hop, false);
+    }
+
+    /// Sends the session ReceiverReport due to `dest`, if any.
+    pub(super) fn send_due_report<M: MeshView>(
+        &mut self,
+        now: Instant,
+        cx: &mut Cx<'_, M>,
+        dest: NodeAddr,
+    ) {
+        let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
+        else {
+            return;
+        };
+        let Some(rr) = e.mmp.take_due_report(now) else {
+            return;
+        };
+        let Some(hop) = self.route(now, cx.mesh, &dest) else {
+            return;
+        };
+        let msg = SessionMessage::ReceiverReport(rr);
+        if !self.start_inner(now, dest, msg.msg_type()) {
+            return;
+        }
+        msg.emit_body(&mut self.pt);
+        self.seal_and_send(now, cx, dest, hop, false);
+        self.counters.reports_sent += 1;
     }
 
     /// Starts `self.pt` with the inner header of a `msg_type` message on

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::dataplane::{SessionInfo, SessionStats};
+use super::liveness::SessionMmp;
 use crate::addr::NodeAddr;
 use crate::identity::PeerIdentity;
 use crate::noise::{RecvKey, ReplayWindow, SendKey, Transport, XkInitiator, XkResponder};
@@ -99,6 +100,8 @@ pub(crate) struct Established {
     pub last_recv: Instant,
     /// Our first Data since the last frame that authenticated.
     pub unanswered_since: Option<Instant>,
+    /// Our ReceiverReports, the peer's, and how long its silence may last.
+    pub mmp: SessionMmp,
     /// Last PathMtuNotification we sent: when, and the value.
     pub mtu_reported: Option<(Instant, u16)>,
     /// Data arrived that nothing of ours has answered since: when the
@@ -144,6 +147,7 @@ impl Established {
             last_data: now,
             last_recv: now,
             unanswered_since: None,
+            mmp: SessionMmp::new(),
             mtu_reported: None,
             answer_due: None,
             warmup_remaining: warmup,
@@ -214,6 +218,7 @@ impl Established {
             self.k_bit = !self.k_bit;
             self.cutover_at = None;
             self.sent_since_rekey = 0;
+            self.mmp.reset_for_rekey();
         }
     }
 

@@ -33,6 +33,8 @@ pub(crate) enum SessionTimer {
     RekeyStuck,
     /// Answer the peer's last Data (`Established::answer_due`).
     Answer,
+    /// Send the session ReceiverReport due for the peer's Data.
+    Report,
     /// Resend our msg3.
     Msg3Resend,
     /// Start a rekey.
@@ -40,11 +42,12 @@ pub(crate) enum SessionTimer {
 }
 
 impl SessionTimer {
-    const ESTABLISHED: [SessionTimer; 6] = [
+    const ESTABLISHED: [SessionTimer; 7] = [
         SessionTimer::Cutover,
         SessionTimer::DrainEnd,
         SessionTimer::RekeyStuck,
         SessionTimer::Answer,
+        SessionTimer::Report,
         SessionTimer::Msg3Resend,
         SessionTimer::Rekey,
     ];
@@ -104,11 +107,14 @@ fn due(state: &SessionState, now: Instant, cfg: &DataplaneConfig) -> Vec<Session
 
 /// We keep sending but nothing has authenticated for as long: the peer
 /// lost the session (restart). Start over; a peer that still has it
-/// treats our Setup as a rekey.
+/// treats our Setup as a rekey. "As long" is `dead_after`, or a few of
+/// its report intervals for a peer that sends session ReceiverReports
+/// (`SessionMmp::dead_after`).
 fn is_dead(e: &Established, now: Instant, cfg: &DataplaneConfig) -> bool {
+    let limit = e.mmp.dead_after(cfg.dead_after);
     let unanswered = e
         .unanswered_since
-        .is_some_and(|t| now.saturating_duration_since(t) >= cfg.dead_after);
+        .is_some_and(|t| now.saturating_duration_since(t) >= limit);
     unanswered || now.saturating_duration_since(e.last_recv) >= cfg.idle_timeout
 }
 
@@ -123,6 +129,7 @@ fn established_due(e: &Established, t: SessionTimer, now: Instant, cfg: &Datapla
         SessionTimer::DrainEnd => e.previous.is_some() && now >= e.previous_until,
         SessionTimer::RekeyStuck => rekey_stuck(e, now, cfg),
         SessionTimer::Answer => e.answer_due.is_some_and(|t| now >= t),
+        SessionTimer::Report => e.mmp.rx.report_due(now),
         SessionTimer::Msg3Resend => e.msg3.as_ref().is_some_and(|r| now >= r.next),
         SessionTimer::Rekey => {
             let idle = matches!(e.rekey, Rekey::Idle) || rekey_stuck(e, now, cfg);
@@ -184,8 +191,15 @@ impl Dataplane {
             }
             SessionTimer::Dead => {
                 self.counters.dead_sessions += 1;
-                self.sessions.remove(&dest);
+                if let Some(SessionState::Established(e)) =
+                    self.sessions.remove(&dest).map(|s| s.state)
+                {
+                    if e.mmp.dead_after(self.cfg.dead_after) < self.cfg.dead_after {
+                        self.counters.dead_sessions_fast += 1;
+                    }
+                }
             }
+            SessionTimer::Report => self.send_due_report(now, cx, dest),
             SessionTimer::Rekey => self.rekey_if_due(now, cx, dest),
             SessionTimer::Msg3Resend => self.resend_msg3(now, cx, dest),
             SessionTimer::Answer => {
@@ -293,7 +307,10 @@ impl Dataplane {
                     let idle = e.last_data.min(e.last_recv) + cfg.idle_timeout;
                     let mut t = idle;
                     if let Some(u) = e.unanswered_since {
-                        t = t.min(u + cfg.dead_after);
+                        t = t.min(u + e.mmp.dead_after(cfg.dead_after));
+                    }
+                    if let Some(r) = e.mmp.rx.next_report_at() {
+                        t = t.min(r);
                     }
                     if let Some(a) = e.answer_due {
                         t = t.min(a);
