@@ -14,6 +14,9 @@ pub struct ReportSchedule {
     pub cold_start_samples: u32,
     pub min: Duration,
     pub max: Duration,
+    /// The first report waits this long after the first frame (session
+    /// reports are a timer, not an echo of the first Data).
+    pub first_delay: Duration,
 }
 
 impl ReportSchedule {
@@ -23,6 +26,7 @@ impl ReportSchedule {
         cold_start_samples: COLD_START_SAMPLES,
         min: MIN_REPORT_INTERVAL,
         max: MAX_REPORT_INTERVAL,
+        first_delay: Duration::ZERO,
     };
     /// Session MMP: 1 s cold start, then [500 ms, 10 s] (reports cross
     /// every transit link, so they are sparser).
@@ -31,6 +35,7 @@ impl ReportSchedule {
         cold_start_samples: COLD_START_SAMPLES,
         min: Duration::from_millis(500),
         max: Duration::from_secs(10),
+        first_delay: Duration::from_secs(1),
     };
 }
 
@@ -111,6 +116,7 @@ pub struct MmpReceiver {
     /// Sender timestamp of the last frame and when it arrived: the echo.
     last_ts_ms: u32,
     last_arrival: Option<Instant>,
+    first_arrival: Option<Instant>,
     interval_has_data: bool,
     last_report: Option<Instant>,
     report_interval: Duration,
@@ -145,6 +151,7 @@ impl MmpReceiver {
             jitter_us: 0.0,
             last_ts_ms: 0,
             last_arrival: None,
+            first_arrival: None,
             interval_has_data: false,
             last_report: None,
             report_interval: schedule.cold_start,
@@ -183,6 +190,7 @@ impl MmpReceiver {
         self.update_jitter(ts_ms, now);
         self.last_ts_ms = ts_ms;
         self.last_arrival = Some(now);
+        self.first_arrival.get_or_insert(now);
     }
 
     /// The frame just fed to `on_frame` carried the CE flag.
@@ -253,8 +261,11 @@ impl MmpReceiver {
         }
         match self.last_report {
             Some(t) => Some(t + self.report_interval),
-            // The first report goes out as soon as there is something to say.
-            None => self.last_arrival,
+            // The first report goes out as soon as there is something to
+            // say, or the schedule's delay after the first frame.
+            None => self
+                .first_arrival
+                .map(|t| (t + self.schedule.first_delay).max(self.last_arrival.unwrap_or(t))),
         }
     }
 

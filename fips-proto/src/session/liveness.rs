@@ -10,8 +10,9 @@ use crate::mmp::{MmpMetrics, MmpReceiver, ReportFields, ReportSchedule};
 use crate::wire::mmp::ReceiverReport;
 
 /// Reports the peer must have sent before its silence counts for more
-/// than the plain `dead_after` rule: one could be a fluke of a peer that
-/// otherwise runs MMP in minimal mode.
+/// than the plain `dead_after` rule: a few seconds of steady reports, so a
+/// session still settling (its path converging under loss) is not ended
+/// at the first gap, and one stray report proves no reporting mode.
 pub(crate) const MIN_PEER_REPORTS: u32 = 5;
 /// The shortest silence that ends a session whose peer reports.
 pub(crate) const FAST_DEAD_FLOOR: Duration = Duration::from_secs(3);
@@ -145,13 +146,16 @@ mod tests {
     }
 
     #[test]
-    fn one_report_is_not_enough_to_shorten_the_rule() {
-        assert_eq!(reporting(&[800]).dead_after(None, SLOW), SLOW);
+    fn a_few_reports_are_not_enough_to_shorten_the_rule() {
+        assert_eq!(
+            reporting(&[800, 900, 1000, 700]).dead_after(None, SLOW),
+            SLOW
+        );
     }
 
     #[test]
     fn a_reporting_peer_on_a_short_path_is_dead_after_three_seconds() {
-        let r = reporting(&[900, 1000, 700]);
+        let r = reporting(&[900, 1000, 700, 1000, 1000]);
         assert_eq!(r.dead_after(None, SLOW), FAST_DEAD_FLOOR);
         assert_eq!(
             r.dead_after(Some(Duration::from_millis(5)), SLOW),
@@ -161,20 +165,20 @@ mod tests {
 
     #[test]
     fn a_slow_reporter_gets_three_of_its_longest_waits() {
-        let r = reporting(&[1000, 4000, 2000]);
+        let r = reporting(&[1000, 4000, 2000, 1000, 1000]);
         assert_eq!(r.dead_after(None, SLOW), Duration::from_secs(12));
     }
 
     #[test]
     fn a_long_rtt_stretches_the_rule_to_three_expected_intervals() {
-        let r = reporting(&[600, 600]);
+        let r = reporting(&[600; 5]);
         let srtt = Duration::from_millis(2500); // interval 5 s
         assert_eq!(r.dead_after(Some(srtt), SLOW), Duration::from_secs(15));
     }
 
     #[test]
     fn nothing_is_longer_than_the_slow_rule() {
-        let r = reporting(&[1000, 20_000]);
+        let r = reporting(&[1000, 20_000, 1000, 1000, 1000]);
         assert_eq!(r.dead_after(None, SLOW), SLOW);
     }
 
