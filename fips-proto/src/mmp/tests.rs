@@ -238,3 +238,25 @@ fn counters_split_accepted_and_rejected_reports_and_rtt_samples() {
     m.on_receiver_report(&with_ce, 3000).unwrap();
     assert_eq!(m.ecn_ce_count(), 3);
 }
+
+#[test]
+fn session_reports_start_a_second_after_the_first_data_and_only_for_data() {
+    let t0 = Instant::now();
+    let mut r = MmpReceiver::with_schedule(ReportSchedule::SESSION);
+    r.on_frame_unreported(0, 66, 1, t0);
+    assert_eq!(r.next_report_at(), None, "a report alone calls for none");
+    r.on_frame(1, 100, 2, ms(t0, 100));
+    assert_eq!(r.next_report_at(), Some(ms(t0, 1000)));
+    r.on_frame(2, 100, 3, ms(t0, 900));
+    assert!(!r.report_due(ms(t0, 999)));
+    let report = r.build_report(ms(t0, 1000)).unwrap();
+    assert_eq!((report.highest_counter, report.cumulative_packets), (2, 3));
+    r.on_frame(3, 100, 4, ms(t0, 1100));
+    assert_eq!(r.next_report_at(), Some(ms(t0, 2000)));
+    for _ in 0..=COLD_START_SAMPLES {
+        r.on_srtt_sample(2.0 * 10.0);
+    }
+    assert_eq!(r.report_interval(), Duration::from_millis(500));
+    r.on_srtt_sample(2.0 * 9000.0);
+    assert_eq!(r.report_interval(), Duration::from_secs(10));
+}

@@ -274,9 +274,6 @@ impl Dataplane {
             DATA => {
                 e.last_data = now;
                 notify = e.path_mtu_to_report(now, path_mtu.min(self.cfg.link_mtu));
-                if let Some(at) = e.mmp.rx.next_report_at() {
-                    self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
-                }
             }
             RECEIVER_REPORT => {
                 if let Ok(SessionMessage::ReceiverReport(rr)) = inner.message() {
@@ -292,7 +289,8 @@ impl Dataplane {
             }
             _ => {}
         }
-        if let Some(at) = e.answer_due {
+        let (answer_at, report_at) = (e.answer_due, e.mmp.rx.next_report_at());
+        for at in [answer_at, report_at].into_iter().flatten() {
             self.schedule(at);
         }
         self.note_slot(slot);
