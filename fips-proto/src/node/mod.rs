@@ -30,8 +30,10 @@ mod txqueue;
 
 #[cfg(test)]
 mod kat_tests;
-#[cfg(test)]
-mod sim;
+/// The in-process mesh simulator (tests, and the `meshsim` example with
+/// the `sim` feature).
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 #[cfg(test)]
 mod tests;
 

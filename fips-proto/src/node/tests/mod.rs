@@ -27,4 +27,5 @@ mod junk;
 mod links;
 mod mesh;
 mod rekey;
+mod scale;
 mod sessions;
