@@ -17,6 +17,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use fips_proto::node::sim::{Convergence, Lookups, Mesh, MeshSpec};
 
+const USAGE: &str = "\
+usage: meshsim [--nodes N] [--seed S] [--pairs P] [--hub-percent X] [--limit SECS] [--timeline]
+  --nodes N         nodes in the random mesh (1000)
+  --seed S          seed of the topology and of the simulation (1)
+  --pairs P         sampled sessions for lookup success and stretch (200)
+  --hub-percent X   share of hubs, in percent (3)
+  --limit SECS      most virtual time to wait for the tree to settle (300)
+  --timeline        print, per 250 ms probe with any change, the nodes
+                    without the right root and the nodes whose coordinates
+                    changed";
+
 struct Args {
     nodes: usize,
     seed: u64,
@@ -37,6 +48,10 @@ fn parse_args() -> Result<Args> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         if flag == "--timeline" {
             a.timeline = true;
             continue;
@@ -51,9 +66,7 @@ fn parse_args() -> Result<Args> {
             "--pairs" => a.pairs = value.parse().with_context(bad)?,
             "--hub-percent" => a.hub_percent = value.parse().with_context(bad)?,
             "--limit" => a.limit = value.parse().with_context(bad)?,
-            _ => bail!(
-                "unknown option {flag}: use --nodes, --seed, --pairs, --hub-percent or --limit"
-            ),
+            _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
     if a.nodes < 3 {
