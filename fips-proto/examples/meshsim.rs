@@ -5,24 +5,22 @@
 //!
 //! `cargo run --release -p fips-proto --features sim --example meshsim -- --nodes 1000 --seed 1`
 //!
-//! Options: `--nodes N` (1000), `--seed S` (1), `--pairs P` sampled
-//! sessions (200), `--hub-percent X` (3), `--limit SECS` the most virtual
-//! time to wait for a tree to settle (300), `--timeline` to print, per
-//! 250 ms probe with any change, the nodes without the right root and the
-//! nodes whose coordinates changed. Prints one `key: value` line
-//! per figure, the wall time of each stage, and the peak RSS.
+//! Options: `-- --help`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use fips_proto::node::sim::{Convergence, Lookups, Mesh, MeshSpec};
+use fips_proto::node::sim::{Convergence, Lookups, Mesh, MeshSpec, Window};
 
 const USAGE: &str = "\
-usage: meshsim [--nodes N] [--seed S] [--pairs P] [--hub-percent X] [--limit SECS] [--timeline]
+usage: meshsim [--nodes N] [--seed S] [--pairs P] [--hub-percent X]
+               [--observe SECS] [--limit SECS] [--timeline]
   --nodes N         nodes in the random mesh (1000)
   --seed S          seed of the topology and of the simulation (1)
   --pairs P         sampled sessions for lookup success and stretch (200)
   --hub-percent X   share of hubs, in percent (3)
+  --observe SECS    virtual time to watch the tree after start and after
+                    the hub dies, past its periodic re-evaluation (150)
   --limit SECS      most virtual time to wait for the tree to settle (300)
   --timeline        print, per 250 ms probe with any change, the nodes
                     without the right root and the nodes whose coordinates
@@ -34,6 +32,7 @@ struct Args {
     pairs: usize,
     hub_percent: f64,
     limit: u64,
+    observe: u64,
     timeline: bool,
 }
 
@@ -44,6 +43,7 @@ fn parse_args() -> Result<Args> {
         pairs: 200,
         hub_percent: 3.0,
         limit: 300,
+        observe: 150,
         timeline: false,
     };
     let mut it = std::env::args().skip(1);
@@ -66,6 +66,7 @@ fn parse_args() -> Result<Args> {
             "--pairs" => a.pairs = value.parse().with_context(bad)?,
             "--hub-percent" => a.hub_percent = value.parse().with_context(bad)?,
             "--limit" => a.limit = value.parse().with_context(bad)?,
+            "--observe" => a.observe = value.parse().with_context(bad)?,
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
@@ -84,11 +85,14 @@ fn main() -> Result<()> {
     println!("nodes: {}", args.nodes);
     println!("hubs: {}", mesh.hubs);
     println!("links: {}", mesh.links());
-    let limit = Duration::from_secs(args.limit);
+    let window = Window {
+        observe: Duration::from_secs(args.observe),
+        limit: Duration::from_secs(args.limit.max(args.observe)),
+    };
     let (probe, quiet) = (Duration::from_millis(250), Duration::from_secs(20));
 
     let stage = Instant::now();
-    let c = mesh.converge(probe, quiet, limit);
+    let c = mesh.converge(probe, quiet, window);
     report("start", &c, stage, args.timeline);
 
     let stage = Instant::now();
@@ -113,7 +117,7 @@ fn main() -> Result<()> {
     println!("killed_hub: n{hub} (degree {})", mesh.adj[hub].len());
     mesh.sim.crash(hub);
     let stage = Instant::now();
-    let c = mesh.converge(probe, quiet, limit);
+    let c = mesh.converge(probe, quiet, window);
     report("hub_death", &c, stage, args.timeline);
 
     println!("wall_total_s: {:.1}", wall.elapsed().as_secs_f64());
@@ -137,7 +141,11 @@ fn report(what: &str, c: &Convergence, stage: Instant, timeline: bool) {
             t.as_secs_f64()
         );
     }
-    println!("converged_after_{what}_s: {}", secs(c.settled_after));
+    println!(
+        "first_settled_after_{what}_s: {}",
+        secs(c.first_settled_after)
+    );
+    println!("last_change_after_{what}_s: {}", secs(c.settled_after));
     println!("roots_agree_after_{what}_s: {}", secs(c.roots_agree_after));
     println!("nodes_moved_after_{what}: {}", c.moved);
     println!(

@@ -24,7 +24,11 @@ use super::tap::{MsgKind, WireTap};
 #[derive(Clone, Debug)]
 pub struct Convergence {
     /// Since the experiment began, when the last connected node's root or
-    /// coordinates last changed (`None`: still changing at the limit).
+    /// coordinates last changed before the first `quiet` stretch.
+    pub first_settled_after: Option<Duration>,
+    /// ... and before the end of the observation (`None`: still changing
+    /// at the limit). Later than the first when parents move again, e.g.
+    /// at the periodic re-evaluation, once link costs are measured.
     pub settled_after: Option<Duration>,
     /// When every connected node first had its component's root.
     pub roots_agree_after: Option<Duration>,
@@ -39,6 +43,13 @@ pub struct Convergence {
     pub timeline: Vec<(Duration, usize, usize)>,
 }
 
+/// How long `converge` watches: at least `observe`, at most `limit`.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub observe: Duration,
+    pub limit: Duration,
+}
+
 /// What `converge` checks each node against.
 enum Expect {
     Down,
@@ -49,12 +60,14 @@ enum Expect {
 impl Mesh {
     /// Runs until every connected up node has the smallest address of its
     /// component as root, no such node's coordinates changed for `quiet`
-    /// and every stranded node is its own root; probing every `probe`, for
-    /// at most `limit`.
-    pub fn converge(&mut self, probe: Duration, quiet: Duration, limit: Duration) -> Convergence {
+    /// and every stranded node is its own root, and at least `observe` has
+    /// passed; probing every `probe`, for at most `limit`.
+    pub fn converge(&mut self, probe: Duration, quiet: Duration, window: Window) -> Convergence {
+        let Window { observe, limit } = window;
         let start = self.sim.now;
         let expected = self.expected_roots();
         let mut c = Convergence {
+            first_settled_after: None,
             settled_after: None,
             roots_agree_after: None,
             moved: 0,
@@ -100,11 +113,13 @@ impl Mesh {
                 .copied()
                 .unwrap_or_default();
             c.moved = changed_at.iter().flatten().count();
-            if wrong == 0 && now - quiet_since >= quiet {
-                c.settled_after = Some(quiet_since);
-                if stranded_wrong == 0 {
-                    break;
-                }
+            let settled = wrong == 0 && now - quiet_since >= quiet;
+            c.settled_after = settled.then_some(quiet_since);
+            if settled && c.first_settled_after.is_none() {
+                c.first_settled_after = Some(quiet_since);
+            }
+            if settled && stranded_wrong == 0 && now >= observe {
+                break;
             }
         }
         c

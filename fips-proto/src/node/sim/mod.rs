@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::identity::Identity;
 
 use super::{Node, NodeConfig, PeerConfig, Timers};
-pub use measure::{BloomFill, Convergence, Lookups, Traffic};
+pub use measure::{BloomFill, Convergence, Lookups, Traffic, Window};
 pub use mesh::{Mesh, MeshSpec};
 pub use tap::{MsgKind, WireTap};
 
