@@ -78,6 +78,8 @@ type Flight = Reverse<(Instant, u64, usize, usize, Vec<u8>)>;
 pub struct Sim {
     pub start: Instant,
     pub now: Instant,
+    /// Read freely; feed a node only through `node_mut` (or `inject`), so
+    /// the sim knows to drain it and re-arm its timer.
     pub nodes: Vec<SimNode>,
     links: HashMap<(usize, usize), LinkParams>,
     in_flight: BinaryHeap<Flight>,
@@ -309,10 +311,6 @@ impl Sim {
 
     /// Runs the world for `d` of virtual time.
     pub fn run_for(&mut self, d: Duration) {
-        // Tests may have fed nodes through `nodes[i].node` directly.
-        for i in 0..self.nodes.len() {
-            self.touch(i);
-        }
         let end = self.now + d;
         let mut same_instant = 0u32;
         loop {
