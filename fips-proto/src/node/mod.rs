@@ -160,6 +160,8 @@ pub struct Node {
     bloom: BloomState,
     next_tree_eval: Instant,
     next_mesh_refresh: Instant,
+    /// When idle identities are next swept from the identity cache.
+    next_identity_sweep: Instant,
     transmits: txqueue::TxQueue,
     tun_out: VecDeque<Vec<u8>>,
     events: VecDeque<NodeEvent>,
@@ -215,6 +217,8 @@ impl Node {
             bloom: BloomState::new(my_addr),
             next_tree_eval: now + config.timers.tree_reeval,
             next_mesh_refresh: now + config.timers.mesh_refresh,
+            next_identity_sweep: now
+                + crate::limits::identity_sweep_every(config.timers.identity_idle),
             transmits: txqueue::TxQueue::default(),
             tun_out: VecDeque::new(),
             events: VecDeque::new(),
@@ -299,6 +303,9 @@ impl Node {
             self.tree_tick(now);
         }
         self.dataplane_timeout(now);
+        if now >= self.next_identity_sweep {
+            self.sweep_identities(now);
+        }
     }
 
     /// The earliest instant at which `handle_timeout` has work.
@@ -327,7 +334,11 @@ impl Node {
             .chain(dials)
             .chain(slots)
             .chain(tree)
-            .chain([self.next_tree_eval, self.next_mesh_refresh])
+            .chain([
+                self.next_tree_eval,
+                self.next_mesh_refresh,
+                self.next_identity_sweep,
+            ])
             .min()
     }
 

@@ -395,3 +395,69 @@ fn traffic_leaves_a_dead_transit_within_seconds_and_does_not_flap_back() {
     );
     assert!(sim.node(a).counters().silent_peers >= 1);
 }
+
+/// With a 4 s idle time: a – e's session carries a ping every 2 s for a
+/// minute and never loses its identity, nor do linked peers; a key learned
+/// from a "DNS answer" that no packet followed goes within idle + a sweep;
+/// once the pings stop, e's goes too after the session's own idle end.
+#[test]
+fn idle_identities_age_out_but_sessions_in_use_and_links_stay() {
+    let mut sim = Sim::new(37);
+    sim.timers.identity_idle = secs(4);
+    for (name, id) in mesh_identities() {
+        sim.add_node(&name, id);
+    }
+    for i in 0..4 {
+        sim.dial(i, i + 1, LinkParams::default());
+    }
+    sim.run_for(secs(10));
+    let stranger = *crate::identity::Identity::from_secret_bytes([0x78; 32])
+        .expect("key")
+        .public();
+    let t = sim.now;
+    sim.node_mut(0).learn_identity(t, stranger);
+    let peer = *sim.nodes[4].identity.public();
+    sim.node_mut(0).learn_identity(t, peer);
+    let (src, dst) = (addr(&sim, 0), addr(&sim, 4));
+    let cached = |sim: &Sim, id: &crate::identity::PeerIdentity| {
+        let dp = sim.node(0).dataplane().expect("dp");
+        dp.identity_cache().peek(&id.node_addr()).is_some()
+    };
+    let mut answered = 0;
+    for seq in 1..=30u16 {
+        let now = sim.now;
+        sim.node_mut(0)
+            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
+        answered += run_answering(&mut sim, secs(2))
+            .iter()
+            .filter(|(i, p)| *i == 0 && p[40] == TYPE_ECHO_REPLY)
+            .count();
+        assert!(cached(&sim, &peer), "e's identity kept at ping {seq}");
+    }
+    assert_eq!(answered, 30, "every ping answered");
+    assert!(!cached(&sim, &stranger), "the unused key aged out");
+    let b = *sim.nodes[1].identity.public();
+    assert!(cached(&sim, &b), "the linked peer stays");
+    let dp = sim.node(0).dataplane().expect("dp");
+    assert_eq!(
+        dp.counters().sessions_established,
+        1,
+        "one session all along"
+    );
+    assert!(dp.bounds().identity_cache.expired >= 1);
+    for n in &sim.nodes {
+        let downs = n
+            .events
+            .iter()
+            .filter(|e| matches!(e, super::super::NodeEvent::PeerDown { .. }));
+        assert_eq!(downs.count(), 0, "{} kept its links", n.name);
+    }
+    run_answering(&mut sim, secs(120));
+    assert!(!cached(&sim, &peer), "e's went once its session ended");
+    assert!(cached(&sim, &b), "the linked peer still stays");
+    assert_eq!(
+        ping(&mut sim, 0, 4, 2),
+        vec![1, 2],
+        "learned again, it works"
+    );
+}
