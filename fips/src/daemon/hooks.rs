@@ -240,6 +240,7 @@ pub(crate) async fn start_dns(
         bind: config.dns.bind,
         upstream: config.dns.upstream,
         aliases,
+        name_idle: config.identity_idle,
         ..dns::DnsConfig::default()
     };
     let server = dns::DnsServer::bind(dns_config, identities).await?;

@@ -268,6 +268,7 @@ fn build_node(config: &Config, identity: Identity) -> Node {
             max_peers: config.limits.max_peers,
             max_links: config.limits.max_links,
             max_connections: config.limits.max_connections,
+            identity_idle: config.identity_idle,
             ..Timers::default()
         },
     };
