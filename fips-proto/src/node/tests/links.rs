@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{chain, mesh_identities, secs, LinkParams, Sim};
+use super::{chain, mesh_identities, secs, static_mesh, static_mesh_links, LinkParams, Sim};
 
 #[test]
 fn three_node_chain_links_up_and_heartbeats_keep_it_alive() {
@@ -48,29 +48,17 @@ fn links_form_despite_loss_and_duplication() {
 
 #[test]
 fn static_mesh_forms_all_six_links() {
-    let mut sim = Sim::new(3);
-    for (name, id) in mesh_identities() {
-        sim.add_node(&name, id);
-    }
-    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
-    let links = [
-        ("a", "d"),
-        ("a", "e"),
-        ("c", "d"),
-        ("b", "c"),
-        ("d", "e"),
-        ("c", "e"),
-    ];
-    for (x, y) in links {
-        sim.dial(idx(x), idx(y), LinkParams::default());
-    }
+    let mut sim = static_mesh(3, |_| LinkParams::default());
     sim.run_for(secs(5));
-    for (x, y) in links {
+    for (x, y) in static_mesh_links() {
         assert!(
-            sim.linked(idx(x), idx(y)) && sim.linked(idx(y), idx(x)),
-            "{x}-{y}"
+            sim.linked(x, y) && sim.linked(y, x),
+            "{}-{}",
+            sim.nodes[x].name,
+            sim.nodes[y].name
         );
     }
+    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
     assert_eq!(sim.node(idx("c")).peer_addrs().len(), 3);
     assert_eq!(sim.node(idx("b")).peer_addrs().len(), 1);
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{mesh_identities, secs, LinkParams, Sim};
+use super::{mesh_identities, secs, static_mesh_links, LinkParams, Sim};
 use crate::ipv6::checksum;
 use crate::ipv6::icmp::{TYPE_DEST_UNREACHABLE, TYPE_ECHO_REPLY, TYPE_ECHO_REQUEST};
 use crate::NodeAddr;
@@ -22,24 +22,9 @@ fn chain5(seed: u64, params: LinkParams) -> Sim {
     sim
 }
 
-/// The static mesh of identity.json (links a-d a-e c-d b-c d-e c-e).
+/// The static mesh of identity.json, every link `params`.
 fn static_mesh(seed: u64, params: LinkParams) -> Sim {
-    let mut sim = Sim::new(seed);
-    for (name, id) in mesh_identities() {
-        sim.add_node(&name, id);
-    }
-    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
-    for (x, y) in [
-        ("a", "d"),
-        ("a", "e"),
-        ("c", "d"),
-        ("b", "c"),
-        ("d", "e"),
-        ("c", "e"),
-    ] {
-        sim.dial(idx(x), idx(y), params);
-    }
-    sim
+    super::static_mesh(seed, |_| params)
 }
 
 fn addr(sim: &Sim, i: usize) -> NodeAddr {
@@ -172,16 +157,8 @@ fn pings_cross_the_five_node_mesh_with_five_percent_loss() {
         loss: 0.05,
         ..LinkParams::default()
     };
-    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
-    for (x, y) in [
-        ("a", "d"),
-        ("a", "e"),
-        ("c", "d"),
-        ("b", "c"),
-        ("d", "e"),
-        ("c", "e"),
-    ] {
-        sim.connect_wire(idx(x), idx(y), lossy);
+    for (x, y) in static_mesh_links() {
+        sim.connect_wire(x, y, lossy);
     }
     let near = ping(&mut sim, 0, 4, 10);
     assert!(near.len() >= 6, "a-e answered {near:?}");
