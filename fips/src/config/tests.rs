@@ -13,20 +13,30 @@ fn parse_str(text: &str) -> Result<Config, ConfigError> {
     parse(Path::new("/etc/fips/fips.yaml"), text)
 }
 
-/// The message `text` is refused with (`what` names the case should it
-/// parse).
-fn file_error(text: &str, what: &str) -> String {
-    parse_str(text).expect_err(what).to_string()
+/// Asserts that `text` is refused with a message naming every one of
+/// `parts` (`what` names the case should it parse).
+fn assert_file_refused(text: &str, what: &str, parts: &[&str]) {
+    assert_names(&parse_str(text).expect_err(what).to_string(), parts);
 }
 
-/// The message the environment `env` is refused with.
-pub(super) fn env_error(env: &dyn EnvLookup, what: &str) -> String {
-    Config::from_env(env).expect_err(what).to_string()
+/// Asserts that the environment `env` is refused with a message naming
+/// every one of `parts`.
+pub(super) fn assert_env_refused(env: &dyn EnvLookup, what: &str, parts: &[&str]) {
+    assert_names(&Config::from_env(env).expect_err(what).to_string(), parts);
 }
 
 /// Asserts that `msg` names every one of `parts`.
-pub(super) fn assert_names(msg: &str, parts: &[&str]) {
+fn assert_names(msg: &str, parts: &[&str]) {
     assert!(parts.iter().all(|p| msg.contains(p)), "{msg}");
+}
+
+/// The TUN of the reference's defaults: fips0, MTU 1280.
+fn fips0_tun() -> TunConfig {
+    TunConfig {
+        enabled: true,
+        name: "fips0".into(),
+        mtu: 1280,
+    }
 }
 
 /// The config the reference's test bed (its `ref-chain.sh`, not in this
@@ -70,14 +80,7 @@ fn reads_the_reference_chain_config() {
         c.control_socket,
         Path::new("/tmp/fips-ref-run/a/control.sock")
     );
-    assert_eq!(
-        c.tun,
-        TunConfig {
-            enabled: true,
-            name: "fips0".into(),
-            mtu: 1280
-        }
-    );
+    assert_eq!(c.tun, fips0_tun());
     assert_eq!(c.dns.bind, "[::1]:5354".parse().expect("addr"));
     assert_eq!(c.udp.bind, "0.0.0.0:2121".parse().expect("addr"));
     assert_eq!(c.peers.len(), 1);
@@ -159,30 +162,28 @@ fn rejects_unknown_keys_inside_peer_entries() {
 
 #[test]
 fn reports_a_bad_value_with_key_expectation_and_value() {
-    assert_names(
-        &file_error("tun:\n  mtu: 1000\n", "mtu"),
+    assert_file_refused(
+        "tun:\n  mtu: 1000\n",
+        "mtu",
         &["tun.mtu", "1280", "got 1000"],
     );
-    assert_names(
-        &file_error("tun:\n  mtu: big\n", "mtu"),
-        &["tun.mtu", "\"big\""],
-    );
-    assert_names(
-        &file_error("tun:\n  enabled: maybe\n", "bool"),
+    assert_file_refused("tun:\n  mtu: big\n", "mtu", &["tun.mtu", "\"big\""]);
+    assert_file_refused(
+        "tun:\n  enabled: maybe\n",
+        "bool",
         &["tun.enabled", "true or false"],
     );
-    assert_names(
-        &file_error("transports:\n  udp:\n    bind_addr: 2121\n", "addr"),
+    assert_file_refused(
+        "transports:\n  udp:\n    bind_addr: 2121\n",
+        "addr",
         &["transports.udp.bind_addr", "a string"],
     );
-    assert_names(
-        &file_error(
-            "transports:\n  udp:\n    bind_addr: \"localhost\"\n",
-            "addr",
-        ),
+    assert_file_refused(
+        "transports:\n  udp:\n    bind_addr: \"localhost\"\n",
+        "addr",
         &["IP:port", "\"localhost\""],
     );
-    assert_names(&file_error("tun: 5\n", "map"), &["tun", "a mapping"]);
+    assert_file_refused("tun: 5\n", "map", &["tun", "a mapping"]);
 }
 
 #[test]
@@ -215,17 +216,12 @@ fn keeps_peer_host_names_for_the_daemon_and_rejects_bad_policy() {
     assert_eq!(c.peers[0].names[0].to_string(), "node-d.example:2121");
     assert_eq!(c.peers[0].names[0].key, "peers[0].addresses[0].addr");
     assert_eq!(c.peers[0].addrs, vec!["10.0.0.4:2121".parse().expect("ip")]);
-    assert_names(
-        &file_error(
-            &format!("peers:\n  - npub: {NPUB_A}\n    connect_policy: sometimes\n"),
-            "policy",
-        ),
+    assert_file_refused(
+        &format!("peers:\n  - npub: {NPUB_A}\n    connect_policy: sometimes\n"),
+        "policy",
         &["peers[0].connect_policy", "sometimes"],
     );
-    assert_names(
-        &file_error("peers:\n  - alias: x\n", "npub"),
-        &["peers[0].npub"],
-    );
+    assert_file_refused("peers:\n  - alias: x\n", "npub", &["peers[0].npub"]);
 }
 
 #[test]
@@ -263,14 +259,7 @@ fn env_mode_defaults_match_the_sidecar() {
     let c = Config::from_env(&[("FIPS_NSEC", NSEC_A)]).expect("valid");
     assert_eq!(c.origin, ConfigOrigin::Environment);
     assert_eq!(c.udp.bind, "0.0.0.0:4000".parse().expect("addr"));
-    assert_eq!(
-        c.tun,
-        TunConfig {
-            enabled: true,
-            name: "fips0".into(),
-            mtu: 1280
-        }
-    );
+    assert_eq!(c.tun, fips0_tun());
     assert_eq!(c.control_socket, Path::new("/run/fips/control.sock"));
     assert_eq!(
         c.enforce,
@@ -471,7 +460,7 @@ fn reads_the_peer_resolver_from_env_and_file_and_names_a_bad_one() {
     assert_eq!(c.peer_resolver, Some("[::1]:5300".parse().expect("addr")));
     assert_eq!(parse_str("").expect("empty").peer_resolver, None);
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_PEER_RESOLVER", "dns.example")];
-    assert_names(&env_error(&env, "not an IP"), &["FIPS_PEER_RESOLVER"]);
+    assert_env_refused(&env, "not an IP", &["FIPS_PEER_RESOLVER"]);
 }
 
 #[test]
@@ -527,10 +516,7 @@ fn fips_peers_errors_name_the_entry_and_the_expected_form() {
         ("FIPS_PEER_ADDR", "10.0.0.1:4000"),
         ("FIPS_PEERS", list.as_str()),
     ];
-    assert_names(
-        &env_error(&env, "twice"),
-        &["FIPS_PEERS[0]", "FIPS_PEER_NPUB"],
-    );
+    assert_env_refused(&env, "twice", &["FIPS_PEERS[0]", "FIPS_PEER_NPUB"]);
 }
 
 #[test]
@@ -555,8 +541,9 @@ fn reads_the_log_format_and_refuses_a_bad_one_naming_the_choices() {
     assert_eq!(parse_str("").expect("empty").log_format, LogFormat::Text);
     let c = parse_str("log:\n  format: json\n").expect("json");
     assert_eq!(c.log_format, LogFormat::Json);
-    assert_names(
-        &file_error("log:\n  format: logfmt\n", "bad"),
+    assert_file_refused(
+        "log:\n  format: logfmt\n",
+        "bad",
         &["log.format", "text or json", "logfmt"],
     );
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_LOG_FORMAT", "json")];
@@ -565,10 +552,7 @@ fn reads_the_log_format_and_refuses_a_bad_one_naming_the_choices() {
         LogFormat::Json
     );
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_LOG_FORMAT", "xml")];
-    assert_names(
-        &env_error(&env, "bad"),
-        &["FIPS_LOG_FORMAT", "text or json"],
-    );
+    assert_env_refused(&env, "bad", &["FIPS_LOG_FORMAT", "text or json"]);
 }
 
 #[test]
@@ -580,8 +564,9 @@ fn reads_the_drain_timeout_with_the_reference_default_of_two_seconds() {
     );
     let c = parse_str("node:\n  drain_timeout_secs: 0\n").expect("zero");
     assert_eq!(c.drain_timeout, Duration::ZERO);
-    assert_names(
-        &file_error("node:\n  drain_timeout_secs: -1\n", "negative"),
+    assert_file_refused(
+        "node:\n  drain_timeout_secs: -1\n",
+        "negative",
         &["node.drain_timeout_secs"],
     );
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_DRAIN_TIMEOUT_SECS", "7")];
@@ -590,5 +575,5 @@ fn reads_the_drain_timeout_with_the_reference_default_of_two_seconds() {
         Duration::from_secs(7)
     );
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_DRAIN_TIMEOUT_SECS", "2s")];
-    assert_names(&env_error(&env, "unit"), &["FIPS_DRAIN_TIMEOUT_SECS"]);
+    assert_env_refused(&env, "unit", &["FIPS_DRAIN_TIMEOUT_SECS"]);
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::file::parse;
-use super::tests::{assert_names, env_error};
+use super::tests::assert_env_refused;
 use super::*;
 
 // Test key a (testdata/identity.json).
@@ -28,10 +28,7 @@ fn env_mode_reads_the_metrics_address() {
 #[test]
 fn a_metrics_address_without_a_port_names_the_variable_and_the_form() {
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_METRICS_ADDR", "0.0.0.0")];
-    assert_names(
-        &env_error(&env, "no port"),
-        &["FIPS_METRICS_ADDR", "IP:port"],
-    );
+    assert_env_refused(&env, "no port", &["FIPS_METRICS_ADDR", "IP:port"]);
 }
 
 #[test]
