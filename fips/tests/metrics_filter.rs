@@ -8,7 +8,7 @@
 //! `nsenter --net` (see enforce_daemon.rs).
 
 use fips::enforce;
-use fips_testkit::netns::{in_ns, run_cmd};
+use fips_testkit::netns::in_ns;
 use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::{Daemon, SidecarPair};
 use std::io::{Read, Write};
@@ -175,18 +175,8 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
 
     // The app on the metrics port at another address of eth0.
     let other = Ipv4Addr::new(10, 91, 0, 11);
-    run_cmd(
-        "ip",
-        &[
-            "-n",
-            &topo.sidecar.name,
-            "addr",
-            "add",
-            &format!("{other}/24"),
-            "dev",
-            "eth0",
-        ],
-    );
+    topo.sidecar
+        .ip(&["addr", "add", &format!("{other}/24"), "dev", "eth0"]);
     let app_port = SocketAddr::from((other, METRICS));
     let sink = in_ns(&topo.peer.name, || {
         TcpListener::bind((topo.peer_ip, 7200)).expect("sink")
@@ -228,18 +218,8 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
     // SYN-ACKs carry the mark and pass, its data has no registered cookie
     // and does not.
     let third = SocketAddr::from((Ipv4Addr::new(10, 91, 0, 12), METRICS));
-    run_cmd(
-        "ip",
-        &[
-            "-n",
-            &topo.sidecar.name,
-            "addr",
-            "add",
-            "10.91.0.12/24",
-            "dev",
-            "eth0",
-        ],
-    );
+    topo.sidecar
+        .ip(&["addr", "add", "10.91.0.12/24", "dev", "eth0"]);
     let marked = in_ns(&topo.sidecar.name, || {
         let s = bound_tcp(third);
         s.set_mark(fips_common::METRICS_MARK).expect("SO_MARK");

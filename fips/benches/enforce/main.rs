@@ -26,7 +26,6 @@ use fips::enforce::{
     socket_cookie, test_run_repeat, Classifier, Direction, Policy, VERDICT_DROP, VERDICT_PASS,
 };
 use fips_testkit::key;
-use fips_testkit::netns::run_cmd;
 use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::SidecarPair;
 use load::Stream;
@@ -98,18 +97,8 @@ fn main() {
     // Removes whatever an interrupted measurement left on eth0.
     let _cleanup = RemoveFilterOnDrop(&topo);
     let bench_addr = format!("{BENCH_IP}/24");
-    run_cmd(
-        "ip",
-        &[
-            "-n",
-            &topo.sidecar.name,
-            "addr",
-            "add",
-            &bench_addr,
-            "dev",
-            "eth0",
-        ],
-    );
+    topo.sidecar
+        .ip(&["addr", "add", &bench_addr, "dev", "eth0"]);
     let pair = fipslink::Pair::start(&topo, PORT);
     let bench_socket = topo
         .sidecar
