@@ -213,16 +213,22 @@ fn drops_all_ipv6_when_the_transport_is_ipv4_only() {
 #[test]
 fn passes_ipv6_udp_and_neighbour_discovery_for_an_ipv6_transport() {
     let mut c = classifier(true);
+    expect_ipv6_transport(&mut c, Direction::Ingress, Direction::Egress);
+}
+
+/// An IPv6 transport's verdicts: its UDP in on `inbound`, neighbour
+/// discovery but not ping out on `outbound`, another port refused.
+fn expect_ipv6_transport(c: &mut Classifier, inbound: Direction, outbound: Direction) {
     let udp6 = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT, b"x")));
-    expect(&mut c, Direction::Ingress, &udp6, Reason::Passed);
+    expect(c, inbound, &udp6, Reason::Passed);
     for kind in 133..=137 {
         let nd = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(kind)));
-        expect(&mut c, Direction::Egress, &nd, Reason::NdPassed);
+        expect(c, outbound, &nd, Reason::NdPassed);
     }
     let echo = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(128)));
-    expect(&mut c, Direction::Egress, &echo, Reason::NotUdp);
+    expect(c, outbound, &echo, Reason::NotUdp);
     let wrong = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT + 1, b"x")));
-    expect(&mut c, Direction::Ingress, &wrong, Reason::WrongPort);
+    expect(c, inbound, &wrong, Reason::WrongPort);
 }
 
 #[test]
@@ -345,19 +351,10 @@ fn xdp_passes_only_arp_and_udp_to_the_transport_port_counting_each_reason() {
 #[test]
 fn xdp_passes_ipv6_udp_and_neighbour_discovery_for_an_ipv6_transport() {
     let mut c = classifier(true);
-    let udp6 = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT, b"x")));
-    expect(&mut c, Direction::Xdp, &udp6, Reason::Passed);
-    for kind in 133..=137 {
-        let nd = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(kind)));
-        expect(&mut c, Direction::Xdp, &nd, Reason::NdPassed);
-    }
-    let echo = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(128)));
-    expect(&mut c, Direction::Xdp, &echo, Reason::NotUdp);
+    expect_ipv6_transport(&mut c, Direction::Xdp, Direction::Xdp);
     let frag = eth(
         ETH_P_IPV6,
         &ipv6(44, &ext_header(UDP, &udp(5555, PORT, b"x"))),
     );
     expect(&mut c, Direction::Xdp, &frag, Reason::Fragment);
-    let wrong = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT + 1, b"x")));
-    expect(&mut c, Direction::Xdp, &wrong, Reason::WrongPort);
 }

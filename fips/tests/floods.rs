@@ -326,6 +326,22 @@ fn after_flood(net: &Net, what: &str, idle: u64, extra: &str) -> (u64, u64) {
     (peak, settled)
 }
 
+/// What every flood from the mesh peer must leave: the peer's own link
+/// held, a's `store` within its cap, a's RSS `settled` back near `idle`,
+/// and routes that work. a's bounds.
+fn assert_held(net: &Net, linked: bool, store: &str, settled: u64, idle: u64) -> serde_json::Value {
+    let b = bounds(net, "a");
+    assert!(linked, "the flooding peer's own link held");
+    let s = &b[store];
+    assert!(s["len"].as_u64() <= s["cap"].as_u64(), "{b}");
+    assert!(
+        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
+        "{settled} vs {idle}"
+    );
+    assert_routes(net);
+    b
+}
+
 #[test]
 fn fresh_keys_opening_sessions_over_the_mesh_do_not_grow_the_daemon() {
     let net = trio("fls", 4313);
@@ -342,19 +358,11 @@ fn fresh_keys_opening_sessions_over_the_mesh_do_not_grow_the_daemon() {
     });
     let extra = format!("{n} session setups from fresh keys in {secs:.1} s");
     let (_, settled) = after_flood(&net, "session flood", idle, &extra);
-    let b = bounds(&net, "a");
-    assert!(linked, "the flooding peer's own link held");
-    let s = &b["sessions"];
-    assert!(s["len"].as_u64() <= s["cap"].as_u64(), "{b}");
+    let b = assert_held(&net, linked, "sessions", settled, idle);
     assert!(
-        s["refused"].as_u64() > Some(0),
+        b["sessions"]["refused"].as_u64() > Some(0),
         "the handshake cap was reached: {b}"
     );
-    assert!(
-        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
-        "{settled} vs {idle}"
-    );
-    assert_routes(&net);
 }
 
 #[test]
@@ -373,15 +381,7 @@ fn lookups_for_unknown_targets_do_not_grow_the_daemon() {
     });
     let extra = format!("{n} lookups for unknown targets in {secs:.1} s");
     let (_, settled) = after_flood(&net, "lookup flood", idle, &extra);
-    let b = bounds(&net, "a");
-    assert!(linked, "the flooding peer's own link held");
-    let l = &b["lookup_requests"];
-    assert!(l["len"].as_u64() <= l["cap"].as_u64(), "{b}");
-    assert!(
-        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
-        "{settled} vs {idle}"
-    );
-    assert_routes(&net);
+    assert_held(&net, linked, "lookup_requests", settled, idle);
 }
 
 #[test]
@@ -411,13 +411,9 @@ fn xk_setups_each_followed_by_a_junk_msg3_are_bounded_and_counted() {
     });
     let extra = format!("{n} session setups, each with a junk msg3, in {secs:.1} s");
     let (_, settled) = after_flood(&net, "msg3 flood", idle, &extra);
-    let b = bounds(&net, "a");
     let routing = net.daemon("a").show(Query::Routing).expect("routing");
     let refused = routing["dataplane"]["msg3_refused"].as_u64().unwrap_or(0);
     eprintln!("msg3 refused: {refused} of {n}");
-    assert!(linked, "the flooding peer's own link held");
-    let s = &b["sessions"];
-    assert!(s["len"].as_u64() <= s["cap"].as_u64(), "{b}");
     // Every msg3 that arrived is refused and none makes a session. On a
     // busy machine many datagrams of the flood are lost before a reads
     // them (UDP); each setup a read (answered or refused at the cap) has
@@ -430,9 +426,5 @@ fn xk_setups_each_followed_by_a_junk_msg3_are_bounded_and_counted() {
         "{refused} msg3 refused, {setups} setups read, {n} sent: {routing}"
     );
     assert_eq!(established(&net), before, "{routing}");
-    assert!(
-        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
-        "{settled} vs {idle}"
-    );
-    assert_routes(&net);
+    assert_held(&net, linked, "sessions", settled, idle);
 }
