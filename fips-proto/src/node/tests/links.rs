@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use super::{chain, mesh_identities, secs, static_mesh, static_mesh_links, LinkParams, Sim};
+use super::{
+    chain, latency_ms, mesh_identities, secs, static_mesh, static_mesh_links, two_nodes,
+    LinkParams, Sim,
+};
 
 #[test]
 fn three_node_chain_links_up_and_heartbeats_keep_it_alive() {
@@ -92,14 +95,8 @@ fn restarted_peer_with_new_epoch_is_reaccepted_before_the_dead_timeout() {
 
 #[test]
 fn cross_connection_resolves_to_one_link() {
-    let mut sim = Sim::new(9);
-    for (name, id) in mesh_identities().into_iter().take(2) {
-        sim.add_node(&name, id);
-    }
-    let p = LinkParams {
-        latency: Duration::from_millis(30),
-        ..LinkParams::default()
-    };
+    let mut sim = two_nodes(9);
+    let p = latency_ms(30);
     sim.dial(0, 1, p);
     sim.dial(1, 0, p);
     sim.run_for(secs(5));
@@ -256,10 +253,7 @@ fn snapshot_field_names_follow_the_reference_control_json() {
 
 #[test]
 fn mutual_auto_connect_peers_relink_after_a_restart() {
-    let mut sim = Sim::new(25);
-    for (name, id) in mesh_identities().into_iter().take(2) {
-        sim.add_node(&name, id);
-    }
+    let mut sim = two_nodes(25);
     let p = LinkParams::default();
     sim.dial(0, 1, p);
     sim.dial(1, 0, p);
@@ -333,10 +327,7 @@ fn mutual_dials_over_lossy_links_always_converge_on_one_session() {
 
 #[test]
 fn a_peer_given_a_new_address_is_dialled_there_at_once_not_after_the_backoff() {
-    let mut sim = Sim::new(11);
-    for (name, id) in mesh_identities().into_iter().take(2) {
-        sim.add_node(&name, id);
-    }
+    let mut sim = two_nodes(11);
     sim.connect_wire(0, 1, super::LinkParams::default());
     // The configured address is wrong (nobody there): dials time out and
     // back off.

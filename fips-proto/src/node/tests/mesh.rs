@@ -1,16 +1,11 @@
 //! Spanning tree and bloom filters over real links in the simulator.
 
-use std::time::Duration;
-
-use super::{mesh_identities, secs, LinkParams, Sim};
+use super::{latency_ms, mesh_identities, secs, LinkParams, Sim};
 
 /// The static mesh of identity.json, c-e slower than c-d so c's parent is
 /// unambiguous (d).
 fn static_mesh(seed: u64) -> Sim {
-    let slow = LinkParams {
-        latency: Duration::from_millis(100),
-        ..LinkParams::default()
-    };
+    let slow = latency_ms(100);
     super::static_mesh(seed, |link| {
         if link == (2, 4) {
             slow

@@ -9,6 +9,23 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Nodes a and b of the static mesh, not linked yet.
+fn two_nodes(seed: u64) -> Sim {
+    let mut sim = Sim::new(seed);
+    for (name, id) in mesh_identities().into_iter().take(2) {
+        sim.add_node(&name, id);
+    }
+    sim
+}
+
+/// A link with `ms` of latency, no loss.
+fn latency_ms(ms: u64) -> LinkParams {
+    LinkParams {
+        latency: Duration::from_millis(ms),
+        ..LinkParams::default()
+    }
+}
+
 /// a – b – c, a and c dial b.
 fn chain(seed: u64, params: LinkParams) -> Sim {
     let mut sim = Sim::new(seed);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{chain, mesh_identities, secs, LinkParams, Sim};
+use super::{chain, latency_ms, mesh_identities, secs, two_nodes, LinkParams, Sim};
 
 #[test]
 fn links_survive_rekeys_for_ten_minutes() {
@@ -28,14 +28,8 @@ fn links_survive_rekeys_for_ten_minutes() {
 
 #[test]
 fn simultaneous_rekeys_resolve_by_the_smaller_address() {
-    let mut sim = Sim::new(15);
-    for (name, id) in mesh_identities().into_iter().take(2) {
-        sim.add_node(&name, id);
-    }
-    let p = LinkParams {
-        latency: Duration::from_millis(40),
-        ..LinkParams::default()
-    };
+    let mut sim = two_nodes(15);
+    let p = latency_ms(40);
     sim.dial(0, 1, p);
     sim.run_for(secs(40));
     let (a, b) = (
@@ -157,10 +151,7 @@ fn busy_links_rekey_by_message_count_but_never_before_30s() {
 #[test]
 fn a_rekey_msg1_on_a_young_link_is_answered_as_a_rekey_so_k_bits_agree() {
     for dialer in [0, 1] {
-        let mut sim = Sim::new(31);
-        for (name, id) in mesh_identities().into_iter().take(2) {
-            sim.add_node(&name, id);
-        }
+        let mut sim = two_nodes(31);
         sim.dial(dialer, 1 - dialer, LinkParams::default());
         sim.run_for(secs(10));
         let (a, b) = (
