@@ -253,10 +253,7 @@ fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
     assert_eq!(lan.dig_fips("a", "c"), c_ip);
     let ping = || {
         lan.ns("a")
-            .command("ping")
-            .args(["-6", "-c", "3", "-i", "0.2", "-W", "2", &c_ip])
-            .output()
-            .is_ok_and(|o| o.status.success())
+            .exec_ok(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", &c_ip])
     };
     assert!(
         wait_until(Duration::from_secs(20), ping),
@@ -318,10 +315,7 @@ fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
     );
     let ping = || {
         lan.ns("c")
-            .command("ping")
-            .args(["-c1", "-W1", &Lan::ip_of("b")])
-            .output()
-            .is_ok_and(|o| o.status.success())
+            .exec_ok(&["ping", "-c1", "-W1", &Lan::ip_of("b")])
     };
     assert!(!ping(), "plain IPv4 from the sidecar must be dropped");
     let removed = fipsctl(&["firewall", "remove"]);
