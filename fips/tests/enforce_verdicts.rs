@@ -59,6 +59,15 @@ fn udp4(src: u16, dst: u16) -> Vec<u8> {
     eth(ETH_P_IP, &ipv4(UDP, &udp(src, dst, b"fips")))
 }
 
+/// `expect` for each of `frames` in every direction.
+fn expect_everywhere(c: &mut Classifier, frames: &[&[u8]], reason: Reason) {
+    for dir in Direction::ALL {
+        for frame in frames {
+            expect(c, dir, frame, reason);
+        }
+    }
+}
+
 #[test]
 fn passes_udp_to_the_transport_port_on_ingress() {
     expect(
@@ -106,18 +115,13 @@ fn drops_tcp_and_icmp_in_both_directions() {
     let mut c = classifier(false);
     let tcp = eth(ETH_P_IP, &ipv4(TCP, &[0; 20]));
     let icmp = eth(ETH_P_IP, &ipv4(ICMP, &[8, 0, 0, 0, 0, 1, 0, 1]));
-    for dir in Direction::ALL {
-        expect(&mut c, dir, &tcp, Reason::NotUdp);
-        expect(&mut c, dir, &icmp, Reason::NotUdp);
-    }
+    expect_everywhere(&mut c, &[&tcp, &icmp], Reason::NotUdp);
 }
 
 #[test]
 fn passes_ipv4_arp_in_both_directions() {
     let mut c = classifier(false);
-    for dir in Direction::ALL {
-        expect(&mut c, dir, &arp(ETH_P_IP), Reason::ArpPassed);
-    }
+    expect_everywhere(&mut c, &[&arp(ETH_P_IP)], Reason::ArpPassed);
 }
 
 #[test]
@@ -204,10 +208,7 @@ fn drops_all_ipv6_when_the_transport_is_ipv4_only() {
     let mut c = classifier(false);
     let udp6 = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT, b"x")));
     let ns = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(135)));
-    for dir in Direction::ALL {
-        expect(&mut c, dir, &udp6, Reason::Ipv6);
-        expect(&mut c, dir, &ns, Reason::Ipv6);
-    }
+    expect_everywhere(&mut c, &[&udp6, &ns], Reason::Ipv6);
 }
 
 #[test]

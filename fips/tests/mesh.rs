@@ -112,12 +112,18 @@ fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tre
     );
 }
 
+/// Nodes b and c, c dialling b, linked.
+fn b_and_c_linked(tag: &str) -> (Lan, Daemon, Daemon) {
+    let lan = Lan::new(tag, &["b", "c"]);
+    let b = lan.start("b", &[]);
+    let c = lan.start("c", &["b"]);
+    assert!(wait_until(LINK_UP, || linked(&b, &c)), "{}", c.log());
+    (lan, b, c)
+}
+
 #[test]
 fn killed_node_is_dropped_by_its_peer_within_35_s_and_relinks_after_restart() {
-    let lan = Lan::new("kl", &["b", "c"]);
-    let b = lan.start("b", &[]);
-    let mut c = lan.start("c", &["b"]);
-    assert!(wait_until(LINK_UP, || linked(&b, &c)), "{}", c.log());
+    let (_lan, b, mut c) = b_and_c_linked("kl");
     c.kill();
     let t0 = std::time::Instant::now();
     assert!(
@@ -135,10 +141,7 @@ fn killed_node_is_dropped_by_its_peer_within_35_s_and_relinks_after_restart() {
 
 #[test]
 fn sigterm_says_goodbye_so_the_peer_drops_the_link_at_once() {
-    let lan = Lan::new("st", &["b", "c"]);
-    let b = lan.start("b", &[]);
-    let mut c = lan.start("c", &["b"]);
-    assert!(wait_until(LINK_UP, || linked(&b, &c)), "{}", c.log());
+    let (_lan, b, mut c) = b_and_c_linked("st");
     let status = c.terminate().expect("exit status");
     assert!(status.success(), "exit {status:?}: {}", c.log());
     assert!(c.log().contains("stopped"), "{}", c.log());
