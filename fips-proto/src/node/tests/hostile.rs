@@ -1,6 +1,6 @@
 //! Hostile and broken input: every drop is counted, nothing panics.
 
-use super::{chain, secs, LinkParams};
+use super::{chain_after, secs, LinkParams};
 
 /// a dials b, c dials b 2 s later: b keeps a and refuses c.
 fn assert_b_keeps_a_and_refuses_c(sim: &mut super::Sim) {
@@ -13,8 +13,7 @@ fn assert_b_keeps_a_and_refuses_c(sim: &mut super::Sim) {
 
 #[test]
 fn malformed_replayed_and_forged_datagrams_are_counted_and_dropped() {
-    let mut sim = chain(4, LinkParams::default());
-    sim.run_for(secs(15));
+    let mut sim = chain_after(4, 15);
     let frame = sim
         .capture
         .iter()
@@ -55,8 +54,7 @@ fn malformed_replayed_and_forged_datagrams_are_counted_and_dropped() {
 #[test]
 fn random_and_mutated_datagrams_never_panic_and_are_counted() {
     use rand_chacha::rand_core::{RngCore, SeedableRng};
-    let mut sim = chain(20, LinkParams::default());
-    sim.run_for(secs(45));
+    let mut sim = chain_after(20, 45);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
     let samples: Vec<Vec<u8>> = sim
         .capture

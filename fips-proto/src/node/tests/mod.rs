@@ -38,6 +38,13 @@ fn chain(seed: u64, params: LinkParams) -> Sim {
     sim
 }
 
+/// `chain` without loss, `s` simulated seconds in.
+fn chain_after(seed: u64, s: u64) -> Sim {
+    let mut sim = chain(seed, LinkParams::default());
+    sim.run_for(secs(s));
+    sim
+}
+
 /// The links of the static test mesh, from testdata/identity.json
 /// (`static_mesh_links`), as indices of `mesh_identities` (a = 0 .. e = 4);
 /// the first end dials.

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use super::{chain, latency_ms, mesh_identities, secs, two_nodes, LinkParams, Sim};
+use super::{chain, chain_after, latency_ms, mesh_identities, secs, two_nodes, LinkParams, Sim};
 
 #[test]
 fn links_survive_rekeys_for_ten_minutes() {
-    let mut sim = chain(11, LinkParams::default());
-    sim.run_for(secs(2));
+    let mut sim = chain_after(11, 2);
     let ids: Vec<u64> = (0..3)
         .map(|i| sim.node(i).snapshot(sim.now).peers.peers[0].link_id)
         .collect();
@@ -85,8 +84,7 @@ fn rekeys_survive_a_lossy_link() {
 
 #[test]
 fn a_responder_cuts_over_when_a_frame_authenticates_under_pending() {
-    let mut sim = chain(17, LinkParams::default());
-    sim.run_for(secs(40));
+    let mut sim = chain_after(17, 40);
     let b = sim.nodes[1].identity.node_addr();
     let now = sim.now;
     // a starts a rekey by hand; b answers and holds the session as pending.
@@ -108,8 +106,7 @@ fn a_responder_cuts_over_when_a_frame_authenticates_under_pending() {
 
 #[test]
 fn a_peer_that_dies_during_a_rekey_is_dropped_when_the_cycle_is_abandoned() {
-    let mut sim = chain(19, LinkParams::default());
-    sim.run_for(secs(40));
+    let mut sim = chain_after(19, 40);
     let b = sim.nodes[1].identity.node_addr();
     sim.crash(1);
     let now = sim.now;
