@@ -12,9 +12,8 @@ const ETH_P_ALL: u16 = 0x0003;
 const PACKET_OUTGOING: u8 = 4;
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
 
-#[path = "sys.rs"]
-mod sys;
-use sys::{check, ifindex, link_addr, sendto};
+// Included next to sockets.rs, whose libc helpers it shares.
+use super::sockets::sys::{check, ifindex, link_addr, sendto};
 
 /// A SOCK_RAW/ETH_P_ALL packet socket bound to one interface, in the
 /// calling thread's network namespace.

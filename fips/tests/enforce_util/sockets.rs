@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 #[path = "sys.rs"]
-mod sys;
+pub mod sys;
 use sys::{check, ifindex, link_addr, sendto};
 
 fn sockaddr(ip: Ipv4Addr, port: u16) -> libc::sockaddr_in {

@@ -11,8 +11,7 @@ const B: usize = 1;
 const C: usize = 2;
 
 fn settled_chain(seed: u64) -> Sim {
-    let sim = chain_after(seed, 20);
-    sim
+    chain_after(seed, 20)
 }
 
 fn hex(sim: &Sim, i: usize) -> String {
