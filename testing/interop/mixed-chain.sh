@@ -64,6 +64,8 @@ NODES=(a b c)
 source "$ROOT/testing/lib/config.sh"
 # shellcheck source=../lib/chain.sh
 source "$ROOT/testing/lib/chain.sh"
+# shellcheck source=../lib/netns.sh
+source "$ROOT/testing/lib/netns.sh"
 declare -A IP4=([a]=10.200.0.1 [b]=10.200.0.2 [c]=10.200.0.6)
 declare -A NEIGH=([a]="b" [b]="a c" [c]="b")
 declare -A DEPTH=([a]=0 [b]=1 [c]=2)
@@ -108,12 +110,7 @@ teardown() {
 # ---------------------------------------------------------------- topology --
 topology() {
     local n
-    for n in "${NODES[@]}"; do
-        ip netns add "$(ns "$n")"
-        ns "$n" >> "$RUNDIR/netns.list"
-        ip -n "$(ns "$n")" link set lo up
-        ip netns exec "$(ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=0
-    done
+    for n in "${NODES[@]}"; do new_ns "$(ns "$n")"; done
     chain_veths "$PREFIX" 200 "$(ns a)" "$(ns b)" "$(ns c)"
 }
 

@@ -86,12 +86,6 @@ nsname() { echo "$PREFIX-${1:0:1}$2"; }   # chain a -> sl-ca, mesh hub -> sl-mhu
 dir_of() { echo "$RUNDIR/$1/$2"; }
 
 # ------------------------------------------------------------- topology --
-new_ns() {
-    ip netns add "$1" && echo "$1" >> "$RUNDIR/netns.list"
-    ip -n "$1" link set lo up
-    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=0
-}
-
 chain_net() {
     local n
     for n in a b c; do new_ns "$(nsname chain $n)"; done
@@ -352,16 +346,9 @@ goodput() {
 
 # ------------------------------------------------------------- teardown --
 teardown() {
-    local d n
+    local d
     for d in "$RUNDIR"/*/*/; do [[ -f "$d/fips.pid" ]] && stop_daemon "${d%/}"; done
-    if [[ -f "$RUNDIR/netns.list" ]]; then
-        # What is left in our namespaces (an iperf3 server whose client
-        # failed) is ours: end it by pid, then delete the namespaces.
-        while read -r n; do [[ -n "$n" ]] && kill_ns_pids "$n"; done < "$RUNDIR/netns.list"
-        while read -r n; do [[ -n "$n" ]] && ip netns del "$n" 2>/dev/null; done < "$RUNDIR/netns.list"
-        rm -f "$RUNDIR/netns.list"
-    fi
-    return 0
+    del_listed_ns
 }
 
 main() {
