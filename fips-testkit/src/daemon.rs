@@ -215,6 +215,11 @@ impl Daemon {
         })
     }
 
+    /// Polls `cond` until it holds, or panics naming `what` with the log.
+    pub fn wait_until(&self, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+        self.wait_for(what, limit, || cond().then_some(()));
+    }
+
     /// Polls `probe` until it yields, or panics naming `what` with the log.
     pub fn wait_for<T>(&self, what: &str, limit: Duration, probe: impl FnMut() -> Option<T>) -> T {
         poll(limit, probe).unwrap_or_else(|| {
