@@ -18,10 +18,6 @@ fn parent_of(d: &Daemon) -> Option<String> {
     coords.get(1).and_then(|v| v.as_str()).map(str::to_string)
 }
 
-fn root_of(d: &Daemon) -> Option<String> {
-    d.show(Query::Tree)?["root"].as_str().map(str::to_string)
-}
-
 /// Both ends list each other, and each end's `show links` has a connected
 /// link to the other's IPv4 address.
 fn linked(x: &Daemon, y: &Daemon) -> bool {
@@ -47,9 +43,9 @@ fn three_node_chain_links_up_and_roots_the_tree_at_a() {
     assert!(
         wait_until(LINK_UP, || [&a, &b, &c]
             .iter()
-            .all(|d| root_of(d).as_ref() == Some(&a_addr))),
+            .all(|d| d.root().as_ref() == Some(&a_addr))),
         "root: {:?}",
-        [&a, &b, &c].map(root_of)
+        [&a, &b, &c].map(|d| d.root())
     );
     assert!(wait_until(LINK_UP, || parent_of(&c).as_deref()
         == Some(key("b").node_addr)));
@@ -94,7 +90,7 @@ fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tre
     };
     let settled = || {
         daemons.iter().all(|x| {
-            root_of(x).as_deref() == Some(a_addr)
+            x.root().as_deref() == Some(a_addr)
                 && match x.key.name {
                     "a" => parent_of(x).is_none(),
                     n => parent_of(x)
@@ -107,7 +103,7 @@ fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tre
         "tree: {:?}",
         daemons
             .iter()
-            .map(|x| (x.key.name, root_of(x), parent_of(x)))
+            .map(|x| (x.key.name, x.root(), parent_of(x)))
             .collect::<Vec<_>>()
     );
 }
