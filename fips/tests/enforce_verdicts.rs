@@ -1,6 +1,8 @@
 //! The classifier's verdict and counter for crafted frames, run in the
 //! kernel with BPF_PROG_TEST_RUN (not attached anywhere).
 
+#[path = "enforce_util/classifier.rs"]
+mod classifier;
 #[path = "enforce_util/frames.rs"]
 mod frames;
 
@@ -12,15 +14,7 @@ use frames::*;
 const PORT: u16 = 4242;
 
 fn classifier(allow_ipv6: bool) -> Classifier {
-    let policy = Policy {
-        udp_port: PORT,
-        socket_cookies: vec![0xdead_beef],
-        allow_ipv6,
-    };
-    match Classifier::load(&policy) {
-        Ok(c) => c,
-        Err(e) => panic!("loading the classifier: {e} ({e:?})"),
-    }
+    classifier::load(PORT, allow_ipv6)
 }
 
 fn packets(c: &Classifier, dir: Direction, reason: Reason) -> u64 {
