@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use blast::{rss_kib, settle_rss, size};
 use fips::control::Query;
 use fips_proto::identity::PeerIdentity;
+use fips_proto::NodeAddr;
 use fips_testkit::daemon::fipsctl_bin;
 use fips_testkit::{key, wait_until, Lan, Net};
 use mesh_peer::MeshPeer;
@@ -313,6 +314,25 @@ fn from_mesh_peer(net: &Net, flood: impl FnOnce(&mut MeshPeer) + Send + 'static)
         .expect("mesh peer")
 }
 
+/// Sends `n` SessionSetups from fresh keys (`blast::Keys` seeded with
+/// `seed`), their msg1s cycling through 64 ephemerals; `then(peer, i, src,
+/// keys)` runs after the i-th.
+fn send_setups(
+    peer: &mut MeshPeer,
+    n: u64,
+    seed: u64,
+    mut then: impl FnMut(&mut MeshPeer, usize, NodeAddr, &mut blast::Keys),
+) {
+    let msg1s: Vec<[u8; 33]> = (1..=64u8).map(|i| peer.msg1([i; 32])).collect();
+    let mut keys = blast::Keys::new(seed);
+    for i in 0..n as usize {
+        let src = keys.next().expect("key").node_addr();
+        let m = peer.session_setup(src, msg1s[i % msg1s.len()]);
+        peer.send(&m);
+        then(peer, i, src, &mut keys);
+    }
+}
+
 /// Peak, settled (KiB) of a's RSS after a flood, with a report line.
 fn after_flood(net: &Net, what: &str, idle: u64, extra: &str) -> (u64, u64) {
     let pid = net.daemon("a").pid().expect("running");
@@ -348,13 +368,7 @@ fn fresh_keys_opening_sessions_over_the_mesh_do_not_grow_the_daemon() {
     let idle = idle_rss(&net, "a");
     let n = size(20_000, 100_000);
     let (linked, secs) = from_mesh_peer(&net, move |peer| {
-        let msg1s: Vec<[u8; 33]> = (1..=64u8).map(|i| peer.msg1([i; 32])).collect();
-        let mut keys = blast::Keys::new(11);
-        for i in 0..n as usize {
-            let src = keys.next().expect("key").node_addr();
-            let m = peer.session_setup(src, msg1s[i % msg1s.len()]);
-            peer.send(&m);
-        }
+        send_setups(peer, n, 11, |_, _, _, _| {});
     });
     let extra = format!("{n} session setups from fresh keys in {secs:.1} s");
     let (_, settled) = after_flood(&net, "session flood", idle, &extra);
@@ -395,11 +409,7 @@ fn xk_setups_each_followed_by_a_junk_msg3_are_bounded_and_counted() {
     let before = established(&net);
     let n = size(5_000, 100_000);
     let (linked, secs) = from_mesh_peer(&net, move |peer| {
-        let msg1s: Vec<[u8; 33]> = (1..=64u8).map(|i| peer.msg1([i; 32])).collect();
-        let mut keys = blast::Keys::new(13);
-        for i in 0..n as usize {
-            let src = keys.next().expect("key").node_addr();
-            peer.send(&peer.session_setup(src, msg1s[i % msg1s.len()]));
+        send_setups(peer, n, 13, |peer, i, src, keys| {
             // Half answer their own setup, half come from nowhere.
             let from = if i % 2 == 0 {
                 src
@@ -407,7 +417,7 @@ fn xk_setups_each_followed_by_a_junk_msg3_are_bounded_and_counted() {
                 keys.next().expect("key").node_addr()
             };
             peer.send(&peer.session_msg3(from, [i as u8; 73]));
-        }
+        });
     });
     let extra = format!("{n} session setups, each with a junk msg3, in {secs:.1} s");
     let (_, settled) = after_flood(&net, "msg3 flood", idle, &extra);
