@@ -16,6 +16,8 @@ mod stats;
 mod table;
 
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 mod tests;
 
 pub use client::{request, ClientError};

@@ -1,0 +1,225 @@
+//! Golden replies: for one fixed node state (three nodes in a chain,
+//! a–b–c, run in virtual time with seeded RNGs, a session from a to c and a
+//! dial from a that nobody answers), the JSON of every `show_*` command and
+//! fipsctl's table of it equal the files in `testdata/golden/`. The files
+//! were written by the renderer as it was before it became one module, so
+//! a change of field name, shape or number format shows up here.
+//!
+//! `FIPS_GOLDEN_WRITE=1` rewrites the files (review the diff before
+//! committing it). Left out: `show_listening_sockets` (it reads the host's
+//! sockets) and the daemon's `pid` and `exe_path` (facts of the test
+//! process), which are replaced by placeholders.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fips_proto::identity::{Identity, PeerIdentity};
+use fips_proto::node::{Node, NodeConfig, PeerConfig, Timers};
+use serde_json::Value;
+
+use super::{render, Command, Query};
+use crate::daemon::answer_control_line;
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/control/testdata/golden");
+/// The wall clock the nodes are started at (2026-11-25T08:26:40Z).
+const UNIX_START_MS: u64 = 1_795_600_000_000;
+
+/// Three nodes on a lossless zero-latency wire, driven by their timers.
+struct World {
+    start: Instant,
+    now: Instant,
+    nodes: Vec<Node>,
+    ids: Vec<Identity>,
+}
+
+fn addr_of(i: usize) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8 + 1)), 2121)
+}
+
+fn index_of(addr: SocketAddr) -> Option<usize> {
+    match addr.ip() {
+        IpAddr::V4(v4) => usize::from(v4.octets()[3]).checked_sub(1),
+        IpAddr::V6(_) => None,
+    }
+}
+
+impl World {
+    fn new(n: u8) -> World {
+        let start = Instant::now();
+        let ids: Vec<Identity> = (0..n)
+            .map(|i| Identity::from_secret_bytes([0x31 + i; 32]).expect("valid key"))
+            .collect();
+        let nodes = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let cfg = NodeConfig {
+                    identity: id.clone(),
+                    peers: Vec::new(),
+                    link_mtu: 1280,
+                    tun_mtu: 1203,
+                    timers: Timers::default(),
+                };
+                Node::new(cfg, [i as u8 + 1; 32], start, UNIX_START_MS)
+            })
+            .collect();
+        World {
+            start,
+            now: start,
+            nodes,
+            ids,
+        }
+    }
+
+    fn public(&self, i: usize) -> PeerIdentity {
+        *self.ids[i].public()
+    }
+
+    fn dial(&mut self, from: usize, to: usize, alias: Option<&str>) {
+        let cfg = PeerConfig {
+            identity: self.public(to),
+            alias: alias.map(str::to_owned),
+            addrs: vec![addr_of(to)],
+            auto_connect: true,
+        };
+        let now = self.now;
+        self.nodes[from].connect(now, cfg);
+    }
+
+    /// Delivers every datagram at once (datagrams to no node are lost).
+    fn flush(&mut self) {
+        let mut buf = Vec::new();
+        loop {
+            let mut moved = false;
+            for from in 0..self.nodes.len() {
+                while let Some(dst) = self.nodes[from].poll_transmit(&mut buf) {
+                    moved = true;
+                    if let Some(to) = index_of(dst).filter(|&t| t < self.nodes.len()) {
+                        let now = self.now;
+                        self.nodes[to].handle_datagram(now, addr_of(from), &mut buf);
+                    }
+                }
+                while self.nodes[from].poll_tun(&mut buf) {}
+                while self.nodes[from].poll_event().is_some() {}
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            self.flush();
+            let next = self.nodes.iter().filter_map(Node::poll_timeout).min();
+            let Some(t) = next.filter(|t| *t <= end) else {
+                self.now = end;
+                return;
+            };
+            self.now = self.now.max(t);
+            let now = self.now;
+            for n in &mut self.nodes {
+                if n.poll_timeout().is_some_and(|t| t <= now) {
+                    n.handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    /// An IPv6 packet from node `from`'s mesh address to node `to`'s.
+    fn send_tun(&mut self, from: usize, to: usize, payload: &[u8]) {
+        let (src, dst) = (self.ids[from].node_addr(), self.ids[to].node_addr());
+        let mut pkt = vec![0x60, 0, 0, 0];
+        pkt.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        pkt.extend_from_slice(&[59, 64]); // no next header, hop limit
+        pkt.extend_from_slice(&src.ipv6().octets());
+        pkt.extend_from_slice(&dst.ipv6().octets());
+        pkt.extend_from_slice(payload);
+        let now = self.now;
+        self.nodes[from].handle_tun_packet(now, &pkt);
+    }
+}
+
+/// a–b–c with a session a→c, then a dial from a to a fourth key at an
+/// address nobody answers, 40 s after start.
+fn fixed_world() -> World {
+    let mut w = World::new(4);
+    w.dial(0, 1, Some("bee"));
+    w.dial(2, 1, None);
+    w.run_for(Duration::from_secs(20));
+    let c = w.public(2);
+    let now = w.now;
+    w.nodes[0].learn_identity(now, c);
+    for _ in 0..3 {
+        w.send_tun(0, 2, b"golden");
+        w.run_for(Duration::from_secs(2));
+    }
+    w.send_tun(2, 0, b"reply");
+    w.run_for(Duration::from_secs(10));
+    // Node 3 exists only as a key: nothing answers at its address.
+    w.nodes.truncate(3);
+    w.dial(0, 3, None);
+    w.run_for(Duration::from_millis(4_500));
+    w
+}
+
+/// The `show_*` commands whose reply is a function of the node state.
+fn queries() -> impl Iterator<Item = Query> {
+    Query::ALL
+        .into_iter()
+        .filter(|q| *q != Query::ListeningSockets)
+}
+
+/// The reply's data, with the test process's own facts masked.
+fn reply(node: &mut Node, now: Instant, q: Query) -> Value {
+    let line = answer_control_line(node, now, Command::Show(q).to_line().as_bytes());
+    let mut v: Value = serde_json::from_str(&line).expect("reply is JSON");
+    if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {
+        for k in ["pid", "exe_path"] {
+            if data.contains_key(k) {
+                data.insert(k.into(), Value::String(format!("<{k}>")));
+            }
+        }
+    }
+    v
+}
+
+fn file(name: &str) -> PathBuf {
+    Path::new(GOLDEN).join(name)
+}
+
+fn check(name: &str, got: &str, failures: &mut Vec<String>) {
+    let path = file(name);
+    if std::env::var_os("FIPS_GOLDEN_WRITE").is_some() {
+        std::fs::create_dir_all(GOLDEN).expect("golden dir");
+        std::fs::write(&path, got).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (FIPS_GOLDEN_WRITE=1 writes it)", path.display()));
+    if want != got {
+        failures.push(format!("{name}:\n--- want\n{want}\n--- got\n{got}"));
+    }
+}
+
+#[test]
+fn every_show_reply_and_table_matches_the_golden_files() {
+    let mut w = fixed_world();
+    let now = w.now;
+    assert_eq!(now - w.start, Duration::from_millis(40_500));
+    let mut failures = Vec::new();
+    for (i, name) in [(0, "a"), (1, "b")] {
+        for q in queries() {
+            let v = reply(&mut w.nodes[i], now, q);
+            let stem = format!("{name}-{}", q.command_name().replace('_', "-"));
+            let json = serde_json::to_string_pretty(&v).expect("json") + "\n";
+            check(&format!("{stem}.json"), &json, &mut failures);
+            if let Some(data) = v.get("data") {
+                check(&format!("{stem}.txt"), &render(q, data), &mut failures);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
