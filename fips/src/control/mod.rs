@@ -11,6 +11,7 @@ mod health;
 pub mod history;
 mod listening;
 mod proto;
+pub(crate) mod reply;
 mod server;
 mod stats;
 mod table;
