@@ -9,7 +9,7 @@
 mod client;
 mod health;
 pub mod history;
-mod listening;
+pub(crate) mod listening;
 mod proto;
 pub(crate) mod reply;
 mod server;

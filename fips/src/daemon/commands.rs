@@ -53,7 +53,7 @@ pub(crate) fn respond(
             Err(e) => Response::error(format!("invalid npub: {e}")),
         },
         Command::FirewallRemove => ctx.firewall.remove(),
-        Command::Stats(request) => request.answer(&ctx.history),
+        Command::Stats(request) => request.answer(&ctx.history, now),
     }
 }
 
@@ -74,9 +74,7 @@ fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
         Query::Firewall => ctx.firewall.snapshot(),
         // The control server answers this off the node task; here only
         // for callers without one (answer_control_line).
-        Query::ListeningSockets => {
-            Response::Ok(crate::control::listening_sockets(node.identity().ipv6()))
-        }
+        Query::ListeningSockets => crate::control::listening_sockets(node.identity().ipv6()),
     }
 }
 

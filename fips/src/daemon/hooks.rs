@@ -5,14 +5,13 @@
 //! Enforcement fails closed: if the filter cannot be attached the daemon
 //! does not start.
 
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use fips_proto::identity::PeerIdentity;
 
 use crate::config::{Config, EnforceConfig};
-use crate::control::Response;
+use crate::control::{reply, Response};
 use crate::enforce::tripwire::TripwireReport;
 use crate::{dns, enforce};
 
@@ -195,7 +194,10 @@ impl Firewall {
         match enforce::remove(&iface) {
             Ok(()) => {
                 warn!(%iface, "enforcement filter removed on request; the interface is unfiltered");
-                Response::Ok(json!({ "removed": true, "interface": iface }))
+                Response::ok_from(&reply::FirewallRemoved {
+                    removed: true,
+                    interface: &iface,
+                })
             }
             Err(e) => Response::error(e.to_string()),
         }

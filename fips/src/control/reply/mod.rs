@@ -12,9 +12,12 @@
 //! node state.
 
 mod dataplane;
+pub(crate) mod history;
+mod listening;
 mod node;
 
 pub(crate) use dataplane::{cache, routing, sessions};
+pub(crate) use listening::listening;
 pub(crate) use node::{status, transports, tree, DaemonFacts};
 
 use fips_proto::NodeAddr;
@@ -40,4 +43,11 @@ pub(crate) struct Connecting<'a> {
     pub transport: &'static str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resolving: bool,
+}
+
+/// `firewall_remove`.
+#[derive(Serialize)]
+pub(crate) struct FirewallRemoved<'a> {
+    pub removed: bool,
+    pub interface: &'a str,
 }

@@ -12,10 +12,10 @@ use fips_proto::limits::Bounds as CoreBounds;
 use fips_proto::node::snapshot::{self, Snapshot};
 use fips_proto::node::{AdmissionStats, Node};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::dataplane::Forwarding;
-use crate::control::history::{samples_json, Metric, StatsHistory};
+use super::history::Samples;
+use crate::control::history::{Metric, StatsHistory};
 use crate::limits::DaemonBounds;
 
 /// One-second samples shown inline by `show_status` (the reference's 30).
@@ -56,17 +56,17 @@ pub(crate) struct Status<'a> {
 
 #[derive(Serialize)]
 struct Sparklines {
-    mesh_size: Value,
-    tree_depth: Value,
-    peer_count: Value,
-    bytes_in: Value,
-    bytes_out: Value,
-    loss_rate: Value,
+    mesh_size: Samples,
+    tree_depth: Samples,
+    peer_count: Samples,
+    bytes_in: Samples,
+    bytes_out: Samples,
+    loss_rate: Samples,
 }
 
 impl Sparklines {
     fn of(history: &StatsHistory) -> Self {
-        let spark = |m: Metric| samples_json(&history.recent(m, SPARK));
+        let spark = |m: Metric| Samples(history.recent(m, SPARK));
         Sparklines {
             mesh_size: spark(Metric::MeshSize),
             tree_depth: spark(Metric::TreeDepth),
