@@ -90,24 +90,24 @@ impl World {
 
     /// Delivers every datagram at once (datagrams to no node are lost).
     fn flush(&mut self) {
-        let mut buf = Vec::new();
-        loop {
-            let mut moved = false;
-            for from in 0..self.nodes.len() {
-                while let Some(dst) = self.nodes[from].poll_transmit(&mut buf) {
-                    moved = true;
-                    if let Some(to) = index_of(dst).filter(|&t| t < self.nodes.len()) {
-                        let now = self.now;
-                        self.nodes[to].handle_datagram(now, addr_of(from), &mut buf);
-                    }
-                }
-                while self.nodes[from].poll_tun(&mut buf) {}
-                while self.nodes[from].poll_event().is_some() {}
-            }
-            if !moved {
-                return;
+        while (0..self.nodes.len()).fold(false, |moved, i| self.drain(i) || moved) {}
+    }
+
+    /// Hands node `from`'s transmits to their receivers and drops its
+    /// TUN packets and events: true if it sent anything.
+    fn drain(&mut self, from: usize) -> bool {
+        let (mut buf, mut sent) = (Vec::new(), false);
+        while let Some(dst) = self.nodes[from].poll_transmit(&mut buf) {
+            sent = true;
+            let now = self.now;
+            let to = index_of(dst).and_then(|t| self.nodes.get_mut(t));
+            if let Some(node) = to {
+                node.handle_datagram(now, addr_of(from), &mut buf);
             }
         }
+        let node = &mut self.nodes[from];
+        while node.poll_tun(&mut buf) || node.poll_event().is_some() {}
+        sent
     }
 
     fn run_for(&mut self, d: Duration) {

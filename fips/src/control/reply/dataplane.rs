@@ -77,12 +77,25 @@ impl Session {
     }
 }
 
+/// Rows read from the dataplane (none without one), in `key` order: the
+/// dataplane's maps keep none, and a reply should not change order
+/// between two reads of the same state.
+fn rows<T, K: Ord>(
+    node: &Node,
+    read: impl Fn(&Dataplane) -> Vec<T>,
+    key: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let mut rows: Vec<T> = node.dataplane().map(read).unwrap_or_default();
+    rows.sort_by_key(key);
+    rows
+}
+
 pub(crate) fn sessions(node: &Node) -> Sessions {
-    let mut sessions: Vec<Session> = node
-        .dataplane()
-        .map(|d| d.sessions().map(|s| Session::of(node, s)).collect())
-        .unwrap_or_default();
-    sessions.sort_by(|a, b| a.remote_addr.cmp(&b.remote_addr));
+    let sessions = rows(
+        node,
+        |d| d.sessions().map(|s| Session::of(node, s)).collect(),
+        |s: &Session| s.remote_addr.clone(),
+    );
     Sessions { sessions }
 }
 
@@ -182,11 +195,11 @@ impl CacheEntry {
 }
 
 pub(crate) fn cache(node: &Node) -> Cache {
-    let mut entries: Vec<CacheEntry> = node
-        .dataplane()
-        .map(|d| d.coord_cache().map(|e| CacheEntry::of(node, e)).collect())
-        .unwrap_or_default();
-    entries.sort_by(|a, b| a.node_addr.cmp(&b.node_addr));
+    let entries = rows(
+        node,
+        |d| d.coord_cache().map(|e| CacheEntry::of(node, e)).collect(),
+        |e: &CacheEntry| e.node_addr.clone(),
+    );
     let cap = node.dataplane().map_or(0, |d| d.bounds().coord_cache.cap);
     Cache {
         count: entries.len(),
