@@ -90,7 +90,13 @@ impl World {
 
     /// Delivers every datagram at once (datagrams to no node are lost).
     fn flush(&mut self) {
-        while (0..self.nodes.len()).fold(false, |moved, i| self.drain(i) || moved) {}
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for i in 0..self.nodes.len() {
+                moved |= self.drain(i);
+            }
+        }
     }
 
     /// Hands node `from`'s transmits to their receivers and drops its
