@@ -55,6 +55,14 @@ async fn start(answer: bool) -> Harness {
     }
 }
 
+impl Harness {
+    /// One request through the blocking client, as fipsctl sends it.
+    async fn ask(&self, cmd: Command) -> Result<Response, ClientError> {
+        let path = self.path.clone();
+        blocking(move || request(&path, &cmd)).await
+    }
+}
+
 /// Asserts `text` holds every one of `parts`, showing `shown` if not.
 fn assert_contains_all(text: &str, parts: &[&str], shown: &str) {
     assert!(parts.iter().all(|p| text.contains(p)), "{shown}");
@@ -75,10 +83,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[tokio::test]
 async fn answers_show_status_over_a_real_socket() {
     let h = start(true).await;
-    let path = h.path.clone();
-    let reply = blocking(move || request(&path, &Command::Show(Query::Status)))
-        .await
-        .expect("reply");
+    let reply = h.ask(Command::Show(Query::Status)).await.expect("reply");
     assert_eq!(reply, Response::Ok(sample("a-show-status.json")));
 }
 
@@ -123,21 +128,17 @@ async fn refuses_oversized_empty_and_malformed_requests() {
 #[tokio::test]
 async fn passes_parameters_through_to_the_node() {
     let h = start(true).await;
-    let path = h.path.clone();
     let cmd = Command::Disconnect {
         npub: "npub1abc".into(),
     };
-    let reply = blocking(move || request(&path, &cmd)).await.expect("reply");
+    let reply = h.ask(cmd).await.expect("reply");
     assert_eq!(reply, Response::error("cannot disconnect"));
 }
 
 #[tokio::test]
 async fn says_the_node_is_shutting_down_when_it_stops_answering() {
     let h = start(false).await;
-    let path = h.path.clone();
-    let reply = blocking(move || request(&path, &Command::Show(Query::Peers)))
-        .await
-        .expect("reply");
+    let reply = h.ask(Command::Show(Query::Peers)).await.expect("reply");
     assert_eq!(reply, Response::error("node shutting down"));
 }
 
