@@ -19,7 +19,8 @@ use fips_proto::identity::{Identity, PeerIdentity};
 use fips_proto::node::{Node, NodeConfig, PeerConfig, Timers};
 use serde_json::Value;
 
-use super::{render, Command, Query};
+use super::history::{NodeSample, PeerSample, StatsHistory};
+use super::{render, Command, Query, StatsRequest};
 use crate::daemon::answer_control_line;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/control/testdata/golden");
@@ -249,6 +250,125 @@ fn every_show_reply_and_table_matches_the_golden_files() {
                 check(&format!("{stem}.txt"), &render(q, data), &mut failures);
             }
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A minute of one-second samples: a node with two peers, one of which
+/// goes quiet after 40 s.
+fn fed_history(start: Instant) -> (StatsHistory, Vec<PeerIdentity>) {
+    let peers: Vec<PeerIdentity> = (0..2u8)
+        .map(|i| {
+            *Identity::from_secret_bytes([0x51 + i; 32])
+                .expect("key")
+                .public()
+        })
+        .collect();
+    let mut h = StatsHistory::default();
+    for s in 0..60u64 {
+        let samples: Vec<PeerSample> = peers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || s < 40)
+            .map(|(i, p)| PeerSample {
+                node_addr: p.node_addr().to_hex(),
+                npub: p.npub(),
+                display_name: format!("peer-{i}"),
+                srtt_ms: Some(1.25 + s as f64 / 10.0),
+                loss_rate: Some(0.1 * i as f64),
+                bytes_in_total: 1000 * s * (i as u64 + 1),
+                bytes_out_total: 700 * s,
+                packets_in_total: 3 * s,
+                packets_out_total: 2 * s,
+                ecn_ce_total: s / 20,
+            })
+            .collect();
+        let node = NodeSample {
+            mesh_size: Some(3 + s / 30),
+            tree_depth: 1,
+            peer_count: samples.len() as u64,
+            parent: if s < 20 { "aa" } else { "bb" }.into(),
+            bytes_in_total: 3000 * s,
+            bytes_out_total: 1400 * s,
+            packets_in_total: 6 * s,
+            packets_out_total: 4 * s,
+            loss_rate: 0.05,
+            active_sessions: 1,
+        };
+        h.tick(start + Duration::from_secs(s), &node, &samples);
+    }
+    (h, peers)
+}
+
+fn answer(req: &StatsRequest, h: &StatsHistory, now: Instant) -> String {
+    req.answer(h, now).to_line()
+}
+
+#[test]
+fn every_stats_history_reply_matches_the_golden_files() {
+    // The samples end 61 s before the query.
+    let now = Instant::now();
+    let start = now - Duration::from_secs(120);
+    let (h, peers) = fed_history(start);
+    let npub = |i: usize| Value::String(peers[i].npub());
+    let stranger = Identity::from_secret_bytes([0x5f; 32])
+        .expect("key")
+        .public()
+        .npub();
+    let requests = [
+        ("list", "show_stats_list", serde_json::json!(null)),
+        ("peers", "show_stats_peers", serde_json::json!(null)),
+        (
+            "history-bytes-in",
+            "show_stats_history",
+            serde_json::json!({"metric": "bytes_in", "window": "30s"}),
+        ),
+        (
+            "history-mesh-size-1m",
+            "show_stats_history",
+            serde_json::json!({"metric": "mesh_size", "window": "3m", "granularity": "1m"}),
+        ),
+        (
+            "history-peer-srtt",
+            "show_stats_history",
+            serde_json::json!({"metric": "srtt_ms", "peer": npub(1), "window": "90s"}),
+        ),
+        (
+            "history-unknown",
+            "show_stats_history",
+            serde_json::json!({"metric": "nope"}),
+        ),
+        (
+            "all-history",
+            "show_stats_all_history",
+            serde_json::json!({"window": "10s"}),
+        ),
+        (
+            "all-history-peer",
+            "show_stats_all_history",
+            serde_json::json!({"peer": npub(0), "window": "70s"}),
+        ),
+        (
+            "all-history-untracked",
+            "show_stats_all_history",
+            serde_json::json!({"peer": stranger}),
+        ),
+        (
+            "all-peers-bytes-in",
+            "show_stats_history_all_peers",
+            serde_json::json!({"metric": "bytes_in", "window": "90s"}),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, command, params) in requests {
+        let params = params.as_object().cloned();
+        let req = match StatsRequest::parse(command, params.as_ref()) {
+            Some(Ok(req)) => req,
+            other => panic!("{command} {params:?}: {other:?}"),
+        };
+        let v: Value = serde_json::from_str(&answer(&req, &h, now)).expect("reply is JSON");
+        let json = serde_json::to_string_pretty(&v).expect("json") + "\n";
+        check(&format!("stats-{name}.json"), &json, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
