@@ -1,15 +1,20 @@
 //! The one renderer of control-socket replies: turns what the core reports
 //! (its snapshot and inspect views, the dataplane's sessions, caches and
-//! counters, as plain numbers, addresses, keys and `Instant`s) and what
-//! only the daemon knows (pid, socket, TUN, stats history) into the
-//! reference's JSON, field names and shapes exactly as its tools read
-//! them. fipsctl's tables (`table.rs`) read that JSON, so they work
-//! against either daemon.
+//! counters, `Instant`s) and what only the daemon knows (pid, socket, TUN,
+//! stats history) into the reference's JSON, field names and shapes exactly
+//! as its tools read them. fipsctl's tables (`table.rs`) read that JSON, so
+//! they work against either daemon. `testdata/golden/` pins every reply.
 //!
 //! Replies are `#[derive(Serialize)]` structs; `Response::ok_from` turns
 //! them into the reply line. Instants become Unix milliseconds through the
 //! node's one clock, `Node::unix_ms`. This module reads; it changes no
 //! node state.
+//!
+//! Not here yet: `show_peers`, `show_links`, `show_bloom`, `show_mmp`,
+//! `show_connections` and `show_identity_cache` are the core's
+//! `node::snapshot` / `node::inspect` views serialized as they are; those
+//! types still carry the reference's strings (hex addresses, npubs, state
+//! names), which the core's own tests assert on.
 
 mod dataplane;
 pub(crate) mod history;
