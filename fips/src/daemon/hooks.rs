@@ -143,18 +143,13 @@ impl Firewall {
         let (token, guard) = (shutdown.token(), shutdown.guard());
         tokio::spawn(async move {
             let mut events = events;
-            let stopped = token.cancelled();
-            tokio::pin!(stopped);
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    ev = events.next() => match ev {
-                        Ok(ev) => info!("firewall dropped {ev}"),
-                        Err(e) => {
-                            warn!(error = %e, "drop events stopped");
-                            break;
-                        }
-                    },
+            while let Some(ev) = token.run_until_cancelled(events.next()).await {
+                match ev {
+                    Ok(ev) => info!("firewall dropped {ev}"),
+                    Err(e) => {
+                        warn!(error = %e, "drop events stopped");
+                        break;
+                    }
                 }
             }
             drop(guard);
