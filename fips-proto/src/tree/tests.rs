@@ -194,7 +194,10 @@ fn stays_root_while_the_only_candidates_are_unmeasured() {
 fn hold_down_delays_a_better_parent_for_thirty_seconds() {
     let (r, p, q, me) = (addr(1), addr(2), addr(3), addr(9));
     let t0 = Instant::now();
-    let mut t = node_with(me, t0, &[&[p, q, r]]);
+    let mut t = TreeState::new(me);
+    t.set_peer_cost(p, Some(0.0), 1.0);
+    t.set_peer_cost(q, Some(0.0), 1.0);
+    t.handle_announce(t0, p, &announce(&[p, q, r], 1)).unwrap();
     assert_eq!(t.parent(), Some(p));
     // q is the root's direct child: effective depth 2 against p's 3.
     t.handle_announce(secs(t0, 10), q, &announce(&[q, r], 1))
@@ -204,6 +207,25 @@ fn hold_down_delays_a_better_parent_for_thirty_seconds() {
     let change = t.evaluate(secs(t0, 30)).unwrap();
     assert_eq!(change.old_parent, Some(p));
     assert_eq!(change.new_parent, Some(q));
+}
+
+#[test]
+fn a_parent_chosen_before_any_link_is_measured_is_not_held_down() {
+    let (r, p, q, me) = (addr(1), addr(2), addr(3), addr(9));
+    let t0 = Instant::now();
+    // Links to p and q come up together; p announces first.
+    let mut t = node_with(me, t0, &[&[p, q, r]]);
+    assert_eq!(t.parent(), Some(p));
+    // A moment later q, the root's direct child, announces: no metric had
+    // settled on p, so the better parent is taken at once.
+    let change = t
+        .handle_announce(secs(t0, 1), q, &announce(&[q, r], 1))
+        .unwrap();
+    assert_eq!(change.parent_change.unwrap().new_parent, Some(q));
+    // That choice was blind too; once links are measured, hold-down holds.
+    t.set_peer_cost(p, Some(0.0), 1.0);
+    t.set_peer_cost(q, Some(0.0), 1.0);
+    assert_eq!(t.evaluate(secs(t0, 2)), None);
 }
 
 #[test]
