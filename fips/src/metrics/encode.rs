@@ -113,17 +113,6 @@ impl Out<'_, '_> {
     ) -> std::fmt::Result {
         self.counters(name, help, None, by(label, rows))
     }
-
-    /// Unitless gauges of (label value, count) under one label name.
-    fn gauges_by<'l>(
-        &mut self,
-        (name, help): (&str, &str),
-        label: &'static str,
-        rows: impl IntoIterator<Item = (&'l str, u64)>,
-    ) -> std::fmt::Result {
-        let rows = rows.into_iter().map(|(l, v)| (l, v as f64));
-        self.gauges(name, help, None, by(label, rows))
-    }
 }
 
 /// `rows` of (label value, figure) under one label name.
@@ -186,19 +175,18 @@ fn peers_and_links(out: &mut Out<'_, '_>, n: &NodeFigures) -> std::fmt::Result {
         ("silent", n.peers_silent),
         ("connecting", n.peers_connecting),
     ];
-    out.gauges_by(
-        ("peers", "Peers by state: connected, silent (our frames unanswered for 3 s), connecting (outbound handshake in flight)."),
-        "state",
-        peers,
+    out.gauges(
+        "peers",
+        "Peers by state: connected, silent (our frames unanswered for 3 s), connecting (outbound handshake in flight).",
+        None,
+        by("state", peers.map(|(s, v)| (s, v as f64))),
     )?;
     let links = [("up", n.links_up), ("handshake", n.links_handshaking)];
-    out.gauges_by(
-        (
-            "links",
-            "Links by state: up (authenticated) or handshake (not yet authenticated).",
-        ),
-        "state",
-        links,
+    out.gauges(
+        "links",
+        "Links by state: up (authenticated) or handshake (not yet authenticated).",
+        None,
+        by("state", links.map(|(s, v)| (s, v as f64))),
     )
 }
 
@@ -248,10 +236,11 @@ fn per_link(out: &mut Out<'_, '_>, links: &[LinkFigures]) -> std::fmt::Result {
 }
 
 fn sessions_and_forwarding(out: &mut Out<'_, '_>, n: &NodeFigures) -> std::fmt::Result {
-    out.gauges_by(
-        ("sessions", "End-to-end sessions by state."),
-        "state",
-        n.sessions.iter().copied(),
+    out.gauges(
+        "sessions",
+        "End-to-end sessions by state.",
+        None,
+        by("state", n.sessions.iter().map(|(s, v)| (*s, *v as f64))),
     )?;
     let d = &n.dataplane;
     let traffic = [
