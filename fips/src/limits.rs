@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use fips_proto::limits::Store;
 
 /// Names the DNS server remembers (the reference's identity cache size).
 pub const DNS_NAMES: usize = 10_000;
@@ -59,22 +59,52 @@ pub fn count(c: &AtomicU64) {
 }
 
 /// The daemon's stores as `show status` reports them (beside the core's).
-pub fn daemon_bounds() -> Value {
-    let store = |len: usize, cap: usize, evicted: u64, refused: u64| json!({ "len": len, "cap": cap, "evicted": evicted, "refused": refused, "rate_limited": 0, "expired": 0 });
-    let mut names = store(
-        DNS_NAMES_LEN.load(Relaxed),
-        DNS_NAMES,
-        DNS_NAMES_EVICTED.load(Relaxed),
-        0,
-    );
-    names["expired"] = DNS_NAMES_EXPIRED.load(Relaxed).into();
-    json!({
-        "dns_names": names,
-        "dns_in_flight": store(0, DNS_IN_FLIGHT, 0, DNS_DROPPED.load(Relaxed)),
-        "dns_forwards": store(0, DNS_FORWARDS, 0, DNS_FORWARDS_REFUSED.load(Relaxed)),
-        "control_clients": store(CONTROL_CLIENTS_NOW.load(Relaxed), CONTROL_CLIENTS, 0, CONTROL_REFUSED.load(Relaxed)),
-        "control_requests": store(0, crate::control::MAX_REQUEST, 0, CONTROL_BAD_REQUESTS.load(Relaxed)),
-    })
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct DaemonBounds {
+    pub dns_names: Store,
+    pub dns_in_flight: Store,
+    pub dns_forwards: Store,
+    pub control_clients: Store,
+    pub control_requests: Store,
+}
+
+impl DaemonBounds {
+    /// The counters as they are now.
+    pub fn now() -> Self {
+        let store = |len: usize, cap: usize, evicted: u64, refused: u64| Store {
+            len,
+            cap,
+            evicted,
+            refused,
+            rate_limited: 0,
+            expired: 0,
+        };
+        DaemonBounds {
+            dns_names: Store {
+                expired: DNS_NAMES_EXPIRED.load(Relaxed),
+                ..store(
+                    DNS_NAMES_LEN.load(Relaxed),
+                    DNS_NAMES,
+                    DNS_NAMES_EVICTED.load(Relaxed),
+                    0,
+                )
+            },
+            dns_in_flight: store(0, DNS_IN_FLIGHT, 0, DNS_DROPPED.load(Relaxed)),
+            dns_forwards: store(0, DNS_FORWARDS, 0, DNS_FORWARDS_REFUSED.load(Relaxed)),
+            control_clients: store(
+                CONTROL_CLIENTS_NOW.load(Relaxed),
+                CONTROL_CLIENTS,
+                0,
+                CONTROL_REFUSED.load(Relaxed),
+            ),
+            control_requests: store(
+                0,
+                crate::control::MAX_REQUEST,
+                0,
+                CONTROL_BAD_REQUESTS.load(Relaxed),
+            ),
+        }
+    }
 }
 
 /// What [`daemon_pressure`] reports DNS names that aged out under.

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use blast::{rss_kib, settle_rss, size};
 use fips::control::Query;
 use fips_proto::identity::PeerIdentity;
+use fips_proto::NodeAddr;
 use fips_testkit::daemon::fipsctl_bin;
 use fips_testkit::{key, wait_until, Lan, Net};
 use mesh_peer::MeshPeer;
@@ -371,6 +372,25 @@ fn from_mesh_peer(net: &Net, flood: impl FnOnce(&mut MeshPeer) + Send + 'static)
         .expect("mesh peer")
 }
 
+/// Sends `n` SessionSetups from fresh keys (`blast::Keys` seeded with
+/// `seed`), their msg1s cycling through 64 ephemerals; `then(peer, i, src,
+/// keys)` runs after the i-th.
+fn send_setups(
+    peer: &mut MeshPeer,
+    n: u64,
+    seed: u64,
+    mut then: impl FnMut(&mut MeshPeer, usize, NodeAddr, &mut blast::Keys),
+) {
+    let msg1s: Vec<[u8; 33]> = (1..=64u8).map(|i| peer.msg1([i; 32])).collect();
+    let mut keys = blast::Keys::new(seed);
+    for i in 0..n as usize {
+        let src = keys.next().expect("key").node_addr();
+        let m = peer.session_setup(src, msg1s[i % msg1s.len()]);
+        peer.send(&m);
+        then(peer, i, src, &mut keys);
+    }
+}
+
 /// Peak, settled (KiB) of a's RSS after a flood, with a report line.
 fn after_flood(net: &Net, what: &str, idle: u64, extra: &str) -> (u64, u64) {
     let pid = net.daemon("a").pid().expect("running");
@@ -384,35 +404,37 @@ fn after_flood(net: &Net, what: &str, idle: u64, extra: &str) -> (u64, u64) {
     (peak, settled)
 }
 
+/// What every flood from the mesh peer must leave: the peer's own link
+/// held, a's `store` within its cap, a's RSS `settled` back near `idle`,
+/// and routes that work. a's bounds.
+fn assert_held(net: &Net, linked: bool, store: &str, settled: u64, idle: u64) -> serde_json::Value {
+    let b = bounds(net, "a");
+    assert!(linked, "the flooding peer's own link held");
+    let s = &b[store];
+    assert!(s["len"].as_u64() <= s["cap"].as_u64(), "{b}");
+    assert!(
+        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
+        "{settled} vs {idle}"
+    );
+    assert_routes(net);
+    b
+}
+
 #[test]
 fn fresh_keys_opening_sessions_over_the_mesh_do_not_grow_the_daemon() {
     let net = trio("fls", 4313);
     let idle = idle_rss(&net, "a");
     let n = size(20_000, 100_000);
     let (linked, secs) = from_mesh_peer(&net, move |peer| {
-        let msg1s: Vec<[u8; 33]> = (1..=64u8).map(|i| peer.msg1([i; 32])).collect();
-        let mut keys = blast::Keys::new(11);
-        for i in 0..n as usize {
-            let src = keys.next().expect("key").node_addr();
-            let m = peer.session_setup(src, msg1s[i % msg1s.len()]);
-            peer.send(&m);
-        }
+        send_setups(peer, n, 11, |_, _, _, _| {});
     });
     let extra = format!("{n} session setups from fresh keys in {secs:.1} s");
     let (_, settled) = after_flood(&net, "session flood", idle, &extra);
-    let b = bounds(&net, "a");
-    assert!(linked, "the flooding peer's own link held");
-    let s = &b["sessions"];
-    assert!(s["len"].as_u64() <= s["cap"].as_u64(), "{b}");
+    let b = assert_held(&net, linked, "sessions", settled, idle);
     assert!(
-        s["refused"].as_u64() > Some(0),
+        b["sessions"]["refused"].as_u64() > Some(0),
         "the handshake cap was reached: {b}"
     );
-    assert!(
-        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
-        "{settled} vs {idle}"
-    );
-    assert_routes(&net);
 }
 
 #[test]
@@ -431,15 +453,7 @@ fn lookups_for_unknown_targets_do_not_grow_the_daemon() {
     });
     let extra = format!("{n} lookups for unknown targets in {secs:.1} s");
     let (_, settled) = after_flood(&net, "lookup flood", idle, &extra);
-    let b = bounds(&net, "a");
-    assert!(linked, "the flooding peer's own link held");
-    let l = &b["lookup_requests"];
-    assert!(l["len"].as_u64() <= l["cap"].as_u64(), "{b}");
-    assert!(
-        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
-        "{settled} vs {idle}"
-    );
-    assert_routes(&net);
+    assert_held(&net, linked, "lookup_requests", settled, idle);
 }
 
 #[test]
@@ -453,11 +467,7 @@ fn xk_setups_each_followed_by_a_junk_msg3_are_bounded_and_counted() {
     let before = established(&net);
     let n = size(5_000, 100_000);
     let (linked, secs) = from_mesh_peer(&net, move |peer| {
-        let msg1s: Vec<[u8; 33]> = (1..=64u8).map(|i| peer.msg1([i; 32])).collect();
-        let mut keys = blast::Keys::new(13);
-        for i in 0..n as usize {
-            let src = keys.next().expect("key").node_addr();
-            peer.send(&peer.session_setup(src, msg1s[i % msg1s.len()]));
+        send_setups(peer, n, 13, |peer, i, src, keys| {
             // Half answer their own setup, half come from nowhere.
             let from = if i % 2 == 0 {
                 src
@@ -465,17 +475,13 @@ fn xk_setups_each_followed_by_a_junk_msg3_are_bounded_and_counted() {
                 keys.next().expect("key").node_addr()
             };
             peer.send(&peer.session_msg3(from, [i as u8; 73]));
-        }
+        });
     });
     let extra = format!("{n} session setups, each with a junk msg3, in {secs:.1} s");
     let (_, settled) = after_flood(&net, "msg3 flood", idle, &extra);
-    let b = bounds(&net, "a");
     let routing = net.daemon("a").show(Query::Routing).expect("routing");
     let refused = routing["dataplane"]["msg3_refused"].as_u64().unwrap_or(0);
     eprintln!("msg3 refused: {refused} of {n}");
-    assert!(linked, "the flooding peer's own link held");
-    let s = &b["sessions"];
-    assert!(s["len"].as_u64() <= s["cap"].as_u64(), "{b}");
     // Every msg3 that arrived is refused and none makes a session. On a
     // busy machine many datagrams of the flood are lost before a reads
     // them (UDP); each setup a read (answered or refused at the cap) has
@@ -488,9 +494,5 @@ fn xk_setups_each_followed_by_a_junk_msg3_are_bounded_and_counted() {
         "{refused} msg3 refused, {setups} setups read, {n} sent: {routing}"
     );
     assert_eq!(established(&net), before, "{routing}");
-    assert!(
-        settled <= idle + idle / 10 + CACHE_BUDGET_KIB,
-        "{settled} vs {idle}"
-    );
-    assert_routes(&net);
+    assert_held(&net, linked, "sessions", settled, idle);
 }

@@ -97,7 +97,5 @@ pub(crate) fn parse_inner(plain: &[u8]) -> Result<LinkInner<'_>, WireError> {
 /// The link inner timestamp (first 4 bytes, LE) of a decrypted frame; 0 when
 /// too short (the message parse reports that).
 pub(crate) fn inner_timestamp(plain: &[u8]) -> u32 {
-    plain
-        .first_chunk::<4>()
-        .map_or(0, |b| u32::from_le_bytes(*b))
+    LinkInner::peek_timestamp(plain).unwrap_or(0)
 }

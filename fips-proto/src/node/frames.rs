@@ -34,7 +34,7 @@ impl Node {
         };
         let Ok(inner) = codec::parse_inner(plain) else {
             self.counters.malformed_inner += 1;
-            if plain.get(LINK_TS_LEN) == Some(&crate::wire::link::FILTER_ANNOUNCE) {
+            if LinkInner::peek_msg_type(plain) == Some(crate::wire::link::FILTER_ANNOUNCE) {
                 self.bloom.record_decode_error();
             }
             return;

@@ -536,9 +536,12 @@ impl Node {
         self.transmits.push(to, bytes);
     }
 
-    /// Unix milliseconds at `now`.
-    fn unix_ms(&self, now: Instant) -> u64 {
-        self.start_unix_ms + now.saturating_duration_since(self.start).as_millis() as u64
+    /// Unix milliseconds at `at`: the one conversion from the core's
+    /// `Instant`s to wall-clock time, anchored at the (`now`, `unix_ms`)
+    /// pair given to [`Node::new`]. Every `*_ms` timestamp the node or its
+    /// dataplane reports goes through it, so they agree with each other.
+    pub fn unix_ms(&self, at: Instant) -> u64 {
+        self.start_unix_ms + at.saturating_duration_since(self.start).as_millis() as u64
     }
 
     /// Uniform jitter in [-j, +j] around `base`.

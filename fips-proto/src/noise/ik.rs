@@ -6,8 +6,6 @@
 //! msg1 = e (33) || Enc(s, 33+16) || Enc(epoch, 8+16)
 //! msg2 = e (33) || Enc(epoch, 8+16)
 
-use core::fmt;
-
 use zeroize::Zeroizing;
 
 use super::symmetric::{dh, parse_point, public_of, SymmetricState};
@@ -128,18 +126,4 @@ impl IkResponder {
     }
 }
 
-impl fmt::Debug for IkInitiator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IkInitiator")
-            .field("remote", &self.remote)
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for IkResponder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IkResponder")
-            .field("remote", &self.remote)
-            .finish_non_exhaustive()
-    }
-}
+debug_remote_only!(IkInitiator, IkResponder);

@@ -8,6 +8,20 @@
 //! transport keys exist only once a handshake is complete. Ephemeral secrets
 //! and epochs come in as arguments; this module draws no randomness.
 
+/// `Debug` for a handshake state that shows only the remote's public key:
+/// the state holds secrets, which must never reach a log.
+macro_rules! debug_remote_only {
+    ($($state:ident),*) => {$(
+        impl core::fmt::Debug for $state {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct(stringify!($state))
+                    .field("remote", &self.remote)
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+
 mod ik;
 mod replay;
 mod symmetric;

@@ -120,16 +120,10 @@ impl XkResponder {
     }
 }
 
-impl fmt::Debug for XkInitiator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("XkInitiator")
-            .field("remote", &self.remote)
-            .finish_non_exhaustive()
-    }
-}
-
 impl fmt::Debug for XkResponder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("XkResponder { .. }")
     }
 }
+
+debug_remote_only!(XkInitiator);

@@ -142,14 +142,23 @@ impl Dataplane {
         let Some(hop) = self.route(now, cx.mesh, &dest) else {
             return;
         };
-        let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
-            return;
-        };
-        self.pt.clear();
         let msg = SessionMessage::PathMtuNotification { path_mtu: mtu };
-        fsp_inner::emit_header(e.timestamp(now), msg.msg_type(), 0, &mut self.pt);
+        if !self.start_inner(now, dest, msg.msg_type()) {
+            return;
+        }
         msg.emit_body(&mut self.pt);
         self.seal_and_send(now, cx, dest, hop, false);
+    }
+
+    /// Starts `self.pt` with the inner header of a `msg_type` message on
+    /// the established session to `dest`; false when there is none.
+    fn start_inner(&mut self, now: Instant, dest: NodeAddr, msg_type: u8) -> bool {
+        let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
+            return false;
+        };
+        self.pt.clear();
+        fsp_inner::emit_header(e.timestamp(now), msg_type, 0, &mut self.pt);
+        true
     }
 
     /// Sends a standalone CoordsWarmup to `dest` (after a routing error).
@@ -162,11 +171,9 @@ impl Dataplane {
         let Some(hop) = self.route(now, cx.mesh, &dest) else {
             return;
         };
-        let Some(SessionState::Established(e)) = self.sessions.get(&dest).map(|s| &s.state) else {
+        if !self.start_inner(now, dest, COORDS_WARMUP) {
             return;
-        };
-        self.pt.clear();
-        fsp_inner::emit_header(e.timestamp(now), COORDS_WARMUP, 0, &mut self.pt);
+        }
         let Some(SessionState::Established(e)) = self.sessions.get_mut(&dest).map(|s| &mut s.state)
         else {
             return;

@@ -50,12 +50,12 @@ impl Announce {
     /// `node || parent || seq_le || ts_le`, the 48 bytes whose SHA-256 the
     /// sender signs. Only the declaration is signed, never the ancestry.
     pub fn declaration_bytes(&self) -> [u8; 48] {
-        let mut out = [0u8; 48];
-        out[..16].copy_from_slice(&self.node().unwrap_or_default().0);
-        out[16..32].copy_from_slice(&self.parent.0);
-        out[32..40].copy_from_slice(&self.seq.to_le_bytes());
-        out[40..48].copy_from_slice(&self.ts.to_le_bytes());
-        out
+        crate::wire::tree::declaration(
+            self.node().unwrap_or_default(),
+            self.parent,
+            self.seq,
+            self.ts,
+        )
     }
 }
 

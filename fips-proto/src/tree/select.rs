@@ -154,12 +154,21 @@ impl TreeState {
 
     /// Apply a switch. Returns whether flap dampening engaged.
     fn switch_to(&mut self, now: Instant, new_parent: Option<NodeAddr>) -> bool {
+        let first_blind_choice = self.parent.is_none() && !self.any_measured();
         self.parent = new_parent;
         if new_parent.is_none() {
             return false;
         }
-        self.last_switch = Some(now);
+        // Hold-down lets MMP metrics settle on a new link. The first parent
+        // taken before any link is measured (the first moments after start)
+        // was chosen on depth alone; holding it would keep a node behind a
+        // transit for 30 s when the root's own link answers a moment later.
+        self.last_switch = (!first_blind_choice).then_some(now);
         self.record_flap(now)
+    }
+
+    fn any_measured(&self) -> bool {
+        self.peers.values().any(|p| p.srtt_ms.is_some())
     }
 
     fn record_flap(&mut self, now: Instant) -> bool {

@@ -2,6 +2,7 @@
 //! first, root last. Used by LookupRequest/Response, SessionSetup/Ack, the
 //! FSP CP section and PathBroken.
 
+use super::field::{self, Field};
 use super::reader::{put_len_u16, Reader};
 use super::WireError;
 use crate::addr::NodeAddr;
@@ -34,16 +35,68 @@ impl Coords {
         Ok(Coords(addrs))
     }
 
+    /// For views: the end of the list whose count is at `at`, checked
+    /// against the bytes present (nothing is allocated).
+    pub(crate) fn end_at(buf: &[u8], at: usize, what: &'static str) -> Result<usize, WireError> {
+        field::need(buf, at + Self::COUNT_LEN, what)?;
+        let end = Self::end_unchecked(buf, at);
+        field::need(buf, end, what)?;
+        Ok(end)
+    }
+
+    /// The end of a list whose count (at `at`) a view has already checked.
+    pub(crate) fn end_unchecked(buf: &[u8], at: usize) -> usize {
+        at + Self::COUNT_LEN + Self::count_at(buf, at) * NodeAddr::LEN
+    }
+
+    /// [`Coords::end_at`] for a list that must have at least one entry.
+    pub(crate) fn nonempty_end_at(
+        buf: &[u8],
+        at: usize,
+        what: &'static str,
+    ) -> Result<usize, WireError> {
+        let end = Self::end_at(buf, at, what)?;
+        if Self::count_at(buf, at) == 0 {
+            return Err(empty(what));
+        }
+        Ok(end)
+    }
+
+    fn count_at(buf: &[u8], at: usize) -> usize {
+        usize::from(u16::get(buf, field::at(at, Self::COUNT_LEN)))
+    }
+
+    /// The list at `at`, already checked by [`Coords::end_at`].
+    pub(crate) fn read_at(buf: &[u8], at: usize) -> Coords {
+        let start = at + Self::COUNT_LEN;
+        let raw = &buf[start..start + Self::count_at(buf, at) * NodeAddr::LEN];
+        Coords(
+            raw.chunks_exact(NodeAddr::LEN)
+                .filter_map(NodeAddr::from_slice)
+                .collect(),
+        )
+    }
+
+    /// Writes count and addresses at `at` of a buffer sized for them;
+    /// returns the end.
+    pub(crate) fn write_at(addrs: &[NodeAddr], buf: &mut [u8], at: usize) -> usize {
+        debug_assert!(addrs.len() <= usize::from(u16::MAX), "too many coordinates");
+        (addrs.len() as u16).put(buf, field::at(at, Self::COUNT_LEN));
+        let mut pos = at + Self::COUNT_LEN;
+        for a in addrs {
+            a.put(buf, field::at(pos, NodeAddr::LEN));
+            pos += NodeAddr::LEN;
+        }
+        pos
+    }
+
     /// Reads coordinates that must have at least one entry, as the reference
     /// requires everywhere except the CP section and PathBroken.
     pub(crate) fn read_nonempty(r: &mut Reader<'_>) -> Result<Coords, WireError> {
         let what = r.what();
         let coords = Self::read(r)?;
         if coords.0.is_empty() {
-            return Err(WireError::Invalid {
-                what,
-                reason: "coordinates with zero entries",
-            });
+            return Err(empty(what));
         }
         Ok(coords)
     }
@@ -84,6 +137,13 @@ impl Coords {
     /// The root of the tree (last entry).
     pub fn root(&self) -> Option<&NodeAddr> {
         self.0.last()
+    }
+}
+
+fn empty(what: &'static str) -> WireError {
+    WireError::Invalid {
+        what,
+        reason: "coordinates with zero entries",
     }
 }
 

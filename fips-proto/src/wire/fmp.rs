@@ -6,6 +6,7 @@
 //! an established frame whose 16-byte header is also the AEAD associated
 //! data. The FSP prefix has the same layout, so [`Prefix`] serves both.
 
+use super::field::{grow, Field};
 use super::{WireError, TAG_LEN};
 
 /// Protocol version carried in the high nibble of byte 0.
@@ -35,24 +36,6 @@ mod field {
     pub const MSG1_NOISE: Range<usize> = 8..114;
     pub const MSG2_NOISE: Range<usize> = 12..69;
     pub const COUNTER: Range<usize> = 8..16;
-}
-
-fn le_u16(b: &[u8], r: core::ops::Range<usize>) -> u16 {
-    let mut a = [0u8; 2];
-    a.copy_from_slice(&b[r]);
-    u16::from_le_bytes(a)
-}
-
-fn le_u32(b: &[u8], r: core::ops::Range<usize>) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[r]);
-    u32::from_le_bytes(a)
-}
-
-fn le_u64(b: &[u8], r: core::ops::Range<usize>) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[r]);
-    u64::from_le_bytes(a)
 }
 
 /// The 4-byte common prefix of FMP and FSP packets.
@@ -86,7 +69,7 @@ impl Prefix {
         Ok(Prefix {
             phase: buf[field::VER_PHASE] & 0x0f,
             flags: buf[field::FLAGS],
-            payload_len: le_u16(buf, field::PAYLOAD_LEN),
+            payload_len: Field::get(buf, field::PAYLOAD_LEN),
         })
     }
 
@@ -135,23 +118,16 @@ impl Msg1 {
 
     pub fn parse(buf: &[u8]) -> Result<Msg1, WireError> {
         check_handshake(buf, PHASE_MSG1, Self::LEN, "IK msg1")?;
-        let mut noise = [0u8; NOISE_MSG1_LEN];
-        noise.copy_from_slice(&buf[field::MSG1_NOISE]);
         Ok(Msg1 {
-            sender_idx: le_u32(buf, field::IDX0),
-            noise,
+            sender_idx: Field::get(buf, field::IDX0),
+            noise: Field::get(buf, field::MSG1_NOISE),
         })
     }
 
     pub fn emit(&self, out: &mut Vec<u8>) {
-        let prefix = Prefix {
-            phase: PHASE_MSG1,
-            flags: 0,
-            payload_len: (Self::LEN - Prefix::LEN) as u16,
-        };
-        prefix.emit(out);
-        out.extend_from_slice(&self.sender_idx.to_le_bytes());
-        out.extend_from_slice(&self.noise);
+        let b = handshake_buf(out, PHASE_MSG1, Self::LEN);
+        self.sender_idx.put(b, field::IDX0);
+        self.noise.put(b, field::MSG1_NOISE);
     }
 
     pub fn encoded_len(&self) -> usize {
@@ -173,30 +149,36 @@ impl Msg2 {
 
     pub fn parse(buf: &[u8]) -> Result<Msg2, WireError> {
         check_handshake(buf, PHASE_MSG2, Self::LEN, "IK msg2")?;
-        let mut noise = [0u8; NOISE_MSG2_LEN];
-        noise.copy_from_slice(&buf[field::MSG2_NOISE]);
         Ok(Msg2 {
-            sender_idx: le_u32(buf, field::IDX0),
-            receiver_idx: le_u32(buf, field::IDX1),
-            noise,
+            sender_idx: Field::get(buf, field::IDX0),
+            receiver_idx: Field::get(buf, field::IDX1),
+            noise: Field::get(buf, field::MSG2_NOISE),
         })
     }
 
     pub fn emit(&self, out: &mut Vec<u8>) {
-        let prefix = Prefix {
-            phase: PHASE_MSG2,
-            flags: 0,
-            payload_len: (Self::LEN - Prefix::LEN) as u16,
-        };
-        prefix.emit(out);
-        out.extend_from_slice(&self.sender_idx.to_le_bytes());
-        out.extend_from_slice(&self.receiver_idx.to_le_bytes());
-        out.extend_from_slice(&self.noise);
+        let b = handshake_buf(out, PHASE_MSG2, Self::LEN);
+        self.sender_idx.put(b, field::IDX0);
+        self.receiver_idx.put(b, field::IDX1);
+        self.noise.put(b, field::MSG2_NOISE);
     }
 
     pub fn encoded_len(&self) -> usize {
         Self::LEN
     }
+}
+
+/// Grows `out` by a whole handshake packet of `len` bytes with its prefix
+/// written (flags 0, payload length `len - 4`); the caller fills the rest.
+fn handshake_buf(out: &mut Vec<u8>, phase: u8, len: usize) -> &mut [u8] {
+    let prefix = Prefix {
+        phase,
+        flags: 0,
+        payload_len: (len - Prefix::LEN) as u16,
+    };
+    let b = grow(out, len);
+    b[..Prefix::LEN].copy_from_slice(&prefix.to_bytes());
+    b
 }
 
 /// The reference drops handshake packets of any other size or with flags set.
@@ -270,8 +252,8 @@ impl EstablishedHeader {
         Ok(EstablishedHeader {
             flags: prefix.flags,
             payload_len: prefix.payload_len,
-            receiver_idx: le_u32(buf, field::IDX0),
-            counter: le_u64(buf, field::COUNTER),
+            receiver_idx: Field::get(buf, field::IDX0),
+            counter: Field::get(buf, field::COUNTER),
         })
     }
 
@@ -284,8 +266,8 @@ impl EstablishedHeader {
             payload_len: self.payload_len,
         };
         b[..Prefix::LEN].copy_from_slice(&prefix.to_bytes());
-        b[field::IDX0].copy_from_slice(&self.receiver_idx.to_le_bytes());
-        b[field::COUNTER].copy_from_slice(&self.counter.to_le_bytes());
+        self.receiver_idx.put(&mut b, field::IDX0);
+        self.counter.put(&mut b, field::COUNTER);
         b
     }
 

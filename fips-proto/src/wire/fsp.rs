@@ -15,6 +15,7 @@
 //! Like the reference, handshake parsing ignores the prefix flags and any
 //! bytes after the Noise message.
 
+use super::field::{self, accessors, Field};
 use super::fmp::Prefix;
 use super::reader::{put_len_u16, Reader};
 use super::{Coords, WireError, TAG_LEN};
@@ -69,6 +70,41 @@ fn emit_handshake(out: &mut Vec<u8>, phase: u8, body_len: usize) {
     put_len_u16(out, body_len);
 }
 
+/// Parse and emit of the two handshake messages that carry
+/// `flags | src_coords | dst_coords | hs_len u16 | noise` (Setup and Ack).
+macro_rules! coords_handshake {
+    ($msg:ident, $phase:expr, $noise_len:expr) => {
+        impl $msg {
+            pub fn parse(buf: &[u8]) -> Result<$msg, WireError> {
+                let mut r = body_reader(buf, $phase, stringify!($msg))?;
+                Ok($msg {
+                    flags: r.u8()?,
+                    src_coords: Coords::read_nonempty(&mut r)?,
+                    dst_coords: Coords::read_nonempty(&mut r)?,
+                    noise: read_noise(&mut r)?,
+                })
+            }
+
+            fn body_len(&self) -> usize {
+                1 + self.src_coords.encoded_len() + self.dst_coords.encoded_len() + 2 + $noise_len
+            }
+
+            pub fn emit(&self, out: &mut Vec<u8>) {
+                emit_handshake(out, $phase, self.body_len());
+                out.push(self.flags);
+                self.src_coords.emit(out);
+                self.dst_coords.emit(out);
+                put_len_u16(out, $noise_len);
+                out.extend_from_slice(&self.noise);
+            }
+
+            pub fn encoded_len(&self) -> usize {
+                Prefix::LEN + self.body_len()
+            }
+        }
+    };
+}
+
 /// XK message 1 with both endpoints' coordinates (phase 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionSetup {
@@ -79,34 +115,7 @@ pub struct SessionSetup {
     pub noise: [u8; XK_MSG1_LEN],
 }
 
-impl SessionSetup {
-    pub fn parse(buf: &[u8]) -> Result<SessionSetup, WireError> {
-        let mut r = body_reader(buf, PHASE_SETUP, "SessionSetup")?;
-        Ok(SessionSetup {
-            flags: r.u8()?,
-            src_coords: Coords::read_nonempty(&mut r)?,
-            dst_coords: Coords::read_nonempty(&mut r)?,
-            noise: read_noise(&mut r)?,
-        })
-    }
-
-    fn body_len(&self) -> usize {
-        1 + self.src_coords.encoded_len() + self.dst_coords.encoded_len() + 2 + XK_MSG1_LEN
-    }
-
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        emit_handshake(out, PHASE_SETUP, self.body_len());
-        out.push(self.flags);
-        self.src_coords.emit(out);
-        self.dst_coords.emit(out);
-        put_len_u16(out, XK_MSG1_LEN);
-        out.extend_from_slice(&self.noise);
-    }
-
-    pub fn encoded_len(&self) -> usize {
-        Prefix::LEN + self.body_len()
-    }
-}
+coords_handshake!(SessionSetup, PHASE_SETUP, XK_MSG1_LEN);
 
 /// XK message 2 with the responder's coordinates and the initiator's
 /// echoed back (phase 2).
@@ -120,34 +129,7 @@ pub struct SessionAck {
     pub noise: [u8; XK_MSG2_LEN],
 }
 
-impl SessionAck {
-    pub fn parse(buf: &[u8]) -> Result<SessionAck, WireError> {
-        let mut r = body_reader(buf, PHASE_ACK, "SessionAck")?;
-        Ok(SessionAck {
-            flags: r.u8()?,
-            src_coords: Coords::read_nonempty(&mut r)?,
-            dst_coords: Coords::read_nonempty(&mut r)?,
-            noise: read_noise(&mut r)?,
-        })
-    }
-
-    fn body_len(&self) -> usize {
-        1 + self.src_coords.encoded_len() + self.dst_coords.encoded_len() + 2 + XK_MSG2_LEN
-    }
-
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        emit_handshake(out, PHASE_ACK, self.body_len());
-        out.push(self.flags);
-        self.src_coords.emit(out);
-        self.dst_coords.emit(out);
-        put_len_u16(out, XK_MSG2_LEN);
-        out.extend_from_slice(&self.noise);
-    }
-
-    pub fn encoded_len(&self) -> usize {
-        Prefix::LEN + self.body_len()
-    }
-}
+coords_handshake!(SessionAck, PHASE_ACK, XK_MSG2_LEN);
 
 /// XK message 3 (phase 3); carries no coordinates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,48 +177,15 @@ pub struct FspEncryptedHeader {
 }
 
 impl FspEncryptedHeader {
-    pub const LEN: usize = 12;
+    pub const LEN: usize = enc_field::REST;
     /// Header plus an empty ciphertext's tag; shorter packets are dropped.
     pub const MIN_PACKET_LEN: usize = Self::LEN + TAG_LEN;
 
     /// Parses the clear part of a phase-0 packet with U clear and checks
-    /// that a tag's worth of ciphertext follows.
+    /// that a tag's worth of ciphertext follows; see
+    /// [`EncryptedPacket::new_checked`].
     pub fn parse(buf: &[u8]) -> Result<FspEncryptedHeader, WireError> {
-        let what = "FSP encrypted header";
-        let mut r = body_reader(buf, PHASE_ESTABLISHED, what)?;
-        if buf.len() < Self::MIN_PACKET_LEN {
-            return Err(WireError::Truncated {
-                what,
-                need: Self::MIN_PACKET_LEN,
-                got: buf.len(),
-            });
-        }
-        let prefix = Prefix::parse(buf)?;
-        if prefix.flags & FLAG_U != 0 {
-            return Err(WireError::Invalid {
-                what,
-                reason: "U flag set: a plaintext error, not an encrypted message",
-            });
-        }
-        let counter = r.u64()?;
-        let coords = if prefix.flags & FLAG_CP != 0 {
-            Some((Coords::read(&mut r)?, Coords::read(&mut r)?))
-        } else {
-            None
-        };
-        if r.remaining() < TAG_LEN {
-            return Err(WireError::Truncated {
-                what,
-                need: buf.len() - r.remaining() + TAG_LEN,
-                got: buf.len(),
-            });
-        }
-        Ok(FspEncryptedHeader {
-            flags: prefix.flags,
-            payload_len: prefix.payload_len,
-            counter,
-            coords,
-        })
+        EncryptedPacket::new_checked(buf).map(|v| v.header())
     }
 
     /// The flags byte as sent: CP iff coordinates are present, never U.
@@ -273,6 +222,7 @@ impl FspEncryptedHeader {
 
 mod enc_field {
     use core::ops::Range;
+    pub const PAYLOAD_LEN: Range<usize> = 2..4;
     pub const COUNTER: Range<usize> = 4..12;
     /// The CP section (two coordinate lists), or the ciphertext.
     pub const REST: usize = 12;
@@ -288,7 +238,7 @@ pub fn encrypted_ad(flags: u8, payload_len: u16, counter: u64) -> [u8; FspEncryp
     };
     let mut b = [0u8; FspEncryptedHeader::LEN];
     b[..Prefix::LEN].copy_from_slice(&prefix.to_bytes());
-    b[enc_field::COUNTER].copy_from_slice(&counter.to_le_bytes());
+    counter.put(&mut b, enc_field::COUNTER);
     b
 }
 
@@ -302,40 +252,38 @@ pub struct EncryptedPacket<T: AsRef<[u8]>> {
     ciphertext_at: usize,
 }
 
+accessors!(EncryptedPacket {
+    payload_len / set_payload_len: u16 = enc_field::PAYLOAD_LEN,
+    counter / set_counter: u64 = enc_field::COUNTER,
+});
+
 impl<T: AsRef<[u8]>> EncryptedPacket<T> {
-    /// Checks the prefix, walks the CP section's two coordinate counts,
-    /// and checks that a tag's worth of ciphertext follows.
+    /// Checks the prefix (phase 0, U clear), that header and tag fit, walks
+    /// the CP section's two coordinate counts, and checks that a tag's
+    /// worth of ciphertext follows them.
     pub fn new_checked(buf: T) -> Result<Self, WireError> {
-        let what = "FSP encrypted message";
+        let what = "FSP encrypted header";
         let b = buf.as_ref();
         let prefix = Prefix::parse(b)?;
-        if prefix.phase != PHASE_ESTABLISHED || prefix.flags & FLAG_U != 0 {
+        if prefix.phase != PHASE_ESTABLISHED {
             return Err(WireError::UnknownPhase {
                 what,
                 phase: prefix.phase,
             });
         }
-        let mut at = enc_field::REST;
-        if prefix.flags & FLAG_CP != 0 {
-            for _ in 0..2 {
-                let count = b
-                    .get(at..at + Coords::COUNT_LEN)
-                    .ok_or(WireError::Truncated {
-                        what,
-                        need: at + Coords::COUNT_LEN,
-                        got: b.len(),
-                    })?;
-                let n = usize::from(u16::from_le_bytes([count[0], count[1]]));
-                at += Coords::COUNT_LEN + n * crate::addr::NodeAddr::LEN;
-            }
-        }
-        if b.len() < at + TAG_LEN {
-            return Err(WireError::Truncated {
+        field::need(b, FspEncryptedHeader::MIN_PACKET_LEN, what)?;
+        if prefix.flags & FLAG_U != 0 {
+            return Err(WireError::Invalid {
                 what,
-                need: at + TAG_LEN,
-                got: b.len(),
+                reason: "U flag set: a plaintext error, not an encrypted message",
             });
         }
+        let mut at = enc_field::REST;
+        if prefix.flags & FLAG_CP != 0 {
+            at = Coords::end_at(b, at, what)?;
+            at = Coords::end_at(b, at, what)?;
+        }
+        field::need(b, at + TAG_LEN, what)?;
         Ok(EncryptedPacket {
             flags: prefix.flags,
             buf,
@@ -351,31 +299,41 @@ impl<T: AsRef<[u8]>> EncryptedPacket<T> {
         self.flags & FLAG_K != 0
     }
 
-    pub fn counter(&self) -> u64 {
-        let mut c = [0u8; 8];
-        c.copy_from_slice(&self.buf.as_ref()[enc_field::COUNTER]);
-        u64::from_le_bytes(c)
-    }
-
     /// The AEAD associated data, as received.
     pub fn ad(&self) -> [u8; FspEncryptedHeader::LEN] {
-        let mut ad = [0u8; FspEncryptedHeader::LEN];
-        ad.copy_from_slice(&self.buf.as_ref()[..FspEncryptedHeader::LEN]);
-        ad
+        Field::get(self.buf.as_ref(), 0..FspEncryptedHeader::LEN)
     }
 
     /// The CP section's coordinates `(src, dst)`, when CP is set.
     pub fn coords(&self) -> Option<Result<(Coords, Coords), WireError>> {
+        self.cp_coords().map(Ok)
+    }
+
+    fn cp_coords(&self) -> Option<(Coords, Coords)> {
         if self.flags & FLAG_CP == 0 {
             return None;
         }
-        let cp = &self.buf.as_ref()[enc_field::REST..self.ciphertext_at];
-        Some(Coords::parse(cp).and_then(|(src, n)| Ok((src, Coords::parse(&cp[n..])?.0))))
+        let b = self.buf.as_ref();
+        let dst_at = Coords::end_unchecked(b, enc_field::REST);
+        Some((
+            Coords::read_at(b, enc_field::REST),
+            Coords::read_at(b, dst_at),
+        ))
     }
 
     /// Where the ciphertext (tag included) lies in the buffer.
     pub fn ciphertext_range(&self) -> core::ops::Range<usize> {
         self.ciphertext_at..self.buf.as_ref().len()
+    }
+
+    /// The value of the clear part.
+    pub fn header(&self) -> FspEncryptedHeader {
+        FspEncryptedHeader {
+            flags: self.flags,
+            payload_len: self.payload_len(),
+            counter: self.counter(),
+            coords: self.cp_coords(),
+        }
     }
 }
 

@@ -6,9 +6,9 @@
 //! MtuExceeded `mtu u16`. CoordsRequired is 38 bytes on the wire,
 //! MtuExceeded 40.
 
+use super::field::{self, view, Field};
 use super::fmp::Prefix;
 use super::fsp::{FLAG_U, PHASE_ESTABLISHED};
-use super::reader::{put_len_u16, Reader};
 use super::{Coords, WireError};
 use crate::addr::NodeAddr;
 
@@ -16,8 +16,62 @@ pub const COORDS_REQUIRED: u8 = 0x20;
 pub const PATH_BROKEN: u8 = 0x21;
 pub const MTU_EXCEEDED: u8 = 0x22;
 
-/// msg_type + flags + dest + reporter.
+/// msg_type + flags + dest + reporter; the type's own field follows.
 const COMMON_LEN: usize = 34;
+/// MtuExceeded's `mtu u16`.
+const MTU: core::ops::Range<usize> = COMMON_LEN..COMMON_LEN + 2;
+
+view! {
+    /// A checked view over an error's body (after the prefix).
+    pub struct FspErrorView {
+        msg_type / set_msg_type: u8 = 0..1,
+        flags / set_flags: u8 = 1..2,
+        dest / set_dest: NodeAddr = 2..18,
+        reporter / set_reporter: NodeAddr = 18..COMMON_LEN,
+    }
+}
+
+impl<T: AsRef<[u8]>> FspErrorView<T> {
+    /// Checks the type, the common fields and the type's own field.
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        let what = "FSP error";
+        let body = buf.as_ref();
+        let msg_type = *body.first().ok_or(WireError::Truncated {
+            what,
+            need: 1,
+            got: 0,
+        })?;
+        if !matches!(msg_type, COORDS_REQUIRED | PATH_BROKEN | MTU_EXCEEDED) {
+            return Err(WireError::UnknownType { what, msg_type });
+        }
+        field::need(body, COMMON_LEN, what)?;
+        match msg_type {
+            PATH_BROKEN => {
+                Coords::end_at(body, COMMON_LEN, what)?;
+            }
+            MTU_EXCEEDED => field::need(body, MTU.end, what)?,
+            _ => {}
+        }
+        Ok(FspErrorView { buf })
+    }
+
+    pub fn to_value(&self) -> FspError {
+        let (dest, reporter, b) = (self.dest(), self.reporter(), self.buf.as_ref());
+        match self.msg_type() {
+            COORDS_REQUIRED => FspError::CoordsRequired { dest, reporter },
+            PATH_BROKEN => FspError::PathBroken {
+                dest,
+                reporter,
+                last_coords: Coords::read_at(b, COMMON_LEN),
+            },
+            _ => FspError::MtuExceeded {
+                dest,
+                reporter,
+                mtu: Field::get(b, MTU),
+            },
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FspError {
@@ -59,30 +113,7 @@ impl FspError {
 
     /// Parses the body after the prefix (msg_type first).
     pub fn parse_body(body: &[u8]) -> Result<FspError, WireError> {
-        let mut r = Reader::new(body, "FSP error");
-        let msg_type = r.u8()?;
-        if !matches!(msg_type, COORDS_REQUIRED | PATH_BROKEN | MTU_EXCEEDED) {
-            return Err(WireError::UnknownType {
-                what: "FSP error",
-                msg_type,
-            });
-        }
-        let _reserved_flags = r.u8()?;
-        let dest = r.addr()?;
-        let reporter = r.addr()?;
-        Ok(match msg_type {
-            COORDS_REQUIRED => FspError::CoordsRequired { dest, reporter },
-            PATH_BROKEN => FspError::PathBroken {
-                dest,
-                reporter,
-                last_coords: Coords::read(&mut r)?,
-            },
-            _ => FspError::MtuExceeded {
-                dest,
-                reporter,
-                mtu: r.u16()?,
-            },
-        })
+        FspErrorView::new_checked(body).map(|v| v.to_value())
     }
 
     pub fn msg_type(&self) -> u8 {
@@ -119,16 +150,24 @@ impl FspError {
     }
 
     pub fn emit(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[PHASE_ESTABLISHED, FLAG_U]);
-        put_len_u16(out, self.body_len());
-        out.push(self.msg_type());
-        out.push(0);
-        out.extend_from_slice(self.dest().as_bytes());
-        out.extend_from_slice(self.reporter().as_bytes());
+        let prefix = Prefix {
+            phase: PHASE_ESTABLISHED,
+            flags: FLAG_U,
+            payload_len: self.body_len() as u16,
+        };
+        prefix.emit(out);
+        let mut v = FspErrorView {
+            buf: field::grow(out, self.body_len()),
+        };
+        v.set_msg_type(self.msg_type());
+        v.set_dest(self.dest());
+        v.set_reporter(self.reporter());
         match self {
             FspError::CoordsRequired { .. } => {}
-            FspError::PathBroken { last_coords, .. } => last_coords.emit(out),
-            FspError::MtuExceeded { mtu, .. } => out.extend_from_slice(&mtu.to_le_bytes()),
+            FspError::PathBroken { last_coords, .. } => {
+                Coords::write_at(&last_coords.0, v.buf, COMMON_LEN);
+            }
+            FspError::MtuExceeded { mtu, .. } => mtu.put(v.buf, MTU),
         }
     }
 

@@ -2,8 +2,8 @@
 //! (ms since the session started) | `msg_type` | `inner_flags` (bit 0 SP) |
 //! body, and the bodies of the session message types 0x10-0x14.
 
+use super::field::{self, view};
 use super::mmp::{ReceiverReport, SenderReport};
-use super::reader::Reader;
 use super::WireError;
 
 pub const DATA: u8 = 0x10;
@@ -18,6 +18,50 @@ pub const INNER_FLAG_SP: u8 = 0x01;
 /// The service port of the IPv6 shim.
 pub const PORT_IPV6_SHIM: u16 = 256;
 
+/// Where the body starts, after the inner header.
+const BODY: usize = 6;
+/// Where a Data payload starts, after the port header.
+const DATA_PAYLOAD: usize = 4;
+
+view! {
+    /// A checked view over a decrypted FSP plaintext (inner header, body).
+    pub struct FspInnerView {
+        timestamp_ms / set_timestamp_ms: u32 = 0..4,
+        msg_type / set_msg_type: u8 = 4..5,
+        inner_flags / set_inner_flags: u8 = 5..BODY,
+    }
+}
+
+impl<T: AsRef<[u8]>> FspInnerView<T> {
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        field::need(buf.as_ref(), BODY, "FSP plaintext")?;
+        Ok(FspInnerView { buf })
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.buf.as_ref()[BODY..]
+    }
+}
+
+view! {
+    /// A checked view over a Data body (port header, payload).
+    pub struct DataView {
+        src_port / set_src_port: u16 = 0..2,
+        dst_port / set_dst_port: u16 = 2..DATA_PAYLOAD,
+    }
+}
+
+impl<T: AsRef<[u8]>> DataView<T> {
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        field::need(buf.as_ref(), DATA_PAYLOAD, "Data")?;
+        Ok(DataView { buf })
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.buf.as_ref()[DATA_PAYLOAD..]
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FspInner<'a> {
     pub timestamp_ms: u32,
@@ -27,16 +71,16 @@ pub struct FspInner<'a> {
 }
 
 impl<'a> FspInner<'a> {
-    pub const HEADER_LEN: usize = 6;
+    pub const HEADER_LEN: usize = BODY;
 
     /// Splits the plaintext; the msg_type is not interpreted here.
     pub fn parse(plaintext: &'a [u8]) -> Result<FspInner<'a>, WireError> {
-        let mut r = Reader::new(plaintext, "FSP plaintext");
+        let v = FspInnerView::new_checked(plaintext)?;
         Ok(FspInner {
-            timestamp_ms: r.u32()?,
-            msg_type: r.u8()?,
-            inner_flags: r.u8()?,
-            body: r.rest(),
+            timestamp_ms: v.timestamp_ms(),
+            msg_type: v.msg_type(),
+            inner_flags: v.inner_flags(),
+            body: &plaintext[BODY..],
         })
     }
 
@@ -59,9 +103,12 @@ impl<'a> FspInner<'a> {
 /// Appends the 6-byte inner header, for callers that write the body
 /// directly after it (the data path does, to avoid a copy).
 pub fn emit_header(timestamp_ms: u32, msg_type: u8, inner_flags: u8, out: &mut Vec<u8>) {
-    out.extend_from_slice(&timestamp_ms.to_le_bytes());
-    out.push(msg_type);
-    out.push(inner_flags);
+    let mut v = FspInnerView {
+        buf: field::grow(out, BODY),
+    };
+    v.set_timestamp_ms(timestamp_ms);
+    v.set_msg_type(msg_type);
+    v.set_inner_flags(inner_flags);
 }
 
 /// Port-multiplexed service data (0x10).
@@ -73,14 +120,14 @@ pub struct Data<'a> {
 }
 
 impl<'a> Data<'a> {
-    pub const HEADER_LEN: usize = 4;
+    pub const HEADER_LEN: usize = DATA_PAYLOAD;
 
     pub fn parse(body: &'a [u8]) -> Result<Data<'a>, WireError> {
-        let mut r = Reader::new(body, "Data");
+        let v = DataView::new_checked(body)?;
         Ok(Data {
-            src_port: r.u16()?,
-            dst_port: r.u16()?,
-            payload: r.rest(),
+            src_port: v.src_port(),
+            dst_port: v.dst_port(),
+            payload: &body[DATA_PAYLOAD..],
         })
     }
 
@@ -91,8 +138,11 @@ impl<'a> Data<'a> {
 
     /// Appends just the port header; the caller appends the payload.
     pub fn emit_header(src_port: u16, dst_port: u16, out: &mut Vec<u8>) {
-        out.extend_from_slice(&src_port.to_le_bytes());
-        out.extend_from_slice(&dst_port.to_le_bytes());
+        let mut v = DataView {
+            buf: field::grow(out, DATA_PAYLOAD),
+        };
+        v.set_src_port(src_port);
+        v.set_dst_port(dst_port);
     }
 
     pub fn encoded_len(&self) -> usize {
@@ -123,7 +173,7 @@ impl<'a> SessionMessage<'a> {
             SENDER_REPORT => SessionMessage::SenderReport(SenderReport::parse_session(body)?),
             RECEIVER_REPORT => SessionMessage::ReceiverReport(ReceiverReport::parse_session(body)?),
             PATH_MTU_NOTIFICATION => SessionMessage::PathMtuNotification {
-                path_mtu: Reader::new(body, "PathMtuNotification").u16()?,
+                path_mtu: super::reader::Reader::new(body, "PathMtuNotification").u16()?,
             },
             COORDS_WARMUP => SessionMessage::CoordsWarmup,
             msg_type => {

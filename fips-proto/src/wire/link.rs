@@ -3,6 +3,7 @@
 //! its first byte. Also the small link messages: SessionDatagram (0x00),
 //! Disconnect (0x50) and Heartbeat (0x51).
 
+use super::field::{accessors, Field};
 use super::reader::Reader;
 use super::WireError;
 use crate::addr::NodeAddr;
@@ -41,7 +42,7 @@ pub const DEFAULT_PATH_MTU: u16 = u16::MAX;
 
 mod dg_field {
     use core::ops::Range;
-    pub const TTL: usize = 1;
+    pub const TTL: Range<usize> = 1..2;
     pub const PATH_MTU: Range<usize> = 2..4;
     pub const SRC: Range<usize> = 4..20;
     pub const DST: Range<usize> = 20..36;
@@ -118,6 +119,13 @@ pub struct DatagramView<T: AsRef<[u8]>> {
     buf: T,
 }
 
+accessors!(DatagramView {
+    ttl / set_ttl: u8 = dg_field::TTL,
+    path_mtu / set_path_mtu: u16 = dg_field::PATH_MTU,
+    src / set_src: NodeAddr = dg_field::SRC,
+    dst / set_dst: NodeAddr = dg_field::DST,
+});
+
 impl<T: AsRef<[u8]>> DatagramView<T> {
     /// Checks the type byte and that the whole header is present.
     pub fn new_checked(buf: T) -> Result<Self, WireError> {
@@ -138,29 +146,6 @@ impl<T: AsRef<[u8]>> DatagramView<T> {
         Ok(DatagramView { buf })
     }
 
-    pub fn ttl(&self) -> u8 {
-        self.buf.as_ref()[dg_field::TTL]
-    }
-
-    pub fn path_mtu(&self) -> u16 {
-        let b = &self.buf.as_ref()[dg_field::PATH_MTU];
-        u16::from_le_bytes([b[0], b[1]])
-    }
-
-    pub fn src(&self) -> NodeAddr {
-        self.addr(dg_field::SRC)
-    }
-
-    pub fn dst(&self) -> NodeAddr {
-        self.addr(dg_field::DST)
-    }
-
-    fn addr(&self, r: core::ops::Range<usize>) -> NodeAddr {
-        let mut a = [0u8; NodeAddr::LEN];
-        a.copy_from_slice(&self.buf.as_ref()[r]);
-        NodeAddr(a)
-    }
-
     /// The session-layer payload after the header.
     pub fn payload(&self) -> &[u8] {
         &self.buf.as_ref()[dg_field::PAYLOAD..]
@@ -168,14 +153,6 @@ impl<T: AsRef<[u8]>> DatagramView<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> DatagramView<T> {
-    pub fn set_ttl(&mut self, ttl: u8) {
-        self.buf.as_mut()[dg_field::TTL] = ttl;
-    }
-
-    pub fn set_path_mtu(&mut self, mtu: u16) {
-        self.buf.as_mut()[dg_field::PATH_MTU].copy_from_slice(&mtu.to_le_bytes());
-    }
-
     pub fn payload_mut(&mut self) -> &mut [u8] {
         &mut self.buf.as_mut()[dg_field::PAYLOAD..]
     }
@@ -302,6 +279,19 @@ impl<'a> LinkInner<'a> {
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.timestamp_ms.to_le_bytes());
         self.msg.emit(out);
+    }
+
+    /// The timestamp of a decrypted plaintext without parsing its message;
+    /// `None` when it is too short to hold one.
+    pub fn peek_timestamp(plaintext: &[u8]) -> Option<u32> {
+        plaintext
+            .get(..Self::TIMESTAMP_LEN)
+            .map(|b| Field::get(b, 0..Self::TIMESTAMP_LEN))
+    }
+
+    /// The type byte of the message in a decrypted plaintext, if present.
+    pub fn peek_msg_type(plaintext: &[u8]) -> Option<u8> {
+        plaintext.get(Self::TIMESTAMP_LEN).copied()
     }
 
     /// Also the `payload_len` of the established header that carries it.

@@ -2,19 +2,150 @@
 //! 0x02, 68 bytes: msg_type + 3 reserved + fields) and in sessions (0x11 and
 //! 0x12 inside the FSP inner header: 2 reserved + the same fields, 46 and
 //! 66 bytes). Reserved bytes are written as zero and ignored on receipt.
+//! [`SenderReportView`] and [`ReceiverReportView`] read either form in
+//! place; the values parse and emit through them.
 
-use super::reader::Reader;
+use super::field::{self, view};
 use super::WireError;
 
 pub const LINK_SENDER_REPORT_TYPE: u8 = 0x01;
 pub const LINK_RECEIVER_REPORT_TYPE: u8 = 0x02;
 
-/// Byte length of the fields shared by both forms.
+/// Bytes of fields after the framing; a ReceiverReport's 34..36 are reserved.
 const SR_FIELDS_LEN: usize = 44;
 const RR_FIELDS_LEN: usize = 64;
-/// Link form: msg_type + 3 reserved. Session form: 2 reserved.
-const LINK_PAD: usize = 3;
-const SESSION_PAD: usize = 2;
+
+/// Which framing a report has: on a link, msg_type and 3 reserved bytes
+/// come first; in a session body, 2 reserved bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Link,
+    Session,
+}
+
+impl Form {
+    /// Where the fields start.
+    pub const fn fields_at(self) -> usize {
+        match self {
+            Form::Link => 4,
+            Form::Session => 2,
+        }
+    }
+}
+
+/// Checks a report's framing in `form`: the type byte on a link, and the
+/// length of framing plus fields (trailing bytes are ignored).
+fn check(
+    b: &[u8],
+    form: Form,
+    fields_len: usize,
+    link_type: u8,
+    what: &'static str,
+) -> Result<(), WireError> {
+    if form == Form::Link {
+        field::expect_type(b, link_type, what)?;
+    }
+    field::need(b, form.fields_at() + fields_len, what)
+}
+
+view! {
+    /// A checked view over a SenderReport in either form.
+    pub struct SenderReportView + at {
+        interval_start_counter / set_interval_start_counter: u64 = 0..8,
+        interval_end_counter / set_interval_end_counter: u64 = 8..16,
+        interval_start_timestamp / set_interval_start_timestamp: u32 = 16..20,
+        interval_end_timestamp / set_interval_end_timestamp: u32 = 20..24,
+        interval_bytes_sent / set_interval_bytes_sent: u32 = 24..28,
+        cumulative_packets_sent / set_cumulative_packets_sent: u64 = 28..36,
+        cumulative_bytes_sent / set_cumulative_bytes_sent: u64 = 36..SR_FIELDS_LEN,
+    }
+}
+
+impl<T: AsRef<[u8]>> SenderReportView<T> {
+    pub fn to_value(&self) -> SenderReport {
+        SenderReport {
+            interval_start_counter: self.interval_start_counter(),
+            interval_end_counter: self.interval_end_counter(),
+            interval_start_timestamp: self.interval_start_timestamp(),
+            interval_end_timestamp: self.interval_end_timestamp(),
+            interval_bytes_sent: self.interval_bytes_sent(),
+            cumulative_packets_sent: self.cumulative_packets_sent(),
+            cumulative_bytes_sent: self.cumulative_bytes_sent(),
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> SenderReportView<T> {
+    fn set_value(&mut self, v: &SenderReport) {
+        self.set_interval_start_counter(v.interval_start_counter);
+        self.set_interval_end_counter(v.interval_end_counter);
+        self.set_interval_start_timestamp(v.interval_start_timestamp);
+        self.set_interval_end_timestamp(v.interval_end_timestamp);
+        self.set_interval_bytes_sent(v.interval_bytes_sent);
+        self.set_cumulative_packets_sent(v.cumulative_packets_sent);
+        self.set_cumulative_bytes_sent(v.cumulative_bytes_sent);
+    }
+}
+
+view! {
+    /// A checked view over a ReceiverReport in either form.
+    pub struct ReceiverReportView + at {
+        highest_counter / set_highest_counter: u64 = 0..8,
+        cumulative_packets_recv / set_cumulative_packets_recv: u64 = 8..16,
+        cumulative_bytes_recv / set_cumulative_bytes_recv: u64 = 16..24,
+        timestamp_echo / set_timestamp_echo: u32 = 24..28,
+        dwell_time / set_dwell_time: u16 = 28..30,
+        max_burst_loss / set_max_burst_loss: u16 = 30..32,
+        mean_burst_loss / set_mean_burst_loss: u16 = 32..34,
+        jitter / set_jitter: u32 = 36..40,
+        ecn_ce_count / set_ecn_ce_count: u32 = 40..44,
+        owd_trend / set_owd_trend: i32 = 44..48,
+        burst_loss_count / set_burst_loss_count: u32 = 48..52,
+        cumulative_reorder_count / set_cumulative_reorder_count: u32 = 52..56,
+        interval_packets_recv / set_interval_packets_recv: u32 = 56..60,
+        interval_bytes_recv / set_interval_bytes_recv: u32 = 60..RR_FIELDS_LEN,
+    }
+}
+
+impl<T: AsRef<[u8]>> ReceiverReportView<T> {
+    pub fn to_value(&self) -> ReceiverReport {
+        ReceiverReport {
+            highest_counter: self.highest_counter(),
+            cumulative_packets_recv: self.cumulative_packets_recv(),
+            cumulative_bytes_recv: self.cumulative_bytes_recv(),
+            timestamp_echo: self.timestamp_echo(),
+            dwell_time: self.dwell_time(),
+            max_burst_loss: self.max_burst_loss(),
+            mean_burst_loss: self.mean_burst_loss(),
+            jitter: self.jitter(),
+            ecn_ce_count: self.ecn_ce_count(),
+            owd_trend: self.owd_trend(),
+            burst_loss_count: self.burst_loss_count(),
+            cumulative_reorder_count: self.cumulative_reorder_count(),
+            interval_packets_recv: self.interval_packets_recv(),
+            interval_bytes_recv: self.interval_bytes_recv(),
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> ReceiverReportView<T> {
+    fn set_value(&mut self, v: &ReceiverReport) {
+        self.set_highest_counter(v.highest_counter);
+        self.set_cumulative_packets_recv(v.cumulative_packets_recv);
+        self.set_cumulative_bytes_recv(v.cumulative_bytes_recv);
+        self.set_timestamp_echo(v.timestamp_echo);
+        self.set_dwell_time(v.dwell_time);
+        self.set_max_burst_loss(v.max_burst_loss);
+        self.set_mean_burst_loss(v.mean_burst_loss);
+        self.set_jitter(v.jitter);
+        self.set_ecn_ce_count(v.ecn_ce_count);
+        self.set_owd_trend(v.owd_trend);
+        self.set_burst_loss_count(v.burst_loss_count);
+        self.set_cumulative_reorder_count(v.cumulative_reorder_count);
+        self.set_interval_packets_recv(v.interval_packets_recv);
+        self.set_interval_bytes_recv(v.interval_bytes_recv);
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SenderReport {
@@ -25,33 +156,6 @@ pub struct SenderReport {
     pub interval_bytes_sent: u32,
     pub cumulative_packets_sent: u64,
     pub cumulative_bytes_sent: u64,
-}
-
-impl SenderReport {
-    pub const LINK_LEN: usize = 1 + LINK_PAD + SR_FIELDS_LEN;
-    pub const SESSION_LEN: usize = SESSION_PAD + SR_FIELDS_LEN;
-
-    /// Parses the link message (msg_type byte included).
-    pub fn parse(buf: &[u8]) -> Result<SenderReport, WireError> {
-        parse_link(buf)
-    }
-
-    /// Parses the session body (after the FSP inner header).
-    pub fn parse_session(body: &[u8]) -> Result<SenderReport, WireError> {
-        parse_session(body)
-    }
-
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        emit_link(self, out);
-    }
-
-    pub fn emit_session(&self, out: &mut Vec<u8>) {
-        emit_session(self, out);
-    }
-
-    pub fn encoded_len(&self) -> usize {
-        Self::LINK_LEN
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,145 +181,75 @@ pub struct ReceiverReport {
     pub interval_bytes_recv: u32,
 }
 
-impl ReceiverReport {
-    pub const LINK_LEN: usize = 1 + LINK_PAD + RR_FIELDS_LEN;
-    pub const SESSION_LEN: usize = SESSION_PAD + RR_FIELDS_LEN;
+/// The view constructor and value API both reports share.
+macro_rules! report_value {
+    ($value:ident, $view:ident, $fields_len:expr, $link_type:expr) => {
+        impl<T: AsRef<[u8]>> $view<T> {
+            pub fn new_checked(buf: T, form: Form) -> Result<Self, WireError> {
+                let what = match form {
+                    Form::Link => stringify!($value),
+                    Form::Session => concat!("session ", stringify!($value)),
+                };
+                check(buf.as_ref(), form, $fields_len, $link_type, what)?;
+                Ok($view {
+                    buf,
+                    at: form.fields_at(),
+                })
+            }
+        }
 
-    /// Parses the link message (msg_type byte included).
-    pub fn parse(buf: &[u8]) -> Result<ReceiverReport, WireError> {
-        parse_link(buf)
-    }
+        impl $value {
+            pub const LINK_LEN: usize = Form::Link.fields_at() + $fields_len;
+            pub const SESSION_LEN: usize = Form::Session.fields_at() + $fields_len;
 
-    /// Parses the session body (after the FSP inner header).
-    pub fn parse_session(body: &[u8]) -> Result<ReceiverReport, WireError> {
-        parse_session(body)
-    }
+            /// Parses the link message (msg_type byte included).
+            pub fn parse(buf: &[u8]) -> Result<$value, WireError> {
+                $view::new_checked(buf, Form::Link).map(|v| v.to_value())
+            }
 
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        emit_link(self, out);
-    }
+            /// Parses the session body (after the FSP inner header).
+            pub fn parse_session(body: &[u8]) -> Result<$value, WireError> {
+                $view::new_checked(body, Form::Session).map(|v| v.to_value())
+            }
 
-    pub fn emit_session(&self, out: &mut Vec<u8>) {
-        emit_session(self, out);
-    }
+            pub fn emit(&self, out: &mut Vec<u8>) {
+                let buf = field::grow(out, Self::LINK_LEN);
+                buf[0] = $link_type;
+                $view {
+                    buf,
+                    at: Form::Link.fields_at(),
+                }
+                .set_value(self);
+            }
 
-    pub fn encoded_len(&self) -> usize {
-        Self::LINK_LEN
-    }
+            pub fn emit_session(&self, out: &mut Vec<u8>) {
+                let buf = field::grow(out, Self::SESSION_LEN);
+                $view {
+                    buf,
+                    at: Form::Session.fields_at(),
+                }
+                .set_value(self);
+            }
+
+            pub fn encoded_len(&self) -> usize {
+                Self::LINK_LEN
+            }
+        }
+    };
 }
 
-/// What the link and session framings of a report share: only the
-/// prefix differs (type byte and padding, or padding alone).
-trait Report: Sized {
-    const LINK_TYPE: u8;
-    const LINK_WHAT: &'static str;
-    const SESSION_WHAT: &'static str;
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError>;
-    fn emit_fields(&self, out: &mut Vec<u8>);
-}
-
-impl Report for SenderReport {
-    const LINK_TYPE: u8 = LINK_SENDER_REPORT_TYPE;
-    const LINK_WHAT: &'static str = "SenderReport";
-    const SESSION_WHAT: &'static str = "session SenderReport";
-
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(SenderReport {
-            interval_start_counter: r.u64()?,
-            interval_end_counter: r.u64()?,
-            interval_start_timestamp: r.u32()?,
-            interval_end_timestamp: r.u32()?,
-            interval_bytes_sent: r.u32()?,
-            cumulative_packets_sent: r.u64()?,
-            cumulative_bytes_sent: r.u64()?,
-        })
-    }
-
-    fn emit_fields(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.interval_start_counter.to_le_bytes());
-        out.extend_from_slice(&self.interval_end_counter.to_le_bytes());
-        out.extend_from_slice(&self.interval_start_timestamp.to_le_bytes());
-        out.extend_from_slice(&self.interval_end_timestamp.to_le_bytes());
-        out.extend_from_slice(&self.interval_bytes_sent.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_packets_sent.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_bytes_sent.to_le_bytes());
-    }
-}
-
-impl Report for ReceiverReport {
-    const LINK_TYPE: u8 = LINK_RECEIVER_REPORT_TYPE;
-    const LINK_WHAT: &'static str = "ReceiverReport";
-    const SESSION_WHAT: &'static str = "session ReceiverReport";
-
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let highest_counter = r.u64()?;
-        let cumulative_packets_recv = r.u64()?;
-        let cumulative_bytes_recv = r.u64()?;
-        let timestamp_echo = r.u32()?;
-        let dwell_time = r.u16()?;
-        let max_burst_loss = r.u16()?;
-        let mean_burst_loss = r.u16()?;
-        r.take(2)?; // reserved
-        Ok(ReceiverReport {
-            highest_counter,
-            cumulative_packets_recv,
-            cumulative_bytes_recv,
-            timestamp_echo,
-            dwell_time,
-            max_burst_loss,
-            mean_burst_loss,
-            jitter: r.u32()?,
-            ecn_ce_count: r.u32()?,
-            owd_trend: r.i32()?,
-            burst_loss_count: r.u32()?,
-            cumulative_reorder_count: r.u32()?,
-            interval_packets_recv: r.u32()?,
-            interval_bytes_recv: r.u32()?,
-        })
-    }
-
-    fn emit_fields(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.highest_counter.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_packets_recv.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_bytes_recv.to_le_bytes());
-        out.extend_from_slice(&self.timestamp_echo.to_le_bytes());
-        out.extend_from_slice(&self.dwell_time.to_le_bytes());
-        out.extend_from_slice(&self.max_burst_loss.to_le_bytes());
-        out.extend_from_slice(&self.mean_burst_loss.to_le_bytes());
-        out.extend_from_slice(&[0; 2]);
-        out.extend_from_slice(&self.jitter.to_le_bytes());
-        out.extend_from_slice(&self.ecn_ce_count.to_le_bytes());
-        out.extend_from_slice(&self.owd_trend.to_le_bytes());
-        out.extend_from_slice(&self.burst_loss_count.to_le_bytes());
-        out.extend_from_slice(&self.cumulative_reorder_count.to_le_bytes());
-        out.extend_from_slice(&self.interval_packets_recv.to_le_bytes());
-        out.extend_from_slice(&self.interval_bytes_recv.to_le_bytes());
-    }
-}
-
-fn parse_link<R: Report>(buf: &[u8]) -> Result<R, WireError> {
-    let mut r = Reader::new(buf, R::LINK_WHAT);
-    r.expect_type(R::LINK_TYPE)?;
-    r.take(LINK_PAD)?;
-    R::read_fields(&mut r)
-}
-
-fn parse_session<R: Report>(body: &[u8]) -> Result<R, WireError> {
-    let mut r = Reader::new(body, R::SESSION_WHAT);
-    r.take(SESSION_PAD)?;
-    R::read_fields(&mut r)
-}
-
-fn emit_link<R: Report>(report: &R, out: &mut Vec<u8>) {
-    out.push(R::LINK_TYPE);
-    out.extend_from_slice(&[0; LINK_PAD]);
-    report.emit_fields(out);
-}
-
-fn emit_session<R: Report>(report: &R, out: &mut Vec<u8>) {
-    out.extend_from_slice(&[0; SESSION_PAD]);
-    report.emit_fields(out);
-}
+report_value!(
+    SenderReport,
+    SenderReportView,
+    SR_FIELDS_LEN,
+    LINK_SENDER_REPORT_TYPE
+);
+report_value!(
+    ReceiverReport,
+    ReceiverReportView,
+    RR_FIELDS_LEN,
+    LINK_RECEIVER_REPORT_TYPE
+);
 
 #[cfg(test)]
 mod tests {

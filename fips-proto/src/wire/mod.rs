@@ -1,10 +1,16 @@
 //! Wire formats: checked views and values for every FMP and FSP packet.
 //!
 //! This module owns the byte layouts of FIPS v0.4.1 and nothing else: no
-//! crypto, no state, no policy. Each format has `parse(&[u8])`, which never
-//! panics and never allocates more than the bytes present justify, and
-//! `emit(&self, out)`, which appends to the caller's buffer. All integers are
-//! little-endian except inside the IPv6 header the shim rebuilds.
+//! crypto, no state, no policy. A message with fixed offsets has a checked
+//! view (`XView<T: AsRef<[u8]>>::new_checked`, getters, and setters where a
+//! hop edits in place) whose field ranges are the one place its offsets are
+//! written down (`field.rs` reads and writes them); its value's
+//! `parse(&[u8])` and `emit(&self, out)` go through the view. The FMP
+//! handshake packets use the named ranges of `fmp`; the FSP handshakes,
+//! which are count-prefixed sequences, a bounds-checked cursor. Parsing never
+//! panics and never allocates more than the bytes present justify; `emit`
+//! appends to the caller's buffer. All integers are little-endian except
+//! inside the IPv6 header the shim rebuilds.
 //!
 //! Layers, outermost first:
 //! - [`fmp`]: the link packet (4-byte prefix; IK msg1/msg2; established header).
@@ -15,6 +21,7 @@
 
 mod convert;
 pub mod coords;
+pub(crate) mod field;
 pub mod filter;
 pub mod fmp;
 pub mod fsp;
@@ -29,6 +36,8 @@ pub mod tree;
 
 #[cfg(test)]
 mod vectors;
+#[cfg(test)]
+mod views_tests;
 
 pub use coords::Coords;
 

@@ -5,14 +5,48 @@
 //! count u16 | count × {node_addr(16), seq u64, timestamp u64} | signature(64)`,
 //! `100 + 32n` bytes. The signature covers only the 48-byte declaration
 //! `node || parent || seq || timestamp` (the reference docs say "entire
-//! message"; the code and the wire say otherwise).
+//! message"; the code and the wire say otherwise). [`TreeAnnounceView`]
+//! reads the bytes in place; the value parses and emits through it.
 
-use super::reader::{put_len_u16, Reader};
+use super::field::{self, view, Field};
 use super::WireError;
 use crate::addr::NodeAddr;
 
 pub const MSG_TYPE: u8 = 0x10;
 pub const VERSION_1: u8 = 0x01;
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Where the ancestry entries start; the signature follows them.
+const ENTRIES: usize = 36;
+
+/// One ancestry entry, relative to its start.
+mod entry_at {
+    use core::ops::Range;
+    pub const NODE: Range<usize> = 0..16;
+    pub const SEQ: Range<usize> = 16..24;
+    pub const TIMESTAMP: Range<usize> = 24..32;
+}
+
+/// The signed declaration `node || parent || seq_le || ts_le`.
+mod decl_at {
+    use core::ops::Range;
+    pub const NODE: Range<usize> = 0..16;
+    pub const PARENT: Range<usize> = 16..32;
+    pub const SEQ: Range<usize> = 32..40;
+    pub const TIMESTAMP: Range<usize> = 40..48;
+    pub const LEN: usize = 48;
+}
+
+/// The 48 bytes a tree announce's sender signs. The tree and the wire value
+/// both build it here.
+pub fn declaration(node: NodeAddr, parent: NodeAddr, seq: u64, ts: u64) -> [u8; decl_at::LEN] {
+    let mut b = [0u8; decl_at::LEN];
+    node.put(&mut b, decl_at::NODE);
+    parent.put(&mut b, decl_at::PARENT);
+    seq.put(&mut b, decl_at::SEQ);
+    ts.put(&mut b, decl_at::TIMESTAMP);
+    b
+}
 
 /// One ancestor as relayed: its address and the seq/timestamp it declared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -23,7 +57,106 @@ pub struct AncestryEntry {
 }
 
 impl AncestryEntry {
-    pub const LEN: usize = 32;
+    pub const LEN: usize = entry_at::TIMESTAMP.end;
+
+    fn get(b: &[u8]) -> AncestryEntry {
+        AncestryEntry {
+            node_addr: Field::get(b, entry_at::NODE),
+            seq: Field::get(b, entry_at::SEQ),
+            timestamp: Field::get(b, entry_at::TIMESTAMP),
+        }
+    }
+
+    fn put(&self, b: &mut [u8]) {
+        self.node_addr.put(b, entry_at::NODE);
+        self.seq.put(b, entry_at::SEQ);
+        self.timestamp.put(b, entry_at::TIMESTAMP);
+    }
+}
+
+view! {
+    /// A checked view over an encoded TreeAnnounce (msg_type byte first).
+    pub struct TreeAnnounceView {
+        msg_type / set_msg_type: u8 = 0..1,
+        version / set_version: u8 = 1..2,
+        seq / set_seq: u64 = 2..10,
+        timestamp / set_timestamp: u64 = 10..18,
+        parent / set_parent: NodeAddr = 18..34,
+        count / set_count: u16 = 34..ENTRIES,
+    }
+}
+
+impl<T: AsRef<[u8]>> TreeAnnounceView<T> {
+    /// Checks type, version, that the ancestry and the signature are
+    /// present (before anything is allocated for them) and that the
+    /// ancestry is not empty. Trailing bytes after the signature are
+    /// ignored, as the reference does.
+    pub fn new_checked(buf: T) -> Result<Self, WireError> {
+        let what = "TreeAnnounce";
+        let b = buf.as_ref();
+        field::check_message(b, MSG_TYPE, TreeAnnounce::HEADER_LEN, what)?;
+        let view = TreeAnnounceView { buf };
+        if view.version() != VERSION_1 {
+            return Err(WireError::UnsupportedVersion {
+                what,
+                version: view.version(),
+            });
+        }
+        field::need(view.buf.as_ref(), view.signature_range().end, what)?;
+        if view.count() == 0 {
+            return Err(WireError::Invalid {
+                what,
+                reason: "ancestry must have at least one entry",
+            });
+        }
+        Ok(view)
+    }
+
+    fn entry_range(&self, i: usize) -> core::ops::Range<usize> {
+        field::at(ENTRIES + i * AncestryEntry::LEN, AncestryEntry::LEN)
+    }
+
+    fn signature_range(&self) -> core::ops::Range<usize> {
+        field::at(
+            self.entry_range(usize::from(self.count())).start,
+            SIGNATURE_LEN,
+        )
+    }
+
+    /// Ancestry entry `i` (self first, root last); `i < count()`.
+    pub fn entry(&self, i: usize) -> AncestryEntry {
+        AncestryEntry::get(&self.buf.as_ref()[self.entry_range(i)])
+    }
+
+    pub fn signature(&self) -> [u8; SIGNATURE_LEN] {
+        Field::get(self.buf.as_ref(), self.signature_range())
+    }
+
+    pub fn to_value(&self) -> TreeAnnounce {
+        TreeAnnounce {
+            seq: self.seq(),
+            timestamp: self.timestamp(),
+            parent: self.parent(),
+            ancestry: (0..usize::from(self.count()))
+                .map(|i| self.entry(i))
+                .collect(),
+            signature: self.signature(),
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TreeAnnounceView<T> {
+    /// Writes entry `i`; `count` must already cover it.
+    pub fn set_entry(&mut self, i: usize, entry: &AncestryEntry) {
+        let r = self.entry_range(i);
+        entry.put(&mut self.buf.as_mut()[r]);
+    }
+
+    /// Writes the signature after the ancestry `count` says is there.
+    pub fn set_signature(&mut self, signature: [u8; SIGNATURE_LEN]) {
+        let r = self.signature_range();
+        signature.put(self.buf.as_mut(), r);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,73 +168,37 @@ pub struct TreeAnnounce {
     pub parent: NodeAddr,
     /// Self first, root last; never empty once parsed.
     pub ancestry: Vec<AncestryEntry>,
-    pub signature: [u8; 64],
+    pub signature: [u8; SIGNATURE_LEN],
 }
 
 impl TreeAnnounce {
     /// msg_type, version, seq, timestamp, parent, count.
-    pub const HEADER_LEN: usize = 36;
-    pub const SIGNATURE_LEN: usize = 64;
+    pub const HEADER_LEN: usize = ENTRIES;
+    pub const SIGNATURE_LEN: usize = SIGNATURE_LEN;
     /// `100 + 32n`.
     pub const BASE_LEN: usize = Self::HEADER_LEN + Self::SIGNATURE_LEN;
 
-    /// Parses a whole link message (msg_type byte included). Trailing bytes
-    /// after the signature are ignored, as the reference does.
+    /// Parses a whole link message (msg_type byte included); see
+    /// [`TreeAnnounceView::new_checked`].
     pub fn parse(buf: &[u8]) -> Result<TreeAnnounce, WireError> {
-        let mut r = Reader::new(buf, "TreeAnnounce");
-        let msg_type = r.u8()?;
-        if msg_type != MSG_TYPE {
-            return Err(WireError::UnknownType {
-                what: "TreeAnnounce",
-                msg_type,
-            });
-        }
-        let version = r.u8()?;
-        if version != VERSION_1 {
-            return Err(WireError::UnsupportedVersion {
-                what: "TreeAnnounce",
-                version,
-            });
-        }
-        let seq = r.u64()?;
-        let timestamp = r.u64()?;
-        let parent = r.addr()?;
-        let count = usize::from(r.u16()?);
-        // Check the whole variable part before allocating for it.
-        let raw = r.take(count * AncestryEntry::LEN)?;
-        let signature = r.array()?;
-        if count == 0 {
-            return Err(WireError::Invalid {
-                what: "TreeAnnounce",
-                reason: "ancestry must have at least one entry",
-            });
-        }
-        let ancestry = raw
-            .chunks_exact(AncestryEntry::LEN)
-            .map(parse_entry)
-            .collect::<Result<_, _>>()?;
-        Ok(TreeAnnounce {
-            seq,
-            timestamp,
-            parent,
-            ancestry,
-            signature,
-        })
+        TreeAnnounceView::new_checked(buf).map(|v| v.to_value())
     }
 
     pub fn emit(&self, out: &mut Vec<u8>) {
-        out.push(MSG_TYPE);
-        out.push(VERSION_1);
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.timestamp.to_le_bytes());
-        out.extend_from_slice(self.parent.as_bytes());
-        put_len_u16(out, self.ancestry.len());
-        for e in &self.ancestry {
-            out.extend_from_slice(e.node_addr.as_bytes());
-            out.extend_from_slice(&e.seq.to_le_bytes());
-            out.extend_from_slice(&e.timestamp.to_le_bytes());
+        let mut v = TreeAnnounceView {
+            buf: field::grow(out, self.encoded_len()),
+        };
+        v.set_msg_type(MSG_TYPE);
+        v.set_version(VERSION_1);
+        v.set_seq(self.seq);
+        v.set_timestamp(self.timestamp);
+        v.set_parent(self.parent);
+        debug_assert!(self.ancestry.len() <= usize::from(u16::MAX));
+        v.set_count(self.ancestry.len() as u16);
+        for (i, e) in self.ancestry.iter().enumerate() {
+            v.set_entry(i, e);
         }
-        out.extend_from_slice(&self.signature);
+        v.set_signature(self.signature);
     }
 
     pub fn encoded_len(&self) -> usize {
@@ -119,26 +216,12 @@ impl TreeAnnounce {
 
     /// The 48 bytes the sender signs: `node || parent || seq || timestamp`.
     pub fn declaration_bytes(&self) -> [u8; 48] {
-        let mut b = [0u8; 48];
-        b[..16].copy_from_slice(self.node_addr().as_bytes());
-        b[16..32].copy_from_slice(self.parent.as_bytes());
-        b[32..40].copy_from_slice(&self.seq.to_le_bytes());
-        b[40..48].copy_from_slice(&self.timestamp.to_le_bytes());
-        b
+        declaration(self.node_addr(), self.parent, self.seq, self.timestamp)
     }
 
     pub fn is_root(&self) -> bool {
         self.parent == self.node_addr()
     }
-}
-
-fn parse_entry(chunk: &[u8]) -> Result<AncestryEntry, WireError> {
-    let mut r = Reader::new(chunk, "AncestryEntry");
-    Ok(AncestryEntry {
-        node_addr: r.addr()?,
-        seq: r.u64()?,
-        timestamp: r.u64()?,
-    })
 }
 
 #[cfg(test)]
