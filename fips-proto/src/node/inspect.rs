@@ -245,7 +245,7 @@ impl Node {
             link_id: None,
             direction: "outbound",
             handshake_state: "sent_msg1",
-            started_at_ms: self.unix_ms_at(now, d.started),
+            started_at_ms: self.unix_ms(d.started),
             idle_ms: now.saturating_duration_since(d.last_sent).as_millis() as u64,
             resend_count: d.resends,
             expected_peer: d.identity.npub(),
@@ -286,14 +286,8 @@ impl Node {
             display_name: alias.unwrap_or_else(|| short_npub(&npub)),
             npub,
             ipv6_addr: addr.ipv6().to_string(),
-            last_seen_ms: self.unix_ms_at(now, at),
+            last_seen_ms: self.unix_ms(at),
             age_ms: now.saturating_duration_since(at).as_millis() as u64,
         }
-    }
-
-    /// Unix ms of `at`, an instant at or before `now`.
-    fn unix_ms_at(&self, now: Instant, at: Instant) -> u64 {
-        let ago = now.saturating_duration_since(at).as_millis() as u64;
-        self.unix_ms(now).saturating_sub(ago)
     }
 }

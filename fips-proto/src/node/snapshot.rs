@@ -142,8 +142,9 @@ pub struct TreePeerView {
     pub distance_to_us: usize,
 }
 
-/// `npub1cld9...2pe6`, as the reference abbreviates npubs.
-pub(super) fn short_npub(npub: &str) -> String {
+/// `npub1cld9...2pe6`, as the reference abbreviates npubs: the one
+/// abbreviation every `display_name` uses.
+pub fn short_npub(npub: &str) -> String {
     if npub.len() <= 13 {
         return npub.to_owned();
     }

@@ -101,31 +101,28 @@ fn hex_addr(h: &str) -> NodeAddr {
 
 /// Nodes a..e and links of the static test mesh, from
 /// testdata/identity.json (`node_addr_hex`, `static_mesh_links`).
-const STATIC_MESH: [(&str, &str); 5] = [
-    ("a", "69e08d65cc3a6b9c2c2ac4bd405e4b0e"),
-    ("b", "8e302c287eb48d6268122fda760b7727"),
-    ("c", "aca221406950440c41d550280ed15a7f"),
-    ("d", "b68411a1916d48efc6b8bd63bb1cd7df"),
-    ("e", "ed7deed386a5462a43510316d84f3ccb"),
-];
-const STATIC_LINKS: [(&str, &str); 6] = [
-    ("a", "d"),
-    ("a", "e"),
-    ("c", "d"),
-    ("b", "c"),
-    ("d", "e"),
-    ("c", "e"),
-];
+fn static_mesh() -> (BTreeMap<String, NodeAddr>, Vec<(String, String)>) {
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../../../testdata/identity.json")).unwrap();
+    let text = |x: &serde_json::Value| x.as_str().unwrap().to_owned();
+    let nodes = v["nodes"].as_array().unwrap().iter();
+    let by_name = nodes
+        .filter(|n| text(&n["name"]).len() == 1)
+        .map(|n| (text(&n["name"]), hex_addr(&text(&n["node_addr_hex"]))))
+        .collect();
+    let links = v["static_mesh_links"].as_array().unwrap().iter();
+    (by_name, links.map(|l| (text(&l[0]), text(&l[1]))).collect())
+}
 
 #[test]
 fn static_mesh_of_identity_vectors_elects_node_a_as_root() {
-    let by_name: BTreeMap<_, _> = STATIC_MESH.iter().map(|(n, h)| (*n, hex_addr(h))).collect();
-    let links: Vec<_> = STATIC_LINKS
+    let (by_name, named_links) = static_mesh();
+    let links: Vec<_> = named_links
         .iter()
         .map(|(x, y)| (by_name[x], by_name[y]))
         .collect();
     let names = ["a", "b", "c", "d", "e"];
-    let addrs: Vec<_> = names.iter().map(|n| by_name[n]).collect();
+    let addrs: Vec<_> = names.iter().map(|n| by_name[*n]).collect();
     let mut mesh = Mesh::new(&addrs, &links);
     mesh.run(Instant::now(), 40);
     let [a, b, c, d, e] = [addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]];

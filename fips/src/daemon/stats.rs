@@ -1,18 +1,12 @@
-//! Feeds the stats history once a second from the node's views, and adds
-//! to `show_tree` and `show_status` the fields the reference's fipstop
-//! reads that the core's snapshot does not carry (the parent's name, the
-//! root's npub, tree counters, dashboard sparklines).
+//! Feeds the stats history once a second from the node's views (read back
+//! by `show_stats_*` and `show_status`'s sparklines).
 
 use std::time::Instant;
 
 use fips_proto::node::snapshot::{PeerView, Snapshot};
 use fips_proto::node::Node;
-use serde_json::{json, Value};
 
-use crate::control::history::{samples_json, Metric, NodeSample, PeerSample, StatsHistory};
-
-/// One-second samples shown inline by `show_status` (the reference's 30).
-const SPARK: usize = 30;
+use crate::control::history::{NodeSample, PeerSample, StatsHistory};
 
 /// Records one tick. Costs one snapshot and one MMP view of the node.
 pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
@@ -69,82 +63,4 @@ fn node_sample(snap: &Snapshot, peers: &[PeerSample]) -> NodeSample {
         },
         active_sessions: snap.status.session_count as u64,
     }
-}
-
-/// `show_tree` with the parent's display name, the root's npub (when the
-/// root is us, a peer or in the identity cache) and the tree counters.
-pub(crate) fn tree(node: &Node, history: &StatsHistory, now: Instant) -> Value {
-    let snap = node.snapshot(now);
-    let mut v = serde_json::to_value(&snap.tree).unwrap_or_default();
-    let Some(obj) = v.as_object_mut() else {
-        return v;
-    };
-    let t = &snap.tree;
-    let peer = |addr: &str| snap.peers.peers.iter().find(|p| p.node_addr == addr);
-    let parent_name = match peer(&t.parent) {
-        Some(p) => p.display_name.clone(),
-        None => short_hex(&t.parent),
-    };
-    let root_npub = if t.is_root {
-        Some(node.identity().npub())
-    } else if let Some(p) = peer(&t.root) {
-        Some(p.npub.clone())
-    } else {
-        let cache = node.identity_cache_view(now);
-        cache
-            .entries
-            .into_iter()
-            .find(|e| e.node_addr == t.root)
-            .map(|e| e.npub)
-    };
-    let c = node.counters();
-    obj.insert("parent_display_name".into(), json!(parent_name));
-    obj.insert("root_npub".into(), json!(root_npub));
-    // Only the counters we keep: parent switches as the 1 s sampler saw
-    // them, and the announces the core refused.
-    obj.insert(
-        "stats".into(),
-        json!({
-            "parent_switches": history.parent_switches(),
-            "sig_failed": c.tree_sig_failed,
-            "stale": c.tree_stale,
-            "ancestry_invalid": c.tree_rejected,
-        }),
-    );
-    v
-}
-
-/// The UDP transport's traffic: the sums over its up links.
-pub(crate) fn link_totals(node: &Node, now: Instant) -> Value {
-    let links = node.snapshot(now).links.links;
-    let sum =
-        |f: fn(&fips_proto::node::snapshot::LinkView) -> u64| -> u64 { links.iter().map(f).sum() };
-    json!({
-        "packets_sent": sum(|l| l.stats.packets_sent),
-        "packets_recv": sum(|l| l.stats.packets_recv),
-        "bytes_sent": sum(|l| l.stats.bytes_sent),
-        "bytes_recv": sum(|l| l.stats.bytes_recv),
-    })
-}
-
-fn short_hex(hex: &str) -> String {
-    format!("{}...", &hex[..hex.len().min(8)])
-}
-
-/// Adds the dashboard's fields to a `show_status` reply.
-pub(crate) fn status_extras(obj: &mut serde_json::Map<String, Value>, history: &StatsHistory) {
-    let spark = |m: Metric| samples_json(&history.recent(m, SPARK));
-    obj.insert(
-        "sparklines".into(),
-        json!({
-            "mesh_size": spark(Metric::MeshSize),
-            "tree_depth": spark(Metric::TreeDepth),
-            "peer_count": spark(Metric::PeerCount),
-            "bytes_in": spark(Metric::BytesIn),
-            "bytes_out": spark(Metric::BytesOut),
-            "loss_rate": spark(Metric::LossRate),
-        }),
-    );
-    let peers = obj.get("peer_count").cloned().unwrap_or(json!(0));
-    obj.insert("transport_peer_counts".into(), json!({ "udp": peers }));
 }

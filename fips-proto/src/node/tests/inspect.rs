@@ -4,16 +4,14 @@
 use crate::identity::Identity;
 use crate::node::PeerConfig;
 
-use super::{chain, secs, LinkParams, Sim};
+use super::{chain_after, secs, LinkParams, Sim};
 
 const A: usize = 0;
 const B: usize = 1;
 const C: usize = 2;
 
 fn settled_chain(seed: u64) -> Sim {
-    let mut sim = chain(seed, LinkParams::default());
-    sim.run_for(secs(20));
-    sim
+    chain_after(seed, 20)
 }
 
 fn hex(sim: &Sim, i: usize) -> String {

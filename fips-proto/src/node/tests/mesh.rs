@@ -1,27 +1,18 @@
 //! Spanning tree and bloom filters over real links in the simulator.
 
-use std::time::Duration;
+use super::{latency_ms, mesh_identities, secs, LinkParams, Sim};
 
-use super::{mesh_identities, secs, LinkParams, Sim};
-
-/// The static mesh of identity.json (links a-d a-e c-d b-c d-e c-e).
+/// The static mesh of identity.json, c-e slower than c-d so c's parent is
+/// unambiguous (d).
 fn static_mesh(seed: u64) -> Sim {
-    let mut sim = Sim::new(seed);
-    for (name, id) in mesh_identities() {
-        sim.add_node(&name, id);
-    }
-    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
-    let fast = LinkParams::default();
-    // c-e slower than c-d, so c's parent is unambiguous (d).
-    let slow = LinkParams {
-        latency: Duration::from_millis(100),
-        ..fast
-    };
-    for (x, y) in [("a", "d"), ("a", "e"), ("c", "d"), ("b", "c"), ("d", "e")] {
-        sim.dial(idx(x), idx(y), fast);
-    }
-    sim.dial(idx("c"), idx("e"), slow);
-    sim
+    let slow = latency_ms(100);
+    super::static_mesh(seed, |link| {
+        if link == (2, 4) {
+            slow
+        } else {
+            LinkParams::default()
+        }
+    })
 }
 
 #[test]
