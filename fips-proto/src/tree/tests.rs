@@ -261,28 +261,58 @@ fn four_switches_in_a_minute_freeze_optional_switches_for_two_minutes() {
         seq += 1;
         t.handle_announce(at, n, &announce(&[n, r], seq)).unwrap()
     };
-    // Mandatory switches (root then parent losses) still count as flaps.
+    // Joining r's tree is root election, not a flap; parent losses are
+    // mandatory switches that still count as flaps.
     assert_eq!(
         ann(&mut t, t0, p).parent_change.unwrap().new_parent,
         Some(p)
     );
     ann(&mut t, t0, q);
-    let c2 = t.remove_peer(secs(t0, 1), &p).parent_change.unwrap();
-    assert_eq!(c2.new_parent, Some(q));
+    let c1 = t.remove_peer(secs(t0, 1), &p).parent_change.unwrap();
+    assert_eq!(c1.new_parent, Some(q));
     ann(&mut t, secs(t0, 1), p);
-    let c3 = t.remove_peer(secs(t0, 2), &q).parent_change.unwrap();
+    let c2 = t.remove_peer(secs(t0, 1), &q).parent_change.unwrap();
+    assert_eq!(c2.new_parent, Some(p));
+    ann(&mut t, secs(t0, 1), q);
+    let c3 = t.remove_peer(secs(t0, 2), &p).parent_change.unwrap();
     assert!(!c3.dampening_engaged);
-    ann(&mut t, secs(t0, 2), q);
-    let c4 = t.remove_peer(secs(t0, 3), &p).parent_change.unwrap();
-    assert_eq!(c4.new_parent, Some(q));
+    ann(&mut t, secs(t0, 2), p);
+    let c4 = t.remove_peer(secs(t0, 3), &q).parent_change.unwrap();
+    assert_eq!(c4.new_parent, Some(p));
     assert!(c4.dampening_engaged);
-    // p returns much better; hold-down is over at 33 s, dampening is not.
-    t.set_peer_cost(q, Some(100.0), 1.0);
-    t.set_peer_cost(p, Some(0.0), 1.0);
-    ann(&mut t, secs(t0, 40), p);
-    assert_eq!(t.parent(), Some(q));
+    // q returns much better; hold-down is over at 33 s, dampening is not.
+    t.set_peer_cost(p, Some(100.0), 1.0);
+    t.set_peer_cost(q, Some(0.0), 1.0);
+    ann(&mut t, secs(t0, 40), q);
+    assert_eq!(t.parent(), Some(p));
     assert_eq!(t.evaluate(secs(t0, 122)), None);
-    assert_eq!(t.evaluate(secs(t0, 123)).unwrap().new_parent, Some(p));
+    assert_eq!(t.evaluate(secs(t0, 123)).unwrap().new_parent, Some(q));
+}
+
+#[test]
+fn following_ever_smaller_roots_at_start_does_not_engage_dampening() {
+    let (r0, r1, r2, r3, me) = (addr(1), addr(2), addr(3), addr(4), addr(9));
+    let (p, q) = (addr(5), addr(6));
+    let t0 = Instant::now();
+    let mut t = TreeState::new(me);
+    t.set_peer_cost(p, Some(0.0), 1.0);
+    t.set_peer_cost(q, Some(0.0), 1.0);
+    // Root news spreads: p then q then p again bring ever smaller roots.
+    let mut changes = Vec::new();
+    for (i, (via, root)) in [(p, r3), (q, r2), (p, r1), (q, r0)].into_iter().enumerate() {
+        let change = t
+            .handle_announce(t0, via, &announce(&[via, root], i as u64 + 1))
+            .unwrap();
+        changes.push(change.parent_change.unwrap());
+    }
+    assert_eq!(t.root(), r0);
+    assert!(changes.iter().all(|c| !c.dampening_engaged));
+    // A better parent on the same root is taken once hold-down is over,
+    // not two minutes later.
+    t.handle_announce(secs(t0, 1), p, &announce(&[p, r0], 9))
+        .unwrap();
+    t.set_peer_cost(q, Some(100.0), 1.0);
+    assert_eq!(t.evaluate(secs(t0, 31)).unwrap().new_parent, Some(p));
 }
 
 #[test]
