@@ -19,15 +19,6 @@ pub enum Direction {
     Inbound,
 }
 
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Outbound => "outbound",
-            Direction::Inbound => "inbound",
-        }
-    }
-}
-
 /// One Noise IK transport session with its indices and counters.
 pub(crate) struct LinkSession {
     pub our_index: u32,

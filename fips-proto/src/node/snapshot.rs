@@ -1,23 +1,37 @@
-//! Read-only views of the node for the control socket. Field names follow the
-//! reference control-socket JSON (`show_status`, `show_peers`, `show_links`,
-//! `show_tree`) for the facts this node has. No secrets in here.
+//! Read-only views of the node for the control socket: its peers and links
+//! as plain data, its status and tree under the reference control-socket
+//! JSON's field names. No secrets in here.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::identity::PeerIdentity;
 use crate::NodeAddr;
 
-use super::link::Peer;
+use super::link::{Direction, Peer};
 use super::Node;
 use crate::tree::distance;
 
-#[derive(Clone, Debug, Serialize)]
+/// What [`Node::snapshot`] reports. `peers` and `links` are plain data
+/// (`fips::control` writes them as the reference's JSON); `status` and
+/// `tree` still carry the reference's strings.
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     pub status: Status,
     pub peers: Peers,
     pub links: Links,
     pub tree: Tree,
+}
+
+/// Where the node is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    /// Said goodbye to its peers; keeps its links, takes no new ones.
+    Draining,
+    Stopped,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -37,55 +51,56 @@ pub struct Status {
     pub uptime_secs: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Peers {
     pub peers: Vec<PeerView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// One authenticated peer.
+#[derive(Clone, Debug)]
 pub struct PeerView {
-    pub node_addr: String,
-    pub npub: String,
-    pub display_name: String,
-    pub ipv6_addr: String,
-    pub connectivity: &'static str,
+    pub node_addr: NodeAddr,
+    pub identity: PeerIdentity,
+    /// The alias it was configured with, if any.
+    pub alias: Option<String>,
     /// Our frames went unanswered for `Timers::peer_silent`: routing avoids
-    /// it until it answers (not in the reference's reply).
+    /// it until it answers.
     pub silent: bool,
     pub link_id: u64,
-    pub direction: &'static str,
-    pub transport_addr: String,
-    pub transport_type: &'static str,
+    pub direction: Direction,
+    pub transport_addr: SocketAddr,
     pub is_parent: bool,
     pub is_child: bool,
+    /// Its depth in the tree; `None` before it announced a position.
     pub tree_depth: Option<usize>,
-    pub has_tree_position: bool,
     pub has_bloom_filter: bool,
     pub filter_sequence: u64,
     pub current_k_bit: bool,
-    pub our_session_index: String,
+    pub our_session_index: u32,
     pub consecutive_decrypt_failures: u32,
+    /// Unix ms.
     pub authenticated_at_ms: u64,
+    /// Unix ms of the last authenticated frame.
     pub last_seen_ms: u64,
     pub noise: NoiseView,
     pub mmp: MmpView,
     pub stats: TrafficStats,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug)]
 pub struct NoiseView {
     pub send_counter: u64,
     pub highest_recv_counter: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug)]
 pub struct MmpView {
     pub srtt_ms: Option<f64>,
     pub loss_rate: f64,
     pub etx: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug)]
 pub struct TrafficStats {
     pub bytes_recv: u64,
     pub bytes_sent: u64,
@@ -93,26 +108,27 @@ pub struct TrafficStats {
     pub packets_sent: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Links {
     pub links: Vec<LinkView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// One up link (one per peer: a link exists once its handshake is done).
+#[derive(Clone, Debug)]
 pub struct LinkView {
     pub link_id: u64,
-    pub transport_id: u32,
-    pub remote_addr: String,
-    pub direction: &'static str,
-    pub state: &'static str,
+    pub remote_addr: SocketAddr,
+    pub direction: Direction,
+    /// Unix ms.
     pub created_at_ms: u64,
     pub stats: LinkStatsView,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug)]
 pub struct LinkStatsView {
     pub bytes_recv: u64,
     pub bytes_sent: u64,
+    /// Unix ms.
     pub last_recv_ms: u64,
     pub packets_recv: u64,
     pub packets_sent: u64,
@@ -156,6 +172,14 @@ fn hexes(addrs: &[NodeAddr]) -> Vec<String> {
 }
 
 impl Node {
+    pub fn run_state(&self) -> RunState {
+        match (self.shut_down, self.draining) {
+            (true, _) => RunState::Stopped,
+            (false, true) => RunState::Draining,
+            (false, false) => RunState::Running,
+        }
+    }
+
     /// Everything the control socket shows about links and the tree.
     pub fn snapshot(&self, now: Instant) -> Snapshot {
         Snapshot {
@@ -175,10 +199,10 @@ impl Node {
             npub: self.identity.public().npub(),
             node_addr: self.my_addr.to_hex(),
             ipv6_addr: self.my_addr.ipv6().to_string(),
-            state: match (self.shut_down, self.draining) {
-                (true, _) => "stopped",
-                (false, true) => "draining",
-                (false, false) => "running",
+            state: match self.run_state() {
+                RunState::Stopped => "stopped",
+                RunState::Draining => "draining",
+                RunState::Running => "running",
             },
             is_root: self.tree.is_root(),
             root: self.tree.root().to_hex(),
@@ -193,7 +217,7 @@ impl Node {
     }
 
     pub(super) fn display_name(&self, addr: &NodeAddr) -> String {
-        let alias = self.peers.slot(addr).and_then(|s| s.cfg.alias.clone());
+        let alias = self.alias(addr);
         let npub = self
             .peers
             .get(addr)
@@ -208,27 +232,28 @@ impl Node {
         self.tree.peer_coords(addr).unwrap_or_default()
     }
 
+    /// The alias `addr` was configured with, if any.
+    pub(super) fn alias(&self, addr: &NodeAddr) -> Option<String> {
+        self.peers.slot(addr).and_then(|s| s.cfg.alias.clone())
+    }
+
     fn peer_view(&self, p: &Peer) -> PeerView {
         let coords = self.peer_coords(&p.addr);
         PeerView {
-            node_addr: p.addr.to_hex(),
-            npub: p.identity.npub(),
-            display_name: self.display_name(&p.addr),
-            ipv6_addr: p.addr.ipv6().to_string(),
-            connectivity: "connected",
+            node_addr: p.addr,
+            identity: p.identity,
+            alias: self.alias(&p.addr),
             silent: p.silent,
             link_id: p.link_id,
-            direction: p.direction.as_str(),
-            transport_addr: p.remote.to_string(),
-            transport_type: "udp",
+            direction: p.direction,
+            transport_addr: p.remote,
             is_parent: self.tree.parent() == Some(p.addr),
             is_child: coords.get(1) == Some(&self.my_addr),
             tree_depth: coords.len().checked_sub(1),
-            has_tree_position: !coords.is_empty(),
             has_bloom_filter: self.bloom.inbound(&p.addr).is_some(),
             filter_sequence: self.bloom.inbound_seq(&p.addr).unwrap_or(0),
             current_k_bit: p.k_bit,
-            our_session_index: format!("{:08x}", p.current.our_index),
+            our_session_index: p.current.our_index,
             consecutive_decrypt_failures: p.decrypt_failures,
             authenticated_at_ms: p.authenticated_at_ms,
             last_seen_ms: p.last_recv_unix_ms,
@@ -253,10 +278,8 @@ impl Node {
     fn link_view(&self, p: &Peer) -> LinkView {
         LinkView {
             link_id: p.link_id,
-            transport_id: 1,
-            remote_addr: p.remote.to_string(),
-            direction: p.direction.as_str(),
-            state: "connected",
+            remote_addr: p.remote,
+            direction: p.direction,
             created_at_ms: p.authenticated_at_ms,
             stats: LinkStatsView {
                 bytes_recv: p.stats.bytes_recv,

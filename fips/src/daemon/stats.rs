@@ -5,17 +5,19 @@ use std::time::Instant;
 
 use fips_proto::node::snapshot::{PeerView, Snapshot};
 use fips_proto::node::Node;
+use fips_proto::NodeAddr;
 
 use crate::control::history::{NodeSample, PeerSample, StatsHistory};
+use crate::control::reply::display_name;
 
 /// Records one tick. Costs one snapshot and one MMP view of the node.
 pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
     let snap = node.snapshot(now);
     let mmp = node.mmp_view();
-    let ecn = |addr: &str| {
+    let ecn = |addr: &NodeAddr| {
         mmp.peers
             .iter()
-            .find(|m| m.peer == addr)
+            .find(|m| m.peer == *addr)
             .map_or(0, |m| u64::from(m.link_layer.ecn_ce_count))
     };
     let peers: Vec<PeerSample> = snap
@@ -28,10 +30,11 @@ pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
 }
 
 fn peer_sample(p: &PeerView, ecn_ce_total: u64) -> PeerSample {
+    let npub = p.identity.npub();
     PeerSample {
-        node_addr: p.node_addr.clone(),
-        npub: p.npub.clone(),
-        display_name: p.display_name.clone(),
+        node_addr: p.node_addr.to_hex(),
+        display_name: display_name(p.alias.as_deref(), &npub),
+        npub,
         srtt_ms: p.mmp.srtt_ms,
         loss_rate: Some(p.mmp.loss_rate),
         bytes_in_total: p.stats.bytes_recv,

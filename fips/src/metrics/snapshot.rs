@@ -10,6 +10,8 @@ use fips_proto::node::{AdmissionStats, Counters, Node};
 use fips_proto::session::DataplaneCounters;
 use tokio::sync::watch;
 
+use crate::control::reply::display_name;
+
 /// Peers with labels of their own in the per-link families; the rest are
 /// summed under [`OTHER_PEERS`]. So each per-link family has at most
 /// `MAX_LABELLED_PEERS + 1` series, whatever the number of peers.
@@ -72,7 +74,7 @@ impl NodeFigures {
             .peers
             .iter()
             .map(|p| LinkFigures {
-                peer: p.display_name.clone(),
+                peer: display_name(p.alias.as_deref(), &p.identity.npub()),
                 rtt_seconds: p.mmp.srtt_ms.map(|ms| ms / 1000.0),
                 loss_ratio: Some(p.mmp.loss_rate),
                 bytes_sent: p.stats.bytes_sent,

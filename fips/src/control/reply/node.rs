@@ -14,6 +14,7 @@ use fips_proto::node::{AdmissionStats, Node};
 use serde::Serialize;
 
 use super::dataplane::Forwarding;
+use super::display_name;
 use super::history::Samples;
 use crate::control::history::{Metric, StatsHistory};
 use crate::limits::DaemonBounds;
@@ -147,22 +148,22 @@ struct TreeStats {
 
 pub(crate) fn tree(node: &Node, history: &StatsHistory, now: Instant) -> Tree {
     let Snapshot { tree, peers, .. } = node.snapshot(now);
-    let peer = |addr: &str| peers.peers.iter().find(|p| p.node_addr == addr);
+    let peer = |addr: &str| peers.peers.iter().find(|p| p.node_addr.to_hex() == addr);
     let parent_display_name = match peer(&tree.parent) {
-        Some(p) => p.display_name.clone(),
+        Some(p) => display_name(p.alias.as_deref(), &p.identity.npub()),
         None => format!("{}...", &tree.parent[..tree.parent.len().min(8)]),
     };
     let root_npub = if tree.is_root {
         Some(node.identity().npub())
     } else if let Some(p) = peer(&tree.root) {
-        Some(p.npub.clone())
+        Some(p.identity.npub())
     } else {
         let cache = node.identity_cache_view(now);
         cache
             .entries
             .into_iter()
-            .find(|e| e.node_addr == tree.root)
-            .map(|e| e.npub)
+            .find(|e| e.identity.node_addr().to_hex() == tree.root)
+            .map(|e| e.identity.npub())
     };
     let c = node.counters();
     Tree {
