@@ -13,6 +13,7 @@ use crate::NodeAddr;
 
 use super::handshake::Dial;
 use super::link::{Direction, Peer};
+use super::snapshot::PeerName;
 use super::Node;
 
 /// What [`Node::bloom_view`] reports.
@@ -31,9 +32,7 @@ pub struct BloomView {
 /// A peer and the filter it sent us.
 #[derive(Clone, Debug)]
 pub struct PeerFilterView {
-    pub peer: NodeAddr,
-    pub identity: PeerIdentity,
-    pub alias: Option<String>,
+    pub peer: PeerName,
     /// 0 before its first filter.
     pub filter_sequence: u64,
     /// `None` until the peer sent a filter.
@@ -67,9 +66,7 @@ pub struct MmpView {
 
 #[derive(Clone, Debug)]
 pub struct PeerMmpView {
-    pub peer: NodeAddr,
-    pub identity: PeerIdentity,
-    pub alias: Option<String>,
+    pub peer: PeerName,
     pub link_layer: LinkLayerView,
     pub counters: LinkMmpCounters,
 }
@@ -136,8 +133,7 @@ pub struct IdentityCacheView {
 
 #[derive(Clone, Debug)]
 pub struct IdentityEntryView {
-    pub identity: PeerIdentity,
-    pub alias: Option<String>,
+    pub peer: PeerName,
     /// The last insert or lookup.
     pub last_seen: Instant,
     pub age: Duration,
@@ -150,9 +146,7 @@ impl Node {
             .peers
             .values()
             .map(|p| PeerFilterView {
-                peer: p.addr,
-                identity: p.identity,
-                alias: self.alias(&p.addr),
+                peer: self.peer_name(p.addr, p.identity),
                 filter_sequence: self.bloom.inbound_seq(&p.addr).unwrap_or(0),
                 fill: self.bloom.inbound(&p.addr).map(FilterFill::of),
             })
@@ -181,9 +175,7 @@ impl Node {
     fn peer_mmp(&self, p: &Peer) -> PeerMmpView {
         let m = &p.mmp;
         PeerMmpView {
-            peer: p.addr,
-            identity: p.identity,
-            alias: self.alias(&p.addr),
+            peer: self.peer_name(p.addr, p.identity),
             link_layer: LinkLayerView {
                 loss_rate: m.loss_rate(),
                 etx: m.etx(),
@@ -226,13 +218,12 @@ impl Node {
         let mut entries: Vec<IdentityEntryView> = cache
             .entries()
             .map(|(identity, at)| IdentityEntryView {
-                identity,
-                alias: self.alias(&identity.node_addr()),
+                peer: self.peer_name(identity.node_addr(), identity),
                 last_seen: at,
                 age: now.saturating_duration_since(at),
             })
             .collect();
-        entries.sort_by_key(|e| e.identity.node_addr());
+        entries.sort_by_key(|e| e.peer.addr);
         IdentityCacheView {
             entries,
             max_entries: cache.capacity(),

@@ -14,14 +14,14 @@ use super::link::{Direction, Peer};
 use super::Node;
 use crate::tree::distance;
 
-/// What [`Node::snapshot`] reports. `peers` and `links` are plain data
-/// (`fips::control` writes them as the reference's JSON); `status` and
-/// `tree` still carry the reference's strings.
+/// What [`Node::snapshot`] reports. `peers` is plain data (`fips::control`
+/// writes it as the reference's `show_peers` and, as each peer has one
+/// link, `show_links`); `status` and `tree` still carry the reference's
+/// strings.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub status: Status,
     pub peers: Peers,
-    pub links: Links,
     pub tree: Tree,
 }
 
@@ -56,13 +56,19 @@ pub struct Peers {
     pub peers: Vec<PeerView>,
 }
 
-/// One authenticated peer.
+/// Who a peer is: what every view of a peer starts with.
 #[derive(Clone, Debug)]
-pub struct PeerView {
-    pub node_addr: NodeAddr,
+pub struct PeerName {
+    pub addr: NodeAddr,
     pub identity: PeerIdentity,
     /// The alias it was configured with, if any.
     pub alias: Option<String>,
+}
+
+/// One authenticated peer and its link.
+#[derive(Clone, Debug)]
+pub struct PeerView {
+    pub peer: PeerName,
     /// Our frames went unanswered for `Timers::peer_silent`: routing avoids
     /// it until it answers.
     pub silent: bool,
@@ -78,7 +84,7 @@ pub struct PeerView {
     pub current_k_bit: bool,
     pub our_session_index: u32,
     pub consecutive_decrypt_failures: u32,
-    /// Unix ms.
+    /// Unix ms (when its link came up).
     pub authenticated_at_ms: u64,
     /// Unix ms of the last authenticated frame.
     pub last_seen_ms: u64,
@@ -104,32 +110,6 @@ pub struct MmpView {
 pub struct TrafficStats {
     pub bytes_recv: u64,
     pub bytes_sent: u64,
-    pub packets_recv: u64,
-    pub packets_sent: u64,
-}
-
-#[derive(Clone, Debug)]
-pub struct Links {
-    pub links: Vec<LinkView>,
-}
-
-/// One up link (one per peer: a link exists once its handshake is done).
-#[derive(Clone, Debug)]
-pub struct LinkView {
-    pub link_id: u64,
-    pub remote_addr: SocketAddr,
-    pub direction: Direction,
-    /// Unix ms.
-    pub created_at_ms: u64,
-    pub stats: LinkStatsView,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct LinkStatsView {
-    pub bytes_recv: u64,
-    pub bytes_sent: u64,
-    /// Unix ms.
-    pub last_recv_ms: u64,
     pub packets_recv: u64,
     pub packets_sent: u64,
 }
@@ -187,9 +167,6 @@ impl Node {
             peers: Peers {
                 peers: self.peers.values().map(|p| self.peer_view(p)).collect(),
             },
-            links: Links {
-                links: self.peers.values().map(|p| self.link_view(p)).collect(),
-            },
             tree: self.tree_view(),
         }
     }
@@ -233,16 +210,22 @@ impl Node {
     }
 
     /// The alias `addr` was configured with, if any.
-    pub(super) fn alias(&self, addr: &NodeAddr) -> Option<String> {
+    fn alias(&self, addr: &NodeAddr) -> Option<String> {
         self.peers.slot(addr).and_then(|s| s.cfg.alias.clone())
+    }
+
+    pub(super) fn peer_name(&self, addr: NodeAddr, identity: PeerIdentity) -> PeerName {
+        PeerName {
+            addr,
+            identity,
+            alias: self.alias(&addr),
+        }
     }
 
     fn peer_view(&self, p: &Peer) -> PeerView {
         let coords = self.peer_coords(&p.addr);
         PeerView {
-            node_addr: p.addr,
-            identity: p.identity,
-            alias: self.alias(&p.addr),
+            peer: self.peer_name(p.addr, p.identity),
             silent: p.silent,
             link_id: p.link_id,
             direction: p.direction,
@@ -269,22 +252,6 @@ impl Node {
             stats: TrafficStats {
                 bytes_recv: p.stats.bytes_recv,
                 bytes_sent: p.stats.bytes_sent,
-                packets_recv: p.stats.packets_recv,
-                packets_sent: p.stats.packets_sent,
-            },
-        }
-    }
-
-    fn link_view(&self, p: &Peer) -> LinkView {
-        LinkView {
-            link_id: p.link_id,
-            remote_addr: p.remote,
-            direction: p.direction,
-            created_at_ms: p.authenticated_at_ms,
-            stats: LinkStatsView {
-                bytes_recv: p.stats.bytes_recv,
-                bytes_sent: p.stats.bytes_sent,
-                last_recv_ms: p.last_recv_unix_ms,
                 packets_recv: p.stats.packets_recv,
                 packets_sent: p.stats.packets_sent,
             },

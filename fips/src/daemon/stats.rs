@@ -17,24 +17,23 @@ pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
     let ecn = |addr: &NodeAddr| {
         mmp.peers
             .iter()
-            .find(|m| m.peer == *addr)
+            .find(|m| m.peer.addr == *addr)
             .map_or(0, |m| u64::from(m.link_layer.ecn_ce_count))
     };
     let peers: Vec<PeerSample> = snap
         .peers
         .peers
         .iter()
-        .map(|p| peer_sample(p, ecn(&p.node_addr)))
+        .map(|p| peer_sample(p, ecn(&p.peer.addr)))
         .collect();
     history.tick(now, &node_sample(&snap, &peers), &peers);
 }
 
 fn peer_sample(p: &PeerView, ecn_ce_total: u64) -> PeerSample {
-    let npub = p.identity.npub();
     PeerSample {
-        node_addr: p.node_addr.to_hex(),
-        display_name: display_name(p.alias.as_deref(), &npub),
-        npub,
+        node_addr: p.peer.addr.to_hex(),
+        npub: p.peer.identity.npub(),
+        display_name: display_name(&p.peer),
         srtt_ms: p.mmp.srtt_ms,
         loss_rate: Some(p.mmp.loss_rate),
         bytes_in_total: p.stats.bytes_recv,

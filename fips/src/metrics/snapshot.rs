@@ -74,7 +74,7 @@ impl NodeFigures {
             .peers
             .iter()
             .map(|p| LinkFigures {
-                peer: display_name(p.alias.as_deref(), &p.identity.npub()),
+                peer: display_name(&p.peer),
                 rtt_seconds: p.mmp.srtt_ms.map(|ms| ms / 1000.0),
                 loss_ratio: Some(p.mmp.loss_rate),
                 bytes_sent: p.stats.bytes_sent,
@@ -93,7 +93,7 @@ impl NodeFigures {
             peers_connected: total - silent,
             peers_silent: silent,
             peers_connecting: connecting,
-            links_up: snap.links.links.len() as u64,
+            links_up: total,
             links_handshaking: connecting,
             links,
             sessions: dp.map(session_states).unwrap_or_default(),

@@ -50,7 +50,7 @@ fn bloom_view_shows_each_peers_filter_with_the_nodes_behind_it() {
 
     let a = sim.node(A).bloom_view();
     let from_b = &a.peer_filters[0];
-    assert_eq!(from_b.peer, addr(&sim, B));
+    assert_eq!(from_b.peer.addr, addr(&sim, B));
     // b's filter for a holds b and c.
     let fill = from_b.fill.expect("b sent a filter");
     assert_eq!(fill.estimated_count.map(f64::round), Some(2.0));
@@ -83,7 +83,7 @@ fn mmp_view_reports_rtt_and_counters_for_every_link_and_no_sessions() {
     let sim = settled_chain(43);
     let b = sim.node(B).mmp_view();
     assert_eq!(b.peers.len(), 2);
-    let peers: Vec<NodeAddr> = b.peers.iter().map(|p| p.peer).collect();
+    let peers: Vec<NodeAddr> = b.peers.iter().map(|p| p.peer.addr).collect();
     assert!(peers.contains(&addr(&sim, A)) && peers.contains(&addr(&sim, C)));
     for p in &b.peers {
         let l = &p.link_layer;
@@ -136,15 +136,15 @@ fn connections_view_lists_an_unanswered_dial_until_it_completes() {
 fn identity_cache_view_holds_the_linked_peers_and_learned_keys_without_secrets() {
     let mut sim = settled_chain(45);
     let b = sim.node(B).identity_cache_view(sim.now);
-    let ids: Vec<PeerIdentity> = b.entries.iter().map(|e| e.identity).collect();
+    let ids: Vec<PeerIdentity> = b.entries.iter().map(|e| e.peer.identity).collect();
     assert!(ids.contains(&public(&sim, A)) && ids.contains(&public(&sim, C)));
     assert_eq!(b.max_entries, crate::routing::cache::IDENTITY_CAPACITY);
     let a_entry = b
         .entries
         .iter()
-        .find(|e| e.identity.node_addr() == addr(&sim, A))
+        .find(|e| e.peer.addr == addr(&sim, A))
         .expect("a cached");
-    assert_eq!(a_entry.identity, public(&sim, A));
+    assert_eq!(a_entry.peer.identity, public(&sim, A));
 
     // a learns c's key (as from DNS) 3 s from now: a fresh entry.
     sim.run_for(secs(3));
@@ -156,13 +156,13 @@ fn identity_cache_view_holds_the_linked_peers_and_learned_keys_without_secrets()
     let c_entry = a
         .entries
         .iter()
-        .find(|e| e.identity == public(&sim, C))
+        .find(|e| e.peer.identity == public(&sim, C))
         .expect("c learned");
     assert_eq!(c_entry.age, secs(2));
     let b_entry = a
         .entries
         .iter()
-        .find(|e| e.identity == public(&sim, B))
+        .find(|e| e.peer.identity == public(&sim, B))
         .expect("b linked");
     assert!(b_entry.age >= secs(5), "{b_entry:?}");
     assert_eq!(c_entry.last_seen - b_entry.last_seen, b_entry.age - secs(2));

@@ -14,7 +14,7 @@ use fips_proto::node::inspect::{
 use fips_proto::node::Node;
 use serde::Serialize;
 
-use super::{direction, display_name};
+use super::{direction, display_name, Named};
 
 /// `show_bloom`.
 #[derive(Serialize)]
@@ -66,8 +66,8 @@ impl From<FilterFill> for Fill {
 impl PeerFilter {
     pub(super) fn of(p: &PeerFilterView) -> PeerFilter {
         PeerFilter {
-            peer: p.peer.to_hex(),
-            display_name: display_name(p.alias.as_deref(), &p.identity.npub()),
+            peer: p.peer.addr.to_hex(),
+            display_name: display_name(&p.peer),
             has_filter: p.fill.is_some(),
             filter_sequence: p.filter_sequence,
             fill: p.fill.map(Fill::from),
@@ -145,8 +145,8 @@ impl PeerMmp {
     pub(super) fn of(p: &PeerMmpView) -> PeerMmp {
         let (l, c) = (&p.link_layer, &p.counters);
         PeerMmp {
-            peer: p.peer.to_hex(),
-            display_name: display_name(p.alias.as_deref(), &p.identity.npub()),
+            peer: p.peer.addr.to_hex(),
+            display_name: display_name(&p.peer),
             mode: "full",
             link_layer: LinkLayer {
                 loss_rate: l.loss_rate,
@@ -234,10 +234,8 @@ pub(crate) struct IdentityCache {
 
 #[derive(Serialize)]
 struct IdentityEntry {
-    node_addr: String,
-    npub: String,
-    display_name: String,
-    ipv6_addr: String,
+    #[serde(flatten)]
+    name: Named,
     /// Unix ms of the last insert or lookup.
     last_seen_ms: u64,
     age_ms: u64,
@@ -245,13 +243,8 @@ struct IdentityEntry {
 
 impl IdentityEntry {
     fn of(node: &Node, e: &IdentityEntryView) -> IdentityEntry {
-        let addr = e.identity.node_addr();
-        let npub = e.identity.npub();
         IdentityEntry {
-            node_addr: addr.to_hex(),
-            display_name: display_name(e.alias.as_deref(), &npub),
-            npub,
-            ipv6_addr: addr.ipv6().to_string(),
+            name: Named::from(&e.peer),
             last_seen_ms: node.unix_ms(e.last_seen),
             age_ms: e.age.as_millis() as u64,
         }

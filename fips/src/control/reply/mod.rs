@@ -31,7 +31,7 @@ pub(crate) use listening::listening;
 pub(crate) use node::{status, transports, tree, DaemonFacts};
 pub(crate) use peers::{links, peers};
 
-use fips_proto::node::snapshot::short_npub;
+use fips_proto::node::snapshot::{short_npub, PeerName};
 use fips_proto::node::Direction;
 use fips_proto::NodeAddr;
 use serde::Serialize;
@@ -43,8 +43,32 @@ fn hexes(addrs: &[NodeAddr]) -> Vec<String> {
 
 /// A peer's `display_name`: its configured alias, else its abbreviated npub
 /// (also the metrics' peer label and the stats history's name).
-pub(crate) fn display_name(alias: Option<&str>, npub: &str) -> String {
-    alias.map_or_else(|| short_npub(npub), str::to_owned)
+pub(crate) fn display_name(peer: &PeerName) -> String {
+    match &peer.alias {
+        Some(alias) => alias.clone(),
+        None => short_npub(&peer.identity.npub()),
+    }
+}
+
+/// The four keys that name a peer in `show_peers` and
+/// `show_identity_cache`, in the reference's order.
+#[derive(Serialize)]
+struct Named {
+    node_addr: String,
+    npub: String,
+    display_name: String,
+    ipv6_addr: String,
+}
+
+impl From<&PeerName> for Named {
+    fn from(p: &PeerName) -> Self {
+        Named {
+            node_addr: p.addr.to_hex(),
+            npub: p.identity.npub(),
+            display_name: display_name(p),
+            ipv6_addr: p.addr.ipv6().to_string(),
+        }
+    }
 }
 
 fn direction(d: Direction) -> &'static str {

@@ -148,9 +148,12 @@ struct TreeStats {
 
 pub(crate) fn tree(node: &Node, history: &StatsHistory, now: Instant) -> Tree {
     let Snapshot { tree, peers, .. } = node.snapshot(now);
-    let peer = |addr: &str| peers.peers.iter().find(|p| p.node_addr.to_hex() == addr);
+    let peer = |addr: &str| {
+        let mut names = peers.peers.iter().map(|p| &p.peer);
+        names.find(|p| p.addr.to_hex() == addr)
+    };
     let parent_display_name = match peer(&tree.parent) {
-        Some(p) => display_name(p.alias.as_deref(), &p.identity.npub()),
+        Some(p) => display_name(p),
         None => format!("{}...", &tree.parent[..tree.parent.len().min(8)]),
     };
     let root_npub = if tree.is_root {
@@ -162,8 +165,8 @@ pub(crate) fn tree(node: &Node, history: &StatsHistory, now: Instant) -> Tree {
         cache
             .entries
             .into_iter()
-            .find(|e| e.identity.node_addr().to_hex() == tree.root)
-            .map(|e| e.identity.npub())
+            .find(|e| e.peer.addr.to_hex() == tree.root)
+            .map(|e| e.peer.identity.npub())
     };
     let c = node.counters();
     Tree {
@@ -208,8 +211,8 @@ struct LinkTotals {
 }
 
 impl LinkTotals {
-    fn of(links: &[snapshot::LinkView]) -> Self {
-        let sum = |f: fn(&snapshot::LinkStatsView) -> u64| links.iter().map(|l| f(&l.stats)).sum();
+    fn of(peers: &[snapshot::PeerView]) -> Self {
+        let sum = |f: fn(&snapshot::TrafficStats) -> u64| peers.iter().map(|p| f(&p.stats)).sum();
         LinkTotals {
             packets_sent: sum(|s| s.packets_sent),
             packets_recv: sum(|s| s.packets_recv),
@@ -227,7 +230,7 @@ pub(crate) fn transports(node: &Node, udp_local: Option<SocketAddr>, now: Instan
             state: "up",
             mtu: node.link_mtu(),
             local_addr: udp_local.map(|a| a.to_string()),
-            stats: LinkTotals::of(&node.snapshot(now).links.links),
+            stats: LinkTotals::of(&node.snapshot(now).peers.peers),
         }],
         msg1_admission: node.admission_stats(),
     }

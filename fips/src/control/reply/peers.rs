@@ -1,13 +1,13 @@
-//! `show_peers` and `show_links`: the core's plain peer and link views
-//! under the reference's field names.
+//! `show_peers` and `show_links`: the core's plain peer views (each peer
+//! has one link) under the reference's field names.
 
 use std::time::Instant;
 
-use fips_proto::node::snapshot::{self, LinkView, PeerView};
+use fips_proto::node::snapshot::{self, PeerView};
 use fips_proto::node::Node;
 use serde::Serialize;
 
-use super::{direction, display_name};
+use super::{direction, Named};
 
 /// `show_peers`.
 #[derive(Serialize)]
@@ -17,10 +17,8 @@ pub(crate) struct Peers {
 
 #[derive(Serialize)]
 struct Peer {
-    node_addr: String,
-    npub: String,
-    display_name: String,
-    ipv6_addr: String,
+    #[serde(flatten)]
+    name: Named,
     connectivity: &'static str,
     /// Our frames went unanswered for `Timers::peer_silent`: routing avoids
     /// it until it answers (not in the reference's reply).
@@ -79,12 +77,8 @@ impl From<snapshot::TrafficStats> for Traffic {
 
 impl Peer {
     fn of(p: &PeerView) -> Peer {
-        let npub = p.identity.npub();
         Peer {
-            node_addr: p.node_addr.to_hex(),
-            display_name: display_name(p.alias.as_deref(), &npub),
-            npub,
-            ipv6_addr: p.node_addr.ipv6().to_string(),
+            name: Named::from(&p.peer),
             connectivity: "connected",
             silent: p.silent,
             link_id: p.link_id,
@@ -155,19 +149,19 @@ struct LinkStats {
 }
 
 impl Link {
-    fn of(l: &LinkView) -> Link {
-        let s = &l.stats;
+    fn of(p: &PeerView) -> Link {
+        let s = &p.stats;
         Link {
-            link_id: l.link_id,
+            link_id: p.link_id,
             transport_id: 1,
-            remote_addr: l.remote_addr.to_string(),
-            direction: direction(l.direction),
+            remote_addr: p.transport_addr.to_string(),
+            direction: direction(p.direction),
             state: "connected",
-            created_at_ms: l.created_at_ms,
+            created_at_ms: p.authenticated_at_ms,
             stats: LinkStats {
                 bytes_recv: s.bytes_recv,
                 bytes_sent: s.bytes_sent,
-                last_recv_ms: s.last_recv_ms,
+                last_recv_ms: p.last_seen_ms,
                 packets_recv: s.packets_recv,
                 packets_sent: s.packets_sent,
             },
@@ -175,12 +169,13 @@ impl Link {
     }
 }
 
+/// One link per peer: the links are the peers' links.
 pub(crate) fn links(node: &Node, now: Instant) -> Links {
     Links {
         links: node
             .snapshot(now)
-            .links
-            .links
+            .peers
+            .peers
             .iter()
             .map(Link::of)
             .collect(),

@@ -4,6 +4,7 @@
 //! key nobody answers).
 
 use fips_proto::node::inspect::PeerFilterView;
+use fips_proto::node::snapshot::PeerName;
 use serde_json::Value;
 
 use super::inspect::{PeerFilter, PeerMmp};
@@ -138,9 +139,11 @@ fn bloom_reply_has_the_reference_keys_and_omits_fill_without_a_filter() {
     assert!(pf["fill_ratio"].is_f64() && pf["set_bits"] == 5, "{pf}");
 
     let none = PeerFilterView {
-        peer: w.ids[A].node_addr(),
-        identity: *w.ids[A].public(),
-        alias: Some("a".into()),
+        peer: PeerName {
+            addr: w.ids[A].node_addr(),
+            identity: *w.ids[A].public(),
+            alias: Some("a".into()),
+        },
         filter_sequence: 0,
         fill: None,
     };
