@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::bloom::{BloomFilter, BloomStats};
 use crate::identity::PeerIdentity;
-use crate::mmp::MmpCounters;
+use crate::mmp::{MmpCounters, MmpMetrics};
 use crate::NodeAddr;
 
 use super::handshake::Dial;
@@ -85,6 +85,21 @@ pub struct LinkLayerView {
     pub delivery_ratio_forward: f64,
     pub delivery_ratio_reverse: f64,
     pub ecn_ce_count: u32,
+}
+
+impl LinkLayerView {
+    pub(super) fn of(m: &MmpMetrics) -> Self {
+        LinkLayerView {
+            loss_rate: m.loss_rate(),
+            etx: m.etx(),
+            goodput_bps: m.goodput_bps(),
+            srtt_ms: m.srtt_ms(),
+            lqi: m.link_cost(),
+            delivery_ratio_forward: m.delivery_ratio_forward(),
+            delivery_ratio_reverse: m.delivery_ratio_reverse(),
+            ecn_ce_count: m.ecn_ce_count(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -173,23 +188,13 @@ impl Node {
     }
 
     fn peer_mmp(&self, p: &Peer) -> PeerMmpView {
-        let m = &p.mmp;
         PeerMmpView {
             peer: self.peer_name(p.addr, p.identity),
-            link_layer: LinkLayerView {
-                loss_rate: m.loss_rate(),
-                etx: m.etx(),
-                goodput_bps: m.goodput_bps(),
-                srtt_ms: m.srtt_ms(),
-                lqi: m.link_cost(),
-                delivery_ratio_forward: m.delivery_ratio_forward(),
-                delivery_ratio_reverse: m.delivery_ratio_reverse(),
-                ecn_ce_count: m.ecn_ce_count(),
-            },
+            link_layer: LinkLayerView::of(&p.mmp),
             counters: LinkMmpCounters {
                 frames_received: p.mmp_rx.cumulative_packets(),
                 reports_sent: p.mmp_rx.reports_built(),
-                metrics: *m.counters(),
+                metrics: *p.mmp.counters(),
                 jitter_us: p.mmp_rx.jitter_us(),
             },
         }

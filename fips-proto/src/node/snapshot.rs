@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::identity::PeerIdentity;
 use crate::NodeAddr;
 
+use super::inspect::LinkLayerView;
 use super::link::{Direction, Peer};
 use super::Node;
 use crate::tree::distance;
@@ -89,7 +90,8 @@ pub struct PeerView {
     /// Unix ms of the last authenticated frame.
     pub last_seen_ms: u64,
     pub noise: NoiseView,
-    pub mmp: MmpView,
+    /// What MMP measures on its link.
+    pub mmp: LinkLayerView,
     pub stats: TrafficStats,
 }
 
@@ -97,13 +99,6 @@ pub struct PeerView {
 pub struct NoiseView {
     pub send_counter: u64,
     pub highest_recv_counter: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct MmpView {
-    pub srtt_ms: Option<f64>,
-    pub loss_rate: f64,
-    pub etx: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -244,11 +239,7 @@ impl Node {
                 send_counter: p.current.send_counter,
                 highest_recv_counter: p.current.highest_recv.unwrap_or(0),
             },
-            mmp: MmpView {
-                srtt_ms: p.mmp.srtt_ms(),
-                loss_rate: p.mmp.loss_rate(),
-                etx: p.mmp.etx(),
-            },
+            mmp: LinkLayerView::of(&p.mmp),
             stats: TrafficStats {
                 bytes_recv: p.stats.bytes_recv,
                 bytes_sent: p.stats.bytes_sent,

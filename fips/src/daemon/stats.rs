@@ -5,31 +5,18 @@ use std::time::Instant;
 
 use fips_proto::node::snapshot::{PeerView, Snapshot};
 use fips_proto::node::Node;
-use fips_proto::NodeAddr;
 
 use crate::control::history::{NodeSample, PeerSample, StatsHistory};
 use crate::control::reply::display_name;
 
-/// Records one tick. Costs one snapshot and one MMP view of the node.
+/// Records one tick. Costs one snapshot of the node.
 pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
     let snap = node.snapshot(now);
-    let mmp = node.mmp_view();
-    let ecn = |addr: &NodeAddr| {
-        mmp.peers
-            .iter()
-            .find(|m| m.peer.addr == *addr)
-            .map_or(0, |m| u64::from(m.link_layer.ecn_ce_count))
-    };
-    let peers: Vec<PeerSample> = snap
-        .peers
-        .peers
-        .iter()
-        .map(|p| peer_sample(p, ecn(&p.peer.addr)))
-        .collect();
+    let peers: Vec<PeerSample> = snap.peers.peers.iter().map(peer_sample).collect();
     history.tick(now, &node_sample(&snap, &peers), &peers);
 }
 
-fn peer_sample(p: &PeerView, ecn_ce_total: u64) -> PeerSample {
+fn peer_sample(p: &PeerView) -> PeerSample {
     PeerSample {
         node_addr: p.peer.addr.to_hex(),
         npub: p.peer.identity.npub(),
@@ -40,7 +27,7 @@ fn peer_sample(p: &PeerView, ecn_ce_total: u64) -> PeerSample {
         bytes_out_total: p.stats.bytes_sent,
         packets_in_total: p.stats.packets_recv,
         packets_out_total: p.stats.packets_sent,
-        ecn_ce_total,
+        ecn_ce_total: u64::from(p.mmp.ecn_ce_count),
     }
 }
 
