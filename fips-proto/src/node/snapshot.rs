@@ -1,11 +1,9 @@
-//! Read-only views of the node for the control socket: its peers and links
-//! as plain data, its status and tree under the reference control-socket
-//! JSON's field names. No secrets in here.
+//! Read-only views of the node for the control socket and metrics: its
+//! status, peers and tree as plain data (addresses, public identities,
+//! enums, numbers). No secrets in here.
 
 use std::net::SocketAddr;
-use std::time::Instant;
-
-use serde::Serialize;
+use std::time::{Duration, Instant};
 
 use crate::identity::PeerIdentity;
 use crate::NodeAddr;
@@ -15,10 +13,9 @@ use super::link::{Direction, Peer};
 use super::Node;
 use crate::tree::distance;
 
-/// What [`Node::snapshot`] reports. `peers` is plain data (`fips::control`
-/// writes it as the reference's `show_peers` and, as each peer has one
-/// link, `show_links`); `status` and `tree` still carry the reference's
-/// strings.
+/// What [`Node::snapshot`] reports, as plain data: `fips::control`
+/// writes it as the reference's `show_status`, `show_peers`, `show_links`
+/// (each peer has one link) and `show_tree`.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub status: Status,
@@ -35,21 +32,22 @@ pub enum RunState {
     Stopped,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// The node as a whole.
+#[derive(Clone, Debug)]
 pub struct Status {
-    pub npub: String,
-    pub node_addr: String,
-    pub ipv6_addr: String,
-    pub state: &'static str,
+    pub identity: PeerIdentity,
+    pub node_addr: NodeAddr,
+    pub state: RunState,
     pub is_root: bool,
-    pub root: String,
+    pub root: NodeAddr,
     pub peer_count: usize,
-    pub link_count: usize,
+    /// Outbound handshakes waiting for msg2.
     pub connection_count: usize,
     pub session_count: usize,
     pub effective_ipv6_mtu: u16,
+    /// Members estimated from the bloom filters; `None` before any filter.
     pub estimated_mesh_size: Option<u64>,
-    pub uptime_secs: u64,
+    pub uptime: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -109,45 +107,39 @@ pub struct TrafficStats {
     pub packets_sent: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// Our place in the spanning tree and our peers' places.
+#[derive(Clone, Debug)]
 pub struct Tree {
-    pub my_node_addr: String,
-    pub root: String,
+    pub my_node_addr: NodeAddr,
+    pub root: NodeAddr,
     pub is_root: bool,
-    pub depth: usize,
-    pub parent: String,
-    pub my_coords: Vec<String>,
+    /// `None` at the root.
+    pub parent: Option<NodeAddr>,
+    /// Us, our parent, ..., the root.
+    pub my_coords: Vec<NodeAddr>,
     pub declaration_sequence: u64,
-    pub declaration_signed: bool,
-    pub peer_tree_count: usize,
+    /// The peers that announced a position.
     pub peers: Vec<TreePeerView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+impl Tree {
+    /// Hops from us to the root.
+    pub fn depth(&self) -> usize {
+        self.my_coords.len().saturating_sub(1)
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct TreePeerView {
-    pub node_addr: String,
-    pub display_name: String,
-    pub coords: Vec<String>,
-    pub depth: usize,
-    pub root: String,
+    pub peer: PeerName,
+    /// The peer, its parent, ..., its root.
+    pub coords: Vec<NodeAddr>,
+    /// Tree hops between it and us.
     pub distance_to_us: usize,
 }
 
-/// `npub1cld9...2pe6`, as the reference abbreviates npubs: the one
-/// abbreviation every `display_name` uses.
-pub fn short_npub(npub: &str) -> String {
-    if npub.len() <= 13 {
-        return npub.to_owned();
-    }
-    format!("{}...{}", &npub[..9], &npub[npub.len() - 4..])
-}
-
-fn hexes(addrs: &[NodeAddr]) -> Vec<String> {
-    addrs.iter().map(NodeAddr::to_hex).collect()
-}
-
 impl Node {
-    pub fn run_state(&self) -> RunState {
+    fn run_state(&self) -> RunState {
         match (self.shut_down, self.draining) {
             (true, _) => RunState::Stopped,
             (false, true) => RunState::Draining,
@@ -168,40 +160,18 @@ impl Node {
 
     fn status_view(&self, now: Instant) -> Status {
         Status {
-            npub: self.identity.public().npub(),
-            node_addr: self.my_addr.to_hex(),
-            ipv6_addr: self.my_addr.ipv6().to_string(),
-            state: match self.run_state() {
-                RunState::Stopped => "stopped",
-                RunState::Draining => "draining",
-                RunState::Running => "running",
-            },
+            identity: *self.identity.public(),
+            node_addr: self.my_addr,
+            state: self.run_state(),
             is_root: self.tree.is_root(),
-            root: self.tree.root().to_hex(),
+            root: self.tree.root(),
             peer_count: self.peers.len(),
-            link_count: self.peers.len(),
             connection_count: self.peers.dials().count(),
             session_count: self.dataplane().map_or(0, |d| d.session_count()),
             effective_ipv6_mtu: self.tun_mtu,
             estimated_mesh_size: self.bloom.estimated_mesh_size().map(|n| n.round() as u64),
-            uptime_secs: now.saturating_duration_since(self.start).as_secs(),
+            uptime: now.saturating_duration_since(self.start),
         }
-    }
-
-    pub(super) fn display_name(&self, addr: &NodeAddr) -> String {
-        let alias = self.alias(addr);
-        let npub = self
-            .peers
-            .get(addr)
-            .map(|p| p.identity)
-            .or_else(|| self.peers.slot(addr).map(|s| s.cfg.identity))
-            .or_else(|| self.dataplane().and_then(|d| d.identity_cache().peek(addr)))
-            .map(|i| short_npub(&i.npub()));
-        alias.or(npub).unwrap_or_else(|| addr.short())
-    }
-
-    fn peer_coords(&self, addr: &NodeAddr) -> Vec<NodeAddr> {
-        self.tree.peer_coords(addr).unwrap_or_default()
     }
 
     /// The alias `addr` was configured with, if any.
@@ -218,7 +188,7 @@ impl Node {
     }
 
     fn peer_view(&self, p: &Peer) -> PeerView {
-        let coords = self.peer_coords(&p.addr);
+        let coords = self.tree.peer_coords(&p.addr).unwrap_or_default();
         PeerView {
             peer: self.peer_name(p.addr, p.identity),
             silent: p.silent,
@@ -253,41 +223,24 @@ impl Node {
         let mine = self.tree.my_coords();
         let peers: Vec<TreePeerView> = self
             .peers
-            .keys()
-            .filter_map(|a| {
-                let c = self.tree.peer_coords(a)?;
+            .values()
+            .filter_map(|p| {
+                let coords = self.tree.peer_coords(&p.addr)?;
                 Some(TreePeerView {
-                    node_addr: a.to_hex(),
-                    display_name: self.display_name(a),
-                    coords: hexes(&c),
-                    depth: c.len().saturating_sub(1),
-                    root: c.last().copied().unwrap_or(*a).to_hex(),
-                    distance_to_us: distance(&mine, &c),
+                    peer: self.peer_name(p.addr, p.identity),
+                    distance_to_us: distance(&mine, &coords),
+                    coords,
                 })
             })
             .collect();
         Tree {
-            my_node_addr: self.my_addr.to_hex(),
-            root: self.tree.root().to_hex(),
+            my_node_addr: self.my_addr,
+            root: self.tree.root(),
             is_root: self.tree.is_root(),
-            depth: mine.len().saturating_sub(1),
-            parent: self.tree.parent().unwrap_or(self.my_addr).to_hex(),
-            my_coords: hexes(&mine),
+            parent: self.tree.parent(),
+            my_coords: mine,
             declaration_sequence: self.tree.seq(),
-            declaration_signed: true,
-            peer_tree_count: peers.len(),
             peers,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::short_npub;
-
-    #[test]
-    fn npub_is_abbreviated_like_the_reference() {
-        let n = "npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6";
-        assert_eq!(short_npub(n), "npub1cld9...2pe6");
     }
 }

@@ -38,9 +38,9 @@ fn node_sample(snap: &Snapshot, peers: &[PeerSample]) -> NodeSample {
     let losses: Vec<f64> = peers.iter().filter_map(|p| p.loss_rate).collect();
     NodeSample {
         mesh_size: snap.status.estimated_mesh_size,
-        tree_depth: snap.tree.depth as u64,
+        tree_depth: snap.tree.depth() as u64,
         peer_count: snap.status.peer_count as u64,
-        parent: snap.tree.parent.clone(),
+        parent: snap.tree.parent.unwrap_or(snap.tree.my_node_addr).to_hex(),
         bytes_in_total: sum(|p| p.bytes_in_total),
         bytes_out_total: sum(|p| p.bytes_out_total),
         packets_in_total: sum(|p| p.packets_in_total),

@@ -87,9 +87,9 @@ impl NodeFigures {
         let links = bound_labels(labelled);
         let dp = node.dataplane();
         NodeFigures {
-            npub: snap.status.npub,
-            node_addr: snap.status.node_addr,
-            uptime_seconds: snap.status.uptime_secs,
+            npub: snap.status.identity.npub(),
+            node_addr: snap.status.node_addr.to_hex(),
+            uptime_seconds: snap.status.uptime.as_secs(),
             peers_connected: total - silent,
             peers_silent: silent,
             peers_connecting: connecting,
@@ -97,9 +97,9 @@ impl NodeFigures {
             links_handshaking: connecting,
             links,
             sessions: dp.map(session_states).unwrap_or_default(),
-            tree_depth: snap.tree.depth as u64,
+            tree_depth: snap.tree.depth() as u64,
             tree_is_root: snap.tree.is_root,
-            tree_root: snap.tree.root,
+            tree_root: snap.tree.root.to_hex(),
             mesh_size_estimate: snap.status.estimated_mesh_size,
             node: node.counters().clone(),
             dataplane: dp.map(|d| d.counters().clone()).unwrap_or_default(),

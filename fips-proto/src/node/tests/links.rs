@@ -154,7 +154,10 @@ fn drain_says_goodbye_at_once_keeps_its_links_and_refuses_new_ones_until_shutdow
         2,
         "a draining node keeps its links"
     );
-    assert_eq!(sim.node(1).run_state(), RunState::Draining);
+    assert_eq!(
+        sim.node(1).snapshot(sim.now).status.state,
+        RunState::Draining
+    );
     // The peers dial again; a draining node takes no new link.
     sim.run_for(secs(10));
     assert!(!sim.linked(0, 1) && !sim.linked(2, 1));

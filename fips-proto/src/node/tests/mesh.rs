@@ -36,7 +36,7 @@ fn static_mesh_elects_a_as_root_with_expected_parents() {
     );
     let snap = sim.node(b).snapshot(sim.now);
     assert_eq!(sim.node(b).tree.root(), addr(a));
-    assert_eq!(snap.tree.depth, 3);
+    assert_eq!(snap.tree.depth(), 3);
     assert!(snap.peers.peers[0].is_parent);
     for i in 0..5 {
         let c = sim.node(i).counters();

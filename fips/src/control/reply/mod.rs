@@ -12,9 +12,9 @@
 //! the node's one clock, `Node::unix_ms`. This module reads; it changes no
 //! node state.
 //!
-//! Not here yet: `show_status` and `show_tree` flatten the core's
-//! `snapshot::Status` / `snapshot::Tree`, which still carry the
-//! reference's strings.
+//! The core keeps `Serialize` only on its counter sets (`BloomStats`,
+//! `MmpCounters`, `AdmissionStats`, the `limits` bounds), whose field
+//! names are the reply's keys.
 
 mod dataplane;
 pub(crate) mod history;
@@ -31,7 +31,7 @@ pub(crate) use listening::listening;
 pub(crate) use node::{status, transports, tree, DaemonFacts};
 pub(crate) use peers::{links, peers};
 
-use fips_proto::node::snapshot::{short_npub, PeerName};
+use fips_proto::node::snapshot::PeerName;
 use fips_proto::node::Direction;
 use fips_proto::NodeAddr;
 use serde::Serialize;
@@ -39,6 +39,15 @@ use serde::Serialize;
 /// Node addresses as the reference writes them: lowercase hex.
 fn hexes(addrs: &[NodeAddr]) -> Vec<String> {
     addrs.iter().map(NodeAddr::to_hex).collect()
+}
+
+/// `npub1cld9...2pe6`, as the reference abbreviates npubs: the one
+/// abbreviation every `display_name` uses.
+pub(crate) fn short_npub(npub: &str) -> String {
+    if npub.len() <= 13 {
+        return npub.to_owned();
+    }
+    format!("{}...{}", &npub[..9], &npub[npub.len() - 4..])
 }
 
 /// A peer's `display_name`: its configured alias, else its abbreviated npub

@@ -9,13 +9,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use fips_proto::limits::Bounds as CoreBounds;
-use fips_proto::node::snapshot::{self, Snapshot};
+use fips_proto::node::snapshot::{self, RunState, Snapshot};
 use fips_proto::node::{AdmissionStats, Node};
+use fips_proto::NodeAddr;
 use serde::Serialize;
 
 use super::dataplane::Forwarding;
-use super::display_name;
 use super::history::Samples;
+use super::{display_name, hexes};
 use crate::control::history::{Metric, StatsHistory};
 use crate::limits::DaemonBounds;
 
@@ -33,7 +34,7 @@ pub(crate) struct DaemonFacts<'a> {
 #[derive(Serialize)]
 pub(crate) struct Status<'a> {
     #[serde(flatten)]
-    node: snapshot::Status,
+    node: NodeStatus,
     version: &'static str,
     pid: u32,
     exe_path: String,
@@ -53,6 +54,49 @@ pub(crate) struct Status<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     bounds: Option<Bounds>,
     msg1_admission: AdmissionStats,
+}
+
+/// The core's status under the reference's names.
+#[derive(Serialize)]
+struct NodeStatus {
+    npub: String,
+    node_addr: String,
+    ipv6_addr: String,
+    state: &'static str,
+    is_root: bool,
+    root: String,
+    peer_count: usize,
+    link_count: usize,
+    connection_count: usize,
+    session_count: usize,
+    effective_ipv6_mtu: u16,
+    estimated_mesh_size: Option<u64>,
+    uptime_secs: u64,
+}
+
+impl From<snapshot::Status> for NodeStatus {
+    fn from(s: snapshot::Status) -> Self {
+        NodeStatus {
+            npub: s.identity.npub(),
+            node_addr: s.node_addr.to_hex(),
+            ipv6_addr: s.node_addr.ipv6().to_string(),
+            state: match s.state {
+                RunState::Running => "running",
+                RunState::Draining => "draining",
+                RunState::Stopped => "stopped",
+            },
+            is_root: s.is_root,
+            root: s.root.to_hex(),
+            peer_count: s.peer_count,
+            // One link per peer.
+            link_count: s.peer_count,
+            connection_count: s.connection_count,
+            session_count: s.session_count,
+            effective_ipv6_mtu: s.effective_ipv6_mtu,
+            estimated_mesh_size: s.estimated_mesh_size,
+            uptime_secs: s.uptime.as_secs(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -121,7 +165,7 @@ pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) ->
             daemon: DaemonBounds::now(),
         }),
         msg1_admission: node.admission_stats(),
-        node: snap,
+        node: snap.into(),
     }
 }
 
@@ -129,11 +173,69 @@ pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) ->
 #[derive(Serialize)]
 pub(crate) struct Tree {
     #[serde(flatten)]
-    tree: snapshot::Tree,
+    tree: TreeView,
     parent_display_name: String,
     /// When the root is us, a peer or in the identity cache.
     root_npub: Option<String>,
     stats: TreeStats,
+}
+
+/// The core's tree under the reference's names.
+#[derive(Serialize)]
+struct TreeView {
+    my_node_addr: String,
+    root: String,
+    is_root: bool,
+    depth: usize,
+    /// Ourselves at the root.
+    parent: String,
+    my_coords: Vec<String>,
+    declaration_sequence: u64,
+    declaration_signed: bool,
+    peer_tree_count: usize,
+    peers: Vec<TreePeer>,
+}
+
+#[derive(Serialize)]
+struct TreePeer {
+    node_addr: String,
+    display_name: String,
+    coords: Vec<String>,
+    depth: usize,
+    root: String,
+    distance_to_us: usize,
+}
+
+impl From<&snapshot::Tree> for TreeView {
+    fn from(t: &snapshot::Tree) -> Self {
+        let peers: Vec<TreePeer> = t.peers.iter().map(TreePeer::from).collect();
+        TreeView {
+            my_node_addr: t.my_node_addr.to_hex(),
+            root: t.root.to_hex(),
+            is_root: t.is_root,
+            depth: t.depth(),
+            parent: t.parent.unwrap_or(t.my_node_addr).to_hex(),
+            my_coords: hexes(&t.my_coords),
+            declaration_sequence: t.declaration_sequence,
+            declaration_signed: true,
+            peer_tree_count: peers.len(),
+            peers,
+        }
+    }
+}
+
+impl From<&snapshot::TreePeerView> for TreePeer {
+    fn from(p: &snapshot::TreePeerView) -> Self {
+        let c = &p.coords;
+        TreePeer {
+            node_addr: p.peer.addr.to_hex(),
+            display_name: display_name(&p.peer),
+            coords: hexes(c),
+            depth: c.len().saturating_sub(1),
+            root: c.last().copied().unwrap_or(p.peer.addr).to_hex(),
+            distance_to_us: p.distance_to_us,
+        }
+    }
 }
 
 /// Only the counters we keep: parent switches as the 1 s sampler saw
@@ -148,29 +250,30 @@ struct TreeStats {
 
 pub(crate) fn tree(node: &Node, history: &StatsHistory, now: Instant) -> Tree {
     let Snapshot { tree, peers, .. } = node.snapshot(now);
-    let peer = |addr: &str| {
+    let peer = |addr: NodeAddr| {
         let mut names = peers.peers.iter().map(|p| &p.peer);
-        names.find(|p| p.addr.to_hex() == addr)
+        names.find(|p| p.addr == addr)
     };
-    let parent_display_name = match peer(&tree.parent) {
+    let parent = tree.parent.unwrap_or(tree.my_node_addr);
+    let parent_display_name = match peer(parent) {
         Some(p) => display_name(p),
-        None => format!("{}...", &tree.parent[..tree.parent.len().min(8)]),
+        None => format!("{}...", &parent.to_hex()[..8]),
     };
     let root_npub = if tree.is_root {
         Some(node.identity().npub())
-    } else if let Some(p) = peer(&tree.root) {
+    } else if let Some(p) = peer(tree.root) {
         Some(p.identity.npub())
     } else {
         let cache = node.identity_cache_view(now);
         cache
             .entries
             .into_iter()
-            .find(|e| e.peer.addr.to_hex() == tree.root)
+            .find(|e| e.peer.addr == tree.root)
             .map(|e| e.peer.identity.npub())
     };
     let c = node.counters();
     Tree {
-        tree,
+        tree: TreeView::from(&tree),
         parent_display_name,
         root_npub,
         stats: TreeStats {

@@ -103,6 +103,12 @@ fn status_peers_links_and_tree_use_the_reference_control_json_field_names() {
 }
 
 #[test]
+fn npub_is_abbreviated_like_the_reference() {
+    let n = "npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6";
+    assert_eq!(super::short_npub(n), "npub1cld9...2pe6");
+}
+
+#[test]
 fn bloom_reply_has_the_reference_keys_and_omits_fill_without_a_filter() {
     let mut w = fixed_world();
     let v = data(&mut w, B, Query::Bloom);
