@@ -32,14 +32,12 @@ pub enum RunState {
     Stopped,
 }
 
-/// The node as a whole.
+/// The node as a whole (its place in the tree is in [`Tree`]).
 #[derive(Clone, Debug)]
 pub struct Status {
     pub identity: PeerIdentity,
     pub node_addr: NodeAddr,
     pub state: RunState,
-    pub is_root: bool,
-    pub root: NodeAddr,
     pub peer_count: usize,
     /// Outbound handshakes waiting for msg2.
     pub connection_count: usize,
@@ -111,8 +109,6 @@ pub struct TrafficStats {
 #[derive(Clone, Debug)]
 pub struct Tree {
     pub my_node_addr: NodeAddr,
-    pub root: NodeAddr,
-    pub is_root: bool,
     /// `None` at the root.
     pub parent: Option<NodeAddr>,
     /// Us, our parent, ..., the root.
@@ -123,6 +119,14 @@ pub struct Tree {
 }
 
 impl Tree {
+    pub fn root(&self) -> NodeAddr {
+        self.my_coords.last().copied().unwrap_or(self.my_node_addr)
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.parent.is_none()
+    }
+
     /// Hops from us to the root.
     pub fn depth(&self) -> usize {
         self.my_coords.len().saturating_sub(1)
@@ -163,8 +167,6 @@ impl Node {
             identity: *self.identity.public(),
             node_addr: self.my_addr,
             state: self.run_state(),
-            is_root: self.tree.is_root(),
-            root: self.tree.root(),
             peer_count: self.peers.len(),
             connection_count: self.peers.dials().count(),
             session_count: self.dataplane().map_or(0, |d| d.session_count()),
@@ -235,8 +237,6 @@ impl Node {
             .collect();
         Tree {
             my_node_addr: self.my_addr,
-            root: self.tree.root(),
-            is_root: self.tree.is_root(),
             parent: self.tree.parent(),
             my_coords: mine,
             declaration_sequence: self.tree.seq(),

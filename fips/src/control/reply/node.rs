@@ -74,8 +74,9 @@ struct NodeStatus {
     uptime_secs: u64,
 }
 
-impl From<snapshot::Status> for NodeStatus {
-    fn from(s: snapshot::Status) -> Self {
+impl NodeStatus {
+    fn of(snap: &Snapshot) -> Self {
+        let s = &snap.status;
         NodeStatus {
             npub: s.identity.npub(),
             node_addr: s.node_addr.to_hex(),
@@ -85,8 +86,8 @@ impl From<snapshot::Status> for NodeStatus {
                 RunState::Draining => "draining",
                 RunState::Stopped => "stopped",
             },
-            is_root: s.is_root,
-            root: s.root.to_hex(),
+            is_root: snap.tree.is_root(),
+            root: snap.tree.root().to_hex(),
             peer_count: s.peer_count,
             // One link per peer.
             link_count: s.peer_count,
@@ -137,7 +138,7 @@ struct Bounds {
 }
 
 pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) -> Status<'a> {
-    let snap = node.snapshot(now).status;
+    let snap = node.snapshot(now);
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
@@ -157,7 +158,7 @@ pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) ->
         persistent: true,
         sparklines: Sparklines::of(daemon.history),
         transport_peer_counts: PeerCounts {
-            udp: snap.peer_count,
+            udp: snap.status.peer_count,
         },
         forwarding: node.dataplane().map(|d| d.counters().into()),
         bounds: node.dataplane().map(|d| Bounds {
@@ -165,7 +166,7 @@ pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) ->
             daemon: DaemonBounds::now(),
         }),
         msg1_admission: node.admission_stats(),
-        node: snap.into(),
+        node: NodeStatus::of(&snap),
     }
 }
 
@@ -211,8 +212,8 @@ impl From<&snapshot::Tree> for TreeView {
         let peers: Vec<TreePeer> = t.peers.iter().map(TreePeer::from).collect();
         TreeView {
             my_node_addr: t.my_node_addr.to_hex(),
-            root: t.root.to_hex(),
-            is_root: t.is_root,
+            root: t.root().to_hex(),
+            is_root: t.is_root(),
             depth: t.depth(),
             parent: t.parent.unwrap_or(t.my_node_addr).to_hex(),
             my_coords: hexes(&t.my_coords),
@@ -259,16 +260,16 @@ pub(crate) fn tree(node: &Node, history: &StatsHistory, now: Instant) -> Tree {
         Some(p) => display_name(p),
         None => format!("{}...", &parent.to_hex()[..8]),
     };
-    let root_npub = if tree.is_root {
+    let root_npub = if tree.is_root() {
         Some(node.identity().npub())
-    } else if let Some(p) = peer(tree.root) {
+    } else if let Some(p) = peer(tree.root()) {
         Some(p.identity.npub())
     } else {
         let cache = node.identity_cache_view(now);
         cache
             .entries
             .into_iter()
-            .find(|e| e.peer.addr == tree.root)
+            .find(|e| e.peer.addr == tree.root())
             .map(|e| e.peer.identity.npub())
     };
     let c = node.counters();
