@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::node::snapshot::RunState;
 
 use super::{
-    chain, chain_after, latency_ms, mesh_identities, secs, static_mesh, static_mesh_links,
+    chain, chain_after, latency_ms, lossy, mesh_identities, secs, static_mesh, static_mesh_links,
     two_nodes, LinkParams, Sim,
 };
 
@@ -35,12 +35,7 @@ fn three_node_chain_links_up_and_heartbeats_keep_it_alive() {
 
 #[test]
 fn links_form_despite_loss_and_duplication() {
-    let lossy = LinkParams {
-        latency: Duration::from_millis(20),
-        loss: 0.3,
-        duplicate: 0.2,
-    };
-    let mut sim = chain(7, lossy);
+    let mut sim = chain(7, lossy(20, 0.3, 0.2));
     sim.run_for(secs(60));
     assert!(sim.linked(0, 1) && sim.linked(1, 0) && sim.linked(2, 1) && sim.linked(1, 2));
     let dup: u64 = (0..3).map(|i| sim.node(i).counters().replayed).sum();
@@ -238,11 +233,7 @@ fn mutual_dials_over_lossy_links_always_converge_on_one_session() {
         for (name, id) in mesh_identities().into_iter().take(2) {
             sim.add_node(&name, id);
         }
-        let p = LinkParams {
-            latency: Duration::from_millis(1 + seed * 7),
-            loss: 0.25,
-            duplicate: 0.1,
-        };
+        let p = lossy(1 + seed * 7, 0.25, 0.1);
         sim.dial(0, 1, p);
         sim.dial(1, 0, p);
         sim.run_for(secs(240));
