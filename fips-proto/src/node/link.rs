@@ -72,8 +72,9 @@ pub(crate) struct SrMark {
     pub bytes: u64,
 }
 
+/// Authenticated traffic on one link.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct LinkStats {
+pub struct LinkStats {
     pub packets_sent: u64,
     pub bytes_sent: u64,
     pub packets_recv: u64,

@@ -9,7 +9,7 @@ use crate::identity::PeerIdentity;
 use crate::NodeAddr;
 
 use super::inspect::LinkLayerView;
-use super::link::{Direction, Peer};
+use super::link::{Direction, LinkStats, Peer};
 use super::Node;
 use crate::tree::distance;
 
@@ -88,21 +88,13 @@ pub struct PeerView {
     pub noise: NoiseView,
     /// What MMP measures on its link.
     pub mmp: LinkLayerView,
-    pub stats: TrafficStats,
+    pub stats: LinkStats,
 }
 
 #[derive(Clone, Copy, Debug)]
 pub struct NoiseView {
     pub send_counter: u64,
     pub highest_recv_counter: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct TrafficStats {
-    pub bytes_recv: u64,
-    pub bytes_sent: u64,
-    pub packets_recv: u64,
-    pub packets_sent: u64,
 }
 
 /// Our place in the spanning tree and our peers' places.
@@ -212,12 +204,7 @@ impl Node {
                 highest_recv_counter: p.current.highest_recv.unwrap_or(0),
             },
             mmp: LinkLayerView::of(&p.mmp),
-            stats: TrafficStats {
-                bytes_recv: p.stats.bytes_recv,
-                bytes_sent: p.stats.bytes_sent,
-                packets_recv: p.stats.packets_recv,
-                packets_sent: p.stats.packets_sent,
-            },
+            stats: p.stats,
         }
     }
 

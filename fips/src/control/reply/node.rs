@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use fips_proto::limits::Bounds as CoreBounds;
 use fips_proto::node::snapshot::{self, RunState, Snapshot};
-use fips_proto::node::{AdmissionStats, Node};
+use fips_proto::node::{AdmissionStats, LinkStats, Node};
 use fips_proto::NodeAddr;
 use serde::Serialize;
 
@@ -316,7 +316,7 @@ struct LinkTotals {
 
 impl LinkTotals {
     fn of(peers: &[snapshot::PeerView]) -> Self {
-        let sum = |f: fn(&snapshot::TrafficStats) -> u64| peers.iter().map(|p| f(&p.stats)).sum();
+        let sum = |f: fn(&LinkStats) -> u64| peers.iter().map(|p| f(&p.stats)).sum();
         LinkTotals {
             packets_sent: sum(|s| s.packets_sent),
             packets_recv: sum(|s| s.packets_recv),

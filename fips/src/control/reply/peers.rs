@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use fips_proto::node::snapshot::{self, PeerView};
-use fips_proto::node::Node;
+use fips_proto::node::snapshot::PeerView;
+use fips_proto::node::{self, Node};
 use serde::Serialize;
 
 use super::{direction, Named};
@@ -64,8 +64,8 @@ struct Traffic {
     packets_sent: u64,
 }
 
-impl From<snapshot::TrafficStats> for Traffic {
-    fn from(s: snapshot::TrafficStats) -> Self {
+impl From<node::LinkStats> for Traffic {
+    fn from(s: node::LinkStats) -> Self {
         Traffic {
             bytes_recv: s.bytes_recv,
             bytes_sent: s.bytes_sent,
