@@ -53,7 +53,7 @@ use crate::NodeAddr;
 pub use admission::{AdmissionStats, KNOWN_TABLE_CAP, SOURCE_TABLE_CAP};
 pub use config::{NodeConfig, PeerConfig, Timers};
 pub use counters::Counters;
-pub use link::Direction;
+pub use link::{Direction, LinkStats};
 
 use handshake::PeerSlot;
 

@@ -28,14 +28,14 @@ const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/control/testdata/
 const UNIX_START_MS: u64 = 1_795_600_000_000;
 
 /// Three nodes on a lossless zero-latency wire, driven by their timers.
-struct World {
+pub(super) struct World {
     start: Instant,
-    now: Instant,
-    nodes: Vec<Node>,
-    ids: Vec<Identity>,
+    pub(super) now: Instant,
+    pub(super) nodes: Vec<Node>,
+    pub(super) ids: Vec<Identity>,
 }
 
-fn addr_of(i: usize) -> SocketAddr {
+pub(super) fn addr_of(i: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8 + 1)), 2121)
 }
 
@@ -152,7 +152,7 @@ impl World {
 
 /// a–b–c with a session a→c, then a dial from a to a fourth key at an
 /// address nobody answers, 40 s after start.
-fn fixed_world() -> World {
+pub(super) fn fixed_world() -> World {
     let mut w = World::new(4);
     w.dial(0, 1, Some("bee"));
     w.dial(2, 1, None);
@@ -181,7 +181,7 @@ fn queries() -> impl Iterator<Item = Query> {
 }
 
 /// The reply's data, with the test process's own facts masked.
-fn reply(node: &mut Node, now: Instant, q: Query) -> Value {
+pub(super) fn reply(node: &mut Node, now: Instant, q: Query) -> Value {
     let line = answer_control_line(node, now, Command::Show(q).to_line().as_bytes());
     let mut v: Value = serde_json::from_str(&line).expect("reply is JSON");
     if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {

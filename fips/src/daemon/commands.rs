@@ -60,16 +60,16 @@ pub(crate) fn respond(
 fn show(node: &Node, ctx: &Context, now: Instant, q: Query) -> Response {
     match q {
         Query::Status => Response::ok_from(&reply::status(node, &facts(ctx), now)),
-        Query::Peers => Response::ok_from(&node.snapshot(now).peers),
-        Query::Links => Response::ok_from(&node.snapshot(now).links),
+        Query::Peers => Response::ok_from(&reply::peers(node, now)),
+        Query::Links => Response::ok_from(&reply::links(node, now)),
         Query::Tree => Response::ok_from(&reply::tree(node, &ctx.history, now)),
         Query::Sessions => Response::ok_from(&reply::sessions(node)),
         Query::Cache => Response::ok_from(&reply::cache(node)),
         Query::Routing => Response::ok_from(&reply::routing(node)),
-        Query::Bloom => Response::ok_from(&node.bloom_view()),
-        Query::Mmp => Response::ok_from(&node.mmp_view()),
-        Query::Connections => Response::ok_from(&node.connections_view(now)),
-        Query::IdentityCache => Response::ok_from(&node.identity_cache_view(now)),
+        Query::Bloom => Response::ok_from(&reply::bloom(node)),
+        Query::Mmp => Response::ok_from(&reply::mmp(node)),
+        Query::Connections => Response::ok_from(&reply::connections(node, now)),
+        Query::IdentityCache => Response::ok_from(&reply::identity_cache(node, now)),
         Query::Transports => Response::ok_from(&reply::transports(node, ctx.udp_local, now)),
         Query::Firewall => ctx.firewall.snapshot(),
         // The control server answers this off the node task; here only

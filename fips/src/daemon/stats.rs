@@ -7,38 +7,27 @@ use fips_proto::node::snapshot::{PeerView, Snapshot};
 use fips_proto::node::Node;
 
 use crate::control::history::{NodeSample, PeerSample, StatsHistory};
+use crate::control::reply::display_name;
 
-/// Records one tick. Costs one snapshot and one MMP view of the node.
+/// Records one tick. Costs one snapshot of the node.
 pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
     let snap = node.snapshot(now);
-    let mmp = node.mmp_view();
-    let ecn = |addr: &str| {
-        mmp.peers
-            .iter()
-            .find(|m| m.peer == addr)
-            .map_or(0, |m| u64::from(m.link_layer.ecn_ce_count))
-    };
-    let peers: Vec<PeerSample> = snap
-        .peers
-        .peers
-        .iter()
-        .map(|p| peer_sample(p, ecn(&p.node_addr)))
-        .collect();
+    let peers: Vec<PeerSample> = snap.peers.peers.iter().map(peer_sample).collect();
     history.tick(now, &node_sample(&snap, &peers), &peers);
 }
 
-fn peer_sample(p: &PeerView, ecn_ce_total: u64) -> PeerSample {
+fn peer_sample(p: &PeerView) -> PeerSample {
     PeerSample {
-        node_addr: p.node_addr.clone(),
-        npub: p.npub.clone(),
-        display_name: p.display_name.clone(),
+        node_addr: p.peer.addr.to_hex(),
+        npub: p.peer.identity.npub(),
+        display_name: display_name(&p.peer),
         srtt_ms: p.mmp.srtt_ms,
         loss_rate: Some(p.mmp.loss_rate),
         bytes_in_total: p.stats.bytes_recv,
         bytes_out_total: p.stats.bytes_sent,
         packets_in_total: p.stats.packets_recv,
         packets_out_total: p.stats.packets_sent,
-        ecn_ce_total,
+        ecn_ce_total: u64::from(p.mmp.ecn_ce_count),
     }
 }
 
@@ -49,9 +38,9 @@ fn node_sample(snap: &Snapshot, peers: &[PeerSample]) -> NodeSample {
     let losses: Vec<f64> = peers.iter().filter_map(|p| p.loss_rate).collect();
     NodeSample {
         mesh_size: snap.status.estimated_mesh_size,
-        tree_depth: snap.tree.depth as u64,
+        tree_depth: snap.tree.depth() as u64,
         peer_count: snap.status.peer_count as u64,
-        parent: snap.tree.parent.clone(),
+        parent: snap.tree.parent.unwrap_or(snap.tree.my_node_addr).to_hex(),
         bytes_in_total: sum(|p| p.bytes_in_total),
         bytes_out_total: sum(|p| p.bytes_out_total),
         packets_in_total: sum(|p| p.packets_in_total),

@@ -35,8 +35,8 @@ fn static_mesh_elects_a_as_root_with_expected_parents() {
         vec![addr(b), addr(c), addr(d), addr(a)]
     );
     let snap = sim.node(b).snapshot(sim.now);
-    assert_eq!(snap.tree.root, addr(a).to_hex());
-    assert_eq!(snap.tree.depth, 3);
+    assert_eq!(sim.node(b).tree.root(), addr(a));
+    assert_eq!(snap.tree.depth(), 3);
     assert!(snap.peers.peers[0].is_parent);
     for i in 0..5 {
         let c = sim.node(i).counters();

@@ -26,6 +26,15 @@ fn latency_ms(ms: u64) -> LinkParams {
     }
 }
 
+/// A wire that delays, drops and duplicates frames.
+fn lossy(latency_ms: u64, loss: f64, duplicate: f64) -> LinkParams {
+    LinkParams {
+        latency: Duration::from_millis(latency_ms),
+        loss,
+        duplicate,
+    }
+}
+
 /// a – b – c, a and c dial b.
 fn chain(seed: u64, params: LinkParams) -> Sim {
     let mut sim = Sim::new(seed);

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use super::{chain, chain_after, latency_ms, mesh_identities, secs, two_nodes, LinkParams, Sim};
+use super::{
+    chain, chain_after, latency_ms, lossy, mesh_identities, secs, two_nodes, LinkParams, Sim,
+};
 
 #[test]
 fn links_survive_rekeys_for_ten_minutes() {
@@ -66,12 +68,7 @@ fn simultaneous_rekeys_resolve_by_the_smaller_address() {
 
 #[test]
 fn rekeys_survive_a_lossy_link() {
-    let lossy = LinkParams {
-        latency: Duration::from_millis(15),
-        loss: 0.1,
-        duplicate: 0.05,
-    };
-    let mut sim = chain(16, lossy);
+    let mut sim = chain(16, lossy(15, 0.1, 0.05));
     sim.run_for(secs(5));
     let id = sim.node(0).snapshot(sim.now).peers.peers[0].link_id;
     sim.run_for(secs(900));

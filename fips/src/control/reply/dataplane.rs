@@ -2,12 +2,11 @@
 //! sessions, coordinate cache and counters, under the reference's field
 //! names where we report the same fact.
 
-use fips_proto::node::snapshot::short_npub;
 use fips_proto::node::{Counters, Node};
 use fips_proto::session::{CoordInfo, Dataplane, DataplaneCounters, SessionInfo, SessionStats};
 use serde::Serialize;
 
-use super::hexes;
+use super::{hexes, short_npub};
 
 /// `show_sessions`, by remote address (the dataplane keeps no order).
 #[derive(Serialize)]

@@ -9,12 +9,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use fips_proto::limits::Bounds as CoreBounds;
-use fips_proto::node::snapshot::{self, Snapshot};
-use fips_proto::node::{AdmissionStats, Node};
+use fips_proto::node::snapshot::{self, RunState, Snapshot};
+use fips_proto::node::{AdmissionStats, LinkStats, Node};
+use fips_proto::NodeAddr;
 use serde::Serialize;
 
 use super::dataplane::Forwarding;
 use super::history::Samples;
+use super::{display_name, hexes};
 use crate::control::history::{Metric, StatsHistory};
 use crate::limits::DaemonBounds;
 
@@ -32,7 +34,7 @@ pub(crate) struct DaemonFacts<'a> {
 #[derive(Serialize)]
 pub(crate) struct Status<'a> {
     #[serde(flatten)]
-    node: snapshot::Status,
+    node: NodeStatus,
     version: &'static str,
     pid: u32,
     exe_path: String,
@@ -52,6 +54,50 @@ pub(crate) struct Status<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     bounds: Option<Bounds>,
     msg1_admission: AdmissionStats,
+}
+
+/// The core's status under the reference's names.
+#[derive(Serialize)]
+struct NodeStatus {
+    npub: String,
+    node_addr: String,
+    ipv6_addr: String,
+    state: &'static str,
+    is_root: bool,
+    root: String,
+    peer_count: usize,
+    link_count: usize,
+    connection_count: usize,
+    session_count: usize,
+    effective_ipv6_mtu: u16,
+    estimated_mesh_size: Option<u64>,
+    uptime_secs: u64,
+}
+
+impl NodeStatus {
+    fn of(snap: &Snapshot) -> Self {
+        let s = &snap.status;
+        NodeStatus {
+            npub: s.identity.npub(),
+            node_addr: s.node_addr.to_hex(),
+            ipv6_addr: s.node_addr.ipv6().to_string(),
+            state: match s.state {
+                RunState::Running => "running",
+                RunState::Draining => "draining",
+                RunState::Stopped => "stopped",
+            },
+            is_root: snap.tree.is_root(),
+            root: snap.tree.root().to_hex(),
+            peer_count: s.peer_count,
+            // One link per peer.
+            link_count: s.peer_count,
+            connection_count: s.connection_count,
+            session_count: s.session_count,
+            effective_ipv6_mtu: s.effective_ipv6_mtu,
+            estimated_mesh_size: s.estimated_mesh_size,
+            uptime_secs: s.uptime.as_secs(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -92,7 +138,7 @@ struct Bounds {
 }
 
 pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) -> Status<'a> {
-    let snap = node.snapshot(now).status;
+    let snap = node.snapshot(now);
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
@@ -112,7 +158,7 @@ pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) ->
         persistent: true,
         sparklines: Sparklines::of(daemon.history),
         transport_peer_counts: PeerCounts {
-            udp: snap.peer_count,
+            udp: snap.status.peer_count,
         },
         forwarding: node.dataplane().map(|d| d.counters().into()),
         bounds: node.dataplane().map(|d| Bounds {
@@ -120,7 +166,7 @@ pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) ->
             daemon: DaemonBounds::now(),
         }),
         msg1_admission: node.admission_stats(),
-        node: snap,
+        node: NodeStatus::of(&snap),
     }
 }
 
@@ -128,11 +174,69 @@ pub(crate) fn status<'a>(node: &Node, daemon: &DaemonFacts<'a>, now: Instant) ->
 #[derive(Serialize)]
 pub(crate) struct Tree {
     #[serde(flatten)]
-    tree: snapshot::Tree,
+    tree: TreeView,
     parent_display_name: String,
     /// When the root is us, a peer or in the identity cache.
     root_npub: Option<String>,
     stats: TreeStats,
+}
+
+/// The core's tree under the reference's names.
+#[derive(Serialize)]
+struct TreeView {
+    my_node_addr: String,
+    root: String,
+    is_root: bool,
+    depth: usize,
+    /// Ourselves at the root.
+    parent: String,
+    my_coords: Vec<String>,
+    declaration_sequence: u64,
+    declaration_signed: bool,
+    peer_tree_count: usize,
+    peers: Vec<TreePeer>,
+}
+
+#[derive(Serialize)]
+struct TreePeer {
+    node_addr: String,
+    display_name: String,
+    coords: Vec<String>,
+    depth: usize,
+    root: String,
+    distance_to_us: usize,
+}
+
+impl From<&snapshot::Tree> for TreeView {
+    fn from(t: &snapshot::Tree) -> Self {
+        let peers: Vec<TreePeer> = t.peers.iter().map(TreePeer::from).collect();
+        TreeView {
+            my_node_addr: t.my_node_addr.to_hex(),
+            root: t.root().to_hex(),
+            is_root: t.is_root(),
+            depth: t.depth(),
+            parent: t.parent.unwrap_or(t.my_node_addr).to_hex(),
+            my_coords: hexes(&t.my_coords),
+            declaration_sequence: t.declaration_sequence,
+            declaration_signed: true,
+            peer_tree_count: peers.len(),
+            peers,
+        }
+    }
+}
+
+impl From<&snapshot::TreePeerView> for TreePeer {
+    fn from(p: &snapshot::TreePeerView) -> Self {
+        let c = &p.coords;
+        TreePeer {
+            node_addr: p.peer.addr.to_hex(),
+            display_name: display_name(&p.peer),
+            coords: hexes(c),
+            depth: c.len().saturating_sub(1),
+            root: c.last().copied().unwrap_or(p.peer.addr).to_hex(),
+            distance_to_us: p.distance_to_us,
+        }
+    }
 }
 
 /// Only the counters we keep: parent switches as the 1 s sampler saw
@@ -147,26 +251,30 @@ struct TreeStats {
 
 pub(crate) fn tree(node: &Node, history: &StatsHistory, now: Instant) -> Tree {
     let Snapshot { tree, peers, .. } = node.snapshot(now);
-    let peer = |addr: &str| peers.peers.iter().find(|p| p.node_addr == addr);
-    let parent_display_name = match peer(&tree.parent) {
-        Some(p) => p.display_name.clone(),
-        None => format!("{}...", &tree.parent[..tree.parent.len().min(8)]),
+    let peer = |addr: NodeAddr| {
+        let mut names = peers.peers.iter().map(|p| &p.peer);
+        names.find(|p| p.addr == addr)
     };
-    let root_npub = if tree.is_root {
+    let parent = tree.parent.unwrap_or(tree.my_node_addr);
+    let parent_display_name = match peer(parent) {
+        Some(p) => display_name(p),
+        None => format!("{}...", &parent.to_hex()[..8]),
+    };
+    let root_npub = if tree.is_root() {
         Some(node.identity().npub())
-    } else if let Some(p) = peer(&tree.root) {
-        Some(p.npub.clone())
+    } else if let Some(p) = peer(tree.root()) {
+        Some(p.identity.npub())
     } else {
         let cache = node.identity_cache_view(now);
         cache
             .entries
             .into_iter()
-            .find(|e| e.node_addr == tree.root)
-            .map(|e| e.npub)
+            .find(|e| e.peer.addr == tree.root())
+            .map(|e| e.peer.identity.npub())
     };
     let c = node.counters();
     Tree {
-        tree,
+        tree: TreeView::from(&tree),
         parent_display_name,
         root_npub,
         stats: TreeStats {
@@ -207,8 +315,8 @@ struct LinkTotals {
 }
 
 impl LinkTotals {
-    fn of(links: &[snapshot::LinkView]) -> Self {
-        let sum = |f: fn(&snapshot::LinkStatsView) -> u64| links.iter().map(|l| f(&l.stats)).sum();
+    fn of(peers: &[snapshot::PeerView]) -> Self {
+        let sum = |f: fn(&LinkStats) -> u64| peers.iter().map(|p| f(&p.stats)).sum();
         LinkTotals {
             packets_sent: sum(|s| s.packets_sent),
             packets_recv: sum(|s| s.packets_recv),
@@ -226,7 +334,7 @@ pub(crate) fn transports(node: &Node, udp_local: Option<SocketAddr>, now: Instan
             state: "up",
             mtu: node.link_mtu(),
             local_addr: udp_local.map(|a| a.to_string()),
-            stats: LinkTotals::of(&node.snapshot(now).links.links),
+            stats: LinkTotals::of(&node.snapshot(now).peers.peers),
         }],
         msg1_admission: node.admission_stats(),
     }
