@@ -7,6 +7,11 @@ Run from fuzz/: python3 make_seeds.py. Seeds are named seed-* so that
 import json
 import os
 import struct
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing", "lib"))
+from pcap_frames import read_udp, split_frames  # noqa: E402
 
 TESTDATA = "../fips-proto/src/wire/testdata"
 kat = json.load(open(os.path.join(TESTDATA, "kat.json")))
@@ -62,43 +67,14 @@ write("shim_decompress", "empty-upper", raw=bytes([0, 0x6a, 0xbf, 0xed, 0xcb, 59
 CAPTURES = "../testdata/captures"
 
 
-def pcap_udp_payloads(path):
-    """UDP payloads of a classic little-endian pcap (Ethernet, IPv4)."""
-    data = open(path, "rb").read()
-    assert data[:4] == b"\xd4\xc3\xb2\xa1", path + ": expected a little-endian pcap"
-    linktype = struct.unpack_from("<I", data, 20)[0]
-    l2 = {1: 14, 113: 16}[linktype]
-    off = 24
-    while off + 16 <= len(data):
-        incl = struct.unpack_from("<I", data, off + 8)[0]
-        ip = data[off + 16 + l2: off + 16 + incl]
-        off += 16 + incl
-        if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
-            continue
-        udp = ip[(ip[0] & 0x0F) * 4:]
-        ulen = struct.unpack_from(">H", udp, 4)[0]
-        yield udp[8:max(ulen, 8)]
-
-
-def fmp_frames(payload):
-    """Splits a GSO batch by the common prefix (see tests/support/pcap.rs)."""
-    off = 0
-    while off + 4 <= len(payload):
-        phase = payload[off] & 0x0F
-        plen = struct.unpack_from("<H", payload, off + 2)[0]
-        n = 16 + plen + 16 if phase == 0 else 4 + plen
-        yield payload[off: off + n]
-        off += n
-
-
 def captured_frames():
     """One frame per (capture, phase, length bucket): the shapes, not the bulk."""
     seen = {}
     for name in sorted(os.listdir(CAPTURES)):
         if not name.endswith(".pcap"):
             continue
-        for payload in pcap_udp_payloads(os.path.join(CAPTURES, name)):
-            for f in fmp_frames(payload):
+        for _, _, _, payload in read_udp(os.path.join(CAPTURES, name)):
+            for f in split_frames(payload):
                 key = (name.split("-")[0], f[0] & 0x0F, len(f) // 64)
                 seen.setdefault(key, f)
     return sorted(seen.items())

@@ -120,15 +120,22 @@ pub(crate) trait Frame {
     fn from_request_socket(&self) -> bool;
 }
 
+/// `Frame::data` and `Frame::data_end`: the context's own.
+macro_rules! frame_bounds {
+    ($ctx:ty) => {
+        #[inline(always)]
+        fn data(&self) -> usize {
+            <$ctx>::data(self)
+        }
+        #[inline(always)]
+        fn data_end(&self) -> usize {
+            <$ctx>::data_end(self)
+        }
+    };
+}
+
 impl Frame for TcContext {
-    #[inline(always)]
-    fn data(&self) -> usize {
-        TcContext::data(self)
-    }
-    #[inline(always)]
-    fn data_end(&self) -> usize {
-        TcContext::data_end(self)
-    }
+    frame_bounds!(TcContext);
     #[inline(always)]
     fn len(&self) -> u32 {
         TcContext::len(self)
@@ -164,14 +171,7 @@ impl Frame for TcContext {
 }
 
 impl Frame for XdpContext {
-    #[inline(always)]
-    fn data(&self) -> usize {
-        XdpContext::data(self)
-    }
-    #[inline(always)]
-    fn data_end(&self) -> usize {
-        XdpContext::data_end(self)
-    }
+    frame_bounds!(XdpContext);
     /// Through the helper: `data_end - data` is pointer arithmetic the
     /// verifier refuses without CAP_PERFMON.
     #[inline(always)]

@@ -14,7 +14,7 @@
 //!
 //! | store | key | cap | when full | counter (`show status` → `bounds`) |
 //! |---|---|---|---|---|
-//! | identity cache (DNS answers, session initiators, linked peers) | fd address | [`IDENTITY_CAPACITY`], plus linked peers and sessions, which are never evicted | least recently used 1/64 evicted | `identity_cache.evicted` |
+//! | identity cache (DNS answers, session initiators, linked peers) | fd address | [`IDENTITY_CAPACITY`], plus linked peers and sessions, which are never evicted; an entry unused for `Timers::identity_idle` (default [`IDENTITY_IDLE`]) ages out, swept every [`identity_sweep_every`] | least recently used 1/64 evicted | `identity_cache.evicted`, `identity_cache.expired` |
 //! | coordinate cache (lookup answers, session setups, CP frames) | NodeAddr | [`COORD_CAPACITY`] entries and [`COORD_ADDR_BUDGET`] addresses in all, 300 s TTL refreshed on use | expired entries, then least recently used 1/64 evicted | `coord_cache.evicted` |
 //! | route cache | NodeAddr | [`ROUTE_CACHE_CAPACITY`] | cleared (rebuilt from the coordinate cache) | none: a cache of a cache |
 //! | sessions, any state (remote keys opening sessions) | NodeAddr | `max_sessions` (16,384) | new session refused; idle ones end after 90 s | `sessions.refused` |
@@ -40,8 +40,26 @@
 //! pinned entries would mean re-linking them on every eviction. The batch
 //! costs one pass over the map per 1/64 of its capacity inserted.
 
+use std::time::Duration;
+
 /// Identities the dataplane can route to (the reference's cache size).
 pub const IDENTITY_CAPACITY: usize = 10_000;
+/// How long an identity nothing uses stays cached (`node.identity_idle_secs`):
+/// longer than a DNS answer's TTL (300 s) plus the DNS server's 60 s
+/// between reminders to the node, so a program that honours the TTL never
+/// holds an address the node has forgotten.
+pub const IDENTITY_IDLE: Duration = Duration::from_secs(600);
+
+/// How often the node looks for idle identities: a quarter of the idle
+/// time, from 1 s to 60 s, so an entry goes at most that late.
+pub fn identity_sweep_every(idle: Duration) -> Duration {
+    (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// The name under which [`Bounds::pressure`] reports identities that aged
+/// out: not a bound being hit, but memory the daemon may give back.
+pub const IDENTITIES_AGED_OUT: &str = "identity cache: idle entries aged out";
+
 /// Destinations whose tree coordinates we cache.
 pub const COORD_CAPACITY: usize = 50_000;
 /// Addresses in all cached coordinates together (4 MiB of them): a sender
@@ -81,12 +99,15 @@ pub struct Store {
     pub refused: u64,
     /// Turned away by a rate limit rather than the cap.
     pub rate_limited: u64,
+    /// Entries dropped after their idle time (not to make room).
+    pub expired: u64,
 }
 
 impl Bounds {
     /// `(store name, evicted + refused + rate_limited)`, for the daemon's
-    /// warning when a bound is hit.
-    pub fn pressure(&self) -> [(&'static str, u64); 6] {
+    /// warning when a bound is hit; last, [`IDENTITIES_AGED_OUT`] with the
+    /// identities that aged out (no warning: the daemon trims its heap).
+    pub fn pressure(&self) -> [(&'static str, u64); 7] {
         let p = |s: &Store| s.evicted + s.refused + s.rate_limited;
         [
             ("identity cache", p(&self.identity_cache)),
@@ -95,6 +116,7 @@ impl Bounds {
             ("pending packets", p(&self.pending)),
             ("lookups", p(&self.lookups)),
             ("lookup requests", p(&self.lookup_requests)),
+            (IDENTITIES_AGED_OUT, self.identity_cache.expired),
         ]
     }
 }

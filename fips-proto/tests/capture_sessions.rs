@@ -154,13 +154,17 @@ fn sent_by_probe(messages: &[(bool, Vec<u8>)]) -> Vec<&Vec<u8>> {
         .collect()
 }
 
+/// The keys and samples of the probe's result file `name` in
+/// testdata/captures.
+fn probe_keys(name: &str) -> Value {
+    let text = std::fs::read_to_string(testdata(&format!("captures/{name}"))).expect("json");
+    let json: Value = serde_json::from_str(&text).expect("parses");
+    json["keys_and_samples"].clone()
+}
+
 #[test]
 fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
-    let json: Value = serde_json::from_str(
-        &std::fs::read_to_string(testdata("captures/probe-result-passive.json")).expect("json"),
-    )
-    .expect("parses");
-    let keys = &json["keys_and_samples"];
+    let keys = &probe_keys("probe-result-passive.json");
     let [d, c, b] =
         ["d", "c", "b"].map(|n| Identity::from_secret_str(&test_secret(n)).expect("key"));
     let (da, ca, ba) = (d.node_addr(), c.node_addr(), b.node_addr());
@@ -274,11 +278,7 @@ fn our_dataplane_answers_reference_c_exactly_as_the_probe_did() {
 
 #[test]
 fn our_dataplane_opens_a_session_to_reference_c_exactly_as_the_probe_did() {
-    let json: Value = serde_json::from_str(
-        &std::fs::read_to_string(testdata("captures/probe-result.json")).expect("json"),
-    )
-    .expect("parses");
-    let keys = &json["keys_and_samples"];
+    let keys = &probe_keys("probe-result.json");
     let [d, c, b, a] =
         ["d", "c", "b", "a"].map(|n| Identity::from_secret_str(&test_secret(n)).expect("key"));
     let (da, ca, ba, aa) = (d.node_addr(), c.node_addr(), b.node_addr(), a.node_addr());

@@ -37,6 +37,15 @@ fn npub_of(id: &Identity) -> PeerIdentity {
     PeerIdentity::from_npub(&id.public().npub()).expect("npub")
 }
 
+/// Asserts that `send` seals as the recorded key `name` does.
+fn assert_sends_with(send: &SendKey, recorded: [u8; 32], name: &str) {
+    let mut ours = b"x".to_vec();
+    let mut theirs = ours.clone();
+    send.seal(1, b"", &mut ours);
+    SendKey::from_bytes(&recorded).seal(1, b"", &mut theirs);
+    assert_eq!(ours, theirs, "send key equals the recorded {name}");
+}
+
 /// Every FMP frame of a capture with its direction, GSO batches split.
 fn frames(file: &str) -> Vec<(SocketAddrV4, SocketAddrV4, Vec<u8>)> {
     let mut out = Vec::new();
@@ -228,11 +237,11 @@ fn our_ik_initiator_reproduces_the_probe_msg1_and_completes_with_the_reference_m
         hb["plaintext"].as_str().expect("plaintext")
     );
 
-    let mut ours = b"x".to_vec();
-    let mut theirs = ours.clone();
-    transport.send.seal(1, b"", &mut ours);
-    SendKey::from_bytes(&keys.hex("fmp", "k_send_D_to_B")).seal(1, b"", &mut theirs);
-    assert_eq!(ours, theirs, "send key equals the recorded k_send_D_to_B");
+    assert_sends_with(
+        &transport.send,
+        keys.hex("fmp", "k_send_D_to_B"),
+        "k_send_D_to_B",
+    );
 }
 
 #[test]
@@ -263,11 +272,11 @@ fn our_xk_initiator_reproduces_the_probe_session_setup_and_msg3() {
     assert_eq!(c_epoch, keys.hex::<8>("fsp", "C_epoch"));
     assert_eq!(msg3[..], keys.bytes("fsp", "msg3")[..]);
 
-    let mut ours = b"x".to_vec();
-    let mut theirs = ours.clone();
-    transport.send.seal(1, b"", &mut ours);
-    SendKey::from_bytes(&keys.hex("fsp", "k_send_D_to_C")).seal(1, b"", &mut theirs);
-    assert_eq!(ours, theirs, "send key equals the recorded k_send_D_to_C");
+    assert_sends_with(
+        &transport.send,
+        keys.hex("fsp", "k_send_D_to_C"),
+        "k_send_D_to_C",
+    );
 }
 
 #[test]

@@ -199,6 +199,16 @@ impl Daemon {
         self.peer_npubs().iter().any(|n| n == other.npub)
     }
 
+    /// The tree root it reports (`show tree`), a node address in hex.
+    pub fn root(&self) -> Option<String> {
+        self.show(Query::Tree)?["root"].as_str().map(str::to_string)
+    }
+
+    /// Its resident and peak memory (`VmRSS`, `VmHWM`), in KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        rss_kib(self.pid().expect("running"))
+    }
+
     /// `show firewall` as JSON, or the daemon's (or client's) error.
     pub fn firewall(&self) -> Result<Value, String> {
         match self.request(&Ctl::Show(Query::Firewall)) {
@@ -213,6 +223,11 @@ impl Daemon {
         self.wait_for("the filter attached", Duration::from_secs(20), || {
             self.firewall().ok().filter(|f| f["attached"] == true)
         })
+    }
+
+    /// Polls `cond` until it holds, or panics naming `what` with the log.
+    pub fn wait_until(&self, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+        self.wait_for(what, limit, || cond().then_some(()));
     }
 
     /// Polls `probe` until it yields, or panics naming `what` with the log.
@@ -288,4 +303,18 @@ impl Drop for Daemon {
             }
         }
     }
+}
+
+/// `VmRSS` and `VmHWM` (peak) of `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }

@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use fips::control::Query;
-
 use crate::daemon::Daemon;
 use crate::keys::{key, keys, Key};
 use crate::netns::{run, NetNs};
@@ -184,15 +182,11 @@ pub fn wait_root<'a>(
     want: &str,
     timeout: Duration,
 ) -> Result<(), Vec<(&'static str, Option<String>)>> {
-    let root_of = |d: &Daemon| {
-        d.show(Query::Tree)
-            .and_then(|t| t["root"].as_str().map(str::to_string))
-    };
     let agreed = wait_until(timeout, || {
-        daemons.clone().all(|d| root_of(d).as_deref() == Some(want))
+        daemons.clone().all(|d| d.root().as_deref() == Some(want))
     });
     if agreed {
         return Ok(());
     }
-    Err(daemons.map(|d| (d.key.name, root_of(d))).collect())
+    Err(daemons.map(|d| (d.key.name, d.root())).collect())
 }

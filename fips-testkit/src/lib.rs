@@ -3,7 +3,8 @@
 //! polling wait ([`wait`]), the test identities and topologies of
 //! `testdata/identity.json` ([`keys`], [`topology`]), real daemons queried
 //! over their control sockets ([`daemon`]) and nodes on a bridged segment
-//! ([`lan`], [`net`]), and a sidecar with one peer ([`pair`]).
+//! ([`lan`], [`net`]), a sidecar with one peer ([`pair`]), and a checked TCP
+//! transfer between namespaces ([`transfer`]).
 //!
 //! Dev-only (`publish = false`): nothing here is part of the product. It
 //! runs real programs (`ip`, `fips`) and needs root for namespaces.
@@ -18,6 +19,7 @@ pub mod net;
 pub mod netns;
 pub mod pair;
 pub mod topology;
+pub mod transfer;
 pub mod wait;
 
 #[cfg(feature = "daemon")]

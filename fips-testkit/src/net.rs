@@ -63,6 +63,12 @@ impl Net {
         net
     }
 
+    /// The static mesh of identity.json, links up and the tree rooted at
+    /// a (the smallest node address).
+    pub fn static_mesh(tag: &str, port: u16) -> Net {
+        Net::with_topology(tag, &Topology::static_mesh(), "a", port)
+    }
+
     /// Starts the daemon of `name`, dialling `dials`.
     pub fn start(&mut self, name: &str, dials: &[&str]) {
         let d = self.lan.start(name, dials);

@@ -1,4 +1,4 @@
-//! The one polling wait of the test kit.
+//! The one polling wait of the test kit, and its retrying form.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,19 @@ pub fn poll<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
+/// Calls `attempt` every [`POLL`] until it succeeds or `timeout` passes;
+/// its last result (the error that was still there at the deadline).
+pub fn retry<T, E>(timeout: Duration, mut attempt: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let result = attempt();
+        if result.is_ok() || Instant::now() >= deadline {
+            return result;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +47,29 @@ mod tests {
         let t0 = Instant::now();
         assert!(!wait_until(Duration::from_millis(120), || false));
         assert!(t0.elapsed() >= Duration::from_millis(120));
+    }
+
+    #[test]
+    fn retry_gives_the_last_error_once_the_timeout_passes() {
+        let mut n = 0;
+        let got: Result<(), u32> = retry(Duration::from_millis(120), || {
+            n += 1;
+            Err(n)
+        });
+        assert_eq!(got, Err(n));
+        assert!(n >= 2, "asked {n} times");
+        let mut m = 0;
+        assert_eq!(
+            retry(Duration::from_secs(5), || {
+                m += 1;
+                if m == 3 {
+                    Ok(m)
+                } else {
+                    Err(())
+                }
+            }),
+            Ok(3)
+        );
     }
 
     #[test]

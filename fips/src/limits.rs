@@ -6,7 +6,7 @@
 //!
 //! | store | key | cap | when full | counter (`show status` → `bounds`) |
 //! |---|---|---|---|---|
-//! | names answered by DNS (PTR, decoded-npub cache) | fd address, npub | [`DNS_NAMES`] | oldest name forgotten (it is decoded again if asked) | `dns_names.evicted` |
+//! | names answered by DNS (PTR, decoded-npub cache) | fd address, npub | [`DNS_NAMES`]; a name not asked for in `node.identity_idle_secs` (600 s) is forgotten | oldest name forgotten (it is decoded again if asked) | `dns_names.evicted`, `dns_names.expired` |
 //! | DNS requests being answered (UDP and TCP) | none | [`DNS_IN_FLIGHT`] | request dropped, as a loaded server does | `dns_in_flight.refused` |
 //! | DNS forwards to the upstream | none | [`DNS_FORWARDS`] | SERVFAIL at once | `dns_forwards.refused` |
 //! | DNS TCP connections | client | closed after 5 s idle; hickory-server has no count cap, so the fd limit bounds them | new connection fails (EMFILE) | none |
@@ -16,16 +16,17 @@
 //! | XDP msg1 gate: source buckets (kernel LRU map, enforcement on) | IPv4 address, IPv6 /64 | `fips_common::MSG1_SOURCES_CAP` | least recently seen source forgotten (it starts with a full bucket again) | `show firewall`: `msg1_gate.sources_tracked`, `xdp msg1-over-budget` |
 //! | XDP msg1 gate: known peers exempt (kernel map the daemon syncs) | IPv4 address, IPv6 /64 | `fips_common::MSG1_KNOWN_CAP` | the rest gated like any source, warned once | `show firewall`: `msg1_gate.known_over_cap` |
 //!
-//! Memory: after a store evicted entries the daemon hands freed heap back
-//! to the kernel (`malloc_trim`) once the pressure stops, so RSS returns to
-//! its idle size instead of staying at its peak (glibc keeps freed memory
-//! in its arenas otherwise).
+//! Memory: after a store evicted entries, or idle entries aged out of the
+//! identity cache or the DNS names (whose maps then shrink), the daemon
+//! hands freed heap back to the kernel (`malloc_trim`) once the pressure
+//! stops, so RSS returns to its idle size instead of staying at its peak
+//! (glibc keeps freed memory in its arenas otherwise).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use fips_proto::limits::Store;
 
 /// Names the DNS server remembers (the reference's identity cache size).
 pub const DNS_NAMES: usize = 10_000;
@@ -46,6 +47,7 @@ const TRIM_AFTER_QUIET: Duration = Duration::from_secs(2);
 /// Counters of the daemon's tasks, one set per process.
 pub static DNS_NAMES_EVICTED: AtomicU64 = AtomicU64::new(0);
 pub static DNS_NAMES_LEN: AtomicUsize = AtomicUsize::new(0);
+pub static DNS_NAMES_EXPIRED: AtomicU64 = AtomicU64::new(0);
 pub static DNS_DROPPED: AtomicU64 = AtomicU64::new(0);
 pub static DNS_FORWARDS_REFUSED: AtomicU64 = AtomicU64::new(0);
 pub static CONTROL_CLIENTS_NOW: AtomicUsize = AtomicUsize::new(0);
@@ -57,18 +59,61 @@ pub fn count(c: &AtomicU64) {
 }
 
 /// The daemon's stores as `show status` reports them (beside the core's).
-pub fn daemon_bounds() -> Value {
-    let store = |len: usize, cap: usize, evicted: u64, refused: u64| json!({ "len": len, "cap": cap, "evicted": evicted, "refused": refused, "rate_limited": 0 });
-    json!({
-        "dns_names": store(DNS_NAMES_LEN.load(Relaxed), DNS_NAMES, DNS_NAMES_EVICTED.load(Relaxed), 0),
-        "dns_in_flight": store(0, DNS_IN_FLIGHT, 0, DNS_DROPPED.load(Relaxed)),
-        "dns_forwards": store(0, DNS_FORWARDS, 0, DNS_FORWARDS_REFUSED.load(Relaxed)),
-        "control_clients": store(CONTROL_CLIENTS_NOW.load(Relaxed), CONTROL_CLIENTS, 0, CONTROL_REFUSED.load(Relaxed)),
-        "control_requests": store(0, crate::control::MAX_REQUEST, 0, CONTROL_BAD_REQUESTS.load(Relaxed)),
-    })
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct DaemonBounds {
+    pub dns_names: Store,
+    pub dns_in_flight: Store,
+    pub dns_forwards: Store,
+    pub control_clients: Store,
+    pub control_requests: Store,
 }
 
-fn daemon_pressure() -> [(&'static str, u64); 5] {
+impl DaemonBounds {
+    /// The counters as they are now.
+    pub fn now() -> Self {
+        let store = |len: usize, cap: usize, evicted: u64, refused: u64| Store {
+            len,
+            cap,
+            evicted,
+            refused,
+            rate_limited: 0,
+            expired: 0,
+        };
+        DaemonBounds {
+            dns_names: Store {
+                expired: DNS_NAMES_EXPIRED.load(Relaxed),
+                ..store(
+                    DNS_NAMES_LEN.load(Relaxed),
+                    DNS_NAMES,
+                    DNS_NAMES_EVICTED.load(Relaxed),
+                    0,
+                )
+            },
+            dns_in_flight: store(0, DNS_IN_FLIGHT, 0, DNS_DROPPED.load(Relaxed)),
+            dns_forwards: store(0, DNS_FORWARDS, 0, DNS_FORWARDS_REFUSED.load(Relaxed)),
+            control_clients: store(
+                CONTROL_CLIENTS_NOW.load(Relaxed),
+                CONTROL_CLIENTS,
+                0,
+                CONTROL_REFUSED.load(Relaxed),
+            ),
+            control_requests: store(
+                0,
+                crate::control::MAX_REQUEST,
+                0,
+                CONTROL_BAD_REQUESTS.load(Relaxed),
+            ),
+        }
+    }
+}
+
+/// What [`daemon_pressure`] reports DNS names that aged out under.
+const DNS_NAMES_AGED_OUT: &str = "DNS names: idle names aged out";
+/// Totals that count entries gone after their idle time: no bound was hit
+/// (no warning), but the heap is trimmed after them as after evictions.
+const AGED_OUT: [&str; 2] = [fips_proto::limits::IDENTITIES_AGED_OUT, DNS_NAMES_AGED_OUT];
+
+fn daemon_pressure() -> [(&'static str, u64); 6] {
     [
         ("DNS names", DNS_NAMES_EVICTED.load(Relaxed)),
         ("DNS requests in flight", DNS_DROPPED.load(Relaxed)),
@@ -78,6 +123,7 @@ fn daemon_pressure() -> [(&'static str, u64); 5] {
             "control-socket requests",
             CONTROL_BAD_REQUESTS.load(Relaxed),
         ),
+        (DNS_NAMES_AGED_OUT, DNS_NAMES_EXPIRED.load(Relaxed)),
     ]
 }
 
@@ -98,7 +144,9 @@ impl Watch {
             let before = self.seen.insert(store, total).unwrap_or(0);
             if total > before {
                 self.last_pressure = Some(now);
-                self.warn(now, store, total);
+                if !AGED_OUT.contains(&store) {
+                    self.warn(now, store, total);
+                }
             }
         }
         if self

@@ -13,12 +13,17 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-#[test]
-fn bad_config_file_exits_non_zero_naming_the_key_expectation_and_value() {
+/// `fips -c FILE` with a config file holding `text`.
+fn run_with_config(text: &str) -> Output {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("fips.yaml");
-    std::fs::write(&path, "tun:\n  mtu: 900\n").expect("write");
-    let out = run(Command::new(fips_bin()).arg("-c").arg(&path));
+    std::fs::write(&path, text).expect("write");
+    run(Command::new(fips_bin()).arg("-c").arg(&path))
+}
+
+#[test]
+fn bad_config_file_exits_non_zero_naming_the_key_expectation_and_value() {
+    let out = run_with_config("tun:\n  mtu: 900\n");
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -30,10 +35,7 @@ fn bad_config_file_exits_non_zero_naming_the_key_expectation_and_value() {
 
 #[test]
 fn unknown_config_key_exits_non_zero_naming_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("fips.yaml");
-    std::fs::write(&path, "transports:\n  udp:\n    bind_adr: \"0.0.0.0:1\"\n").expect("write");
-    let out = run(Command::new(fips_bin()).arg("-c").arg(&path));
+    let out = run_with_config("transports:\n  udp:\n    bind_adr: \"0.0.0.0:1\"\n");
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("transports.udp.bind_adr"),

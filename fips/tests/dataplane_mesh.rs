@@ -7,20 +7,13 @@ use std::time::{Duration, Instant};
 
 use fips::control::Query;
 use fips_testkit::net::{bytes_sent_to, secs, Net};
-use fips_testkit::topology::Topology;
 use fips_testkit::{key, wait_until};
 
 const NODES: [&str; 5] = ["a", "b", "c", "d", "e"];
 
-/// The static mesh, links up and the tree rooted at a (the smallest
-/// node_addr). The first of each pair dials.
-fn static_mesh(tag: &str, port: u16) -> Net {
-    Net::with_topology(tag, &Topology::static_mesh(), "a", port)
-}
-
 #[test]
 fn every_ordered_pair_of_the_static_mesh_answers_its_first_ping() {
-    let net = static_mesh("pr", 4101);
+    let net = Net::static_mesh("pr", 4101);
     let mut failures = Vec::new();
     for from in NODES {
         for to in NODES.iter().copied().filter(|t| *t != from) {
@@ -55,7 +48,7 @@ fn every_ordered_pair_of_the_static_mesh_answers_its_first_ping() {
 
 #[test]
 fn all_twenty_pairs_pinging_at_once_each_get_their_first_echo_answered() {
-    let net = std::sync::Arc::new(static_mesh("cc", 4103));
+    let net = std::sync::Arc::new(Net::static_mesh("cc", 4103));
     // Every node names every other through its DNS first (as above), then
     // all 20 first echoes leave together: discoveries cross and each pair
     // starts its XK session from both ends at once.
@@ -195,7 +188,7 @@ const FAILOVER_BOUND: Duration = Duration::from_secs(10);
 
 #[test]
 fn traffic_resumes_over_the_other_path_within_10_s_of_its_transit_node_being_killed() {
-    let mut net = static_mesh("kt", 4102);
+    let mut net = Net::static_mesh("kt", 4102);
     // Start from the settled tree: d and e children of the root a, so each
     // keeps its own path to a whichever of them dies. A node that hears c
     // before a takes c as its first parent and holds it for the 30 s
@@ -280,7 +273,7 @@ fn keeps_flowing(stream: &PingStream) {
 
 #[test]
 fn a_destination_killed_and_restarted_is_answering_again_within_8_s() {
-    let mut net = static_mesh("rs", 4104);
+    let mut net = Net::static_mesh("rs", 4104);
     let c_ip = net.resolve("a", "c").to_string();
     let stream = PingStream::start(&net, "a", &c_ip);
     // Mid-stream: long enough for c's session ReceiverReports (one a

@@ -361,17 +361,10 @@ fn bind_reports_a_busy_port_and_shutdown_frees_it() {
     drop(srv); // stops the server and joins its thread
                // The listener tasks close their sockets as they wind down: allow them
                // a moment under a loaded test run, but the port must come free.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let again = loop {
-        match rt.block_on(fips::dns::DnsServer::bind(busy.clone(), tx.clone())) {
-            Ok(server) => break server,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(e) => panic!("port still busy 3 s after shutdown: {e}"),
-        }
-    };
+    let again = fips_testkit::wait::retry(std::time::Duration::from_secs(3), || {
+        rt.block_on(fips::dns::DnsServer::bind(busy.clone(), tx.clone()))
+    })
+    .unwrap_or_else(|e| panic!("port still busy 3 s after shutdown: {e}"));
     assert_eq!(again.local_addr(), addr);
 }
 

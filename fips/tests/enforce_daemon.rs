@@ -14,20 +14,18 @@ mod sockets;
 
 use fips::enforce::{self, Direction, FirewallSnapshot, Reason};
 use fips_testkit::pair::RemoveFilterOnDrop;
-use fips_testkit::{Daemon, SidecarPair};
+use fips_testkit::SidecarPair;
 use probe::Probe;
 use sockets::v4;
 use std::time::Duration;
 
 const PORT: u16 = 4000;
+/// How long a daemon's link traffic may take to pass the filter.
+const LINK_WAIT: Duration = Duration::from_secs(20);
 // The sidecar runs test identity a, its peer b (testdata/identity.json).
 
 fn pinned(topo: &SidecarPair) -> Option<FirewallSnapshot> {
     topo.sidecar.enter(|| enforce::snapshot_pinned("eth0")).ok()
-}
-
-fn wait_for(what: &str, daemon: &Daemon, mut cond: impl FnMut() -> bool) {
-    daemon.wait_for(what, Duration::from_secs(20), || cond().then_some(()));
 }
 
 /// Transport packets counted as passed in both directions, beyond `since`.
@@ -52,9 +50,9 @@ fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
     let _peer = topo.peer_daemon(PORT);
     let mut first = topo.sidecar_daemon(PORT, &[]);
     let _cleanup = RemoveFilterOnDrop(&topo);
-    wait_for(
+    first.wait_until(
         "the daemon's link traffic through the filter",
-        &first,
+        LINK_WAIT,
         || link_traffic_passes(&topo, (0, 0)),
     );
     assert!(
@@ -82,7 +80,7 @@ fn the_daemon_filter_passes_its_links_and_survives_kill_and_restart() {
 
     let second = topo.sidecar_daemon(PORT, &[]);
     let at_restart = passed(&dead);
-    wait_for("the restarted daemon's link traffic", &second, || {
+    second.wait_until("the restarted daemon's link traffic", LINK_WAIT, || {
         link_traffic_passes(&topo, at_restart)
     });
     let after = pinned(&topo).expect("snapshot after restart");

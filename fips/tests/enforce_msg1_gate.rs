@@ -2,13 +2,15 @@
 //! kernel with BPF_PROG_TEST_RUN: what it drops, what it must never drop,
 //! and the counter it bumps.
 
+#[path = "enforce_util/classifier.rs"]
+mod classifier;
 #[path = "enforce_util/frames.rs"]
 mod frames;
 
 use std::net::IpAddr;
 use std::time::Instant;
 
-use fips::enforce::{Classifier, Direction, Msg1Rate, Policy, Reason, VERDICT_PASS, XDP_PASS};
+use fips::enforce::{Classifier, Direction, Msg1Rate, Reason, VERDICT_PASS, XDP_PASS};
 use frames::*;
 
 const PORT: u16 = 4242;
@@ -20,15 +22,7 @@ const RATE: Msg1Rate = Msg1Rate {
 };
 
 fn classifier(allow_ipv6: bool, rate: Msg1Rate) -> Classifier {
-    let policy = Policy {
-        udp_port: PORT,
-        socket_cookies: vec![0xdead_beef],
-        allow_ipv6,
-    };
-    let mut c = match Classifier::load(&policy) {
-        Ok(c) => c,
-        Err(e) => panic!("loading the classifier: {e} ({e:?})"),
-    };
+    let mut c = classifier::load(PORT, allow_ipv6);
     c.set_msg1_rate(rate).expect("setting the msg1 rate");
     c
 }

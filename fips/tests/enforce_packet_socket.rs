@@ -5,6 +5,8 @@
 //! (past every TC hook) leaves only in the transport's shape (the
 //! netfilter egress backstop).
 
+#[path = "enforce_util/frames.rs"]
+mod frames;
 #[path = "enforce_util/packet.rs"]
 mod packet;
 #[path = "enforce_util/sockets.rs"]
@@ -13,6 +15,7 @@ mod sockets;
 use fips::enforce::{self, Direction, Enforcer, FirewallSnapshot, Policy, Reason};
 use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::SidecarPair;
+use frames::udp;
 use packet::{describe, is_arp, is_udp4_port, PacketSocket};
 use sockets::{receives, v4};
 use std::net::{TcpStream, UdpSocket};
@@ -78,10 +81,7 @@ fn a_packet_socket_in_the_sidecar_reads_only_arp_and_the_transports_udp_either_w
     assert!(receives(&transport, b"fips in", WAIT));
 
     let policy = Policy::for_socket(&transport).expect("policy");
-    let enforcer = topo
-        .sidecar
-        .enter(|| Enforcer::attach("eth0", &policy))
-        .unwrap_or_else(|e| panic!("attach: {e}"));
+    let enforcer = attach(&topo, &policy);
     let _cleanup = RemoveFilterOnDrop(&topo);
     reader.inbound(Duration::from_millis(100));
     let before = snapshot(&enforcer);
@@ -150,16 +150,6 @@ fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], l4: &[u8]) -> Vec<u8> {
     p
 }
 
-fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut u = Vec::new();
-    u.extend_from_slice(&sport.to_be_bytes());
-    u.extend_from_slice(&dport.to_be_bytes());
-    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    u.extend_from_slice(&[0, 0]);
-    u.extend_from_slice(payload);
-    u
-}
-
 /// ICMP echo, TCP SYN, UDP from another port, IPv6 UDP, LLDP, and one
 /// frame of the transport's shape (UDP from its port), all broadcast.
 fn bypass_probes(topo: &SidecarPair, port: u16) -> Vec<(&'static str, Vec<u8>)> {
@@ -213,24 +203,29 @@ fn captured(topo: &SidecarPair, probes: &[(&'static str, Vec<u8>)]) -> Vec<&'sta
         .collect()
 }
 
+/// Asserts that the peer captured every one of `probes`.
+fn assert_all_captured(topo: &SidecarPair, probes: &[(&'static str, Vec<u8>)], why: &str) {
+    let all: Vec<&str> = probes.iter().map(|(n, _)| *n).collect();
+    assert_eq!(captured(topo, probes), all, "{why}");
+}
+
+/// The filter attached to the sidecar's eth0.
+fn attach(topo: &SidecarPair, policy: &Policy) -> Enforcer {
+    topo.sidecar
+        .enter(|| Enforcer::attach("eth0", policy))
+        .unwrap_or_else(|e| panic!("attach: {e}"))
+}
+
 #[test]
 fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() {
     let topo = SidecarPair::with_prefix("is", "pkout", 92);
     let port = 31092;
     let (transport, peer) = transport_and_peer(&topo, port, 32092);
     let probes = bypass_probes(&topo, port);
-    let all: Vec<&str> = probes.iter().map(|(n, _)| *n).collect();
-    assert_eq!(
-        captured(&topo, &probes),
-        all,
-        "the capture misses frames without a filter"
-    );
+    assert_all_captured(&topo, &probes, "the capture misses frames without a filter");
 
     let policy = Policy::for_socket(&transport).expect("policy");
-    let enforcer = topo
-        .sidecar
-        .enter(|| Enforcer::attach("eth0", &policy))
-        .unwrap_or_else(|e| panic!("attach: {e}"));
+    let enforcer = attach(&topo, &policy);
     let _cleanup = RemoveFilterOnDrop(&topo);
     assert!(enforcer.backstop(), "no backstop installed");
 
@@ -238,17 +233,10 @@ fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() 
     topo.sidecar
         .enter(|| enforce::remove_backstop("eth0"))
         .expect("remove backstop");
-    assert_eq!(
-        captured(&topo, &probes),
-        all,
-        "TC saw bypassed frames after all"
-    );
+    assert_all_captured(&topo, &probes, "TC saw bypassed frames after all");
 
     // Attached again (as a restarted daemon would): only the shape leaves.
-    let enforcer = topo
-        .sidecar
-        .enter(|| Enforcer::attach("eth0", &policy))
-        .unwrap_or_else(|e| panic!("attach: {e}"));
+    let enforcer = attach(&topo, &policy);
     let before = snapshot(&enforcer);
     assert_eq!(captured(&topo, &probes), ["transport shape"]);
     let after = snapshot(&enforcer);
@@ -279,9 +267,5 @@ fn a_bypassing_packet_socket_gets_only_the_transports_shape_past_the_backstop() 
     topo.sidecar
         .enter(|| enforce::remove("eth0"))
         .expect("remove");
-    assert_eq!(
-        captured(&topo, &probes),
-        all,
-        "remove left the backstop in place"
-    );
+    assert_all_captured(&topo, &probes, "remove left the backstop in place");
 }

@@ -1,6 +1,8 @@
 //! The classifier's verdict and counter for crafted frames, run in the
 //! kernel with BPF_PROG_TEST_RUN (not attached anywhere).
 
+#[path = "enforce_util/classifier.rs"]
+mod classifier;
 #[path = "enforce_util/frames.rs"]
 mod frames;
 
@@ -12,15 +14,7 @@ use frames::*;
 const PORT: u16 = 4242;
 
 fn classifier(allow_ipv6: bool) -> Classifier {
-    let policy = Policy {
-        udp_port: PORT,
-        socket_cookies: vec![0xdead_beef],
-        allow_ipv6,
-    };
-    match Classifier::load(&policy) {
-        Ok(c) => c,
-        Err(e) => panic!("loading the classifier: {e} ({e:?})"),
-    }
+    classifier::load(PORT, allow_ipv6)
 }
 
 fn packets(c: &Classifier, dir: Direction, reason: Reason) -> u64 {
@@ -57,6 +51,15 @@ fn expect(c: &mut Classifier, dir: Direction, frame: &[u8], reason: Reason) {
 
 fn udp4(src: u16, dst: u16) -> Vec<u8> {
     eth(ETH_P_IP, &ipv4(UDP, &udp(src, dst, b"fips")))
+}
+
+/// `expect` for each of `frames` in every direction.
+fn expect_everywhere(c: &mut Classifier, frames: &[&[u8]], reason: Reason) {
+    for dir in Direction::ALL {
+        for frame in frames {
+            expect(c, dir, frame, reason);
+        }
+    }
 }
 
 #[test]
@@ -106,18 +109,13 @@ fn drops_tcp_and_icmp_in_both_directions() {
     let mut c = classifier(false);
     let tcp = eth(ETH_P_IP, &ipv4(TCP, &[0; 20]));
     let icmp = eth(ETH_P_IP, &ipv4(ICMP, &[8, 0, 0, 0, 0, 1, 0, 1]));
-    for dir in Direction::ALL {
-        expect(&mut c, dir, &tcp, Reason::NotUdp);
-        expect(&mut c, dir, &icmp, Reason::NotUdp);
-    }
+    expect_everywhere(&mut c, &[&tcp, &icmp], Reason::NotUdp);
 }
 
 #[test]
 fn passes_ipv4_arp_in_both_directions() {
     let mut c = classifier(false);
-    for dir in Direction::ALL {
-        expect(&mut c, dir, &arp(ETH_P_IP), Reason::ArpPassed);
-    }
+    expect_everywhere(&mut c, &[&arp(ETH_P_IP)], Reason::ArpPassed);
 }
 
 #[test]
@@ -204,25 +202,28 @@ fn drops_all_ipv6_when_the_transport_is_ipv4_only() {
     let mut c = classifier(false);
     let udp6 = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT, b"x")));
     let ns = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(135)));
-    for dir in Direction::ALL {
-        expect(&mut c, dir, &udp6, Reason::Ipv6);
-        expect(&mut c, dir, &ns, Reason::Ipv6);
-    }
+    expect_everywhere(&mut c, &[&udp6, &ns], Reason::Ipv6);
 }
 
 #[test]
 fn passes_ipv6_udp_and_neighbour_discovery_for_an_ipv6_transport() {
     let mut c = classifier(true);
+    expect_ipv6_transport(&mut c, Direction::Ingress, Direction::Egress);
+}
+
+/// An IPv6 transport's verdicts: its UDP in on `inbound`, neighbour
+/// discovery but not ping out on `outbound`, another port refused.
+fn expect_ipv6_transport(c: &mut Classifier, inbound: Direction, outbound: Direction) {
     let udp6 = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT, b"x")));
-    expect(&mut c, Direction::Ingress, &udp6, Reason::Passed);
+    expect(c, inbound, &udp6, Reason::Passed);
     for kind in 133..=137 {
         let nd = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(kind)));
-        expect(&mut c, Direction::Egress, &nd, Reason::NdPassed);
+        expect(c, outbound, &nd, Reason::NdPassed);
     }
     let echo = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(128)));
-    expect(&mut c, Direction::Egress, &echo, Reason::NotUdp);
+    expect(c, outbound, &echo, Reason::NotUdp);
     let wrong = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT + 1, b"x")));
-    expect(&mut c, Direction::Ingress, &wrong, Reason::WrongPort);
+    expect(c, inbound, &wrong, Reason::WrongPort);
 }
 
 #[test]
@@ -345,19 +346,10 @@ fn xdp_passes_only_arp_and_udp_to_the_transport_port_counting_each_reason() {
 #[test]
 fn xdp_passes_ipv6_udp_and_neighbour_discovery_for_an_ipv6_transport() {
     let mut c = classifier(true);
-    let udp6 = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT, b"x")));
-    expect(&mut c, Direction::Xdp, &udp6, Reason::Passed);
-    for kind in 133..=137 {
-        let nd = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(kind)));
-        expect(&mut c, Direction::Xdp, &nd, Reason::NdPassed);
-    }
-    let echo = eth(ETH_P_IPV6, &ipv6(ICMPV6, &icmpv6(128)));
-    expect(&mut c, Direction::Xdp, &echo, Reason::NotUdp);
+    expect_ipv6_transport(&mut c, Direction::Xdp, Direction::Xdp);
     let frag = eth(
         ETH_P_IPV6,
         &ipv6(44, &ext_header(UDP, &udp(5555, PORT, b"x"))),
     );
     expect(&mut c, Direction::Xdp, &frag, Reason::Fragment);
-    let wrong = eth(ETH_P_IPV6, &ipv6(UDP, &udp(5555, PORT + 1, b"x")));
-    expect(&mut c, Direction::Xdp, &wrong, Reason::WrongPort);
 }

@@ -48,10 +48,7 @@ fn a_sidecar_with_two_peers_keeps_reaching_the_mesh_when_one_dies() {
     assert!(d_ip.starts_with("fd"), "dig: {d_ip:?}\n{}", a.log());
     let ping = || {
         lan.ns("a")
-            .command("ping")
-            .args(["-6", "-c", "2", "-i", "0.2", "-W", "1", &d_ip])
-            .output()
-            .is_ok_and(|o| o.status.success())
+            .exec_ok(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", &d_ip])
     };
     assert!(wait_until(Duration::from_secs(20), ping), "{}", a.log());
 

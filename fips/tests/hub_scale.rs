@@ -196,13 +196,7 @@ fn peer_limit(d: &Daemon) -> u64 {
 }
 
 fn rss_kib(d: &Daemon) -> u64 {
-    let pid = d.pid().expect("running");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    d.rss_kib().0
 }
 
 /// The hub's share of a core over `window`, from /proc/PID/stat.

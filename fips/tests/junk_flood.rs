@@ -72,6 +72,17 @@ fn link_id_of(net: &Net, on: &str, peer: &str) -> Option<u64> {
         .and_then(|p| p["link_id"].as_u64())
 }
 
+/// Nodes a, b, c on the segment and d, the attacker: a namespace with
+/// `SOURCES` addresses and no daemon.
+fn with_attacker(tag: &str) -> Net {
+    let net = Net::new(tag, &["a", "b", "c", "d"], PORT);
+    for i in 0..SOURCES {
+        let cidr = format!("{}/24", Lan::host(200 + usize::from(i)));
+        net.ns("d").ip(&["addr", "add", &cidr, "dev", "eth0"]);
+    }
+    net
+}
+
 fn admission(net: &Net, on: &str) -> serde_json::Value {
     net.daemon(on)
         .show(Query::Transports)
@@ -81,12 +92,7 @@ fn admission(net: &Net, on: &str) -> serde_json::Value {
 
 #[test]
 fn a_junk_msg1_flood_neither_drops_a_link_nor_keeps_a_new_peer_out() {
-    // d is the attacker: a namespace on the segment, no daemon.
-    let mut net = Net::new("jf", &["a", "b", "c", "d"], PORT);
-    for i in 0..SOURCES {
-        let cidr = format!("{}/24", Lan::host(200 + usize::from(i)));
-        net.ns("d").ip(&["addr", "add", &cidr, "dev", "eth0"]);
-    }
+    let mut net = with_attacker("jf");
     net.start("b", &[]);
     net.start("a", &["b"]);
     net.wait_links(&[("a", "b")], Duration::from_secs(30));
@@ -152,11 +158,7 @@ fn xdp_msg1_drops(net: &Net, on: &str) -> u64 {
 
 #[test]
 fn with_enforcement_xdp_drops_a_junk_msg1_flood_while_a_restarting_and_a_new_peer_link() {
-    let mut net = Net::new("jx", &["a", "b", "c", "d"], PORT);
-    for i in 0..SOURCES {
-        let cidr = format!("{}/24", Lan::host(200 + usize::from(i)));
-        net.ns("d").ip(&["addr", "add", &cidr, "dev", "eth0"]);
-    }
+    let mut net = with_attacker("jx");
     let enforced = net.config("b", &[]) + "enforce:\n  enabled: true\n  interface: eth0\n";
     net.start_yaml("b", &enforced);
     net.start("a", &["b"]);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use fips::control::Query;
 use fips_testkit::daemon::fipsctl_bin;
 use fips_testkit::topology::Topology;
+use fips_testkit::transfer::tcp_transfer;
 use fips_testkit::{key, wait_until, Daemon, Lan};
 
 const LINK_UP: Duration = Duration::from_secs(30);
@@ -15,10 +16,6 @@ fn parent_of(d: &Daemon) -> Option<String> {
     let coords = tree["my_coords"].as_array()?;
     // my_coords runs self -> root; the parent is the second entry.
     coords.get(1).and_then(|v| v.as_str()).map(str::to_string)
-}
-
-fn root_of(d: &Daemon) -> Option<String> {
-    d.show(Query::Tree)?["root"].as_str().map(str::to_string)
 }
 
 /// Both ends list each other, and each end's `show links` has a connected
@@ -40,24 +37,15 @@ fn linked(x: &Daemon, y: &Daemon) -> bool {
 
 #[test]
 fn three_node_chain_links_up_and_roots_the_tree_at_a() {
-    let lan = Lan::new("ch", &["a", "b", "c"]);
-    let b = lan.start("b", &[]);
-    let a = lan.start("a", &["b"]);
-    let c = lan.start("c", &["b"]);
-    assert!(
-        wait_until(LINK_UP, || linked(&a, &b) && linked(&b, &c)),
-        "links: {}\n{}",
-        b.log(),
-        a.log()
-    );
+    let (_lan, [a, b, c]) = chain("ch", false);
     assert!(!a.has_peer(c.key), "a and c are not configured peers");
     let a_addr = key("a").node_addr.to_string();
     assert!(
         wait_until(LINK_UP, || [&a, &b, &c]
             .iter()
-            .all(|d| root_of(d).as_ref() == Some(&a_addr))),
+            .all(|d| d.root().as_ref() == Some(&a_addr))),
         "root: {:?}",
-        [&a, &b, &c].map(root_of)
+        [&a, &b, &c].map(|d| d.root())
     );
     assert!(wait_until(LINK_UP, || parent_of(&c).as_deref()
         == Some(key("b").node_addr)));
@@ -102,7 +90,7 @@ fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tre
     };
     let settled = || {
         daemons.iter().all(|x| {
-            root_of(x).as_deref() == Some(a_addr)
+            x.root().as_deref() == Some(a_addr)
                 && match x.key.name {
                     "a" => parent_of(x).is_none(),
                     n => parent_of(x)
@@ -115,17 +103,23 @@ fn five_node_static_mesh_links_every_configured_pair_and_builds_the_expected_tre
         "tree: {:?}",
         daemons
             .iter()
-            .map(|x| (x.key.name, root_of(x), parent_of(x)))
+            .map(|x| (x.key.name, x.root(), parent_of(x)))
             .collect::<Vec<_>>()
     );
 }
 
+/// Nodes b and c, c dialling b, linked.
+fn b_and_c_linked(tag: &str) -> (Lan, Daemon, Daemon) {
+    let lan = Lan::new(tag, &["b", "c"]);
+    let b = lan.start("b", &[]);
+    let c = lan.start("c", &["b"]);
+    assert!(wait_until(LINK_UP, || linked(&b, &c)), "{}", c.log());
+    (lan, b, c)
+}
+
 #[test]
 fn killed_node_is_dropped_by_its_peer_within_35_s_and_relinks_after_restart() {
-    let lan = Lan::new("kl", &["b", "c"]);
-    let b = lan.start("b", &[]);
-    let mut c = lan.start("c", &["b"]);
-    assert!(wait_until(LINK_UP, || linked(&b, &c)), "{}", c.log());
+    let (_lan, b, mut c) = b_and_c_linked("kl");
     c.kill();
     let t0 = std::time::Instant::now();
     assert!(
@@ -143,10 +137,7 @@ fn killed_node_is_dropped_by_its_peer_within_35_s_and_relinks_after_restart() {
 
 #[test]
 fn sigterm_says_goodbye_so_the_peer_drops_the_link_at_once() {
-    let lan = Lan::new("st", &["b", "c"]);
-    let b = lan.start("b", &[]);
-    let mut c = lan.start("c", &["b"]);
-    assert!(wait_until(LINK_UP, || linked(&b, &c)), "{}", c.log());
+    let (_lan, b, mut c) = b_and_c_linked("st");
     let status = c.terminate().expect("exit status");
     assert!(status.success(), "exit {status:?}: {}", c.log());
     assert!(c.log().contains("stopped"), "{}", c.log());
@@ -227,19 +218,29 @@ fn dns_answers_peer_aliases_and_npubs_inside_the_namespace() {
     );
 }
 
-/// The chain a - b - c (a and c dial b), a with its DNS server on
-/// 127.0.0.1:53, links up. Daemons before the segment: they go first.
-fn dns_chain(tag: &str) -> (Lan, [Daemon; 3]) {
+/// The chain a - b - c (a and c dial b), links up; a with its DNS server
+/// on 127.0.0.1:53 if `dns`. Daemons before the segment: they go first.
+fn chain(tag: &str, dns: bool) -> (Lan, [Daemon; 3]) {
     let lan = Lan::new(tag, &["a", "b", "c"]);
     let b = lan.start("b", &[]);
-    let a = lan.start_with_dns("a", &["b"]);
+    let a = if dns {
+        lan.start_with_dns("a", &["b"])
+    } else {
+        lan.start("a", &["b"])
+    };
     let c = lan.start("c", &["b"]);
     assert!(
         wait_until(LINK_UP, || linked(&a, &b) && linked(&b, &c)),
-        "{}",
+        "links: {}\n{}",
+        b.log(),
         a.log()
     );
     (lan, [a, b, c])
+}
+
+/// `chain` with a's DNS server.
+fn dns_chain(tag: &str) -> (Lan, [Daemon; 3]) {
+    chain(tag, true)
 }
 
 #[test]
@@ -251,10 +252,7 @@ fn ping_crosses_the_chain_once_dns_has_named_the_far_end() {
     assert_eq!(lan.dig_fips("a", "c"), c_ip);
     let ping = || {
         lan.ns("a")
-            .command("ping")
-            .args(["-6", "-c", "3", "-i", "0.2", "-W", "2", &c_ip])
-            .output()
-            .is_ok_and(|o| o.status.success())
+            .exec_ok(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", &c_ip])
     };
     assert!(
         wait_until(Duration::from_secs(20), ping),
@@ -316,10 +314,7 @@ fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
     );
     let ping = || {
         lan.ns("c")
-            .command("ping")
-            .args(["-c1", "-W1", &Lan::ip_of("b")])
-            .output()
-            .is_ok_and(|o| o.status.success())
+            .exec_ok(&["ping", "-c1", "-W1", &Lan::ip_of("b")])
     };
     assert!(!ping(), "plain IPv4 from the sidecar must be dropped");
     let removed = fipsctl(&["firewall", "remove"]);
@@ -340,51 +335,18 @@ fn sidecar_in_env_mode_filters_eth0_until_the_firewall_is_removed() {
 fn tcp_transfer_across_the_chain_arrives_intact() {
     let (lan, [a, _b, c]) = dns_chain("tc");
     let c_ip = lan.dig_fips("a", "c");
-    let server = lan
-        .ns("c")
-        .command("python3")
-        .arg("-c")
-        .arg(
-            "import socket,hashlib\n\
-             s=socket.socket(socket.AF_INET6);s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-             s.bind(('::',5001));s.listen(1);s.settimeout(60);c,_=s.accept();h=hashlib.sha256();n=0\n\
-             while True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\n\
-             print(n,h.hexdigest(),flush=True)",
-        )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("server");
-    std::thread::sleep(Duration::from_millis(500));
-    let data = "bytes(range(251))*80000";
-    let client = lan
-        .ns("a")
-        .command("timeout")
-        .args(["60", "python3", "-c"])
-        .arg(format!(
-            "import socket,time\n\
-             for _ in range(100):\n try:\n  s=socket.create_connection(('{c_ip}',5001),timeout=30);break\n except ConnectionRefusedError:\n  time.sleep(0.1)\n\
-             s.sendall({data});s.close()"
-        ))
-        .output()
-        .expect("client");
+    let t = tcp_transfer(
+        lan.ns("a"),
+        lan.ns("c"),
+        "::",
+        &c_ip,
+        "bytes(range(251))*80000",
+    );
     assert!(
-        client.status.success(),
+        t.client.status.success(),
         "client: {}\n{}",
-        String::from_utf8_lossy(&client.stderr),
+        t.client_stderr(),
         a.log()
     );
-    let got = server.wait_with_output().expect("server");
-    let want = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(format!(
-            "import hashlib;d={data};print(len(d),hashlib.sha256(d).hexdigest())"
-        ))
-        .output()
-        .expect("python");
-    assert_eq!(
-        String::from_utf8_lossy(&got.stdout),
-        String::from_utf8_lossy(&want.stdout),
-        "{}",
-        c.log()
-    );
+    assert_eq!(t.received, t.expected, "{}", c.log());
 }

@@ -8,13 +8,14 @@
 //! `nsenter --net` (see enforce_daemon.rs).
 
 use fips::enforce;
-use fips_testkit::netns::{in_ns, run_cmd};
+use fips_testkit::netns::in_ns;
 use fips_testkit::pair::RemoveFilterOnDrop;
+use fips_testkit::wait::poll;
 use fips_testkit::{Daemon, SidecarPair};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PORT: u16 = 4000;
 const METRICS: u16 = 19464;
@@ -38,18 +39,6 @@ fn scrape(ns: &str, to: SocketAddr) -> std::io::Result<String> {
         s.read_to_string(&mut out)?;
         Ok(out)
     })
-}
-
-fn wait_until(daemon: &Daemon, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; daemon log:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// escape.py's six probes (TCP, UDP, raw IPv4 forging the transport's
@@ -127,18 +116,14 @@ fn bound_tcp(from: SocketAddr) -> socket2::Socket {
 /// Accepts one connection within 5 s and answers it; whether one came.
 fn answer_once(listener: socket2::Socket) -> bool {
     listener.set_nonblocking(true).expect("nonblocking");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok((conn, _)) = listener.accept() {
-            let mut conn: TcpStream = conn.into();
-            // The reply must not get out; whether write succeeds is the kernel's.
-            let _queued = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nleak!");
-            std::thread::sleep(Duration::from_secs(4));
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+    let Some((conn, _)) = poll(Duration::from_secs(5), || listener.accept().ok()) else {
+        return false;
+    };
+    let mut conn: TcpStream = conn.into();
+    // The reply must not get out; whether write succeeds is the kernel's.
+    let _queued = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nleak!");
+    std::thread::sleep(Duration::from_secs(4));
+    true
 }
 
 #[test]
@@ -148,7 +133,7 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
     let sidecar = sidecar(&topo);
     let _cleanup = RemoveFilterOnDrop(&topo);
     let metrics = SocketAddr::from((topo.sidecar_ip, METRICS));
-    wait_until(&sidecar, "a scrape showing the link", || {
+    sidecar.wait_until("a scrape showing the link", Duration::from_secs(20), || {
         scrape(&topo.peer.name, metrics).is_ok_and(|r| r.contains("fips_links{state=\"up\"} 1"))
     });
     let reply = scrape(&topo.peer.name, metrics).expect("scrape");
@@ -175,18 +160,8 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
 
     // The app on the metrics port at another address of eth0.
     let other = Ipv4Addr::new(10, 91, 0, 11);
-    run_cmd(
-        "ip",
-        &[
-            "-n",
-            &topo.sidecar.name,
-            "addr",
-            "add",
-            &format!("{other}/24"),
-            "dev",
-            "eth0",
-        ],
-    );
+    topo.sidecar
+        .ip(&["addr", "add", &format!("{other}/24"), "dev", "eth0"]);
     let app_port = SocketAddr::from((other, METRICS));
     let sink = in_ns(&topo.peer.name, || {
         TcpListener::bind((topo.peer_ip, 7200)).expect("sink")
@@ -228,18 +203,8 @@ fn a_scraper_reads_the_metrics_through_the_filter_and_the_app_still_gets_nothing
     // SYN-ACKs carry the mark and pass, its data has no registered cookie
     // and does not.
     let third = SocketAddr::from((Ipv4Addr::new(10, 91, 0, 12), METRICS));
-    run_cmd(
-        "ip",
-        &[
-            "-n",
-            &topo.sidecar.name,
-            "addr",
-            "add",
-            "10.91.0.12/24",
-            "dev",
-            "eth0",
-        ],
-    );
+    topo.sidecar
+        .ip(&["addr", "add", "10.91.0.12/24", "dev", "eth0"]);
     let marked = in_ns(&topo.sidecar.name, || {
         let s = bound_tcp(third);
         s.set_mark(fips_common::METRICS_MARK).expect("SO_MARK");

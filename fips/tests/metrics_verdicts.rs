@@ -3,22 +3,19 @@
 //! mark, so every egress segment here is a stranger's: only the attached
 //! filter (metrics_filter.rs) sees the daemon's own sockets.
 
+#[path = "enforce_util/classifier.rs"]
+mod classifier;
 #[path = "enforce_util/frames.rs"]
 mod frames;
 
-use fips::enforce::{Classifier, Direction, Policy, Reason, VERDICT_DROP, VERDICT_PASS, XDP_PASS};
+use fips::enforce::{Classifier, Direction, Reason, VERDICT_DROP, VERDICT_PASS, XDP_PASS};
 use frames::*;
 
 const PORT: u16 = 4242;
 const METRICS: u16 = 9464;
 
 fn classifier(metrics: u16) -> Classifier {
-    let policy = Policy {
-        udp_port: PORT,
-        socket_cookies: vec![0xdead_beef],
-        allow_ipv6: true,
-    };
-    let mut c = Classifier::load(&policy).unwrap_or_else(|e| panic!("loading: {e} ({e:?})"));
+    let mut c = classifier::load(PORT, true);
     c.set_metrics_port(metrics).expect("set the metrics port");
     c
 }

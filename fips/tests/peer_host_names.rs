@@ -113,6 +113,15 @@ impl Drop for Setup {
     }
 }
 
+/// Asserts that `d` logs `text` within 10 s.
+fn assert_warns(d: &Daemon, text: &str) {
+    assert!(
+        wait_until(Duration::from_secs(10), || d.log().contains(text)),
+        "no warning:\n{}",
+        d.log()
+    );
+}
+
 #[test]
 fn a_peer_named_by_a_host_name_that_resolves_only_later_is_linked_once_it_does() {
     let s = Setup::new("phn", None);
@@ -120,13 +129,7 @@ fn a_peer_named_by_a_host_name_that_resolves_only_later_is_linked_once_it_does()
     let mut a = s.start_a(true);
 
     // The name does not resolve: the daemon runs on, says so, and waits.
-    assert!(
-        wait_until(Duration::from_secs(10), || a
-            .log()
-            .contains("cannot resolve a peer host name")),
-        "no warning:\n{}",
-        a.log()
-    );
+    assert_warns(&a, "cannot resolve a peer host name");
     assert!(
         a.exited().is_none(),
         "the daemon must not exit:\n{}",
@@ -252,13 +255,7 @@ fn a_resolver_beyond_the_filtered_interface_is_named_in_a_warning() {
         ("FIPS_ENFORCE", "1"),
     ];
     let mut a = Daemon::with_env(lan.ns("a"), lan.dir.path(), key("a"), &env);
-    assert!(
-        wait_until(Duration::from_secs(10), || a
-            .log()
-            .contains("the filter closes")),
-        "no warning:\n{}",
-        a.log()
-    );
+    assert_warns(&a, "the filter closes");
     assert!(a.log().contains(&resolver), "{}", a.log());
     assert!(a.exited().is_none(), "a warning, not an exit:\n{}", a.log());
 }

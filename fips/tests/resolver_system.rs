@@ -6,13 +6,9 @@
 use fips_testkit::key;
 use fips_testkit::net::{received, secs, Net};
 use fips_testkit::netns::output;
-use fips_testkit::topology::Topology;
 
-/// The static mesh of identity.json; b's neighbour is c, so d and e are
-/// two hops from b (b - c - d, b - c - e).
-fn static_mesh(tag: &str, port: u16) -> Net {
-    Net::with_topology(tag, &Topology::static_mesh(), "a", port)
-}
+// The static mesh of identity.json (Net::static_mesh): b's neighbour is
+// c, so d and e are two hops from b (b - c - d, b - c - e).
 
 /// `getent ahostsv6 NAME` inside `from`'s namespace: (exit ok, addresses).
 fn getent(net: &Net, from: &str, name: &str) -> (bool, Vec<std::net::Ipv6Addr>) {
@@ -26,7 +22,7 @@ fn getent(net: &Net, from: &str, name: &str) -> (bool, Vec<std::net::Ipv6Addr>) 
 
 #[test]
 fn getent_in_the_namespace_resolves_npub_names_to_the_derived_address_and_nothing_else() {
-    let net = static_mesh("ge", 4301);
+    let net = Net::static_mesh("ge", 4301);
     for to in ["d", "e", "a"] {
         let (ok, addrs) = getent(&net, "b", &key(to).fips_name());
         assert!(ok, "getent ahostsv6 {to}'s npub failed\n{}", net.logs());
@@ -47,7 +43,7 @@ fn getent_in_the_namespace_resolves_npub_names_to_the_derived_address_and_nothin
 
 #[test]
 fn ping_by_npub_name_reaches_a_node_two_hops_away_first_echo_included() {
-    let net = static_mesh("pn", 4302);
+    let net = Net::static_mesh("pn", 4302);
     // ping resolves the name through glibc and sends at once: the daemon
     // must know the identity (from its DNS answer) before the first echo
     // request reaches fips0, and hold it while discovery and the XK

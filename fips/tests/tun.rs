@@ -4,6 +4,7 @@ use std::net::Ipv6Addr;
 
 use fips::tun::{configure, Tun, TunSetup};
 use fips_testkit::netns::enter_thread;
+use fips_testkit::transfer::tcp_transfer;
 use fips_testkit::NetNs;
 
 const OUR_ADDR: Ipv6Addr = Ipv6Addr::new(0xfd12, 0x3456, 0, 0, 0, 0, 0, 1);
@@ -184,51 +185,11 @@ fn tcp_through_offloading_tuns_arrives_intact_after_segmentation() {
         })
     });
     ready_rx.recv().expect("bridge up");
-    let server = nb
-        .command("python3")
-        .arg("-c")
-        .arg(
-            "import socket,hashlib\n\
-             s=socket.socket(socket.AF_INET6);s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-             s.bind(('fd13::2',5001));s.listen(1);c,_=s.accept();h=hashlib.sha256();n=0\n\
-             while True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\n\
-             print(n,h.hexdigest(),flush=True)",
-        )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("server");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let send = "bytes(range(256))*40000";
-    let client = na
-        .command("python3")
-        .arg("-c")
-        // Retried while the server is not listening yet (python starts slowly).
-        .arg(format!(
-            "import socket,time\n\
-             for _ in range(100):\n try:\n  s=socket.create_connection(('fd13::2',5001));break\n except ConnectionRefusedError:\n  time.sleep(0.1)\n\
-             s.sendall({send});s.close()"
-        ))
-        .output()
-        .expect("client");
-    assert!(
-        client.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    let got = server.wait_with_output().expect("server output");
-    let expected = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(format!(
-            "import hashlib;d={send};print(len(d),hashlib.sha256(d).hexdigest())"
-        ))
-        .output()
-        .expect("python");
+    let t = tcp_transfer(&na, &nb, "fd13::2", "fd13::2", "bytes(range(256))*40000");
+    assert!(t.client.status.success(), "{}", t.client_stderr());
     let _ = stop_tx.send(());
     let (supers, joined) = bridge.join().expect("bridge");
-    assert_eq!(
-        String::from_utf8_lossy(&got.stdout),
-        String::from_utf8_lossy(&expected.stdout)
-    );
+    assert_eq!(t.received, t.expected);
     assert!(supers > 0, "the kernel never used TSO");
     assert!(joined > 0, "no segments were joined for the write");
 }

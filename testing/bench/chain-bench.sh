@@ -140,10 +140,6 @@ main() {
         echo
         echo "Raw veth ping A->B median: $raw ms. iperf3 duration ${DURATION} s, single stream. $(nproc) cores, kernel $(uname -r), $(date -u +%F)."
     } | tee "$RUN/table.md"
-    if [ "$RECORD" = 1 ]; then
-        { echo; echo "### Chain benchmark, $(date -u '+%F %H:%M UTC')"; echo;
-          echo "Command: \`sudo ${FIPS_REF_BIN:+FIPS_REF_BIN=... }testing/bench/chain-bench.sh --record\`"; echo;
-          cat "$RUN/table.md"; } >> "$ROOT/docs/benchmarks.md"
-    fi
+    bench_record "Chain benchmark" "sudo ${FIPS_REF_BIN:+FIPS_REF_BIN=... }testing/bench/chain-bench.sh --record"
 }
 main

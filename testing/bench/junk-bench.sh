@@ -10,7 +10,14 @@
 #              flood with no other traffic, as a share of one core
 #   TCP        iperf3 single stream A->C (2 hops, through B) under the flood;
 #              the ratio is against the mean of the no-flood runs just
-#              before and after it, same implementation, same run
+#              before and after it, same implementation, same run. This
+#              stream saturates the chain, so it competes with the flooder
+#              for CPU on a small machine whatever B does.
+#   paced      iperf3 A->C at a fixed rate (iperf3 -b, PACE Mbit/s, well
+#              below the chain's no-flood rate) under the same flood: the
+#              share of that target delivered, which is what "the flood
+#              does not hurt the traffic" means when the CPU is not the
+#              limit
 #   links      whether B kept both links with the same link ids throughout
 #   refused    msg1s B refused during the level (ours: `show transports`)
 #   XDP drops  msg1s B's XDP program dropped during the level (ours with
@@ -22,12 +29,21 @@
 # nothing here builds it), with that binary on the same namespaces in the
 # same run. OURS_UNFILTERED=1 also measures ours without enforcement.
 #
+# Each implementation runs in the CPU layouts of PINS: 0, everything shares
+# every core (the flooder takes CPU from the chain); 1, the flooder pinned
+# to CPU 0 and the chain (three daemons and iperf3) to CPU 1 (taskset), so
+# the flood reaches B only as datagrams. CHAIN_NICE (e.g. -5) runs the
+# chain's daemons and iperf3 at that nice level, for a machine shared with
+# other jobs.
+#
 # Usage: sudo testing/bench/junk-bench.sh [--record]
 #   FIPS_BIN (default target/release/fips), FIPSCTL_BIN (target/release/fipsctl),
 #   JUNK_BIN (target/release/examples/junk_flood), FIPS_REF_BIN, DURATION (10 s),
 #   RATES (default "20000 100000 0"; 0 = as fast as one core sends),
 #   REPEAT (rounds over all rates, default 3; the table shows medians),
 #   OURS_UNFILTERED (1: also ours without enforcement),
+#   PACE (paced stream's rate, Mbit/s, default 300), PINS (default "0 1"),
+#   CHAIN_NICE (nice level of the chain, default none),
 #   NS_PREFIX (namespace and veth name prefix, default junk; at most 7 characters).
 # Build first: cargo xtask build-ebpf &&
 #   FIPS_REQUIRE_EBPF=1 cargo build --release -p fips --bins --example junk_flood
@@ -40,7 +56,12 @@ JUNK_BIN="${JUNK_BIN:-$ROOT/target/release/examples/junk_flood}"
 DURATION="${DURATION:-10}"
 RATES="${RATES:-20000 100000 0}"
 REPEAT="${REPEAT:-3}"
+PACE="${PACE:-300}"
+PINS="${PINS:-0 1}"
+CHAIN_NICE="${CHAIN_NICE:-}"
 CPU_WINDOW=5
+# Prefixes of the chain's processes and of the flooder (set per layout).
+CHAIN_WRAP=(); FLOOD_WRAP=()
 RECORD=0; [ "${1:-}" = "--record" ] && RECORD=1
 P="${NS_PREFIX:-junk}"  # namespaces and veths: $P-a, $P-ab-a, ...
 NS=("$P-a" "$P-b" "$P-c" "$P-x")
@@ -89,7 +110,7 @@ start_fips() { # binary [enforce]
     fi
     B_PID=
     for n in b a c; do
-        (cd "$RUN/$n" && RUST_LOG=warn exec ip netns exec "$P-$n" "$1" -c "$RUN/$n/fips.yaml") \
+        (cd "$RUN/$n" && RUST_LOG=warn exec ip netns exec "$P-$n" "${CHAIN_WRAP[@]}" "$1" -c "$RUN/$n/fips.yaml") \
             >"$RUN/$n.log" 2>&1 &
         PIDS+=($!); [ "$n" = b ] && B_PID=$!
     done
@@ -97,6 +118,15 @@ start_fips() { # binary [enforce]
 }
 
 stop_all() { chain_stop_all; }
+
+# Sets CHAIN_WRAP, FLOOD_WRAP and LAYOUT (the label's suffix) for a layout.
+layout() { # 0 = shared cores, 1 = flooder on CPU 0, chain on CPU 1
+    CHAIN_WRAP=(); FLOOD_WRAP=(); LAYOUT=""
+    if [ "$1" = 1 ]; then
+        CHAIN_WRAP=(taskset -c 1); FLOOD_WRAP=(taskset -c 0); LAYOUT=", pinned"
+    fi
+    if [ -n "$CHAIN_NICE" ]; then CHAIN_WRAP+=(nice -n "$CHAIN_NICE"); fi
+}
 
 ctl() { # args... (B's control socket)
     "$FIPSCTL_BIN" -s "$RUN/b/control.sock" --json "$@" 2>/dev/null
@@ -126,35 +156,37 @@ print(json.load(sys.stdin)["msg1_admission"]["refused"])' 2>/dev/null || echo "-
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-iperf_once() { # from_ns server_ns addr -> Mbit/s, or nothing
-    ip netns exec "$2" iperf3 -s -1 -D -p 5201 >/dev/null 2>&1; sleep 0.5
-    ip netns exec "$1" iperf3 -c "$3" -p 5201 -t "$DURATION" -J 2>/dev/null \
+iperf_once() { # from_ns server_ns addr [iperf3 client args] -> Mbit/s, or nothing
+    local from="$1" server="$2" addr="$3"; shift 3
+    ip netns exec "$server" "${CHAIN_WRAP[@]}" iperf3 -s -1 -D -p 5201 >/dev/null 2>&1; sleep 0.5
+    ip netns exec "$from" "${CHAIN_WRAP[@]}" iperf3 -c "$addr" -p 5201 -t "$DURATION" -J "$@" 2>/dev/null \
         | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' \
         2>/dev/null || true
 }
 
 # iperf3 A->C; one retry when the run fails (a busy machine can time out
 # the control connection); 0 when both fail.
-iperf() { # from_ns server_ns addr -> Mbit/s
+iperf() { # from_ns server_ns addr [iperf3 client args] -> Mbit/s
     local r; r=$(iperf_once "$@")
     [ -z "$r" ] && { sleep 1; r=$(iperf_once "$@"); }
     echo "${r:-0}"
 }
 
-# One flood level: prints "rate_label|sent_per_s|flooder_cpu|junk_cpu_pct|tcp|links_ok|refused|xdp_dropped".
+# One flood level: prints "rate_label|sent_per_s|flooder_cpu|junk_cpu_pct|tcp|links_ok|refused|xdp_dropped|paced".
 level() { # rate (-1 = no flood)
     local rate="$1" hz; hz=$(getconf CLK_TCK)
-    local links0 ref0 xdp0 t0 t1 tcp links1 ref1 xdp1 flood=
+    local links0 ref0 xdp0 t0 t1 tcp paced links1 ref1 xdp1 flood=
     links0=$(links_of_b); ref0=$(refused_by_b); xdp0=$(xdp_dropped_by_b)
     if [ "$rate" -ge 0 ]; then
-        ip netns exec "$P-x" "$JUNK_BIN" --target 10.203.0.1:2121 --rate "$rate" \
-            --seconds $((CPU_WINDOW + DURATION + 3)) --sources "$SOURCES" --ports 16 \
+        ip netns exec "$P-x" "${FLOOD_WRAP[@]}" "$JUNK_BIN" --target 10.203.0.1:2121 --rate "$rate" \
+            --seconds $((CPU_WINDOW + 2 * DURATION + 6)) --sources "$SOURCES" --ports 16 \
             >"$RUN/flood.out" 2>&1 &
         flood=$!
         sleep 1
     fi
     t0=$(cpu_ticks "$B_PID"); [ -n "$flood" ] && sleep "$CPU_WINDOW"; t1=$(cpu_ticks "$B_PID")
     tcp=$(iperf "$P-a" "$P-c" "${FD[c]}")
+    paced=$(iperf "$P-a" "$P-c" "${FD[c]}" -b "${PACE}M")
     links1=$(links_of_b); ref1=$(refused_by_b); xdp1=$(xdp_dropped_by_b)
     local sent="-" fcpu="-"
     if [ -n "$flood" ]; then
@@ -168,7 +200,7 @@ level() { # rate (-1 = no flood)
     local refused="-"; [ "$ref0" != "-" ] && [ "$ref1" != "-" ] && refused=$((ref1 - ref0))
     local xdp="-"; [ "$xdp0" != "-" ] && [ "$xdp1" != "-" ] && xdp=$((xdp1 - xdp0))
     local cpu=0; [ -n "$flood" ] && cpu=$(echo "100 * ($t1 - $t0) / $hz / $CPU_WINDOW" | bc -l)
-    printf '%s|%s|%s|%.1f|%s|%s|%s|%s\n' "$label" "${sent:--}" "${fcpu:--}" "$cpu" "$tcp" "$held" "$refused" "$xdp"
+    printf '%s|%s|%s|%.1f|%s|%s|%s|%s|%s\n' "$label" "${sent:--}" "${fcpu:--}" "$cpu" "$tcp" "$held" "$refused" "$xdp" "$paced"
 }
 
 # Every flood level runs between two no-flood runs; its ratio is against
@@ -198,14 +230,15 @@ raw() { # label row base (0 for a no-flood row)
 
 # Medians per implementation and level, as table rows.
 summarise() {
-    python3 - "$RUN/raw" <<'PY'
+    python3 - "$RUN/raw" "$PACE" <<'PY'
 import statistics as st, sys
 rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
 order, groups = [], {}
-for impl, label, sent, fcpu, cpu, tcp, held, refused, xdp, base in rows:
+pace = float(sys.argv[2])
+for impl, label, sent, fcpu, cpu, tcp, held, refused, xdp, paced, base in rows:
     key = (impl, label)
     if key not in groups: order.append(key); groups[key] = []
-    groups[key].append((sent, fcpu, cpu, tcp, held, refused, base, xdp))
+    groups[key].append((sent, fcpu, cpu, tcp, held, refused, base, xdp, paced))
 def med(xs):
     xs = [float(x) for x in xs if x not in ("-", "")]
     return st.median(xs) if xs else None
@@ -213,11 +246,13 @@ def fmt(x, d=0):
     return "-" if x is None else f"{x:.{d}f}"
 for impl, label in order:
     g = groups[(impl, label)]
-    ratios = [float(t) / float(b) for _, _, _, t, _, _, b, _ in g if float(b) > 0]
+    ratios = [float(r[3]) / float(r[6]) for r in g if float(r[6]) > 0]
+    paced = med(r[8] for r in g)
     held = "yes" if all(r[4] == "yes" for r in g) else "; ".join(sorted({r[4] for r in g if r[4] != "yes"}))
     print(f"| {impl} | {label} | {len(g)} | {fmt(med(r[0] for r in g))} | {fmt(med(r[1] for r in g))} | "
           f"{fmt(med(r[2] for r in g), 1)} | {fmt(med(r[3] for r in g))} | "
-          f"{fmt(st.median(ratios), 2) if ratios else '-'} | {held} | {fmt(med(r[5] for r in g))} | "
+          f"{fmt(st.median(ratios), 2) if ratios else '-'} | {fmt(paced)} | "
+          f"{fmt(None if paced is None else paced / pace, 2)} | {held} | {fmt(med(r[5] for r in g))} | "
           f"{fmt(med(r[7] for r in g))} |")
 PY
 }
@@ -230,21 +265,26 @@ main() {
     if [ -n "${FIPS_REF_BIN:-}" ] && [ ! -x "$FIPS_REF_BIN" ]; then
         echo "junk-bench: FIPS_REF_BIN=$FIPS_REF_BIN is not an executable; unset it or build that binary" >&2; exit 1
     fi
+    LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     topology
     : > "$RUN/raw"
-    measure "fips (ours, XDP gate)" "$FIPS_BIN" enforce
-    if [ "${OURS_UNFILTERED:-0}" = 1 ]; then measure "fips (ours, no enforcement)" "$FIPS_BIN"; fi
-    if [ -n "${FIPS_REF_BIN:-}" ]; then measure "reference ($(basename "$FIPS_REF_BIN"))" "$FIPS_REF_BIN"; fi
+    local pin
+    for pin in $PINS; do
+        layout "$pin"
+        measure "fips (ours, XDP gate)$LAYOUT" "$FIPS_BIN" enforce
+        if [ "${OURS_UNFILTERED:-0}" = 1 ]; then measure "fips (ours, no enforcement)$LAYOUT" "$FIPS_BIN"; fi
+        if [ -n "${FIPS_REF_BIN:-}" ]; then measure "reference ($(basename "$FIPS_REF_BIN"))$LAYOUT" "$FIPS_REF_BIN"; fi
+    done
     {
-        echo "| implementation | flood | runs | sent/s | flooder CPU % | B CPU % on junk alone | TCP 2 hops Mbit/s | x no flood | B's links held | msg1 refused by B per run | msg1 dropped by B's XDP per run |"
-        echo "|---|---|---|---|---|---|---|---|---|---|---|"
+        echo "| implementation | flood | runs | sent/s | flooder CPU % | B CPU % on junk alone | TCP 2 hops Mbit/s | x no flood | paced TCP Mbit/s (target $PACE) | x target | B's links held | msg1 refused by B per run | msg1 dropped by B's XDP per run |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         summarise
         echo
-        echo "Flood from 64 addresses x 16 ports into B's FIPS port (ours with enforcement: through its XDP msg1 gate); B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood; medians over the runs; 'x no flood' is the median of each run's TCP rate over the mean of the no-flood runs just before and after it. $(nproc) cores (flooder, 3 daemons and iperf3 share them), load average at the end $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(date -u +%F)."
+        echo "Flood from 64 addresses x 16 ports into B's FIPS port (ours with enforcement: through its XDP msg1 gate); B's CPU over ${CPU_WINDOW} s of flood with no other traffic; iperf3 ${DURATION} s single stream A->C under the flood, saturating, then paced at $PACE Mbit/s ('x target': delivered over $PACE); medians over the runs; 'x no flood' is the median of each run's saturating TCP rate over the mean of the no-flood runs just before and after it. $(nproc) cores; 'pinned': flooder on CPU 0, chain (3 daemons, iperf3) on CPU 1, else all share them${CHAIN_NICE:+; chain at nice $CHAIN_NICE}; load average at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(date -u +%F)."
     } | tee "$RUN/table.md"
     if [ "$RECORD" = 1 ]; then
         { echo; echo "### Junk handshake flood, $(date -u '+%F %H:%M UTC')"; echo;
-          echo "Command: \`sudo ${OURS_UNFILTERED:+OURS_UNFILTERED=$OURS_UNFILTERED }${FIPS_REF_BIN:+FIPS_REF_BIN=... }testing/bench/junk-bench.sh --record\`"; echo;
+          echo "Command: \`sudo ${OURS_UNFILTERED:+OURS_UNFILTERED=$OURS_UNFILTERED }${CHAIN_NICE:+CHAIN_NICE=$CHAIN_NICE }PINS=\"$PINS\" PACE=$PACE REPEAT=$REPEAT ${FIPS_REF_BIN:+FIPS_REF_BIN=... }testing/bench/junk-bench.sh --record\`"; echo;
           cat "$RUN/table.md"; } >> "$ROOT/docs/benchmarks.md"
     fi
 }

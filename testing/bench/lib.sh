@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # Shared by the chain benchmarks (chain-bench.sh, junk-bench.sh,
-# metrics-bench.sh): the 3-node chain A - B - C in network namespaces and the
-# YAML config of each node, where A and C dial B. Needs RUN (the run
+# metrics-bench.sh): the 3-node chain A - B - C in network namespaces, the
+# YAML config of each node, where A and C dial B, and --record. Needs RUN (the run
 # directory); the topology also P (the name prefix), NS (the namespaces
 # $P-a $P-b $P-c) and PIDS (what to kill at the end).
 # shellcheck source=../lib/config.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/config.sh"
+# shellcheck source=../lib/chain.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/chain.sh"
 
 fips_config() { # node peer_addr_or_empty
     if [ -n "$2" ]; then fips_yaml "$RUN/$1" bench "$1" 127.0.0.1 2121 "b@$2"
@@ -15,16 +17,9 @@ fips_config() { # node peer_addr_or_empty
 # The namespaces and veths of the chain: A - B on 10.NET.0.0/30 (A .1, B .2),
 # B - C on 10.NET.0.4/30 (B .5, C .6).
 chain_topology() { # net (second octet)
-    local n l
+    local n
     for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
-    ip link add "$P-ab-a" netns "$P-a" type veth peer name "$P-ab-b" netns "$P-b"
-    ip link add "$P-bc-b" netns "$P-b" type veth peer name "$P-bc-c" netns "$P-c"
-    ip -n "$P-a" addr add "10.$1.0.1/30" dev "$P-ab-a"; ip -n "$P-b" addr add "10.$1.0.2/30" dev "$P-ab-b"
-    ip -n "$P-b" addr add "10.$1.0.5/30" dev "$P-bc-b"; ip -n "$P-c" addr add "10.$1.0.6/30" dev "$P-bc-c"
-    for l in "a ab-a" "b ab-b" "b bc-b" "c bc-c"; do
-        # shellcheck disable=SC2086 # two words on purpose
-        set -- $l; ip -n "$P-$1" link set "$P-$2" up
-    done
+    chain_veths "$P" "$1" "${NS[@]}"
 }
 
 # Kills PIDS, deletes the namespaces, removes RUN.
@@ -56,4 +51,13 @@ chain_stop_all() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     PIDS=()
+}
+
+# With --record (RECORD=1), appends "### TITLE, <date>", the command line
+# and $RUN/table.md to docs/benchmarks.md.
+bench_record() { # title command
+    [ "$RECORD" = 1 ] || return 0
+    { echo; echo "### $1, $(date -u '+%F %H:%M UTC')"; echo;
+      echo "Command: \`$2\`"; echo;
+      cat "$RUN/table.md"; } >> "$ROOT/docs/benchmarks.md"
 }

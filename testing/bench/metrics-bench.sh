@@ -145,10 +145,6 @@ main() {
         echo
         echo "iperf3 ${DURATION} s single stream per round, ${ROUNDS} rounds each, alternating. $(nproc) cores, kernel $(uname -r), $(date -u +%F)."
     } | tee "$RUN/table.md"
-    if [ "$RECORD" = 1 ]; then
-        { echo; echo "### Metrics scrape cost, $(date -u '+%F %H:%M UTC')"; echo;
-          echo "Command: \`sudo testing/bench/metrics-bench.sh --record\`"; echo;
-          cat "$RUN/table.md"; } >> "$ROOT/docs/benchmarks.md"
-    fi
+    bench_record "Metrics scrape cost" "sudo testing/bench/metrics-bench.sh --record"
 }
 main

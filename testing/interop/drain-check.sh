@@ -24,8 +24,9 @@ export PREFIX="${PREFIX:-fd}" RUNDIR="${RUNDIR:-/tmp/fips-drain}"
 export FIPS_BIN="${FIPS_BIN:-$ROOT/target/release/fips}"
 LIMIT_MS="${LIMIT_MS:-1500}"
 FIPSCTL="$(dirname "$(readlink -f "$FIPS_BIN")")/fipsctl"
-NPUB_B=npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le
-NPUB_C=npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6
+# Test keys (testdata/identity.json): NPUB.
+# shellcheck source=../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 lists() { # node npub: does the node list npub as a peer?
@@ -52,10 +53,10 @@ trap 'bash "$HERE/mixed-chain.sh" down >/dev/null 2>&1' EXIT
 bash "$HERE/mixed-chain.sh" up >"$RUNDIR.up.log" 2>&1 || {
     echo "drain-check: the chain did not come up (see $RUNDIR.up.log)"; exit 1; }
 rc=0
-read -r gone died < <(measure c b "$NPUB_C")
+read -r gone died < <(measure c b "${NPUB[c]}")
 echo "ours SIGTERMed: the other implementation dropped the link after ${gone} ms; ours exited after ${died} ms"
 [[ "$gone" != - ]] && (( gone < LIMIT_MS )) || rc=1
-read -r gone died < <(measure b a "$NPUB_B")
+read -r gone died < <(measure b a "${NPUB[b]}")
 echo "the other SIGTERMed: ours dropped the link after ${gone} ms; it exited after ${died} ms"
 [[ "$gone" != - ]] && (( gone < LIMIT_MS )) || rc=1
 (( rc == 0 )) && echo "drain-check: PASS" || echo "drain-check: FAIL (limit ${LIMIT_MS} ms)"

@@ -18,52 +18,17 @@ receiver index) run with its counter range and K bit, and flags:
 
 --frames also prints every frame. Exit status 1 when anything was flagged.
 """
+import os
 import struct
 import sys
 from collections import OrderedDict
 
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from pcap_frames import read_udp, split_frames  # noqa: E402
+
 PHASE_NAMES = {0: "data", 1: "msg1", 2: "msg2"}
 DEAD_LINK_S = 30.0
-
-
-def read_udp(path):
-    """Yields (time, src, dst, payload) for each IPv4/UDP packet of a pcap."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        return
-    order = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    nano = data[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    linktype = struct.unpack(order + "I", data[20:24])[0]
-    l2 = {1: 14, 113: 16}.get(linktype, 0)
-    off = 24
-    while off + 16 <= len(data):
-        sec, frac, incl, _ = struct.unpack(order + "IIII", data[off:off + 16])
-        pkt = data[off + 16:off + 16 + incl]
-        off += 16 + incl
-        ip = pkt[l2:]
-        if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
-            continue
-        ihl = (ip[0] & 15) * 4
-        udp = ip[ihl:]
-        sport, dport = struct.unpack(">HH", udp[:4])
-        src = "%d.%d.%d.%d:%d" % (*ip[12:16], sport)
-        dst = "%d.%d.%d.%d:%d" % (*ip[16:20], dport)
-        yield sec + frac / (1e9 if nano else 1e6), src, dst, udp[8:]
-
-
-def split_frames(payload):
-    """One UDP payload may hold several FMP frames (GSO as captured on veth)."""
-    off = 0
-    while off + 4 <= len(payload):
-        phase = payload[off] & 0x0F
-        plen = struct.unpack_from("<H", payload, off + 2)[0]
-        size = 16 + plen + 16 if phase == 0 else 4 + plen
-        if size <= 4 or off + size > len(payload):
-            yield payload[off:]
-            return
-        yield payload[off:off + size]
-        off += size
 
 
 class Timeline:

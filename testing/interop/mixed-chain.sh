@@ -62,6 +62,10 @@ NODES=(a b c)
 # Test keys only (testdata/identity.json): NSEC, NPUB, NADDR, FD; fips_yaml.
 # shellcheck source=../lib/config.sh
 source "$ROOT/testing/lib/config.sh"
+# shellcheck source=../lib/chain.sh
+source "$ROOT/testing/lib/chain.sh"
+# shellcheck source=../lib/netns.sh
+source "$ROOT/testing/lib/netns.sh"
 declare -A IP4=([a]=10.200.0.1 [b]=10.200.0.2 [c]=10.200.0.6)
 declare -A NEIGH=([a]="b" [b]="a c" [c]="b")
 declare -A DEPTH=([a]=0 [b]=1 [c]=2)
@@ -106,22 +110,8 @@ teardown() {
 # ---------------------------------------------------------------- topology --
 topology() {
     local n
-    for n in "${NODES[@]}"; do
-        ip netns add "$(ns "$n")"
-        ns "$n" >> "$RUNDIR/netns.list"
-        ip -n "$(ns "$n")" link set lo up
-        ip netns exec "$(ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=0
-    done
-    ip link add "$PREFIX-ab-a" netns "$(ns a)" type veth peer name "$PREFIX-ab-b" netns "$(ns b)"
-    ip link add "$PREFIX-bc-b" netns "$(ns b)" type veth peer name "$PREFIX-bc-c" netns "$(ns c)"
-    ip -n "$(ns a)" addr add 10.200.0.1/30 dev "$PREFIX-ab-a"
-    ip -n "$(ns b)" addr add 10.200.0.2/30 dev "$PREFIX-ab-b"
-    ip -n "$(ns b)" addr add 10.200.0.5/30 dev "$PREFIX-bc-b"
-    ip -n "$(ns c)" addr add 10.200.0.6/30 dev "$PREFIX-bc-c"
-    ip -n "$(ns a)" link set "$PREFIX-ab-a" up
-    ip -n "$(ns b)" link set "$PREFIX-ab-b" up
-    ip -n "$(ns b)" link set "$PREFIX-bc-b" up
-    ip -n "$(ns c)" link set "$PREFIX-bc-c" up
+    for n in "${NODES[@]}"; do new_ns "$(ns "$n")"; done
+    chain_veths "$PREFIX" 200 "$(ns a)" "$(ns b)" "$(ns c)"
 }
 
 # ------------------------------------------------------------------ config --

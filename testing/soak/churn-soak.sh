@@ -63,12 +63,6 @@ leaf_ns() { echo "$PREFIX-$(leaf "$1")"; }
 leaf_dir() { echo "$RUNDIR/$(leaf "$1")"; }
 
 # ------------------------------------------------------------- topology --
-new_ns() {
-    ip netns add "$1" && echo "$1" >> "$RUNDIR/netns.list"
-    ip -n "$1" link set lo up
-    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=0
-}
-
 net_up() {
     local hub="$PREFIX-hub" i
     new_ns "$hub"
@@ -236,14 +230,9 @@ verdicts() {
 }
 
 teardown() {
-    local d n
+    local d
     for d in "$RUNDIR"/*/; do [[ -f "$d/fips.pid" ]] && stop_daemon "${d%/}" KILL; done
-    if [[ -f "$RUNDIR/netns.list" ]]; then
-        while read -r n; do [[ -n "$n" ]] && kill_ns_pids "$n"; done < "$RUNDIR/netns.list"
-        while read -r n; do [[ -n "$n" ]] && ip netns del "$n" 2>/dev/null; done < "$RUNDIR/netns.list"
-        rm -f "$RUNDIR/netns.list"
-    fi
-    return 0
+    del_listed_ns
 }
 
 main() {

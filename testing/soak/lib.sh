@@ -2,6 +2,8 @@
 # Shared by loss-soak.sh and churn-soak.sh: logging, verdicts, daemon
 # start/stop by pid file, control-socket queries and per-process figures.
 # Sourced, not run. The caller sets RUNDIR, FIPS_BIN and FIPSCTL_BIN.
+# shellcheck source=../lib/netns.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/netns.sh"
 
 FAILS=()
 NOTES=()
@@ -103,4 +105,15 @@ summary() { # name
 kill_ns_pids() { # netns: ends the processes left in a namespace we created
     local p
     for p in $(ip netns pids "$1" 2>/dev/null); do kill "$p" 2>/dev/null; done
+}
+
+# What is left in the namespaces of $RUNDIR/netns.list (an iperf3 server
+# whose client failed, say) is ours: ends it by pid, then deletes the
+# namespaces and the list.
+del_listed_ns() {
+    local n
+    [[ -f "$RUNDIR/netns.list" ]] || return 0
+    while read -r n; do [[ -n "$n" ]] && kill_ns_pids "$n"; done < "$RUNDIR/netns.list"
+    while read -r n; do [[ -n "$n" ]] && ip netns del "$n" 2>/dev/null; done < "$RUNDIR/netns.list"
+    rm -f "$RUNDIR/netns.list"
 }

@@ -68,6 +68,8 @@ export RUST_LOG="${RUST_LOG:-info}"
 # fips_yaml.
 # shellcheck source=../lib/config.sh
 source "$ROOT/testing/lib/config.sh"
+# shellcheck source=../lib/chain.sh
+source "$ROOT/testing/lib/chain.sh"
 # Chain (CHAIN_LINKS): A and C dial B. Mesh (MESH_LINKS, the main job's):
 # links a-d a-e c-d b-c d-e c-e, the first of each pair dials.
 CHAIN_PORT=2121
@@ -84,25 +86,10 @@ nsname() { echo "$PREFIX-${1:0:1}$2"; }   # chain a -> sl-ca, mesh hub -> sl-mhu
 dir_of() { echo "$RUNDIR/$1/$2"; }
 
 # ------------------------------------------------------------- topology --
-new_ns() {
-    ip netns add "$1" && echo "$1" >> "$RUNDIR/netns.list"
-    ip -n "$1" link set lo up
-    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=0
-}
-
 chain_net() {
     local n
     for n in a b c; do new_ns "$(nsname chain $n)"; done
-    ip link add "$PREFIX-ab-a" netns "$(nsname chain a)" type veth peer name "$PREFIX-ab-b" netns "$(nsname chain b)"
-    ip link add "$PREFIX-bc-b" netns "$(nsname chain b)" type veth peer name "$PREFIX-bc-c" netns "$(nsname chain c)"
-    ip -n "$(nsname chain a)" addr add 10.203.0.1/30 dev "$PREFIX-ab-a"
-    ip -n "$(nsname chain b)" addr add 10.203.0.2/30 dev "$PREFIX-ab-b"
-    ip -n "$(nsname chain b)" addr add 10.203.0.5/30 dev "$PREFIX-bc-b"
-    ip -n "$(nsname chain c)" addr add 10.203.0.6/30 dev "$PREFIX-bc-c"
-    ip -n "$(nsname chain a)" link set "$PREFIX-ab-a" up
-    ip -n "$(nsname chain b)" link set "$PREFIX-ab-b" up
-    ip -n "$(nsname chain b)" link set "$PREFIX-bc-b" up
-    ip -n "$(nsname chain c)" link set "$PREFIX-bc-c" up
+    chain_veths "$PREFIX" 203 "$(nsname chain a)" "$(nsname chain b)" "$(nsname chain c)"
     segment_on_send "$(nsname chain a)" "$PREFIX-ab-a"; segment_on_send "$(nsname chain b)" "$PREFIX-ab-b"
     segment_on_send "$(nsname chain b)" "$PREFIX-bc-b"; segment_on_send "$(nsname chain c)" "$PREFIX-bc-c"
 }
@@ -359,16 +346,9 @@ goodput() {
 
 # ------------------------------------------------------------- teardown --
 teardown() {
-    local d n
+    local d
     for d in "$RUNDIR"/*/*/; do [[ -f "$d/fips.pid" ]] && stop_daemon "${d%/}"; done
-    if [[ -f "$RUNDIR/netns.list" ]]; then
-        # What is left in our namespaces (an iperf3 server whose client
-        # failed) is ours: end it by pid, then delete the namespaces.
-        while read -r n; do [[ -n "$n" ]] && kill_ns_pids "$n"; done < "$RUNDIR/netns.list"
-        while read -r n; do [[ -n "$n" ]] && ip netns del "$n" 2>/dev/null; done < "$RUNDIR/netns.list"
-        rm -f "$RUNDIR/netns.list"
-    fi
-    return 0
+    del_listed_ns
 }
 
 main() {

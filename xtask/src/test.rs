@@ -45,6 +45,10 @@ pub fn run(args: TestArgs) -> Result<()> {
             "clippy",
             "--workspace",
             "--all-targets",
+            // The core's examples (core_bench, meshsim) build only with
+            // these; lint them too so they cannot rot.
+            "--features",
+            "fips-proto/bench,fips-proto/sim",
             "--",
             "-D",
             "warnings",

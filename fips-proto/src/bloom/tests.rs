@@ -102,6 +102,15 @@ fn feed(s: &mut BloomState, peer: NodeAddr, seq: u64, f: &BloomFilter) -> Result
     s.handle_announce(peer, seq, HASH_COUNT, SIZE_CLASS, f.as_bytes())
 }
 
+/// A state for `addr(1)` with peers `addr(2)` and `addr(3)`; and the three.
+fn two_peers() -> (BloomState, [NodeAddr; 3]) {
+    let (me, p, q) = (addr(1), addr(2), addr(3));
+    let mut s = BloomState::new(me);
+    s.add_peer(p);
+    s.add_peer(q);
+    (s, [me, p, q])
+}
+
 #[test]
 fn outgoing_filter_applies_split_horizon_over_tree_peers_only() {
     let (me, parent, child, mesh) = (addr(10), addr(11), addr(12), addr(13));
@@ -185,11 +194,8 @@ fn rejects_wrong_size_class_hash_count_and_length() {
 
 #[test]
 fn sends_use_one_global_seq_and_a_half_second_debounce() {
-    let (me, p, q) = (addr(1), addr(2), addr(3));
+    let (mut s, [me, p, q]) = two_peers();
     let t0 = Instant::now();
-    let mut s = BloomState::new(me);
-    s.add_peer(p);
-    s.add_peer(q);
     let tree = [p, q];
     let first = s.poll_send(t0, &tree).unwrap();
     let second = s.poll_send(t0, &tree).unwrap();
@@ -213,11 +219,8 @@ fn sends_use_one_global_seq_and_a_half_second_debounce() {
 
 #[test]
 fn refresh_after_tree_change_resends_only_changed_filters() {
-    let (me, p, q) = (addr(1), addr(2), addr(3));
+    let (mut s, [_, p, q]) = two_peers();
     let t0 = Instant::now();
-    let mut s = BloomState::new(me);
-    s.add_peer(p);
-    s.add_peer(q);
     feed(&mut s, q, 1, &filter_of(&[q])).unwrap();
     // q is not yet a tree peer: p gets only us.
     while s.poll_send(t0, &[p]).is_some() {}
@@ -259,11 +262,8 @@ fn stats_count_each_inbound_outcome_once() {
 
 #[test]
 fn stats_count_a_debounced_change_once_and_remember_the_last_filter_sent() {
-    let (me, p, q) = (addr(1), addr(2), addr(3));
+    let (mut s, [me, p, q]) = two_peers();
     let t0 = Instant::now();
-    let mut s = BloomState::new(me);
-    s.add_peer(p);
-    s.add_peer(q);
     let tree = [p, q];
     while let Some(_out) = s.poll_send(t0, &tree) {
         s.record_send(true);

@@ -144,24 +144,24 @@ fn secret_string_of_wrong_length_says_expected_and_given() {
 
 #[test]
 fn secret_string_with_non_hex_character_names_its_position() {
+    assert_not_hex_at(5, "g");
+}
+
+/// Asserts that 64 hex characters with `ch` put in at `position` are
+/// refused, naming that position.
+fn assert_not_hex_at(position: usize, ch: &str) {
     let mut text = "11".repeat(32);
-    text.replace_range(5..6, "g");
-    let err = Identity::from_secret_str(&text).expect_err("g is not hex");
+    text.replace_range(position..=position, ch);
+    let err = Identity::from_secret_str(&text).expect_err(&format!("{ch} is not hex"));
     assert!(
-        matches!(err, IdentityError::SecretHex { position: 5 }),
+        matches!(err, IdentityError::SecretHex { position: p } if p == position),
         "{err}"
     );
 }
 
 #[test]
 fn secret_string_with_a_multibyte_character_is_judged_by_characters() {
-    let mut text = "11".repeat(32);
-    text.replace_range(3..4, "é");
-    let err = Identity::from_secret_str(&text).expect_err("é is not hex");
-    assert!(
-        matches!(err, IdentityError::SecretHex { position: 3 }),
-        "{err}"
-    );
+    assert_not_hex_at(3, "é");
     let upper = "AB".repeat(32);
     assert_eq!(
         Identity::from_secret_str(&upper)

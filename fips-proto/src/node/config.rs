@@ -69,6 +69,10 @@ pub struct Timers {
     /// beyond it waits for its next attempt (counted, then retried with
     /// backoff).
     pub max_connections: usize,
+    /// An identity nothing used for this long (a DNS answer no packet
+    /// followed, a session long ended) leaves the identity cache
+    /// (`node.identity_idle_secs`); linked peers' and sessions' never do.
+    pub identity_idle: Duration,
 }
 
 impl Default for Timers {
@@ -99,6 +103,7 @@ impl Default for Timers {
             max_peers: 128,
             max_links: 256,
             max_connections: 256,
+            identity_idle: crate::limits::IDENTITY_IDLE,
         }
     }
 }

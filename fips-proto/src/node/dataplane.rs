@@ -146,6 +146,14 @@ impl Node {
         }
     }
 
+    /// Forgets identities unused for `identity_idle` (linked peers and
+    /// sessions are kept) and schedules the next sweep.
+    pub(super) fn sweep_identities(&mut self, now: Instant) {
+        let idle = self.timers.identity_idle;
+        self.next_identity_sweep = now + crate::limits::identity_sweep_every(idle);
+        self.dataplane.expire_identities(now, idle);
+    }
+
     /// Pins (link up) or unpins (link down) a peer's identity.
     pub(super) fn dataplane_pin_identity(&mut self, now: Instant, peer: PeerIdentity, pin: bool) {
         if pin {

@@ -78,14 +78,20 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
+/// The randomness the transcript's `role` drew: its epoch, ephemeral
+/// secret and sender index.
+fn role_rng(role: &str) -> Box<Scripted> {
+    Scripted::new(&[
+        &kat(&format!("{role}_epoch")),
+        &kat(&format!("{role}_ephemeral_secret")),
+        &kat(&format!("{role}_sender_idx_wire")),
+    ])
+}
+
 #[test]
 fn responder_answers_the_reference_msg1_with_the_kat_msg2() {
     let now = Instant::now();
-    let rng = Scripted::new(&[
-        &kat("responder_epoch"),
-        &kat("responder_ephemeral_secret"),
-        &kat("responder_sender_idx_wire"),
-    ]);
+    let rng = role_rng("responder");
     let mut b = Node::with_rng(config(identity("B"), vec![]), rng, now, 0);
     let mut msg1 = kat("msg1_wire");
     b.handle_datagram(now, addr(A_ADDR), &mut msg1);
@@ -107,11 +113,7 @@ fn responder_answers_the_reference_msg1_with_the_kat_msg2() {
 #[test]
 fn initiator_sends_the_kat_msg1_and_derives_the_kat_keys() {
     let now = Instant::now();
-    let rng = Scripted::new(&[
-        &kat("initiator_epoch"),
-        &kat("initiator_ephemeral_secret"),
-        &kat("initiator_sender_idx_wire"),
-    ]);
+    let rng = role_rng("initiator");
     let b = PeerConfig {
         identity: *identity("B").public(),
         alias: None,

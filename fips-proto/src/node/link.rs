@@ -19,15 +19,6 @@ pub enum Direction {
     Inbound,
 }
 
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Outbound => "outbound",
-            Direction::Inbound => "inbound",
-        }
-    }
-}
-
 /// One Noise IK transport session with its indices and counters.
 pub(crate) struct LinkSession {
     pub our_index: u32,
@@ -81,8 +72,9 @@ pub(crate) struct SrMark {
     pub bytes: u64,
 }
 
+/// Authenticated traffic on one link.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct LinkStats {
+pub struct LinkStats {
     pub packets_sent: u64,
     pub bytes_sent: u64,
     pub packets_recv: u64,

@@ -30,8 +30,10 @@ mod txqueue;
 
 #[cfg(test)]
 mod kat_tests;
-#[cfg(test)]
-mod sim;
+/// The in-process mesh simulator (tests, and the `meshsim` example with
+/// the `sim` feature).
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 #[cfg(test)]
 mod tests;
 
@@ -51,7 +53,7 @@ use crate::NodeAddr;
 pub use admission::{AdmissionStats, KNOWN_TABLE_CAP, SOURCE_TABLE_CAP};
 pub use config::{NodeConfig, PeerConfig, Timers};
 pub use counters::Counters;
-pub use link::Direction;
+pub use link::{Direction, LinkStats};
 
 use handshake::PeerSlot;
 
@@ -160,6 +162,8 @@ pub struct Node {
     bloom: BloomState,
     next_tree_eval: Instant,
     next_mesh_refresh: Instant,
+    /// When idle identities are next swept from the identity cache.
+    next_identity_sweep: Instant,
     transmits: txqueue::TxQueue,
     tun_out: VecDeque<Vec<u8>>,
     events: VecDeque<NodeEvent>,
@@ -215,6 +219,8 @@ impl Node {
             bloom: BloomState::new(my_addr),
             next_tree_eval: now + config.timers.tree_reeval,
             next_mesh_refresh: now + config.timers.mesh_refresh,
+            next_identity_sweep: now
+                + crate::limits::identity_sweep_every(config.timers.identity_idle),
             transmits: txqueue::TxQueue::default(),
             tun_out: VecDeque::new(),
             events: VecDeque::new(),
@@ -299,6 +305,9 @@ impl Node {
             self.tree_tick(now);
         }
         self.dataplane_timeout(now);
+        if now >= self.next_identity_sweep {
+            self.sweep_identities(now);
+        }
     }
 
     /// The earliest instant at which `handle_timeout` has work.
@@ -327,7 +336,11 @@ impl Node {
             .chain(dials)
             .chain(slots)
             .chain(tree)
-            .chain([self.next_tree_eval, self.next_mesh_refresh])
+            .chain([
+                self.next_tree_eval,
+                self.next_mesh_refresh,
+                self.next_identity_sweep,
+            ])
             .min()
     }
 
@@ -525,9 +538,12 @@ impl Node {
         self.transmits.push(to, bytes);
     }
 
-    /// Unix milliseconds at `now`.
-    fn unix_ms(&self, now: Instant) -> u64 {
-        self.start_unix_ms + now.saturating_duration_since(self.start).as_millis() as u64
+    /// Unix milliseconds at `at`: the one conversion from the core's
+    /// `Instant`s to wall-clock time, anchored at the (`now`, `unix_ms`)
+    /// pair given to [`Node::new`]. Every `*_ms` timestamp the node or its
+    /// dataplane reports goes through it, so they agree with each other.
+    pub fn unix_ms(&self, at: Instant) -> u64 {
+        self.start_unix_ms + at.saturating_duration_since(self.start).as_millis() as u64
     }
 
     /// Uniform jitter in [-j, +j] around `base`.

@@ -1,160 +1,148 @@
-//! Read-only views of the node for the control socket. Field names follow the
-//! reference control-socket JSON (`show_status`, `show_peers`, `show_links`,
-//! `show_tree`) for the facts this node has. No secrets in here.
+//! Read-only views of the node for the control socket and metrics: its
+//! status, peers and tree as plain data (addresses, public identities,
+//! enums, numbers). No secrets in here.
 
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
+use crate::identity::PeerIdentity;
 use crate::NodeAddr;
 
-use super::link::Peer;
+use super::inspect::LinkLayerView;
+use super::link::{Direction, LinkStats, Peer};
 use super::Node;
 use crate::tree::distance;
 
-#[derive(Clone, Debug, Serialize)]
+/// What [`Node::snapshot`] reports, as plain data: `fips::control`
+/// writes it as the reference's `show_status`, `show_peers`, `show_links`
+/// (each peer has one link) and `show_tree`.
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     pub status: Status,
     pub peers: Peers,
-    pub links: Links,
     pub tree: Tree,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// Where the node is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    /// Said goodbye to its peers; keeps its links, takes no new ones.
+    Draining,
+    Stopped,
+}
+
+/// The node as a whole (its place in the tree is in [`Tree`]).
+#[derive(Clone, Debug)]
 pub struct Status {
-    pub npub: String,
-    pub node_addr: String,
-    pub ipv6_addr: String,
-    pub state: &'static str,
-    pub is_root: bool,
-    pub root: String,
+    pub identity: PeerIdentity,
+    pub node_addr: NodeAddr,
+    pub state: RunState,
     pub peer_count: usize,
-    pub link_count: usize,
+    /// Outbound handshakes waiting for msg2.
     pub connection_count: usize,
     pub session_count: usize,
     pub effective_ipv6_mtu: u16,
+    /// Members estimated from the bloom filters; `None` before any filter.
     pub estimated_mesh_size: Option<u64>,
-    pub uptime_secs: u64,
+    pub uptime: Duration,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Peers {
     pub peers: Vec<PeerView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// Who a peer is: what every view of a peer starts with.
+#[derive(Clone, Debug)]
+pub struct PeerName {
+    pub addr: NodeAddr,
+    pub identity: PeerIdentity,
+    /// The alias it was configured with, if any.
+    pub alias: Option<String>,
+}
+
+/// One authenticated peer and its link.
+#[derive(Clone, Debug)]
 pub struct PeerView {
-    pub node_addr: String,
-    pub npub: String,
-    pub display_name: String,
-    pub ipv6_addr: String,
-    pub connectivity: &'static str,
+    pub peer: PeerName,
     /// Our frames went unanswered for `Timers::peer_silent`: routing avoids
-    /// it until it answers (not in the reference's reply).
+    /// it until it answers.
     pub silent: bool,
     pub link_id: u64,
-    pub direction: &'static str,
-    pub transport_addr: String,
-    pub transport_type: &'static str,
+    pub direction: Direction,
+    pub transport_addr: SocketAddr,
     pub is_parent: bool,
     pub is_child: bool,
+    /// Its depth in the tree; `None` before it announced a position.
     pub tree_depth: Option<usize>,
-    pub has_tree_position: bool,
     pub has_bloom_filter: bool,
     pub filter_sequence: u64,
     pub current_k_bit: bool,
-    pub our_session_index: String,
+    pub our_session_index: u32,
     pub consecutive_decrypt_failures: u32,
+    /// Unix ms (when its link came up).
     pub authenticated_at_ms: u64,
+    /// Unix ms of the last authenticated frame.
     pub last_seen_ms: u64,
     pub noise: NoiseView,
-    pub mmp: MmpView,
-    pub stats: TrafficStats,
+    /// What MMP measures on its link.
+    pub mmp: LinkLayerView,
+    pub stats: LinkStats,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Copy, Debug)]
 pub struct NoiseView {
     pub send_counter: u64,
     pub highest_recv_counter: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct MmpView {
-    pub srtt_ms: Option<f64>,
-    pub loss_rate: f64,
-    pub etx: f64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct TrafficStats {
-    pub bytes_recv: u64,
-    pub bytes_sent: u64,
-    pub packets_recv: u64,
-    pub packets_sent: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Links {
-    pub links: Vec<LinkView>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct LinkView {
-    pub link_id: u64,
-    pub transport_id: u32,
-    pub remote_addr: String,
-    pub direction: &'static str,
-    pub state: &'static str,
-    pub created_at_ms: u64,
-    pub stats: LinkStatsView,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct LinkStatsView {
-    pub bytes_recv: u64,
-    pub bytes_sent: u64,
-    pub last_recv_ms: u64,
-    pub packets_recv: u64,
-    pub packets_sent: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
+/// Our place in the spanning tree and our peers' places.
+#[derive(Clone, Debug)]
 pub struct Tree {
-    pub my_node_addr: String,
-    pub root: String,
-    pub is_root: bool,
-    pub depth: usize,
-    pub parent: String,
-    pub my_coords: Vec<String>,
+    pub my_node_addr: NodeAddr,
+    /// `None` at the root.
+    pub parent: Option<NodeAddr>,
+    /// Us, our parent, ..., the root.
+    pub my_coords: Vec<NodeAddr>,
     pub declaration_sequence: u64,
-    pub declaration_signed: bool,
-    pub peer_tree_count: usize,
+    /// The peers that announced a position.
     pub peers: Vec<TreePeerView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+impl Tree {
+    pub fn root(&self) -> NodeAddr {
+        self.my_coords.last().copied().unwrap_or(self.my_node_addr)
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.parent.is_none()
+    }
+
+    /// Hops from us to the root.
+    pub fn depth(&self) -> usize {
+        self.my_coords.len().saturating_sub(1)
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct TreePeerView {
-    pub node_addr: String,
-    pub display_name: String,
-    pub coords: Vec<String>,
-    pub depth: usize,
-    pub root: String,
+    pub peer: PeerName,
+    /// The peer, its parent, ..., its root.
+    pub coords: Vec<NodeAddr>,
+    /// Tree hops between it and us.
     pub distance_to_us: usize,
 }
 
-/// `npub1cld9...2pe6`, as the reference abbreviates npubs.
-pub(super) fn short_npub(npub: &str) -> String {
-    if npub.len() <= 13 {
-        return npub.to_owned();
-    }
-    format!("{}...{}", &npub[..9], &npub[npub.len() - 4..])
-}
-
-fn hexes(addrs: &[NodeAddr]) -> Vec<String> {
-    addrs.iter().map(NodeAddr::to_hex).collect()
-}
-
 impl Node {
+    fn run_state(&self) -> RunState {
+        match (self.shut_down, self.draining) {
+            (true, _) => RunState::Stopped,
+            (false, true) => RunState::Draining,
+            (false, false) => RunState::Running,
+        }
+    }
+
     /// Everything the control socket shows about links and the tree.
     pub fn snapshot(&self, now: Instant) -> Snapshot {
         Snapshot {
@@ -162,72 +150,52 @@ impl Node {
             peers: Peers {
                 peers: self.peers.values().map(|p| self.peer_view(p)).collect(),
             },
-            links: Links {
-                links: self.peers.values().map(|p| self.link_view(p)).collect(),
-            },
             tree: self.tree_view(),
         }
     }
 
     fn status_view(&self, now: Instant) -> Status {
         Status {
-            npub: self.identity.public().npub(),
-            node_addr: self.my_addr.to_hex(),
-            ipv6_addr: self.my_addr.ipv6().to_string(),
-            state: match (self.shut_down, self.draining) {
-                (true, _) => "stopped",
-                (false, true) => "draining",
-                (false, false) => "running",
-            },
-            is_root: self.tree.is_root(),
-            root: self.tree.root().to_hex(),
+            identity: *self.identity.public(),
+            node_addr: self.my_addr,
+            state: self.run_state(),
             peer_count: self.peers.len(),
-            link_count: self.peers.len(),
             connection_count: self.peers.dials().count(),
             session_count: self.dataplane().map_or(0, |d| d.session_count()),
             effective_ipv6_mtu: self.tun_mtu,
             estimated_mesh_size: self.bloom.estimated_mesh_size().map(|n| n.round() as u64),
-            uptime_secs: now.saturating_duration_since(self.start).as_secs(),
+            uptime: now.saturating_duration_since(self.start),
         }
     }
 
-    pub(super) fn display_name(&self, addr: &NodeAddr) -> String {
-        let alias = self.peers.slot(addr).and_then(|s| s.cfg.alias.clone());
-        let npub = self
-            .peers
-            .get(addr)
-            .map(|p| p.identity)
-            .or_else(|| self.peers.slot(addr).map(|s| s.cfg.identity))
-            .or_else(|| self.dataplane().and_then(|d| d.identity_cache().peek(addr)))
-            .map(|i| short_npub(&i.npub()));
-        alias.or(npub).unwrap_or_else(|| addr.short())
+    /// The alias `addr` was configured with, if any.
+    fn alias(&self, addr: &NodeAddr) -> Option<String> {
+        self.peers.slot(addr).and_then(|s| s.cfg.alias.clone())
     }
 
-    fn peer_coords(&self, addr: &NodeAddr) -> Vec<NodeAddr> {
-        self.tree.peer_coords(addr).unwrap_or_default()
+    pub(super) fn peer_name(&self, addr: NodeAddr, identity: PeerIdentity) -> PeerName {
+        PeerName {
+            addr,
+            identity,
+            alias: self.alias(&addr),
+        }
     }
 
     fn peer_view(&self, p: &Peer) -> PeerView {
-        let coords = self.peer_coords(&p.addr);
+        let coords = self.tree.peer_coords(&p.addr).unwrap_or_default();
         PeerView {
-            node_addr: p.addr.to_hex(),
-            npub: p.identity.npub(),
-            display_name: self.display_name(&p.addr),
-            ipv6_addr: p.addr.ipv6().to_string(),
-            connectivity: "connected",
+            peer: self.peer_name(p.addr, p.identity),
             silent: p.silent,
             link_id: p.link_id,
-            direction: p.direction.as_str(),
-            transport_addr: p.remote.to_string(),
-            transport_type: "udp",
+            direction: p.direction,
+            transport_addr: p.remote,
             is_parent: self.tree.parent() == Some(p.addr),
             is_child: coords.get(1) == Some(&self.my_addr),
             tree_depth: coords.len().checked_sub(1),
-            has_tree_position: !coords.is_empty(),
             has_bloom_filter: self.bloom.inbound(&p.addr).is_some(),
             filter_sequence: self.bloom.inbound_seq(&p.addr).unwrap_or(0),
             current_k_bit: p.k_bit,
-            our_session_index: format!("{:08x}", p.current.our_index),
+            our_session_index: p.current.our_index,
             consecutive_decrypt_failures: p.decrypt_failures,
             authenticated_at_ms: p.authenticated_at_ms,
             last_seen_ms: p.last_recv_unix_ms,
@@ -235,35 +203,8 @@ impl Node {
                 send_counter: p.current.send_counter,
                 highest_recv_counter: p.current.highest_recv.unwrap_or(0),
             },
-            mmp: MmpView {
-                srtt_ms: p.mmp.srtt_ms(),
-                loss_rate: p.mmp.loss_rate(),
-                etx: p.mmp.etx(),
-            },
-            stats: TrafficStats {
-                bytes_recv: p.stats.bytes_recv,
-                bytes_sent: p.stats.bytes_sent,
-                packets_recv: p.stats.packets_recv,
-                packets_sent: p.stats.packets_sent,
-            },
-        }
-    }
-
-    fn link_view(&self, p: &Peer) -> LinkView {
-        LinkView {
-            link_id: p.link_id,
-            transport_id: 1,
-            remote_addr: p.remote.to_string(),
-            direction: p.direction.as_str(),
-            state: "connected",
-            created_at_ms: p.authenticated_at_ms,
-            stats: LinkStatsView {
-                bytes_recv: p.stats.bytes_recv,
-                bytes_sent: p.stats.bytes_sent,
-                last_recv_ms: p.last_recv_unix_ms,
-                packets_recv: p.stats.packets_recv,
-                packets_sent: p.stats.packets_sent,
-            },
+            mmp: LinkLayerView::of(&p.mmp),
+            stats: p.stats,
         }
     }
 
@@ -271,41 +212,22 @@ impl Node {
         let mine = self.tree.my_coords();
         let peers: Vec<TreePeerView> = self
             .peers
-            .keys()
-            .filter_map(|a| {
-                let c = self.tree.peer_coords(a)?;
+            .values()
+            .filter_map(|p| {
+                let coords = self.tree.peer_coords(&p.addr)?;
                 Some(TreePeerView {
-                    node_addr: a.to_hex(),
-                    display_name: self.display_name(a),
-                    coords: hexes(&c),
-                    depth: c.len().saturating_sub(1),
-                    root: c.last().copied().unwrap_or(*a).to_hex(),
-                    distance_to_us: distance(&mine, &c),
+                    peer: self.peer_name(p.addr, p.identity),
+                    distance_to_us: distance(&mine, &coords),
+                    coords,
                 })
             })
             .collect();
         Tree {
-            my_node_addr: self.my_addr.to_hex(),
-            root: self.tree.root().to_hex(),
-            is_root: self.tree.is_root(),
-            depth: mine.len().saturating_sub(1),
-            parent: self.tree.parent().unwrap_or(self.my_addr).to_hex(),
-            my_coords: hexes(&mine),
+            my_node_addr: self.my_addr,
+            parent: self.tree.parent(),
+            my_coords: mine,
             declaration_sequence: self.tree.seq(),
-            declaration_signed: true,
-            peer_tree_count: peers.len(),
             peers,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::short_npub;
-
-    #[test]
-    fn npub_is_abbreviated_like_the_reference() {
-        let n = "npub1cld9yay0u24davpu6c35l4vldrhzvaq66pcqtg9a0j2cnjrn9rtsxx2pe6";
-        assert_eq!(short_npub(n), "npub1cld9...2pe6");
     }
 }

@@ -54,6 +54,19 @@ fn assert_recv_key_is(key: &RecvKey, expected: &[u8]) {
     assert_eq!(plain, b"probe");
 }
 
+/// The initiator sends with the vectors' k1 and receives with k2; the
+/// responder the other way round.
+fn assert_kat_keys(vectors: &Value, init: &Transport, resp: &Transport) {
+    let (k1, k2) = (
+        field(vectors, "k1_initiator_to_responder"),
+        field(vectors, "k2_responder_to_initiator"),
+    );
+    assert_send_key_is(&init.send, &k1);
+    assert_recv_key_is(&init.recv, &k2);
+    assert_send_key_is(&resp.send, &k2);
+    assert_recv_key_is(&resp.recv, &k1);
+}
+
 #[test]
 fn ik_msg1_msg2_and_keys_match_the_kat_byte_for_byte() {
     let v = kat();
@@ -86,14 +99,7 @@ fn ik_msg1_msg2_and_keys_match_the_kat_byte_for_byte() {
 
     let (init_keys, got_epoch) = init.read_msg2(&msg2).expect("A reads msg2");
     assert_eq!(got_epoch, epoch_r);
-    let (k1, k2) = (
-        field(ik, "k1_initiator_to_responder"),
-        field(ik, "k2_responder_to_initiator"),
-    );
-    assert_send_key_is(&init_keys.send, &k1);
-    assert_recv_key_is(&init_keys.recv, &k2);
-    assert_send_key_is(&resp_keys.send, &k2);
-    assert_recv_key_is(&resp_keys.recv, &k1);
+    assert_kat_keys(ik, &init_keys, &resp_keys);
 }
 
 #[test]
@@ -177,14 +183,7 @@ fn xk_setup_ack_msg3_and_keys_match_the_kat_byte_for_byte() {
     let (resp_keys, initiator, got_epoch_i) = resp.read_msg3(&msg3).expect("C reads msg3");
     assert_eq!(&initiator, a.public());
     assert_eq!(got_epoch_i, epoch_i);
-    let (k1, k2) = (
-        field(xk, "k1_initiator_to_responder"),
-        field(xk, "k2_responder_to_initiator"),
-    );
-    assert_send_key_is(&init_keys.send, &k1);
-    assert_recv_key_is(&init_keys.recv, &k2);
-    assert_send_key_is(&resp_keys.send, &k2);
-    assert_recv_key_is(&resp_keys.recv, &k1);
+    assert_kat_keys(xk, &init_keys, &resp_keys);
 }
 
 #[test]

@@ -5,7 +5,10 @@
 //! eviction cost is amortised over many inserts instead of paid per packet.
 //! The identity cache never evicts a linked peer (pinned) or an address the
 //! caller says is in use (a session): those may take it past its capacity,
-//! by at most the number of peers and sessions, themselves bounded.
+//! by at most the number of peers and sessions, themselves bounded. Entries
+//! nothing has used for an idle time (a DNS answer nobody sent to) also go,
+//! swept by the node's timer (`expire_idle`), so a flood of names stops
+//! costing memory once it stops.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -166,13 +169,15 @@ impl CoordCache {
 }
 
 /// fd address (15 bytes after the fd prefix) → identity, filled by DNS,
-/// XK msg3 and configured peers. No TTL: the mapping never goes stale.
+/// XK msg3 and configured peers. The mapping never goes stale; an entry
+/// goes when the cache needs room or, unused, after an idle time.
 #[derive(Debug)]
 pub struct IdentityCache {
     capacity: usize,
     tick: u64,
     map: HashMap<[u8; 15], IdEntry>,
     evicted: u64,
+    expired: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -181,7 +186,8 @@ struct IdEntry {
     // Kept so the per-packet lookup never hashes a public key.
     addr: NodeAddr,
     tick: u64,
-    /// Last insert or lookup, for `show_identity_cache`.
+    /// Last insert, lookup or sweep that found it in use: for
+    /// `show_identity_cache` and the idle expiry.
     last_seen: Instant,
     /// A linked peer: never evicted while the link is up.
     pinned: bool,
@@ -194,7 +200,37 @@ impl IdentityCache {
             tick: 0,
             map: HashMap::new(),
             evicted: 0,
+            expired: 0,
         }
+    }
+
+    /// Drops every entry unused for `idle` (not inserted or looked up since)
+    /// unless it is pinned or `in_use` (a session): those are marked used
+    /// now, so they stay `idle` after their link or session ends. Returns
+    /// how many went. A map left mostly empty gives its memory back.
+    pub fn expire_idle(
+        &mut self,
+        now: Instant,
+        idle: Duration,
+        in_use: impl Fn(&NodeAddr) -> bool,
+    ) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, e| {
+            if e.pinned || in_use(&e.addr) {
+                e.last_seen = now;
+                return true;
+            }
+            now.saturating_duration_since(e.last_seen) < idle
+        });
+        let gone = before - self.map.len();
+        self.expired += gone as u64;
+        shrink_if_sparse(&mut self.map);
+        gone
+    }
+
+    /// Entries dropped after their idle time since start.
+    pub fn expired(&self) -> u64 {
+        self.expired
     }
 
     /// Remembers `id` as just used. When full, the least recently used
@@ -288,6 +324,15 @@ impl IdentityCache {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+}
+
+/// Gives a map's memory back once it holds under a quarter of what it has
+/// room for (after a flood's entries went): a `HashMap` never shrinks on
+/// its own.
+pub fn shrink_if_sparse<K: Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
     }
 }
 
@@ -456,6 +501,51 @@ mod tests {
             c.insert(t, id(i), |_| false);
         }
         assert_eq!(c.peek(&peer.node_addr()), None, "evictable once unlinked");
+    }
+
+    #[test]
+    fn idle_identities_expire_but_linked_peers_and_sessions_stay() {
+        let id = |i: u16| {
+            let mut b = [9u8; 32];
+            b[..2].copy_from_slice(&i.to_be_bytes());
+            *crate::identity::Identity::from_secret_bytes(b)
+                .expect("key")
+                .public()
+        };
+        let (t0, s) = (Instant::now(), Duration::from_secs(1));
+        let idle = 60 * s;
+        let mut c = IdentityCache::new(IDENTITY_CAPACITY);
+        let (peer, session, used) = (id(1), id(2), id(3));
+        c.insert_pinned(t0, peer);
+        for i in 2..2000 {
+            c.insert(t0, id(i), |_| false);
+        }
+        let grown = c.map.capacity();
+        assert!(c.get(t0 + 50 * s, &used.node_addr()).is_some());
+        let busy = session.node_addr();
+        assert_eq!(c.expire_idle(t0 + 59 * s, idle, |a| *a == busy), 0);
+        let gone = c.expire_idle(t0 + 61 * s, idle, |a| *a == busy);
+        assert_eq!(gone, 1996, "all but the peer, the session and the one used");
+        assert_eq!(c.expired(), 1996);
+        assert_eq!(c.evicted(), 0, "ageing is not eviction");
+        assert!(c.map.capacity() < grown / 4, "memory given back");
+        for who in [peer, session, used] {
+            assert_eq!(c.peek(&who.node_addr()), Some(who));
+        }
+        c.unpin(&peer.node_addr());
+        let gone = c.expire_idle(t0 + 115 * s, idle, |a| *a == busy);
+        assert_eq!(gone, 1, "the used one, idle since 50 s");
+        assert_eq!(
+            c.expire_idle(t0 + 122 * s, idle, |_| false),
+            1,
+            "the peer, idle since its last sweep as linked (61 s)"
+        );
+        assert_eq!(
+            c.expire_idle(t0 + 176 * s, idle, |_| false),
+            1,
+            "the session, 60 s after its last sweep in use (115 s)"
+        );
+        assert!(c.is_empty());
     }
 
     #[test]

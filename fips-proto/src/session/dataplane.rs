@@ -215,6 +215,13 @@ impl Dataplane {
         self.ids.unpin(addr);
     }
 
+    /// Forgets identities unused for `idle`; those with a session stay.
+    pub fn expire_identities(&mut self, now: Instant, idle: Duration) -> usize {
+        let sessions = &self.sessions;
+        self.ids
+            .expire_idle(now, idle, |a| sessions.contains_key(a))
+    }
+
     /// Fill and refusals of every bounded store (see `crate::limits`).
     pub fn bounds(&self) -> Bounds {
         let c = &self.counters;
@@ -224,9 +231,13 @@ impl Dataplane {
             evicted,
             refused,
             rate_limited: 0,
+            expired: 0,
         };
         Bounds {
-            identity_cache: store(self.ids.len(), self.ids.capacity(), self.ids.evicted(), 0),
+            identity_cache: Store {
+                expired: self.ids.expired(),
+                ..store(self.ids.len(), self.ids.capacity(), self.ids.evicted(), 0)
+            },
             coord_cache: store(
                 self.coords.len(),
                 self.coords.capacity(),

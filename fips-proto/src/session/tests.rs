@@ -85,6 +85,56 @@ impl Node {
     fn addr(&self) -> NodeAddr {
         self.dp.me
     }
+
+    fn public(&self) -> crate::identity::PeerIdentity {
+        *self.mesh.view.identity.public()
+    }
+
+    /// A packet from this node's TUN.
+    fn tun(&mut self, now: Instant, packet: &[u8]) {
+        self.dp.handle_tun_packet(now, packet, &mut self.mesh.cx());
+    }
+
+    /// An 8-byte ICMPv6 echo of type `typ` from this node's TUN to `to`.
+    fn echo_to(&mut self, now: Instant, to: NodeAddr, typ: u8, seq: u16) {
+        self.tun(now, &echo(self.addr(), to, typ, seq, 8));
+    }
+
+    /// A SessionDatagram from the link to `from`.
+    fn receive(&mut self, now: Instant, from: NodeAddr, msg: &mut [u8]) {
+        self.dp
+            .handle_session_datagram(now, from, msg, &mut self.mesh.cx());
+    }
+
+    fn fire(&mut self, now: Instant) {
+        self.dp.handle_timeout(now, &mut self.mesh.cx());
+    }
+
+    fn open(&mut self, now: Instant, to: NodeAddr, peer: crate::identity::PeerIdentity) {
+        self.dp.open_session(now, &mut self.mesh.cx(), to, peer);
+    }
+
+    /// Opens a session to `to` and returns the SessionSetup it sent.
+    fn setup_to(&mut self, now: Instant, to: &Node) -> Vec<u8> {
+        self.open(now, to.addr(), to.public());
+        self.mesh.take_sent().pop().expect("setup").1
+    }
+
+    /// This node's dataplane restarts: a fresh one with no session, that
+    /// knows `peer`'s key.
+    fn restart(&mut self, now: Instant, peer: &Node) {
+        self.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), self.addr());
+        self.dp.learn_identity(now, peer.public());
+    }
+}
+
+/// Fires the timers of `x` and `y` that are due at `now`.
+fn fire_due(now: Instant, x: &mut Node, y: &mut Node) {
+    for n in [x, y] {
+        if n.dp.poll_timeout().is_some_and(|w| w <= now) {
+            n.fire(now);
+        }
+    }
 }
 
 /// Two direct neighbours, each the other's only peer.
@@ -100,14 +150,45 @@ fn pair(a: Identity, b: Identity) -> (Node, Node) {
         dp: Dataplane::new(cfg("b1b2b3b4b5b6b7b8"), ba),
         mesh: TestMesh::new(b, coords(ba), vec![TestPeer::new(aa, coords(aa))]),
     };
-    let (pa, pb) = (
-        *na.mesh.view.identity.public(),
-        *nb.mesh.view.identity.public(),
-    );
     let learned = Instant::now();
-    na.dp.learn_identity(learned, pb);
-    nb.dp.learn_identity(learned, pa);
+    na.dp.learn_identity(learned, nb.public());
+    nb.dp.learn_identity(learned, na.public());
     (na, nb)
+}
+
+/// `pair` A-C with a session up: x's first echo crossed at `t0`.
+fn connected(t0: Instant) -> (Node, Node) {
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    echo_settled(t0, &mut x, &mut y, 128, 0);
+    (x, y)
+}
+
+/// `connected`, with rekeys an hour away: only liveness timers fire.
+fn connected_without_rekey(t0: Instant) -> (Node, Node) {
+    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
+    for n in [&mut x, &mut y] {
+        n.dp.cfg.rekey_after = Duration::from_secs(3600);
+    }
+    echo_settled(t0, &mut x, &mut y, 128, 0);
+    (x, y)
+}
+
+/// `from` echoes `to` (an 8-byte ICMPv6 echo of type `typ`), and the
+/// messages settle.
+fn echo_settled(t: Instant, from: &mut Node, to: &mut Node, typ: u8, seq: u16) {
+    from.echo_to(t, to.addr(), typ, seq);
+    settle(t, from, to);
+}
+
+/// Lets `secs` seconds pass one at a time, firing due timers and moving
+/// messages each second; the time at the end.
+fn idle(mut t: Instant, secs: u32, x: &mut Node, y: &mut Node) -> Instant {
+    for _ in 0..secs {
+        t += Duration::from_secs(1);
+        fire_due(t, x, y);
+        settle(t, x, y);
+    }
+    t
 }
 
 /// Moves messages both ways until both sides are quiet.
@@ -195,7 +276,7 @@ fn first_ping_is_queued_during_the_handshake_and_answered() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
     let ping = echo(x.addr(), y.addr(), icmp::TYPE_ECHO_REQUEST, 1, 16);
-    x.dp.handle_tun_packet(t0, &ping, &mut x.mesh.cx());
+    x.tun(t0, &ping);
     assert_eq!(x.dp.counters().tun_queued, 1);
     settle(t0, &mut x, &mut y);
     assert_eq!(
@@ -204,7 +285,7 @@ fn first_ping_is_queued_during_the_handshake_and_answered() {
         "the queued packet arrived intact"
     );
     let pong = echo(y.addr(), x.addr(), icmp::TYPE_ECHO_REPLY, 1, 16);
-    y.dp.handle_tun_packet(t0, &pong, &mut y.mesh.cx());
+    y.tun(t0, &pong);
     settle(t0, &mut x, &mut y);
     assert_eq!(drain_tun(&mut x.dp), vec![pong]);
 }
@@ -212,12 +293,10 @@ fn first_ping_is_queued_during_the_handshake_and_answered() {
 #[test]
 fn first_data_packets_carry_coordinates_then_stop() {
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (mut x, y) = connected(t0);
     let mut flags = Vec::new();
     for seq in 1..8 {
-        x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, seq, 8), &mut x.mesh.cx());
+        x.echo_to(t0, y.addr(), 128, seq);
         let (_, m) = x.mesh.take_sent().pop().expect("sent");
         flags.push(m[37] & 0x01);
     }
@@ -229,14 +308,12 @@ fn first_data_packets_carry_coordinates_then_stop() {
 fn duplicate_setup_gets_the_stored_ack_again() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    let peer = *y.mesh.view.identity.public();
-    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), peer);
-    let (_, setup) = x.mesh.take_sent().pop().expect("setup");
+    let setup = x.setup_to(t0, &y);
     let mut copy = setup.clone();
-    y.dp.handle_session_datagram(t0, x.addr(), &mut copy, &mut y.mesh.cx());
+    y.receive(t0, x.addr(), &mut copy);
     let first = y.mesh.take_sent();
     let mut copy = setup.clone();
-    y.dp.handle_session_datagram(t0 + ms(900), x.addr(), &mut copy, &mut y.mesh.cx());
+    y.receive(t0 + ms(900), x.addr(), &mut copy);
     let second = y.mesh.take_sent();
     assert_eq!(first.len(), 1);
     assert_eq!(first, second, "same Ack bytes, no second responder state");
@@ -246,16 +323,13 @@ fn duplicate_setup_gets_the_stored_ack_again() {
 fn crossing_setups_leave_the_smaller_address_as_initiator() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    let (px, py) = (
-        *x.mesh.view.identity.public(),
-        *y.mesh.view.identity.public(),
-    );
-    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), py);
-    y.dp.open_session(t0, &mut y.mesh.cx(), x.addr(), px);
+    let (px, py) = (x.public(), y.public());
+    x.open(t0, y.addr(), py);
+    y.open(t0, x.addr(), px);
     settle(t0, &mut x, &mut y);
     assert!(x.dp.is_established(&y.addr()) && y.dp.is_established(&x.addr()));
     let ping = echo(x.addr(), y.addr(), 128, 1, 8);
-    x.dp.handle_tun_packet(t0, &ping, &mut x.mesh.cx());
+    x.tun(t0, &ping);
     settle(t0, &mut x, &mut y);
     assert_eq!(
         drain_tun(&mut y.dp),
@@ -268,17 +342,11 @@ fn crossing_setups_leave_the_smaller_address_as_initiator() {
 #[test]
 fn idle_session_is_removed_after_90_seconds_without_data() {
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    for n in [&mut x, &mut y] {
-        n.dp.cfg.rekey_after = Duration::from_secs(3600);
-    }
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (mut x, mut y) = connected_without_rekey(t0);
     let t1 = t0 + Duration::from_secs(60);
-    x.dp.handle_tun_packet(t1, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh.cx());
-    settle(t1, &mut x, &mut y);
+    echo_settled(t1, &mut x, &mut y, 128, 1);
     for n in [&mut x, &mut y] {
-        n.dp.handle_timeout(t1 + Duration::from_secs(89), &mut n.mesh.cx());
+        n.fire(t1 + Duration::from_secs(89));
     }
     settle(t1 + Duration::from_secs(89), &mut x, &mut y);
     assert!(
@@ -293,7 +361,7 @@ fn idle_session_is_removed_after_90_seconds_without_data() {
         wake.map(|w| w - t0)
     );
     for n in [&mut x, &mut y] {
-        n.dp.handle_timeout(t1 + Duration::from_secs(90), &mut n.mesh.cx());
+        n.fire(t1 + Duration::from_secs(90));
     }
     assert!(!x.dp.is_established(&y.addr()) && !y.dp.is_established(&x.addr()));
     assert!(x.mesh.take_sent().is_empty(), "teardown is silent");
@@ -305,13 +373,13 @@ fn unknown_destination_gets_icmp_unreachable_and_oversize_gets_packet_too_big() 
     let (mut x, y) = pair(kat_identity("A"), kat_identity("C"));
     let stranger = kat_identity("D").node_addr();
     let pkt = echo(x.addr(), stranger, 128, 1, 8);
-    x.dp.handle_tun_packet(t0, &pkt, &mut x.mesh.cx());
+    x.tun(t0, &pkt);
     let out = drain_tun(&mut x.dp);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0][40], icmp::TYPE_DEST_UNREACHABLE);
     assert_eq!(&out[0][8..24], &x.addr().ipv6().octets());
     let big = echo(x.addr(), y.addr(), 128, 1, 1300 - 40);
-    x.dp.handle_tun_packet(t0, &big, &mut x.mesh.cx());
+    x.tun(t0, &big);
     let out = drain_tun(&mut x.dp);
     assert_eq!(out[0][40], icmp::TYPE_PACKET_TOO_BIG);
     assert_eq!(&out[0][44..48], &1203u32.to_be_bytes());
@@ -330,7 +398,7 @@ fn failed_discovery_answers_queued_packets_with_unreachable_after_15_seconds() {
     let far = kat_identity("D");
     x.dp.learn_identity(t0, *far.public());
     let pkt = echo(x.addr(), far.node_addr(), 128, 1, 8);
-    x.dp.handle_tun_packet(t0, &pkt, &mut x.mesh.cx());
+    x.tun(t0, &pkt);
     let mut t = t0;
     while let Some(next) = x.dp.poll_timeout() {
         assert!(
@@ -338,7 +406,7 @@ fn failed_discovery_answers_queued_packets_with_unreachable_after_15_seconds() {
             "nothing before the last attempt expires"
         );
         t = next;
-        x.dp.handle_timeout(t, &mut x.mesh.cx());
+        x.fire(t);
         if x.dp.counters().discovery_failed > 0 {
             break;
         }
@@ -365,7 +433,7 @@ fn tcp_syn_is_clamped_on_the_way_out_and_on_the_way_in() {
     syn.extend_from_slice(&s);
     syn.extend_from_slice(&d);
     syn.extend_from_slice(&tcp);
-    x.dp.handle_tun_packet(t0, &syn, &mut x.mesh.cx());
+    x.tun(t0, &syn);
     settle(t0, &mut x, &mut y);
     let got = drain_tun(&mut y.dp).pop().expect("delivered");
     assert_eq!(u16::from_be_bytes([got[62], got[63]]), 1143);
@@ -385,14 +453,14 @@ fn rekey_switches_keys_and_traffic_keeps_flowing() {
     let mut delivered = 0;
     for i in 0..40u16 {
         let ping = echo(x.addr(), y.addr(), 128, i, 8);
-        x.dp.handle_tun_packet(t, &ping, &mut x.mesh.cx());
+        x.tun(t, &ping);
         let pong = echo(y.addr(), x.addr(), 129, i, 8);
-        y.dp.handle_tun_packet(t, &pong, &mut y.mesh.cx());
+        y.tun(t, &pong);
         settle(t, &mut x, &mut y);
         delivered += drain_tun(&mut y.dp).len() + drain_tun(&mut x.dp).len();
         t += Duration::from_secs(5);
         for n in [&mut x, &mut y] {
-            n.dp.handle_timeout(t, &mut n.mesh.cx());
+            n.fire(t);
         }
         settle(t, &mut x, &mut y);
     }
@@ -469,15 +537,13 @@ fn error_datagram(
 fn coords_required_triggers_one_warmup_per_two_seconds_and_a_new_lookup() {
     use crate::wire::fsp_error::FspError;
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (mut x, mut y) = connected(t0);
     let err = FspError::CoordsRequired {
         dest: y.addr(),
         reporter: y.addr(),
     };
     let (xa, ya) = (x.addr(), y.addr());
-    x.dp.handle_session_datagram(t0, ya, &mut error_datagram(ya, xa, &err), &mut x.mesh.cx());
+    x.receive(t0, ya, &mut error_datagram(ya, xa, &err));
     let sent = x.mesh.take_sent();
     let warm: Vec<_> = sent.iter().filter(|(_, m)| m[0] == 0x00).collect();
     assert_eq!(warm.len(), 1);
@@ -518,42 +584,34 @@ fn coords_required_triggers_one_warmup_per_two_seconds_and_a_new_lookup() {
 fn mtu_exceeded_lowers_the_path_mtu_so_big_packets_get_packet_too_big() {
     use crate::wire::fsp_error::FspError;
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (mut x, y) = connected(t0);
     let err = FspError::MtuExceeded {
         dest: y.addr(),
         reporter: NodeAddr([0xee; 16]),
         mtu: 1000,
     };
     let (xa, ya) = (x.addr(), y.addr());
-    x.dp.handle_session_datagram(t0, ya, &mut error_datagram(ya, xa, &err), &mut x.mesh.cx());
-    x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 1, 1000 - 40), &mut x.mesh.cx());
+    x.receive(t0, ya, &mut error_datagram(ya, xa, &err));
+    x.tun(t0, &echo(xa, ya, 128, 1, 1000 - 40));
     let out = drain_tun(&mut x.dp);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0][40], icmp::TYPE_PACKET_TOO_BIG);
     assert_eq!(&out[0][44..48], &923u32.to_be_bytes());
-    x.dp.handle_tun_packet(t0, &echo(xa, ya, 128, 2, 923 - 40), &mut x.mesh.cx());
+    x.tun(t0, &echo(xa, ya, 128, 2, 923 - 40));
     assert_eq!(x.mesh.take_sent().len(), 1, "packets that fit still go");
 }
 
 #[test]
 fn session_info_reports_roles_counters_and_warmup() {
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (x, y) = connected(t0);
     let xi = x.dp.sessions().next().expect("one session");
     let yi = y.dp.sessions().next().expect("one session");
     assert_eq!(
         (xi.state, xi.is_initiator, yi.is_initiator),
         ("established", true, false)
     );
-    assert_eq!(
-        yi.peer,
-        Some(*x.mesh.view.identity.public()),
-        "learned from msg3"
-    );
+    assert_eq!(yi.peer, Some(x.public()), "learned from msg3");
     assert_eq!((xi.stats.packets_sent, yi.stats.packets_recv), (1, 1));
     assert_eq!(xi.coords_warmup_remaining, 4);
     assert!(
@@ -566,21 +624,14 @@ fn session_info_reports_roles_counters_and_warmup() {
 #[test]
 fn a_session_the_peer_lost_is_restarted_after_90_silent_seconds() {
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    for n in [&mut x, &mut y] {
-        n.dp.cfg.rekey_after = Duration::from_secs(3600);
-    }
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (mut x, mut y) = connected_without_rekey(t0);
     // y restarts: a fresh dataplane with no session.
-    let py = *x.mesh.view.identity.public();
-    y.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), y.addr());
-    y.dp.learn_identity(t0, py);
+    y.restart(t0, &x);
     let mut t = t0;
     for i in 1..=10u16 {
         t += Duration::from_secs(10);
-        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh.cx());
-        x.dp.handle_timeout(t, &mut x.mesh.cx());
+        x.echo_to(t, y.addr(), 128, i);
+        x.fire(t);
         settle(t, &mut x, &mut y);
     }
     assert_eq!(x.dp.counters().dead_sessions, 1);
@@ -594,21 +645,17 @@ fn a_session_the_peer_lost_is_restarted_after_90_silent_seconds() {
 #[test]
 fn a_session_the_peer_lost_is_restarted_once_data_goes_unanswered_for_30_s() {
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (mut x, mut y) = connected(t0);
     // y restarts: a fresh dataplane with no session; x streams one echo a
     // second into the session y no longer has.
-    let py = *x.mesh.view.identity.public();
-    y.dp = Dataplane::new(cfg("c1c2c3c4c5c6c7c8"), y.addr());
-    y.dp.learn_identity(t0, py);
+    y.restart(t0, &x);
     let mut t = t0;
     let mut dead_at = None;
     for i in 1..=40u16 {
         t += Duration::from_secs(1);
-        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh.cx());
+        x.echo_to(t, y.addr(), 128, i);
         if x.dp.poll_timeout().is_some_and(|w| w <= t) {
-            x.dp.handle_timeout(t, &mut x.mesh.cx());
+            x.fire(t);
         }
         settle(t, &mut x, &mut y);
         if dead_at.is_none() && x.dp.counters().dead_sessions == 1 {
@@ -627,31 +674,22 @@ fn a_session_the_peer_lost_is_restarted_once_data_goes_unanswered_for_30_s() {
 #[test]
 fn a_one_way_stream_to_a_live_peer_is_not_declared_dead() {
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    for n in [&mut x, &mut y] {
-        n.dp.cfg.rekey_after = Duration::from_secs(3600);
-    }
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (mut x, mut y) = connected_without_rekey(t0);
     // y only receives (its echo replies are never read back into x's
     // TUN path here); its PathMtuNotifications keep x's session alive.
     let mut t = t0;
     for i in 1..=120u16 {
         t += Duration::from_secs(1);
-        x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, i, 8), &mut x.mesh.cx());
-        for n in [&mut x, &mut y] {
-            if n.dp.poll_timeout().is_some_and(|w| w <= t) {
-                n.dp.handle_timeout(t, &mut n.mesh.cx());
-            }
-        }
+        x.echo_to(t, y.addr(), 128, i);
+        fire_due(t, &mut x, &mut y);
         settle(t, &mut x, &mut y);
         drain_tun(&mut y.dp);
     }
     assert_eq!(x.dp.counters().dead_sessions, 0);
     // And a session quiet for a minute is not dead when Data resumes.
     t += Duration::from_secs(60);
-    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 999, 8), &mut x.mesh.cx());
-    x.dp.handle_timeout(t, &mut x.mesh.cx());
+    x.echo_to(t, y.addr(), 128, 999);
+    x.fire(t);
     settle(t, &mut x, &mut y);
     assert_eq!(x.dp.counters().dead_sessions, 0);
     assert_eq!(drain_tun(&mut y.dp).len(), 1);
@@ -660,36 +698,21 @@ fn a_one_way_stream_to_a_live_peer_is_not_declared_dead() {
 #[test]
 fn the_last_data_of_an_exchange_is_answered_so_the_peer_keeps_the_session() {
     let t0 = Instant::now();
-    let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    for n in [&mut x, &mut y] {
-        n.dp.cfg.rekey_after = Duration::from_secs(3600);
-    }
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    let (mut x, mut y) = connected_without_rekey(t0);
     // 5 s later x sends its last Data (a reply, say): y's periodic
     // PathMtuNotification is not due for another 5 s, and y has nothing
     // else to send.
-    let mut t = t0 + Duration::from_secs(5);
-    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh.cx());
-    settle(t, &mut x, &mut y);
+    let t = t0 + Duration::from_secs(5);
+    echo_settled(t, &mut x, &mut y, 128, 1);
     assert_eq!(drain_tun(&mut y.dp).len(), 2);
-    for _ in 0..50 {
-        t += Duration::from_secs(1);
-        for n in [&mut x, &mut y] {
-            if n.dp.poll_timeout().is_some_and(|w| w <= t) {
-                n.dp.handle_timeout(t, &mut n.mesh.cx());
-            }
-        }
-        settle(t, &mut x, &mut y);
-    }
+    let t = idle(t, 50, &mut x, &mut y);
     assert_eq!(
         x.dp.counters().dead_sessions,
         0,
         "y answered x's last Data within 10 s"
     );
     // y speaks next, 50 s later, on its session: x still has it.
-    y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 128, 2, 8), &mut y.mesh.cx());
-    settle(t, &mut x, &mut y);
+    echo_settled(t, &mut y, &mut x, 128, 2);
     assert_eq!(x.dp.counters().unknown_session, 0);
     assert_eq!(drain_tun(&mut x.dp).len(), 1);
 }
@@ -704,14 +727,13 @@ fn poll_timeout_moves_past_now_even_while_a_due_rekey_is_dampened() {
         n.dp.cfg.rekey_jitter = Duration::ZERO;
     }
     y.dp.cfg.rekey_after = Duration::from_secs(125);
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    echo_settled(t0, &mut x, &mut y, 128, 0);
     let mut t = t0;
     for step in 1..=400u32 {
         t += Duration::from_millis(500);
         for n in [&mut x, &mut y] {
             if n.dp.poll_timeout().is_some_and(|w| w <= t) {
-                n.dp.handle_timeout(t, &mut n.mesh.cx());
+                n.fire(t);
                 let next = n.dp.poll_timeout();
                 assert!(
                     next.is_none_or(|w| w > t),
@@ -721,9 +743,8 @@ fn poll_timeout_moves_past_now_even_while_a_due_rekey_is_dampened() {
         }
         settle(t, &mut x, &mut y);
         if step % 20 == 0 {
-            x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 1, 8), &mut x.mesh.cx());
-            y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 128, 1, 8), &mut y.mesh.cx());
-            settle(t, &mut x, &mut y);
+            x.echo_to(t, y.addr(), 128, 1);
+            echo_settled(t, &mut y, &mut x, 128, 1);
         }
     }
     assert!(x.dp.counters().rekeys + y.dp.counters().rekeys >= 2);
@@ -734,14 +755,12 @@ fn setups_beyond_the_handshake_bound_are_refused() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
     y.dp.cfg.max_handshakes = 1;
-    let peer = *y.mesh.view.identity.public();
-    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), peer);
-    let (_, setup) = x.mesh.take_sent().pop().expect("setup");
+    let setup = x.setup_to(t0, &y);
     // A second initiator (same key, other address) competes for the slot.
     let mut forged = setup.clone();
     forged[4] ^= 1;
-    y.dp.handle_session_datagram(t0, x.addr(), &mut setup.clone(), &mut y.mesh.cx());
-    y.dp.handle_session_datagram(t0, x.addr(), &mut forged, &mut y.mesh.cx());
+    y.receive(t0, x.addr(), &mut setup.clone());
+    y.receive(t0, x.addr(), &mut forged);
     assert_eq!(y.dp.counters().acks_sent, 1);
     assert_eq!(y.dp.session_count(), 1);
 }
@@ -750,23 +769,21 @@ fn setups_beyond_the_handshake_bound_are_refused() {
 fn a_msg3_nobody_awaits_or_that_fails_is_refused_and_counted() {
     let t0 = Instant::now();
     let (mut x, mut y) = pair(kat_identity("A"), kat_identity("C"));
-    let peer = *y.mesh.view.identity.public();
-    x.dp.open_session(t0, &mut x.mesh.cx(), y.addr(), peer);
-    let (_, mut setup) = x.mesh.take_sent().pop().expect("setup");
-    y.dp.handle_session_datagram(t0, x.addr(), &mut setup, &mut y.mesh.cx());
+    let mut setup = x.setup_to(t0, &y);
+    y.receive(t0, x.addr(), &mut setup);
     let (_, mut ack) = y.mesh.take_sent().pop().expect("ack");
-    x.dp.handle_session_datagram(t0, y.addr(), &mut ack, &mut x.mesh.cx());
+    x.receive(t0, y.addr(), &mut ack);
     let (_, msg3) = x.mesh.take_sent().pop().expect("msg3");
     // From an address no handshake of y's is waiting on.
     let mut stray = msg3.clone();
     stray[4] ^= 1;
-    y.dp.handle_session_datagram(t0, x.addr(), &mut stray, &mut y.mesh.cx());
+    y.receive(t0, x.addr(), &mut stray);
     assert_eq!(y.dp.counters().msg3_refused, 1);
     // The awaited one, corrupted: refused, and the handshake is gone.
     let mut corrupt = msg3;
     let last = corrupt.len() - 1;
     corrupt[last] ^= 1;
-    y.dp.handle_session_datagram(t0, x.addr(), &mut corrupt, &mut y.mesh.cx());
+    y.receive(t0, x.addr(), &mut corrupt);
     assert_eq!(y.dp.counters().msg3_refused, 2);
     assert!(!y.dp.is_established(&x.addr()));
     assert_eq!(y.dp.session_count(), 0);
@@ -781,27 +798,15 @@ fn a_quiet_session_whose_last_data_went_one_way_is_not_declared_dead() {
     }
     // A ping: x's echo, then y's replies, the last one within 10 s of the
     // notification x sent for the first: nothing answers it at once.
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    echo_settled(t0, &mut x, &mut y, 128, 0);
     for i in 0..3u16 {
         let t = t0 + ms(100 * u64::from(i) + 100);
-        y.dp.handle_tun_packet(t, &echo(y.addr(), x.addr(), 129, i, 8), &mut y.mesh.cx());
-        settle(t, &mut x, &mut y);
+        echo_settled(t, &mut y, &mut x, 129, i);
     }
-    let mut t = t0;
-    for _ in 0..60 {
-        t += Duration::from_secs(1);
-        for n in [&mut x, &mut y] {
-            if n.dp.poll_timeout().is_some_and(|w| w <= t) {
-                n.dp.handle_timeout(t, &mut n.mesh.cx());
-            }
-        }
-        settle(t, &mut x, &mut y);
-    }
+    let t = idle(t0, 60, &mut x, &mut y);
     assert_eq!(y.dp.counters().dead_sessions, 0, "x answered y's last Data");
     assert!(y.dp.is_established(&x.addr()));
-    x.dp.handle_tun_packet(t, &echo(x.addr(), y.addr(), 128, 9, 8), &mut x.mesh.cx());
-    settle(t, &mut x, &mut y);
+    echo_settled(t, &mut x, &mut y, 128, 9);
     assert_eq!(y.dp.counters().unknown_session, 0);
 }
 
@@ -813,15 +818,12 @@ fn setups_filling_the_handshake_bound_do_not_stop_our_own_sessions() {
     // A third node's Setup, arriving through y, takes x's only inbound
     // handshake slot.
     let (mut z, _) = pair(kat_identity("B"), kat_identity("A"));
-    let peer = *x.mesh.view.identity.public();
-    z.dp.open_session(t0, &mut z.mesh.cx(), x.addr(), peer);
-    let (_, mut setup) = z.mesh.take_sent().pop().expect("setup");
-    x.dp.handle_session_datagram(t0, y.addr(), &mut setup, &mut x.mesh.cx());
+    let mut setup = z.setup_to(t0, &x);
+    x.receive(t0, y.addr(), &mut setup);
     assert_eq!(x.dp.session_count(), 1, "z's handshake holds the slot");
     x.mesh.take_sent();
     // x can still open a session of its own, to y.
-    x.dp.handle_tun_packet(t0, &echo(x.addr(), y.addr(), 128, 0, 8), &mut x.mesh.cx());
-    settle(t0, &mut x, &mut y);
+    echo_settled(t0, &mut x, &mut y, 128, 0);
     assert!(x.dp.is_established(&y.addr()));
     assert_eq!(x.dp.counters().sessions_refused, 0);
 }

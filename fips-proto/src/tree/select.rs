@@ -22,7 +22,7 @@ impl TreeState {
             .parent
             .filter(|p| self.peers.get(p).is_some_and(|x| x.silent));
         if let Some(new_parent) = self.select(now) {
-            dampening_engaged = self.switch_to(now, new_parent);
+            dampening_engaged = self.switch_to(now, new_parent, old_root);
             if silent_parent.is_some() {
                 self.left_for_silence = silent_parent;
             } else if new_parent == self.left_for_silence {
@@ -153,18 +153,33 @@ impl TreeState {
     }
 
     /// Apply a switch. Returns whether flap dampening engaged.
-    fn switch_to(&mut self, now: Instant, new_parent: Option<NodeAddr>) -> bool {
+    fn switch_to(
+        &mut self,
+        now: Instant,
+        new_parent: Option<NodeAddr>,
+        old_root: NodeAddr,
+    ) -> bool {
         let first_blind_choice = self.parent.is_none() && !self.any_measured();
         self.parent = new_parent;
         if new_parent.is_none() {
             return false;
         }
+        // Following a smaller root is root election moving its one way, not
+        // oscillation: counted as a flap, the few such moves of a cold start
+        // froze every better parent for the 120 s of dampening.
+        let to_smaller_root = self.parent_root().is_some_and(|r| r < old_root);
         // Hold-down lets MMP metrics settle on a new link. The first parent
         // taken before any link is measured (the first moments after start)
         // was chosen on depth alone; holding it would keep a node behind a
         // transit for 30 s when the root's own link answers a moment later.
         self.last_switch = (!first_blind_choice).then_some(now);
-        self.record_flap(now)
+        !to_smaller_root && self.record_flap(now)
+    }
+
+    fn parent_root(&self) -> Option<NodeAddr> {
+        self.parent
+            .and_then(|p| self.peers.get(&p))
+            .and_then(Peer::root)
     }
 
     fn any_measured(&self) -> bool {

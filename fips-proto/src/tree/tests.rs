@@ -101,31 +101,28 @@ fn hex_addr(h: &str) -> NodeAddr {
 
 /// Nodes a..e and links of the static test mesh, from
 /// testdata/identity.json (`node_addr_hex`, `static_mesh_links`).
-const STATIC_MESH: [(&str, &str); 5] = [
-    ("a", "69e08d65cc3a6b9c2c2ac4bd405e4b0e"),
-    ("b", "8e302c287eb48d6268122fda760b7727"),
-    ("c", "aca221406950440c41d550280ed15a7f"),
-    ("d", "b68411a1916d48efc6b8bd63bb1cd7df"),
-    ("e", "ed7deed386a5462a43510316d84f3ccb"),
-];
-const STATIC_LINKS: [(&str, &str); 6] = [
-    ("a", "d"),
-    ("a", "e"),
-    ("c", "d"),
-    ("b", "c"),
-    ("d", "e"),
-    ("c", "e"),
-];
+fn static_mesh() -> (BTreeMap<String, NodeAddr>, Vec<(String, String)>) {
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../../../testdata/identity.json")).unwrap();
+    let text = |x: &serde_json::Value| x.as_str().unwrap().to_owned();
+    let nodes = v["nodes"].as_array().unwrap().iter();
+    let by_name = nodes
+        .filter(|n| text(&n["name"]).len() == 1)
+        .map(|n| (text(&n["name"]), hex_addr(&text(&n["node_addr_hex"]))))
+        .collect();
+    let links = v["static_mesh_links"].as_array().unwrap().iter();
+    (by_name, links.map(|l| (text(&l[0]), text(&l[1]))).collect())
+}
 
 #[test]
 fn static_mesh_of_identity_vectors_elects_node_a_as_root() {
-    let by_name: BTreeMap<_, _> = STATIC_MESH.iter().map(|(n, h)| (*n, hex_addr(h))).collect();
-    let links: Vec<_> = STATIC_LINKS
+    let (by_name, named_links) = static_mesh();
+    let links: Vec<_> = named_links
         .iter()
         .map(|(x, y)| (by_name[x], by_name[y]))
         .collect();
     let names = ["a", "b", "c", "d", "e"];
-    let addrs: Vec<_> = names.iter().map(|n| by_name[n]).collect();
+    let addrs: Vec<_> = names.iter().map(|n| by_name[*n]).collect();
     let mut mesh = Mesh::new(&addrs, &links);
     mesh.run(Instant::now(), 40);
     let [a, b, c, d, e] = [addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]];
@@ -264,28 +261,58 @@ fn four_switches_in_a_minute_freeze_optional_switches_for_two_minutes() {
         seq += 1;
         t.handle_announce(at, n, &announce(&[n, r], seq)).unwrap()
     };
-    // Mandatory switches (root then parent losses) still count as flaps.
+    // Joining r's tree is root election, not a flap; parent losses are
+    // mandatory switches that still count as flaps.
     assert_eq!(
         ann(&mut t, t0, p).parent_change.unwrap().new_parent,
         Some(p)
     );
     ann(&mut t, t0, q);
-    let c2 = t.remove_peer(secs(t0, 1), &p).parent_change.unwrap();
-    assert_eq!(c2.new_parent, Some(q));
+    let c1 = t.remove_peer(secs(t0, 1), &p).parent_change.unwrap();
+    assert_eq!(c1.new_parent, Some(q));
     ann(&mut t, secs(t0, 1), p);
-    let c3 = t.remove_peer(secs(t0, 2), &q).parent_change.unwrap();
+    let c2 = t.remove_peer(secs(t0, 1), &q).parent_change.unwrap();
+    assert_eq!(c2.new_parent, Some(p));
+    ann(&mut t, secs(t0, 1), q);
+    let c3 = t.remove_peer(secs(t0, 2), &p).parent_change.unwrap();
     assert!(!c3.dampening_engaged);
-    ann(&mut t, secs(t0, 2), q);
-    let c4 = t.remove_peer(secs(t0, 3), &p).parent_change.unwrap();
-    assert_eq!(c4.new_parent, Some(q));
+    ann(&mut t, secs(t0, 2), p);
+    let c4 = t.remove_peer(secs(t0, 3), &q).parent_change.unwrap();
+    assert_eq!(c4.new_parent, Some(p));
     assert!(c4.dampening_engaged);
-    // p returns much better; hold-down is over at 33 s, dampening is not.
-    t.set_peer_cost(q, Some(100.0), 1.0);
-    t.set_peer_cost(p, Some(0.0), 1.0);
-    ann(&mut t, secs(t0, 40), p);
-    assert_eq!(t.parent(), Some(q));
+    // q returns much better; hold-down is over at 33 s, dampening is not.
+    t.set_peer_cost(p, Some(100.0), 1.0);
+    t.set_peer_cost(q, Some(0.0), 1.0);
+    ann(&mut t, secs(t0, 40), q);
+    assert_eq!(t.parent(), Some(p));
     assert_eq!(t.evaluate(secs(t0, 122)), None);
-    assert_eq!(t.evaluate(secs(t0, 123)).unwrap().new_parent, Some(p));
+    assert_eq!(t.evaluate(secs(t0, 123)).unwrap().new_parent, Some(q));
+}
+
+#[test]
+fn following_ever_smaller_roots_at_start_does_not_engage_dampening() {
+    let (r0, r1, r2, r3, me) = (addr(1), addr(2), addr(3), addr(4), addr(9));
+    let (p, q) = (addr(5), addr(6));
+    let t0 = Instant::now();
+    let mut t = TreeState::new(me);
+    t.set_peer_cost(p, Some(0.0), 1.0);
+    t.set_peer_cost(q, Some(0.0), 1.0);
+    // Root news spreads: p then q then p again bring ever smaller roots.
+    let mut changes = Vec::new();
+    for (i, (via, root)) in [(p, r3), (q, r2), (p, r1), (q, r0)].into_iter().enumerate() {
+        let change = t
+            .handle_announce(t0, via, &announce(&[via, root], i as u64 + 1))
+            .unwrap();
+        changes.push(change.parent_change.unwrap());
+    }
+    assert_eq!(t.root(), r0);
+    assert!(changes.iter().all(|c| !c.dampening_engaged));
+    // A better parent on the same root is taken once hold-down is over,
+    // not two minutes later.
+    t.handle_announce(secs(t0, 1), p, &announce(&[p, r0], 9))
+        .unwrap();
+    t.set_peer_cost(q, Some(100.0), 1.0);
+    assert_eq!(t.evaluate(secs(t0, 31)).unwrap().new_parent, Some(p));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fips_testkit::netns::in_ns;
+use fips_testkit::wait::retry;
 
 /// UDP payload per datagram of the raw UDP streams.
 pub const PAYLOAD: usize = 1400;
@@ -155,12 +156,8 @@ fn timed_out(e: &std::io::Error) -> bool {
 
 /// The first SYN may wait for the FIPS session to come up: retry.
 fn connect(to: SocketAddr) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match TcpStream::connect_timeout(&to, Duration::from_secs(3)) {
-            Ok(s) => return s,
-            Err(e) if Instant::now() > deadline => panic!("connecting to {to}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
+    retry(Duration::from_secs(20), || {
+        TcpStream::connect_timeout(&to, Duration::from_secs(3))
+    })
+    .unwrap_or_else(|e| panic!("connecting to {to}: {e}"))
 }

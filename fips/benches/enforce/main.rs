@@ -26,7 +26,6 @@ use fips::enforce::{
     socket_cookie, test_run_repeat, Classifier, Direction, Policy, VERDICT_DROP, VERDICT_PASS,
 };
 use fips_testkit::key;
-use fips_testkit::netns::run_cmd;
 use fips_testkit::pair::RemoveFilterOnDrop;
 use fips_testkit::SidecarPair;
 use load::Stream;
@@ -98,18 +97,8 @@ fn main() {
     // Removes whatever an interrupted measurement left on eth0.
     let _cleanup = RemoveFilterOnDrop(&topo);
     let bench_addr = format!("{BENCH_IP}/24");
-    run_cmd(
-        "ip",
-        &[
-            "-n",
-            &topo.sidecar.name,
-            "addr",
-            "add",
-            &bench_addr,
-            "dev",
-            "eth0",
-        ],
-    );
+    topo.sidecar
+        .ip(&["addr", "add", &bench_addr, "dev", "eth0"]);
     let pair = fipslink::Pair::start(&topo, PORT);
     let bench_socket = topo
         .sidecar
@@ -231,26 +220,16 @@ fn measure(
 /// Traffic passed in every setup, and the classifier ran on the hook the
 /// stream's data crosses.
 fn check(names: &[&str], throughput: &[Sample], per_packet: &[Sample]) {
+    let which = |s: &Sample| format!("{} under {}", names[s.stream], s.setup.name());
     for s in throughput.iter().chain(per_packet) {
-        assert!(
-            s.mbit > 1.0,
-            "{} under {}: only {:.2} Mbit/s",
-            names[s.stream],
-            s.setup.name(),
-            s.mbit
-        );
+        assert!(s.mbit > 1.0, "{}: only {:.2} Mbit/s", which(s), s.mbit);
     }
     for s in per_packet {
         let [ingress, egress] = s.stats.expect("programs attached");
         // Streams 0 and 2 send out of the sidecar, 1 and 3 into it.
         let data_hook = if s.stream % 2 == 0 { egress } else { ingress };
-        assert!(
-            data_hook.runs > 100,
-            "{} under {}: the program ran {} times",
-            names[s.stream],
-            s.setup.name(),
-            data_hook.runs
-        );
+        let runs = data_hook.runs;
+        assert!(runs > 100, "{}: the program ran {runs} times", which(s));
     }
 }
 

@@ -76,6 +76,20 @@ fn ratios_to(samples: &[Sample], stream: usize, setup: Setup, base: Setup) -> Ve
         .collect()
 }
 
+/// Prints the median and 95% CI of the per-round ratios of our classifier
+/// (`Setup::Ebpf`) over `base` for `stream`; `what` says what it measures.
+fn print_ratio(samples: &[Sample], stream: usize, base: Setup, what: &str) {
+    let over = ratios_to(samples, stream, Setup::Ebpf, base);
+    let ci =
+        median_ci(over.clone()).map_or("-".to_owned(), |(lo, hi)| format!("{lo:.3} - {hi:.3}"));
+    println!(
+        "\n{} over {} ({what}): median of per-round ratios {:.3}, 95% CI {ci}",
+        Setup::Ebpf.name(),
+        base.name(),
+        spread(over).median
+    );
+}
+
 pub fn throughput(names: &[&str], samples: &[Sample], opts: &Opts) {
     println!(
         "{} rounds x {:.2} s per stream and setup, setups interleaved in a rotating order; \
@@ -106,23 +120,17 @@ pub fn throughput(names: &[&str], samples: &[Sample], opts: &Opts) {
                 r.max
             );
         }
-        let over_noop = ratios_to(samples, i, Setup::Ebpf, Setup::Noop);
-        let ci = median_ci(over_noop.clone())
-            .map_or("-".to_owned(), |(lo, hi)| format!("{lo:.3} - {hi:.3}"));
-        println!(
-            "\n{} over {} (what our classifier adds to any TC program): median of per-round ratios {:.3}, 95% CI {ci}",
-            Setup::Ebpf.name(),
-            Setup::Noop.name(),
-            spread(over_noop).median
+        print_ratio(
+            samples,
+            i,
+            Setup::Noop,
+            "what our classifier adds to any TC program",
         );
-        let over_plain = ratios_to(samples, i, Setup::Ebpf, Setup::EbpfNoBackstop);
-        let ci = median_ci(over_plain.clone())
-            .map_or("-".to_owned(), |(lo, hi)| format!("{lo:.3} - {hi:.3}"));
-        println!(
-            "\n{} over {} (what the netfilter egress backstop costs): median of per-round ratios {:.3}, 95% CI {ci}",
-            Setup::Ebpf.name(),
-            Setup::EbpfNoBackstop.name(),
-            spread(over_plain).median
+        print_ratio(
+            samples,
+            i,
+            Setup::EbpfNoBackstop,
+            "what the netfilter egress backstop costs",
         );
         for setup in [
             Setup::Ebpf,

@@ -32,6 +32,9 @@ Without -c, these environment variables configure the node (sidecar mode):
   FIPS_MAX_PEERS [128]  FIPS_MAX_LINKS [256]  FIPS_MAX_CONNECTIONS [256]
     authenticated peers; links (peers plus our handshakes in flight); our
     handshakes in flight; each 1 to 16384 (node.limits.max_* in a config file)
+  FIPS_IDENTITY_IDLE_SECS [600]  a key nothing used this long (a DNS answer no
+    packet followed) is forgotten; linked peers' and sessions' never; 1 to
+    86400 (node.identity_idle_secs)
 The control socket is then /run/fips/control.sock (fipsctl's default)."
 )]
 struct Args {

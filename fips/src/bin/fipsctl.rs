@@ -145,12 +145,24 @@ fn health(socket: &std::path::Path, dns: &str, no_filter: bool) -> Result<()> {
     out(&(check.run()? + "\n"))
 }
 
+/// `keygen --json`, keys in the order fipsctl always printed them.
+#[derive(serde::Serialize)]
+struct Keygen<'a> {
+    ipv6_addr: String,
+    npub: String,
+    nsec: &'a str,
+}
+
 fn keygen(json: bool) -> Result<()> {
     let id = fips_proto::identity::Identity::generate(&mut rand::rngs::OsRng);
     let (nsec, npub, addr) = (id.nsec(), id.public().npub(), id.public().ipv6());
     if json {
-        let v = serde_json::json!({"nsec": nsec, "npub": npub, "ipv6_addr": addr.to_string()});
-        out(&(serde_json::to_string_pretty(&v)? + "\n"))
+        let key = Keygen {
+            ipv6_addr: addr.to_string(),
+            npub,
+            nsec: &nsec,
+        };
+        out(&(serde_json::to_string_pretty(&key)? + "\n"))
     } else {
         out(&format!("nsec    {nsec}\nnpub    {npub}\naddress {addr}\n"))
     }

@@ -41,6 +41,7 @@ const KNOWN: &[&str] = &[
     "FIPS_MAX_PEERS",
     "FIPS_MAX_LINKS",
     "FIPS_MAX_CONNECTIONS",
+    super::idle::ENV_VAR,
 ];
 
 /// Reads environment variables; a trait so tests need not mutate the
@@ -162,6 +163,7 @@ pub(crate) fn load(env: &dyn EnvLookup) -> Result<Config, ConfigError> {
             .map(|s| parse_secs("FIPS_DRAIN_TIMEOUT_SECS", &s))
             .transpose()?
             .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
+        identity_idle: super::idle::from_env(&get)?,
         notices,
     })
 }

@@ -87,6 +87,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         drain_timeout: get("node.drain_timeout_secs")
             .uint("a number of seconds")?
             .map_or(DEFAULT_DRAIN_TIMEOUT, std::time::Duration::from_secs),
+        identity_idle: super::idle::from_file(&get)?,
         notices,
     })
 }

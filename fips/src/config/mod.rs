@@ -11,6 +11,7 @@ mod env;
 mod env_peers;
 mod error;
 mod file;
+mod idle;
 mod keyfile;
 mod limits;
 mod schema;
@@ -33,6 +34,7 @@ pub use env::{
 };
 pub use env_peers::npubs as fips_peers_npubs;
 pub use error::ConfigError;
+pub use idle::{DEFAULT_IDENTITY_IDLE, IDLE_CEILING_SECS};
 pub use keyfile::{write_pub_file, KeyOrigin, SecretKey};
 pub use limits::{Limits, LIMIT_CEILING};
 pub use value::{parse_host_port as parse_peer_addr, Endpoint};
@@ -69,6 +71,10 @@ pub struct Config {
     /// How long a stopping daemon keeps serving after telling its peers
     /// goodbye (`node.drain_timeout_secs`, `FIPS_DRAIN_TIMEOUT_SECS`).
     pub drain_timeout: std::time::Duration,
+    /// How long an identity nothing uses stays in the node's identity
+    /// cache and the DNS server's names (`node.identity_idle_secs`,
+    /// `FIPS_IDENTITY_IDLE_SECS`); linked peers and sessions never age out.
+    pub identity_idle: std::time::Duration,
     /// Keys and variables we accepted without acting on them; the daemon
     /// logs each once tracing is up.
     pub notices: Vec<String>,

@@ -36,6 +36,7 @@ const NODE: Schema = Map(&[
     ("log_level", Leaf),
     ("peer_resolver", Leaf),
     ("drain_timeout_secs", Leaf),
+    ("identity_idle_secs", Leaf),
     ("leaf_only", Reference),
     ("tick_interval_secs", Reference),
     ("base_rtt_ms", Reference),

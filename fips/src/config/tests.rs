@@ -13,6 +13,32 @@ fn parse_str(text: &str) -> Result<Config, ConfigError> {
     parse(Path::new("/etc/fips/fips.yaml"), text)
 }
 
+/// Asserts that `text` is refused with a message naming every one of
+/// `parts` (`what` names the case should it parse).
+fn assert_file_refused(text: &str, what: &str, parts: &[&str]) {
+    assert_names(&parse_str(text).expect_err(what).to_string(), parts);
+}
+
+/// Asserts that the environment `env` is refused with a message naming
+/// every one of `parts`.
+pub(super) fn assert_env_refused(env: &dyn EnvLookup, what: &str, parts: &[&str]) {
+    assert_names(&Config::from_env(env).expect_err(what).to_string(), parts);
+}
+
+/// Asserts that `msg` names every one of `parts`.
+fn assert_names(msg: &str, parts: &[&str]) {
+    assert!(parts.iter().all(|p| msg.contains(p)), "{msg}");
+}
+
+/// The TUN of the reference's defaults: fips0, MTU 1280.
+fn fips0_tun() -> TunConfig {
+    TunConfig {
+        enabled: true,
+        name: "fips0".into(),
+        mtu: 1280,
+    }
+}
+
 /// The config the reference's test bed (its `ref-chain.sh`, not in this
 /// repository) writes for node A, byte for byte in layout.
 fn ref_chain_config() -> String {
@@ -54,14 +80,7 @@ fn reads_the_reference_chain_config() {
         c.control_socket,
         Path::new("/tmp/fips-ref-run/a/control.sock")
     );
-    assert_eq!(
-        c.tun,
-        TunConfig {
-            enabled: true,
-            name: "fips0".into(),
-            mtu: 1280
-        }
-    );
+    assert_eq!(c.tun, fips0_tun());
     assert_eq!(c.dns.bind, "[::1]:5354".parse().expect("addr"));
     assert_eq!(c.udp.bind, "0.0.0.0:2121".parse().expect("addr"));
     assert_eq!(c.peers.len(), 1);
@@ -143,40 +162,28 @@ fn rejects_unknown_keys_inside_peer_entries() {
 
 #[test]
 fn reports_a_bad_value_with_key_expectation_and_value() {
-    let msg = parse_str("tun:\n  mtu: 1000\n")
-        .expect_err("mtu")
-        .to_string();
-    assert!(
-        msg.contains("tun.mtu") && msg.contains("1280") && msg.contains("got 1000"),
-        "{msg}"
+    assert_file_refused(
+        "tun:\n  mtu: 1000\n",
+        "mtu",
+        &["tun.mtu", "1280", "got 1000"],
     );
-    let msg = parse_str("tun:\n  mtu: big\n")
-        .expect_err("mtu")
-        .to_string();
-    assert!(msg.contains("tun.mtu") && msg.contains("\"big\""), "{msg}");
-    let msg = parse_str("tun:\n  enabled: maybe\n")
-        .expect_err("bool")
-        .to_string();
-    assert!(
-        msg.contains("tun.enabled") && msg.contains("true or false"),
-        "{msg}"
+    assert_file_refused("tun:\n  mtu: big\n", "mtu", &["tun.mtu", "\"big\""]);
+    assert_file_refused(
+        "tun:\n  enabled: maybe\n",
+        "bool",
+        &["tun.enabled", "true or false"],
     );
-    let msg = parse_str("transports:\n  udp:\n    bind_addr: 2121\n")
-        .expect_err("addr")
-        .to_string();
-    assert!(
-        msg.contains("transports.udp.bind_addr") && msg.contains("a string"),
-        "{msg}"
+    assert_file_refused(
+        "transports:\n  udp:\n    bind_addr: 2121\n",
+        "addr",
+        &["transports.udp.bind_addr", "a string"],
     );
-    let msg = parse_str("transports:\n  udp:\n    bind_addr: \"localhost\"\n")
-        .expect_err("addr")
-        .to_string();
-    assert!(
-        msg.contains("IP:port") && msg.contains("\"localhost\""),
-        "{msg}"
+    assert_file_refused(
+        "transports:\n  udp:\n    bind_addr: \"localhost\"\n",
+        "addr",
+        &["IP:port", "\"localhost\""],
     );
-    let msg = parse_str("tun: 5\n").expect_err("map").to_string();
-    assert!(msg.contains("tun") && msg.contains("a mapping"), "{msg}");
+    assert_file_refused("tun: 5\n", "map", &["tun", "a mapping"]);
 }
 
 #[test]
@@ -209,19 +216,12 @@ fn keeps_peer_host_names_for_the_daemon_and_rejects_bad_policy() {
     assert_eq!(c.peers[0].names[0].to_string(), "node-d.example:2121");
     assert_eq!(c.peers[0].names[0].key, "peers[0].addresses[0].addr");
     assert_eq!(c.peers[0].addrs, vec!["10.0.0.4:2121".parse().expect("ip")]);
-    let msg = parse_str(&format!(
-        "peers:\n  - npub: {NPUB_A}\n    connect_policy: sometimes\n"
-    ))
-    .expect_err("policy")
-    .to_string();
-    assert!(
-        msg.contains("peers[0].connect_policy") && msg.contains("sometimes"),
-        "{msg}"
+    assert_file_refused(
+        &format!("peers:\n  - npub: {NPUB_A}\n    connect_policy: sometimes\n"),
+        "policy",
+        &["peers[0].connect_policy", "sometimes"],
     );
-    let msg = parse_str("peers:\n  - alias: x\n")
-        .expect_err("npub")
-        .to_string();
-    assert!(msg.contains("peers[0].npub"), "{msg}");
+    assert_file_refused("peers:\n  - alias: x\n", "npub", &["peers[0].npub"]);
 }
 
 #[test]
@@ -259,14 +259,7 @@ fn env_mode_defaults_match_the_sidecar() {
     let c = Config::from_env(&[("FIPS_NSEC", NSEC_A)]).expect("valid");
     assert_eq!(c.origin, ConfigOrigin::Environment);
     assert_eq!(c.udp.bind, "0.0.0.0:4000".parse().expect("addr"));
-    assert_eq!(
-        c.tun,
-        TunConfig {
-            enabled: true,
-            name: "fips0".into(),
-            mtu: 1280
-        }
-    );
+    assert_eq!(c.tun, fips0_tun());
     assert_eq!(c.control_socket, Path::new("/run/fips/control.sock"));
     assert_eq!(
         c.enforce,
@@ -467,8 +460,7 @@ fn reads_the_peer_resolver_from_env_and_file_and_names_a_bad_one() {
     assert_eq!(c.peer_resolver, Some("[::1]:5300".parse().expect("addr")));
     assert_eq!(parse_str("").expect("empty").peer_resolver, None);
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_PEER_RESOLVER", "dns.example")];
-    let msg = Config::from_env(&env).expect_err("not an IP").to_string();
-    assert!(msg.contains("FIPS_PEER_RESOLVER"), "{msg}");
+    assert_env_refused(&env, "not an IP", &["FIPS_PEER_RESOLVER"]);
 }
 
 #[test]
@@ -524,11 +516,7 @@ fn fips_peers_errors_name_the_entry_and_the_expected_form() {
         ("FIPS_PEER_ADDR", "10.0.0.1:4000"),
         ("FIPS_PEERS", list.as_str()),
     ];
-    let msg = Config::from_env(&env).expect_err("twice").to_string();
-    assert!(
-        msg.contains("FIPS_PEERS[0]") && msg.contains("FIPS_PEER_NPUB"),
-        "{msg}"
-    );
+    assert_env_refused(&env, "twice", &["FIPS_PEERS[0]", "FIPS_PEER_NPUB"]);
 }
 
 #[test]
@@ -553,12 +541,10 @@ fn reads_the_log_format_and_refuses_a_bad_one_naming_the_choices() {
     assert_eq!(parse_str("").expect("empty").log_format, LogFormat::Text);
     let c = parse_str("log:\n  format: json\n").expect("json");
     assert_eq!(c.log_format, LogFormat::Json);
-    let msg = parse_str("log:\n  format: logfmt\n")
-        .expect_err("bad")
-        .to_string();
-    assert!(
-        msg.contains("log.format") && msg.contains("text or json") && msg.contains("logfmt"),
-        "{msg}"
+    assert_file_refused(
+        "log:\n  format: logfmt\n",
+        "bad",
+        &["log.format", "text or json", "logfmt"],
     );
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_LOG_FORMAT", "json")];
     assert_eq!(
@@ -566,11 +552,7 @@ fn reads_the_log_format_and_refuses_a_bad_one_naming_the_choices() {
         LogFormat::Json
     );
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_LOG_FORMAT", "xml")];
-    let msg = Config::from_env(&env).expect_err("bad").to_string();
-    assert!(
-        msg.contains("FIPS_LOG_FORMAT") && msg.contains("text or json"),
-        "{msg}"
-    );
+    assert_env_refused(&env, "bad", &["FIPS_LOG_FORMAT", "text or json"]);
 }
 
 #[test]
@@ -582,16 +564,16 @@ fn reads_the_drain_timeout_with_the_reference_default_of_two_seconds() {
     );
     let c = parse_str("node:\n  drain_timeout_secs: 0\n").expect("zero");
     assert_eq!(c.drain_timeout, Duration::ZERO);
-    let msg = parse_str("node:\n  drain_timeout_secs: -1\n")
-        .expect_err("negative")
-        .to_string();
-    assert!(msg.contains("node.drain_timeout_secs"), "{msg}");
+    assert_file_refused(
+        "node:\n  drain_timeout_secs: -1\n",
+        "negative",
+        &["node.drain_timeout_secs"],
+    );
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_DRAIN_TIMEOUT_SECS", "7")];
     assert_eq!(
         Config::from_env(&env).expect("env").drain_timeout,
         Duration::from_secs(7)
     );
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_DRAIN_TIMEOUT_SECS", "2s")];
-    let msg = Config::from_env(&env).expect_err("unit").to_string();
-    assert!(msg.contains("FIPS_DRAIN_TIMEOUT_SECS"), "{msg}");
+    assert_env_refused(&env, "unit", &["FIPS_DRAIN_TIMEOUT_SECS"]);
 }

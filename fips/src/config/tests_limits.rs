@@ -5,7 +5,8 @@ use std::path::Path;
 use super::file::parse;
 use super::*;
 
-const NSEC_A: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+// Test key a (testdata/identity.json).
+const NSEC_A: &str = fips_testkit::keys::A.nsec;
 
 fn file(limits: &str) -> Result<Config, ConfigError> {
     let text = format!("node:\n  identity: {{ nsec: \"{NSEC_A}\" }}\n  limits: {limits}\n");

@@ -3,9 +3,11 @@
 use std::path::Path;
 
 use super::file::parse;
+use super::tests::assert_env_refused;
 use super::*;
 
-const NSEC_A: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+// Test key a (testdata/identity.json).
+const NSEC_A: &str = fips_testkit::keys::A.nsec;
 
 #[test]
 fn metrics_are_off_unless_an_address_is_given() {
@@ -26,11 +28,7 @@ fn env_mode_reads_the_metrics_address() {
 #[test]
 fn a_metrics_address_without_a_port_names_the_variable_and_the_form() {
     let env = [("FIPS_NSEC", NSEC_A), ("FIPS_METRICS_ADDR", "0.0.0.0")];
-    let e = Config::from_env(&env).expect_err("no port").to_string();
-    assert!(
-        e.contains("FIPS_METRICS_ADDR") && e.contains("IP:port"),
-        "{e}"
-    );
+    assert_env_refused(&env, "no port", &["FIPS_METRICS_ADDR", "IP:port"]);
 }
 
 #[test]

@@ -519,22 +519,6 @@ impl StatsHistory {
     }
 }
 
-/// Samples as JSON: gaps are `null`; each number printed as its shortest
-/// `f32` form (0.1, not 0.10000000149).
-pub fn samples_json(samples: &[f32]) -> serde_json::Value {
-    samples
-        .iter()
-        .map(|v| {
-            if v.is_finite() {
-                let short: f64 = v.to_string().parse().unwrap_or(f64::from(*v));
-                serde_json::json!(short)
-            } else {
-                serde_json::Value::Null
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 #[path = "history_tests.rs"]
 mod tests;

@@ -137,9 +137,3 @@ fn peers_gone_a_day_are_forgotten() {
     h.tick(t + PEER_RETENTION, &node(0, "p"), &[]);
     assert_eq!(h.peers().count(), 0);
 }
-
-#[test]
-fn samples_print_short_and_gaps_print_null() {
-    let v = samples_json(&[0.1, f32::NAN, 3.0]);
-    assert_eq!(v.to_string(), "[0.1,null,3.0]");
-}

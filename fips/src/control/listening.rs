@@ -13,7 +13,12 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use procfs::net::{TcpState, UdpState};
 use procfs::process::FDTarget;
-use serde_json::{json, Value};
+
+use super::proto::Response;
+use super::reply;
+
+/// pid and command name by socket inode.
+pub(crate) type Owners = HashMap<u64, (i32, String)>;
 
 /// One listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,30 +28,11 @@ pub struct Listener {
     pub inode: u64,
 }
 
-/// The reply's data for the node whose fips0 address is `fips0`.
-pub fn listening_sockets(fips0: Ipv6Addr) -> Value {
+/// The reply for the node whose fips0 address is `fips0`.
+pub fn listening_sockets(fips0: Ipv6Addr) -> Response {
     let listeners = listeners(fips0);
     let owners = owners(&listeners);
-    let rows: Vec<Value> = listeners
-        .iter()
-        .map(|l| {
-            let owner = owners.get(&l.inode);
-            json!({
-                "proto": l.proto,
-                "local_addr": l.local.ip().to_string(),
-                "port": l.local.port(),
-                "pid": owner.map(|o| o.0),
-                "process": owner.map(|o| o.1.clone()),
-                "filter": "no_firewall",
-                "wildcard_bind": l.local.ip().is_unspecified(),
-            })
-        })
-        .collect();
-    json!({
-        "fips0_addr": fips0.to_string(),
-        "firewall_active": false,
-        "sockets": rows,
-    })
+    Response::ok_from(&reply::listening(fips0, &listeners, &owners))
 }
 
 /// Listening TCP and unconnected UDP IPv6 sockets on `fips0` or `::`.
@@ -58,21 +44,21 @@ pub fn listeners(fips0: Ipv6Addr) -> Vec<Listener> {
     };
     let tcp = procfs::net::tcp6().unwrap_or_default().into_iter();
     let tcp = tcp
-        .filter(|e| e.state == TcpState::Listen && reachable(&e.local_address))
-        .map(|e| Listener {
-            proto: "tcp",
-            local: e.local_address,
-            inode: e.inode,
-        });
+        .filter(|e| e.state == TcpState::Listen)
+        .map(|e| ("tcp", e.local_address, e.inode));
     let udp = procfs::net::udp6().unwrap_or_default().into_iter();
     let udp = udp
-        .filter(|e| e.state == UdpState::Close && reachable(&e.local_address))
-        .map(|e| Listener {
-            proto: "udp",
-            local: e.local_address,
-            inode: e.inode,
-        });
-    let mut all: Vec<Listener> = tcp.chain(udp).collect();
+        .filter(|e| e.state == UdpState::Close)
+        .map(|e| ("udp", e.local_address, e.inode));
+    let mut all: Vec<Listener> = tcp
+        .chain(udp)
+        .filter(|(_, local, _)| reachable(local))
+        .map(|(proto, local, inode)| Listener {
+            proto,
+            local,
+            inode,
+        })
+        .collect();
     all.sort_by_key(|l| (l.proto, l.local.port()));
     all.dedup_by_key(|l| (l.proto, l.local));
     all
@@ -81,7 +67,7 @@ pub fn listeners(fips0: Ipv6Addr) -> Vec<Listener> {
 /// pid and command name of the process holding each socket inode; stops
 /// scanning once every inode is found. Processes we cannot read are
 /// skipped (their rows get no owner).
-fn owners(listeners: &[Listener]) -> HashMap<u64, (i32, String)> {
+pub(crate) fn owners(listeners: &[Listener]) -> Owners {
     let mut found = HashMap::new();
     let Ok(procs) = procfs::process::all_processes() else {
         return found;

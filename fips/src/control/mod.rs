@@ -9,12 +9,15 @@
 mod client;
 mod health;
 pub mod history;
-mod listening;
+pub(crate) mod listening;
 mod proto;
+pub(crate) mod reply;
 mod server;
 mod stats;
 mod table;
 
+#[cfg(test)]
+mod golden_tests;
 #[cfg(test)]
 mod tests;
 

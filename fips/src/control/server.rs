@@ -224,7 +224,7 @@ async fn dispatch(command: Command, requests: &mpsc::Sender<ControlRequest>) -> 
 /// stall the runtime the node task shares.
 async fn listening(fips0: Ipv6Addr) -> Response {
     match tokio::task::spawn_blocking(move || super::listening_sockets(fips0)).await {
-        Ok(data) => Response::Ok(data),
+        Ok(reply) => reply,
         Err(e) => Response::error(format!("internal error: {e}")),
     }
 }

@@ -4,22 +4,32 @@
 //! params and answered from a [`StatsHistory`] with the reference's field
 //! names, units and granularities (`1s`, `1m`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fips_proto::identity::PeerIdentity;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use super::history::{
-    samples_json, Granularity, Metric, PeerMetric, PeerRings, StatsHistory, FAST_SLOTS,
-    PEER_RETENTION, SLOW_SLOTS,
-};
+use super::history::{Granularity, Metric, PeerMetric, PeerRings, StatsHistory};
 use super::proto::Response;
+use super::reply::history as history_reply;
+use super::reply::history::{AllSeries, Series};
 
 /// Window and ring of a history query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub window: Duration,
     pub granularity: Granularity,
+}
+
+/// A history request's params on the wire.
+#[derive(serde::Serialize)]
+struct Params<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<&'a str>,
+    window: String,
+    granularity: &'static str,
 }
 
 /// One stats-history request.
@@ -102,48 +112,35 @@ impl StatsRequest {
 
     /// The request's params as they travel.
     pub fn params(&self) -> Option<Map<String, Value>> {
-        let span_params = |s: &Span| {
-            Map::from_iter([
-                ("window".into(), json!(format!("{}s", s.window.as_secs()))),
-                ("granularity".into(), json!(s.granularity.as_str())),
-            ])
+        let (metric, peer, span) = match self {
+            StatsRequest::List | StatsRequest::Peers => return None,
+            StatsRequest::History { metric, peer, span } => (Some(metric.as_str()), peer, span),
+            StatsRequest::AllHistory { peer, span } => (None, peer, span),
+            StatsRequest::AllPeers { metric, span } => (Some(metric.name()), &None, span),
         };
-        match self {
-            StatsRequest::List | StatsRequest::Peers => None,
-            StatsRequest::History { metric, peer, span } => {
-                let mut p = span_params(span);
-                p.insert("metric".into(), json!(metric));
-                if let Some(peer) = peer {
-                    p.insert("peer".into(), json!(peer));
-                }
-                Some(p)
-            }
-            StatsRequest::AllHistory { peer, span } => {
-                let mut p = span_params(span);
-                if let Some(peer) = peer {
-                    p.insert("peer".into(), json!(peer));
-                }
-                Some(p)
-            }
-            StatsRequest::AllPeers { metric, span } => {
-                let mut p = span_params(span);
-                p.insert("metric".into(), json!(metric.name()));
-                Some(p)
-            }
+        let params = Params {
+            metric,
+            peer: peer.as_deref(),
+            window: format!("{}s", span.window.as_secs()),
+            granularity: span.granularity.as_str(),
+        };
+        match serde_json::to_value(params) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
         }
     }
 
-    /// The reply, read from `history`.
-    pub fn answer(&self, history: &StatsHistory) -> Response {
+    /// The reply, read from `history` at `now`.
+    pub fn answer(&self, history: &StatsHistory, now: Instant) -> Response {
         match self {
-            StatsRequest::List => Response::Ok(list()),
-            StatsRequest::Peers => Response::Ok(peers(history)),
+            StatsRequest::List => Response::ok_from(&history_reply::list()),
+            StatsRequest::Peers => Response::ok_from(&history_reply::peers(history, now)),
             StatsRequest::History { metric, peer, span } => {
                 one_series(history, metric, peer.as_deref(), *span)
             }
             StatsRequest::AllHistory { peer, span } => all_series(history, peer.as_deref(), *span),
             StatsRequest::AllPeers { metric, span } => {
-                Response::Ok(by_peer(history, *metric, *span))
+                Response::ok_from(&history_reply::by_peer(history, *metric, *span))
             }
         }
     }
@@ -175,30 +172,6 @@ fn parse_span(window: Option<&str>, granularity: Option<&str>) -> Result<Span, S
     })
 }
 
-fn series_json(metric: &str, unit: &str, span: Span, samples: &[f32]) -> Value {
-    json!({
-        "metric": metric,
-        "unit": unit,
-        "granularity_seconds": span.granularity.seconds(),
-        "values": samples_json(samples),
-    })
-}
-
-fn list() -> Value {
-    let node = Metric::ALL
-        .iter()
-        .map(|m| json!({ "name": m.name(), "unit": m.unit(), "scope": "node" }));
-    let peer = PeerMetric::ALL
-        .iter()
-        .map(|m| json!({ "name": m.name(), "unit": m.unit(), "scope": "peer" }));
-    json!({
-        "metrics": node.chain(peer).collect::<Vec<_>>(),
-        "fast_ring_seconds": FAST_SLOTS,
-        "slow_ring_minutes": SLOW_SLOTS,
-        "peer_retention_seconds": PEER_RETENTION.as_secs(),
-    })
-}
-
 /// The tracked peer an npub names, or the reply's error.
 fn tracked<'a>(history: &'a StatsHistory, npub: &str) -> Result<&'a PeerRings, Response> {
     let id = PeerIdentity::from_npub(npub)
@@ -211,12 +184,7 @@ fn tracked<'a>(history: &'a StatsHistory, npub: &str) -> Result<&'a PeerRings, R
 fn one_series(history: &StatsHistory, metric: &str, peer: Option<&str>, span: Span) -> Response {
     let Some(npub) = peer else {
         return match Metric::from_name(metric) {
-            Some(m) => Response::Ok(series_json(
-                m.name(),
-                m.unit(),
-                span,
-                &history.series(m, span.window, span.granularity),
-            )),
+            Some(m) => Response::ok_from(&Series::node(history, m, span)),
             None => Response::error(format!("unknown metric: {metric}")),
         };
     };
@@ -224,87 +192,26 @@ fn one_series(history: &StatsHistory, metric: &str, peer: Option<&str>, span: Sp
         return Response::error(format!("unknown peer metric: {metric}"));
     };
     match tracked(history, npub) {
-        Ok(rings) => Response::Ok(series_json(
-            m.name(),
-            m.unit(),
-            span,
-            &rings.series(m, span.window, span.granularity),
-        )),
+        Ok(rings) => Response::ok_from(&Series::peer(rings, m, span)),
         Err(e) => e,
     }
 }
 
 fn all_series(history: &StatsHistory, peer: Option<&str>, span: Span) -> Response {
-    let (w, g) = (span.window, span.granularity);
-    let series: Vec<Value> = match peer {
+    let series: Vec<Series> = match peer {
         None => Metric::ALL
             .iter()
-            .map(|m| series_json(m.name(), m.unit(), span, &history.series(*m, w, g)))
+            .map(|m| Series::node(history, *m, span))
             .collect(),
         Some(npub) => match tracked(history, npub) {
             Ok(rings) => PeerMetric::ALL
                 .iter()
-                .map(|m| series_json(m.name(), m.unit(), span, &rings.series(*m, w, g)))
+                .map(|m| Series::peer(rings, *m, span))
                 .collect(),
             Err(e) => return e,
         },
     };
-    Response::Ok(json!({
-        "granularity_seconds": g.seconds(),
-        "window_seconds": w.as_secs(),
-        "peer": peer,
-        "series": series,
-    }))
-}
-
-/// Tracked peers, up ones first, then by display name.
-fn sorted(history: &StatsHistory) -> Vec<(&String, &PeerRings)> {
-    let mut list: Vec<_> = history.peers().collect();
-    list.sort_by(|(_, a), (_, b)| {
-        b.active
-            .cmp(&a.active)
-            .then_with(|| a.display_name.cmp(&b.display_name))
-    });
-    list
-}
-
-fn peers(history: &StatsHistory) -> Value {
-    let now = std::time::Instant::now();
-    let list: Vec<Value> = sorted(history)
-        .into_iter()
-        .map(|(addr, p)| {
-            json!({
-                "npub": p.npub,
-                "node_addr": addr,
-                "display_name": p.display_name,
-                "is_active": p.active,
-                "first_seen_secs_ago": now.saturating_duration_since(p.first_seen).as_secs(),
-                "last_contact_secs_ago": now.saturating_duration_since(p.last_contact).as_secs(),
-            })
-        })
-        .collect();
-    json!({ "count": list.len(), "peers": list })
-}
-
-fn by_peer(history: &StatsHistory, metric: PeerMetric, span: Span) -> Value {
-    let list: Vec<Value> = sorted(history)
-        .into_iter()
-        .map(|(addr, p)| {
-            json!({
-                "node_addr": addr,
-                "display_name": p.display_name,
-                "is_active": p.active,
-                "values": samples_json(&p.series(metric, span.window, span.granularity)),
-            })
-        })
-        .collect();
-    json!({
-        "metric": metric.name(),
-        "unit": metric.unit(),
-        "granularity_seconds": span.granularity.seconds(),
-        "window_seconds": span.window.as_secs(),
-        "peers": list,
-    })
+    Response::ok_from(&AllSeries::new(span, peer, series))
 }
 
 #[cfg(test)]
@@ -339,7 +246,9 @@ mod tests {
     fn an_empty_history_answers_full_width_series_of_gaps() {
         let h = StatsHistory::default();
         let span = parse_span(Some("30s"), None).expect("span");
-        let Response::Ok(v) = StatsRequest::AllHistory { peer: None, span }.answer(&h) else {
+        let Response::Ok(v) =
+            StatsRequest::AllHistory { peer: None, span }.answer(&h, Instant::now())
+        else {
             panic!("error reply");
         };
         let series = v["series"].as_array().expect("series");

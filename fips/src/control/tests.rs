@@ -55,6 +55,29 @@ async fn start(answer: bool) -> Harness {
     }
 }
 
+impl Harness {
+    /// One request through the blocking client, as fipsctl sends it.
+    async fn ask(&self, cmd: Command) -> Result<Response, ClientError> {
+        let path = self.path.clone();
+        blocking(move || request(&path, &cmd)).await
+    }
+}
+
+/// Asserts `text` holds every one of `parts`, showing `shown` if not.
+fn assert_contains_all(text: &str, parts: &[&str], shown: &str) {
+    assert!(parts.iter().all(|p| text.contains(p)), "{shown}");
+}
+
+/// Asserts a line of `table` starts with `label` and ends with `value`.
+fn assert_has_line(table: &str, label: &str, value: &str) {
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(label) && l.ends_with(value)),
+        "{table}"
+    );
+}
+
 fn raw_exchange(path: &Path, bytes: &[u8]) -> String {
     let mut s = UnixStream::connect(path).expect("connect");
     s.write_all(bytes).expect("write");
@@ -70,10 +93,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[tokio::test]
 async fn answers_show_status_over_a_real_socket() {
     let h = start(true).await;
-    let path = h.path.clone();
-    let reply = blocking(move || request(&path, &Command::Show(Query::Status)))
-        .await
-        .expect("reply");
+    let reply = h.ask(Command::Show(Query::Status)).await.expect("reply");
     assert_eq!(reply, Response::Ok(sample("a-show-status.json")));
 }
 
@@ -118,21 +138,17 @@ async fn refuses_oversized_empty_and_malformed_requests() {
 #[tokio::test]
 async fn passes_parameters_through_to_the_node() {
     let h = start(true).await;
-    let path = h.path.clone();
     let cmd = Command::Disconnect {
         npub: "npub1abc".into(),
     };
-    let reply = blocking(move || request(&path, &cmd)).await.expect("reply");
+    let reply = h.ask(cmd).await.expect("reply");
     assert_eq!(reply, Response::error("cannot disconnect"));
 }
 
 #[tokio::test]
 async fn says_the_node_is_shutting_down_when_it_stops_answering() {
     let h = start(false).await;
-    let path = h.path.clone();
-    let reply = blocking(move || request(&path, &Command::Show(Query::Peers)))
-        .await
-        .expect("reply");
+    let reply = h.ask(Command::Show(Query::Peers)).await.expect("reply");
     assert_eq!(reply, Response::error("node shutting down"));
 }
 
@@ -176,10 +192,7 @@ fn client_says_the_daemon_is_not_running() {
     )
     .expect_err("no daemon");
     let msg = err.to_string();
-    assert!(
-        msg.contains("/nonexistent/fips.sock") && msg.contains("is it running"),
-        "{msg}"
-    );
+    assert_contains_all(&msg, &["/nonexistent/fips.sock", "is it running"], &msg);
     assert!(!msg.contains('\n'));
 }
 
@@ -226,43 +239,23 @@ fn tables_show_the_reference_samples() {
         status.contains("npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le"),
         "{status}"
     );
-    assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with("peers") && l.ends_with(" 2")),
-        "{status}"
-    );
+    assert_has_line(&status, "peers", " 2");
     let peers = render(Query::Peers, &sample("b-show-peers.json"));
     assert!(peers.starts_with("NAME"), "{peers}");
     assert_eq!(peers.lines().count(), 3, "{peers}");
-    assert!(
-        peers.contains("10.200.0.6:2121") && peers.contains("child") && peers.contains("parent"),
-        "{peers}"
-    );
+    assert_contains_all(&peers, &["10.200.0.6:2121", "child", "parent"], &peers);
     let links = render(Query::Links, &sample("b-show-links.json"));
-    assert!(
-        links.contains("10.200.0.1:2121")
-            && links.contains("inbound")
-            && links.contains("connected"),
-        "{links}"
-    );
+    assert_contains_all(&links, &["10.200.0.1:2121", "inbound", "connected"], &links);
     let tree = render(Query::Tree, &sample("a-show-tree.json"));
-    assert!(
-        tree.contains("ref-b")
-            && tree
-                .lines()
-                .any(|l| l.starts_with("is root") && l.ends_with("yes")),
-        "{tree}"
-    );
+    assert!(tree.contains("ref-b"), "{tree}");
+    assert_has_line(&tree, "is root", "yes");
     let sessions = render(Query::Sessions, &sample("a-show-sessions.json"));
-    assert!(
-        sessions.contains("established") && sessions.contains("1.891"),
-        "{sessions}"
-    );
+    assert_contains_all(&sessions, &["established", "1.891"], &sessions);
     let routing = render(Query::Routing, &sample("a-show-routing.json"));
-    assert!(
-        routing.contains("delivered_packets: 22") && routing.contains("error_signals: (all zero)"),
-        "{routing}"
+    assert_contains_all(
+        &routing,
+        &["delivered_packets: 22", "error_signals: (all zero)"],
+        &routing,
     );
 }
 
@@ -275,7 +268,7 @@ fn tables_say_none_for_empty_lists() {
 #[test]
 fn other_replies_render_generically() {
     let out = render(Query::Transports, &sample("a-show-transports.json"));
-    assert!(out.contains("transports:") && out.contains("udp"), "{out}");
+    assert_contains_all(&out, &["transports:", "udp"], &out);
 }
 
 #[test]
@@ -289,38 +282,27 @@ fn tables_show_the_reference_bloom_mmp_and_identity_cache_samples() {
             .all(|l| l.contains("yes") && l.contains(" 5 ")),
         "{bloom}"
     );
-    assert!(
-        bloom.contains("aca221406950440c41d550280ed15a7f")
-            && bloom.contains("accepted: 2")
-            && bloom.contains("sent: 3"),
-        "{bloom}"
+    assert_contains_all(
+        &bloom,
+        &["aca221406950440c41d550280ed15a7f", "accepted: 2", "sent: 3"],
+        &bloom,
     );
-    assert!(
-        bloom
-            .lines()
-            .any(|l| l.starts_with("sequence") && l.ends_with(" 3")),
-        "{bloom}"
-    );
+    assert_has_line(&bloom, "sequence", " 3");
 
     let mmp = render(Query::Mmp, &sample("a-show-mmp.json"));
     let (links, sessions) = mmp.split_once("sessions:").expect("two tables");
-    assert!(
-        links.contains("ref-b") && links.contains("1.125") && links.contains("full"),
-        "{mmp}"
-    );
-    assert!(
-        sessions.contains("npub1cld9...2pe6")
-            && sessions.contains("1.891")
-            && sessions.contains("1280"),
-        "{mmp}"
-    );
+    assert_contains_all(links, &["ref-b", "1.125", "full"], &mmp);
+    assert_contains_all(sessions, &["npub1cld9...2pe6", "1.891", "1280"], &mmp);
 
     let ids = render(Query::IdentityCache, &sample("a-show-identity-cache.json"));
     assert!(ids.starts_with("2 of at most 10000 entries\n"), "{ids}");
-    assert!(
-        ids.contains("npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le")
-            && ids.contains("fd8e:302c:287e:b48d:6268:122f:da76:b77"),
-        "{ids}"
+    assert_contains_all(
+        &ids,
+        &[
+            "npub1tdwa4vjrjl33pcjdpf2t4p027nl86xrx24g4d3avg4vwvayr3g8qhd84le",
+            "fd8e:302c:287e:b48d:6268:122f:da76:b77",
+        ],
+        &ids,
     );
 }
 

@@ -5,14 +5,13 @@
 //! Enforcement fails closed: if the filter cannot be attached the daemon
 //! does not start.
 
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use fips_proto::identity::PeerIdentity;
 
 use crate::config::{Config, EnforceConfig};
-use crate::control::Response;
+use crate::control::{reply, Response};
 use crate::enforce::tripwire::TripwireReport;
 use crate::{dns, enforce};
 
@@ -144,18 +143,13 @@ impl Firewall {
         let (token, guard) = (shutdown.token(), shutdown.guard());
         tokio::spawn(async move {
             let mut events = events;
-            let stopped = token.cancelled();
-            tokio::pin!(stopped);
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    ev = events.next() => match ev {
-                        Ok(ev) => info!("firewall dropped {ev}"),
-                        Err(e) => {
-                            warn!(error = %e, "drop events stopped");
-                            break;
-                        }
-                    },
+            while let Some(ev) = token.run_until_cancelled(events.next()).await {
+                match ev {
+                    Ok(ev) => info!("firewall dropped {ev}"),
+                    Err(e) => {
+                        warn!(error = %e, "drop events stopped");
+                        break;
+                    }
                 }
             }
             drop(guard);
@@ -195,7 +189,10 @@ impl Firewall {
         match enforce::remove(&iface) {
             Ok(()) => {
                 warn!(%iface, "enforcement filter removed on request; the interface is unfiltered");
-                Response::Ok(json!({ "removed": true, "interface": iface }))
+                Response::ok_from(&reply::FirewallRemoved {
+                    removed: true,
+                    interface: &iface,
+                })
             }
             Err(e) => Response::error(e.to_string()),
         }
@@ -240,6 +237,7 @@ pub(crate) async fn start_dns(
         bind: config.dns.bind,
         upstream: config.dns.upstream,
         aliases,
+        name_idle: config.identity_idle,
         ..dns::DnsConfig::default()
     };
     let server = dns::DnsServer::bind(dns_config, identities).await?;

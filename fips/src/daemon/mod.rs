@@ -17,7 +17,6 @@ mod shutdown;
 mod stats;
 mod tripwire;
 mod udp;
-mod views;
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -160,7 +159,6 @@ async fn start(config: &Config, shutdown: &Shutdown) -> Result<node_loop::NodeLo
         control_socket: config.control_socket.clone(),
         tun_name: tun.as_ref().map(|t| t.name().to_string()),
         firewall,
-        started: Instant::now(),
         names,
         udp_local: Some(udp_local),
         history: Default::default(),
@@ -268,6 +266,7 @@ fn build_node(config: &Config, identity: Identity) -> Node {
             max_peers: config.limits.max_peers,
             max_links: config.limits.max_links,
             max_connections: config.limits.max_connections,
+            identity_idle: config.identity_idle,
             ..Timers::default()
         },
     };

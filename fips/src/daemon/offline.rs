@@ -32,7 +32,6 @@ pub fn answer_control_line(node: &mut Node, now: Instant, line: &[u8]) -> String
                 control_socket: PathBuf::from(crate::control::DEFAULT_SOCKET),
                 tun_name: None,
                 firewall: Firewall::disabled(),
-                started: now,
                 names,
                 udp_local: None,
                 history: Default::default(),

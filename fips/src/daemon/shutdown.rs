@@ -82,6 +82,16 @@ impl ShutdownToken {
         let _ = self.rx.wait_for(|stop| *stop).await;
     }
 
+    /// Runs `fut` to completion unless shutdown comes first (then `None`),
+    /// as tokio-util's `CancellationToken::run_until_cancelled`.
+    pub async fn run_until_cancelled<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
+        tokio::select! {
+            biased;
+            _ = self.clone().cancelled() => None,
+            out = fut => Some(out),
+        }
+    }
+
     pub fn is_cancelled(&self) -> bool {
         *self.rx.borrow()
     }

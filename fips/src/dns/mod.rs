@@ -66,6 +66,9 @@ pub struct DnsConfig {
     pub max_in_flight: usize,
     /// Forwards in flight at once; more get SERVFAIL.
     pub max_forwards: usize,
+    /// A name nobody asked for in this long is forgotten
+    /// (`node.identity_idle_secs`).
+    pub name_idle: Duration,
 }
 
 impl Default for DnsConfig {
@@ -78,6 +81,7 @@ impl Default for DnsConfig {
             aliases: Vec::new(),
             max_in_flight: crate::limits::DNS_IN_FLIGHT,
             max_forwards: crate::limits::DNS_FORWARDS,
+            name_idle: fips_proto::limits::IDENTITY_IDLE,
         }
     }
 }
@@ -115,6 +119,8 @@ pub fn parse_upstream(given: &str) -> Result<SocketAddr, DnsError> {
 pub struct DnsServer {
     server: Server<FipsHandler>,
     local_addr: SocketAddr,
+    book: Arc<NameBook>,
+    name_idle: Duration,
 }
 
 impl DnsServer {
@@ -129,8 +135,9 @@ impl DnsServer {
             addr: cfg.bind,
             source,
         })?;
+        let book = Arc::new(NameBook::new(cfg.hosts_file.clone(), &cfg.aliases));
         let handler = FipsHandler {
-            book: Arc::new(NameBook::new(cfg.hosts_file.clone(), &cfg.aliases)),
+            book: Arc::clone(&book),
             upstream: cfg.upstream.map(|addr| Upstream {
                 addr,
                 timeout: cfg.upstream_timeout,
@@ -143,7 +150,12 @@ impl DnsServer {
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE, TCP_QUEUE);
         info!(addr = %local_addr, upstream = ?cfg.upstream, "DNS listening (UDP and TCP)");
-        Ok(DnsServer { server, local_addr })
+        Ok(DnsServer {
+            server,
+            local_addr,
+            book,
+            name_idle: cfg.name_idle,
+        })
     }
 
     /// The bound address (UDP and TCP share the port).
@@ -153,10 +165,23 @@ impl DnsServer {
 
     /// Serves until `shutdown` completes, then closes the sockets.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DnsError> {
+        let sweep = sweep_idle_names(Arc::clone(&self.book), self.name_idle);
         tokio::select! {
+            never = sweep => match never {},
             result = self.server.block_until_done() => result.map_err(|source| DnsError::Serve { source }),
             () = shutdown => self.server.shutdown_gracefully().await.map_err(|source| DnsError::Serve { source }),
         }
+    }
+}
+
+/// Forgets idle names every quarter of the idle time (1 s to 60 s), as
+/// the node sweeps its identity cache.
+async fn sweep_idle_names(book: Arc<NameBook>, idle: Duration) -> std::convert::Infallible {
+    let every = fips_proto::limits::identity_sweep_every(idle);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        book.expire_idle(std::time::Instant::now(), idle);
     }
 }
 

@@ -2,7 +2,8 @@
 //! fd00::/8 address has. Order (as the reference documents it): hosts file,
 //! then configured peer aliases, then the label read as an npub. It also
 //! remembers the identities it has answered, for PTR and to decide when the
-//! node needs to be told again.
+//! node needs to be told again, until the cap or until nobody has asked
+//! for them for the idle time (`expire_idle`, swept by the DNS server).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -28,26 +29,50 @@ const RENOTIFY_AFTER: Duration = Duration::from_secs(60);
 /// only its hash; a hit is confirmed by encoding the identity again.
 #[derive(Default)]
 struct Learned {
-    /// Identity, and when the node was last told of it (None: not yet).
-    by_addr: HashMap<Ipv6Addr, (PeerIdentity, Option<Instant>)>,
+    by_addr: HashMap<Ipv6Addr, Answered>,
     by_label: HashMap<u64, Ipv6Addr>,
     order: VecDeque<Ipv6Addr>,
     hasher: RandomState,
 }
 
+/// One identity answered.
+struct Answered {
+    id: PeerIdentity,
+    /// When the node was last told of it (None: not yet).
+    told: Option<Instant>,
+    /// When it was last answered.
+    used: Instant,
+}
+
 impl Learned {
     fn get(&self, label: &str) -> Option<PeerIdentity> {
         let addr = self.by_label.get(&self.hasher.hash_one(label))?;
-        let (id, _) = self.by_addr.get(addr)?;
-        (id.npub() == label).then_some(*id)
+        let e = self.by_addr.get(addr)?;
+        (e.id.npub() == label).then_some(e.id)
+    }
+
+    /// Forgets every name not answered for `idle`; returns how many.
+    fn expire_idle(&mut self, now: Instant, idle: Duration) -> usize {
+        let before = self.by_addr.len();
+        self.by_addr
+            .retain(|_, e| now.saturating_duration_since(e.used) < idle);
+        let by_addr = &self.by_addr;
+        self.by_label.retain(|_, addr| by_addr.contains_key(addr));
+        self.order.retain(|addr| by_addr.contains_key(addr));
+        fips_proto::routing::cache::shrink_if_sparse(&mut self.by_addr);
+        fips_proto::routing::cache::shrink_if_sparse(&mut self.by_label);
+        if self.order.capacity() > 64 && self.order.len() < self.order.capacity() / 4 {
+            self.order.shrink_to_fit();
+        }
+        before - self.by_addr.len()
     }
 
     fn forget_oldest(&mut self) {
         let Some(old) = self.order.pop_front() else {
             return;
         };
-        if let Some((id, _)) = self.by_addr.remove(&old) {
-            let h = self.hasher.hash_one(id.npub());
+        if let Some(e) = self.by_addr.remove(&old) {
+            let h = self.hasher.hash_one(e.id.npub());
             if self.by_label.get(&h) == Some(&old) {
                 self.by_label.remove(&h);
             }
@@ -117,15 +142,15 @@ impl NameBook {
             return Some(name.clone());
         }
         let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        learned.by_addr.get(addr).map(|(id, _)| id.npub())
+        learned.by_addr.get(addr).map(|e| e.id.npub())
     }
 
     /// The node could not be told of `addr` after all (its queue was
     /// full): the next answer for it tries again.
     pub fn untold(&self, addr: &Ipv6Addr) {
         let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, told)) = learned.by_addr.get_mut(addr) {
-            *told = None;
+        if let Some(e) = learned.by_addr.get_mut(addr) {
+            e.told = None;
         }
     }
 
@@ -133,11 +158,14 @@ impl NameBook {
     /// the node should be told (first time, or not for `RENOTIFY_AFTER`).
     pub fn remember(&self, id: PeerIdentity, addr: Ipv6Addr, now: Instant) -> bool {
         let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, told)) = learned.by_addr.get_mut(&addr) {
-            if told.is_some_and(|t| now.saturating_duration_since(t) < RENOTIFY_AFTER) {
+        if let Some(e) = learned.by_addr.get_mut(&addr) {
+            e.used = now;
+            if e.told
+                .is_some_and(|t| now.saturating_duration_since(t) < RENOTIFY_AFTER)
+            {
                 return false;
             }
-            *told = Some(now);
+            e.told = Some(now);
             return true;
         }
         if learned.order.len() >= LEARNED_CAP {
@@ -146,10 +174,27 @@ impl NameBook {
         let h = learned.hasher.hash_one(id.npub());
         learned.order.push_back(addr);
         learned.by_label.insert(h, addr);
-        learned.by_addr.insert(addr, (id, Some(now)));
+        let entry = Answered {
+            id,
+            told: Some(now),
+            used: now,
+        };
+        learned.by_addr.insert(addr, entry);
         crate::limits::DNS_NAMES_LEN
             .store(learned.order.len(), std::sync::atomic::Ordering::Relaxed);
         true
+    }
+
+    /// Forgets the names nobody asked for in `idle` (counted in
+    /// `dns_names.expired`); returns how many went.
+    pub fn expire_idle(&self, now: Instant, idle: Duration) -> usize {
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        let gone = learned.expire_idle(now, idle);
+        crate::limits::DNS_NAMES_LEN
+            .store(learned.order.len(), std::sync::atomic::Ordering::Relaxed);
+        crate::limits::DNS_NAMES_EXPIRED
+            .fetch_add(gone as u64, std::sync::atomic::Ordering::Relaxed);
+        gone
     }
 }
 
@@ -225,6 +270,43 @@ mod tests {
         );
         drop(learned);
         assert_eq!(book.reverse(&ids[1].ipv6()), Some(ids[1].npub()));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn names_nobody_asked_for_in_the_idle_time_are_forgotten() {
+        let (book, path) = book_with_hosts("", &[]);
+        let (t0, s) = (Instant::now(), Duration::from_secs(1));
+        let ids: Vec<PeerIdentity> = (0u32..)
+            .filter_map(|i| {
+                let mut x = [0x43u8; 32];
+                x[..4].copy_from_slice(&i.to_le_bytes());
+                PeerIdentity::from_xonly(x).ok()
+            })
+            .take(1000)
+            .collect();
+        for id in &ids {
+            book.remember(*id, id.ipv6(), t0);
+        }
+        let grown = book.learned.lock().expect("lock").by_addr.capacity();
+        book.remember(ids[7], ids[7].ipv6(), t0 + 5 * s);
+        assert_eq!(book.expire_idle(t0 + 9 * s, 10 * s), 0);
+        assert_eq!(book.expire_idle(t0 + 10 * s, 10 * s), 999);
+        assert_eq!(
+            book.reverse(&ids[7].ipv6()),
+            Some(ids[7].npub()),
+            "asked again at 5 s"
+        );
+        assert_eq!(book.reverse(&ids[8].ipv6()), None);
+        assert_eq!(book.lookup(&ids[8].npub()), Some(ids[8]), "decoded again");
+        let learned = book.learned.lock().expect("lock");
+        assert_eq!((learned.by_label.len(), learned.order.len()), (1, 1));
+        assert!(learned.by_addr.capacity() < grown / 4, "memory given back");
+        drop(learned);
+        assert!(
+            book.remember(ids[8], ids[8].ipv6(), t0 + 11 * s),
+            "told anew"
+        );
         let _ = std::fs::remove_file(path);
     }
 

@@ -103,6 +103,16 @@ impl Out<'_, '_> {
     fn counter(&mut self, name: &str, help: &str, unit: Option<Unit>, v: u64) -> std::fmt::Result {
         self.counters(name, help, unit, [(Vec::new(), v)])
     }
+
+    /// Unitless counters of (label value, figure) under one label name.
+    fn counters_by<'l>(
+        &mut self,
+        (name, help): (&str, &str),
+        label: &'static str,
+        rows: impl IntoIterator<Item = (&'l str, u64)>,
+    ) -> std::fmt::Result {
+        self.counters(name, help, None, by(label, rows))
+    }
 }
 
 /// `rows` of (label value, figure) under one label name.
@@ -238,17 +248,18 @@ fn sessions_and_forwarding(out: &mut Out<'_, '_>, n: &NodeFigures) -> std::fmt::
         ("delivered", d.data_received),
         ("forwarded", d.forwarded),
     ];
-    out.counters(
-        "mesh_packets",
-        "Mesh packets this node originated, delivered to its TUN, or forwarded for others.",
-        None,
-        by("kind", traffic),
+    out.counters_by(
+        (
+            "mesh_packets",
+            "Mesh packets this node originated, delivered to its TUN, or forwarded for others.",
+        ),
+        "kind",
+        traffic,
     )?;
-    out.counters(
-        "dropped_packets",
-        "Packets dropped by the node, by reason (link_*: link layer, the rest: sessions and forwarding, tun_*: from or to fips0).",
-        None,
-        by("reason", drops(n)),
+    out.counters_by(
+        ("dropped_packets", "Packets dropped by the node, by reason (link_*: link layer, the rest: sessions and forwarding, tun_*: from or to fips0)."),
+        "reason",
+        drops(n),
     )
 }
 
@@ -287,11 +298,10 @@ fn handshakes(out: &mut Out<'_, '_>, n: &NodeFigures) -> std::fmt::Result {
         ("duplicate", c.msg1_duplicate),
         ("cross_connection_dropped", c.cross_connection_dropped),
     ];
-    out.counters(
-        "link_handshakes",
-        "Link (Noise IK) handshakes by outcome; refused_*: initiations turned away before any ECDH.",
-        None,
-        by("outcome", link),
+    out.counters_by(
+        ("link_handshakes", "Link (Noise IK) handshakes by outcome; refused_*: initiations turned away before any ECDH."),
+        "outcome",
+        link,
     )?;
     let d = &n.dataplane;
     let session = [
@@ -299,11 +309,13 @@ fn handshakes(out: &mut Out<'_, '_>, n: &NodeFigures) -> std::fmt::Result {
         ("timeout", d.handshake_timeouts),
         ("refused", d.sessions_refused),
     ];
-    out.counters(
-        "session_handshakes",
-        "End-to-end session (Noise XK) handshakes by outcome.",
-        None,
-        by("outcome", session),
+    out.counters_by(
+        (
+            "session_handshakes",
+            "End-to-end session (Noise XK) handshakes by outcome.",
+        ),
+        "outcome",
+        session,
     )?;
     out.counter("link_rekeys", "Completed link rekeys.", None, c.rekeys)
 }
@@ -339,11 +351,13 @@ fn tree(out: &mut Out<'_, '_>, n: &NodeFigures) -> std::fmt::Result {
 }
 
 fn dns(out: &mut Out<'_, '_>) -> std::fmt::Result {
-    out.counters(
-        "dns_responses",
-        "Responses of the .fips DNS server by response code.",
-        None,
-        by("rcode", crate::dns::stats::responses()),
+    out.counters_by(
+        (
+            "dns_responses",
+            "Responses of the .fips DNS server by response code.",
+        ),
+        "rcode",
+        crate::dns::stats::responses(),
     )?;
     let dropped = crate::limits::DNS_DROPPED.load(Ordering::Relaxed);
     out.counter(
@@ -391,11 +405,13 @@ fn server(out: &mut Out<'_, '_>, s: &ServerStats) -> std::fmt::Result {
         ("accepted", s.accepted.load(Ordering::Relaxed)),
         ("refused", s.refused.load(Ordering::Relaxed)),
     ];
-    out.counters(
-        "metrics_connections",
-        "Connections to this metrics server, accepted or refused (over the connection limit).",
-        None,
-        by("outcome", rows),
+    out.counters_by(
+        (
+            "metrics_connections",
+            "Connections to this metrics server, accepted or refused (over the connection limit).",
+        ),
+        "outcome",
+        rows,
     )
 }
 

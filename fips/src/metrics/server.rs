@@ -116,20 +116,15 @@ struct Shared {
 }
 
 async fn serve(listener: TcpListener, shared: Shared, stop: ShutdownToken) {
-    let stopped = stop.cancelled();
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => admit(stream, peer, &shared),
-                Err(e) => {
-                    // Out of descriptors, or a connection reset before
-                    // accept: not the listener's end.
-                    debug!(error = %e, "metrics accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+    while let Some(accepted) = stop.run_until_cancelled(listener.accept()).await {
+        match accepted {
+            Ok((stream, peer)) => admit(stream, peer, &shared),
+            Err(e) => {
+                // Out of descriptors, or a connection reset before
+                // accept: not the listener's end.
+                debug!(error = %e, "metrics accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }

@@ -10,6 +10,8 @@ use fips_proto::node::{AdmissionStats, Counters, Node};
 use fips_proto::session::DataplaneCounters;
 use tokio::sync::watch;
 
+use crate::control::reply::display_name;
+
 /// Peers with labels of their own in the per-link families; the rest are
 /// summed under [`OTHER_PEERS`]. So each per-link family has at most
 /// `MAX_LABELLED_PEERS + 1` series, whatever the number of peers.
@@ -72,7 +74,7 @@ impl NodeFigures {
             .peers
             .iter()
             .map(|p| LinkFigures {
-                peer: p.display_name.clone(),
+                peer: display_name(&p.peer),
                 rtt_seconds: p.mmp.srtt_ms.map(|ms| ms / 1000.0),
                 loss_ratio: Some(p.mmp.loss_rate),
                 bytes_sent: p.stats.bytes_sent,
@@ -85,19 +87,19 @@ impl NodeFigures {
         let links = bound_labels(labelled);
         let dp = node.dataplane();
         NodeFigures {
-            npub: snap.status.npub,
-            node_addr: snap.status.node_addr,
-            uptime_seconds: snap.status.uptime_secs,
+            npub: snap.status.identity.npub(),
+            node_addr: snap.status.node_addr.to_hex(),
+            uptime_seconds: snap.status.uptime.as_secs(),
             peers_connected: total - silent,
             peers_silent: silent,
             peers_connecting: connecting,
-            links_up: snap.links.links.len() as u64,
+            links_up: total,
             links_handshaking: connecting,
             links,
             sessions: dp.map(session_states).unwrap_or_default(),
-            tree_depth: snap.tree.depth as u64,
-            tree_is_root: snap.tree.is_root,
-            tree_root: snap.tree.root,
+            tree_depth: snap.tree.depth() as u64,
+            tree_is_root: snap.tree.is_root(),
+            tree_root: snap.tree.root().to_hex(),
             mesh_size_estimate: snap.status.estimated_mesh_size,
             node: node.counters().clone(),
             dataplane: dp.map(|d| d.counters().clone()).unwrap_or_default(),

@@ -123,43 +123,61 @@ pub struct ServerThread {
     _bg: Background,
 }
 
+impl Background {
+    /// Runs `body` on a new thread (in `netns` if given) with its own
+    /// current-thread runtime; returns the first value `body` sends on its
+    /// ready channel (`what` names the thread if it dies first). `body`
+    /// should return once its stop receiver fires.
+    fn spawn<T, F>(
+        netns: Option<&str>,
+        what: &str,
+        body: impl FnOnce(std_mpsc::Sender<T>, oneshot::Receiver<()>) -> F + Send + 'static,
+    ) -> (T, Background)
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = ()>,
+    {
+        let (ready_tx, ready_rx) = std_mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let netns = netns.map(str::to_owned);
+        let join = std::thread::spawn(move || {
+            if let Some(ns) = &netns {
+                enter_thread(ns);
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(body(ready_tx, stop_rx));
+        });
+        let ready = ready_rx.recv().expect(what);
+        let bg = Background {
+            stop: Some(stop_tx),
+            join: Some(join),
+        };
+        (ready, bg)
+    }
+}
+
 /// Starts the DNS server (in `netns` if given) and returns once it is bound.
 pub fn start_server(cfg: DnsConfig, netns: Option<&str>) -> ServerThread {
-    let (ready_tx, ready_rx) = std_mpsc::channel();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let netns = netns.map(str::to_owned);
-    let join = std::thread::spawn(move || {
-        if let Some(ns) = &netns {
-            enter_thread(ns);
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let (tx, rx) = mpsc::channel(64);
-            let server = match DnsServer::bind(cfg, tx).await {
-                Ok(server) => server,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            let _ = ready_tx.send(Ok((server.local_addr(), rx)));
-            let _ = server.run(async { drop(stop_rx.await) }).await;
-        });
+    let (ready, _bg) = Background::spawn(netns, "server thread", |ready_tx, stop_rx| async move {
+        let (tx, rx) = mpsc::channel(64);
+        let server = match DnsServer::bind(cfg, tx).await {
+            Ok(server) => server,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let _ = ready_tx.send(Ok((server.local_addr(), rx)));
+        let _ = server.run(async { drop(stop_rx.await) }).await;
     });
-    let (addr, identities) = ready_rx
-        .recv()
-        .expect("server thread")
-        .expect("DnsServer::bind");
+    let (addr, identities) = ready.expect("DnsServer::bind");
     ServerThread {
         addr,
         identities,
-        _bg: Background {
-            stop: Some(stop_tx),
-            join: Some(join),
-        },
+        _bg,
     }
 }
 
@@ -178,18 +196,10 @@ pub fn start_upstream(
     mode: Upstream,
     netns: Option<&str>,
 ) -> (SocketAddr, Background) {
-    let (ready_tx, ready_rx) = std_mpsc::channel();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let netns = netns.map(str::to_owned);
-    let join = std::thread::spawn(move || {
-        if let Some(ns) = &netns {
-            enter_thread(ns);
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
+    Background::spawn(
+        netns,
+        "upstream thread",
+        move |ready_tx, stop_rx| async move {
             let udp = UdpSocket::bind(addr).await.expect("upstream udp");
             let local = udp.local_addr().expect("local addr");
             let tcp = TcpListener::bind(local).await.expect("upstream tcp");
@@ -199,14 +209,6 @@ pub fn start_upstream(
                 () = upstream_tcp(tcp, mode) => {}
                 _ = stop_rx => {}
             }
-        });
-    });
-    let local = ready_rx.recv().expect("upstream thread");
-    (
-        local,
-        Background {
-            stop: Some(stop_tx),
-            join: Some(join),
         },
     )
 }

@@ -12,18 +12,8 @@ const ETH_P_ALL: u16 = 0x0003;
 const PACKET_OUTGOING: u8 = 4;
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
 
-fn check(ret: libc::c_int, what: &str) -> libc::c_int {
-    assert!(ret >= 0, "{what}: {}", std::io::Error::last_os_error());
-    ret
-}
-
-fn ifindex(name: &str) -> i32 {
-    let c = std::ffi::CString::new(name).expect("interface name");
-    // SAFETY: NUL-terminated name.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    assert!(index != 0, "no interface {name}");
-    index as i32
-}
+// Included next to sockets.rs, whose libc helpers it shares.
+use super::sockets::sys::{check, ifindex, link_addr, sendto};
 
 /// A SOCK_RAW/ETH_P_ALL packet socket bound to one interface, in the
 /// calling thread's network namespace.
@@ -46,10 +36,7 @@ impl PacketSocket {
                 "packet socket",
             );
             let fd = OwnedFd::from_raw_fd(fd);
-            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-            addr.sll_family = libc::AF_PACKET as u16;
-            addr.sll_protocol = ETH_P_ALL.to_be();
-            addr.sll_ifindex = ifindex;
+            let addr = link_addr(ifindex, ETH_P_ALL.to_be());
             check(
                 libc::bind(
                     fd.as_raw_fd(),
@@ -82,25 +69,7 @@ impl PacketSocket {
 
     /// Sends one whole Ethernet frame; the kernel's result.
     pub fn send(&self, frame: &[u8]) -> std::io::Result<()> {
-        // SAFETY: a zeroed sockaddr_ll is valid; pointers outlive the call.
-        unsafe {
-            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-            addr.sll_family = libc::AF_PACKET as u16;
-            addr.sll_ifindex = self.ifindex;
-            addr.sll_halen = 6;
-            let sent = libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr() as *const libc::c_void,
-                frame.len(),
-                0,
-                &addr as *const _ as *const libc::sockaddr,
-                std::mem::size_of_val(&addr) as u32,
-            );
-            if sent < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
+        sendto(self.fd.as_raw_fd(), frame, &link_addr(self.ifindex, 0)).map(drop)
     }
 
     /// Every inbound frame (not our own outgoing ones) read within `wait`.

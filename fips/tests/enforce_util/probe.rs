@@ -67,10 +67,7 @@ impl Probe {
     /// passes): a loaded machine schedules the sender late, so tests wait
     /// for a count instead of sleeping a fixed time.
     pub fn wait_sent(&self, min: u64, limit: Duration) {
-        let deadline = std::time::Instant::now() + limit;
-        while self.sent.load(Ordering::Relaxed) < min && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let _reached = fips_testkit::wait_until(limit, || self.sent.load(Ordering::Relaxed) >= min);
     }
 
     pub fn received(&self) -> u64 {

@@ -5,13 +5,12 @@
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-fn check(ret: libc::c_int, what: &str) -> libc::c_int {
-    assert!(ret >= 0, "{what}: {}", std::io::Error::last_os_error());
-    ret
-}
+#[path = "sys.rs"]
+pub mod sys;
+use sys::{check, ifindex, link_addr, sendto};
 
 fn sockaddr(ip: Ipv4Addr, port: u16) -> libc::sockaddr_in {
     libc::sockaddr_in {
@@ -68,20 +67,11 @@ pub fn raw_udp_send(src_port: u16, dst: Ipv4Addr, dst_port: u16, payload: &[u8])
             "raw socket",
         );
         let _owned = OwnedFd::from_raw_fd(fd);
-        let addr = sockaddr(dst, 0);
-        let sent = libc::sendto(
-            fd,
-            dgram.as_ptr() as *const libc::c_void,
-            dgram.len(),
-            0,
-            &addr as *const _ as *const libc::sockaddr,
-            std::mem::size_of_val(&addr) as u32,
-        );
+        let sent = sendto(fd, &dgram, &sockaddr(dst, 0));
         assert_eq!(
-            sent,
-            dgram.len() as isize,
-            "raw sendto: {}",
-            std::io::Error::last_os_error()
+            sent.as_ref().ok(),
+            Some(&dgram.len()),
+            "raw sendto: {sent:?}"
         );
     }
 }
@@ -89,34 +79,18 @@ pub fn raw_udp_send(src_port: u16, dst: Ipv4Addr, dst_port: u16, payload: &[u8])
 /// Sends one raw Ethernet frame out of `ifname` (AF_PACKET, through the
 /// qdisc layer like any other sender). A TC egress drop shows as ENOBUFS.
 pub fn packet_send(ifname: &str, frame: &[u8]) -> std::io::Result<()> {
-    let name = std::ffi::CString::new(ifname).expect("interface name");
-    // SAFETY: plain socket syscalls on a descriptor we own.
-    unsafe {
-        let ifindex = libc::if_nametoindex(name.as_ptr());
-        assert!(ifindex != 0, "no interface {ifname}");
+    let ifindex = ifindex(ifname);
+    // SAFETY: a plain socket syscall; the descriptor is owned at once.
+    let fd = unsafe {
         let fd = check(
             libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0),
             "packet socket",
         );
-        let _owned = OwnedFd::from_raw_fd(fd);
-        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = ifindex as i32;
-        addr.sll_halen = 6;
-        let sent = libc::sendto(
-            fd,
-            frame.as_ptr() as *const libc::c_void,
-            frame.len(),
-            0,
-            &addr as *const _ as *const libc::sockaddr,
-            std::mem::size_of_val(&addr) as u32,
-        );
-        if sent < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        assert_eq!(sent, frame.len() as isize, "short packet sendto");
-        Ok(())
-    }
+        OwnedFd::from_raw_fd(fd)
+    };
+    let sent = sendto(fd.as_raw_fd(), frame, &link_addr(ifindex, 0))?;
+    assert_eq!(sent, frame.len(), "short packet sendto");
+    Ok(())
 }
 
 /// Whether `sock` receives a datagram carrying `payload` within `wait`.

@@ -142,19 +142,7 @@ fn receive(rx: &UdpSocket, answered: &AtomicU64, replies: &AtomicU64, done: &Ato
     }
 }
 
-/// `VmRSS` and `VmHWM` (peak) of `pid`, in KiB.
-pub fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
+pub use fips_testkit::daemon::rss_kib;
 
 /// Polls RSS until it is at most `limit_kib` or `timeout` passes; the last
 /// reading.

@@ -23,7 +23,9 @@ ROUNDS="${1:-5}"
 BASE="${2:-7e83376}"
 NET=fips-image-net
 PEER=fips-image-peer
-NPUB_D=npub1n9lpnv0592cc2ps6nm0ca3qls642vx7yjsv35rkxqzj2vgds52sqgpverl
+# Test keys (testdata/identity.json): NPUB.
+# shellcheck source=../../lib/keys.sh
+source "$ROOT/testing/lib/keys.sh"
 TMP=""
 
 say() { echo "measure-image: $*"; }
@@ -69,7 +71,7 @@ up_to_healthy() {
     local t0 status
     t0="$(now_ms)"
     (cd "$HERE" && env FIPS_NETWORK="$NET" FIPS_SUBNET=172.20.9.0/24 FIPS_IPV4=172.20.9.20 \
-        FIPS_PEER_NPUB="$NPUB_D" FIPS_PEER_ADDR=172.20.9.13:4000 FIPS_PEER_ALIAS=node-d \
+        FIPS_PEER_NPUB="${NPUB[d]}" FIPS_PEER_ADDR=172.20.9.13:4000 FIPS_PEER_ALIAS=node-d \
         docker compose -f docker-compose.yml -f "$TMP/image.yml" up -d >"$TMP/up.log" 2>&1) &
     while :; do
         status="$(docker inspect -f '{{.State.Health.Status}}' fips-sidecar 2>/dev/null || true)"

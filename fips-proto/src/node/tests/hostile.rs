@@ -1,11 +1,19 @@
 //! Hostile and broken input: every drop is counted, nothing panics.
 
-use super::{chain, secs, LinkParams};
+use super::{chain_after, secs, LinkParams};
+
+/// a dials b, c dials b 2 s later: b keeps a and refuses c.
+fn assert_b_keeps_a_and_refuses_c(sim: &mut super::Sim) {
+    sim.dial(0, 1, LinkParams::default());
+    sim.run_for(secs(2));
+    sim.dial(2, 1, LinkParams::default());
+    sim.run_for(secs(5));
+    assert!(sim.linked(1, 0) && !sim.linked(1, 2));
+}
 
 #[test]
 fn malformed_replayed_and_forged_datagrams_are_counted_and_dropped() {
-    let mut sim = chain(4, LinkParams::default());
-    sim.run_for(secs(15));
+    let mut sim = chain_after(4, 15);
     let frame = sim
         .capture
         .iter()
@@ -46,8 +54,7 @@ fn malformed_replayed_and_forged_datagrams_are_counted_and_dropped() {
 #[test]
 fn random_and_mutated_datagrams_never_panic_and_are_counted() {
     use rand_chacha::rand_core::{RngCore, SeedableRng};
-    let mut sim = chain(20, LinkParams::default());
-    sim.run_for(secs(45));
+    let mut sim = chain_after(20, 45);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
     let samples: Vec<Vec<u8>> = sim
         .capture
@@ -87,11 +94,7 @@ fn new_identities_beyond_max_peers_are_refused() {
     for (name, id) in super::mesh_identities().into_iter().take(3) {
         sim.add_node(&name, id);
     }
-    sim.dial(0, 1, LinkParams::default());
-    sim.run_for(secs(2));
-    sim.dial(2, 1, LinkParams::default());
-    sim.run_for(secs(5));
-    assert!(sim.linked(1, 0) && !sim.linked(1, 2));
+    assert_b_keeps_a_and_refuses_c(&mut sim);
     assert!(sim.node(1).counters().peer_limit >= 1);
 }
 
@@ -104,11 +107,7 @@ fn new_identities_beyond_max_links_are_refused() {
     sim.add_node(&ids[1].0, ids[1].1.clone());
     sim.timers = Default::default();
     sim.add_node(&ids[2].0, ids[2].1.clone());
-    sim.dial(0, 1, LinkParams::default());
-    sim.run_for(secs(2));
-    sim.dial(2, 1, LinkParams::default());
-    sim.run_for(secs(5));
-    assert!(sim.linked(1, 0) && !sim.linked(1, 2));
+    assert_b_keeps_a_and_refuses_c(&mut sim);
     assert!(sim.node(1).counters().link_limit >= 1);
     assert_eq!(sim.node(1).counters().peer_limit, 0);
 }

@@ -1,27 +1,18 @@
 //! Spanning tree and bloom filters over real links in the simulator.
 
-use std::time::Duration;
+use super::{latency_ms, mesh_identities, secs, LinkParams, Sim};
 
-use super::{mesh_identities, secs, LinkParams, Sim};
-
-/// The static mesh of identity.json (links a-d a-e c-d b-c d-e c-e).
+/// The static mesh of identity.json, c-e slower than c-d so c's parent is
+/// unambiguous (d).
 fn static_mesh(seed: u64) -> Sim {
-    let mut sim = Sim::new(seed);
-    for (name, id) in mesh_identities() {
-        sim.add_node(&name, id);
-    }
-    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
-    let fast = LinkParams::default();
-    // c-e slower than c-d, so c's parent is unambiguous (d).
-    let slow = LinkParams {
-        latency: Duration::from_millis(100),
-        ..fast
-    };
-    for (x, y) in [("a", "d"), ("a", "e"), ("c", "d"), ("b", "c"), ("d", "e")] {
-        sim.dial(idx(x), idx(y), fast);
-    }
-    sim.dial(idx("c"), idx("e"), slow);
-    sim
+    let slow = latency_ms(100);
+    super::static_mesh(seed, |link| {
+        if link == (2, 4) {
+            slow
+        } else {
+            LinkParams::default()
+        }
+    })
 }
 
 #[test]
@@ -44,8 +35,8 @@ fn static_mesh_elects_a_as_root_with_expected_parents() {
         vec![addr(b), addr(c), addr(d), addr(a)]
     );
     let snap = sim.node(b).snapshot(sim.now);
-    assert_eq!(snap.tree.root, addr(a).to_hex());
-    assert_eq!(snap.tree.depth, 3);
+    assert_eq!(sim.node(b).tree.root(), addr(a));
+    assert_eq!(snap.tree.depth(), 3);
     assert!(snap.peers.peers[0].is_parent);
     for i in 0..5 {
         let c = sim.node(i).counters();

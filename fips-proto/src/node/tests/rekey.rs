@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use super::{chain, mesh_identities, secs, LinkParams, Sim};
+use super::{
+    chain, chain_after, latency_ms, lossy, mesh_identities, secs, two_nodes, LinkParams, Sim,
+};
 
 #[test]
 fn links_survive_rekeys_for_ten_minutes() {
-    let mut sim = chain(11, LinkParams::default());
-    sim.run_for(secs(2));
+    let mut sim = chain_after(11, 2);
     let ids: Vec<u64> = (0..3)
         .map(|i| sim.node(i).snapshot(sim.now).peers.peers[0].link_id)
         .collect();
@@ -28,14 +29,8 @@ fn links_survive_rekeys_for_ten_minutes() {
 
 #[test]
 fn simultaneous_rekeys_resolve_by_the_smaller_address() {
-    let mut sim = Sim::new(15);
-    for (name, id) in mesh_identities().into_iter().take(2) {
-        sim.add_node(&name, id);
-    }
-    let p = LinkParams {
-        latency: Duration::from_millis(40),
-        ..LinkParams::default()
-    };
+    let mut sim = two_nodes(15);
+    let p = latency_ms(40);
     sim.dial(0, 1, p);
     sim.run_for(secs(40));
     let (a, b) = (
@@ -73,12 +68,7 @@ fn simultaneous_rekeys_resolve_by_the_smaller_address() {
 
 #[test]
 fn rekeys_survive_a_lossy_link() {
-    let lossy = LinkParams {
-        latency: Duration::from_millis(15),
-        loss: 0.1,
-        duplicate: 0.05,
-    };
-    let mut sim = chain(16, lossy);
+    let mut sim = chain(16, lossy(15, 0.1, 0.05));
     sim.run_for(secs(5));
     let id = sim.node(0).snapshot(sim.now).peers.peers[0].link_id;
     sim.run_for(secs(900));
@@ -91,8 +81,7 @@ fn rekeys_survive_a_lossy_link() {
 
 #[test]
 fn a_responder_cuts_over_when_a_frame_authenticates_under_pending() {
-    let mut sim = chain(17, LinkParams::default());
-    sim.run_for(secs(40));
+    let mut sim = chain_after(17, 40);
     let b = sim.nodes[1].identity.node_addr();
     let now = sim.now;
     // a starts a rekey by hand; b answers and holds the session as pending.
@@ -114,8 +103,7 @@ fn a_responder_cuts_over_when_a_frame_authenticates_under_pending() {
 
 #[test]
 fn a_peer_that_dies_during_a_rekey_is_dropped_when_the_cycle_is_abandoned() {
-    let mut sim = chain(19, LinkParams::default());
-    sim.run_for(secs(40));
+    let mut sim = chain_after(19, 40);
     let b = sim.nodes[1].identity.node_addr();
     sim.crash(1);
     let now = sim.now;
@@ -157,10 +145,7 @@ fn busy_links_rekey_by_message_count_but_never_before_30s() {
 #[test]
 fn a_rekey_msg1_on_a_young_link_is_answered_as_a_rekey_so_k_bits_agree() {
     for dialer in [0, 1] {
-        let mut sim = Sim::new(31);
-        for (name, id) in mesh_identities().into_iter().take(2) {
-            sim.add_node(&name, id);
-        }
+        let mut sim = two_nodes(31);
         sim.dial(dialer, 1 - dialer, LinkParams::default());
         sim.run_for(secs(10));
         let (a, b) = (

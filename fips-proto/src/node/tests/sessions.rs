@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{mesh_identities, secs, LinkParams, Sim};
+use super::{mesh_identities, secs, static_mesh_links, LinkParams, Sim};
 use crate::ipv6::checksum;
 use crate::ipv6::icmp::{TYPE_DEST_UNREACHABLE, TYPE_ECHO_REPLY, TYPE_ECHO_REQUEST};
 use crate::NodeAddr;
@@ -22,23 +22,22 @@ fn chain5(seed: u64, params: LinkParams) -> Sim {
     sim
 }
 
-/// The static mesh of identity.json (links a-d a-e c-d b-c d-e c-e).
+/// The static mesh of identity.json, every link `params`.
 fn static_mesh(seed: u64, params: LinkParams) -> Sim {
-    let mut sim = Sim::new(seed);
-    for (name, id) in mesh_identities() {
-        sim.add_node(&name, id);
-    }
-    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
-    for (x, y) in [
-        ("a", "d"),
-        ("a", "e"),
-        ("c", "d"),
-        ("b", "c"),
-        ("d", "e"),
-        ("c", "e"),
-    ] {
-        sim.dial(idx(x), idx(y), params);
-    }
+    super::static_mesh(seed, |_| params)
+}
+
+/// `chain5` without loss, its links up (10 s simulated).
+fn linked_chain5(seed: u64) -> Sim {
+    let mut sim = chain5(seed, LinkParams::default());
+    sim.run_for(secs(10));
+    sim
+}
+
+/// `static_mesh` without loss, its links up (15 s simulated).
+fn linked_mesh(seed: u64) -> Sim {
+    let mut sim = static_mesh(seed, LinkParams::default());
+    sim.run_for(secs(15));
     sim
 }
 
@@ -123,8 +122,7 @@ fn ping(sim: &mut Sim, from: usize, to: usize, count: u16) -> Vec<u16> {
 
 #[test]
 fn first_ping_across_a_five_node_chain_is_answered() {
-    let mut sim = chain5(31, LinkParams::default());
-    sim.run_for(secs(10));
+    let mut sim = linked_chain5(31);
     let answered = ping(&mut sim, 0, 4, 3);
     assert_eq!(
         answered,
@@ -145,8 +143,7 @@ fn first_ping_across_a_five_node_chain_is_answered() {
 
 #[test]
 fn the_far_end_can_open_the_session_too() {
-    let mut sim = chain5(32, LinkParams::default());
-    sim.run_for(secs(10));
+    let mut sim = linked_chain5(32);
     assert_eq!(ping(&mut sim, 4, 0, 2), vec![1, 2]);
     // a learned e from msg3, so a's own ping rides the same session.
     assert_eq!(ping(&mut sim, 0, 4, 1), vec![1]);
@@ -166,22 +163,13 @@ fn the_far_end_can_open_the_session_too() {
 /// covers loss during convergence.
 #[test]
 fn pings_cross_the_five_node_mesh_with_five_percent_loss() {
-    let mut sim = static_mesh(33, LinkParams::default());
-    sim.run_for(secs(15));
+    let mut sim = linked_mesh(33);
     let lossy = LinkParams {
         loss: 0.05,
         ..LinkParams::default()
     };
-    let idx = |n: &str| (n.as_bytes()[0] - b'a') as usize;
-    for (x, y) in [
-        ("a", "d"),
-        ("a", "e"),
-        ("c", "d"),
-        ("b", "c"),
-        ("d", "e"),
-        ("c", "e"),
-    ] {
-        sim.connect_wire(idx(x), idx(y), lossy);
+    for (x, y) in static_mesh_links() {
+        sim.connect_wire(x, y, lossy);
     }
     let near = ping(&mut sim, 0, 4, 10);
     assert!(near.len() >= 6, "a-e answered {near:?}");
@@ -193,16 +181,14 @@ fn pings_cross_the_five_node_mesh_with_five_percent_loss() {
 
 #[test]
 fn first_ping_across_the_mesh_is_answered_without_loss() {
-    let mut sim = static_mesh(34, LinkParams::default());
-    sim.run_for(secs(15));
+    let mut sim = linked_mesh(34);
     assert_eq!(ping(&mut sim, 0, 1, 2), vec![1, 2]);
     assert_eq!(ping(&mut sim, 4, 1, 1), vec![1]);
 }
 
 #[test]
 fn unreachable_destination_gets_icmp_after_discovery_gives_up() {
-    let mut sim = chain5(35, LinkParams::default());
-    sim.run_for(secs(10));
+    let mut sim = linked_chain5(35);
     let stranger = crate::identity::Identity::from_secret_bytes([0x77; 32]).expect("key");
     let t = sim.now;
     sim.node_mut(0).learn_identity(t, *stranger.public());
@@ -221,8 +207,7 @@ fn unreachable_destination_gets_icmp_after_discovery_gives_up() {
 
 #[test]
 fn pings_keep_flowing_for_five_minutes_across_link_and_session_rekeys() {
-    let mut sim = chain5(36, LinkParams::default());
-    sim.run_for(secs(10));
+    let mut sim = linked_chain5(36);
     let peer = *sim.nodes[4].identity.public();
     let t = sim.now;
     sim.node_mut(0).learn_identity(t, peer);
@@ -305,8 +290,7 @@ fn mesh_converges_and_pings_with_loss_from_the_start() {
 #[test]
 fn a_peer_that_dialled_us_is_reachable_by_its_address_without_a_dns_answer() {
     // d dials e, so e knows d only from the link handshake.
-    let mut sim = chain5(35, LinkParams::default());
-    sim.run_for(secs(10));
+    let mut sim = linked_chain5(35);
     let (src, dst) = (addr(&sim, 4), addr(&sim, 3));
     let mut answered = 0;
     for seq in 1..=2 {
@@ -355,8 +339,7 @@ fn ping_stream(sim: &mut Sim, from: usize, to: usize, first: u16, d: Duration) -
 
 #[test]
 fn traffic_leaves_a_dead_transit_within_seconds_and_does_not_flap_back() {
-    let mut sim = static_mesh(35, LinkParams::default());
-    sim.run_for(secs(15));
+    let mut sim = linked_mesh(35);
     let (a, c, d, e) = (0, 2, 3, 4);
     let peer = *sim.nodes[c].identity.public();
     let now = sim.now;
@@ -394,4 +377,70 @@ fn traffic_leaves_a_dead_transit_within_seconds_and_does_not_flap_back() {
         "{got} of ~{expected} echoes answered after {settled:.1} s: {after:?}"
     );
     assert!(sim.node(a).counters().silent_peers >= 1);
+}
+
+/// With a 4 s idle time: a – e's session carries a ping every 2 s for a
+/// minute and never loses its identity, nor do linked peers; a key learned
+/// from a "DNS answer" that no packet followed goes within idle + a sweep;
+/// once the pings stop, e's goes too after the session's own idle end.
+#[test]
+fn idle_identities_age_out_but_sessions_in_use_and_links_stay() {
+    let mut sim = Sim::new(37);
+    sim.timers.identity_idle = secs(4);
+    for (name, id) in mesh_identities() {
+        sim.add_node(&name, id);
+    }
+    for i in 0..4 {
+        sim.dial(i, i + 1, LinkParams::default());
+    }
+    sim.run_for(secs(10));
+    let stranger = *crate::identity::Identity::from_secret_bytes([0x78; 32])
+        .expect("key")
+        .public();
+    let t = sim.now;
+    sim.node_mut(0).learn_identity(t, stranger);
+    let peer = *sim.nodes[4].identity.public();
+    sim.node_mut(0).learn_identity(t, peer);
+    let (src, dst) = (addr(&sim, 0), addr(&sim, 4));
+    let cached = |sim: &Sim, id: &crate::identity::PeerIdentity| {
+        let dp = sim.node(0).dataplane().expect("dp");
+        dp.identity_cache().peek(&id.node_addr()).is_some()
+    };
+    let mut answered = 0;
+    for seq in 1..=30u16 {
+        let now = sim.now;
+        sim.node_mut(0)
+            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
+        answered += run_answering(&mut sim, secs(2))
+            .iter()
+            .filter(|(i, p)| *i == 0 && p[40] == TYPE_ECHO_REPLY)
+            .count();
+        assert!(cached(&sim, &peer), "e's identity kept at ping {seq}");
+    }
+    assert_eq!(answered, 30, "every ping answered");
+    assert!(!cached(&sim, &stranger), "the unused key aged out");
+    let b = *sim.nodes[1].identity.public();
+    assert!(cached(&sim, &b), "the linked peer stays");
+    let dp = sim.node(0).dataplane().expect("dp");
+    assert_eq!(
+        dp.counters().sessions_established,
+        1,
+        "one session all along"
+    );
+    assert!(dp.bounds().identity_cache.expired >= 1);
+    for n in &sim.nodes {
+        let downs = n
+            .events
+            .iter()
+            .filter(|e| matches!(e, super::super::NodeEvent::PeerDown { .. }));
+        assert_eq!(downs.count(), 0, "{} kept its links", n.name);
+    }
+    run_answering(&mut sim, secs(120));
+    assert!(!cached(&sim, &peer), "e's went once its session ended");
+    assert!(cached(&sim, &b), "the linked peer still stays");
+    assert_eq!(
+        ping(&mut sim, 0, 4, 2),
+        vec![1, 2],
+        "learned again, it works"
+    );
 }

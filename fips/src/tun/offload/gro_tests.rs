@@ -1,18 +1,9 @@
 //! The write side (GRO) on crafted packets: what tun-rs's `send_multiple`
 //! joins, and that each super-packet splits back into what went in.
 
-use super::test_calls::{join, split_each};
-use super::{OffloadError, VnetHdr, GSO_TCPV6, VNET_HDR_LEN};
-
-/// The first shape of `split`: every packet of one read, at the kernel's
-/// segment size.
-fn split(
-    read: &mut [u8],
-    _scratch: &mut Vec<u8>,
-    emit: impl FnMut(&[u8]),
-) -> Result<(), OffloadError> {
-    split_each(read, usize::MAX, emit).map(drop)
-}
+use super::test_calls::join;
+use super::tests::split;
+use super::{VnetHdr, GSO_TCPV6, VNET_HDR_LEN};
 
 fn parse(frame: &[u8]) -> Option<VnetHdr> {
     super::parse_header(frame).ok()

@@ -2,17 +2,15 @@
 //! module (the helpers below map its names onto ours; the cutting itself
 //! is tun-rs's `gso_split`).
 
-use super::test_calls::{checksum, split_each};
-use super::{OffloadError, F_NEEDS_CSUM, GSO_ECN, GSO_NONE, GSO_TCPV6, VNET_HDR_LEN};
+use super::test_calls::checksum;
+use super::tests::split;
+use super::{F_NEEDS_CSUM, GSO_ECN, GSO_NONE, GSO_TCPV6, VNET_HDR_LEN};
 
-/// The first shape of `split`: every packet of one read, at the kernel's
-/// segment size.
-fn split(
-    read: &mut [u8],
-    _scratch: &mut Vec<u8>,
-    emit: impl FnMut(&[u8]),
-) -> Result<(), OffloadError> {
-    split_each(read, usize::MAX, emit).map(drop)
+/// Every packet `split` makes of one read.
+fn split_all(read: &mut [u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    split(read, &mut Vec::new(), |p| out.push(p.to_vec())).expect("split");
+    out
 }
 
 const TCP_FIN: u8 = 0x01;
@@ -97,8 +95,7 @@ fn cuts_a_tso_super_packet_into_valid_segments() {
     let flags = TCP_CWR | TCP_PSH | TCP_FIN | 0x10;
     let big = tcp_packet(&payload, 1_000_000, flags);
     let mut read = with_hdr(hdr(F_NEEDS_CSUM, GSO_TCPV6, 72, 1200, 40, 16), &big);
-    let mut segs: Vec<Vec<u8>> = Vec::new();
-    split(&mut read, &mut Vec::new(), |p| segs.push(p.to_vec())).expect("split");
+    let segs = split_all(&mut read);
     assert_eq!(
         segs.iter().map(|s| s.len() - 72).collect::<Vec<_>>(),
         vec![1200, 1200, 1200, 1200, 200]
@@ -135,8 +132,7 @@ fn a_super_packet_that_fits_one_segment_is_passed_whole() {
         hdr(F_NEEDS_CSUM, GSO_TCPV6 | GSO_ECN, 72, 1200, 40, 16),
         &big,
     );
-    let mut segs = Vec::new();
-    split(&mut read, &mut Vec::new(), |p| segs.push(p.to_vec())).expect("split");
+    let segs = split_all(&mut read);
     assert_eq!(segs, vec![big]);
 }
 
@@ -149,8 +145,7 @@ fn completes_a_partial_checksum() {
     let pseudo = fold(sum_bytes(&partial[8..40], len + 6));
     partial[56..58].copy_from_slice(&pseudo.to_be_bytes());
     let mut read = with_hdr(hdr(F_NEEDS_CSUM, GSO_NONE, 0, 0, 40, 16), &partial);
-    let mut out = Vec::new();
-    split(&mut read, &mut Vec::new(), |p| out.push(p.to_vec())).expect("split");
+    let out = split_all(&mut read);
     assert_eq!(out, vec![good]);
 }
 
@@ -158,8 +153,7 @@ fn completes_a_partial_checksum() {
 fn passes_plain_packets_through_untouched() {
     let p = tcp_packet(&[7; 10], 1, 0x10);
     let mut read = with_hdr([0; VNET_HDR_LEN], &p);
-    let mut out = Vec::new();
-    split(&mut read, &mut Vec::new(), |x| out.push(x.to_vec())).expect("split");
+    let out = split_all(&mut read);
     assert_eq!(out, vec![p]);
 }
 

@@ -30,7 +30,7 @@ fn segment(
 
 /// The first shape of `split`: every packet of one read, at the kernel's
 /// segment size.
-fn split(
+pub(super) fn split(
     read: &mut [u8],
     _scratch: &mut Vec<u8>,
     emit: impl FnMut(&[u8]),
