@@ -144,7 +144,10 @@ impl BloomState {
     }
 
     /// Accept a FilterAnnounce from `peer` if well-formed, newer than the
-    /// last one and not saturated. The caller then calls `refresh`.
+    /// last one and not saturated. Returns whether the filter changed; only
+    /// then need the caller `refresh`. Peers re-send unchanged filters
+    /// (every `mesh_refresh`): on a hub with N leaves, recounting and
+    /// comparing N outgoing filters for each of those was O(N^2) a second.
     pub fn handle_announce(
         &mut self,
         peer: NodeAddr,
@@ -152,12 +155,12 @@ impl BloomState {
         hash_count: u8,
         size_class: u8,
         bits: &[u8],
-    ) -> Result<(), BloomError> {
+    ) -> Result<bool, BloomError> {
         self.stats.received += 1;
         let r = self.check_and_store(peer, seq, hash_count, size_class, bits);
         let s = &mut self.stats;
         match &r {
-            Ok(()) => s.accepted += 1,
+            Ok(_) => s.accepted += 1,
             Err(BloomError::SizeClass { .. } | BloomError::HashCount { .. }) => s.non_v1 += 1,
             Err(BloomError::Length { .. }) => s.invalid += 1,
             Err(BloomError::Stale { .. }) => s.stale += 1,
@@ -173,7 +176,7 @@ impl BloomState {
         hash_count: u8,
         size_class: u8,
         bits: &[u8],
-    ) -> Result<(), BloomError> {
+    ) -> Result<bool, BloomError> {
         if size_class != SIZE_CLASS {
             return Err(BloomError::SizeClass { size_class });
         }
@@ -191,9 +194,15 @@ impl BloomState {
         if fpr > cap {
             return Err(BloomError::Poisoned { peer, fpr, cap });
         }
+        if let Some(stored) = self.inbound.get_mut(&peer) {
+            if stored.filter == filter {
+                stored.seq = seq;
+                return Ok(false);
+            }
+        }
         self.inbound.insert(peer, Inbound { seq, filter });
         self.counted = None;
-        Ok(())
+        Ok(true)
     }
 
     pub fn inbound(&self, peer: &NodeAddr) -> Option<&BloomFilter> {

@@ -98,7 +98,7 @@ fn filter_of(members: &[NodeAddr]) -> BloomFilter {
     f
 }
 
-fn feed(s: &mut BloomState, peer: NodeAddr, seq: u64, f: &BloomFilter) -> Result<(), BloomError> {
+fn feed(s: &mut BloomState, peer: NodeAddr, seq: u64, f: &BloomFilter) -> Result<bool, BloomError> {
     s.handle_announce(peer, seq, HASH_COUNT, SIZE_CLASS, f.as_bytes())
 }
 
@@ -280,4 +280,19 @@ fn stats_count_a_debounced_change_once_and_remember_the_last_filter_sent() {
     assert_eq!(s.last_sent(&p), Some(&out.filter));
     let st = *s.stats();
     assert_eq!((st.sent, st.send_failed), (2, 1));
+}
+
+#[test]
+fn a_filter_sent_again_unchanged_asks_for_no_refresh_but_moves_the_seq() {
+    let (mut s, [_, p, _]) = two_peers();
+    let f = filter_of(&[addr(7)]);
+    assert_eq!(feed(&mut s, p, 1, &f), Ok(true));
+    assert_eq!(feed(&mut s, p, 2, &f), Ok(false));
+    assert_eq!(s.inbound_seq(&p), Some(2));
+    assert!(matches!(
+        feed(&mut s, p, 2, &f),
+        Err(BloomError::Stale { .. })
+    ));
+    assert_eq!(feed(&mut s, p, 3, &filter_of(&[addr(8)])), Ok(true));
+    assert_eq!(s.stats().accepted, 3);
 }

@@ -123,11 +123,13 @@ impl Node {
             &fa.filter[..],
         );
         match r {
-            Ok(()) => {
+            Ok(true) => {
                 self.mesh_changed(MeshChange::Peers);
                 self.bloom.refresh(&self.tree.tree_peers());
                 self.flush_mesh(now);
             }
+            // The same filter again (a periodic re-send): nothing to redo.
+            Ok(false) => {}
             Err(_) => self.counters.filter_rejected += 1,
         }
     }

@@ -52,7 +52,7 @@ fn a_junk_msg1_flood_is_refused_while_peers_rekey_and_a_new_peer_links() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
 
     // 10,000 junk msg1 per second for 30 s, from 256 sources: more than
-    // the global budgets (50/s + 50/s) let through.
+    // the global budgets (500/s + 50/s) let through.
     flood(&mut sim, 1, 100, secs(10), &mut rng);
     sim.dial(3, 1, LinkParams::default());
     flood(&mut sim, 1, 100, secs(5), &mut rng);
