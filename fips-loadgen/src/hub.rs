@@ -48,6 +48,9 @@ impl Hub {
         id: &Identity,
         leaves: usize,
     ) -> anyhow::Result<Hub> {
+        // Absolute: the hub runs in `dir`.
+        let bin = &std::fs::canonicalize(bin)
+            .with_context(|| format!("no hub binary at {}", bin.display()))?;
         let socket = dir.join("hub.sock");
         let yaml = dir.join("hub.yaml");
         let log = dir.join("hub.log");
