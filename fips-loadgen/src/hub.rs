@@ -94,9 +94,17 @@ impl Hub {
 
     /// `peer_count` of the hub's `show status`, None while it does not answer.
     pub fn peer_count(&self) -> Option<u64> {
+        self.try_peer_count().ok()
+    }
+
+    /// Like [`Hub::peer_count`], with what went wrong.
+    pub fn try_peer_count(&self) -> Result<u64, String> {
         match control::request(&self.socket, &control::Command::Show(Query::Status)) {
-            Ok(Response::Ok(v)) => find_number(&v, "peer_count"),
-            _ => None,
+            Ok(Response::Ok(v)) => {
+                find_number(&v, "peer_count").ok_or_else(|| format!("no peer_count in {v}"))
+            }
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.to_string()),
         }
     }
 

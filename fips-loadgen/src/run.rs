@@ -37,6 +37,8 @@ pub struct Options {
     pub seed: u64,
     /// `perf record -g` the hub over the idle window into this file.
     pub perf: Option<PathBuf>,
+    /// Copy the hub's log here at the end.
+    pub keep_log: Option<PathBuf>,
 }
 
 /// What one run measured.
@@ -135,7 +137,12 @@ pub fn measure(bed: &mut Testbed, hub_bin: &Path, opts: &Options) -> anyhow::Res
     std::thread::sleep(opts.settle);
 
     idle_phase(&hub, &shared, opts, &mut f)?;
-    f.hub_peers = hub.peer_count();
+    // A busy hub may miss the client's 10 s timeout once.
+    f.hub_peers = (0..3).find_map(|_| {
+        hub.try_peer_count()
+            .map_err(|e| eprintln!("hubbench: the hub's peer count: {e}"))
+            .ok()
+    });
     f.rss_kib = hub.rss_kib();
     f.fds = hub.fds();
 
@@ -152,6 +159,9 @@ pub fn measure(bed: &mut Testbed, hub_bin: &Path, opts: &Options) -> anyhow::Res
     drop(leaves);
     drop(_in_rt);
     rt.shutdown_timeout(Duration::from_secs(2));
+    if let Some(to) = &opts.keep_log {
+        std::fs::copy(&hub.log, to)?;
+    }
     drop(hub);
     Ok(f)
 }

@@ -22,6 +22,7 @@ fn fifty_emulated_leaves_link_to_our_hub_and_sampled_pairs_reach_each_other() {
         load_window: Duration::from_secs(2),
         seed: 7,
         perf: None,
+        keep_log: None,
     };
     let f = measure(&mut bed, &bin, &opts).expect("the bench ran");
     println!("{f:?}");

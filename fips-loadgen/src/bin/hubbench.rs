@@ -45,9 +45,10 @@ struct Args {
     /// Record the hub with perf over the idle window for N at least this.
     #[arg(long)]
     perf_from: Option<usize>,
-    /// Directory for perf data (DIR/<hub>-<N>.perf and .txt).
-    #[arg(long, default_value = "/tmp/hubbench-perf")]
-    perf_dir: PathBuf,
+    /// Directory for perf data (DIR/<hub>-<N>.perf and .txt) and the hubs'
+    /// logs (DIR/<hub>-<N>.log).
+    #[arg(long, default_value = "/tmp/hubbench")]
+    out_dir: PathBuf,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,11 +84,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn options(args: &Args, n: usize, label: &str) -> anyhow::Result<Options> {
+    std::fs::create_dir_all(&args.out_dir)?;
     let perf = match args.perf_from {
-        Some(from) if n >= from => {
-            std::fs::create_dir_all(&args.perf_dir)?;
-            Some(args.perf_dir.join(format!("{label}-{n}.perf")))
-        }
+        Some(from) if n >= from => Some(args.out_dir.join(format!("{label}-{n}.perf"))),
         _ => None,
     };
     Ok(Options {
@@ -100,5 +99,6 @@ fn options(args: &Args, n: usize, label: &str) -> anyhow::Result<Options> {
         load_window: Duration::from_secs(args.load),
         seed: args.seed,
         perf,
+        keep_log: Some(args.out_dir.join(format!("{label}-{n}.log"))),
     })
 }
