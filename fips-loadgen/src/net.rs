@@ -123,9 +123,10 @@ impl Default for Testbed {
 }
 
 /// Raises this process's open-file limit (inherited by the hub it starts)
-/// to at least `want`: one socket per leaf, and a hub that may use more
-/// than one descriptor per peer.
-pub fn raise_nofile(want: u64) -> anyhow::Result<()> {
+/// towards `want` (one socket per leaf, and a hub that may use more than
+/// one descriptor per peer), as far as the hard limit allows (raising that
+/// needs CAP_SYS_RESOURCE, which a container may not grant). The limit set.
+pub fn raise_nofile(want: u64) -> anyhow::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -137,17 +138,14 @@ pub fn raise_nofile(want: u64) -> anyhow::Result<()> {
             std::io::Error::last_os_error()
         );
     }
-    if lim.rlim_cur >= want {
-        return Ok(());
-    }
-    lim.rlim_cur = want;
-    lim.rlim_max = lim.rlim_max.max(want);
+    lim.rlim_cur = want.min(lim.rlim_max).max(lim.rlim_cur);
     // SAFETY: setrlimit reads the struct we pass.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
         bail!(
-            "setrlimit(RLIMIT_NOFILE, {want}): {} (run as root, or lower --n)",
+            "setrlimit(RLIMIT_NOFILE, {}): {}",
+            lim.rlim_cur,
             std::io::Error::last_os_error()
         );
     }
-    Ok(())
+    Ok(lim.rlim_cur)
 }

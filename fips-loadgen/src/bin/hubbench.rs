@@ -54,7 +54,11 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let max = args.n.iter().copied().max().unwrap_or(0);
-    net::raise_nofile(4 * max as u64 + 4096)?;
+    let want = 4 * max as u64 + 4096;
+    let nofile = net::raise_nofile(want)?;
+    if nofile < want {
+        eprintln!("hubbench: open files limited to {nofile} (hard limit), {want} wanted: a hub with more than one descriptor per peer may run out");
+    }
     let mut hubs = vec![("ours", args.ours.clone())];
     if let Some(b) = &args.baseline {
         hubs.push(("baseline", b.clone()));
