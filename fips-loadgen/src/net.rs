@@ -149,3 +149,44 @@ pub fn raise_nofile(want: u64) -> anyhow::Result<u64> {
     }
     Ok(lim.rlim_cur)
 }
+
+/// On SIGINT or SIGTERM: kills what runs in this process's bench
+/// namespaces (the hub), deletes them and exits, as a shell `trap` would
+/// (a signal skips the destructors that do it otherwise).
+pub fn clean_up_on_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut int, mut term) = {
+        let _in_rt = rt.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        });
+        let pid = std::process::id();
+        for ns in [format!("lg-{pid}-h"), format!("lg-{pid}-g")] {
+            let pids = Command::new("ip").args(["netns", "pids", &ns]).output();
+            let me = pid.to_string();
+            let listed = pids.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+            let me = pid.to_string();
+            for p in listed.iter().flat_map(|l| l.split_whitespace()) {
+                if p != me {
+                    let _gone = Command::new("kill").args(["-9", p]).status();
+                }
+            }
+            let _deleted = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+        eprintln!("hubbench: interrupted; namespaces lg-{pid}-* deleted");
+        std::process::exit(130);
+    });
+    Ok(())
+}

@@ -53,6 +53,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    net::clean_up_on_signal()?;
     let max = args.n.iter().copied().max().unwrap_or(0);
     let want = 4 * max as u64 + 4096;
     let nofile = net::raise_nofile(want)?;
