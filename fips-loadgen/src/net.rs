@@ -175,7 +175,6 @@ pub fn clean_up_on_signal() -> anyhow::Result<()> {
         let pid = std::process::id();
         for ns in [format!("lg-{pid}-h"), format!("lg-{pid}-g")] {
             let pids = Command::new("ip").args(["netns", "pids", &ns]).output();
-            let me = pid.to_string();
             let listed = pids.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
             let me = pid.to_string();
             for p in listed.iter().flat_map(|l| l.split_whitespace()) {
