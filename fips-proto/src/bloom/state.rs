@@ -6,7 +6,7 @@
 //! and sleep until `poll_timeout()`. `tree_peers` is our parent and the
 //! peers that named us as parent (`TreeState::tree_peers`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::union::BitCounts;
@@ -41,7 +41,6 @@ struct Inbound {
 struct Outbound {
     last_sent: Option<BloomFilter>,
     last_sent_at: Option<Instant>,
-    pending: bool,
     /// This pending change was already counted as held by the debounce.
     deferred: bool,
 }
@@ -90,6 +89,10 @@ pub struct BloomState {
     config: BloomConfig,
     inbound: BTreeMap<NodeAddr, Inbound>,
     outbound: BTreeMap<NodeAddr, Outbound>,
+    /// Peers owed a filter check (see `poll_send`). A set of its own, not a
+    /// flag per peer: the node asks for the next wake-up after every frame,
+    /// and a hub would otherwise scan all its N peers for the few pending.
+    pending: BTreeSet<NodeAddr>,
     /// One counter for every filter we send, to any peer.
     send_seq: u64,
     stats: BloomStats,
@@ -109,6 +112,7 @@ impl BloomState {
             config,
             inbound: BTreeMap::new(),
             outbound: BTreeMap::new(),
+            pending: BTreeSet::new(),
             send_seq: 0,
             stats: BloomStats::default(),
             counted: None,
@@ -122,7 +126,8 @@ impl BloomState {
 
     /// A link came up: the peer gets a filter as soon as allowed.
     pub fn add_peer(&mut self, peer: NodeAddr) {
-        self.outbound.entry(peer).or_default().pending = true;
+        self.outbound.entry(peer).or_default();
+        self.pending.insert(peer);
     }
 
     /// The link to `peer` was re-established on a new session (e.g. the
@@ -131,7 +136,7 @@ impl BloomState {
     pub fn resend(&mut self, peer: NodeAddr) {
         let o = self.outbound.entry(peer).or_default();
         o.last_sent = None;
-        o.pending = true;
+        self.pending.insert(peer);
     }
 
     /// The link is gone: forget both directions (a new link starts its seq
@@ -139,6 +144,7 @@ impl BloomState {
     /// the caller should `refresh`.
     pub fn remove_peer(&mut self, peer: &NodeAddr) -> bool {
         self.outbound.remove(peer);
+        self.pending.remove(peer);
         self.counted = None;
         self.inbound.remove(peer).is_some()
     }
@@ -308,11 +314,7 @@ impl BloomState {
                 .map(|(peer, _)| *peer)
                 .collect()
         });
-        for peer in changed {
-            if let Some(o) = self.outbound.get_mut(&peer) {
-                o.pending = true;
-            }
-        }
+        self.pending.extend(changed);
     }
 
     /// The next filter due to a peer out of its debounce. Records the send
@@ -320,24 +322,27 @@ impl BloomState {
     #[must_use]
     pub fn poll_send(&mut self, now: Instant, tree_peers: &[NodeAddr]) -> Option<Outgoing> {
         let gap = self.config.debounce;
-        for o in self.outbound.values_mut() {
-            let held = o.pending && o.last_sent_at.is_some_and(|t| now < t + gap);
+        for peer in &self.pending {
+            let Some(o) = self.outbound.get_mut(peer) else {
+                continue;
+            };
+            let held = o.last_sent_at.is_some_and(|t| now < t + gap);
             if held && !o.deferred {
                 o.deferred = true;
                 self.stats.debounce_suppressed += 1;
             }
         }
         loop {
-            let peer = *self
-                .outbound
-                .iter()
-                .find(|(_, o)| o.pending && o.last_sent_at.is_none_or(|t| now >= t + gap))?
-                .0;
+            let peer = *self.pending.iter().find(|p| {
+                self.outbound
+                    .get(p)
+                    .is_some_and(|o| o.last_sent_at.is_none_or(|t| now >= t + gap))
+            })?;
             let filter = self.with_counts(tree_peers, |s, counts| {
                 s.outgoing_from(counts, &peer, tree_peers)
             });
+            self.pending.remove(&peer);
             let o = self.outbound.get_mut(&peer)?;
-            o.pending = false;
             o.deferred = false;
             // Changes that cancelled out while debouncing need no send.
             if o.last_sent.as_ref() == Some(&filter) {
@@ -351,13 +356,18 @@ impl BloomState {
         }
     }
 
+    /// Whether any peer is owed a filter check (`poll_send` has work).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// When a debounced filter becomes sendable. Never-sent filters are
     /// sendable at once, so after draining `poll_send` none remain.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.outbound
-            .values()
-            .filter(|o| o.pending)
-            .filter_map(|o| o.last_sent_at.map(|t| t + self.config.debounce))
+        self.pending
+            .iter()
+            .filter_map(|p| self.outbound.get(p)?.last_sent_at)
+            .map(|t| t + self.config.debounce)
             .min()
     }
 

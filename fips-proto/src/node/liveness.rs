@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use crate::mmp::ReportFields;
+use crate::routing::MeshChange;
 use crate::wire::link::{LinkMessage, ReceiverReport, SenderReport};
 use crate::NodeAddr;
 
@@ -150,7 +151,11 @@ impl Node {
         if let Some(s) = srtt {
             p.mmp_rx.on_srtt_sample(s);
         }
-        self.tree.set_peer_cost(from, srtt, etx);
-        self.tree_reevaluate(now);
+        if self.tree.set_peer_cost(from, srtt, etx) {
+            self.tree_reevaluate(now);
+        } else {
+            // Selection cannot move, but routing reads link costs.
+            self.mesh_changed(MeshChange::Peers);
+        }
     }
 }

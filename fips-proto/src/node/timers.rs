@@ -58,11 +58,16 @@ impl LinkTimer {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TimerTable {
     at: [Option<Instant>; LinkTimer::ALL.len()],
+    /// The earliest of `at`, kept on every change: the node asks every
+    /// peer for it after each event, and on a hub with N peers the scan
+    /// of all their slots was the largest share of its idle CPU.
+    next: Option<Instant>,
 }
 
 impl TimerTable {
     pub(crate) fn set(&mut self, t: LinkTimer, when: Instant) {
         self.at[t as usize] = Some(when);
+        self.recompute();
     }
 
     /// Arm only if not armed or armed later (keeps the earliest deadline).
@@ -70,11 +75,17 @@ impl TimerTable {
         let slot = &mut self.at[t as usize];
         if slot.is_none_or(|cur| when < cur) {
             *slot = Some(when);
+            self.recompute();
         }
     }
 
     pub(crate) fn stop(&mut self, t: LinkTimer) {
         self.at[t as usize] = None;
+        self.recompute();
+    }
+
+    fn recompute(&mut self) {
+        self.next = self.at.iter().flatten().min().copied();
     }
 
     #[cfg(test)]
@@ -83,18 +94,22 @@ impl TimerTable {
     }
 
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.at.iter().flatten().min().copied()
+        self.next
     }
 
     /// Disarms and returns every timer due at `now`, in declaration order.
     pub(crate) fn expired(&mut self, now: Instant) -> Vec<LinkTimer> {
         let mut out = Vec::new();
+        if self.next.is_none_or(|n| n > now) {
+            return out;
+        }
         for t in LinkTimer::ALL {
             if self.at[t as usize].is_some_and(|at| at <= now) {
                 self.at[t as usize] = None;
                 out.push(t);
             }
         }
+        self.recompute();
         out
     }
 }

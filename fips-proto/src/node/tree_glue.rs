@@ -142,6 +142,9 @@ impl Node {
                 self.send_link_message(now, &to, &LinkMessage::TreeAnnounce(ta));
             }
         }
+        if !self.bloom.has_pending() {
+            return; // the usual case; tree_peers() walks every peer
+        }
         let tree_peers = self.tree.tree_peers();
         while let Some(out) = self.bloom.poll_send(now, &tree_peers) {
             let fa = FilterAnnounce {

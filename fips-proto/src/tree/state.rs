@@ -5,7 +5,7 @@
 //! and send `my_announce(unix_secs)` (signed by the caller) to each peer it
 //! names, then sleep until `poll_timeout()`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::coords::addrs;
@@ -18,7 +18,6 @@ pub(super) struct Peer {
     pub(super) announce: Option<Announce>,
     pub(super) srtt_ms: Option<f64>,
     pub(super) etx: f64,
-    pub(super) announce_pending: bool,
     pub(super) last_announce_sent: Option<Instant>,
     /// Our frames to it went unanswered (see `set_peer_silent`).
     pub(super) silent: bool,
@@ -30,7 +29,6 @@ impl Default for Peer {
             announce: None,
             srtt_ms: None,
             etx: 1.0,
-            announce_pending: false,
             last_announce_sent: None,
             silent: false,
         }
@@ -62,6 +60,11 @@ pub struct TreeState {
     /// Our coordinates self→root, with the relayed seq/ts of each ancestor.
     pub(super) coords: Vec<CoordEntry>,
     pub(super) peers: BTreeMap<NodeAddr, Peer>,
+    /// Peers owed our announce. A set of its own, not a flag per peer: the
+    /// node asks for the next wake-up after every frame, and on a hub with
+    /// N leaves a scan of all N for the few pending ones was most of its
+    /// idle CPU.
+    pub(super) announce_pending: BTreeSet<NodeAddr>,
     pub(super) last_switch: Option<Instant>,
     pub(super) flap_window_start: Option<Instant>,
     pub(super) flap_count: u32,
@@ -91,6 +94,7 @@ impl TreeState {
                 ts: 0,
             }],
             peers: BTreeMap::new(),
+            announce_pending: BTreeSet::new(),
             last_switch: None,
             flap_window_start: None,
             flap_count: 0,
@@ -170,15 +174,25 @@ impl TreeState {
 
     /// A link to `peer` came up: it gets our announce as soon as allowed.
     pub fn add_peer(&mut self, peer: NodeAddr) {
-        self.peers.entry(peer).or_default().announce_pending = true;
+        self.peers.entry(peer).or_default();
+        self.announce_pending.insert(peer);
     }
 
     /// Latest MMP measurements for a peer. `srtt_ms = None` means the link
     /// has no RTT sample yet (see the SRTT gate in parent selection).
-    pub fn set_peer_cost(&mut self, peer: NodeAddr, srtt_ms: Option<f64>, etx: f64) {
+    /// Returns whether parent selection may change: the peer is our parent
+    /// or could become it, or it was measured for the first time (the SRTT
+    /// gate). A descendant's cost never matters; on a hub, whose leaves
+    /// report every second, re-running selection (a walk over every peer)
+    /// for each of their reports was most of its idle CPU.
+    pub fn set_peer_cost(&mut self, peer: NodeAddr, srtt_ms: Option<f64>, etx: f64) -> bool {
+        let me = self.me;
+        let is_parent = self.parent == Some(peer);
         let p = self.peers.entry(peer).or_default();
+        let gate_flips = p.srtt_ms.is_some() != srtt_ms.is_some();
         p.srtt_ms = srtt_ms;
         p.etx = etx;
+        gate_flips || is_parent || (p.root().is_some() && !p.contains(&me))
     }
 
     /// The link to `peer` stopped answering (or answers again). A silent
@@ -196,6 +210,7 @@ impl TreeState {
     /// The link to `peer` is gone. Losing the parent reselects at once.
     pub fn remove_peer(&mut self, now: Instant, peer: &NodeAddr) -> TreeChange {
         let was_tree_peer = self.is_tree_peer(peer);
+        self.announce_pending.remove(peer);
         if self.peers.remove(peer).is_none() {
             return TreeChange::default();
         }
@@ -262,10 +277,9 @@ impl TreeState {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let gap = self.config.announce_min_interval;
         let reeval = self.last_reeval.map(|t| t + self.config.reeval_interval);
-        self.peers
-            .values()
-            .filter(|p| p.announce_pending)
-            .filter_map(|p| p.last_announce_sent.map(|t| t + gap))
+        self.announce_pending
+            .iter()
+            .filter_map(|a| self.peers.get(a)?.last_announce_sent.map(|t| t + gap))
             .chain(reeval)
             .min()
     }
@@ -275,12 +289,16 @@ impl TreeState {
     #[must_use]
     pub fn poll_announce(&mut self, now: Instant) -> Option<NodeAddr> {
         let gap = self.config.announce_min_interval;
-        let (addr, peer) = self.peers.iter_mut().find(|(_, p)| {
-            p.announce_pending && p.last_announce_sent.is_none_or(|t| now >= t + gap)
+        let addr = *self.announce_pending.iter().find(|a| {
+            self.peers
+                .get(a)
+                .is_some_and(|p| p.last_announce_sent.is_none_or(|t| now >= t + gap))
         })?;
-        peer.announce_pending = false;
-        peer.last_announce_sent = Some(now);
-        Some(*addr)
+        self.announce_pending.remove(&addr);
+        if let Some(peer) = self.peers.get_mut(&addr) {
+            peer.last_announce_sent = Some(now);
+        }
+        Some(addr)
     }
 
     /// Our current announce, unsigned. The first call after a declaration
@@ -306,15 +324,13 @@ impl TreeState {
     }
 
     pub(super) fn queue_announce(&mut self, peer: &NodeAddr) {
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.announce_pending = true;
+        if self.peers.contains_key(peer) {
+            self.announce_pending.insert(*peer);
         }
     }
 
     pub(super) fn queue_all_announces(&mut self) {
-        for p in self.peers.values_mut() {
-            p.announce_pending = true;
-        }
+        self.announce_pending = self.peers.keys().copied().collect();
     }
 
     /// A new declaration: bump seq, forget the old timestamp, announce.

@@ -112,9 +112,8 @@ impl NodeLoop {
             if drain_end.is_some() && self.node.peer_count() == 0 {
                 break;
             }
-            let deadline = self
-                .node
-                .poll_timeout()
+            let node_due = self.node.poll_timeout();
+            let deadline = node_due
                 .unwrap_or_else(|| Instant::now() + IDLE)
                 .min(self.next_bounds_check);
             tokio::select! {
@@ -136,7 +135,10 @@ impl NodeLoop {
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
             let now = Instant::now();
-            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+            // `node_due` is still right: an event above that armed an
+            // earlier timer is seen by the next turn's poll_timeout (a scan
+            // over every peer, so once per turn, not twice).
+            if node_due.is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
             }
             if now >= self.next_bounds_check {
