@@ -138,24 +138,7 @@ impl Drop for Hub {
     }
 }
 
-/// utime + stime of `pid` from /proc/PID/stat, in clock ticks.
-pub fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // After the command name: utime and stime are the 12th and 13th fields.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
-}
-
-/// Clock ticks per second.
-pub fn ticks_per_sec() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    hz.max(1) as f64
-}
+pub use fips_testkit::daemon::{cpu_ticks, ticks_per_sec};
 
 /// The first number named `name` anywhere in `v` (both daemons' status
 /// replies name the peer count `peer_count`, at different depths).

@@ -103,6 +103,20 @@ pub struct Store {
     pub expired: u64,
 }
 
+impl Store {
+    /// A store bounded by its cap alone (no rate limit, no idle expiry).
+    pub fn capped(len: usize, cap: usize, evicted: u64, refused: u64) -> Store {
+        Store {
+            len,
+            cap,
+            evicted,
+            refused,
+            rate_limited: 0,
+            expired: 0,
+        }
+    }
+}
+
 impl Bounds {
     /// `(store name, evicted + refused + rate_limited)`, for the daemon's
     /// warning when a bound is hit; last, [`IDENTITIES_AGED_OUT`] with the

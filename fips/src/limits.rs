@@ -71,14 +71,7 @@ pub struct DaemonBounds {
 impl DaemonBounds {
     /// The counters as they are now.
     pub fn now() -> Self {
-        let store = |len: usize, cap: usize, evicted: u64, refused: u64| Store {
-            len,
-            cap,
-            evicted,
-            refused,
-            rate_limited: 0,
-            expired: 0,
-        };
+        let store = Store::capped;
         DaemonBounds {
             dns_names: Store {
                 expired: DNS_NAMES_EXPIRED.load(Relaxed),

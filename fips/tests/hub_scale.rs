@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use fips::control::Query;
 use fips_proto::identity::Identity;
+use fips_testkit::daemon::{cpu_ticks, ticks_per_sec};
 use fips_testkit::{wait_until, Daemon, Key, NetNs};
 use serde_json::Value;
 
@@ -202,21 +203,9 @@ fn rss_kib(d: &Daemon) -> u64 {
 /// The hub's share of a core over `window`, from /proc/PID/stat.
 fn cpu_share(d: &Daemon, window: Duration) -> f64 {
     let pid = d.pid().expect("running");
-    let ticks = || -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Fields after the command name: utime and stime are 14th and 15th.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .map(|x| x.parse().unwrap_or(0))
-            .collect();
-        f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
-    };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let before = ticks();
+    let before = cpu_ticks(pid);
     std::thread::sleep(window);
-    (ticks() - before) as f64 / hz / window.as_secs_f64() * 100.0
+    (cpu_ticks(pid) - before) as f64 / ticks_per_sec() / window.as_secs_f64() * 100.0
 }
 
 /// `PAIRS` distinct (from, to) leaf pairs from a seed (printed, so a

@@ -63,19 +63,48 @@ pub fn dest_unreachable(orig: &[u8], ours: &[u8; 16], out: &mut Vec<u8>) -> bool
 fn build_error(orig: &[u8], typ: u8, code: u8, word: u32, from: &[u8; 16], out: &mut Vec<u8>) {
     let to = addr(orig, OFF_SRC);
     let quote = &orig[..orig.len().min(MAX_QUOTE)];
-    let icmp_len = ICMP_HEADER_LEN + quote.len();
+    build(Icmp { typ, code, word }, from, &to, quote, out);
+}
+
+/// The first eight bytes of an ICMPv6 message, checksum aside.
+struct Icmp {
+    typ: u8,
+    code: u8,
+    word: u32,
+}
+
+/// An IPv6 packet `from` -> `to` carrying `icmp` and `body`, checksummed.
+fn build(icmp: Icmp, from: &[u8; 16], to: &[u8; 16], body: &[u8], out: &mut Vec<u8>) {
+    let icmp_len = ICMP_HEADER_LEN + body.len();
     out.clear();
     out.reserve(HEADER_LEN + icmp_len);
     out.extend_from_slice(&[0x60, 0, 0, 0]);
     out.extend_from_slice(&(icmp_len as u16).to_be_bytes());
     out.extend_from_slice(&[NEXT_HEADER_ICMPV6, HOP_LIMIT]);
     out.extend_from_slice(from);
-    out.extend_from_slice(&to);
-    out.extend_from_slice(&[typ, code, 0, 0]);
-    out.extend_from_slice(&word.to_be_bytes());
-    out.extend_from_slice(quote);
-    let sum = checksum::upper_layer(from, &to, NEXT_HEADER_ICMPV6, &out[HEADER_LEN..]);
+    out.extend_from_slice(to);
+    out.extend_from_slice(&[icmp.typ, icmp.code, 0, 0]);
+    out.extend_from_slice(&icmp.word.to_be_bytes());
+    out.extend_from_slice(body);
+    let sum = checksum::upper_layer(from, to, NEXT_HEADER_ICMPV6, &out[HEADER_LEN..]);
     out[HEADER_LEN + 2..HEADER_LEN + 4].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// An echo request or reply (`typ`) `from` -> `to`, for the tests and the
+/// simulator's pings: the daemon never originates one.
+#[cfg(any(test, feature = "sim"))]
+pub(crate) fn echo(
+    typ: u8,
+    from: &[u8; 16],
+    to: &[u8; 16],
+    ident: u16,
+    seq: u16,
+    body: &[u8],
+) -> Vec<u8> {
+    let word = u32::from(ident) << 16 | u32::from(seq);
+    let mut out = Vec::new();
+    build(Icmp { typ, code: 0, word }, from, to, body, &mut out);
+    out
 }
 
 fn addr(b: &[u8], off: usize) -> [u8; 16] {

@@ -75,6 +75,12 @@ impl PeerEntry {
 pub(crate) struct PeerTable {
     map: BTreeMap<NodeAddr, PeerEntry>,
     linked: usize,
+    /// Handshakes in flight and configured peers, kept as they change: the
+    /// node asks for its next timer after every event, and a hub whose
+    /// thousands of peers neither dial nor are configured would otherwise
+    /// walk them all twice to find none.
+    dialing: usize,
+    slots: usize,
 }
 
 impl PeerTable {
@@ -171,7 +177,11 @@ impl PeerTable {
     }
 
     pub fn dials(&self) -> impl Iterator<Item = (&NodeAddr, &Dial)> {
-        self.map.iter().filter_map(|(a, e)| Some((a, e.dial()?)))
+        let any = self.dialing > 0;
+        self.map
+            .iter()
+            .take_while(move |_| any)
+            .filter_map(|(a, e)| Some((a, e.dial()?)))
     }
 
     /// Links: linked peers plus our handshakes in flight to peers not
@@ -185,14 +195,18 @@ impl PeerTable {
 
     /// Our handshakes in flight, beside a link or alone.
     pub fn dialing(&self) -> usize {
-        self.map.values().filter(|e| e.dial().is_some()).count()
+        self.dialing
     }
 
     pub fn insert_dial(&mut self, addr: NodeAddr, dial: Dial) {
         let e = self.entry(addr);
+        let had = e.dial().is_some();
         match &mut e.state {
             PeerState::Up { dial: d, .. } => *d = Some(dial),
             s => *s = PeerState::Dialing(dial),
+        }
+        if !had {
+            self.dialing += 1;
         }
     }
 
@@ -206,6 +220,9 @@ impl PeerTable {
             },
             PeerState::Idle => None,
         };
+        if dial.is_some() {
+            self.dialing -= 1;
+        }
         self.prune(addr);
         dial
     }
@@ -221,18 +238,24 @@ impl PeerTable {
     }
 
     pub fn slots(&self) -> impl Iterator<Item = (&NodeAddr, &PeerSlot)> {
+        let any = self.slots > 0;
         self.map
             .iter()
+            .take_while(move |_| any)
             .filter_map(|(a, e)| Some((a, e.slot.as_ref()?)))
     }
 
     pub fn insert_slot(&mut self, addr: NodeAddr, slot: PeerSlot) {
-        self.entry(addr).slot = Some(slot);
+        if self.entry(addr).slot.replace(slot).is_none() {
+            self.slots += 1;
+        }
     }
 
     pub fn remove_slot(&mut self, addr: &NodeAddr) {
         if let Some(e) = self.map.get_mut(addr) {
-            e.slot = None;
+            if e.slot.take().is_some() {
+                self.slots -= 1;
+            }
         }
         self.prune(addr);
     }

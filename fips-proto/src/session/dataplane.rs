@@ -225,14 +225,7 @@ impl Dataplane {
     /// Fill and refusals of every bounded store (see `crate::limits`).
     pub fn bounds(&self) -> Bounds {
         let c = &self.counters;
-        let store = |len, cap, evicted, refused| Store {
-            len,
-            cap,
-            evicted,
-            refused,
-            rate_limited: 0,
-            expired: 0,
-        };
+        let store = Store::capped;
         Bounds {
             identity_cache: Store {
                 expired: self.ids.expired(),

@@ -22,21 +22,12 @@ fn cfg(epoch: &str) -> DataplaneConfig {
     }
 }
 
-/// An ICMPv6 echo request (or reply) between two nodes, checksummed.
+/// An ICMPv6 echo request (or reply) between two nodes, checksummed; its
+/// ICMP part is `len` bytes (at least the 8-byte header).
 fn echo(src: NodeAddr, dst: NodeAddr, typ: u8, seq: u16, len: usize) -> Vec<u8> {
-    let mut icmp_msg = vec![typ, 0, 0, 0, 0x42, 0x42];
-    icmp_msg.extend_from_slice(&seq.to_be_bytes());
-    icmp_msg.resize(len.max(8), 0x61);
     let (s, d) = (src.ipv6().octets(), dst.ipv6().octets());
-    let sum = crate::ipv6::checksum::upper_layer(&s, &d, 58, &icmp_msg);
-    icmp_msg[2..4].copy_from_slice(&sum.to_be_bytes());
-    let mut p = vec![0x60, 0, 0, 0];
-    p.extend_from_slice(&(icmp_msg.len() as u16).to_be_bytes());
-    p.extend_from_slice(&[58, 64]);
-    p.extend_from_slice(&s);
-    p.extend_from_slice(&d);
-    p.extend_from_slice(&icmp_msg);
-    p
+    let body = vec![0x61; len.max(8) - 8];
+    crate::ipv6::icmp::echo(typ, &s, &d, 0x4242, seq, &body)
 }
 
 fn drain_tun(dp: &mut Dataplane) -> Vec<Vec<u8>> {

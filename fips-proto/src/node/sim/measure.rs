@@ -11,7 +11,6 @@ use std::time::Duration;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::ipv6::checksum;
 use crate::ipv6::icmp::TYPE_ECHO_REQUEST;
 use crate::NodeAddr;
 
@@ -367,18 +366,7 @@ impl Mesh {
 /// An ICMPv6 echo request with a valid checksum.
 fn echo_request(src: NodeAddr, dst: NodeAddr, seq: u16) -> Vec<u8> {
     let (s, d) = (src.ipv6().octets(), dst.ipv6().octets());
-    let mut icmp = vec![TYPE_ECHO_REQUEST, 0, 0, 0, 0x53, 0x49];
-    icmp.extend_from_slice(&seq.to_be_bytes());
-    icmp.extend_from_slice(b"fips-meshsim");
-    let sum = checksum::upper_layer(&s, &d, 58, &icmp);
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-    let mut p = vec![0x60, 0, 0, 0];
-    p.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
-    p.extend_from_slice(&[58, 64]);
-    p.extend_from_slice(&s);
-    p.extend_from_slice(&d);
-    p.extend_from_slice(&icmp);
-    p
+    crate::ipv6::icmp::echo(TYPE_ECHO_REQUEST, &s, &d, 0x5349, seq, b"fips-meshsim")
 }
 
 /// Fill of the bloom filters nodes hold from their tree peers.

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::{mesh_identities, secs, static_mesh_links, LinkParams, Sim};
-use crate::ipv6::checksum;
 use crate::ipv6::icmp::{TYPE_DEST_UNREACHABLE, TYPE_ECHO_REPLY, TYPE_ECHO_REQUEST};
 use crate::NodeAddr;
 
@@ -48,18 +47,7 @@ fn addr(sim: &Sim, i: usize) -> NodeAddr {
 /// An ICMPv6 echo request or reply with a valid checksum.
 fn echo(src: NodeAddr, dst: NodeAddr, typ: u8, seq: u16) -> Vec<u8> {
     let (s, d) = (src.ipv6().octets(), dst.ipv6().octets());
-    let mut icmp = vec![typ, 0, 0, 0, 0x42, 0x42];
-    icmp.extend_from_slice(&seq.to_be_bytes());
-    icmp.extend_from_slice(b"fips-sim-ping");
-    let sum = checksum::upper_layer(&s, &d, 58, &icmp);
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-    let mut p = vec![0x60, 0, 0, 0];
-    p.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
-    p.extend_from_slice(&[58, 64]);
-    p.extend_from_slice(&s);
-    p.extend_from_slice(&d);
-    p.extend_from_slice(&icmp);
-    p
+    crate::ipv6::icmp::echo(typ, &s, &d, 0x4242, seq, b"fips-sim-ping")
 }
 
 fn seq_of(p: &[u8]) -> u16 {
