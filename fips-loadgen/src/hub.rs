@@ -138,17 +138,5 @@ impl Drop for Hub {
     }
 }
 
+use fips_testkit::daemon::find_number;
 pub use fips_testkit::daemon::{cpu_ticks, ticks_per_sec};
-
-/// The first number named `name` anywhere in `v` (both daemons' status
-/// replies name the peer count `peer_count`, at different depths).
-fn find_number(v: &Value, name: &str) -> Option<u64> {
-    match v {
-        Value::Object(m) => m
-            .get(name)
-            .and_then(Value::as_u64)
-            .or_else(|| m.values().find_map(|c| find_number(c, name))),
-        Value::Array(a) => a.iter().find_map(|c| find_number(c, name)),
-        _ => None,
-    }
-}

@@ -337,3 +337,16 @@ pub fn ticks_per_sec() -> f64 {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     hz.max(1) as f64
 }
+
+/// The first number named `name` anywhere in `v` (the daemons' replies
+/// name a counter once, at a depth that differs between implementations).
+pub fn find_number(v: &Value, name: &str) -> Option<u64> {
+    match v {
+        Value::Object(m) => m
+            .get(name)
+            .and_then(Value::as_u64)
+            .or_else(|| m.values().find_map(|c| find_number(c, name))),
+        Value::Array(a) => a.iter().find_map(|c| find_number(c, name)),
+        _ => None,
+    }
+}

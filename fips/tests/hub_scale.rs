@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use fips::control::Query;
 use fips_proto::identity::Identity;
-use fips_testkit::daemon::{cpu_ticks, ticks_per_sec};
+use fips_testkit::daemon::{cpu_ticks, find_number, ticks_per_sec};
 use fips_testkit::{wait_until, Daemon, Key, NetNs};
 use serde_json::Value;
 
@@ -178,21 +178,9 @@ fn peer_count(d: &Daemon) -> usize {
         .unwrap_or(0)
 }
 
-/// The first number named `name` anywhere in `v`.
-fn find_counter(v: &Value, name: &str) -> Option<u64> {
-    match v {
-        Value::Object(m) => m
-            .get(name)
-            .and_then(Value::as_u64)
-            .or_else(|| m.values().find_map(|c| find_counter(c, name))),
-        Value::Array(a) => a.iter().find_map(|c| find_counter(c, name)),
-        _ => None,
-    }
-}
-
 fn peer_limit(d: &Daemon) -> u64 {
     d.show(Query::Routing)
-        .and_then(|v| find_counter(&v, "peer_limit"))
+        .and_then(|v| find_number(&v, "peer_limit"))
         .unwrap_or(0)
 }
 

@@ -44,6 +44,18 @@ fn addr(sim: &Sim, i: usize) -> NodeAddr {
     sim.nodes[i].identity.node_addr()
 }
 
+/// Node 0 sends echo request `seq` from `src` to `dst`; the replies node
+/// 0 gets while the world runs for `d`.
+fn ping_from_a(sim: &mut Sim, (src, dst): (NodeAddr, NodeAddr), seq: u16, d: Duration) -> usize {
+    let now = sim.now;
+    sim.node_mut(0)
+        .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
+    run_answering(sim, d)
+        .iter()
+        .filter(|(i, p)| *i == 0 && p[40] == TYPE_ECHO_REPLY)
+        .count()
+}
+
 /// An ICMPv6 echo request or reply with a valid checksum.
 fn echo(src: NodeAddr, dst: NodeAddr, typ: u8, seq: u16) -> Vec<u8> {
     let (s, d) = (src.ipv6().octets(), dst.ipv6().octets());
@@ -202,13 +214,7 @@ fn pings_keep_flowing_for_five_minutes_across_link_and_session_rekeys() {
     let (src, dst) = (addr(&sim, 0), addr(&sim, 4));
     let mut answered = 0;
     for seq in 1..=60u16 {
-        let now = sim.now;
-        sim.node_mut(0)
-            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
-        answered += run_answering(&mut sim, secs(5))
-            .iter()
-            .filter(|(i, p)| *i == 0 && p[40] == TYPE_ECHO_REPLY)
-            .count();
+        answered += ping_from_a(&mut sim, (src, dst), seq, secs(5));
     }
     let a = sim.node(0).dataplane().expect("dp").counters().clone();
     let e = sim.node(4).dataplane().expect("dp").counters().clone();
@@ -396,13 +402,7 @@ fn idle_identities_age_out_but_sessions_in_use_and_links_stay() {
     };
     let mut answered = 0;
     for seq in 1..=30u16 {
-        let now = sim.now;
-        sim.node_mut(0)
-            .handle_tun_packet(now, &echo(src, dst, TYPE_ECHO_REQUEST, seq));
-        answered += run_answering(&mut sim, secs(2))
-            .iter()
-            .filter(|(i, p)| *i == 0 && p[40] == TYPE_ECHO_REPLY)
-            .count();
+        answered += ping_from_a(&mut sim, (src, dst), seq, secs(2));
         assert!(cached(&sim, &peer), "e's identity kept at ping {seq}");
     }
     assert_eq!(answered, 30, "every ping answered");
