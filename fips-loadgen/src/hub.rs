@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use fips::control::{self, Query, Response};
 use fips_proto::identity::Identity;
-use serde_json::Value;
 
 use crate::net::{hub_addr, Testbed};
 
