@@ -14,7 +14,6 @@ use fips::control::Query;
 use fips_proto::identity::Identity;
 use fips_testkit::daemon::{cpu_ticks, find_number, ticks_per_sec};
 use fips_testkit::{wait_until, Daemon, Key, NetNs};
-use serde_json::Value;
 
 const LEAVES: usize = 200;
 const PAIRS: usize = 10;
