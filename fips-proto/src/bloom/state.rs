@@ -101,6 +101,17 @@ pub struct BloomState {
     counted: Option<(Vec<NodeAddr>, BitCounts)>,
 }
 
+/// Only v1 filters (size class 1, five hashes) are understood.
+fn check_v1(hash_count: u8, size_class: u8) -> Result<(), BloomError> {
+    if size_class != SIZE_CLASS {
+        return Err(BloomError::SizeClass { size_class });
+    }
+    if hash_count != HASH_COUNT {
+        return Err(BloomError::HashCount { hash_count });
+    }
+    Ok(())
+}
+
 impl BloomState {
     pub fn new(me: NodeAddr) -> Self {
         Self::with_config(me, BloomConfig::default())
@@ -163,7 +174,7 @@ impl BloomState {
         bits: &[u8],
     ) -> Result<bool, BloomError> {
         self.stats.received += 1;
-        let r = self.check_and_store(peer, seq, hash_count, size_class, bits);
+        let r = check_v1(hash_count, size_class).and_then(|()| self.store(peer, seq, bits));
         let s = &mut self.stats;
         match &r {
             Ok(_) => s.accepted += 1,
@@ -175,20 +186,7 @@ impl BloomState {
         r
     }
 
-    fn check_and_store(
-        &mut self,
-        peer: NodeAddr,
-        seq: u64,
-        hash_count: u8,
-        size_class: u8,
-        bits: &[u8],
-    ) -> Result<bool, BloomError> {
-        if size_class != SIZE_CLASS {
-            return Err(BloomError::SizeClass { size_class });
-        }
-        if hash_count != HASH_COUNT {
-            return Err(BloomError::HashCount { hash_count });
-        }
+    fn store(&mut self, peer: NodeAddr, seq: u64, bits: &[u8]) -> Result<bool, BloomError> {
         let filter = BloomFilter::from_slice(bits)?;
         if let Some(last) = self.inbound.get(&peer).map(|i| i.seq) {
             if seq <= last {
