@@ -16,6 +16,7 @@ pub mod limits;
 pub mod mmp;
 pub mod node;
 pub mod noise;
+mod pace;
 pub mod routing;
 pub mod session;
 pub mod tree;

@@ -1,16 +1,21 @@
 //! `BloomState`: inbound filters per peer and what we owe each peer.
 //!
 //! Call order: `add_peer` when a link comes up, `handle_announce` for each
-//! inbound FilterAnnounce, `refresh(tree_peers)` whenever an inbound filter
-//! or the set of tree peers changed, then drain `poll_send(now, tree_peers)`
-//! and sleep until `poll_timeout()`. `tree_peers` is our parent and the
-//! peers that named us as parent (`TreeState::tree_peers`).
+//! inbound FilterAnnounce, `set_tree_peers` when our parent or children
+//! changed, `refresh()` when an inbound filter changed, then drain
+//! `poll_send(now)` and sleep until `poll_timeout()`. Tree peers are our
+//! parent and the peers that named us as parent (`TreeState::tree_peers`).
+//!
+//! No call walks every peer's filter except a refresh, and refreshes run
+//! at most once per debounce interval: on a hub with N leaves joining, a
+//! walk per inbound change was O(N^2) in all.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::union::BitCounts;
 use super::{BloomError, BloomFilter, HASH_COUNT, SIZE_CLASS};
+use crate::pace::Paced;
 use crate::NodeAddr;
 
 /// Tunables, defaulting to the reference v0.4.1 values.
@@ -40,9 +45,6 @@ struct Inbound {
 #[derive(Debug, Default)]
 struct Outbound {
     last_sent: Option<BloomFilter>,
-    last_sent_at: Option<Instant>,
-    /// This pending change was already counted as held by the debounce.
-    deferred: bool,
 }
 
 /// What happened to the FilterAnnounces we received and sent, under the
@@ -89,16 +91,21 @@ pub struct BloomState {
     config: BloomConfig,
     inbound: BTreeMap<NodeAddr, Inbound>,
     outbound: BTreeMap<NodeAddr, Outbound>,
-    /// Peers owed a filter check (see `poll_send`). A set of its own, not a
-    /// flag per peer: the node asks for the next wake-up after every frame,
-    /// and a hub would otherwise scan all its N peers for the few pending.
-    pending: BTreeSet<NodeAddr>,
+    /// Peers owed a filter check (see `poll_send`), each at most once per
+    /// debounce interval.
+    owed: Paced<NodeAddr>,
+    /// Our parent and children (see `set_tree_peers`).
+    tree_peers: BTreeSet<NodeAddr>,
+    /// Since when every peer is owed a check (`refresh`).
+    refresh_owed: Option<Instant>,
+    /// When every peer was last marked for a check.
+    last_refresh: Option<Instant>,
     /// One counter for every filter we send, to any peer.
     send_seq: u64,
     stats: BloomStats,
-    /// The bit counts of the tree peers' inbound filters, for the tree
-    /// peers they were counted for; dropped when an inbound filter changes.
-    counted: Option<(Vec<NodeAddr>, BitCounts)>,
+    /// The bit counts of the tree peers' inbound filters; dropped when an
+    /// inbound filter or the tree peers change.
+    counted: Option<BitCounts>,
 }
 
 /// Only v1 filters (size class 1, five hashes) are understood.
@@ -120,10 +127,13 @@ impl BloomState {
     pub fn with_config(me: NodeAddr, config: BloomConfig) -> Self {
         BloomState {
             me,
+            owed: Paced::new(config.debounce),
             config,
             inbound: BTreeMap::new(),
             outbound: BTreeMap::new(),
-            pending: BTreeSet::new(),
+            tree_peers: BTreeSet::new(),
+            refresh_owed: None,
+            last_refresh: None,
             send_seq: 0,
             stats: BloomStats::default(),
             counted: None,
@@ -138,7 +148,7 @@ impl BloomState {
     /// A link came up: the peer gets a filter as soon as allowed.
     pub fn add_peer(&mut self, peer: NodeAddr) {
         self.outbound.entry(peer).or_default();
-        self.pending.insert(peer);
+        self.owed.owe(peer);
     }
 
     /// The link to `peer` was re-established on a new session (e.g. the
@@ -147,7 +157,7 @@ impl BloomState {
     pub fn resend(&mut self, peer: NodeAddr) {
         let o = self.outbound.entry(peer).or_default();
         o.last_sent = None;
-        self.pending.insert(peer);
+        self.owed.owe(peer);
     }
 
     /// The link is gone: forget both directions (a new link starts its seq
@@ -155,8 +165,10 @@ impl BloomState {
     /// the caller should `refresh`.
     pub fn remove_peer(&mut self, peer: &NodeAddr) -> bool {
         self.outbound.remove(peer);
-        self.pending.remove(peer);
-        self.counted = None;
+        self.owed.forget(peer);
+        if self.tree_peers.remove(peer) {
+            self.counted = None;
+        }
         self.inbound.remove(peer).is_some()
     }
 
@@ -222,8 +234,11 @@ impl BloomState {
         self.outbound.get(peer)?.last_sent.as_ref()
     }
 
-    pub fn stats(&self) -> &BloomStats {
-        &self.stats
+    pub fn stats(&self) -> BloomStats {
+        BloomStats {
+            debounce_suppressed: self.stats.debounce_suppressed + self.owed.deferred(),
+            ..self.stats
+        }
     }
 
     /// A FilterAnnounce from a peer whose message did not parse.
@@ -255,28 +270,36 @@ impl BloomState {
             .collect()
     }
 
+    /// Our parent and children changed: they are whose filters we merge.
+    pub fn set_tree_peers(&mut self, now: Instant, tree_peers: &[NodeAddr]) {
+        if !tree_peers.iter().eq(self.tree_peers.iter()) {
+            self.tree_peers = tree_peers.iter().copied().collect();
+            self.counted = None;
+            self.refresh(now);
+        }
+    }
+
     /// What we tell `peer`: ourselves plus the inbound filters of the other
     /// tree peers. Never `peer`'s own (split horizon), never a non-tree
     /// peer's (keeps mesh shortcuts from saturating filters).
-    pub fn outgoing_for(&self, peer: &NodeAddr, tree_peers: &[NodeAddr]) -> BloomFilter {
-        self.outgoing_from(&self.count(tree_peers), peer, tree_peers)
+    pub fn outgoing_for(&mut self, peer: &NodeAddr) -> BloomFilter {
+        let counts = self.counted.take().unwrap_or_else(|| self.count());
+        let out = self.outgoing_from(&counts, peer);
+        self.counted = Some(counts);
+        out
     }
 
-    fn count(&self, tree_peers: &[NodeAddr]) -> BitCounts {
+    fn count(&self) -> BitCounts {
         BitCounts::new(
-            tree_peers
+            self.tree_peers
                 .iter()
                 .filter_map(|tp| self.inbound.get(tp).map(|i| &i.filter)),
         )
     }
 
-    fn outgoing_from(
-        &self,
-        counts: &BitCounts,
-        peer: &NodeAddr,
-        tree_peers: &[NodeAddr],
-    ) -> BloomFilter {
-        let own = tree_peers
+    fn outgoing_from(&self, counts: &BitCounts, peer: &NodeAddr) -> BloomFilter {
+        let own = self
+            .tree_peers
             .contains(peer)
             .then(|| self.inbound.get(peer).map(|i| &i.filter))
             .flatten();
@@ -285,88 +308,84 @@ impl BloomState {
         out
     }
 
-    /// `f` with the bit counts for `tree_peers`, counted again only when an
-    /// inbound filter or the tree peers changed.
-    fn with_counts<T>(
-        &mut self,
-        tree_peers: &[NodeAddr],
-        f: impl FnOnce(&Self, &BitCounts) -> T,
-    ) -> T {
-        let counted = match self.counted.take() {
-            Some((tp, c)) if tp == tree_peers => (tp, c),
-            _ => (tree_peers.to_vec(), self.count(tree_peers)),
-        };
-        let out = f(self, &counted.1);
-        self.counted = Some(counted);
-        out
+    /// An inbound filter changed: every peer whose filter now differs from
+    /// what it last got is owed one. Runs at the next `poll_send` at least
+    /// a debounce interval after the last refresh (a peer can only be sent
+    /// one after that anyway), so a burst of changes costs one walk.
+    pub fn refresh(&mut self, now: Instant) {
+        self.refresh_owed.get_or_insert(now);
     }
 
-    /// Mark every peer whose outgoing filter differs from what it last got.
-    pub fn refresh(&mut self, tree_peers: &[NodeAddr]) {
-        let changed: Vec<NodeAddr> = self.with_counts(tree_peers, |s, counts| {
-            s.outbound
-                .iter()
-                .filter(|(peer, o)| {
-                    o.last_sent.as_ref() != Some(&s.outgoing_from(counts, peer, tree_peers))
-                })
-                .map(|(peer, _)| *peer)
-                .collect()
-        });
-        self.pending.extend(changed);
+    /// Whether the refresh owed may run at `now` (the first runs at once).
+    fn refresh_runs(&self, now: Instant) -> bool {
+        self.refresh_owed.is_some()
+            && self
+                .last_refresh
+                .is_none_or(|t| now >= t + self.config.debounce)
+    }
+
+    fn run_refresh(&mut self, now: Instant) {
+        if !self.refresh_runs(now) {
+            return;
+        }
+        let asked = self.refresh_owed.take().unwrap_or(now);
+        self.last_refresh = Some(now);
+        let counts = self.counted.take().unwrap_or_else(|| self.count());
+        let changed: Vec<NodeAddr> = self
+            .outbound
+            .iter()
+            .filter(|(peer, o)| o.last_sent.as_ref() != Some(&self.outgoing_from(&counts, peer)))
+            .map(|(peer, _)| *peer)
+            .collect();
+        self.counted = Some(counts);
+        for peer in changed {
+            // Held here by the refresh's own debounce, or by the peer's
+            // (which `owed` counts).
+            if asked < now && !self.owed.is_held(&peer, now) {
+                self.stats.debounce_suppressed += 1;
+            }
+            self.owed.owe(peer);
+        }
     }
 
     /// The next filter due to a peer out of its debounce. Records the send
     /// and consumes one global seq.
     #[must_use]
-    pub fn poll_send(&mut self, now: Instant, tree_peers: &[NodeAddr]) -> Option<Outgoing> {
-        let gap = self.config.debounce;
-        for peer in &self.pending {
-            let Some(o) = self.outbound.get_mut(peer) else {
+    pub fn poll_send(&mut self, now: Instant) -> Option<Outgoing> {
+        self.run_refresh(now);
+        while let Some(peer) = self.owed.poll(now) {
+            let filter = self.outgoing_for(&peer);
+            let Some(o) = self.outbound.get_mut(&peer) else {
                 continue;
             };
-            let held = o.last_sent_at.is_some_and(|t| now < t + gap);
-            if held && !o.deferred {
-                o.deferred = true;
-                self.stats.debounce_suppressed += 1;
-            }
-        }
-        loop {
-            let peer = *self.pending.iter().find(|p| {
-                self.outbound
-                    .get(p)
-                    .is_some_and(|o| o.last_sent_at.is_none_or(|t| now >= t + gap))
-            })?;
-            let filter = self.with_counts(tree_peers, |s, counts| {
-                s.outgoing_from(counts, &peer, tree_peers)
-            });
-            self.pending.remove(&peer);
-            let o = self.outbound.get_mut(&peer)?;
-            o.deferred = false;
             // Changes that cancelled out while debouncing need no send.
             if o.last_sent.as_ref() == Some(&filter) {
                 continue;
             }
             o.last_sent = Some(filter.clone());
-            o.last_sent_at = Some(now);
+            self.owed.sent(peer, now);
             self.send_seq += 1;
             let seq = self.send_seq;
             return Some(Outgoing { peer, seq, filter });
         }
+        None
     }
 
-    /// Whether any peer is owed a filter check (`poll_send` has work).
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+    /// Whether `poll_send(now)` may have work.
+    pub fn has_pending(&self, now: Instant) -> bool {
+        self.owed.has_due(now) || self.refresh_runs(now)
     }
 
-    /// When a debounced filter becomes sendable. Never-sent filters are
-    /// sendable at once, so after draining `poll_send` none remain.
+    /// When a debounced filter or refresh becomes due. Never-sent filters
+    /// and a first refresh are due at once, so after draining `poll_send`
+    /// none remain.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending
-            .iter()
-            .filter_map(|p| self.outbound.get(p)?.last_sent_at)
-            .map(|t| t + self.config.debounce)
-            .min()
+        let gap = self.config.debounce;
+        let refresh = self
+            .last_refresh
+            .filter(|_| self.refresh_owed.is_some())
+            .map(|t| t + gap);
+        self.owed.poll_timeout().into_iter().chain(refresh).min()
     }
 
     /// Estimated number of nodes reachable: cardinality of the union of all

@@ -119,17 +119,17 @@ fn outgoing_filter_applies_split_horizon_over_tree_peers_only() {
     feed(&mut s, parent, 1, &filter_of(&[parent, up])).unwrap();
     feed(&mut s, child, 1, &filter_of(&[child, down])).unwrap();
     feed(&mut s, mesh, 1, &filter_of(&[mesh, side])).unwrap();
-    let tree = [parent, child];
+    s.set_tree_peers(Instant::now(), &[parent, child]);
 
-    let to_parent = s.outgoing_for(&parent, &tree);
+    let to_parent = s.outgoing_for(&parent);
     assert!(to_parent.contains(&me) && to_parent.contains(&down));
     assert!(!to_parent.contains(&up), "parent's own entries echoed back");
     assert!(!to_parent.contains(&side), "non-tree filter merged");
 
-    let to_child = s.outgoing_for(&child, &tree);
+    let to_child = s.outgoing_for(&child);
     assert!(to_child.contains(&up) && !to_child.contains(&down));
 
-    let to_mesh = s.outgoing_for(&mesh, &tree);
+    let to_mesh = s.outgoing_for(&mesh);
     assert!(to_mesh.contains(&up) && to_mesh.contains(&down));
     assert!(!to_mesh.contains(&side));
 
@@ -196,24 +196,24 @@ fn rejects_wrong_size_class_hash_count_and_length() {
 fn sends_use_one_global_seq_and_a_half_second_debounce() {
     let (mut s, [me, p, q]) = two_peers();
     let t0 = Instant::now();
-    let tree = [p, q];
-    let first = s.poll_send(t0, &tree).unwrap();
-    let second = s.poll_send(t0, &tree).unwrap();
+    s.set_tree_peers(t0, &[p, q]);
+    let first = s.poll_send(t0).unwrap();
+    let second = s.poll_send(t0).unwrap();
     assert_eq!((first.peer, first.seq), (p, 1));
     assert_eq!((second.peer, second.seq), (q, 2));
     assert!(first.filter.contains(&me));
-    assert_eq!(s.poll_send(t0, &tree), None);
+    assert_eq!(s.poll_send(t0), None);
 
     // q's filter changes: only p's outgoing filter changes.
     feed(&mut s, q, 1, &filter_of(&[q, addr(9)])).unwrap();
-    s.refresh(&tree);
-    assert_eq!(s.poll_send(t0, &tree), None, "debounced");
+    s.refresh(t0);
+    assert_eq!(s.poll_send(t0), None, "debounced");
     let due = t0 + Duration::from_millis(500);
     assert_eq!(s.poll_timeout(), Some(due));
-    let third = s.poll_send(due, &tree).unwrap();
+    let third = s.poll_send(due).unwrap();
     assert_eq!((third.peer, third.seq), (p, 3));
     assert!(third.filter.contains(&addr(9)));
-    assert_eq!(s.poll_send(due, &tree), None);
+    assert_eq!(s.poll_send(due), None);
     assert_eq!(s.send_seq(), 3);
 }
 
@@ -223,14 +223,15 @@ fn refresh_after_tree_change_resends_only_changed_filters() {
     let t0 = Instant::now();
     feed(&mut s, q, 1, &filter_of(&[q])).unwrap();
     // q is not yet a tree peer: p gets only us.
-    while s.poll_send(t0, &[p]).is_some() {}
+    s.set_tree_peers(t0, &[p]);
+    while s.poll_send(t0).is_some() {}
     // q becomes our child: p must now hear about q, q hears nothing new.
     let later = t0 + Duration::from_secs(1);
-    s.refresh(&[p, q]);
-    let out = s.poll_send(later, &[p, q]).unwrap();
+    s.set_tree_peers(later, &[p, q]);
+    let out = s.poll_send(later).unwrap();
     assert_eq!(out.peer, p);
     assert!(out.filter.contains(&q));
-    assert_eq!(s.poll_send(later, &[p, q]), None);
+    assert_eq!(s.poll_send(later), None);
 }
 
 #[test]
@@ -249,7 +250,7 @@ fn stats_count_each_inbound_outcome_once() {
     full[..768].fill(0xff);
     s.handle_announce(addr(2), 2, 5, 1, &full).unwrap_err();
     s.record_decode_error();
-    let st = *s.stats();
+    let st = s.stats();
     assert_eq!(
         (st.received, st.accepted, st.stale, st.non_v1, st.invalid),
         (7, 1, 1, 2, 1)
@@ -264,21 +265,21 @@ fn stats_count_each_inbound_outcome_once() {
 fn stats_count_a_debounced_change_once_and_remember_the_last_filter_sent() {
     let (mut s, [me, p, q]) = two_peers();
     let t0 = Instant::now();
-    let tree = [p, q];
-    while let Some(_out) = s.poll_send(t0, &tree) {
+    s.set_tree_peers(t0, &[p, q]);
+    while let Some(_out) = s.poll_send(t0) {
         s.record_send(true);
     }
     assert_eq!(s.last_sent(&p), Some(&filter_of(&[me])));
     feed(&mut s, q, 1, &filter_of(&[q])).unwrap();
-    s.refresh(&tree);
+    s.refresh(t0);
     let ms = Duration::from_millis;
-    assert_eq!(s.poll_send(t0 + ms(100), &tree), None);
-    assert_eq!(s.poll_send(t0 + ms(200), &tree), None);
+    assert_eq!(s.poll_send(t0 + ms(100)), None);
+    assert_eq!(s.poll_send(t0 + ms(200)), None);
+    let out = s.poll_send(t0 + ms(500)).unwrap();
     assert_eq!(s.stats().debounce_suppressed, 1, "one change held once");
-    let out = s.poll_send(t0 + ms(500), &tree).unwrap();
     s.record_send(false);
     assert_eq!(s.last_sent(&p), Some(&out.filter));
-    let st = *s.stats();
+    let st = s.stats();
     assert_eq!((st.sent, st.send_failed), (2, 1));
 }
 

@@ -176,7 +176,7 @@ impl Node {
             sequence: self.bloom.send_seq(),
             peer_filters,
             uptree,
-            stats: *self.bloom.stats(),
+            stats: self.bloom.stats(),
         }
     }
 

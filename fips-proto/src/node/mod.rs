@@ -311,11 +311,14 @@ impl Node {
     }
 
     /// The earliest instant at which `handle_timeout` has work.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// Takes `&mut self` to queue the timers of the links changed since
+    /// the last call (see `peers::LinkWakes`).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
         if self.shut_down {
             return None;
         }
-        let links = self.peers.values().filter_map(|p| p.timers.next());
+        self.peers.sync();
+        let links = self.peers.next_link_timer().into_iter();
         let dials = self
             .peers
             .dials()

@@ -8,8 +8,14 @@
 //! Accessors are named after what they reach: `get`, `keys`, `values`,
 //! `len` see linked peers only, `dial*` handshakes in flight, `slot*`
 //! configuration.
+//!
+//! Nothing the node asks after every event walks all peers: handshakes in
+//! flight and configured peers are indexed, and link timers wait in a heap
+//! (`LinkWakes`). A hub holds thousands of links that neither dial nor are
+//! configured, and its wake-up time was a walk over all of them per frame.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use crate::NodeAddr;
 
@@ -75,12 +81,46 @@ impl PeerEntry {
 pub(crate) struct PeerTable {
     map: BTreeMap<NodeAddr, PeerEntry>,
     linked: usize,
-    /// Handshakes in flight and configured peers, kept as they change: the
-    /// node asks for its next timer after every event, and a hub whose
-    /// thousands of peers neither dial nor are configured would otherwise
-    /// walk them all twice to find none.
-    dialing: usize,
-    slots: usize,
+    /// Peers with a handshake of ours in flight, and configured peers.
+    dialing: BTreeSet<NodeAddr>,
+    slots: BTreeSet<NodeAddr>,
+    wakes: LinkWakes,
+}
+
+/// The links' timers by deadline. Each link's `TimerTable` remembers the
+/// deadline of its live entry (`queued`). `get_mut` and `insert`, the only
+/// ways to change a link, note the link as touched; before the earliest
+/// deadline is read (`sync`), every touched link whose earliest timer
+/// moved before its entry gets a new one. Entries left behind (the timer
+/// moved later, the link went away) are recognised on pop and dropped, and
+/// the heap is rebuilt when they outnumber the links. (std's `BinaryHeap`
+/// has no decrease-key; a timing wheel would need a tick; no maintained
+/// crate offers a keyed timer queue outside an async runtime.)
+#[derive(Default)]
+struct LinkWakes {
+    heap: BinaryHeap<Reverse<(Instant, NodeAddr)>>,
+    /// Links changed since the last `sync`, each once.
+    touched: Vec<NodeAddr>,
+}
+
+impl LinkWakes {
+    fn touch(&mut self, addr: NodeAddr, link: &mut Peer) {
+        if !link.timers.touched {
+            link.timers.touched = true;
+            self.touched.push(addr);
+        }
+    }
+
+    fn note(&mut self, addr: NodeAddr, link: &mut Peer) {
+        link.timers.touched = false;
+        let Some(next) = link.timers.next() else {
+            return;
+        };
+        if link.timers.queued.is_none_or(|q| next < q) {
+            link.timers.queued = Some(next);
+            self.heap.push(Reverse((next, addr)));
+        }
+    }
 }
 
 impl PeerTable {
@@ -104,7 +144,9 @@ impl PeerTable {
     }
 
     pub fn get_mut(&mut self, addr: &NodeAddr) -> Option<&mut Peer> {
-        self.map.get_mut(addr).and_then(PeerEntry::link_mut)
+        let link = self.map.get_mut(addr).and_then(PeerEntry::link_mut)?;
+        self.wakes.touch(*addr, link);
+        Some(link)
     }
 
     pub fn contains_key(&self, addr: &NodeAddr) -> bool {
@@ -127,14 +169,12 @@ impl PeerTable {
         self.map.iter().filter_map(|(a, e)| Some((a, e.link()?)))
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeAddr, &mut Peer)> {
-        self.map
-            .iter_mut()
-            .filter_map(|(a, e)| Some((a, e.link_mut()?)))
-    }
-
     /// The link is up: a dial in flight stays beside it.
     pub fn insert(&mut self, addr: NodeAddr, link: Peer) {
+        let mut link = Box::new(link);
+        link.timers.queued = None;
+        link.timers.touched = false;
+        self.wakes.touch(addr, &mut link);
         let e = self.entry(addr);
         let was_up = matches!(e.state, PeerState::Up { .. });
         let dial = match std::mem::replace(&mut e.state, PeerState::Idle) {
@@ -142,10 +182,7 @@ impl PeerTable {
             PeerState::Up { dial, .. } => dial,
             PeerState::Idle => None,
         };
-        e.state = PeerState::Up {
-            link: Box::new(link),
-            dial,
-        };
+        e.state = PeerState::Up { link, dial };
         if !was_up {
             self.linked += 1;
         }
@@ -177,11 +214,9 @@ impl PeerTable {
     }
 
     pub fn dials(&self) -> impl Iterator<Item = (&NodeAddr, &Dial)> {
-        let any = self.dialing > 0;
-        self.map
+        self.dialing
             .iter()
-            .take_while(move |_| any)
-            .filter_map(|(a, e)| Some((a, e.dial()?)))
+            .filter_map(|a| Some((a, self.map.get(a)?.dial()?)))
     }
 
     /// Links: linked peers plus our handshakes in flight to peers not
@@ -195,19 +230,16 @@ impl PeerTable {
 
     /// Our handshakes in flight, beside a link or alone.
     pub fn dialing(&self) -> usize {
-        self.dialing
+        self.dialing.len()
     }
 
     pub fn insert_dial(&mut self, addr: NodeAddr, dial: Dial) {
         let e = self.entry(addr);
-        let had = e.dial().is_some();
         match &mut e.state {
             PeerState::Up { dial: d, .. } => *d = Some(dial),
             s => *s = PeerState::Dialing(dial),
         }
-        if !had {
-            self.dialing += 1;
-        }
+        self.dialing.insert(addr);
     }
 
     pub fn remove_dial(&mut self, addr: &NodeAddr) -> Option<Dial> {
@@ -221,7 +253,7 @@ impl PeerTable {
             PeerState::Idle => None,
         };
         if dial.is_some() {
-            self.dialing -= 1;
+            self.dialing.remove(addr);
         }
         self.prune(addr);
         dial
@@ -238,31 +270,27 @@ impl PeerTable {
     }
 
     pub fn slots(&self) -> impl Iterator<Item = (&NodeAddr, &PeerSlot)> {
-        let any = self.slots > 0;
-        self.map
+        self.slots
             .iter()
-            .take_while(move |_| any)
-            .filter_map(|(a, e)| Some((a, e.slot.as_ref()?)))
+            .filter_map(|a| Some((a, self.map.get(a)?.slot.as_ref()?)))
     }
 
     pub fn insert_slot(&mut self, addr: NodeAddr, slot: PeerSlot) {
-        if self.entry(addr).slot.replace(slot).is_none() {
-            self.slots += 1;
-        }
+        self.entry(addr).slot = Some(slot);
+        self.slots.insert(addr);
     }
 
     pub fn remove_slot(&mut self, addr: &NodeAddr) {
         if let Some(e) = self.map.get_mut(addr) {
             if e.slot.take().is_some() {
-                self.slots -= 1;
+                self.slots.remove(addr);
             }
         }
         self.prune(addr);
     }
 
     pub fn clear_slots(&mut self) {
-        let addrs: Vec<NodeAddr> = self.map.keys().copied().collect();
-        for a in addrs {
+        for a in std::mem::take(&mut self.slots) {
             self.remove_slot(&a);
         }
     }
@@ -286,15 +314,55 @@ impl PeerTable {
     }
 
     pub fn expired_links(&mut self, now: Instant) -> Vec<(NodeAddr, PeerTimer)> {
-        self.iter_mut()
-            .flat_map(|(a, p)| {
-                let a = *a;
-                p.timers
-                    .expired(now)
-                    .into_iter()
-                    .map(move |t| (a, PeerTimer::Link(t)))
-            })
-            .collect()
+        self.sync();
+        let mut out = Vec::new();
+        while let Some(Reverse((at, addr))) = self.wakes.heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.wakes.heap.pop();
+            let Some(link) = self.map.get_mut(&addr).and_then(PeerEntry::link_mut) else {
+                continue;
+            };
+            if link.timers.queued != Some(at) {
+                continue; // left behind: the link's live entry is elsewhere
+            }
+            link.timers.queued = None;
+            let due = link.timers.expired(now);
+            self.wakes.note(addr, link);
+            out.extend(due.into_iter().map(|t| (addr, PeerTimer::Link(t))));
+        }
+        self.compact();
+        out
+    }
+
+    /// Queues the touched links' timers (see `LinkWakes`).
+    pub fn sync(&mut self) {
+        for addr in std::mem::take(&mut self.wakes.touched) {
+            if let Some(link) = self.map.get_mut(&addr).and_then(PeerEntry::link_mut) {
+                self.wakes.note(addr, link);
+            }
+        }
+    }
+
+    /// The earliest link timer as of the last `sync` (possibly one left
+    /// behind, which costs a wake-up that finds nothing due).
+    pub fn next_link_timer(&self) -> Option<Instant> {
+        self.wakes.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Rebuilds the heap from the links' live entries once the entries
+    /// left behind outnumber them (timers that keep moving later, such as
+    /// the dead-peer check re-armed by every frame, leave one each).
+    fn compact(&mut self) {
+        if self.wakes.heap.len() <= 2 * self.linked + 64 {
+            return;
+        }
+        let live = self.map.iter().filter_map(|(a, e)| {
+            let at = e.link()?.timers.queued?;
+            Some(Reverse((at, *a)))
+        });
+        self.wakes.heap = live.collect();
     }
 }
 

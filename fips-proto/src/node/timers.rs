@@ -62,6 +62,11 @@ pub(crate) struct TimerTable {
     /// peer for it after each event, and on a hub with N peers the scan
     /// of all their slots was the largest share of its idle CPU.
     next: Option<Instant>,
+    /// The deadline of this link's live entry in the peer table's heap
+    /// (`peers::LinkWakes`), never after `next`.
+    pub(crate) queued: Option<Instant>,
+    /// Listed among the links to re-queue (`peers::LinkWakes::touched`).
+    pub(crate) touched: bool,
 }
 
 impl TimerTable {

@@ -98,8 +98,11 @@ impl Node {
         } else {
             MeshChange::Peers
         });
-        if change.tree_peers_changed || change.parent_change.is_some() || force_refresh {
-            self.bloom.refresh(&self.tree.tree_peers());
+        if change.tree_peers_changed || change.parent_change.is_some() {
+            self.bloom.set_tree_peers(now, &self.tree.tree_peers());
+        }
+        if force_refresh {
+            self.bloom.refresh(now);
         }
         if change.parent_change.is_some() {
             // A reference peer merges our filter only while we are its tree
@@ -125,7 +128,7 @@ impl Node {
         match r {
             Ok(true) => {
                 self.mesh_changed(MeshChange::Peers);
-                self.bloom.refresh(&self.tree.tree_peers());
+                self.bloom.refresh(now);
                 self.flush_mesh(now);
             }
             // The same filter again (a periodic re-send): nothing to redo.
@@ -142,11 +145,7 @@ impl Node {
                 self.send_link_message(now, &to, &LinkMessage::TreeAnnounce(ta));
             }
         }
-        if !self.bloom.has_pending() {
-            return; // the usual case; tree_peers() walks every peer
-        }
-        let tree_peers = self.tree.tree_peers();
-        while let Some(out) = self.bloom.poll_send(now, &tree_peers) {
+        while let Some(out) = self.bloom.poll_send(now) {
             let fa = FilterAnnounce {
                 seq: out.seq,
                 hash_count: crate::bloom::HASH_COUNT,

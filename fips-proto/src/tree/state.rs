@@ -5,11 +5,12 @@
 //! and send `my_announce(unix_secs)` (signed by the caller) to each peer it
 //! names, then sleep until `poll_timeout()`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::coords::addrs;
 use super::{Announce, CoordEntry, ParentChange, TreeChange, TreeConfig, TreeError};
+use crate::pace::Paced;
 use crate::NodeAddr;
 
 #[derive(Debug)]
@@ -18,7 +19,6 @@ pub(super) struct Peer {
     pub(super) announce: Option<Announce>,
     pub(super) srtt_ms: Option<f64>,
     pub(super) etx: f64,
-    pub(super) last_announce_sent: Option<Instant>,
     /// Our frames to it went unanswered (see `set_peer_silent`).
     pub(super) silent: bool,
 }
@@ -29,7 +29,6 @@ impl Default for Peer {
             announce: None,
             srtt_ms: None,
             etx: 1.0,
-            last_announce_sent: None,
             silent: false,
         }
     }
@@ -60,11 +59,11 @@ pub struct TreeState {
     /// Our coordinates self→root, with the relayed seq/ts of each ancestor.
     pub(super) coords: Vec<CoordEntry>,
     pub(super) peers: BTreeMap<NodeAddr, Peer>,
-    /// Peers owed our announce. A set of its own, not a flag per peer: the
-    /// node asks for the next wake-up after every frame, and on a hub with
-    /// N leaves a scan of all N for the few pending ones was most of its
-    /// idle CPU.
-    pub(super) announce_pending: BTreeSet<NodeAddr>,
+    /// Peers owed our announce, each at most once per
+    /// `announce_min_interval`. Not a flag per peer: the node asks for the
+    /// next wake-up after every frame, and on a hub with N leaves a scan
+    /// of all N for the few owed was most of its idle CPU.
+    pub(super) announces: Paced<NodeAddr>,
     pub(super) last_switch: Option<Instant>,
     pub(super) flap_window_start: Option<Instant>,
     pub(super) flap_count: u32,
@@ -82,6 +81,7 @@ impl TreeState {
     }
 
     pub fn with_config(me: NodeAddr, config: TreeConfig) -> Self {
+        let announces = Paced::new(config.announce_min_interval);
         TreeState {
             me,
             config,
@@ -94,7 +94,7 @@ impl TreeState {
                 ts: 0,
             }],
             peers: BTreeMap::new(),
-            announce_pending: BTreeSet::new(),
+            announces,
             last_switch: None,
             flap_window_start: None,
             flap_count: 0,
@@ -175,7 +175,7 @@ impl TreeState {
     /// A link to `peer` came up: it gets our announce as soon as allowed.
     pub fn add_peer(&mut self, peer: NodeAddr) {
         self.peers.entry(peer).or_default();
-        self.announce_pending.insert(peer);
+        self.announces.owe(peer);
     }
 
     /// Latest MMP measurements for a peer. `srtt_ms = None` means the link
@@ -210,7 +210,7 @@ impl TreeState {
     /// The link to `peer` is gone. Losing the parent reselects at once.
     pub fn remove_peer(&mut self, now: Instant, peer: &NodeAddr) -> TreeChange {
         let was_tree_peer = self.is_tree_peer(peer);
-        self.announce_pending.remove(peer);
+        self.announces.forget(peer);
         if self.peers.remove(peer).is_none() {
             return TreeChange::default();
         }
@@ -275,11 +275,10 @@ impl TreeState {
     /// never sent before is sendable at once, so after the caller drained
     /// `poll_announce` only rate-limited ones remain to wait for.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let gap = self.config.announce_min_interval;
         let reeval = self.last_reeval.map(|t| t + self.config.reeval_interval);
-        self.announce_pending
-            .iter()
-            .filter_map(|a| self.peers.get(a)?.last_announce_sent.map(|t| t + gap))
+        self.announces
+            .poll_timeout()
+            .into_iter()
             .chain(reeval)
             .min()
     }
@@ -288,16 +287,8 @@ impl TreeState {
     /// Records the send; the caller sends `my_announce(..)` to it.
     #[must_use]
     pub fn poll_announce(&mut self, now: Instant) -> Option<NodeAddr> {
-        let gap = self.config.announce_min_interval;
-        let addr = *self.announce_pending.iter().find(|a| {
-            self.peers
-                .get(a)
-                .is_some_and(|p| p.last_announce_sent.is_none_or(|t| now >= t + gap))
-        })?;
-        self.announce_pending.remove(&addr);
-        if let Some(peer) = self.peers.get_mut(&addr) {
-            peer.last_announce_sent = Some(now);
-        }
+        let addr = self.announces.poll(now)?;
+        self.announces.sent(addr, now);
         Some(addr)
     }
 
@@ -325,12 +316,14 @@ impl TreeState {
 
     pub(super) fn queue_announce(&mut self, peer: &NodeAddr) {
         if self.peers.contains_key(peer) {
-            self.announce_pending.insert(*peer);
+            self.announces.owe(*peer);
         }
     }
 
     pub(super) fn queue_all_announces(&mut self) {
-        self.announce_pending = self.peers.keys().copied().collect();
+        for peer in self.peers.keys() {
+            self.announces.owe(*peer);
+        }
     }
 
     /// A new declaration: bump seq, forget the old timestamp, announce.

@@ -19,7 +19,7 @@ use fips_proto::identity::{Identity, PeerIdentity};
 use fips_proto::node::{Node, NodeConfig, PeerConfig, Timers};
 use serde_json::Value;
 
-use super::history::{NodeSample, PeerSample, StatsHistory};
+use super::history::{NodeSample, PeerLabel, PeerSample, StatsHistory};
 use super::{render, Command, Query, StatsRequest};
 use crate::daemon::answer_control_line;
 
@@ -121,7 +121,7 @@ impl World {
         let end = self.now + d;
         loop {
             self.flush();
-            let next = self.nodes.iter().filter_map(Node::poll_timeout).min();
+            let next = self.nodes.iter_mut().filter_map(Node::poll_timeout).min();
             let Some(t) = next.filter(|t| *t <= end) else {
                 self.now = end;
                 return;
@@ -272,8 +272,10 @@ fn fed_history(start: Instant) -> (StatsHistory, Vec<PeerIdentity>) {
             .filter(|(i, _)| *i == 0 || s < 40)
             .map(|(i, p)| PeerSample {
                 node_addr: p.node_addr().to_hex(),
-                npub: p.npub(),
-                display_name: format!("peer-{i}"),
+                label: PeerLabel::Text {
+                    npub: p.npub(),
+                    display_name: format!("peer-{i}"),
+                },
                 srtt_ms: Some(1.25 + s as f64 / 10.0),
                 loss_rate: Some(0.1 * i as f64),
                 bytes_in_total: 1000 * s * (i as u64 + 1),

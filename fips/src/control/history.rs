@@ -12,6 +12,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use fips_proto::node::snapshot::PeerName;
+
+use super::reply::display_name;
+
 /// One-second slots per metric (1 hour).
 pub const FAST_SLOTS: usize = 3600;
 /// One-minute slots per metric (24 hours).
@@ -218,8 +222,7 @@ pub struct NodeSample {
 pub struct PeerSample {
     /// Hex node address, the key.
     pub node_addr: String,
-    pub npub: String,
-    pub display_name: String,
+    pub label: PeerLabel,
     pub srtt_ms: Option<f64>,
     pub loss_rate: Option<f64>,
     pub bytes_in_total: u64,
@@ -227,6 +230,30 @@ pub struct PeerSample {
     pub packets_in_total: u64,
     pub packets_out_total: u64,
     pub ecn_ce_total: u64,
+}
+
+/// How a sampled peer is named: its npub and display name, worked out
+/// (two bech32 encodings) only for the few peers tracked, not for each of
+/// the thousands a hub samples every second.
+#[derive(Clone, Debug, Default)]
+pub enum PeerLabel {
+    #[default]
+    Unnamed,
+    Text {
+        npub: String,
+        display_name: String,
+    },
+    Peer(PeerName),
+}
+
+impl PeerLabel {
+    fn names(&self) -> (String, String) {
+        match self {
+            PeerLabel::Unnamed => (String::new(), String::new()),
+            PeerLabel::Text { npub, display_name } => (npub.clone(), display_name.clone()),
+            PeerLabel::Peer(p) => (p.identity.npub(), display_name(p)),
+        }
+    }
 }
 
 /// A minute's running fold.
@@ -349,8 +376,7 @@ impl PeerRings {
     fn push(&mut self, s: &PeerSample, now: Instant) {
         self.last_contact = now;
         self.active = true;
-        self.npub.clone_from(&s.npub);
-        self.display_name.clone_from(&s.display_name);
+        (self.npub, self.display_name) = s.label.names();
         for m in PeerMetric::ALL {
             let r = &mut self.rings[m as usize];
             let v = match m {
@@ -449,8 +475,22 @@ impl StatsHistory {
         for p in self.peers.values_mut() {
             p.active = false;
         }
+        // Which tracked peers are up, first: only one that is not may make
+        // room for a newcomer. One lookup per sample; a hub samples
+        // thousands, and a scan of them per newcomer was quadratic.
         for s in peers {
-            if !self.peers.contains_key(&s.node_addr) && !self.make_room(peers) {
+            if let Some(p) = self.peers.get_mut(&s.node_addr) {
+                p.active = true;
+            }
+        }
+        let mut full = false;
+        for s in peers {
+            if let Some(rings) = self.peers.get_mut(&s.node_addr) {
+                rings.push(s, now);
+                continue;
+            }
+            full = full || !self.make_room();
+            if full {
                 self.untracked += 1;
                 continue;
             }
@@ -478,14 +518,14 @@ impl StatsHistory {
 
     /// Frees a slot for a new peer: true if there is one now. Only a peer
     /// that is not up this tick is evicted (the one gone longest).
-    fn make_room(&mut self, up: &[PeerSample]) -> bool {
+    fn make_room(&mut self) -> bool {
         if self.peers.len() < MAX_PEERS {
             return true;
         }
         let gone = self
             .peers
             .iter()
-            .filter(|(k, _)| !up.iter().any(|s| &s.node_addr == *k))
+            .filter(|(_, p)| !p.active)
             .min_by_key(|(_, p)| p.last_contact)
             .map(|(k, _)| k.clone());
         gone.is_some_and(|k| self.peers.remove(&k).is_some())

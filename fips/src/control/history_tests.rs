@@ -5,8 +5,10 @@ use super::*;
 fn peer(n: u8, bytes_in: u64) -> PeerSample {
     PeerSample {
         node_addr: format!("{n:032x}"),
-        npub: format!("npub-{n}"),
-        display_name: format!("peer-{n}"),
+        label: PeerLabel::Text {
+            npub: format!("npub-{n}"),
+            display_name: format!("peer-{n}"),
+        },
         srtt_ms: Some(1.5),
         loss_rate: Some(0.1),
         bytes_in_total: bytes_in,
@@ -109,6 +111,34 @@ fn a_new_peer_lines_up_with_the_node_and_an_absent_one_leaves_gaps() {
     // Back-fill, first sight (no baseline), a delta, absent, no baseline.
     assert_eq!(shown, [None, None, Some(20.0), None, None]);
     assert!(p.active);
+}
+
+#[test]
+fn a_hub_with_ten_thousand_peers_up_tracks_sixteen_and_counts_the_rest() {
+    let (mut h, t) = (StatsHistory::default(), Instant::now());
+    let hub: Vec<PeerSample> = (0..10_000u32)
+        .map(|n| PeerSample {
+            node_addr: format!("{n:032x}"),
+            bytes_in_total: u64::from(n),
+            ..PeerSample::default()
+        })
+        .collect();
+    for i in 0..3 {
+        h.tick(t + Duration::from_secs(i), &node(0, "p"), &hub);
+    }
+    assert_eq!(h.peers().count(), MAX_PEERS);
+    assert_eq!(h.untracked, 3 * (10_000 - MAX_PEERS as u64));
+    assert!(h.peers().all(|(_, p)| p.active));
+    // One tracked peer goes: the first newcomer in line takes its slot.
+    let gone = format!("{:032x}", 3);
+    let rest: Vec<PeerSample> = hub
+        .iter()
+        .filter(|s| s.node_addr != gone)
+        .cloned()
+        .collect();
+    h.tick(t + Duration::from_secs(3), &node(0, "p"), &rest);
+    assert!(h.peer(&gone).is_none());
+    assert!(h.peer(&format!("{:032x}", MAX_PEERS)).is_some());
 }
 
 #[test]

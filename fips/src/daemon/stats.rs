@@ -6,8 +6,7 @@ use std::time::Instant;
 use fips_proto::node::snapshot::{PeerView, Snapshot};
 use fips_proto::node::Node;
 
-use crate::control::history::{NodeSample, PeerSample, StatsHistory};
-use crate::control::reply::display_name;
+use crate::control::history::{NodeSample, PeerLabel, PeerSample, StatsHistory};
 
 /// Records one tick. Costs one snapshot of the node.
 pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
@@ -19,8 +18,7 @@ pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
 fn peer_sample(p: &PeerView) -> PeerSample {
     PeerSample {
         node_addr: p.peer.addr.to_hex(),
-        npub: p.peer.identity.npub(),
-        display_name: display_name(&p.peer),
+        label: PeerLabel::Peer(p.peer.clone()),
         srtt_ms: p.mmp.srtt_ms,
         loss_rate: Some(p.mmp.loss_rate),
         bytes_in_total: p.stats.bytes_recv,

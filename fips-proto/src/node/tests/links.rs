@@ -128,7 +128,7 @@ fn shutdown_sends_disconnect_and_the_peer_drops_the_link_at_once() {
     assert!(sim.linked(1, 2));
     assert_eq!(sim.node(1).counters().dead_peers, 0);
     assert!(
-        sim.node(0).poll_timeout().is_none(),
+        sim.node_mut(0).poll_timeout().is_none(),
         "a stopped node has no timers"
     );
 }
@@ -213,7 +213,7 @@ fn mutual_auto_connect_peers_relink_after_a_restart() {
         );
         let survivor = 1 - victim;
         assert!(
-            sim.node(survivor).poll_timeout() > Some(sim.now),
+            sim.node_mut(survivor).poll_timeout() > Some(sim.now),
             "no timer stuck in the past"
         );
     }
