@@ -30,7 +30,7 @@
 //! | links: linked peers plus our handshakes in flight | NodeAddr | `max_links` (256) | msg1 from a new key refused; our dial put off (backoff) | `link_limit` |
 //! | our handshakes in flight | NodeAddr | `max_connections` (256) | our dial put off (backoff) | `connection_limit` |
 //! | msg1 admission, known peers' IPs (linked, configured, dialled) | IP | [`crate::node::KNOWN_TABLE_CAP`] buckets (burst 64, 16/s each) | least recently used bucket forgotten (only its refill state; never a link) | `refused_known`, `source_evictions` (`show transports`, `show status`) |
-//! | msg1 admission, other sources, before any ECDH | IPv4 address or IPv6 /64 | [`crate::node::SOURCE_TABLE_CAP`] buckets (burst 16, 4/s each); global 500/s (burst 256) for sources in good standing plus 50/s for flooders | least recently used bucket forgotten; msg1 over budget refused | `refused_source`, `refused_global`, `source_evictions` |
+//! | msg1 admission, other sources, before any ECDH | IPv4 address or IPv6 /64 | [`crate::node::SOURCE_TABLE_CAP`] buckets (burst 16, 4/s each); global 500/s (burst 2,048) for sources in good standing plus 50/s for flooders | least recently used bucket forgotten; msg1 over budget refused | `refused_source`, `refused_global`, `source_evictions` |
 //! | bloom filters, tree state | linked peer | one per link (so `max_peers`; configured values stop at `fips::config::LIMIT_CEILING`, 16,384) | go with the link | none |
 //!
 //! The caches evict by sampling ages and dropping the oldest 1/64 at once

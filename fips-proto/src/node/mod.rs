@@ -48,6 +48,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::bloom::BloomState;
 use crate::identity::{Identity, PeerIdentity};
 use crate::tree::TreeState;
+use crate::wire::link::TreeAnnounce;
 use crate::NodeAddr;
 
 pub use admission::{AdmissionStats, KNOWN_TABLE_CAP, SOURCE_TABLE_CAP};
@@ -159,6 +160,10 @@ pub struct Node {
     peers: peers::PeerTable,
     indices: HashMap<(TransportId, u32), Owner, BuildHasherDefault<IndexHasher>>,
     tree: TreeState,
+    /// Our TreeAnnounce as last signed: every peer gets the same copy of
+    /// one declaration, so it is signed once, not once per peer (a hub's
+    /// periodic re-send to thousands of peers was a Schnorr signature each).
+    signed_announce: Option<TreeAnnounce>,
     bloom: BloomState,
     next_tree_eval: Instant,
     next_mesh_refresh: Instant,
@@ -216,6 +221,7 @@ impl Node {
             peers: peers::PeerTable::default(),
             indices: HashMap::default(),
             tree: TreeState::new(my_addr),
+            signed_announce: None,
             bloom: BloomState::new(my_addr),
             next_tree_eval: now + config.timers.tree_reeval,
             next_mesh_refresh: now + config.timers.mesh_refresh,

@@ -134,7 +134,46 @@ pub struct TreePeerView {
     pub distance_to_us: usize,
 }
 
+/// What the once-a-second stats history samples: the status, our place
+/// in the tree and each link's figures, without the coordinates, session
+/// views and name lookups a full `snapshot` builds for every peer (a hub
+/// samples thousands of links each second).
+#[derive(Clone, Debug)]
+pub struct StatsSample {
+    pub status: Status,
+    /// `None` at the root.
+    pub parent: Option<NodeAddr>,
+    /// Hops from us to the root.
+    pub depth: usize,
+    pub links: Vec<LinkSample>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkSample {
+    pub peer: PeerName,
+    pub mmp: LinkLayerView,
+    pub stats: LinkStats,
+}
+
 impl Node {
+    /// See [`StatsSample`].
+    pub fn stats_sample(&self, now: Instant) -> StatsSample {
+        StatsSample {
+            status: self.status_view(now),
+            parent: self.tree.parent(),
+            depth: self.tree.depth(),
+            links: self
+                .peers
+                .values()
+                .map(|p| LinkSample {
+                    peer: self.peer_name(p.addr, p.identity),
+                    mmp: LinkLayerView::of(&p.mmp),
+                    stats: p.stats,
+                })
+                .collect(),
+        }
+    }
+
     fn run_state(&self) -> RunState {
         match (self.shut_down, self.draining) {
             (true, _) => RunState::Stopped,

@@ -157,11 +157,21 @@ impl Node {
         }
     }
 
-    fn signed_announce(&mut self, now: Instant) -> TreeAnnounce {
+    pub(super) fn signed_announce(&mut self, now: Instant) -> TreeAnnounce {
         let mut ta =
             TreeAnnounce::from_announce(&self.tree.my_announce(self.unix_ms(now) / 1000), [0; 64]);
+        // The same declaration and ancestry (an ancestor's relayed seq can
+        // change under an unchanged declaration of ours) as last signed.
+        if let Some(signed) = &self.signed_announce {
+            let mut unsigned = signed.clone();
+            unsigned.signature = ta.signature;
+            if unsigned == ta {
+                return signed.clone();
+            }
+        }
         let aux = self.random_bytes32();
         ta.signature = self.identity.sign(&ta.declaration_bytes(), aux);
+        self.signed_announce = Some(ta.clone());
         ta
     }
 }

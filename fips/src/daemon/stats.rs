@@ -3,19 +3,19 @@
 
 use std::time::Instant;
 
-use fips_proto::node::snapshot::{PeerView, Snapshot};
+use fips_proto::node::snapshot::{LinkSample, StatsSample};
 use fips_proto::node::Node;
 
 use crate::control::history::{NodeSample, PeerLabel, PeerSample, StatsHistory};
 
-/// Records one tick. Costs one snapshot of the node.
+/// Records one tick. Costs one pass over the links (`Node::stats_sample`).
 pub(crate) fn record(history: &mut StatsHistory, node: &Node, now: Instant) {
-    let snap = node.snapshot(now);
-    let peers: Vec<PeerSample> = snap.peers.peers.iter().map(peer_sample).collect();
+    let snap = node.stats_sample(now);
+    let peers: Vec<PeerSample> = snap.links.iter().map(peer_sample).collect();
     history.tick(now, &node_sample(&snap, &peers), &peers);
 }
 
-fn peer_sample(p: &PeerView) -> PeerSample {
+fn peer_sample(p: &LinkSample) -> PeerSample {
     PeerSample {
         node_addr: p.peer.addr.to_hex(),
         label: PeerLabel::Peer(p.peer.clone()),
@@ -31,14 +31,14 @@ fn peer_sample(p: &PeerView) -> PeerSample {
 
 /// Node totals are the sums over the up links (a link that goes takes its
 /// bytes with it; the history counts that as no traffic, never negative).
-fn node_sample(snap: &Snapshot, peers: &[PeerSample]) -> NodeSample {
+fn node_sample(snap: &StatsSample, peers: &[PeerSample]) -> NodeSample {
     let sum = |f: fn(&PeerSample) -> u64| peers.iter().map(f).sum();
     let losses: Vec<f64> = peers.iter().filter_map(|p| p.loss_rate).collect();
     NodeSample {
         mesh_size: snap.status.estimated_mesh_size,
-        tree_depth: snap.tree.depth() as u64,
+        tree_depth: snap.depth as u64,
         peer_count: snap.status.peer_count as u64,
-        parent: snap.tree.parent.unwrap_or(snap.tree.my_node_addr).to_hex(),
+        parent: snap.parent.unwrap_or(snap.status.node_addr).to_hex(),
         bytes_in_total: sum(|p| p.bytes_in_total),
         bytes_out_total: sum(|p| p.bytes_out_total),
         packets_in_total: sum(|p| p.packets_in_total),

@@ -72,7 +72,10 @@ fn a_junk_msg1_flood_is_refused_while_peers_rekey_and_a_new_peer_links() {
     assert_eq!(c.peer_restarts, 1, "{c:?}");
     let s = sim.node(1).admission_stats();
     assert!(s.refused > 250_000, "{s:?}");
-    assert!(s.admitted_unknown < 100 * 30 + 200, "{s:?}");
+    // About 100/s over the 30 s, plus the clean burst the junk spends
+    // before its sources are flagged.
+    let bound = 100 * 30 + 200 + crate::node::admission::CLEAN_BURST as u64;
+    assert!(s.admitted_unknown < bound, "{s:?}");
     assert!(s.admitted_known >= 1, "{s:?}");
     assert_eq!(s.refused_known, 0, "{s:?}");
     assert_eq!(c.msg1_rate_limited, s.refused, "{c:?}");

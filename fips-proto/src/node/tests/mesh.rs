@@ -121,3 +121,25 @@ fn a_leaf_sends_its_filter_again_after_choosing_its_parent() {
         .expect("a has b's filter");
     assert!(seq >= 2, "b sent its filter once only (seq {seq})");
 }
+
+/// A declaration is signed once and every peer gets that copy: on a hub,
+/// each periodic re-send to thousands of peers used to sign again.
+#[test]
+fn every_peer_gets_the_same_signed_copy_of_one_declaration() {
+    let mut sim = static_mesh(21);
+    sim.run_for(secs(60));
+    let (now, d) = (sim.now, 3);
+    let public = *sim.nodes[d].identity.public();
+    let first = sim.node_mut(d).signed_announce(now);
+    let again = sim.node_mut(d).signed_announce(now + secs(30));
+    assert_eq!(first, again, "signed again for an unchanged declaration");
+    assert!(public.verify(&first.declaration_bytes(), &first.signature));
+    // d's parent (a) goes: a new declaration gets a new signature.
+    sim.crash(0);
+    sim.run_for(secs(60));
+    let now = sim.now;
+    let later = sim.node_mut(d).signed_announce(now);
+    assert!(later.seq > first.seq, "d declared again");
+    assert_ne!(later.signature, first.signature);
+    assert!(public.verify(&later.declaration_bytes(), &later.signature));
+}
