@@ -85,9 +85,17 @@ impl Node {
         self.after_tree_change(now, &change, false);
     }
 
+    /// The tree's periodic work, or an announce or filter out of its
+    /// pacing. Routes are dropped only when the tree changed: these wakes
+    /// come often on a hub, and each dropped its routes and view (rebuilt
+    /// over every peer at the next packet forwarded).
     pub(super) fn tree_tick(&mut self, now: Instant) {
         let change = self.tree.handle_timeout(now);
-        self.after_tree_change(now, &change, false);
+        if change == TreeChange::default() {
+            self.flush_mesh(now);
+        } else {
+            self.after_tree_change(now, &change, false);
+        }
     }
 
     fn after_tree_change(&mut self, now: Instant, change: &TreeChange, force_refresh: bool) {
