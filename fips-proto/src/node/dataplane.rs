@@ -25,6 +25,7 @@ pub(super) struct ViewCache {
     /// Built at least once (a first parent is no change of parent).
     built: bool,
     mine: Vec<NodeAddr>,
+    /// Each peer (ascending), whether it is a tree peer, its coordinates.
     peers: Vec<(NodeAddr, bool, Option<Vec<NodeAddr>>)>,
 }
 
@@ -224,8 +225,13 @@ impl MeshView for NodeView<'_> {
         if !self.peers.contains_key(addr) {
             return None;
         }
-        let e = self.cache.peers.iter().find(|(a, ..)| a == addr)?;
-        Some(self.info(e, &bit_indices(target)))
+        // Ascending, as the peer table's keys it was built from.
+        let i = self
+            .cache
+            .peers
+            .binary_search_by(|(a, ..)| a.cmp(addr))
+            .ok()?;
+        Some(self.info(&self.cache.peers[i], &bit_indices(target)))
     }
 
     fn link_mtu(&self, peer: &NodeAddr) -> Option<u16> {
