@@ -96,11 +96,6 @@ impl<K: Ord + Copy> Paced<K> {
         self.last_sent.get(key).is_some_and(|t| now < *t + self.gap)
     }
 
-    /// Whether `poll(now)` may return a key.
-    pub(crate) fn has_due(&self, now: Instant) -> bool {
-        !self.ready.is_empty() || self.next_release().is_some_and(|t| t <= now)
-    }
-
     /// When a held key is next released. An owed key never sent is
     /// sendable at once, so after the caller drained `poll` only held
     /// keys remain and `ready` is empty (it is walked only if not).
@@ -141,7 +136,6 @@ mod tests {
         let out: Vec<u8> = std::iter::from_fn(|| p.poll(t0)).collect();
         assert_eq!(out, [1, 2, 3]);
         assert_eq!(p.poll_timeout(), None);
-        assert!(!p.has_due(t0));
     }
 
     #[test]
@@ -156,7 +150,7 @@ mod tests {
         assert_eq!(p.poll(t0 + ms(200)), None, "owed again while held");
         assert_eq!(p.deferred(), 1);
         assert_eq!(p.poll_timeout(), Some(t0 + GAP));
-        assert!(!p.has_due(t0 + ms(499)) && p.has_due(t0 + GAP));
+        assert_eq!(p.poll(t0 + ms(499)), None);
         assert_eq!(p.poll(t0 + GAP), Some(7));
         assert_eq!(p.poll(t0 + GAP), None, "released once");
     }

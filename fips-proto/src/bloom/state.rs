@@ -2,7 +2,7 @@
 //!
 //! Call order: `add_peer` when a link comes up, `handle_announce` for each
 //! inbound FilterAnnounce, `set_tree_peers` when our parent or children
-//! changed, `refresh()` when an inbound filter changed, then drain
+//! changed, `refresh(now)` when an inbound filter changed, then drain
 //! `poll_send(now)` and sleep until `poll_timeout()`. Tree peers are our
 //! parent and the peers that named us as parent (`TreeState::tree_peers`).
 //!
@@ -369,11 +369,6 @@ impl BloomState {
             return Some(Outgoing { peer, seq, filter });
         }
         None
-    }
-
-    /// Whether `poll_send(now)` may have work.
-    pub fn has_pending(&self, now: Instant) -> bool {
-        self.owed.has_due(now) || self.refresh_runs(now)
     }
 
     /// When a debounced filter or refresh becomes due. Never-sent filters
