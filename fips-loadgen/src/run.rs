@@ -35,7 +35,8 @@ pub struct Options {
     /// Seeds the leaves' keys and the pair sample (same seed, same leaves
     /// for every hub binary).
     pub seed: u64,
-    /// `perf record -g` the hub over the idle window into this file.
+    /// `perf record -g` the hub over the idle window into this file, and
+    /// over the load window into the same name with `-load` before `.perf`.
     pub perf: Option<PathBuf>,
     /// Copy the hub's log here at the end.
     pub keep_log: Option<PathBuf>,
@@ -235,6 +236,11 @@ fn load_phase(
     let per_tick = (opts.load_pps as f64 * TICK.as_secs_f64()).max(1.0) as u64;
     let rx0 = shared.load_rx.load(Relaxed);
     let hub0 = hub.cpu_ticks();
+    let profile = opts.perf.as_ref().map(|idle| {
+        let out = idle.with_extension("load.perf");
+        let (pid, window) = (hub.pid(), opts.load_window);
+        std::thread::spawn(move || crate::perf::record(pid, &out, window))
+    });
     let t0 = Instant::now();
     let mut next = t0;
     let mut k = 0usize;
@@ -254,6 +260,9 @@ fn load_phase(
     }
     let secs = t0.elapsed().as_secs_f64();
     f.load_cpu = 100.0 * (hub.cpu_ticks() - hub0) as f64 / ticks_per_sec() / secs;
+    if let Some(Ok(Err(e))) = profile.map(std::thread::JoinHandle::join) {
+        eprintln!("hubbench: no profile of the load window: {e:#}");
+    }
     // Stragglers in flight get a moment to land.
     std::thread::sleep(Duration::from_millis(500));
     f.load_received = shared.load_rx.load(Relaxed) - rx0;

@@ -42,11 +42,12 @@ struct Args {
     load: u64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Record the hub with perf over the idle window for N at least this.
+    /// Record the hub with perf over the idle and the load windows for N
+    /// at least this.
     #[arg(long)]
     perf_from: Option<usize>,
-    /// Directory for perf data (DIR/<hub>-<N>.perf and .txt) and the hubs'
-    /// logs (DIR/<hub>-<N>.log).
+    /// Directory for perf data (DIR/<hub>-<N>.perf, DIR/<hub>-<N>.load.perf
+    /// and their .txt) and the hubs' logs (DIR/<hub>-<N>.log).
     #[arg(long, default_value = "/tmp/hubbench")]
     out_dir: PathBuf,
 }

@@ -3,8 +3,10 @@
 //! lookups and TUN packets go to `session::Dataplane` with a read-only
 //! `NodeView`, the node's RNG and the outbox; the node then drains the
 //! outbox onto its links. Topology changes reach the dataplane as
-//! `MeshChange` events. Tree coordinates are copied into `ViewCache` once
-//! per change rather than per packet.
+//! `MeshChange` events. Our own coordinates are copied into `ViewCache`
+//! once per change; each peer's are read from the tree, which keeps them
+//! with its announce (copying every peer's on each change was most of a
+//! 10,000-leaf hub's CPU while it forwarded traffic).
 
 use std::time::Instant;
 
@@ -16,17 +18,16 @@ use crate::tree::TreeState;
 use crate::wire::link::{LookupRequest, LookupResponse};
 use crate::NodeAddr;
 
+use super::link::Peer;
 use super::peers::PeerTable;
 use super::Node;
 
-/// Tree coordinates (ours and each peer's) as of the last `MeshChange`.
+/// Our tree coordinates as of the last `MeshChange`.
 pub(super) struct ViewCache {
     stale: bool,
     /// Built at least once (a first parent is no change of parent).
     built: bool,
     mine: Vec<NodeAddr>,
-    /// Each peer (ascending), whether it is a tree peer, its coordinates.
-    peers: Vec<(NodeAddr, bool, Option<Vec<NodeAddr>>)>,
 }
 
 impl ViewCache {
@@ -35,7 +36,6 @@ impl ViewCache {
             stale: true,
             built: false,
             mine: Vec::new(),
-            peers: Vec::new(),
         }
     }
 
@@ -43,14 +43,10 @@ impl ViewCache {
     /// one of the previous build. Coordinates cached under the old
     /// position go only then, as the reference does: a parent that moved
     /// and came back between two packets changed nothing they rely on.
-    fn refresh(&mut self, tree: &TreeState, peers: &PeerTable) -> bool {
+    fn refresh(&mut self, tree: &TreeState) -> bool {
         let mine = tree.my_coords();
         let moved = self.built && mine.get(1) != self.mine.get(1);
         self.mine = mine;
-        self.peers = peers
-            .keys()
-            .map(|a| (*a, tree.is_tree_peer(a), tree.peer_coords(a)))
-            .collect();
         self.stale = false;
         self.built = true;
         moved
@@ -70,6 +66,7 @@ pub(super) fn new_dataplane(me: NodeAddr, link_mtu: u16, epoch: [u8; 8]) -> Data
 struct NodeView<'a> {
     identity: &'a Identity,
     peers: &'a PeerTable,
+    tree: &'a TreeState,
     bloom: &'a BloomState,
     cache: &'a ViewCache,
     link_mtu: u16,
@@ -83,12 +80,13 @@ impl Node {
         now: Instant,
         f: impl FnOnce(&mut Dataplane, &mut Cx<'_, NodeView<'_>>),
     ) {
-        if self.view.stale && self.view.refresh(&self.tree, &self.peers) {
+        if self.view.stale && self.view.refresh(&self.tree) {
             self.dataplane.handle_mesh_change(MeshChange::Parent);
         }
         let view = NodeView {
             identity: &self.identity,
             peers: &self.peers,
+            tree: &self.tree,
             bloom: &self.bloom,
             cache: &self.view,
             link_mtu: self.link_mtu,
@@ -178,27 +176,19 @@ impl Node {
 }
 
 impl<'a> NodeView<'a> {
-    fn info(
-        &self,
-        entry: &'a (NodeAddr, bool, Option<Vec<NodeAddr>>),
-        bits: &[usize; 5],
-    ) -> PeerInfo<'a> {
-        let (addr, is_tree_peer, coords) = entry;
+    fn info(&self, addr: &NodeAddr, peer: &Peer, bits: &[usize; 5]) -> PeerInfo<'a> {
         let may_reach = self.bloom.inbound(addr).is_some_and(|f| {
             let bytes = f.as_bytes();
             bits.iter().all(|&i| bytes[i / 8] >> (i % 8) & 1 == 1)
         });
-        let peer = self.peers.get(addr);
-        let link_cost = peer.and_then(|p| p.mmp.link_cost()).unwrap_or(1.0);
-        let silent = peer.is_some_and(|p| p.silent);
         PeerInfo {
             addr: *addr,
-            is_tree_peer: *is_tree_peer,
+            is_tree_peer: self.tree.is_tree_peer(addr),
             may_reach,
-            coords: coords.as_deref(),
+            coords: self.tree.peer_coords_ref(addr),
             link_mtu: self.link_mtu,
-            link_cost,
-            silent,
+            link_cost: peer.mmp.link_cost().unwrap_or(1.0),
+            silent: peer.silent,
         }
     }
 }
@@ -214,24 +204,14 @@ impl MeshView for NodeView<'_> {
 
     fn peers_for(&self, target: &NodeAddr) -> impl Iterator<Item = PeerInfo<'_>> {
         let bits = bit_indices(target);
-        self.cache
-            .peers
+        self.peers
             .iter()
-            .filter(|(a, ..)| self.peers.contains_key(a))
-            .map(move |e| self.info(e, &bits))
+            .map(move |(addr, peer)| self.info(addr, peer, &bits))
     }
 
     fn peer(&self, addr: &NodeAddr, target: &NodeAddr) -> Option<PeerInfo<'_>> {
-        if !self.peers.contains_key(addr) {
-            return None;
-        }
-        // Ascending, as the peer table's keys it was built from.
-        let i = self
-            .cache
-            .peers
-            .binary_search_by(|(a, ..)| a.cmp(addr))
-            .ok()?;
-        Some(self.info(&self.cache.peers[i], &bit_indices(target)))
+        let peer = self.peers.get(addr)?;
+        Some(self.info(addr, peer, &bit_indices(target)))
     }
 
     fn link_mtu(&self, peer: &NodeAddr) -> Option<u16> {

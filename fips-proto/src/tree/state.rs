@@ -17,6 +17,9 @@ use crate::NodeAddr;
 pub(super) struct Peer {
     /// The peer's latest accepted announce.
     pub(super) announce: Option<Announce>,
+    /// Its coordinates self→root (the ancestry's addresses), kept with the
+    /// announce: routing reads them for every candidate peer.
+    pub(super) coords: Vec<NodeAddr>,
     pub(super) srtt_ms: Option<f64>,
     pub(super) etx: f64,
     /// Our frames to it went unanswered (see `set_peer_silent`).
@@ -27,6 +30,7 @@ impl Default for Peer {
     fn default() -> Self {
         Peer {
             announce: None,
+            coords: Vec::new(),
             srtt_ms: None,
             etx: 1.0,
             silent: false,
@@ -137,8 +141,13 @@ impl TreeState {
 
     /// A peer's coordinates self→root, once it has announced.
     pub fn peer_coords(&self, peer: &NodeAddr) -> Option<Vec<NodeAddr>> {
-        let a = self.peers.get(peer)?.announce.as_ref()?;
-        Some(addrs(&a.ancestry))
+        self.peer_coords_ref(peer).map(<[NodeAddr]>::to_vec)
+    }
+
+    /// `peer_coords` without the copy.
+    pub fn peer_coords_ref(&self, peer: &NodeAddr) -> Option<&[NodeAddr]> {
+        let p = self.peers.get(peer)?;
+        p.announce.as_ref().map(|_| &p.coords[..])
     }
 
     /// A peer's latest accepted announce.
@@ -240,6 +249,7 @@ impl TreeState {
         let was_child = self.is_child(&from);
         if let Some(p) = self.peers.get_mut(&from) {
             p.announce = Some(announce.clone());
+            p.coords = addrs(&announce.ancestry);
         }
         let mut change = self.reconcile(now);
         change.tree_peers_changed |= was_child != self.is_child(&from);
