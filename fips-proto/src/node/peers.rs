@@ -222,10 +222,12 @@ impl PeerTable {
     /// Links: linked peers plus our handshakes in flight to peers not
     /// linked (a dial beside a link shares its entry).
     pub fn links(&self) -> usize {
-        self.map
-            .values()
-            .filter(|e| !matches!(e.state, PeerState::Idle))
-            .count()
+        let dialing_alone = self.dialing.iter().filter(|a| {
+            self.map
+                .get(a)
+                .is_some_and(|e| matches!(e.state, PeerState::Dialing(_)))
+        });
+        self.linked + dialing_alone.count()
     }
 
     /// Our handshakes in flight, beside a link or alone.
