@@ -115,9 +115,13 @@ impl Node {
         p.last_recv = now;
         p.last_recv_unix_ms = unix;
         let woke = p.heard();
+        let moved = p.remote != from;
         p.remote = from;
         p.stats.packets_recv += 1;
         p.stats.bytes_recv += len;
+        if moved {
+            self.peers.remote_moved();
+        }
         if woke {
             self.peer_silence_changed(now, paddr, false);
         }

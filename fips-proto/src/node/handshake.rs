@@ -266,25 +266,15 @@ impl Node {
     /// peer we are dialling: its msg1 is charged to its own budget, not to
     /// the one unknown senders share. By IP, not port: a peer behind NAT
     /// may come back from another port.
-    fn is_known_source(&self, from: SocketAddr) -> bool {
-        let ip = from.ip().to_canonical();
-        self.known_source_ips().any(|known| known == ip)
+    fn is_known_source(&mut self, from: SocketAddr) -> bool {
+        self.peers.is_known_ip(from.ip().to_canonical())
     }
 
     /// The IPs [`Node::is_known_source`] accepts (canonical: an
     /// IPv4-mapped IPv6 address as IPv4), possibly repeated; for a filter
     /// in front of the node that exempts the same senders.
     pub fn known_source_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        let linked = self.peers.values().map(|p| p.remote);
-        let dialled = self.peers.dials().map(|(_, d)| d.remote);
-        let configured = self
-            .peers
-            .slots()
-            .flat_map(|(_, s)| s.cfg.addrs.iter().copied());
-        linked
-            .chain(dialled)
-            .chain(configured)
-            .map(|a| a.ip().to_canonical())
+        self.peers.known_ips()
     }
 
     /// Answers a msg1 with msg2 and installs the session (responder).
@@ -382,6 +372,8 @@ impl Node {
     fn replace_session(&mut self, now: Instant, done: Handshaken) {
         let paddr = done.identity.node_addr();
         let session = done.session;
+        // The new session may come from another address (rare: a rekey).
+        self.peers.remote_moved();
         let Some(p) = self.peers.get_mut(&paddr) else {
             return;
         };

@@ -15,7 +15,8 @@
 //! configured, and its wake-up time was a walk over all of them per frame.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
+use std::net::IpAddr;
 
 use crate::NodeAddr;
 
@@ -85,6 +86,11 @@ pub(crate) struct PeerTable {
     dialing: BTreeSet<NodeAddr>,
     slots: BTreeSet<NodeAddr>,
     wakes: LinkWakes,
+    /// `known_ips()` as a set, built on demand and dropped on any change
+    /// to them: every msg1, junk included, asks whether its sender is
+    /// known, and a walk over every peer for each was a flood's lever on
+    /// a hub.
+    known_ips: Option<HashSet<IpAddr>>,
 }
 
 /// The links' timers by deadline. Each link's `TimerTable` remembers the
@@ -171,6 +177,7 @@ impl PeerTable {
 
     /// The link is up: a dial in flight stays beside it.
     pub fn insert(&mut self, addr: NodeAddr, link: Peer) {
+        self.known_ips = None;
         let mut link = Box::new(link);
         link.timers.queued = None;
         link.timers.touched = false;
@@ -190,6 +197,7 @@ impl PeerTable {
 
     /// The link is down: a dial in flight carries on.
     pub fn remove(&mut self, addr: &NodeAddr) -> Option<Peer> {
+        self.known_ips = None;
         let e = self.map.get_mut(addr)?;
         if !matches!(e.state, PeerState::Up { .. }) {
             return None;
@@ -210,6 +218,7 @@ impl PeerTable {
     }
 
     pub fn dial_mut(&mut self, addr: &NodeAddr) -> Option<&mut Dial> {
+        self.known_ips = None;
         self.map.get_mut(addr).and_then(PeerEntry::dial_mut)
     }
 
@@ -236,6 +245,7 @@ impl PeerTable {
     }
 
     pub fn insert_dial(&mut self, addr: NodeAddr, dial: Dial) {
+        self.known_ips = None;
         let e = self.entry(addr);
         match &mut e.state {
             PeerState::Up { dial: d, .. } => *d = Some(dial),
@@ -245,6 +255,7 @@ impl PeerTable {
     }
 
     pub fn remove_dial(&mut self, addr: &NodeAddr) -> Option<Dial> {
+        self.known_ips = None;
         let e = self.map.get_mut(addr)?;
         let dial = match &mut e.state {
             PeerState::Up { dial, .. } => dial.take(),
@@ -268,6 +279,7 @@ impl PeerTable {
     }
 
     pub fn slot_mut(&mut self, addr: &NodeAddr) -> Option<&mut PeerSlot> {
+        self.known_ips = None;
         self.map.get_mut(addr).and_then(|e| e.slot.as_mut())
     }
 
@@ -278,17 +290,46 @@ impl PeerTable {
     }
 
     pub fn insert_slot(&mut self, addr: NodeAddr, slot: PeerSlot) {
+        self.known_ips = None;
         self.entry(addr).slot = Some(slot);
         self.slots.insert(addr);
     }
 
     pub fn remove_slot(&mut self, addr: &NodeAddr) {
+        self.known_ips = None;
         if let Some(e) = self.map.get_mut(addr) {
             if e.slot.take().is_some() {
                 self.slots.remove(addr);
             }
         }
         self.prune(addr);
+    }
+
+    /// A linked peer's address moved (`Peer::remote` was set): its IP may
+    /// be another.
+    pub fn remote_moved(&mut self) {
+        self.known_ips = None;
+    }
+
+    /// The IPs of linked peers, of peers we are dialling and of configured
+    /// peers (canonical: an IPv4-mapped IPv6 address as IPv4), possibly
+    /// repeated.
+    pub fn known_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let linked = self.values().map(|p| p.remote);
+        let dialled = self.dials().map(|(_, d)| d.remote);
+        let configured = self.slots().flat_map(|(_, s)| s.cfg.addrs.iter().copied());
+        linked
+            .chain(dialled)
+            .chain(configured)
+            .map(|a| a.ip().to_canonical())
+    }
+
+    /// Whether `ip` (canonical) is one of `known_ips`.
+    pub fn is_known_ip(&mut self, ip: IpAddr) -> bool {
+        if self.known_ips.is_none() {
+            self.known_ips = Some(self.known_ips().collect());
+        }
+        self.known_ips.as_ref().is_some_and(|set| set.contains(&ip))
     }
 
     pub fn clear_slots(&mut self) {
