@@ -477,7 +477,8 @@ impl StatsHistory {
         }
         // Which tracked peers are up, first: only one that is not may make
         // room for a newcomer. One lookup per sample; a hub samples
-        // thousands, and a scan of them per newcomer was quadratic.
+        // thousands, and searching them for each newcomer could be
+        // quadratic.
         for s in peers {
             if let Some(p) = self.peers.get_mut(&s.node_addr) {
                 p.active = true;
