@@ -209,9 +209,13 @@ impl Node {
             return;
         }
         // A retransmitted msg1 we already answered: same msg2, no new crypto.
+        // Answering it linked the sender at this address, so only the
+        // peers linked at its IP can hold the answer.
         let stored = self
             .peers
-            .values()
+            .linked_at(from.ip().to_canonical())
+            .iter()
+            .filter_map(|a| self.peers.get(a))
             .find_map(|p| p.stored_msg2_for(&m.noise));
         if let Some(msg2) = stored.map(<[u8]>::to_vec) {
             self.counters.msg1_duplicate += 1;

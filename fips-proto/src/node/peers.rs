@@ -15,12 +15,17 @@
 //! configured, and its wake-up time was a walk over all of them per frame.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::NodeAddr;
 
 use std::time::Instant;
+
+struct ByIp {
+    known: HashSet<IpAddr>,
+    linked: HashMap<IpAddr, Vec<NodeAddr>>,
+}
 
 use super::handshake::{Dial, PeerSlot};
 use super::link::Peer;
@@ -86,11 +91,12 @@ pub(crate) struct PeerTable {
     dialing: BTreeSet<NodeAddr>,
     slots: BTreeSet<NodeAddr>,
     wakes: LinkWakes,
-    /// `known_ips()` as a set, built on demand and dropped on any change
-    /// to them: every msg1, junk included, asks whether its sender is
-    /// known, and a walk over every peer for each was a flood's lever on
-    /// a hub.
-    known_ips: Option<HashSet<IpAddr>>,
+    /// `known_ips()` as a set, and the linked peers by the IP of their
+    /// address: built on demand, dropped on any change to either. Every
+    /// msg1, junk included, asks whether its sender is known, and an
+    /// admitted one which linked peer at its IP answered it already; a
+    /// walk over every peer for each was a flood's lever on a hub.
+    by_ip: Option<ByIp>,
 }
 
 /// The links' timers by deadline. Each link's `TimerTable` remembers the
@@ -177,7 +183,7 @@ impl PeerTable {
 
     /// The link is up: a dial in flight stays beside it.
     pub fn insert(&mut self, addr: NodeAddr, link: Peer) {
-        self.known_ips = None;
+        self.by_ip = None;
         let mut link = Box::new(link);
         link.timers.queued = None;
         link.timers.touched = false;
@@ -197,7 +203,7 @@ impl PeerTable {
 
     /// The link is down: a dial in flight carries on.
     pub fn remove(&mut self, addr: &NodeAddr) -> Option<Peer> {
-        self.known_ips = None;
+        self.by_ip = None;
         let e = self.map.get_mut(addr)?;
         if !matches!(e.state, PeerState::Up { .. }) {
             return None;
@@ -218,7 +224,7 @@ impl PeerTable {
     }
 
     pub fn dial_mut(&mut self, addr: &NodeAddr) -> Option<&mut Dial> {
-        self.known_ips = None;
+        self.by_ip = None;
         self.map.get_mut(addr).and_then(PeerEntry::dial_mut)
     }
 
@@ -245,7 +251,7 @@ impl PeerTable {
     }
 
     pub fn insert_dial(&mut self, addr: NodeAddr, dial: Dial) {
-        self.known_ips = None;
+        self.by_ip = None;
         let e = self.entry(addr);
         match &mut e.state {
             PeerState::Up { dial: d, .. } => *d = Some(dial),
@@ -255,7 +261,7 @@ impl PeerTable {
     }
 
     pub fn remove_dial(&mut self, addr: &NodeAddr) -> Option<Dial> {
-        self.known_ips = None;
+        self.by_ip = None;
         let e = self.map.get_mut(addr)?;
         let dial = match &mut e.state {
             PeerState::Up { dial, .. } => dial.take(),
@@ -279,7 +285,7 @@ impl PeerTable {
     }
 
     pub fn slot_mut(&mut self, addr: &NodeAddr) -> Option<&mut PeerSlot> {
-        self.known_ips = None;
+        self.by_ip = None;
         self.map.get_mut(addr).and_then(|e| e.slot.as_mut())
     }
 
@@ -290,13 +296,13 @@ impl PeerTable {
     }
 
     pub fn insert_slot(&mut self, addr: NodeAddr, slot: PeerSlot) {
-        self.known_ips = None;
+        self.by_ip = None;
         self.entry(addr).slot = Some(slot);
         self.slots.insert(addr);
     }
 
     pub fn remove_slot(&mut self, addr: &NodeAddr) {
-        self.known_ips = None;
+        self.by_ip = None;
         if let Some(e) = self.map.get_mut(addr) {
             if e.slot.take().is_some() {
                 self.slots.remove(addr);
@@ -308,7 +314,7 @@ impl PeerTable {
     /// A linked peer's address moved (`Peer::remote` was set): its IP may
     /// be another.
     pub fn remote_moved(&mut self) {
-        self.known_ips = None;
+        self.by_ip = None;
     }
 
     /// The IPs of linked peers, of peers we are dialling and of configured
@@ -324,12 +330,30 @@ impl PeerTable {
             .map(|a| a.ip().to_canonical())
     }
 
+    fn by_ip(&mut self) -> &ByIp {
+        let built = match self.by_ip.take() {
+            Some(b) => b,
+            None => {
+                let mut linked: HashMap<IpAddr, Vec<NodeAddr>> = HashMap::new();
+                for (addr, p) in self.iter() {
+                    let ip = p.remote.ip().to_canonical();
+                    linked.entry(ip).or_default().push(*addr);
+                }
+                let known = self.known_ips().collect();
+                ByIp { known, linked }
+            }
+        };
+        self.by_ip.insert(built)
+    }
+
     /// Whether `ip` (canonical) is one of `known_ips`.
     pub fn is_known_ip(&mut self, ip: IpAddr) -> bool {
-        if self.known_ips.is_none() {
-            self.known_ips = Some(self.known_ips().collect());
-        }
-        self.known_ips.as_ref().is_some_and(|set| set.contains(&ip))
+        self.by_ip().known.contains(&ip)
+    }
+
+    /// The linked peers whose address has this IP (canonical).
+    pub fn linked_at(&mut self, ip: IpAddr) -> Vec<NodeAddr> {
+        self.by_ip().linked.get(&ip).cloned().unwrap_or_default()
     }
 
     pub fn clear_slots(&mut self) {

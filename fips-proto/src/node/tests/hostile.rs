@@ -130,3 +130,45 @@ fn dials_beyond_max_connections_wait_and_are_counted() {
         "the put-off dial is retried"
     );
 }
+
+/// A msg1 we answered, arriving again from its sender's address, gets the
+/// same msg2 without a new handshake (the stored answer is found among
+/// the peers linked at that IP); from any other IP it is not a retransmit.
+#[test]
+fn a_retransmitted_msg1_gets_the_stored_msg2_and_no_new_link() {
+    let mut sim = chain_after(4, 15);
+    let first = |sim: &super::Sim, kind: u8| {
+        sim.capture
+            .iter()
+            .find(|c| c.bytes[0] == kind)
+            .map(|c| (c.from, c.to, c.bytes.clone()))
+            .expect("a handshake message in the capture")
+    };
+    let (from, to, msg1) = first(&sim, 1);
+    let (_, _, msg2) = first(&sim, 2);
+    let link = sim.node(to).snapshot(sim.now).peers.peers[0].link_id;
+    sim.capture.clear();
+    sim.inject(from, to, &msg1);
+    sim.run_for(std::time::Duration::from_millis(50));
+    assert_eq!(sim.node(to).counters().msg1_duplicate, 1);
+    let again: Vec<&Vec<u8>> = sim
+        .capture
+        .iter()
+        .filter(|c| c.from == to && c.bytes[0] == 2)
+        .map(|c| &c.bytes)
+        .collect();
+    assert_eq!(again, [&msg2], "the same msg2, once");
+    assert_eq!(sim.node(to).snapshot(sim.now).peers.peers[0].link_id, link);
+    // The same bytes from an IP no peer of `to` is linked at (no node of
+    // the chain has index 40).
+    let (now, mut copy) = (sim.now, msg1.clone());
+    sim.node_mut(to)
+        .handle_datagram(now, super::Sim::addr_of(40), &mut copy);
+    assert_eq!(
+        sim.node(to).counters().msg1_duplicate,
+        1,
+        "not a retransmit"
+    );
+    sim.run_for(secs(5));
+    assert!(sim.linked(from, to));
+}
