@@ -238,13 +238,19 @@ impl Discovery {
         if req.ttl == 0 {
             return Err(DiscoveryError::TtlExhausted);
         }
-        if !self.forwards.allow(now, req.target) {
+        if self.forwards.held(now, &req.target) {
             return Err(DiscoveryError::RateLimited);
         }
         req.ttl -= 1;
         let peers = candidates(cx.mesh, &req.target, Some(&from));
         if peers.is_empty() {
+            // Nothing forwarded, nothing charged: while filters converge
+            // (a mesh starting), the origin's next attempt a second later
+            // must not find this target held back here for 2 s.
             return Err(DiscoveryError::NoCandidate);
+        }
+        if !self.forwards.allow(now, req.target) {
+            return Err(DiscoveryError::RateLimited);
         }
         self.buf.clear();
         req.emit(&mut self.buf);

@@ -231,6 +231,32 @@ fn transit_forwards_to_matching_tree_peers_once_and_decrements_ttl() {
 }
 
 #[test]
+fn a_lookup_that_found_no_candidate_does_not_hold_back_the_next_one() {
+    let t0 = Instant::now();
+    let mut mesh = relay_mesh();
+    let mut d = Discovery::new(DiscoveryConfig::default());
+    // No peer's filter has 0x42 yet (filters still converging).
+    let first = request(21, addr(0x42), addr(0x10), 10);
+    assert!(matches!(
+        d.handle_request(t0, addr(0x10), first, &mut mesh.cx()),
+        Err(DiscoveryError::NoCandidate)
+    ));
+    // A second later the child's filter has it: the retry goes through.
+    mesh.view.peers[1].reaches.push(addr(0x42));
+    let retry = request(22, addr(0x42), addr(0x10), 10);
+    let out = d
+        .handle_request(t0 + secs(1), addr(0x10), retry, &mut mesh.cx())
+        .expect("forwarded");
+    assert_eq!(out, RequestOutcome::Forwarded { peers: 1 });
+    // Forwarded once, the target is held back as before.
+    let third = request(23, addr(0x42), addr(0x10), 10);
+    assert!(matches!(
+        d.handle_request(t0 + secs(2), addr(0x10), third, &mut mesh.cx()),
+        Err(DiscoveryError::RateLimited)
+    ));
+}
+
+#[test]
 fn transit_falls_back_to_non_tree_peers_and_never_back_to_the_sender() {
     let t0 = Instant::now();
     let mut mesh = relay_mesh();

@@ -43,6 +43,14 @@ impl<K: Hash + Eq + Copy> Throttle<K> {
         true
     }
 
+    /// Whether an event for `key` now would be refused for its interval
+    /// (records nothing).
+    pub fn held(&self, now: Instant, key: &K) -> bool {
+        self.last
+            .get(key)
+            .is_some_and(|t| now.saturating_duration_since(*t) < self.interval)
+    }
+
     /// Forgets keys whose interval has passed.
     pub fn purge(&mut self, now: Instant) {
         let interval = self.interval;
